@@ -1,0 +1,5 @@
+"""``python -m envctl``."""
+
+from envctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The one error boundary: envctl errors, usage errors, Ctrl-C and bugs become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from envctl.errors import EnvctlError, ExitCode
+
+
+def crash_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "envctl" / "crashes"
+
+
+def _write_crash(exc: BaseException) -> Path:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        directory = crash_dir()
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        directory = Path(tempfile.gettempdir())
+    path = directory / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(f"envctl {' '.join(sys.argv[1:])}\n{text}")
+    return path
+
+
+def report_error(exc: EnvctlError) -> None:
+    print(f"envctl: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"envctl: hint: {exc.hint}", file=sys.stderr)
+
+
+def guarded(call: Callable[[], int]) -> int:
+    """Run ``call`` and map whatever escapes it to a documented exit code."""
+    try:
+        return call()
+    except EnvctlError as exc:
+        report_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("envctl: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # stdout closed early (e.g. `envctl logs | head`): not an error of ours
+        sys.stderr.close()
+        return int(ExitCode.OK)
+    except Exception as exc:  # noqa: BLE001  # the boundary: every bug ends here, not in a traceback
+        path = _write_crash(exc)
+        print(f"envctl: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"envctl: this is a bug; the traceback is in {path}", file=sys.stderr)
+        return int(ExitCode.INTERNAL)

@@ -1,0 +1,131 @@
+"""The command line: each command parses its options, calls one core function, returns a code.
+
+Heavy modules (docker, python_on_whales, structlog, rich) are imported inside the commands so
+``envctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from envctl import __version__
+from envctl.boundary import guarded
+from envctl.errors import ExitCode
+
+app = typer.Typer(
+    name="envctl",
+    help="Run a test suite inside a Docker Compose environment, and get honest results back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _Globals:
+    project_dir: Path | None = None
+    verbosity: int = 0
+    log_format: str | None = None
+
+
+GLOBALS = _Globals()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"envctl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    project_dir: Annotated[Path | None, typer.Option(
+        "--project-dir", "-C", help="Project directory (default: the working directory).")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log lines.")] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Fewer log lines.")] = 0,
+    log_format: Annotated[str | None, typer.Option(
+        help="envctl's log lines: auto, console or json.")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    GLOBALS.project_dir = project_dir
+    GLOBALS.verbosity = verbose - quiet
+    GLOBALS.log_format = log_format
+
+
+def _settings(**flags: Any) -> Any:
+    """Resolve settings (flags win) and configure logging from them."""
+    from envctl import log  # noqa: PLC0415
+    from envctl.settings import load_settings  # noqa: PLC0415
+
+    settings = load_settings(GLOBALS.project_dir, flags={"log_format": GLOBALS.log_format, **flags})
+    log.configure(log_format=settings.log_format, verbosity=GLOBALS.verbosity)
+    return settings
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> int:
+    """Check the engine, the compose plugin, the images, and the log dir; say how to fix each."""
+    from envctl.doctor import CheckStatus, run_checks  # noqa: PLC0415
+
+    checks = run_checks(_settings())
+    failed = any(c.status is CheckStatus.FAIL for c in checks)
+    if as_json:
+        _print_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
+    else:
+        from envctl.render import doctor_table  # noqa: PLC0415
+
+        doctor_table(checks)
+    return int(ExitCode.DOCTOR_FAILED if failed else ExitCode.OK)
+
+
+@app.command()
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
+) -> int:
+    """Print the resolved settings and where each value came from."""
+    from envctl.render import settings_table  # noqa: PLC0415
+    from envctl.settings import FIELDS  # noqa: PLC0415
+
+    settings = _settings()
+    if as_json:
+        _print_json({f.name: {"value": getattr(settings, f.name), "source": settings.sources[f.name],
+                              "env": f.env} for f in FIELDS})
+    else:
+        settings_table(settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``envctl`` console script."""
+    return guarded(lambda: _dispatch(sys.argv[1:] if argv is None else argv))
+
+
+def _dispatch(argv: list[str]) -> int:
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="envctl")
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        raise KeyboardInterrupt from None
+    except typer.TyperException as exc:
+        # click's usage errors exit 2, which is pytest's; envctl's usage code is 10.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"envctl: error: {exc.format_message()}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    return int(result) if isinstance(result, int) else 0

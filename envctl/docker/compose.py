@@ -1,0 +1,145 @@
+"""Compose, through python-on-whales; every call runs under a deadline.
+
+python-on-whales builds the ``docker compose`` command line (files, project name, project
+directory, context). Short calls go through it directly with ``timeout(1)`` prepended to the
+client call, so a hung CLI is killed at its deadline. Long-running calls (``up``, ``run``) are
+started as processes envctl can watch and kill while it follows the engine's events.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from envctl.docker.models import ComposeProject
+from envctl.errors import ComposeFileError, ComposeUnavailableError, DockerError
+
+TIMEOUT_EXIT = 124  # what timeout(1) returns when the deadline killed the command
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+MIN_COMPOSE = (2, 20)
+
+
+class ComposeCommandError(DockerError):
+    """A compose command exited non-zero; ``output`` holds what it printed."""
+
+    def __init__(self, message: str, *, output: str, returncode: int) -> None:
+        super().__init__(message)
+        self.output = output
+        self.returncode = returncode
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    match = _VERSION.search(text)
+    if match is None:
+        return None
+    return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+class Compose:
+    """One compose project: its files, name and directory."""
+
+    def __init__(self, files: Sequence[Path], project: str, project_dir: Path, *,
+                 timeout: float = 60.0, context: str | None = None) -> None:
+        self.files = [Path(f) for f in files]
+        self.project = project
+        self.project_dir = project_dir
+        self.timeout = timeout
+        self.context = context
+
+    def _client(self, deadline: float | None) -> Any:
+        from python_on_whales import DockerClient  # noqa: PLC0415  # lazy: ~260 ms to import
+
+        call = ["docker"]
+        if deadline is not None and shutil.which("timeout"):
+            call = ["timeout", "--kill-after=5", f"{deadline:.0f}", "docker"]
+        return DockerClient(
+            client_call=call,
+            compose_files=self.files,
+            compose_project_name=self.project,
+            compose_project_directory=self.project_dir,
+            context=self.context,
+        )
+
+    def command(self, *args: str) -> list[str]:
+        """The argv of ``docker compose <args>`` for this project (no deadline wrapper)."""
+        return [str(part) for part in self._client(None).compose.docker_compose_cmd] + list(args)
+
+    def _call(self, what: str, fn: Any, deadline: float | None = None) -> Any:
+        from python_on_whales.exceptions import DockerException  # noqa: PLC0415
+
+        limit = deadline or self.timeout
+        try:
+            return fn(self._client(limit))
+        except DockerException as exc:
+            output = "\n".join(filter(None, [exc.stdout, exc.stderr]))
+            if exc.return_code == TIMEOUT_EXIT:
+                raise DockerError(f"{what}: docker compose did not finish within {limit:.0f}s",
+                                  hint="is the engine overloaded? raise docker_timeout") from exc
+            raise ComposeCommandError(f"{what}: {first_error_line(output)}", output=output,
+                                      returncode=exc.return_code) from exc
+
+    def version(self) -> tuple[int, int, int]:
+        """The compose plugin's version; ComposeUnavailableError when absent or too old."""
+        from python_on_whales.exceptions import DockerException  # noqa: PLC0415
+
+        try:
+            text = self._client(min(self.timeout, 20)).compose.version()
+        except DockerException as exc:
+            raise ComposeUnavailableError(
+                "the docker compose v2 plugin is not installed",
+                hint="run scripts/setup-docker, or install docker-compose-plugin",
+            ) from exc
+        version = parse_version(str(text))
+        if version is None:
+            raise ComposeUnavailableError(f"cannot read the compose version from {text!r}")
+        if version[:2] < MIN_COMPOSE:
+            raise ComposeUnavailableError(
+                f"docker compose {'.'.join(map(str, version))} is too old; envctl needs >= 2.20",
+                hint="upgrade the compose plugin (scripts/setup-docker installs a current one)",
+            )
+        return version
+
+    def config(self) -> ComposeProject:
+        """The resolved configuration; ComposeFileError when compose rejects the files."""
+        try:
+            data = self._call("reading the compose files",
+                              lambda c: c.compose.config(return_json=True))
+        except ComposeCommandError as exc:
+            files = ", ".join(str(f) for f in self.files)
+            raise ComposeFileError(f"compose rejects {files}: {first_error_line(exc.output)}",
+                                   hint="fix the compose file") from None
+        return ComposeProject.from_config(data)
+
+    def build(self, services: Sequence[str], *, deadline: float) -> None:
+        if services:
+            self._call(f"building {', '.join(services)}",
+                       lambda c: c.compose.build(list(services), quiet=True), deadline)
+
+    def down(self, *, volumes: bool = False, deadline: float | None = None) -> None:
+        self._call("docker compose down",
+                   lambda c: c.compose.down(volumes=volumes, remove_orphans=True, timeout=5),
+                   deadline)
+
+    def start_up(self, services: Sequence[str], *, output: IO[bytes], deadline: float) -> subprocess.Popen[bytes]:
+        """Start ``compose up -d --no-build SERVICES`` as a process the caller watches."""
+        argv = ["timeout", "--kill-after=5", f"{deadline:.0f}",
+                *self.command("up", "--detach", "--no-build", "--no-color", *services)]
+        return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+_ERROR_LINE = re.compile(r"(error|failed|invalid|unknown|no such|not found|denied|refused|already)",
+                         re.IGNORECASE)
+
+
+def first_error_line(output: str) -> str:
+    """The most telling line of compose's output, for a one-line message."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ERROR_LINE.search(line):
+            return line.removeprefix("Error response from daemon: ")
+    return lines[-1] if lines else "no output"

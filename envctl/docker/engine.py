@@ -1,0 +1,153 @@
+"""A thin wrapper over the docker SDK: every call has a deadline; errors become envctl errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from envctl.docker.models import ContainerState, EngineInfo
+from envctl.errors import DockerError, EngineUnavailableError
+
+if TYPE_CHECKING:
+    import docker
+
+
+def describe_host() -> str:
+    """Where the engine is expected, for messages."""
+    return os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
+
+
+ENGINE_HINT = "start the Docker engine (scripts/setup-docker does it on Debian), or fix DOCKER_HOST"
+
+
+@contextmanager
+def translate_errors(what: str) -> Iterator[None]:
+    """Turn SDK and transport exceptions into envctl errors that say what failed."""
+    import docker.errors  # noqa: PLC0415  # lazy: the SDK costs ~150 ms to import
+    import requests.exceptions  # noqa: PLC0415
+
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise EngineUnavailableError(
+            f"{what}: the Docker engine at {describe_host()} does not answer ({type(exc).__name__})",
+            hint=ENGINE_HINT,
+        ) from exc
+    except docker.errors.NotFound:
+        raise
+    except docker.errors.APIError as exc:
+        raise DockerError(f"{what}: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:
+        text = str(exc)
+        if "Connection" in text or "connect" in text or "FileNotFoundError" in text:
+            raise EngineUnavailableError(
+                f"{what}: the Docker engine at {describe_host()} does not answer",
+                hint=ENGINE_HINT,
+            ) from exc
+        raise DockerError(f"{what}: {text}") from exc
+
+
+class Engine:
+    """The engine, through the docker SDK. ``timeout`` bounds each HTTP call."""
+
+    def __init__(self, timeout: float = 60.0) -> None:
+        import docker  # noqa: PLC0415  # lazy import, see translate_errors
+
+        self.timeout = timeout
+        with translate_errors("connecting to Docker"):
+            # "auto" negotiates the API version with one bounded call, so a dead DOCKER_HOST
+            # fails here, inside the deadline, and newer engines that dropped old APIs work.
+            self.client: docker.DockerClient = docker.DockerClient(
+                **_client_kwargs(), timeout=max(1, round(timeout)), version="auto"
+            )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def info(self) -> EngineInfo:
+        with translate_errors("asking the engine its version"):
+            return EngineInfo.from_version(self.client.version())
+
+    def ping(self) -> None:
+        with translate_errors("pinging the engine"):
+            self.client.ping()
+
+    def container_state(self, container_id: str) -> ContainerState | None:
+        """One inspect; ``None`` when the container is gone."""
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            with translate_errors("inspecting a container"):
+                data = self.client.api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return None
+        return ContainerState.from_inspect(data)
+
+    def containers(self, labels: dict[str, str] | list[str], *, all_: bool = True) -> list[ContainerState]:
+        """Every container carrying ``labels`` (a dict or ``key=value`` strings), inspected."""
+        label_filter = [f"{k}={v}" for k, v in labels.items()] if isinstance(labels, dict) else labels
+        with translate_errors("listing containers"):
+            summaries = self.client.api.containers(all=all_, filters={"label": label_filter})
+        states = []
+        for summary in summaries:
+            state = self.container_state(str(summary["Id"]))
+            if state is not None:
+                states.append(state)
+        return states
+
+    def container_logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            with translate_errors("reading container logs"):
+                raw: bytes = self.client.api.logs(container_id, tail=lines, stdout=True, stderr=True)
+        except docker.errors.NotFound:
+            return []
+        return raw.decode("utf-8", errors="replace").splitlines()[-lines:]
+
+    def image_exists(self, name: str) -> bool:
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            with translate_errors("inspecting an image"):
+                self.client.api.inspect_image(name)
+        except docker.errors.NotFound:
+            return False
+        except DockerError:
+            return False
+        return True
+
+    def labelled(self, labels: list[str]) -> dict[str, list[str]]:
+        """Names of containers, networks and volumes carrying every label in ``labels``."""
+        with translate_errors("listing labelled objects"):
+            containers = self.client.api.containers(all=True, filters={"label": labels})
+            networks = self.client.api.networks(filters={"label": labels})
+            volumes = self.client.api.volumes(filters={"label": labels}).get("Volumes") or []
+        return {
+            "containers": [str(c["Names"][0]).lstrip("/") for c in containers],
+            "networks": [str(n["Name"]) for n in networks],
+            "volumes": [str(v["Name"]) for v in volumes],
+        }
+
+    def events(self, *, filters: dict[str, Any], since: float | None = None,
+               until: float | None = None) -> Any:
+        """The engine's event stream (decoded dicts), closed by the caller."""
+        with translate_errors("subscribing to engine events"):
+            return self.client.api.events(decode=True, filters=filters, since=since, until=until)
+
+
+def _client_kwargs() -> dict[str, Any]:
+    """Connection parameters from DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH."""
+    from docker.utils import kwargs_from_env  # noqa: PLC0415
+
+    kwargs: dict[str, Any] = kwargs_from_env()
+    kwargs.setdefault("base_url", "unix:///var/run/docker.sock")
+    return kwargs

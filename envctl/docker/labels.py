@@ -1,0 +1,27 @@
+"""The labels envctl puts on everything it creates, and the filters that find them again."""
+
+from __future__ import annotations
+
+LABEL_PREFIX = "io.envctl."
+MANAGED = LABEL_PREFIX + "managed"
+PROJECT = LABEL_PREFIX + "project"
+RUN = LABEL_PREFIX + "run"
+ROLE = LABEL_PREFIX + "role"
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+
+
+def project_labels(project: str) -> dict[str, str]:
+    """Labels for every service container, network and volume of an envctl-managed project."""
+    return {MANAGED: "true", PROJECT: project}
+
+
+def run_labels(project: str, run_id: str) -> dict[str, str]:
+    """Labels for a test-run container."""
+    return {**project_labels(project), RUN: run_id, ROLE: "test-run"}
+
+
+def compose_project_filter(project: str) -> dict[str, list[str]]:
+    """A Docker API filter for everything compose created for ``project``."""
+    return {"label": [f"{COMPOSE_PROJECT}={project}"]}

@@ -1,0 +1,181 @@
+"""Typed views of the Docker JSON envctl reads, parsed where it enters; unknown keys are ignored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """One health-check attempt: its exit code and what it printed."""
+
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What envctl needs to know of one container, from ``docker inspect``."""
+
+    id: str
+    name: str
+    service: str
+    status: str  # created, running, restarting, exited, dead, paused, removing
+    exit_code: int
+    oom_killed: bool
+    health: str | None  # starting, healthy, unhealthy; None without a healthcheck
+    restart_count: int
+    error: str
+    health_log: tuple[HealthProbe, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    has_healthcheck: bool = False
+    restart_policy: str = ""
+
+    @classmethod
+    def from_inspect(cls, data: dict[str, Any]) -> ContainerState:
+        state = _dict(data.get("State"))
+        config = _dict(data.get("Config"))
+        labels = {str(k): str(v) for k, v in _dict(config.get("Labels")).items()}
+        health = _dict(state.get("Health"))
+        probes = tuple(
+            HealthProbe(int(p.get("ExitCode", -1)), str(p.get("Output", "")).strip())
+            for p in health.get("Log") or []
+            if isinstance(p, dict)
+        )
+        healthcheck = _dict(config.get("Healthcheck"))
+        has_healthcheck = bool(healthcheck.get("Test")) and healthcheck.get("Test") != ["NONE"]
+        host_config = _dict(data.get("HostConfig"))
+        return cls(
+            id=str(data.get("Id", "")),
+            name=str(data.get("Name", "")).lstrip("/"),
+            service=labels.get("com.docker.compose.service", ""),
+            status=str(state.get("Status", "unknown")),
+            exit_code=int(state.get("ExitCode") or 0),
+            oom_killed=bool(state.get("OOMKilled")),
+            health=str(health["Status"]) if health.get("Status") else None,
+            restart_count=int(data.get("RestartCount") or 0),
+            error=str(state.get("Error") or ""),
+            health_log=probes,
+            labels=labels,
+            has_healthcheck=has_healthcheck,
+            restart_policy=str(_dict(host_config.get("RestartPolicy")).get("Name") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Identity of the engine envctl talks to."""
+
+    version: str
+    api_version: str
+    os: str
+    arch: str
+
+    @classmethod
+    def from_version(cls, data: dict[str, Any]) -> EngineInfo:
+        return cls(
+            version=str(data.get("Version", "?")),
+            api_version=str(data.get("ApiVersion", "?")),
+            os=str(data.get("Os", "?")),
+            arch=str(data.get("Arch", "?")),
+        )
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    """One engine event about a container, as the health wait needs it."""
+
+    action: str  # start, die, oom, restart, health_status, destroy, ...
+    container_id: str
+    service: str
+    attributes: dict[str, str]
+    time_nano: int
+
+    @classmethod
+    def from_event(cls, data: dict[str, Any]) -> ContainerEvent | None:
+        if data.get("Type") != "container":
+            return None
+        actor = _dict(data.get("Actor"))
+        attributes = {str(k): str(v) for k, v in _dict(actor.get("Attributes")).items()}
+        action = str(data.get("Action") or data.get("status") or "")
+        return cls(
+            action=action.split(":", 1)[0].strip(),
+            container_id=str(actor.get("ID") or data.get("id") or ""),
+            service=attributes.get("com.docker.compose.service", ""),
+            attributes=attributes,
+            time_nano=int(data.get("timeNano") or 0),
+        )
+
+    @property
+    def health_status(self) -> str | None:
+        """For ``health_status: healthy`` events, the status after the colon."""
+        return self.attributes.get("health_status")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the resolved compose configuration."""
+
+    name: str
+    image: str | None
+    build_context: str | None
+    dockerfile: str | None
+    has_healthcheck: bool
+    restart: str
+    depends_on: dict[str, str]  # service -> condition
+    ports: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, name: str, data: dict[str, Any]) -> ServiceSpec:
+        build = data.get("build")
+        context = dockerfile = None
+        if isinstance(build, dict):
+            context = str(build.get("context")) if build.get("context") else None
+            dockerfile = str(build.get("dockerfile")) if build.get("dockerfile") else None
+        elif isinstance(build, str):
+            context = build
+        health = _dict(data.get("healthcheck"))
+        test = health.get("test")
+        has_healthcheck = bool(test) and not health.get("disable") and test != ["NONE"]
+        depends = data.get("depends_on") or {}
+        if isinstance(depends, list):
+            depends_on = {str(d): "service_started" for d in depends}
+        else:
+            depends_on = {
+                str(k): str(_dict(v).get("condition", "service_started")) for k, v in depends.items()
+            }
+        ports = tuple(
+            str(p.get("published", "")) if isinstance(p, dict) else str(p)
+            for p in data.get("ports") or []
+        )
+        return cls(
+            name=name,
+            image=str(data["image"]) if data.get("image") else None,
+            build_context=context,
+            dockerfile=dockerfile,
+            has_healthcheck=has_healthcheck,
+            restart=str(data.get("restart") or "no"),
+            depends_on=depends_on,
+            ports=ports,
+        )
+
+
+@dataclass(frozen=True)
+class ComposeProject:
+    """The resolved compose configuration (``docker compose config``)."""
+
+    name: str
+    services: dict[str, ServiceSpec]
+
+    @classmethod
+    def from_config(cls, data: dict[str, Any]) -> ComposeProject:
+        services = {
+            str(name): ServiceSpec.from_config(str(name), _dict(spec))
+            for name, spec in _dict(data.get("services")).items()
+        }
+        return cls(name=str(data.get("name", "")), services=services)

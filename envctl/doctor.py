@@ -1,0 +1,167 @@
+"""`envctl doctor`: is this machine ready to run envctl, and if not, what to do."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from enum import Enum
+from pathlib import Path
+
+from envctl.errors import EnvctlError
+from envctl.settings import Settings
+from envctl.units import format_size
+
+ENGINE_DEADLINE = 5.0  # a dead DOCKER_HOST must be reported within this
+MIN_FREE_DISK = 1 << 30
+
+
+class CheckStatus(str, Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One doctor check: what was looked at, what was seen, and how to fix it."""
+
+    name: str
+    status: CheckStatus
+    detail: str
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+def check_engine() -> tuple[Check, bool]:
+    from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
+
+    try:
+        with Engine(timeout=ENGINE_DEADLINE) as engine:
+            info = engine.info()
+    except EnvctlError as exc:
+        return Check("engine", CheckStatus.FAIL, exc.message, exc.hint or ""), False
+    return Check("engine", CheckStatus.OK,
+                 f"Docker {info.version} (API {info.api_version}, {info.os}/{info.arch})"), True
+
+
+def check_compose(settings: Settings) -> Check:
+    from envctl.docker.compose import Compose  # noqa: PLC0415
+
+    compose = Compose([], settings.resolved_project_name, settings.project_dir, timeout=20)
+    try:
+        version = compose.version()
+    except EnvctlError as exc:
+        return Check("compose", CheckStatus.FAIL, exc.message, exc.hint or "")
+    return Check("compose", CheckStatus.OK, f"docker compose {'.'.join(map(str, version))} (>= 2.20)")
+
+
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE)
+
+
+def dockerfile_bases(dockerfile: Path) -> list[str]:
+    """External base images a Dockerfile starts FROM (stage references and ARGs left out)."""
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    stages: set[str] = set()
+    bases: list[str] = []
+    for match in _FROM.finditer(text):
+        image, alias = match[1], match[2]
+        if image.lower() not in stages and "$" not in image and image != "scratch":
+            bases.append(image)
+        if alias:
+            stages.add(alias.lower())
+    return bases
+
+
+def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
+    from envctl.docker.compose import Compose  # noqa: PLC0415
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+    from envctl.project import compose_files  # noqa: PLC0415
+
+    try:
+        files = compose_files(settings)
+        project = Compose(files, settings.resolved_project_name, settings.project_dir,
+                          timeout=settings.docker_timeout).config()
+    except EnvctlError as exc:
+        return [Check("compose files", CheckStatus.FAIL, exc.message, exc.hint or "")]
+    checks = [Check("compose files", CheckStatus.OK,
+                    f"{', '.join(_short(f, settings.project_dir) for f in files)}: "
+                    f"{len(project.services)} services")]
+    if not engine_ok:
+        return [*checks, Check("images", CheckStatus.FAIL, "not checked: the engine does not answer",
+                               "fix the engine first")]
+    missing: list[str] = []
+    to_pull: list[str] = []
+    detail: list[str] = []
+    with Engine(timeout=ENGINE_DEADLINE) as engine:
+        for service in project.services.values():
+            built_name = service.image or f"{project.name}-{service.name}"
+            if service.build_context is not None:
+                if engine.image_exists(built_name):
+                    detail.append(f"{service.name}: built")
+                    continue
+                dockerfile = Path(service.build_context) / (service.dockerfile or "Dockerfile")
+                absent = [b for b in dockerfile_bases(dockerfile) if not engine.image_exists(b)]
+                missing += absent
+                detail.append(f"{service.name}: buildable" if not absent
+                              else f"{service.name}: base {', '.join(absent)} absent")
+            elif engine.image_exists(built_name):
+                detail.append(f"{service.name}: present")
+            else:
+                to_pull.append(built_name)
+                detail.append(f"{service.name}: {built_name} will be pulled")
+    if missing:
+        return [*checks, Check("images", CheckStatus.FAIL, "; ".join(detail),
+                               f"base images absent: {', '.join(sorted(set(missing)))}; "
+                               "run scripts/setup-docker (pulls, or builds them offline)")]
+    status = CheckStatus.WARN if to_pull else CheckStatus.OK
+    hint = f"docker pull {' '.join(to_pull)}" if to_pull else ""
+    return [*checks, Check("images", status, "; ".join(detail), hint)]
+
+
+def _short(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_log_dir(settings: Settings) -> list[Check]:
+    log_dir = settings.resolved_log_dir
+    usage = shutil.disk_usage(_existing_parent(log_dir))
+    disk = Check("disk", CheckStatus.OK if usage.free >= MIN_FREE_DISK else CheckStatus.FAIL,
+                 f"{format_size(usage.free)} free where logs go ({_existing_parent(log_dir)})",
+                 "" if usage.free >= MIN_FREE_DISK else "free some disk, or set log_dir elsewhere")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile(dir=log_dir, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        writable = Check("log dir", CheckStatus.FAIL, f"{log_dir}: {exc.strerror}",
+                         "make it writable, or set log_dir (ENVCTL_LOG_DIR) elsewhere")
+    else:
+        writable = Check("log dir", CheckStatus.OK, f"{log_dir} is writable")
+    return [disk, writable]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in the order a person would fix them."""
+    engine, engine_ok = check_engine()
+    return [engine, check_compose(settings), *check_images(settings, engine_ok),
+            *check_log_dir(settings)]
+
+

@@ -1,0 +1,278 @@
+"""One frozen settings model, resolved from five layers.
+
+Precedence, lowest first: defaults < ``[tool.envctl]`` in pyproject.toml < envctl.toml <
+``ENVCTL_*`` environment variables < command-line flags. Every field is declared once in
+``FIELDS`` with its default, its variable and its help; ``envctl config`` prints the resolved
+values and the layer each came from. The environment is read when ``load_settings`` is called,
+never at import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from envctl.errors import ConfigError
+from envctl.units import parse_duration, parse_size
+
+ENV_PREFIX = "ENVCTL_"
+# Variables under these prefixes belong to the setup scripts and the test suite, not to settings.
+_ENV_NOT_SETTINGS = ("ENVCTL_SETUP_", "ENVCTL_BENCH_", "ENVCTL_CI_")
+_ENV_NOT_SETTINGS_NAMES = frozenset({"ENVCTL_PROJECT_DIR"})
+PROJECT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+SERVICE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+LOG_FORMATS = ("auto", "console", "json")
+_MIN_MEMORY = 6 << 20  # Docker refuses a memory limit below 6 MiB
+
+
+def _str_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(p for p in value.split(os.pathsep) if p) if value else ()
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError("expected a list of paths")
+
+
+def _command(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split into arguments: {exc}") from None
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        argv = list(value)
+    else:
+        raise ValueError("expected a command, as a string or a list of arguments")
+    if not argv:
+        raise ValueError("the command is empty")
+    return tuple(argv)
+
+
+def _optional_project_name(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not PROJECT_NAME_PATTERN.match(value):
+        raise ValueError(
+            "a project name is lowercase letters, digits, '-' and '_', starting with a letter or digit"
+        )
+    return value
+
+
+def _service(value: object) -> str:
+    if not isinstance(value, str) or not SERVICE_NAME_PATTERN.match(value):
+        raise ValueError("a service name is letters, digits, '.', '-' and '_'")
+    return value
+
+
+def _positive_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be more than zero")
+    return seconds
+
+
+def _memory(value: object) -> int:
+    size = parse_size(value)
+    if size < _MIN_MEMORY:
+        raise ValueError("Docker needs at least 6m")
+    return size
+
+
+def _cpus(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number of CPUs such as 2 or 0.5")
+    try:
+        cpus = float(value)  # type: ignore[arg-type]  # str/int/float; anything else raises
+    except (TypeError, ValueError):
+        raise ValueError("expected a number of CPUs such as 2 or 0.5") from None
+    if not cpus > 0:
+        raise ValueError("must be more than zero")
+    return cpus
+
+
+def _positive_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int):
+        raise ValueError("expected a whole number")
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _path(value: object) -> Path:
+    if not isinstance(value, (str, Path)) or str(value) == "":
+        raise ValueError("expected a path")
+    return Path(value).expanduser()
+
+
+def _log_format(value: object) -> str:
+    if value not in LOG_FORMATS:
+        raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one setting is named, defaulted, parsed and explained."""
+
+    name: str
+    default: object
+    parse: Callable[[object], object]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("compose_files", (), _str_list,
+              "Compose files, in order. Empty: compose's own names in the project dir "
+              "(compose.yaml, docker-compose.yml, ...), then compose/compose.yaml. "
+              "In ENVCTL_COMPOSE_FILES, separate them with ':'."),
+    FieldSpec("project_name", None, _optional_project_name,
+              "Compose project name. Empty: the project directory's name, normalized as compose does."),
+    FieldSpec("test_service", "test", _service, "The compose service that runs the tests."),
+    FieldSpec("test_command", ("pytest",), _command,
+              "The test command run in the test service; pytest arguments are appended."),
+    FieldSpec("health_timeout", 180.0, _positive_duration,
+              "How long `up` waits for every service to be ready (e.g. 90s, 5m)."),
+    FieldSpec("memory", 2 << 30, _memory, "Memory limit of the test container (e.g. 512m, 2g)."),
+    FieldSpec("cpus", 2.0, _cpus, "CPU limit of the test container."),
+    FieldSpec("pids", 1024, _positive_int, "Process limit of the test container."),
+    FieldSpec("log_dir", Path(".envctl/runs"), _path,
+              "Where run records go; relative paths are under the project directory."),
+    FieldSpec("keep_runs", 20, _positive_int, "How many finished runs rotation keeps."),
+    FieldSpec("max_age", 14 * 86400.0, _positive_duration, "Runs older than this are removed (e.g. 14d)."),
+    FieldSpec("max_log_size", 200 << 20, parse_size,
+              "Cap on each run's output log; the rest is cut, and the log says so (e.g. 200m)."),
+    FieldSpec("run_timeout", 0.0, parse_duration,
+              "Default timeout of a test run; 0 means none. Enforced inside the container."),
+    FieldSpec("docker_timeout", 60.0, _positive_duration,
+              "Deadline of each single Docker call (not of waits, which have their own)."),
+    FieldSpec("log_format", "auto", _log_format,
+              "envctl's own log lines: auto (console on a TTY, JSON otherwise), console or json."),
+)
+FIELDS_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings. Build with ``load_settings``; never mutate."""
+
+    project_dir: Path
+    compose_files: tuple[str, ...] = ()
+    project_name: str | None = None
+    test_service: str = "test"
+    test_command: tuple[str, ...] = ("pytest",)
+    health_timeout: float = 180.0
+    memory: int = 2 << 30
+    cpus: float = 2.0
+    pids: int = 1024
+    log_dir: Path = Path(".envctl/runs")
+    keep_runs: int = 20
+    max_age: float = 14 * 86400.0
+    max_log_size: int = 200 << 20
+    run_timeout: float = 0.0
+    docker_timeout: float = 60.0
+    log_format: str = "auto"
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def resolved_log_dir(self) -> Path:
+        return self.log_dir if self.log_dir.is_absolute() else self.project_dir / self.log_dir
+
+    @property
+    def resolved_project_name(self) -> str:
+        return self.project_name or normalize_project_name(self.project_dir.resolve().name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
+
+
+def normalize_project_name(name: str) -> str:
+    """Compose's rule: lowercase, only [a-z0-9_-], starting with a letter or digit."""
+    cleaned = re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
+    return cleaned or "envctl"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib  # noqa: PLC0415  # only the config path pays for it
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]  # noqa: PLC0415
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _apply(layer: Mapping[str, object], source: str, values: dict[str, object],
+           sources: dict[str, str], *, key_style: str) -> None:
+    for raw_key, raw in layer.items():
+        name = raw_key.replace("-", "_")
+        spec = FIELDS_BY_NAME.get(name)
+        if spec is None:
+            known = ", ".join(f.name for f in FIELDS)
+            raise ConfigError(f"{source}: unknown setting {raw_key!r}", hint=f"known settings: {known}")
+        try:
+            values[name] = spec.parse(raw)
+        except ValueError as exc:
+            shown = spec.env if key_style == "env" else raw_key
+            raise ConfigError(f"{source}: {shown} = {raw!r}: {exc}") from None
+        sources[name] = source
+
+
+def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve settings for ``project_dir`` (default: the working directory)."""
+    environ = os.environ if environ is None else environ
+    if project_dir is None:
+        project_dir = Path(environ.get("ENVCTL_PROJECT_DIR") or Path.cwd())
+    project_dir = project_dir.resolve()
+    values: dict[str, object] = {f.name: f.default for f in FIELDS}
+    sources: dict[str, str] = {f.name: "default" for f in FIELDS}
+
+    pyproject = project_dir / "pyproject.toml"
+    if pyproject.is_file():
+        tool = _read_toml(pyproject).get("tool", {})
+        section = tool.get("envctl", {}) if isinstance(tool, dict) else {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"{pyproject}: [tool.envctl] must be a table")
+        _apply(section, f"{pyproject} [tool.envctl]", values, sources, key_style="toml")
+
+    envctl_toml = project_dir / "envctl.toml"
+    if envctl_toml.is_file():
+        _apply(_read_toml(envctl_toml), str(envctl_toml), values, sources, key_style="toml")
+
+    from_env: dict[str, object] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key.startswith(_ENV_NOT_SETTINGS):
+            continue
+        if key in _ENV_NOT_SETTINGS_NAMES:
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name not in FIELDS_BY_NAME:
+            raise ConfigError(f"environment: unknown variable {key}",
+                              hint="unset it, or see `envctl config --help` for the known ones")
+        from_env[name] = raw
+    for name, raw in from_env.items():
+        _apply({name: raw}, f"env {FIELDS_BY_NAME[name].env}", values, sources, key_style="env")
+
+    for name, raw in (flags or {}).items():
+        if raw is None:
+            continue
+        _apply({name: raw}, f"flag --{name.replace('_', '-')}", values, sources, key_style="toml")
+
+    return Settings(project_dir=project_dir, sources=sources, **values)  # type: ignore[arg-type]  # values parsed per field above
