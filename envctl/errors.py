@@ -107,6 +107,10 @@ class DockerError(EnvctlError):
 
     exit_code = ExitCode.INFRA_ERROR
 
+    def __init__(self, message: str, *, hint: str | None = None, transient: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.transient = transient
+
 
 class WaitTimeoutError(EnvctlError):
     """`envctl wait --timeout` ran out before the run ended (the run goes on)."""

@@ -38,7 +38,8 @@ def translate_errors(what: str) -> Iterator[None]:
     except docker.errors.NotFound:
         raise
     except docker.errors.APIError as exc:
-        raise DockerError(f"{what}: {exc.explanation or exc}") from exc
+        status = exc.status_code or 0
+        raise DockerError(f"{what}: {exc.explanation or exc}", transient=status >= 500) from exc
     except docker.errors.DockerException as exc:
         text = str(exc)
         if "Connection" in text or "connect" in text or "FileNotFoundError" in text:

@@ -1,0 +1,1 @@
+"""A small items service: PostgreSQL stores, Redis caches."""
