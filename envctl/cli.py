@@ -108,6 +108,66 @@ def config(
     return 0
 
 
+@app.command()
+def up(
+    services: Annotated[list[str] | None, typer.Argument(
+        help="Services to bring up (default: all but the test service).")] = None,
+    timeout: Annotated[str | None, typer.Option(
+        help="How long to wait for readiness (e.g. 90s, 5m); default: health_timeout.")] = None,
+    build: Annotated[bool | None, typer.Option(
+        "--build/--no-build", help="Rebuild images / never build (default: build missing ones).")] = None,
+    keep_on_failure: Annotated[bool, typer.Option(
+        help="Leave a failed environment running to inspect it.")] = False,
+) -> int:
+    """Start the compose services and wait, on Docker events, until every one is ready."""
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    settings = _settings(health_timeout=timeout)
+    env = Environment(settings)
+    targets = env.targets(services or [])
+    if sys.stderr.isatty():
+        from envctl.render import LiveServices  # noqa: PLC0415
+
+        with LiveServices(targets) as live:
+            env.on_progress = live
+            reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
+    else:
+        reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
+    ready = ", ".join(f"{r.service} ({r.phase.value})" for r in reports)
+    print(f"envctl: ready: {ready}", file=sys.stderr)
+    return 0
+
+
+@app.command()
+def down(
+    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove volumes too.")] = False,
+) -> int:
+    """Remove this project's containers and networks (and volumes with --volumes)."""
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    Environment(_settings()).down(volumes=volumes)
+    return 0
+
+
+@app.command()
+def ps(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the services as JSON.")] = False,
+) -> int:
+    """Show the project's services, their state and health."""
+    from dataclasses import asdict  # noqa: PLC0415
+
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    rows = Environment(_settings()).ps()
+    if as_json:
+        _print_json([asdict(r) | {"phase": r.phase.value} for r in rows])
+    else:
+        from envctl.render import services_table  # noqa: PLC0415
+
+        services_table(rows)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``envctl`` console script."""
     return guarded(lambda: _dispatch(sys.argv[1:] if argv is None else argv))

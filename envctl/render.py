@@ -57,3 +57,50 @@ def settings_table(settings: Settings) -> None:
         table.add_row(spec.name, setting_value(spec.name, getattr(settings, spec.name)),
                       settings.sources[spec.name], spec.env)
     console().print(table)
+
+
+class LiveServices:
+    """A live per-service table on a TTY (stderr), updated on every state change."""
+
+    def __init__(self, services: list[str]) -> None:
+        from rich.live import Live  # noqa: PLC0415
+
+        self.rows: dict[str, tuple[str, str]] = {s: ("pending", "") for s in services}
+        self.live = Live(self._table(), console=console(stderr=True), refresh_per_second=8,
+                         transient=False)
+
+    def _table(self) -> Any:
+        from rich.table import Table  # noqa: PLC0415
+
+        colors = {"ready": "green", "completed": "green", "failed": "red", "starting": "yellow"}
+        table = Table(show_header=True, box=None)
+        table.add_column("service")
+        table.add_column("phase")
+        table.add_column("detail", overflow="fold")
+        for service, (phase, detail) in self.rows.items():
+            color = colors.get(phase, "white")
+            table.add_row(service, f"[{color}]{phase}[/]", detail)
+        return table
+
+    def __call__(self, service: str, verdict: Any) -> None:
+        self.rows[service] = (verdict.phase.value, verdict.detail)
+        self.live.update(self._table())
+
+    def __enter__(self) -> LiveServices:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+
+def services_table(rows: list[Any]) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table()
+    for column in ("service", "container", "status", "health", "phase", "detail"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.service, row.container, row.status, row.health or "-",
+                      row.phase.value, row.detail)
+    console().print(table)

@@ -42,11 +42,11 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
 class Compose:
     """One compose project: its files, name and directory."""
 
-    def __init__(self, files: Sequence[Path], project: str, project_dir: Path, *,
+    def __init__(self, files: Sequence[Path], project: str, *,
                  timeout: float = 60.0, context: str | None = None) -> None:
+        # No project directory: compose takes the first file's folder, as users expect.
         self.files = [Path(f) for f in files]
         self.project = project
-        self.project_dir = project_dir
         self.timeout = timeout
         self.context = context
 
@@ -60,7 +60,6 @@ class Compose:
             client_call=call,
             compose_files=self.files,
             compose_project_name=self.project,
-            compose_project_directory=self.project_dir,
             context=self.context,
         )
 

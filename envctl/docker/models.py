@@ -166,11 +166,25 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True)
+class ResourceSpec:
+    """A top-level network or volume of the compose configuration."""
+
+    name: str
+    external: bool
+
+    @classmethod
+    def from_config(cls, name: str, data: object) -> ResourceSpec:
+        return cls(name=name, external=bool(_dict(data).get("external")))
+
+
+@dataclass(frozen=True)
 class ComposeProject:
     """The resolved compose configuration (``docker compose config``)."""
 
     name: str
     services: dict[str, ServiceSpec]
+    networks: dict[str, ResourceSpec] = field(default_factory=dict)
+    volumes: dict[str, ResourceSpec] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, data: dict[str, Any]) -> ComposeProject:
@@ -178,4 +192,9 @@ class ComposeProject:
             str(name): ServiceSpec.from_config(str(name), _dict(spec))
             for name, spec in _dict(data.get("services")).items()
         }
-        return cls(name=str(data.get("name", "")), services=services)
+        networks = {str(n): ResourceSpec.from_config(str(n), spec)
+                    for n, spec in _dict(data.get("networks")).items()}
+        volumes = {str(v): ResourceSpec.from_config(str(v), spec)
+                   for v, spec in _dict(data.get("volumes")).items()}
+        return cls(name=str(data.get("name", "")), services=services, networks=networks,
+                   volumes=volumes)

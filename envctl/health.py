@@ -1,0 +1,147 @@
+"""Readiness of compose services, judged from container states; explanations of failures.
+
+``judge`` is pure: one container's inspected state in, a phase out. ``ReadinessWatch`` keeps the
+latest state of every container of the project and says when every wanted service is ready,
+when one has certainly failed, and why. The event loop that feeds it lives in ``environment``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from envctl.docker.models import ContainerState, HealthProbe
+
+RESTART_LOOP = 3  # restarts after which a crashing service is failed, not "still starting"
+RESTARTING_POLICIES = ("always", "unless-stopped")
+
+
+class Phase(str, Enum):
+    """Where a service is on its way up."""
+
+    PENDING = "pending"  # no container yet, or created and waiting on its dependencies
+    STARTING = "starting"  # running, health check not passed yet (or restarting, below the loop limit)
+    READY = "ready"  # healthy, or running without a health check
+    COMPLETED = "completed"  # a one-shot service that exited 0
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        return self in (Phase.READY, Phase.COMPLETED)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    phase: Phase
+    detail: str
+
+
+def judge(state: ContainerState) -> Verdict:
+    """The phase of one container, from one inspect."""
+    if state.oom_killed:
+        return Verdict(Phase.FAILED, f"OOM-killed (exit {state.exit_code}): it needs more memory "
+                                     "than its mem_limit allows")
+    if state.restart_count >= RESTART_LOOP:
+        return Verdict(Phase.FAILED, f"restarting in a loop ({state.restart_count} restarts, "
+                                     f"last exit code {state.exit_code})")
+    if state.status == "restarting":
+        return Verdict(Phase.STARTING, f"restarting (restart {state.restart_count}, "
+                                       f"last exit code {state.exit_code})")
+    if state.status in ("exited", "dead"):
+        restarts = state.restart_policy in RESTARTING_POLICIES or (
+            state.restart_policy == "on-failure" and state.exit_code != 0)
+        if restarts:
+            return Verdict(Phase.STARTING, f"exited {state.exit_code}, restart policy "
+                                           f"{state.restart_policy} will restart it")
+        if state.exit_code == 0:
+            return Verdict(Phase.COMPLETED, "completed (exited 0)")
+        why = f": {state.error}" if state.error else ""
+        return Verdict(Phase.FAILED, f"exited with code {state.exit_code}{why}")
+    if state.status == "running":
+        if state.health is None:
+            return Verdict(Phase.READY, "running (no health check)")
+        if state.health == "healthy":
+            return Verdict(Phase.READY, "healthy")
+        if state.health == "unhealthy":
+            return Verdict(Phase.FAILED, "unhealthy")
+        return Verdict(Phase.STARTING, "health: starting")
+    if state.status == "created":
+        return Verdict(Phase.PENDING, "created, waiting for its dependencies")
+    return Verdict(Phase.STARTING, state.status)
+
+
+@dataclass
+class ServiceReport:
+    """What one service came to, with the evidence for a failure."""
+
+    service: str
+    phase: Phase
+    detail: str
+    container: str = ""
+    health_log: tuple[HealthProbe, ...] = ()
+    log_tail: list[str] = field(default_factory=list)
+
+    def explain(self) -> str:
+        lines = [f"{self.service}: {self.detail}" + (f" [{self.container}]" if self.container else "")]
+        for probe in self.health_log[-3:]:
+            output = " ".join(probe.output.split())[:300] or "(no output)"
+            lines.append(f"    health check exit {probe.exit_code}: {output}")
+        if self.log_tail:
+            lines.append(f"    last {len(self.log_tail)} log lines:")
+            lines += [f"    | {line}" for line in self.log_tail]
+        return "\n".join(lines)
+
+
+class ReadinessWatch:
+    """The latest state of each wanted service, fed with inspected containers."""
+
+    def __init__(self, services: list[str], one_shots: frozenset[str] = frozenset()) -> None:
+        # one_shots: services others wait on with service_completed_successfully; running is
+        # not ready for them, exiting 0 is.
+        self.one_shots = one_shots
+        self.services = list(services)
+        self.states: dict[str, dict[str, ContainerState]] = {s: {} for s in services}
+        self.verdicts: dict[str, Verdict] = {s: Verdict(Phase.PENDING, "not created yet")
+                                             for s in services}
+
+    def update(self, state: ContainerState) -> tuple[str, Verdict] | None:
+        """Record ``state``; return (service, verdict) when the service's verdict changed."""
+        if state.service not in self.states:
+            return None
+        self.states[state.service][state.id] = state
+        verdict = self._combine(self.states[state.service])
+        if state.service in self.one_shots and verdict.phase is Phase.READY:
+            verdict = Verdict(Phase.STARTING, "running (one-shot, waiting for it to exit 0)")
+        if verdict == self.verdicts[state.service]:
+            return None
+        self.verdicts[state.service] = verdict
+        return state.service, verdict
+
+    def forget(self, service: str, container_id: str) -> None:
+        self.states.get(service, {}).pop(container_id, None)
+
+    @staticmethod
+    def _combine(containers: dict[str, ContainerState]) -> Verdict:
+        # A scaled service is as far as its least advanced container; any failure fails it.
+        verdicts = [judge(c) for c in containers.values()]
+        order = [Phase.FAILED, Phase.PENDING, Phase.STARTING, Phase.READY, Phase.COMPLETED]
+        return min(verdicts, key=lambda v: order.index(v.phase))
+
+    @property
+    def all_done(self) -> bool:
+        return all(v.phase.done for v in self.verdicts.values())
+
+    @property
+    def failed(self) -> list[str]:
+        return [s for s, v in self.verdicts.items() if v.phase is Phase.FAILED]
+
+    def not_done(self) -> list[str]:
+        return [s for s, v in self.verdicts.items() if not v.phase.done]
+
+    def container_of(self, service: str) -> ContainerState | None:
+        containers = list(self.states.get(service, {}).values())
+        return containers[0] if containers else None
+
+
+def explain_failures(reports: list[ServiceReport]) -> str:
+    return "\n".join(r.explain() for r in reports)
