@@ -52,7 +52,7 @@ def guarded(call: Callable[[], int]) -> int:
         # stdout closed early (e.g. `envctl logs | head`): not an error of ours
         sys.stderr.close()
         return int(ExitCode.OK)
-    except Exception as exc:  # noqa: BLE001  # the boundary: every bug ends here, not in a traceback
+    except Exception as exc:  # the boundary: every bug ends here, not in a traceback
         path = _write_crash(exc)
         print(f"envctl: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print(f"envctl: this is a bug; the traceback is in {path}", file=sys.stderr)

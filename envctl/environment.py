@@ -15,7 +15,6 @@ sleeps on a fixed interval; the deadline is the only timer.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import tempfile
@@ -30,6 +29,7 @@ from envctl.docker import labels
 from envctl.docker.compose import TIMEOUT_EXIT, Compose, ComposeCommandError, first_error_line
 from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState
 from envctl.errors import ComposeFileError, DockerError, EnvironmentFailedError
+from envctl.files import private_dir, write_private
 from envctl.health import Phase, ReadinessWatch, ServiceReport, Verdict, explain_failures
 from envctl.log import get_logger
 from envctl.project import compose_files
@@ -96,9 +96,7 @@ class Environment:
                        timeout=self.settings.docker_timeout)
 
     def _state_dir(self) -> Path:
-        path = self.settings.resolved_log_dir / ".compose"
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+        return private_dir(self.settings.resolved_log_dir / ".compose")
 
     def _write_label_override(self) -> Path:
         """An override that puts envctl's labels on every service, network and volume."""
@@ -186,130 +184,12 @@ class Environment:
 
     def _start_and_wait(self, engine: Engine, compose: Compose, targets: list[str],
                         timeout: float) -> list[ServiceReport]:
-        deadline = time.monotonic() + timeout
         config = self.config()
         one_shots = frozenset(dep for spec in config.services.values()
                               for dep, condition in spec.depends_on.items()
                               if condition == "service_completed_successfully")
-        watch = ReadinessWatch(targets, one_shots)
-        inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
-        stream = engine.events(filters={"type": ["container"],
-                                        "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]})
-        threading.Thread(target=_pump_events, args=(stream, inbox), daemon=True,
-                         name="envctl-events").start()
-        output = tempfile.TemporaryFile()
-        proc: subprocess.Popen[bytes] | None = None
-        attempts = 0
-        warned_no_health: set[str] = set()
-
-        def apply(state: ContainerState) -> None:
-            changed = watch.update(state)
-            if changed is None:
-                return
-            service, verdict = changed
-            self.on_progress(service, verdict)
-            if verdict.detail == "running (no health check)" and service not in warned_no_health:
-                warned_no_health.add(service)
-                self.log.warning("service has no health check; ready as soon as it runs",
-                                 service=service)
-
-        def inspect_all() -> None:
-            for state in engine.containers({labels.COMPOSE_PROJECT: self.project}):
-                apply(state)
-
-        def start_compose() -> subprocess.Popen[bytes]:
-            nonlocal attempts
-            attempts += 1
-            output.seek(0)
-            output.truncate()
-            remaining = max(1.0, deadline - time.monotonic())
-            started = compose.start_up(targets, output=output, deadline=remaining + 1)
-            threading.Thread(target=_pump_exit, args=(started, inbox), daemon=True,
-                             name="envctl-compose-up").start()
-            return started
-
-        try:
-            proc = start_compose()
-            inspect_all()
-            while not watch.failed and not watch.all_done:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    kind, payload = inbox.get(timeout=remaining)
-                except queue.Empty:
-                    continue
-                if kind == "event":
-                    self._on_event(engine, watch, payload, apply)
-                elif kind == "exit" and payload is proc:
-                    rc = proc.returncode
-                    inspect_all()
-                    if rc == 0 or watch.failed:
-                        continue
-                    text = _read_all(output)
-                    transient = bool(TRANSIENT_PATTERNS.search(text)) and rc != TIMEOUT_EXIT
-                    if transient and attempts < COMPOSE_UP.attempts and deadline - time.monotonic() > 2:
-                        self.log.warning("compose up failed transiently; retrying",
-                                         error=first_error_line(text), attempt=attempts)
-                        proc = start_compose()
-                        continue
-                    if rc == TIMEOUT_EXIT:
-                        break
-                    raise EnvironmentFailedError(_compose_failure(text, targets),
-                                                 hint=_compose_hint(text))
-            if watch.all_done and not watch.failed:
-                self._finish_compose(proc)
-                return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
-            reports = self._failure_reports(engine, watch, timeout)
-            raise EnvironmentFailedError(
-                f"the environment did not come up: {_failure_summary(reports)}\n"
-                f"{explain_failures(reports)}",
-                hint="fix the service named above, or use --keep-on-failure to inspect it")
-        finally:
-            stream.close()
-            if proc is not None and proc.poll() is None:
-                _stop_process(proc)
-            output.close()
-
-    @staticmethod
-    def _on_event(engine: Engine, watch: ReadinessWatch, payload: dict[str, Any],
-                  apply: Callable[[ContainerState], None]) -> None:
-        event = ContainerEvent.from_event(payload)
-        if event is None or event.service not in watch.states:
-            return
-        if event.action == "destroy":
-            watch.forget(event.service, event.container_id)
-            return
-        state = engine.container_state(event.container_id)
-        if state is not None:
-            apply(state)
-
-    @staticmethod
-    def _finish_compose(proc: subprocess.Popen[bytes] | None) -> None:
-        # Every service is ready, so compose is at most printing its last lines.
-        if proc is not None:
-            try:
-                proc.wait(timeout=FAILURE_GRACE)
-            except subprocess.TimeoutExpired:
-                _stop_process(proc)
-
-    def _failure_reports(self, engine: Engine, watch: ReadinessWatch,
-                         timeout: float) -> list[ServiceReport]:
-        failed = watch.failed
-        reports: list[ServiceReport] = []
-        names = failed or watch.not_done()
-        for service in names:
-            verdict = watch.verdicts[service]
-            state = watch.container_of(service)
-            detail = verdict.detail if failed else f"not ready after {timeout:.0f}s ({verdict.detail})"
-            report = ServiceReport(service, Phase.FAILED, detail)
-            if state is not None:
-                fresh = engine.container_state(state.id) or state
-                report.container = fresh.name
-                report.health_log = fresh.health_log
-                report.log_tail = engine.container_logs_tail(fresh.id, LOG_TAIL_LINES)
-            reports.append(report)
-        return reports
+        wait = _ReadinessWait(self, engine, compose, ReadinessWatch(targets, one_shots), timeout)
+        return wait.run()
 
     # -- down / ps ---------------------------------------------------------------------------
 
@@ -333,28 +213,146 @@ class Environment:
         return rows
 
 
-def write_private(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file + rename), mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+class _ReadinessWait:
+    """One `up`: compose started as a process, the project's events followed to a verdict."""
+
+    def __init__(self, env: Environment, engine: Engine, compose: Compose, watch: ReadinessWatch,
+                 timeout: float) -> None:
+        self.env = env
+        self.engine = engine
+        self.compose = compose
+        self.watch = watch
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.attempts = 0
+        self.warned_no_health: set[str] = set()
+
+    def run(self) -> list[ServiceReport]:
+        watch = self.watch
+        # Subscribe before anything starts, so no state change can fall between two reads.
+        stream = self.engine.events(filters={
+            "type": ["container"], "label": [f"{labels.COMPOSE_PROJECT}={self.env.project}"]})
+        threading.Thread(target=_pump_events, args=(stream, self.inbox), daemon=True,
+                         name="envctl-events").start()
+        with tempfile.TemporaryFile() as output:
+            try:
+                self.proc = self._start_compose(output)
+                self._inspect_all()
+                while not watch.failed and not watch.all_done:
+                    remaining = self.deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        kind, payload = self.inbox.get(timeout=remaining)
+                    except queue.Empty:
+                        continue
+                    if kind == "event":
+                        self._on_event(payload)
+                    elif kind == "exit" and payload is self.proc and not self._on_compose_exit(output):
+                        break
+                if watch.all_done and not watch.failed:
+                    _finish(self.proc)
+                    return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
+                reports = self._failure_reports()
+                raise EnvironmentFailedError(
+                    f"the environment did not come up: {_failure_summary(reports)}\n"
+                    f"{explain_failures(reports)}",
+                    hint="fix the service named above, or use --keep-on-failure to inspect it")
+            finally:
+                stream.close()
+                if self.proc is not None and self.proc.poll() is None:
+                    _stop_process(self.proc)
+
+    def _start_compose(self, output: Any) -> subprocess.Popen[bytes]:
+        self.attempts += 1
+        output.seek(0)
+        output.truncate()
+        remaining = max(1.0, self.deadline - time.monotonic())
+        proc = self.compose.start_up(self.watch.services, output=output, deadline=remaining + 1)
+        threading.Thread(target=_pump_exit, args=(proc, self.inbox), daemon=True,
+                         name="envctl-compose-up").start()
+        return proc
+
+    def _apply(self, state: ContainerState) -> None:
+        changed = self.watch.update(state)
+        if changed is None:
+            return
+        service, verdict = changed
+        self.env.on_progress(service, verdict)
+        if verdict.detail == "running (no health check)" and service not in self.warned_no_health:
+            self.warned_no_health.add(service)
+            self.env.log.warning("service has no health check; ready as soon as it runs",
+                                 service=service)
+
+    def _inspect_all(self) -> None:
+        for state in self.engine.containers({labels.COMPOSE_PROJECT: self.env.project}):
+            self._apply(state)
+
+    def _on_event(self, payload: dict[str, Any]) -> None:
+        event = ContainerEvent.from_event(payload)
+        if event is None or event.service not in self.watch.states:
+            return
+        if event.action == "destroy":
+            self.watch.forget(event.service, event.container_id)
+            return
+        state = self.engine.container_state(event.container_id)
+        if state is not None:
+            self._apply(state)
+
+    def _on_compose_exit(self, output: Any) -> bool:
+        """Handle compose's exit; False when waiting longer is pointless."""
+        assert self.proc is not None  # noqa: S101  # set before any exit can be reported
+        rc = self.proc.returncode
+        self._inspect_all()
+        if rc == 0 or self.watch.failed:
+            return True
+        if rc == TIMEOUT_EXIT:
+            return False
+        output.seek(0)
+        text = output.read().decode("utf-8", errors="replace")
+        transient = bool(TRANSIENT_PATTERNS.search(text))
+        if transient and self.attempts < COMPOSE_UP.attempts and self.deadline - time.monotonic() > 2:
+            self.env.log.warning("compose up failed transiently; retrying",
+                                 error=first_error_line(text), attempt=self.attempts)
+            self.proc = self._start_compose(output)
+            return True
+        raise EnvironmentFailedError(_compose_failure(text, self.watch.services),
+                                     hint=_compose_hint(text))
+
+    def _failure_reports(self) -> list[ServiceReport]:
+        failed = self.watch.failed
+        reports: list[ServiceReport] = []
+        for service in failed or self.watch.not_done():
+            verdict = self.watch.verdicts[service]
+            state = self.watch.container_of(service)
+            detail = (verdict.detail if failed
+                      else f"not ready after {self.timeout:.0f}s ({verdict.detail})")
+            report = ServiceReport(service, Phase.FAILED, detail)
+            if state is not None:
+                fresh = self.engine.container_state(state.id) or state
+                report.container = fresh.name
+                report.health_log = fresh.health_log
+                report.log_tail = self.engine.container_logs_tail(fresh.id, LOG_TAIL_LINES)
+            reports.append(report)
+        return reports
+
+
+def _finish(proc: subprocess.Popen[bytes] | None) -> None:
+    # Every service is ready, so compose is at most printing its last lines.
+    if proc is not None:
+        try:
+            proc.wait(timeout=FAILURE_GRACE)
+        except subprocess.TimeoutExpired:
+            _stop_process(proc)
 
 
 def _pump_events(stream: Any, inbox: queue.Queue[tuple[str, Any]]) -> None:
     try:
         for event in stream:
             inbox.put(("event", event))
-    except Exception:  # noqa: BLE001, S110  # the stream ends with an error when closed
+    except Exception:  # noqa: S110  # the stream ends with an error when closed
         pass
 
 
@@ -372,11 +370,6 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=2)
 
 
-def _read_all(handle: Any) -> str:
-    handle.seek(0)
-    return str(handle.read().decode("utf-8", errors="replace"))
-
-
 def _compose_failure(output: str, targets: list[str]) -> str:
     line = first_error_line(output)
     lowered = line.lower()
@@ -384,7 +377,7 @@ def _compose_failure(output: str, targets: list[str]) -> str:
         return f"a host port is already in use: {line}"
     if "no such service" in lowered:
         return f"unknown service: {line}"
-    if "pull access denied" in lowered or "not found" in lowered and "image" in lowered:
+    if "pull access denied" in lowered or ("not found" in lowered and "image" in lowered):
         return f"an image cannot be found: {line}"
     return f"docker compose up failed for {', '.join(targets)}: {line}"
 

@@ -36,7 +36,7 @@ class Verdict:
     detail: str
 
 
-def judge(state: ContainerState) -> Verdict:
+def judge(state: ContainerState) -> Verdict:  # noqa: PLR0911  # one return per state reads best
     """The phase of one container, from one inspect."""
     if state.oom_killed:
         return Verdict(Phase.FAILED, f"OOM-killed (exit {state.exit_code}): it needs more memory "

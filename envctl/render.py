@@ -65,7 +65,7 @@ class LiveServices:
     def __init__(self, services: list[str]) -> None:
         from rich.live import Live  # noqa: PLC0415
 
-        self.rows: dict[str, tuple[str, str]] = {s: ("pending", "") for s in services}
+        self.rows: dict[str, tuple[str, str]] = dict.fromkeys(services, ("pending", ""))
         self.live = Live(self._table(), console=console(stderr=True), refresh_per_second=8,
                          transient=False)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -205,13 +206,14 @@ def normalize_project_name(name: str) -> str:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib  # noqa: PLC0415  # only the config path pays for it
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]  # noqa: PLC0415
+    else:
+        import tomli as tomllib  # noqa: PLC0415
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax") from None
     except OSError as exc:
@@ -257,7 +259,7 @@ def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object
         _apply(_read_toml(envctl_toml), str(envctl_toml), values, sources, key_style="toml")
 
     from_env: dict[str, object] = {}
-    for key, raw in environ.items():
+    for key, text in environ.items():
         if not key.startswith(ENV_PREFIX) or key.startswith(_ENV_NOT_SETTINGS):
             continue
         if key in _ENV_NOT_SETTINGS_NAMES:
@@ -266,13 +268,13 @@ def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object
         if name not in FIELDS_BY_NAME:
             raise ConfigError(f"environment: unknown variable {key}",
                               hint="unset it, or see `envctl config --help` for the known ones")
-        from_env[name] = raw
-    for name, raw in from_env.items():
-        _apply({name: raw}, f"env {FIELDS_BY_NAME[name].env}", values, sources, key_style="env")
+        from_env[name] = text
+    for name, env_value in from_env.items():
+        _apply({name: env_value}, f"env {FIELDS_BY_NAME[name].env}", values, sources, key_style="env")
 
-    for name, raw in (flags or {}).items():
-        if raw is None:
+    for name, flag_value in (flags or {}).items():
+        if flag_value is None:
             continue
-        _apply({name: raw}, f"flag --{name.replace('_', '-')}", values, sources, key_style="toml")
+        _apply({name: flag_value}, f"flag --{name.replace('_', '-')}", values, sources, key_style="toml")
 
     return Settings(project_dir=project_dir, sources=sources, **values)  # type: ignore[arg-type]  # values parsed per field above

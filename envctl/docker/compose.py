@@ -123,7 +123,8 @@ class Compose:
                    lambda c: c.compose.down(volumes=volumes, remove_orphans=True, timeout=5),
                    deadline)
 
-    def start_up(self, services: Sequence[str], *, output: IO[bytes], deadline: float) -> subprocess.Popen[bytes]:
+    def start_up(self, services: Sequence[str], *, output: IO[bytes],
+                 deadline: float) -> subprocess.Popen[bytes]:
         """Start ``compose up -d --no-build SERVICES`` as a process the caller watches."""
         argv = ["timeout", "--kill-after=5", f"{deadline:.0f}",
                 *self.command("up", "--detach", "--no-build", "--no-color", *services)]

@@ -119,7 +119,7 @@ class Engine:
 
         try:
             with translate_errors("inspecting an image"):
-                self.client.api.inspect_image(name)
+                self.client.api.inspect_image(name)  # type: ignore[no-untyped-call]  # untyped in types-docker
         except docker.errors.NotFound:
             return False
         except DockerError:
@@ -138,8 +138,8 @@ class Engine:
             "volumes": [str(v["Name"]) for v in volumes],
         }
 
-    def events(self, *, filters: dict[str, Any], since: float | None = None,
-               until: float | None = None) -> Any:
+    def events(self, *, filters: dict[str, Any], since: int | None = None,
+               until: int | None = None) -> Any:
         """The engine's event stream (decoded dicts), closed by the caller."""
         with translate_errors("subscribing to engine events"):
             return self.client.api.events(decode=True, filters=filters, since=since, until=until)
@@ -149,6 +149,6 @@ def _client_kwargs() -> dict[str, Any]:
     """Connection parameters from DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH."""
     from docker.utils import kwargs_from_env  # noqa: PLC0415
 
-    kwargs: dict[str, Any] = kwargs_from_env()
+    kwargs: dict[str, Any] = dict(kwargs_from_env())
     kwargs.setdefault("base_url", "unix:///var/run/docker.sock")
     return kwargs

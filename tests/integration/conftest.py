@@ -1,0 +1,83 @@
+"""Integration fixtures: run the real envctl CLI against the real engine, in throwaway projects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_PROJECT_PREFIX, leftovers, remove_leftovers
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@dataclass
+class Result:
+    """What one envctl invocation did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Project:
+    """A copy of a fixture compose project under a unique, test-labelled project name."""
+
+    name: str
+    path: Path
+    env: dict[str, str]
+
+    def envctl(self, *args: str, timeout: float = 300, extra_env: dict[str, str] | None = None) -> Result:
+        env = {**self.env, **(extra_env or {})}
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "envctl", *args], cwd=self.path, env=env,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        return leftovers(self.name)
+
+
+def base_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVCTL_")}
+    env["ENVCTL_LOG_DIR"] = str(tmp / "runs")
+    env["ENVCTL_LOG_FORMAT"] = "json"
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    return env
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Iterator[object]:
+    """make_project("up/healthy") -> Project; whatever a test leaves is reported, then removed."""
+    made: list[Project] = []
+
+    def make(fixture: str) -> Project:
+        name = f"{TEST_PROJECT_PREFIX}{uuid.uuid4().hex[:10]}"
+        path = tmp_path / name
+        shutil.copytree(FIXTURES / fixture, path)
+        env = base_env(tmp_path) | {"ENVCTL_PROJECT_NAME": name, "ENVCTL_HEALTH_TIMEOUT": "60s"}
+        project = Project(name, path, env)
+        made.append(project)
+        return project
+
+    yield make
+    for project in made:
+        found = project.leftovers()
+        if found:
+            remove_leftovers(found)
+        subprocess.run(["docker", "compose", "-p", project.name, "down", "-v", "-t", "1"],
+                       capture_output=True, timeout=60, check=False)

@@ -1,0 +1,94 @@
+"""Readiness verdicts from container states, and the watch over a whole project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from envctl.docker.models import ContainerState, HealthProbe
+from envctl.health import RESTART_LOOP, Phase, ReadinessWatch, ServiceReport, judge
+
+
+def state(service: str = "db", cid: str = "c1", **overrides: Any) -> ContainerState:
+    data: dict[str, Any] = {
+        "id": cid, "name": f"p-{service}-1", "service": service, "status": "running",
+        "exit_code": 0, "oom_killed": False, "health": None, "restart_count": 0, "error": "",
+    }
+    data.update(overrides)
+    return ContainerState(**data)
+
+
+@pytest.mark.parametrize(("overrides", "phase", "words"), [
+    ({"health": "healthy"}, Phase.READY, "healthy"),
+    ({}, Phase.READY, "no health check"),
+    ({"health": "starting"}, Phase.STARTING, "starting"),
+    ({"health": "unhealthy"}, Phase.FAILED, "unhealthy"),
+    ({"status": "exited", "exit_code": 0}, Phase.COMPLETED, "exited 0"),
+    ({"status": "exited", "exit_code": 1}, Phase.FAILED, "exited with code 1"),
+    ({"status": "exited", "exit_code": 137, "oom_killed": True}, Phase.FAILED, "OOM-killed"),
+    ({"status": "restarting", "restart_count": 1}, Phase.STARTING, "restarting"),
+    ({"status": "running", "restart_count": RESTART_LOOP}, Phase.FAILED, "restarting in a loop"),
+    ({"status": "exited", "exit_code": 1, "restart_policy": "always"}, Phase.STARTING, "will restart"),
+    ({"status": "exited", "exit_code": 0, "restart_policy": "on-failure"}, Phase.COMPLETED, "exited 0"),
+    ({"status": "created"}, Phase.PENDING, "waiting"),
+])
+def test_judge(overrides: dict[str, Any], phase: Phase, words: str) -> None:
+    """Each container state maps to one phase with a reason a person understands."""
+    verdict = judge(state(**overrides))
+    assert verdict.phase is phase
+    assert words in verdict.detail
+
+
+def test_watch_is_done_when_every_service_is_ready_or_completed() -> None:
+    """All wanted services ready or completed: the wait is over."""
+    watch = ReadinessWatch(["db", "migrate"])
+    assert not watch.all_done
+    watch.update(state("db", health="healthy"))
+    assert not watch.all_done
+    watch.update(state("migrate", cid="c2", status="exited"))
+    assert watch.all_done
+    assert watch.failed == []
+
+
+def test_watch_reports_only_changes() -> None:
+    """The same verdict twice is not a change (no duplicate progress lines)."""
+    watch = ReadinessWatch(["db"])
+    assert watch.update(state(health="starting")) is not None
+    assert watch.update(state(health="starting")) is None
+    assert watch.update(state(health="healthy")) is not None
+
+
+def test_one_shot_is_not_ready_while_running() -> None:
+    """A service others wait on to complete is done when it exits 0, not when it runs."""
+    watch = ReadinessWatch(["migrate"], frozenset({"migrate"}))
+    watch.update(state("migrate"))
+    assert watch.verdicts["migrate"].phase is Phase.STARTING
+    watch.update(state("migrate", status="exited"))
+    assert watch.verdicts["migrate"].phase is Phase.COMPLETED
+
+
+def test_scaled_service_is_as_far_as_its_slowest_container() -> None:
+    """Two replicas: one healthy and one starting means starting; one failed fails it."""
+    watch = ReadinessWatch(["web"])
+    watch.update(state("web", cid="a", health="healthy"))
+    watch.update(state("web", cid="b", health="starting"))
+    assert watch.verdicts["web"].phase is Phase.STARTING
+    watch.update(state("web", cid="b", health="unhealthy"))
+    assert watch.failed == ["web"]
+
+
+def test_other_services_are_ignored() -> None:
+    """Events of services nobody waits for change nothing."""
+    watch = ReadinessWatch(["db"])
+    assert watch.update(state("other")) is None
+
+
+def test_report_explains_with_health_output_and_logs() -> None:
+    """A failure report shows the last health outputs with exit codes and the log tail."""
+    report = ServiceReport("db", Phase.FAILED, "unhealthy", "p-db-1",
+                           (HealthProbe(1, "no response"), HealthProbe(2, "refused")), ["line a", "line b"])
+    text = report.explain()
+    assert "db: unhealthy [p-db-1]" in text
+    assert "health check exit 2: refused" in text
+    assert "| line b" in text

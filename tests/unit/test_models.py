@@ -1,0 +1,69 @@
+"""Docker JSON becomes typed models where it enters; unknown keys are ignored."""
+
+from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState, EngineInfo
+
+
+def test_container_state_from_inspect() -> None:
+    """The fields envctl uses are read; the rest of the JSON is ignored."""
+    data = {
+        "Id": "abc", "Name": "/p-db-1", "RestartCount": 2, "Unknown": {"x": 1},
+        "State": {"Status": "running", "ExitCode": 0, "OOMKilled": False,
+                  "Health": {"Status": "unhealthy", "Log": [{"ExitCode": 1, "Output": " down \n"}]}},
+        "Config": {"Labels": {"com.docker.compose.service": "db"},
+                   "Healthcheck": {"Test": ["CMD", "x"]}},
+        "HostConfig": {"RestartPolicy": {"Name": "always"}},
+    }
+    state = ContainerState.from_inspect(data)
+    assert (state.id, state.name, state.service, state.health) == ("abc", "p-db-1", "db", "unhealthy")
+    assert state.restart_count == 2
+    assert state.health_log[0].exit_code == 1
+    assert state.health_log[0].output == "down"
+    assert state.has_healthcheck
+    assert state.restart_policy == "always"
+
+
+def test_container_state_tolerates_missing_sections() -> None:
+    """A sparse inspect (older engines, races) still parses."""
+    state = ContainerState.from_inspect({"Id": "x"})
+    assert state.status == "unknown"
+    assert state.health is None
+
+
+def test_events_are_parsed_and_others_dropped() -> None:
+    """Container events give action and service; health_status keeps its value."""
+    event = ContainerEvent.from_event({
+        "Type": "container", "Action": "health_status: healthy", "timeNano": 5,
+        "Actor": {"ID": "abc",
+                  "Attributes": {"com.docker.compose.service": "db", "health_status": "healthy"}},
+    })
+    assert event is not None
+    assert (event.action, event.service, event.health_status) == ("health_status", "db", "healthy")
+    assert ContainerEvent.from_event({"Type": "network", "Action": "connect"}) is None
+
+
+def test_compose_project_from_config() -> None:
+    """Services, build contexts, health checks, dependencies and resources are read."""
+    project = ComposeProject.from_config({
+        "name": "p",
+        "services": {
+            "db": {"image": "postgres", "healthcheck": {"test": ["CMD", "pg_isready"]}},
+            "api": {"build": {"context": "/x", "dockerfile": "D"},
+                    "depends_on": {"db": {"condition": "service_healthy"}}, "ports": [{"published": "80"}]},
+            "off": {"image": "i", "healthcheck": {"disable": True, "test": ["NONE"]}},
+        },
+        "networks": {"default": {"name": "p_default"}, "ext": {"external": True}},
+        "volumes": {"data": {}},
+    })
+    assert project.services["db"].has_healthcheck
+    assert not project.services["off"].has_healthcheck
+    assert project.services["api"].build_context == "/x"
+    assert project.services["api"].depends_on == {"db": "service_healthy"}
+    assert project.networks["ext"].external
+    assert not project.volumes["data"].external
+
+
+def test_engine_info() -> None:
+    """Version and API version come from /version."""
+    info = EngineInfo.from_version(
+        {"Version": "20.10.24", "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64"})
+    assert (info.version, info.api_version) == ("20.10.24", "1.41")

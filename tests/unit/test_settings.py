@@ -1,0 +1,216 @@
+"""Settings: precedence of the five layers, and a clear error for every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from envctl.errors import ConfigError, ExitCode
+from envctl.settings import FIELDS, Settings, load_settings, normalize_project_name
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
+    """With no file, variable or flag, every field has its documented default."""
+    settings = load_settings(tmp_path, environ={})
+    assert settings.test_service == "test"
+    assert settings.test_command == ("pytest",)
+    assert settings.memory == 2 << 30
+    assert settings.cpus == 2.0
+    assert settings.pids == 1024
+    assert settings.compose_files == ()
+    assert set(settings.sources.values()) == {"default"}
+
+
+def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
+    """defaults < pyproject [tool.envctl] < envctl.toml < ENVCTL_* < flags, field by field."""
+    write(tmp_path / "pyproject.toml",
+          '[tool.envctl]\nmemory = "1g"\ncpus = 1\npids = 100\nkeep_runs = 5\n')
+    write(tmp_path / "envctl.toml", 'cpus = 1.5\npids = 200\nkeep_runs = 6\n')
+    environ = {"ENVCTL_PIDS": "300", "ENVCTL_KEEP_RUNS": "7"}
+    settings = load_settings(tmp_path, environ=environ, flags={"keep_runs": 8})
+    assert settings.memory == 1 << 30
+    assert settings.cpus == 1.5
+    assert settings.pids == 300
+    assert settings.keep_runs == 8
+    assert settings.sources["memory"].endswith("pyproject.toml [tool.envctl]")
+    assert settings.sources["cpus"].endswith("envctl.toml")
+    assert settings.sources["pids"] == "env ENVCTL_PIDS"
+    assert settings.sources["keep_runs"] == "flag --keep-runs"
+    assert settings.sources["test_service"] == "default"
+
+
+def test_none_flags_do_not_override(tmp_path: Path) -> None:
+    """A flag the user did not give (None) leaves the lower layer in place."""
+    settings = load_settings(tmp_path, environ={"ENVCTL_CPUS": "3"}, flags={"cpus": None})
+    assert settings.cpus == 3.0
+
+
+def test_kebab_case_keys_are_accepted(tmp_path: Path) -> None:
+    """TOML keys may be written test-service or test_service."""
+    write(tmp_path / "envctl.toml", 'test-service = "tests"\n')
+    assert load_settings(tmp_path, environ={}).test_service == "tests"
+
+
+def test_compose_files_from_env_are_colon_separated(tmp_path: Path) -> None:
+    """ENVCTL_COMPOSE_FILES separates files with ':' as COMPOSE_FILE does."""
+    settings = load_settings(tmp_path, environ={"ENVCTL_COMPOSE_FILES": "a.yaml:b.yaml"})
+    assert settings.compose_files == ("a.yaml", "b.yaml")
+
+
+def test_test_command_is_split_without_a_shell(tmp_path: Path) -> None:
+    """A command string becomes an argv list by shell-like splitting, never a shell."""
+    command = "python -m pytest -p 'no:cacheprovider'"
+    settings = load_settings(tmp_path, environ={"ENVCTL_TEST_COMMAND": command})
+    assert settings.test_command == ("python", "-m", "pytest", "-p", "no:cacheprovider")
+
+
+def test_units_are_parsed(tmp_path: Path) -> None:
+    """Sizes and durations accept human units."""
+    write(tmp_path / "envctl.toml",
+          'memory = "512m"\nhealth_timeout = "2m30s"\nmax_age = "7d"\nmax_log_size = "1g"\n')
+    settings = load_settings(tmp_path, environ={})
+    assert settings.memory == 512 << 20
+    assert settings.health_timeout == 150
+    assert settings.max_age == 7 * 86400
+    assert settings.max_log_size == 1 << 30
+
+
+def test_relative_log_dir_is_under_the_project(tmp_path: Path) -> None:
+    """A relative log_dir resolves under the project directory."""
+    settings = load_settings(tmp_path, environ={"ENVCTL_LOG_DIR": "out/runs"})
+    assert settings.resolved_log_dir == tmp_path.resolve() / "out" / "runs"
+
+
+def test_project_name_defaults_to_the_normalized_directory_name(tmp_path: Path) -> None:
+    """Without project_name, the directory name normalized as compose does."""
+    project = tmp_path / "My Project.v2"
+    project.mkdir()
+    assert load_settings(project, environ={}).resolved_project_name == "myprojectv2"
+    assert normalize_project_name("__") == "envctl"
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    """Nobody can change resolved settings behind the resolver's back."""
+    settings = load_settings(tmp_path, environ={})
+    with pytest.raises(AttributeError):
+        settings.cpus = 4  # type: ignore[misc]
+
+
+def test_every_field_has_help_and_a_variable() -> None:
+    """Each setting documents itself: a help text and its ENVCTL_ variable."""
+    for spec in FIELDS:
+        assert spec.help
+        assert spec.env == "ENVCTL_" + spec.name.upper()
+        assert hasattr(Settings, spec.name)
+
+
+BAD_TOML = [
+    ('memory = "2gg"', "memory", "is not a size"),
+    ('memory = "1m"', "memory", "at least 6m"),
+    ("health_timeout = -5", "health_timeout", "cannot be negative"),
+    ('health_timeout = "soon"', "health_timeout", "not a duration"),
+    ("health_timeout = 0", "health_timeout", "more than zero"),
+    ("cpus = 0", "cpus", "more than zero"),
+    ('cpus = "many"', "cpus", "number of CPUs"),
+    ("pids = 0", "pids", "at least 1"),
+    ("pids = 1.5", "pids", "whole number"),
+    ("keep_runs = true", "keep_runs", "whole number"),
+    ('project_name = "Bad Name"', "project_name", "lowercase"),
+    ('test_service = "no spaces"', "test_service", "service name"),
+    ('test_command = ""', "test_command", "empty"),
+    ('test_command = "pytest \'unclosed"', "test_command", "cannot split"),
+    ("compose_files = 3", "compose_files", "list of paths"),
+    ('log_format = "xml"', "log_format", "one of auto, console, json"),
+    ('max_log_size = "big"', "max_log_size", "is not a size"),
+]
+
+
+@pytest.mark.parametrize(("line", "key", "why"), BAD_TOML, ids=[b[0] for b in BAD_TOML])
+def test_bad_values_in_envctl_toml_name_the_key_and_the_file(
+    tmp_path: Path, line: str, key: str, why: str
+) -> None:
+    """A bad value is one ConfigError line naming the file, the key and what is wrong."""
+    path = write(tmp_path / "envctl.toml", line + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+    message = str(info.value)
+    assert str(path) in message
+    assert key in message
+    assert why in message
+    assert "\n" not in message
+    assert info.value.exit_code == ExitCode.CONFIG
+
+
+def test_unknown_key_in_envctl_toml(tmp_path: Path) -> None:
+    """A misspelt key is an error naming it and the file, with the known keys as a hint."""
+    write(tmp_path / "envctl.toml", 'memroy = "1g"\n')
+    with pytest.raises(ConfigError, match=r"envctl.toml: unknown setting 'memroy'") as info:
+        load_settings(tmp_path, environ={})
+    assert info.value.hint is not None
+    assert "memory" in info.value.hint
+
+
+def test_unknown_key_in_pyproject(tmp_path: Path) -> None:
+    """The same holds for [tool.envctl] in pyproject.toml."""
+    write(tmp_path / "pyproject.toml", '[tool.envctl]\nbogus = 1\n')
+    with pytest.raises(ConfigError, match=r"pyproject.toml \[tool.envctl\]: unknown setting 'bogus'"):
+        load_settings(tmp_path, environ={})
+
+
+def test_tool_envctl_must_be_a_table(tmp_path: Path) -> None:
+    """`[tool] envctl = 3` is reported, not crashed on."""
+    write(tmp_path / "pyproject.toml", '[tool]\nenvctl = 3\n')
+    with pytest.raises(ConfigError, match="must be a table"):
+        load_settings(tmp_path, environ={})
+
+
+def test_malformed_toml_is_a_config_error(tmp_path: Path) -> None:
+    """A file that is not TOML gives the file and the parser's position."""
+    path = write(tmp_path / "envctl.toml", "memory = \n")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_settings(tmp_path, environ={})
+    assert str(path) in str(info.value)
+
+
+def test_malformed_pyproject_is_a_config_error(tmp_path: Path) -> None:
+    """pyproject.toml is read too, so its syntax errors are ours to report."""
+    write(tmp_path / "pyproject.toml", "[tool.envctl\n")
+    with pytest.raises(ConfigError, match=r"pyproject\.toml: not valid TOML"):
+        load_settings(tmp_path, environ={})
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    """ENVCTL_MEMORY=2gg is reported as that variable."""
+    with pytest.raises(ConfigError, match=r"env ENVCTL_MEMORY: ENVCTL_MEMORY = '2gg'"):
+        load_settings(tmp_path, environ={"ENVCTL_MEMORY": "2gg"})
+
+
+def test_unknown_environment_variable_is_an_error(tmp_path: Path) -> None:
+    """A misspelt ENVCTL_ variable does not pass silently."""
+    with pytest.raises(ConfigError, match="unknown variable ENVCTL_MEMROY"):
+        load_settings(tmp_path, environ={"ENVCTL_MEMROY": "1g"})
+
+
+def test_setup_and_bench_variables_are_not_settings(tmp_path: Path) -> None:
+    """ENVCTL_SETUP_* (setup script) and ENVCTL_PROJECT_DIR are someone else's."""
+    load_settings(tmp_path, environ={"ENVCTL_SETUP_CACHE": "/x", "ENVCTL_PROJECT_DIR": str(tmp_path)})
+
+
+def test_bad_flag_names_the_flag(tmp_path: Path) -> None:
+    """A bad --memory is reported as that flag."""
+    with pytest.raises(ConfigError, match="flag --memory"):
+        load_settings(tmp_path, environ={}, flags={"memory": "lots"})
+
+
+def test_environment_is_read_at_call_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings follow os.environ as it is when load_settings runs, not at import."""
+    monkeypatch.setenv("ENVCTL_PIDS", "77")
+    assert load_settings(tmp_path).pids == 77
+    monkeypatch.setenv("ENVCTL_PIDS", "78")
+    assert load_settings(tmp_path).pids == 78
