@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 import pytest
 
@@ -52,9 +54,6 @@ def test_doctor_with_a_dead_docker_host_fails_fast_with_a_hint(make_project, tmp
 
 def test_doctor_with_a_silent_tcp_host_stays_within_its_deadline(make_project) -> None:  # type: ignore[no-untyped-def]
     """A host that accepts connections and never answers is cut off by the 5 s deadline."""
-    import socket
-    import threading
-
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
