@@ -168,6 +168,170 @@ def ps(
     return 0
 
 
+RunArg = Annotated[str, typer.Argument(help="Run id, or 'latest'.")]
+
+
+def _store() -> Any:
+    from envctl.runs.store import RunStore  # noqa: PLC0415
+
+    return RunStore(_settings().resolved_log_dir)
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def test(
+    pytest_args: Annotated[list[str] | None, typer.Argument(
+        help="Arguments for pytest, after `--`.", show_default=False)] = None,
+    detach: Annotated[bool, typer.Option(
+        "--detach", "-d", help="Start the run and return its id at once.")] = False,
+    timeout: Annotated[str | None, typer.Option(
+        help="Stop the run after this long (e.g. 20m); enforced inside the container.")] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory limit (e.g. 1g).")] = None,
+    cpus: Annotated[str | None, typer.Option(help="CPU limit.")] = None,
+    pids: Annotated[str | None, typer.Option(help="Process limit.")] = None,
+    no_up: Annotated[bool, typer.Option("--no-up", help="Do not bring the environment up.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --detach: print a JSON record.")] = False,
+) -> int:
+    """Run the test service's test command (pytest) with limits; --detach survives the shell."""
+    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.runs.launch import RunRequest, start_run  # noqa: PLC0415
+
+    settings = _settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids)
+    request = RunRequest(pytest_args=tuple(pytest_args or ()), timeout=settings.run_timeout,
+                         memory=settings.memory, cpus=settings.cpus, pids=settings.pids, no_up=no_up)
+    run_dir, record = start_run(Environment(settings), request)
+    if detach:
+        if as_json:
+            _print_json({"id": record.id, "log": str(run_dir / "output.log"), "dir": str(run_dir),
+                         "container": record.container})
+        else:
+            print(f"envctl: run {record.id} started; follow it with `envctl status --watch`",
+                  file=sys.stderr)
+            print(record.id)
+        return 0
+    from envctl.runs.foreground import follow  # noqa: PLC0415
+
+    return int(follow(run_dir))
+
+
+@app.command()
+def status(
+    run: RunArg = "latest",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="A live progress bar until the end.")] = False,
+    lines: Annotated[int, typer.Option(help="How many output lines to show.")] = 10,
+) -> int:
+    """State, progress, rate, ETA, the test running now, limits, and the last output lines."""
+    from envctl.runs.run import Run  # noqa: PLC0415
+
+    handle = Run(_store(), run)
+    if watch:
+        from envctl.render import watch_run  # noqa: PLC0415
+
+        watch_run(handle)
+    current = handle.status(lines=lines)
+    if as_json:
+        from envctl.render import status_dict  # noqa: PLC0415
+
+        _print_json(status_dict(current))
+    else:
+        from envctl.render import status_text  # noqa: PLC0415
+
+        print(status_text(current))
+    return 0
+
+
+@app.command()
+def logs(
+    run: RunArg = "latest",
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+) -> int:
+    """Print a run's output log."""
+    from envctl.runs.foreground import print_log  # noqa: PLC0415
+    from envctl.runs.run import Run  # noqa: PLC0415
+
+    print_log(Run(_store(), run), follow=follow, tail=tail)
+    return 0
+
+
+@app.command()
+def wait(
+    run: RunArg = "latest",
+    timeout: Annotated[str | None, typer.Option(help="Give up waiting after this long.")] = None,
+) -> int:
+    """Block until the run ends; print its summary; exit with pytest's code (or envctl's)."""
+    from envctl.render import final_summary  # noqa: PLC0415
+    from envctl.runs.run import Run  # noqa: PLC0415
+    from envctl.units import parse_duration  # noqa: PLC0415
+
+    handle = Run(_store(), run)
+    try:
+        limit = parse_duration(timeout) if timeout else None
+    except ValueError as exc:
+        from envctl.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError(f"--timeout {timeout!r}: {exc}") from None
+    record = handle.wait(timeout=limit)
+    print(final_summary(handle.dir, record), file=sys.stderr)
+    return record.exit_code
+
+
+@app.command()
+def stop(run: RunArg = "latest") -> int:
+    """Cancel a run: interrupt, then terminate, then kill its container; record it cancelled."""
+    from envctl.runs.run import Run  # noqa: PLC0415
+
+    record = Run(_store(), run).stop()
+    print(f"envctl: run {record.id}: {record.state.value}", file=sys.stderr)
+    return 0
+
+
+@app.command()
+def runs(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+) -> int:
+    """The run history: id, state, start, duration, counts, exit code."""
+    records = [record for _path, record in _store().records()]
+    if as_json:
+        _print_json([r.to_dict() | {"exit_code": r.exit_code, "duration": r.duration} for r in records])
+    else:
+        from envctl.render import runs_table  # noqa: PLC0415
+
+        runs_table(records)
+    return 0
+
+
+@app.command()
+def report(
+    run: RunArg = "latest",
+    fmt: Annotated[str, typer.Option("--format", help="md, json, csv or junit.")] = "md",
+) -> int:
+    """The aggregated results of a run: counts, failures with messages, slowest tests."""
+    from envctl.errors import UsageError  # noqa: PLC0415
+    from envctl.report.summary import FORMATS, render  # noqa: PLC0415
+    from envctl.runs.run import Run  # noqa: PLC0415
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    handle = Run(_store(), run)
+    sys.stdout.write(render(handle.dir, handle.status(lines=0).record, fmt))
+    return 0
+
+
+@app.command()
+def gc() -> int:
+    """Rotate run records: keep the last keep_runs, drop those older than max_age."""
+    from envctl.runs.rotation import rotate  # noqa: PLC0415
+    from envctl.runs.store import RunStore  # noqa: PLC0415
+
+    settings = _settings()
+    removed = rotate(RunStore(settings.resolved_log_dir), keep=settings.keep_runs,
+                     max_age=settings.max_age)
+    print(f"envctl: removed {len(removed)} run(s)" + (f": {', '.join(removed)}" if removed else ""),
+          file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``envctl`` console script."""
     return guarded(lambda: _dispatch(sys.argv[1:] if argv is None else argv))

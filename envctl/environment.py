@@ -30,7 +30,14 @@ from envctl.docker.compose import TIMEOUT_EXIT, Compose, ComposeCommandError, fi
 from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState
 from envctl.errors import ComposeFileError, DockerError, EnvironmentFailedError
 from envctl.files import private_dir, write_private
-from envctl.health import Phase, ReadinessWatch, ServiceReport, Verdict, explain_failures
+from envctl.health import (
+    NO_HEALTHCHECK,
+    Phase,
+    ReadinessWatch,
+    ServiceReport,
+    Verdict,
+    explain_failures,
+)
 from envctl.log import get_logger
 from envctl.project import compose_files
 from envctl.retry import COMPOSE_UP, DOCKER_CALL, TRANSIENT_PATTERNS
@@ -38,6 +45,8 @@ from envctl.settings import Settings
 
 if TYPE_CHECKING:
     from envctl.docker.engine import Engine
+    from envctl.runs.launch import RunRequest
+    from envctl.runs.run import Run
 
 LOG_TAIL_LINES = 20
 BUILD_DEADLINE = 1800.0  # an image build may take long; it still has a deadline
@@ -88,11 +97,11 @@ class Environment:
             self._config = DOCKER_CALL.call(self._base_compose().config)
         return self._config
 
-    def compose(self) -> Compose:
-        """Compose with the user's files plus envctl's label override."""
+    def compose(self, extra_files: Iterable[Path] = ()) -> Compose:
+        """Compose with the user's files plus envctl's label override (and ``extra_files``)."""
         base = self._base_compose()
         override = self._write_label_override()
-        return Compose([*base.files, override], self.project,
+        return Compose([*base.files, override, *extra_files], self.project,
                        timeout=self.settings.docker_timeout)
 
     def _state_dir(self) -> Path:
@@ -175,6 +184,31 @@ class Environment:
                     self._cleanup_failed_start(compose, fresh)
                 raise
 
+    def ensure_up(self, services: Iterable[str] = ()) -> list[ServiceReport]:
+        """Like ``up``, but when every wanted service is already ready, touch nothing.
+
+        This keeps `envctl test` on a running environment fast; run `envctl up` to apply
+        compose file changes.
+        """
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
+        targets = self.targets(services)
+        with Engine(timeout=self.settings.docker_timeout) as engine:
+            states = engine.containers({labels.COMPOSE_PROJECT: self.project})
+        # settle=0: a container that was already running before this call has settled.
+        watch = ReadinessWatch(targets, self._one_shots(), settle=0.0)
+        for state in states:
+            watch.update(state)
+        if watch.all_done and not watch.failed:
+            self.log.debug("environment already up", services=targets)
+            return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
+        return self.up(services)
+
+    def _one_shots(self) -> frozenset[str]:
+        return frozenset(dep for spec in self.config().services.values()
+                         for dep, condition in spec.depends_on.items()
+                         if condition == "service_completed_successfully")
+
     def _cleanup_failed_start(self, compose: Compose, fresh: bool) -> None:
         self.log.info("removing the half-started environment", volumes=fresh)
         try:
@@ -184,12 +218,23 @@ class Environment:
 
     def _start_and_wait(self, engine: Engine, compose: Compose, targets: list[str],
                         timeout: float) -> list[ServiceReport]:
-        config = self.config()
-        one_shots = frozenset(dep for spec in config.services.values()
-                              for dep, condition in spec.depends_on.items()
-                              if condition == "service_completed_successfully")
-        wait = _ReadinessWait(self, engine, compose, ReadinessWatch(targets, one_shots), timeout)
+        wait = _ReadinessWait(self, engine, compose, ReadinessWatch(targets, self._one_shots()),
+                              timeout)
         return wait.run()
+
+    # -- test runs ---------------------------------------------------------------------------
+
+    def test(self, request: RunRequest | None = None, *, detach: bool = True) -> Run:
+        """Start a test run (see ``RunRequest``); with ``detach=False``, wait for its end."""
+        from envctl.runs.launch import RunRequest, start_run  # noqa: PLC0415
+        from envctl.runs.run import Run  # noqa: PLC0415
+        from envctl.runs.store import RunStore  # noqa: PLC0415
+
+        run_dir, _record = start_run(self, request or RunRequest())
+        run = Run(RunStore(self.settings.resolved_log_dir), run_dir.name)
+        if not detach:
+            run.wait()
+        return run
 
     # -- down / ps ---------------------------------------------------------------------------
 
@@ -241,12 +286,16 @@ class _ReadinessWait:
                 self.proc = self._start_compose(output)
                 self._inspect_all()
                 while not watch.failed and not watch.all_done:
-                    remaining = self.deadline - time.monotonic()
-                    if remaining <= 0:
+                    now = time.monotonic()
+                    if now >= self.deadline:
                         break
+                    # The only timers: the deadline, and a settling service's settle time.
+                    wake = min(self.deadline, watch.next_recheck() or self.deadline)
                     try:
-                        kind, payload = self.inbox.get(timeout=remaining)
+                        kind, payload = self.inbox.get(timeout=max(0.0, wake - now))
                     except queue.Empty:
+                        for service, verdict in watch.recheck():
+                            self._report(service, verdict)
                         continue
                     if kind == "event":
                         self._on_event(payload)
@@ -277,11 +326,12 @@ class _ReadinessWait:
 
     def _apply(self, state: ContainerState) -> None:
         changed = self.watch.update(state)
-        if changed is None:
-            return
-        service, verdict = changed
+        if changed is not None:
+            self._report(*changed)
+
+    def _report(self, service: str, verdict: Verdict) -> None:
         self.env.on_progress(service, verdict)
-        if verdict.detail == "running (no health check)" and service not in self.warned_no_health:
+        if verdict.detail == NO_HEALTHCHECK and service not in self.warned_no_health:
             self.warned_no_health.add(service)
             self.env.log.warning("service has no health check; ready as soon as it runs",
                                  service=service)

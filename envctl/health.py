@@ -7,12 +7,18 @@ when one has certainly failed, and why. The event loop that feeds it lives in ``
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 from envctl.docker.models import ContainerState, HealthProbe
 
 RESTART_LOOP = 3  # restarts after which a crashing service is failed, not "still starting"
+# A service without a health check is ready once it has stayed running this long: a process that
+# crashes at start is caught as a failure instead of being reported ready a moment before dying.
+SETTLE_SECONDS = 1.0
+NO_HEALTHCHECK = "running (no health check)"
 RESTARTING_POLICIES = ("always", "unless-stopped")
 
 
@@ -59,7 +65,7 @@ def judge(state: ContainerState) -> Verdict:  # noqa: PLR0911  # one return per 
         return Verdict(Phase.FAILED, f"exited with code {state.exit_code}{why}")
     if state.status == "running":
         if state.health is None:
-            return Verdict(Phase.READY, "running (no health check)")
+            return Verdict(Phase.READY, NO_HEALTHCHECK)
         if state.health == "healthy":
             return Verdict(Phase.READY, "healthy")
         if state.health == "unhealthy":
@@ -95,7 +101,8 @@ class ServiceReport:
 class ReadinessWatch:
     """The latest state of each wanted service, fed with inspected containers."""
 
-    def __init__(self, services: list[str], one_shots: frozenset[str] = frozenset()) -> None:
+    def __init__(self, services: list[str], one_shots: frozenset[str] = frozenset(),
+                 clock: Callable[[], float] = time.monotonic, settle: float = SETTLE_SECONDS) -> None:
         # one_shots: services others wait on with service_completed_successfully; running is
         # not ready for them, exiting 0 is.
         self.one_shots = one_shots
@@ -103,19 +110,48 @@ class ReadinessWatch:
         self.states: dict[str, dict[str, ContainerState]] = {s: {} for s in services}
         self.verdicts: dict[str, Verdict] = {s: Verdict(Phase.PENDING, "not created yet")
                                              for s in services}
+        self.clock = clock
+        self.settle = settle
+        self.running_since: dict[str, float] = {}  # container id -> first seen running
 
     def update(self, state: ContainerState) -> tuple[str, Verdict] | None:
         """Record ``state``; return (service, verdict) when the service's verdict changed."""
         if state.service not in self.states:
             return None
         self.states[state.service][state.id] = state
-        verdict = self._combine(self.states[state.service])
-        if state.service in self.one_shots and verdict.phase is Phase.READY:
+        if state.status == "running":
+            self.running_since.setdefault(state.id, self.clock())
+        else:
+            self.running_since.pop(state.id, None)
+        return self._reevaluate(state.service)
+
+    def _reevaluate(self, service: str) -> tuple[str, Verdict] | None:
+        verdict = self._combine(self.states[service])
+        if service in self.one_shots and verdict.phase is Phase.READY:
             verdict = Verdict(Phase.STARTING, "running (one-shot, waiting for it to exit 0)")
-        if verdict == self.verdicts[state.service]:
+        elif verdict.detail == NO_HEALTHCHECK and self._settling(service):
+            verdict = Verdict(Phase.STARTING, f"running; no health check, watching it for "
+                                              f"{self.settle:g}s")
+        if verdict == self.verdicts[service]:
             return None
-        self.verdicts[state.service] = verdict
-        return state.service, verdict
+        self.verdicts[service] = verdict
+        return service, verdict
+
+    def _settling(self, service: str) -> bool:
+        now = self.clock()
+        return any(now - self.running_since.get(cid, now) < self.settle
+                   for cid in self.states[service])
+
+    def next_recheck(self) -> float | None:
+        """When a settling service may turn ready with no event (a clock time), or None."""
+        pending = [since + self.settle for cid, since in self.running_since.items()
+                   if any(cid in states for states in self.states.values())]
+        later = [t for t in pending if t > self.clock()]
+        return min(later) if later else None
+
+    def recheck(self) -> list[tuple[str, Verdict]]:
+        """Re-judge every service from the states already seen (after a settle time passed)."""
+        return [c for c in (self._reevaluate(s) for s in self.services) if c is not None]
 
     def forget(self, service: str, container_id: str) -> None:
         self.states.get(service, {}).pop(container_id, None)

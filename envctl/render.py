@@ -104,3 +104,106 @@ def services_table(rows: list[Any]) -> None:
         table.add_row(row.service, row.container, row.status, row.health or "-",
                       row.phase.value, row.detail)
     console().print(table)
+
+
+def status_dict(status: Any) -> dict[str, Any]:
+    record = status.record
+    progress = status.progress
+    return {
+        "run": record.id,
+        "state": record.state.value,
+        "message": record.message,
+        "exit_code": record.exit_code if record.state.terminal else None,
+        "elapsed": status.elapsed,
+        "progress": {
+            **vars(progress.counts),
+            "current": progress.current,
+            "rate": progress.rate,
+            "eta": progress.eta,
+            "source": progress.source,
+        },
+        "running_test": record.running_test,
+        "limits": vars(record.limits),
+        "timeout": record.timeout or None,
+        "log": str(status.log_path),
+        "last_lines": status.last_lines,
+    }
+
+
+def status_text(status: Any) -> str:
+    record = status.record
+    progress = status.progress
+    counts = progress.counts
+    elapsed = format_duration(status.elapsed) if status.elapsed is not None else "-"
+    total = counts.total if counts.total is not None else "?"
+    pct = f" ({progress.fraction:.0%})" if progress.fraction is not None else ""
+    lines = [f"run {record.id}: {record.state.value} after {elapsed}"
+             + (f" - {record.message}" if record.message else "")]
+    lines.append(f"progress: {counts.done}/{total}{pct}  passed {counts.passed}  failed {counts.failed}"
+                 f"  errors {counts.errors}  skipped {counts.skipped}")
+    if progress.rate is not None and not record.state.terminal:
+        eta = format_duration(progress.eta) if progress.eta is not None else "?"
+        lines.append(f"rate: {progress.rate:.1f} tests/s  ETA {eta}")
+    if progress.current and not record.state.terminal:
+        lines.append(f"now: {progress.current}")
+    if record.running_test:
+        lines.append(f"was running: {record.running_test}")
+    limits = record.limits
+    lines.append(f"limits: memory {format_size(limits.memory)}, cpus {limits.cpus:g}, pids {limits.pids}"
+                 + (f", timeout {format_duration(record.timeout)}" if record.timeout else ""))
+    lines.append(f"log: {status.log_path}")
+    if status.last_lines:
+        lines.append("--- last output ---")
+        lines += status.last_lines
+    return "\n".join(lines)
+
+
+def final_summary(run_dir: Any, record: Any) -> str:
+    counts = record.counts
+    duration = format_duration(record.duration) if record.duration else "-"
+    text = (f"envctl: run {record.id} {record.state.value} in {duration}: {counts.passed} passed, "
+            f"{counts.failed} failed, {counts.errors} errors, {counts.skipped} skipped "
+            f"(exit {record.exit_code})")
+    if record.message and record.state.value not in ("passed", "failed"):
+        text += f"\nenvctl: {record.message}"
+    return text + f"\nenvctl: log: {run_dir}/output.log"
+
+
+def runs_table(records: list[Any]) -> None:
+    import time  # noqa: PLC0415
+
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table()
+    for column in ("run", "state", "started", "duration", "passed", "failed", "errors", "skipped", "exit"):
+        table.add_column(column)
+    for record in records:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at or record.created_at))
+        c = record.counts
+        table.add_row(record.id, record.state.value, started,
+                      format_duration(record.duration) if record.duration else "-",
+                      str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
+                      str(record.exit_code) if record.state.terminal else "-")
+    console().print(table)
+
+
+def watch_run(run: Any) -> None:
+    """A live progress bar with ETA until the run ends (reads the small progress snapshot)."""
+    import time  # noqa: PLC0415
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.fields[now]}"),
+                  console=console(stderr=True), transient=False) as bar:
+        task = bar.add_task(f"run {run.id}", total=None, now="")
+        while True:
+            status = run.status(lines=0)
+            counts = status.progress.counts
+            bar.update(task, total=counts.total, completed=counts.done,
+                       description=f"run {run.id} {status.record.state.value} "
+                                   f"(failed {counts.failed})",
+                       now=(status.progress.current or "")[-60:])
+            if status.record.state.terminal:
+                break
+            time.sleep(0.5)

@@ -123,6 +123,15 @@ class Compose:
                    lambda c: c.compose.down(volumes=volumes, remove_orphans=True, timeout=5),
                    deadline)
 
+    def run_detached(self, service: str, command: Sequence[str], *, name: str,
+                     deadline: float) -> None:
+        """``compose run --detach --no-deps --no-TTY --name NAME SERVICE COMMAND...``, no --rm:
+        the container must outlive its exit until its results are collected."""
+        self._call(f"starting the {service} container",
+                   lambda c: c.compose.run(service, list(command), detach=True, name=name,
+                                           remove=False, tty=False, dependencies=False),
+                   deadline)
+
     def start_up(self, services: Sequence[str], *, output: IO[bytes],
                  deadline: float) -> subprocess.Popen[bytes]:
         """Start ``compose up -d --no-build SERVICES`` as a process the caller watches."""

@@ -45,7 +45,8 @@ class Project:
         env = {**self.env, **(extra_env or {})}
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "envctl", *args], cwd=self.path, env=env,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+                              capture_output=True, text=True, errors="replace", timeout=timeout,
+                              check=False)
         return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
     def leftovers(self) -> dict[str, list[str]]:

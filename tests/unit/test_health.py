@@ -92,3 +92,34 @@ def test_report_explains_with_health_output_and_logs() -> None:
     assert "db: unhealthy [p-db-1]" in text
     assert "health check exit 2: refused" in text
     assert "| line b" in text
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_healthcheck_service_settles_before_ready() -> None:
+    """Running without a health check is ready only after the settle time, so a crash at
+    start is a failure, not a ready service that dies a moment later."""
+    clock = FakeClock()
+    watch = ReadinessWatch(["plain"], clock=clock, settle=1.0)
+    watch.update(state("plain"))
+    assert watch.verdicts["plain"].phase is Phase.STARTING
+    assert watch.next_recheck() == 101.0
+    clock.now = 101.5
+    assert [s for s, _ in watch.recheck()] == ["plain"]
+    assert watch.verdicts["plain"].phase is Phase.READY
+    assert watch.next_recheck() is None
+
+
+def test_crash_during_settle_is_a_failure() -> None:
+    """Exit 1 while settling fails the service."""
+    clock = FakeClock()
+    watch = ReadinessWatch(["plain"], clock=clock, settle=1.0)
+    watch.update(state("plain"))
+    watch.update(state("plain", status="exited", exit_code=1))
+    assert watch.failed == ["plain"]

@@ -1,0 +1,71 @@
+"""Run the test command in the test container, under the run's timeout (stdlib only).
+
+Usage: python3 envctl_runner.py TIMEOUT_SECONDS RUN_DIR -- COMMAND...
+
+It is the container's main process: it forwards SIGINT/SIGTERM to the test command, and at the
+deadline it interrupts the command (SIGINT, so pytest can write its reports), then terminates,
+then kills it, writes ``timeout.json`` into the run dir and exits with TIMED_OUT_EXIT. Because
+it runs inside the container, the timeout holds with no envctl process alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+TIMED_OUT_EXIT = 124
+GRACE_INTERRUPT = 10.0
+GRACE_TERMINATE = 5.0
+
+
+def _wait(proc: subprocess.Popen, seconds: float) -> bool:  # type: ignore[type-arg]
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def main(argv: list[str]) -> int:
+    timeout = float(argv[0])
+    run_dir = argv[1]
+    command = argv[argv.index("--") + 1:]
+    os.umask(0o077)  # the run dir's files (events, progress, JUnit) stay private, as envctl's own
+    try:
+        proc = subprocess.Popen(command)
+    except OSError as exc:
+        print(f"envctl: cannot start {command[0]!r}: {exc}", file=sys.stderr, flush=True)
+        return 127
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(OSError):
+            proc.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    if _wait(proc, timeout if timeout > 0 else None):  # type: ignore[arg-type]
+        return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    started = time.time()
+    print(f"\nenvctl: the run hit its timeout of {timeout:g}s; stopping the tests", file=sys.stderr,
+          flush=True)
+    proc.send_signal(signal.SIGINT)
+    if not _wait(proc, GRACE_INTERRUPT):
+        proc.terminate()
+        if not _wait(proc, GRACE_TERMINATE):
+            proc.kill()
+            proc.wait()
+    try:
+        with open(os.path.join(run_dir, "timeout.json"), "w", encoding="utf-8") as handle:
+            json.dump({"timeout": timeout, "stopped_at": started}, handle)
+    except OSError:
+        pass
+    return TIMED_OUT_EXIT
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Test results: JUnit reading and merging, and summaries in md, json and csv."""

@@ -1,0 +1,147 @@
+"""The collector: records a test container's output, exit and state, then removes it.
+
+Started by `envctl test` in a session of its own (``python -m envctl.runs.collector RUN_DIR``),
+so it outlives the shell that started the run. Any later command whose run is unfinished and
+finds no collector holding the run's lock starts a new one: the container is still there, and
+attaching with ``logs=True`` replays its output from the first byte, so nothing is lost when a
+collector dies. Removing the container (the ``--rm`` of ``compose run --rm``) is the last step,
+after the record is safe on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from envctl.errors import EngineUnavailableError, EnvctlError
+from envctl.runs.logfile import CappedLog, tail_lines
+from envctl.runs.outcome import decide
+from envctl.runs.progress import counts_from_output, read_progress, running_test
+from envctl.runs.state import Counts, RunRecord, RunState
+from envctl.runs.store import CANCEL_FILE, OUTPUT_LOG, TIMEOUT_FILE, collector_lock
+
+COLLECTOR_LOG = "collector.log"
+
+
+def spawn_collector(run_dir: Path) -> None:
+    """Start a collector for ``run_dir`` that survives this process, its group and its session."""
+    log = os.fdopen(os.open(run_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "envctl.runs.collector", str(run_dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True,
+        )
+    finally:
+        log.close()
+
+
+def collect(run_dir: Path) -> RunRecord | None:
+    """Collect the run if no one else is; None when another collector holds the lock."""
+    from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
+
+    with collector_lock(run_dir) as mine:
+        if not mine:
+            return None
+        record = RunRecord.load(run_dir)
+        if record.state.terminal:
+            return record
+        if record.container is None:
+            # Died between creating the record and starting the container: nothing ran.
+            record.state = RunState.INFRA_ERROR
+            record.message = record.message or "the run never got a test container"
+            record.finished_at = time.time()
+            record.save(run_dir)
+            return record
+        with Engine(timeout=60) as engine, Engine(timeout=None) as streaming:
+            state = engine.container_state(record.container)
+            if state is None:
+                return _finish_lost(run_dir, record)
+            if record.state is RunState.STARTING:
+                record.state = RunState.RUNNING
+                record.save(run_dir)
+            follow = state.status in ("running", "created", "restarting", "paused")
+            _capture_output(run_dir, record, streaming, record.container, follow=follow)
+            exit_code = streaming.wait_exit(record.container)
+            if exit_code is None:  # cannot happen without a timeout; read the exit from inspect
+                exit_code = -1
+            final = engine.container_state(record.container)
+            if final is None:
+                return _finish_lost(run_dir, record)
+            _finish(run_dir, record, exit_code, final.oom_killed, final.exit_code)
+            engine.remove(record.container)
+        return record
+
+
+def _capture_output(run_dir: Path, record: RunRecord, engine: object, container: str,
+                    *, follow: bool) -> None:
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    assert isinstance(engine, Engine)  # noqa: S101  # typed lazily to keep the import out of module load
+    log = CappedLog(run_dir, record.log_cap, OUTPUT_LOG)
+    try:
+        for chunk in engine.output_stream(container, follow=follow):
+            log.write(chunk)
+    finally:
+        record.log_cut_bytes = log.close()
+        record.log_bytes = log.total
+
+
+def _finish(run_dir: Path, record: RunRecord, wait_code: int, oom_killed: bool, inspect_code: int) -> None:
+    exit_code = inspect_code if wait_code < 0 else wait_code
+    current = running_test(run_dir)
+    outcome = decide(exit_code, oom_killed=oom_killed,
+                     cancel_requested=(run_dir / CANCEL_FILE).exists(),
+                     timed_out=(run_dir / TIMEOUT_FILE).exists(), running_test=current)
+    record.state = outcome.state
+    record.message = outcome.message
+    record.pytest_exit = outcome.pytest_exit
+    record.container_exit = exit_code
+    record.running_test = current if outcome.state in (
+        RunState.OOM_KILLED, RunState.TIMED_OUT, RunState.CANCELLED) else None
+    record.counts = _final_counts(run_dir)
+    record.finished_at = time.time()
+    record.save(run_dir)
+
+
+def _final_counts(run_dir: Path) -> Counts:
+    progress = read_progress(run_dir)
+    if progress.source == "plugin":
+        return progress.counts
+    return counts_from_output(tail_lines(run_dir, 200)) or progress.counts
+
+
+def _finish_lost(run_dir: Path, record: RunRecord) -> RunRecord:
+    cancelled = (run_dir / CANCEL_FILE).exists()
+    record.state = RunState.CANCELLED if cancelled else RunState.LOST
+    record.message = ("stopped on request; the container was removed" if cancelled else
+                      "the test container vanished before its result was recorded")
+    record.finished_at = time.time()
+    record.save(run_dir)
+    return record
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m envctl.runs.collector RUN_DIR", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0])
+    try:
+        record = collect(run_dir)
+    except EngineUnavailableError as exc:
+        # Leave the run as it is: a later command reconciles it once the engine is back.
+        print(f"collector: engine lost: {exc}", file=sys.stderr)
+        return 1
+    except EnvctlError as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return 1
+    if record is None:
+        print("collector: another collector holds this run", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,76 @@
+"""Showing a run's output live: the foreground `envctl test`, and `envctl logs`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from envctl.errors import ExitCode
+from envctl.runs import control
+from envctl.runs.logfile import tail_lines
+from envctl.runs.state import RunRecord
+from envctl.runs.store import OUTPUT_LOG
+
+if TYPE_CHECKING:
+    from envctl.runs.run import Run
+
+
+def _write(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _stream_container(container: str | None, *, tail: int | None = None) -> int:
+    """Copy the container's output to stdout until it exits; bytes copied."""
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    if container is None:
+        return 0
+    copied = 0
+    with Engine(timeout=None) as engine:
+        for chunk in engine.output_stream(container, follow=True, tail=tail):
+            _write(chunk)
+            copied += len(chunk)
+    return copied
+
+
+def _print_file(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                _write(chunk)
+    except FileNotFoundError:
+        pass
+
+
+def follow(run_dir: Path) -> int:
+    """Stream a run's output until it ends; its exit code. Ctrl-C cancels the run."""
+    from envctl.render import final_summary  # noqa: PLC0415
+
+    record = RunRecord.load(run_dir)
+    try:
+        copied = _stream_container(record.container)
+        record = control.wait_for(run_dir)
+        if copied == 0:  # the container was gone before we could attach: show the record's log
+            _print_file(run_dir / OUTPUT_LOG)
+    except KeyboardInterrupt:
+        print("\nenvctl: Ctrl-C: stopping the run (interrupt, then terminate, then kill)",
+              file=sys.stderr)
+        record = control.stop(run_dir)
+        print(final_summary(run_dir, record), file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    print(final_summary(run_dir, record), file=sys.stderr)
+    return record.exit_code
+
+
+def print_log(run: Run, *, follow: bool, tail: int | None) -> None:
+    record = control.reconcile(run.dir)
+    if follow and not record.state.terminal:
+        _stream_container(record.container, tail=tail)
+        return
+    if tail is not None:
+        for line in tail_lines(run.dir, tail, max_bytes=max(256 * 1024, tail * 400)):
+            _write(line.encode("utf-8", errors="replace") + b"\n")
+        return
+    _print_file(run.dir / OUTPUT_LOG)

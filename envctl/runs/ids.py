@@ -1,0 +1,26 @@
+"""Run ids: sortable, timestamped, validated before any path is built from them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from envctl.errors import UsageError
+
+RUN_ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+LATEST = "latest"
+
+
+def new_run_id(now: float | None = None) -> str:
+    """``20260807-143022-ab12``: UTC time to the second, then 16 random bits."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def validate_run_id(value: str) -> str:
+    """``value`` if it is a well-formed run id (or "latest"); UsageError otherwise."""
+    if value == LATEST or RUN_ID_PATTERN.fullmatch(value):
+        return value
+    raise UsageError(f"{value!r} is not a run id",
+                     hint="run ids look like 20260807-143022-ab12; `envctl runs` lists them")

@@ -1,0 +1,118 @@
+"""Progress of a run: read from the plugin's small snapshot, or parsed from pytest's output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from envctl.runs.logfile import tail_lines
+from envctl.runs.state import Counts
+from envctl.runs.store import EVENTS_FILE, PROGRESS_FILE, read_json
+
+_SUMMARY = re.compile(r"^=+ (?P<body>.*?) in (?P<secs>[\d.]+)s(?: \([^)]*\))? =+$")
+_SUMMARY_PART = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected|warnings?)")
+_COLLECTED = re.compile(r"collected (\d+) items?")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts so far, the test running now, and the pace."""
+
+    counts: Counts
+    current: str | None
+    started: float | None
+    updated: float | None
+    source: str  # "plugin", "output" or "none"
+
+    @property
+    def rate(self) -> float | None:
+        """Tests per second so far."""
+        if not self.started or not self.counts.done:
+            return None
+        elapsed = (self.updated or time.time()) - self.started
+        return self.counts.done / elapsed if elapsed > 0 else None
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current pace."""
+        rate = self.rate
+        if rate is None or self.counts.total is None:
+            return None
+        return max(0.0, (self.counts.total - self.counts.done) / rate)
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.counts.total:
+            return None
+        return min(1.0, self.counts.done / self.counts.total)
+
+
+def read_progress(run_dir: Path) -> Progress:
+    """The plugin's snapshot when there is one, else what pytest's output tail says."""
+    snapshot = read_json(run_dir / PROGRESS_FILE)
+    if snapshot is not None:
+        fields = {k: snapshot.get(k) for k in Counts.__dataclass_fields__}
+        counts = Counts(**{k: (v if v is not None else (None if k == "total" else 0))
+                           for k, v in fields.items()})  # type: ignore[arg-type]
+        return Progress(counts, snapshot.get("current") or None,  # type: ignore[arg-type]
+                        _float(snapshot.get("started")), _float(snapshot.get("updated")), "plugin")
+    parsed = counts_from_output(tail_lines(run_dir, 200))
+    if parsed is not None:
+        return Progress(parsed, None, None, None, "output")
+    return Progress(Counts(), None, None, None, "none")
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def counts_from_output(lines: list[str]) -> Counts | None:
+    """Counts from pytest's terminal summary line (``== 3 failed, 10 passed in 2.1s ==``)."""
+    total = None
+    for line in lines:
+        collected = _COLLECTED.search(line)
+        if collected:
+            total = int(collected[1])
+    for line in reversed(lines):
+        match = _SUMMARY.match(line.strip())
+        if match is None:
+            continue
+        counts = Counts(total=total)
+        for number, word in _SUMMARY_PART.findall(match["body"]):
+            key = {"error": "errors", "errors": "errors"}.get(word, word)
+            if hasattr(counts, key) and key not in ("deselected",):
+                setattr(counts, key, int(number))
+        counts.done = counts.passed + counts.failed + counts.skipped + counts.xfailed + counts.xpassed
+        counts.total = counts.total or counts.done
+        return counts
+    return None
+
+
+def running_test(run_dir: Path, max_bytes: int = 64 * 1024) -> str | None:
+    """The test that had started and not reported when the run stopped (from events.jsonl)."""
+    path = run_dir / EVENTS_FILE
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - max_bytes))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    finished: set[str] = set()
+    for line in reversed(lines):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        # An interrupted test (timeout, cancel) has a start and no result, even though the
+        # session then finished: so "finish" does not end the search.
+        if event.get("kind") == "result" and event.get("nodeid"):
+            finished.add(event["nodeid"])
+        if event.get("kind") == "start":
+            nodeid = event.get("nodeid")
+            return None if nodeid in finished else str(nodeid)
+    return None

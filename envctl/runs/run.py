@@ -1,0 +1,59 @@
+"""Run: one test run, as the Python API and the CLI see it.
+
+    env = Environment(load_settings())
+    run = env.test(pytest_args=["-k", "smoke"], detach=True)
+    print(run.id, run.status().progress.counts)
+    record = run.wait()          # RunRecord; record.exit_code is what `envctl wait` exits with
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from envctl.runs import control
+from envctl.runs.logfile import tail_lines
+from envctl.runs.progress import Progress, read_progress
+from envctl.runs.state import RunRecord
+from envctl.runs.store import OUTPUT_LOG, RunStore
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """A run's record, its progress and the last lines of its output: read in constant time."""
+
+    record: RunRecord
+    progress: Progress
+    last_lines: list[str]
+    log_path: Path
+
+    @property
+    def elapsed(self) -> float | None:
+        if self.record.started_at is None:
+            return None
+        return (self.record.finished_at or time.time()) - self.record.started_at
+
+
+class Run:
+    """A handle on one run directory."""
+
+    def __init__(self, store: RunStore, run_id: str = "latest") -> None:
+        self.store = store
+        self.dir = store.path(run_id)
+        self.id = self.dir.name
+
+    @property
+    def record(self) -> RunRecord:
+        return RunRecord.load(self.dir)
+
+    def status(self, lines: int = 10) -> RunStatus:
+        record = control.reconcile(self.dir)
+        return RunStatus(record, read_progress(self.dir), tail_lines(self.dir, lines),
+                         self.dir / OUTPUT_LOG)
+
+    def wait(self, timeout: float | None = None) -> RunRecord:
+        return control.wait_for(self.dir, timeout=timeout)
+
+    def stop(self) -> RunRecord:
+        return control.stop(self.dir)

@@ -1,0 +1,101 @@
+"""Where runs live: one private directory per run under the log dir, and the collector lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from envctl.errors import RunNotFoundError
+from envctl.files import private_dir
+from envctl.runs.ids import LATEST, RUN_ID_PATTERN, validate_run_id
+from envctl.runs.state import RECORD_FILE, RunRecord
+
+LOCK_FILE = "collector.lock"
+OUTPUT_LOG = "output.log"
+JUNIT_FILE = "junit.xml"
+PROGRESS_FILE = "progress.json"
+EVENTS_FILE = "events.jsonl"
+CANCEL_FILE = "cancel-requested"
+TIMEOUT_FILE = "timeout.json"
+
+
+class RunStore:
+    """The run directories under ``root`` (the configured log dir)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create(self, run_id: str) -> Path:
+        validate_run_id(run_id)
+        private_dir(self.root)
+        path = self.root / run_id
+        path.mkdir(mode=0o700)
+        return path
+
+    def ids(self) -> list[str]:
+        """Every run id on disk, oldest first (ids sort by time)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if RUN_ID_PATTERN.fullmatch(p.name) and (p / RECORD_FILE).is_file())
+
+    def path(self, run_id: str = LATEST) -> Path:
+        """The directory of ``run_id`` ("latest" = newest), validated before any path is built."""
+        run_id = validate_run_id(run_id)
+        if run_id == LATEST:
+            ids = self.ids()
+            if not ids:
+                raise RunNotFoundError(f"no runs in {self.root}", hint="start one with `envctl test`")
+            run_id = ids[-1]
+        path = self.root / run_id
+        if not (path / RECORD_FILE).is_file():
+            raise RunNotFoundError(f"no run {run_id} in {self.root}", hint="`envctl runs` lists the runs")
+        return path
+
+    def load(self, run_id: str = LATEST) -> tuple[Path, RunRecord]:
+        path = self.path(run_id)
+        return path, RunRecord.load(path)
+
+    def records(self) -> list[tuple[Path, RunRecord]]:
+        found = []
+        for run_id in self.ids():
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                found.append((self.root / run_id, RunRecord.load(self.root / run_id)))
+        return found
+
+
+@contextlib.contextmanager
+def collector_lock(run_dir: Path, *, blocking: bool = False) -> Iterator[bool]:
+    """Hold the run's collector lock while inside; yields False when another process has it.
+
+    The kernel drops an flock when its holder dies, even by kill -9, so a dead collector never
+    blocks the process that takes over.
+    """
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def collector_alive(run_dir: Path) -> bool:
+    """Whether some process holds the run's collector lock right now."""
+    with collector_lock(run_dir) as got:
+        return not got
+
+
+def read_json(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,245 @@
+"""Detached runs against the real engine: they survive kill -9 of everything envctl, and end in
+exactly one state with the exact exit code and the whole log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from envctl.errors import ExitCode
+
+pytestmark = pytest.mark.docker
+
+SUITES = {
+    "passes": ("def test_a():\n    pass\n", 0),
+    "fails": ("def test_a():\n    assert 1 == 2, 'one is not two'\n", 1),
+    "collection_error": ("def test_a(:\n    pass\n", 2),
+    "no_tests": ("# nothing to collect\n", 5),
+}
+
+
+def envctl_pids() -> list[int]:
+    """Every process running envctl (the CLI or a collector), found by its argv."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a in (b"envctl", b"envctl.runs.collector") for a in argv) or \
+                any(a.endswith(b"/bin/envctl") for a in argv[:2]):
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_all_envctl() -> int:
+    killed = 0
+    for pid in envctl_pids():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+    return killed
+
+
+def start_detached_then_kill_everything(project, *args: str) -> str:  # type: ignore[no-untyped-def]
+    """`setsid envctl test --detach`, read the run id, kill -9 its group and all envctl."""
+    proc = subprocess.Popen(["setsid", sys.executable, "-m", "envctl", "test", "--detach", *args],
+                            cwd=project.path, env=project.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    run_id = out.strip().splitlines()[-1]
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    kill_all_envctl()
+    return run_id
+
+
+def write_suite(project, name: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    suite = project.path / "suite"
+    for old in suite.glob("test_*.py"):
+        old.unlink()
+    (suite / f"test_{name}.py").write_text(text)
+
+
+@pytest.fixture
+def runs_project(make_project):  # type: ignore[no-untyped-def]
+    project = make_project("runs")
+    result = project.envctl("up")
+    assert result.returncode == 0, result.output
+    yield project
+    project.envctl("down", "--volumes")
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_detached_run_survives_kill_9_and_wait_gives_the_exact_code(runs_project, suite: str) -> None:  # type: ignore[no-untyped-def]
+    """Killing the starter's session and every envctl process loses nothing."""
+    text, code = SUITES[suite]
+    write_suite(runs_project, suite, text + "print('marker-line')\n")
+    run_id = start_detached_then_kill_everything(runs_project)
+    result = runs_project.envctl("wait", run_id)
+    assert result.returncode == code, result.output
+    log = (Path(runs_project.env["ENVCTL_LOG_DIR"]) / run_id / "output.log").read_text()
+    assert "test session starts" in log
+    assert ("passed" in log or "failed" in log or "error" in log or "no tests ran" in log)
+    assert runs_project.leftovers().get("containers", []) == [f"{runs_project.name}-sidecar-1"]
+
+
+def test_usage_error_code_4_survives(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """pytest's usage error (4) comes back as 4."""
+    write_suite(runs_project, "ok", "def test_a():\n    pass\n")
+    run_id = start_detached_then_kill_everything(runs_project, "--", "--no-such-pytest-option")
+    result = runs_project.envctl("wait", run_id)
+    assert result.returncode == 4, result.output
+    status = json.loads(runs_project.envctl("status", run_id, "--json").stdout)
+    assert status["state"] == "error"
+
+
+def test_whole_log_of_a_fast_and_loud_suite(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """A suite that ends in well under 100 ms after printing 5000 lines: every line is kept."""
+    write_suite(runs_project, "loud", "import sys\nfor i in range(5000):\n    print(f'loud-{i}')\n"
+                                      "def test_a():\n    pass\n")
+    run_id = start_detached_then_kill_everything(runs_project, "--", "-s")
+    result = runs_project.envctl("wait", run_id)
+    assert result.returncode == 0, result.output
+    log = (Path(runs_project.env["ENVCTL_LOG_DIR"]) / run_id / "output.log").read_text()
+    for i in (0, 1234, 4999):
+        assert f"loud-{i}\n" in log
+
+
+def test_status_of_a_running_run_and_its_final_record(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """status shows running with progress while the tests go; the record ends passed."""
+    write_suite(runs_project, "slow", "import time, pytest\n@pytest.mark.parametrize('i', range(6))\n"
+                                      "def test_a(i):\n    time.sleep(0.5)\n")
+    started = runs_project.envctl("test", "--detach", "--json")
+    assert started.returncode == 0, started.output
+    run_id = json.loads(started.stdout)["id"]
+    deadline = time.monotonic() + 30
+    status: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        status = json.loads(runs_project.envctl("status", run_id, "--json").stdout)
+        if status["progress"]["done"] >= 2:  # type: ignore[index]
+            break
+        time.sleep(0.3)
+    assert status["state"] == "running"
+    assert status["progress"]["total"] == 6  # type: ignore[index]
+    assert status["progress"]["current"]  # type: ignore[index]
+    assert status["limits"] == {"memory": 2 << 30, "cpus": 2.0, "pids": 1024}
+    result = runs_project.envctl("wait", run_id)
+    assert result.returncode == 0, result.output
+    record = json.loads((Path(runs_project.env["ENVCTL_LOG_DIR"]) / run_id / "run.json").read_text())
+    assert record["counts"]["passed"] == 6
+    assert oct(Path(runs_project.env["ENVCTL_LOG_DIR"], run_id, "run.json").stat().st_mode & 0o777) == "0o600"
+    assert oct(Path(runs_project.env["ENVCTL_LOG_DIR"], run_id).stat().st_mode & 0o777) == "0o700"
+
+
+def test_oom_kill_names_the_running_test(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """A test that allocates past --memory ends oom-killed, naming that test."""
+    write_suite(runs_project, "hungry", "def test_small():\n    pass\n\n"
+                                        "def test_hog():\n    b = bytearray(600 * 1024 * 1024)\n"
+                                        "    assert b\n")
+    result = runs_project.envctl("test", "--memory", "128m")
+    assert result.returncode == ExitCode.OOM_KILLED, result.output
+    assert "oom-killed" in result.stderr
+    assert "test_hungry.py::test_hog" in result.stderr
+
+
+def test_timeout_is_enforced_with_no_envctl_process_alive(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """--timeout 3s on a 60 s test: timed-out, though every envctl process was killed."""
+    write_suite(runs_project, "sleepy", "import time\ndef test_sleep():\n    time.sleep(60)\n")
+    run_id = start_detached_then_kill_everything(runs_project, "--timeout", "3s")
+    time.sleep(6)
+    assert envctl_pids() == []
+    result = runs_project.envctl("wait", run_id, timeout=60)
+    assert result.returncode == ExitCode.TIMED_OUT, result.output
+    assert "timed-out" in result.stderr
+    assert "test_sleepy.py::test_sleep" in result.stderr
+
+
+def test_stop_cancels_and_leaves_no_container(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """stop: cancelled, and the test container is gone."""
+    write_suite(runs_project, "sleepy", "import time\ndef test_sleep():\n    time.sleep(60)\n")
+    started = runs_project.envctl("test", "--detach")
+    run_id = started.stdout.strip().splitlines()[-1]
+    time.sleep(2)
+    result = runs_project.envctl("stop", run_id)
+    assert result.returncode == 0, result.output
+    assert "cancelled" in result.stderr
+    assert runs_project.envctl("wait", run_id).returncode == ExitCode.CANCELLED
+    assert runs_project.leftovers().get("containers", []) == [f"{runs_project.name}-sidecar-1"]
+
+
+def test_four_runs_at_once_have_distinct_correct_records(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """Four detached runs started together all finish, each with its own record."""
+    write_suite(runs_project, "p", "import pytest\n@pytest.mark.parametrize('i', range(3))\n"
+                                   "def test_a(i):\n    assert i != 99\n")
+    procs = [subprocess.Popen([sys.executable, "-m", "envctl", "test", "--detach"], cwd=runs_project.path,
+                              env=runs_project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        ids.append(out.strip().splitlines()[-1])
+    assert len(set(ids)) == 4
+    for run_id in ids:
+        result = runs_project.envctl("wait", run_id)
+        assert result.returncode == 0, result.output
+        record = json.loads((Path(runs_project.env["ENVCTL_LOG_DIR"]) / run_id / "run.json").read_text())
+        assert record["id"] == run_id
+        assert record["counts"]["passed"] == 3
+
+
+def test_rotation_keeps_three_and_never_the_running_run(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """keep_runs=3 after 5 runs: 3 are left; a running one is never removed."""
+    env = {"ENVCTL_KEEP_RUNS": "3"}
+    write_suite(runs_project, "ok", "def test_a():\n    pass\n")
+    for _ in range(4):
+        assert runs_project.envctl("test", extra_env=env).returncode == 0
+    write_suite(runs_project, "sleepy", "import time\ndef test_sleep():\n    time.sleep(8)\n")
+    running = runs_project.envctl("test", "--detach", extra_env=env).stdout.strip().splitlines()[-1]
+    gc = runs_project.envctl("gc", extra_env={"ENVCTL_KEEP_RUNS": "1"})
+    assert gc.returncode == 0, gc.output
+    ids = [r["id"] for r in json.loads(runs_project.envctl("runs", "--json").stdout)]
+    assert running in ids  # running and latest: never removed
+    assert runs_project.envctl("wait", running).returncode == 0
+    ids = [r["id"] for r in json.loads(runs_project.envctl("runs", "--json", extra_env=env).stdout)]
+    assert len(ids) <= 3
+
+
+def test_hostile_output_is_kept_up_to_the_cap(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """Invalid UTF-8, no final newline and a 100 MB line: the run finishes, the log is capped
+    at max_log_size, says what was cut, and keeps the start and the end."""
+    write_suite(runs_project, "hostile",
+                "import sys\n"
+                "def test_noise():\n"
+                "    out = sys.stdout.buffer\n"
+                "    out.write(b'START\\xff\\xfe\\n')\n"
+                "    for _ in range(100):\n"
+                "        out.write(b'x' * (1 << 20))\n"
+                "    out.write(b'\\nEND-NO-NEWLINE')\n"
+                "    out.flush()\n")
+    result = runs_project.envctl("test", "--", "-s", "-p", "no:cacheprovider",
+                                 extra_env={"ENVCTL_MAX_LOG_SIZE": "8m"})
+    assert result.returncode == 0, result.output[-2000:]
+    log = (Path(runs_project.env["ENVCTL_LOG_DIR"]) / "latest").parent
+    run_dir = sorted(p for p in log.iterdir() if p.name[0].isdigit())[-1]
+    data = (run_dir / "output.log").read_bytes()
+    assert len(data) < (8 << 20) + 4096
+    assert b"START\xff\xfe\n" in data
+    assert b"bytes of output cut here" in data
+    assert b"END-NO-NEWLINE" in data
+    assert b"1 passed" in data

@@ -1,0 +1,53 @@
+"""JUnit XML becomes results; the summary renders counts, failures and slowest tests."""
+
+from pathlib import Path
+
+from envctl.report.junit import nodeid_of, read_junit
+from envctl.report.summary import markdown, summary_data
+from envctl.runs.state import Limits, RunRecord, RunState
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="4">
+<testcase classname="tests.test_a" name="test_ok" time="0.5"/>
+<testcase classname="tests.test_a.TestK" name="test_bad[1]" time="1.5">
+  <failure message="assert 1 == 2">long text</failure></testcase>
+<testcase classname="tests.test_b" name="test_skip" time="0.0"><skipped message="later"/></testcase>
+<testcase classname="tests.test_b" name="test_err" time="0.1"><error message="fixture broke"/></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_read_junit(tmp_path: Path) -> None:
+    """Every case with its outcome, duration and message."""
+    (tmp_path / "junit.xml").write_text(JUNIT)
+    results = read_junit(tmp_path / "junit.xml")
+    assert [c.outcome for c in results.cases] == ["passed", "failed", "skipped", "error"]
+    assert results.failures[0].nodeid == "tests/test_a.py::TestK::test_bad[1]"
+    assert results.failures[0].message == "assert 1 == 2"
+    assert results.slowest(1)[0].duration == 1.5
+
+
+def test_missing_or_broken_junit_is_empty(tmp_path: Path) -> None:
+    """No file, or a truncated one, is not a crash."""
+    assert read_junit(tmp_path / "none.xml").cases == []
+    (tmp_path / "bad.xml").write_text("<testsuites><testcase name='x'")
+    assert read_junit(tmp_path / "bad.xml").cases == []
+
+
+def test_nodeid_of() -> None:
+    """JUnit classnames map back to pytest node ids."""
+    assert nodeid_of("tests.test_a", "test_x", None) == "tests/test_a.py::test_x"
+    assert nodeid_of("test_a.TestC", "test_x", None) == "test_a.py::TestC::test_x"
+
+
+def test_markdown_summary(tmp_path: Path) -> None:
+    """The summary names the state, counts, failures with messages, slowest tests, limits."""
+    (tmp_path / "junit.xml").write_text(JUNIT)
+    record = RunRecord(id="20260101-000000-abcd", project="p", service="test", command=["pytest"],
+                       limits=Limits(1 << 30, 2.0, 512), state=RunState.FAILED, pytest_exit=1,
+                       started_at=10.0, finished_at=25.0)
+    text = markdown(summary_data(tmp_path, record))
+    assert "failed" in text
+    assert "1 passed, 1 failed, 1 errors, 1 skipped of 4" in text
+    assert "`tests/test_a.py::TestK::test_bad[1]` (failed): assert 1 == 2" in text
+    assert "memory 1g, cpus 2, pids 512" in text

@@ -1,0 +1,44 @@
+"""Progress from the plugin's snapshot, from pytest's own output, and the interrupted test."""
+
+import json
+
+from envctl.runs.progress import counts_from_output, read_progress, running_test
+
+
+def test_snapshot_gives_counts_rate_and_eta(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """progress.json is the source: done/total, rate and ETA follow from it."""
+    (tmp_path / "progress.json").write_text(json.dumps({
+        "total": 100, "done": 25, "passed": 24, "failed": 1, "skipped": 0, "errors": 0,
+        "current": "t.py::x", "started": 1000.0, "updated": 1010.0}))
+    progress = read_progress(tmp_path)
+    assert progress.source == "plugin"
+    assert progress.counts.failed == 1
+    assert progress.rate == 2.5
+    assert progress.eta == 30.0
+    assert progress.fraction == 0.25
+    assert progress.current == "t.py::x"
+
+
+def test_output_fallback_parses_the_summary_line() -> None:
+    """Without the plugin, pytest's last line gives the counts."""
+    counts = counts_from_output(["collected 7 items", "...",
+                                 "===== 2 failed, 4 passed, 1 skipped, 3 warnings in 1.20s ====="])
+    assert counts is not None
+    assert (counts.total, counts.passed, counts.failed, counts.skipped) == (7, 4, 2, 1)
+    assert counts_from_output(["no summary"]) is None
+
+
+def test_running_test_after_an_interrupt(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The test with a start and no result is named, even after the session finished."""
+    events = [{"kind": "start", "nodeid": "a"}, {"kind": "result", "nodeid": "a", "outcome": "passed"},
+              {"kind": "start", "nodeid": "b"}, {"kind": "finish", "exitstatus": 2}]
+    (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    assert running_test(tmp_path) == "b"
+
+
+def test_no_running_test_after_a_clean_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every started test reported: nothing was running."""
+    events = [{"kind": "start", "nodeid": "a"}, {"kind": "result", "nodeid": "a", "outcome": "passed"},
+              {"kind": "finish", "exitstatus": 0}]
+    (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    assert running_test(tmp_path) is None

@@ -1,0 +1,85 @@
+"""The injected plugin and runner, exercised with a real pytest in a subprocess (no Docker)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from envctl.runs.launch import PLUGIN_DIR
+
+SUITE = """
+import pytest
+
+def test_pass():
+    pass
+
+def test_fail():
+    assert 0, "boom"
+
+@pytest.mark.skip(reason="later")
+def test_skip():
+    pass
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture")
+
+def test_error(broken):
+    pass
+"""
+
+
+def run_pytest(tmp_path: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    env = {**os.environ, "PYTEST_PLUGINS": "envctl_progress", "PYTHONPATH": str(PLUGIN_DIR),
+           "ENVCTL_PROGRESS_DIR": str(run_dir)}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra,
+                           str(tmp_path / "test_suite.py")], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_plugin_writes_events_and_snapshot(tmp_path: Path) -> None:
+    """Collected total, each outcome, and the final exit status reach the run dir."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    result = run_pytest(tmp_path, run_dir)
+    assert result.returncode == 1
+    snapshot = json.loads((run_dir / "progress.json").read_text())
+    assert snapshot["total"] == 4
+    assert (snapshot["passed"], snapshot["failed"], snapshot["skipped"], snapshot["errors"]) == (1, 1, 1, 1)
+    assert snapshot["exitstatus"] == 1
+    kinds = [json.loads(line)["kind"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert kinds[0] == "collected"
+    assert kinds[-1] == "finish"
+    failure = next(json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+                   if '"failed"' in line)
+    assert "boom" in failure["message"]
+
+
+def test_plugin_never_breaks_a_run_it_cannot_write_for(tmp_path: Path) -> None:
+    """An unwritable run dir leaves the test run's result unchanged."""
+    result = run_pytest(tmp_path, tmp_path / "missing-dir")
+    assert result.returncode == 1
+    assert "1 failed" in result.stdout
+
+
+def test_runner_passes_the_exit_code_through(tmp_path: Path) -> None:
+    """Without a timeout the runner exits with the command's own code."""
+    runner = PLUGIN_DIR / "envctl_runner.py"
+    result = subprocess.run([sys.executable, str(runner), "0", str(tmp_path), "--",
+                             sys.executable, "-c", "raise SystemExit(3)"], timeout=60, check=False)
+    assert result.returncode == 3
+
+
+def test_runner_enforces_the_timeout(tmp_path: Path) -> None:
+    """At the deadline the command is interrupted, timeout.json is written, the code is 124."""
+    runner = PLUGIN_DIR / "envctl_runner.py"
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, str(runner), "1", str(tmp_path), "--",
+                             sys.executable, "-c", "import time; time.sleep(30)"], timeout=60, check=False,
+                            capture_output=True, text=True)
+    assert result.returncode == 124
+    assert time.monotonic() - started < 15
+    assert json.loads((tmp_path / "timeout.json").read_text())["timeout"] == 1

@@ -1,0 +1,28 @@
+"""Run ids sort by time and are validated before any path is built from them."""
+
+import pytest
+
+from envctl.errors import UsageError
+from envctl.runs.ids import RUN_ID_PATTERN, new_run_id, validate_run_id
+
+
+def test_new_ids_are_well_formed_and_sortable() -> None:
+    """ids look like 20260807-143022-ab12 and sort in creation order."""
+    first = new_run_id(1_700_000_000)
+    second = new_run_id(1_700_000_001)
+    assert RUN_ID_PATTERN.match(first)
+    assert first[:15] == "20231114-221320"
+    assert sorted([second, first]) == [first, second]
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "20260807-143022-ab12/..", "", "x", "20260807-143022-AB12",
+                                 "20260807-143022-ab12\n", "/abs/path"])
+def test_hostile_ids_are_refused(bad: str) -> None:
+    """Path tricks never reach the filesystem."""
+    with pytest.raises(UsageError):
+        validate_run_id(bad)
+
+
+def test_latest_is_accepted() -> None:
+    """'latest' names the newest run."""
+    assert validate_run_id("latest") == "latest"

@@ -1,0 +1,80 @@
+"""Each finished container maps to exactly one documented state and exit code."""
+
+import pytest
+
+from envctl.errors import ExitCode
+from envctl.runs.outcome import decide
+from envctl.runs.state import Counts, Limits, RunRecord, RunState
+
+
+@pytest.mark.parametrize(("code", "state"), [
+    (0, RunState.PASSED), (1, RunState.FAILED), (2, RunState.ERROR), (3, RunState.ERROR),
+    (4, RunState.ERROR), (5, RunState.NO_TESTS),
+])
+def test_pytest_codes(code: int, state: RunState) -> None:
+    """pytest's own codes map to their states and are kept as the exit code."""
+    outcome = decide(code, oom_killed=False, cancel_requested=False, timed_out=False)
+    assert outcome.state is state
+    assert outcome.pytest_exit == code
+
+
+def test_cancel_beats_everything() -> None:
+    """A requested stop is cancelled even though pytest then exits 2."""
+    assert decide(2, oom_killed=False, cancel_requested=True, timed_out=False).state is RunState.CANCELLED
+
+
+def test_oom_names_the_test() -> None:
+    """OOM is oom-killed, with the test that was running."""
+    outcome = decide(137, oom_killed=True, cancel_requested=False, timed_out=False, running_test="t.py::x")
+    assert outcome.state is RunState.OOM_KILLED
+    assert "t.py::x" in outcome.message
+
+
+def test_timeout_needs_the_runners_code_and_marker() -> None:
+    """124 with the runner's marker is timed-out; without the marker it is not a pytest code."""
+    assert decide(124, oom_killed=False, cancel_requested=False, timed_out=True).state is RunState.TIMED_OUT
+    assert decide(124, oom_killed=False, cancel_requested=False, timed_out=False).state is RunState.INFRA_ERROR
+
+
+@pytest.mark.parametrize("code", [137, 127, 126, 42, -1])
+def test_other_codes_are_infrastructure(code: int) -> None:
+    """Anything pytest cannot have produced never looks like a test result."""
+    outcome = decide(code, oom_killed=False, cancel_requested=False, timed_out=False)
+    assert outcome.state is RunState.INFRA_ERROR
+    assert outcome.pytest_exit is None
+
+
+def record(state: RunState, pytest_exit: int | None = None) -> RunRecord:
+    return RunRecord(id="20260101-000000-abcd", project="p", service="test", command=["pytest"],
+                     limits=Limits(1 << 30, 1.0, 100), state=state, pytest_exit=pytest_exit)
+
+
+@pytest.mark.parametrize(("state", "pytest_exit", "code"), [
+    (RunState.PASSED, 0, 0), (RunState.FAILED, 1, 1), (RunState.ERROR, 4, 4), (RunState.NO_TESTS, 5, 5),
+    (RunState.OOM_KILLED, None, ExitCode.OOM_KILLED), (RunState.TIMED_OUT, None, ExitCode.TIMED_OUT),
+    (RunState.CANCELLED, None, ExitCode.CANCELLED), (RunState.INFRA_ERROR, None, ExitCode.INFRA_ERROR),
+    (RunState.LOST, None, ExitCode.LOST), (RunState.RUNNING, None, ExitCode.RUN_ACTIVE),
+])
+def test_exit_codes(state: RunState, pytest_exit: int | None, code: int) -> None:
+    """`envctl wait` exits with pytest's code for pytest outcomes and envctl's otherwise."""
+    assert record(state, pytest_exit).exit_code == code
+
+
+def test_record_round_trips_and_ignores_unknown_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A record saved is the record loaded; keys from a newer envctl are ignored; file is 0600."""
+    original = record(RunState.FAILED, 1)
+    original.counts = Counts(total=3, done=3, passed=2, failed=1)
+    original.save(tmp_path)
+    data = (tmp_path / "run.json").read_text()
+    (tmp_path / "run.json").write_text(data.replace('"state"', '"future_key": 1, "state"'))
+    assert RunRecord.load(tmp_path) == original
+    assert oct((tmp_path / "run.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_every_state_is_documented() -> None:
+    """docs/run-states.md lists each state."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "run-states.md").read_text()
+    for state in RunState:
+        assert f"`{state.value}`" in text
