@@ -346,6 +346,11 @@ class _ReadinessWait:
             return
         if event.action == "destroy":
             self.watch.forget(event.service, event.container_id)
+            if self.proc is not None and self.proc.poll() is not None:
+                # compose is done creating containers: nothing will bring this one back.
+                changed = self.watch.vanished(event.service)
+                if changed is not None:
+                    self._report(*changed)
             return
         state = self.engine.container_state(event.container_id)
         if state is not None:

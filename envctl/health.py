@@ -155,10 +155,21 @@ class ReadinessWatch:
 
     def forget(self, service: str, container_id: str) -> None:
         self.states.get(service, {}).pop(container_id, None)
+        self.running_since.pop(container_id, None)
+
+    def vanished(self, service: str) -> tuple[str, Verdict] | None:
+        """The service's last container was removed and nothing will recreate it: failed."""
+        if self.states.get(service) or self.verdicts[service].phase.done:
+            return None
+        verdict = Verdict(Phase.FAILED, "its container was removed while starting")
+        self.verdicts[service] = verdict
+        return service, verdict
 
     @staticmethod
     def _combine(containers: dict[str, ContainerState]) -> Verdict:
         # A scaled service is as far as its least advanced container; any failure fails it.
+        if not containers:
+            return Verdict(Phase.PENDING, "no container")
         verdicts = [judge(c) for c in containers.values()]
         order = [Phase.FAILED, Phase.PENDING, Phase.STARTING, Phase.READY, Phase.COMPLETED]
         return min(verdicts, key=lambda v: order.index(v.phase))

@@ -3,6 +3,7 @@ exactly one state with the exact exit code and the whole log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -60,10 +61,8 @@ def start_detached_then_kill_everything(project, *args: str) -> str:  # type: ig
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     run_id = out.strip().splitlines()[-1]
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     kill_all_envctl()
     return run_id
 

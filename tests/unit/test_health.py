@@ -123,3 +123,14 @@ def test_crash_during_settle_is_a_failure() -> None:
     watch.update(state("plain"))
     watch.update(state("plain", status="exited", exit_code=1))
     assert watch.failed == ["plain"]
+
+
+def test_removed_container_is_pending_then_vanished() -> None:
+    """A destroyed container leaves its service pending; once nothing will recreate it, failed."""
+    watch = ReadinessWatch(["db"])
+    watch.update(state("db", health="starting"))
+    watch.forget("db", "c1")
+    assert watch.recheck() == [("db", watch.verdicts["db"])]
+    assert watch.verdicts["db"].phase is Phase.PENDING
+    assert watch.vanished("db") is not None
+    assert watch.failed == ["db"]

@@ -1,5 +1,7 @@
 """Each finished container maps to exactly one documented state and exit code."""
 
+from pathlib import Path
+
 import pytest
 
 from envctl.errors import ExitCode
@@ -32,8 +34,10 @@ def test_oom_names_the_test() -> None:
 
 def test_timeout_needs_the_runners_code_and_marker() -> None:
     """124 with the runner's marker is timed-out; without the marker it is not a pytest code."""
-    assert decide(124, oom_killed=False, cancel_requested=False, timed_out=True).state is RunState.TIMED_OUT
-    assert decide(124, oom_killed=False, cancel_requested=False, timed_out=False).state is RunState.INFRA_ERROR
+    marked = decide(124, oom_killed=False, cancel_requested=False, timed_out=True)
+    unmarked = decide(124, oom_killed=False, cancel_requested=False, timed_out=False)
+    assert marked.state is RunState.TIMED_OUT
+    assert unmarked.state is RunState.INFRA_ERROR
 
 
 @pytest.mark.parametrize("code", [137, 127, 126, 42, -1])
@@ -73,8 +77,6 @@ def test_record_round_trips_and_ignores_unknown_keys(tmp_path) -> None:  # type:
 
 def test_every_state_is_documented() -> None:
     """docs/run-states.md lists each state."""
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parents[2] / "docs" / "run-states.md").read_text()
     for state in RunState:
         assert f"`{state.value}`" in text
