@@ -1,5 +1,5 @@
 """``python -m envctl``."""
 
-from envctl.cli import main
+from envctl.cli import run
 
-raise SystemExit(main())
+run()

@@ -6,7 +6,9 @@ Heavy modules (docker, python_on_whales, structlog, rich) are imported inside th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -335,6 +337,20 @@ def gc() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``envctl`` console script."""
     return guarded(lambda: _dispatch(sys.argv[1:] if argv is None else argv))
+
+
+def run() -> None:
+    """Console-script entry: run, flush, and leave without interpreter teardown.
+
+    Tearing down the docker, requests and rich modules costs ~130 ms after the work is done,
+    which would be most of `envctl up`'s latency after the last service turns healthy. Every
+    file envctl writes is closed (and state files fsynced) before this point.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _dispatch(argv: list[str]) -> int:

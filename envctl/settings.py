@@ -28,6 +28,7 @@ _ENV_NOT_SETTINGS_NAMES = frozenset({"ENVCTL_PROJECT_DIR"})
 PROJECT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SERVICE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 LOG_FORMATS = ("auto", "console", "json")
+INJECT_MODES = ("auto", "off")
 _MIN_MEMORY = 6 << 20  # Docker refuses a memory limit below 6 MiB
 
 
@@ -114,6 +115,12 @@ def _path(value: object) -> Path:
     return Path(value).expanduser()
 
 
+def _inject(value: object) -> str:
+    if value not in INJECT_MODES:
+        raise ValueError(f"expected one of {', '.join(INJECT_MODES)}")
+    return str(value)
+
+
 def _log_format(value: object) -> str:
     if value not in LOG_FORMATS:
         raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}")
@@ -159,6 +166,9 @@ FIELDS: tuple[FieldSpec, ...] = (
               "Default timeout of a test run; 0 means none. Enforced inside the container."),
     FieldSpec("docker_timeout", 60.0, _positive_duration,
               "Deadline of each single Docker call (not of waits, which have their own)."),
+    FieldSpec("inject_plugin", "auto", _inject,
+              "Mount envctl's progress plugin and runner into the test container: auto (when the "
+              "engine is local) or off (progress parsed from pytest's output; JUnit copied out)."),
     FieldSpec("log_format", "auto", _log_format,
               "envctl's own log lines: auto (console on a TTY, JSON otherwise), console or json."),
 )
@@ -184,6 +194,7 @@ class Settings:
     max_log_size: int = 200 << 20
     run_timeout: float = 0.0
     docker_timeout: float = 60.0
+    inject_plugin: str = "auto"
     log_format: str = "auto"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

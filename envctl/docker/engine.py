@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envctl.docker.models import ContainerState, EngineInfo
@@ -180,6 +181,33 @@ class Engine:
             with translate_errors("signalling the test container"):
                 self.client.api.kill(container_id, signal=signal)
         except (docker.errors.NotFound, DockerError):
+            return False
+        return True
+
+    def copy_file_out(self, container_id: str, path: str, dest: Path) -> bool:
+        """Copy one regular file out of a (stopped) container to ``dest`` (0600); False if absent."""
+        import tarfile  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            with translate_errors(f"copying {path} out of the test container"):
+                stream, _stat = self.client.api.get_archive(container_id, path)
+                with tempfile.TemporaryFile() as archive:
+                    for chunk in stream:
+                        archive.write(chunk)
+                    archive.seek(0)
+                    with tarfile.open(fileobj=archive) as tar:
+                        member = next((m for m in tar.getmembers() if m.isfile()), None)
+                        source = tar.extractfile(member) if member else None
+                        if source is None:
+                            return False
+                        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                        with os.fdopen(fd, "wb") as out:
+                            while block := source.read(1 << 20):
+                                out.write(block)
+        except docker.errors.NotFound:
             return False
         return True
 

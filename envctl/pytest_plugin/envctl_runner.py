@@ -1,6 +1,7 @@
 """Run the test command in the test container, under the run's timeout (stdlib only).
 
 Usage: python3 envctl_runner.py TIMEOUT_SECONDS RUN_DIR -- COMMAND...
+   or: python3 -c "<this file>" TIMEOUT_SECONDS RUN_DIR -- COMMAND...   (no mount: remote engines)
 
 It is the container's main process: it forwards SIGINT/SIGTERM to the test command, and at the
 deadline it interrupts the command (SIGINT, so pytest can write its reports), then terminates,
@@ -36,6 +37,8 @@ def main(argv: list[str]) -> int:
     run_dir = argv[1]
     command = argv[argv.index("--") + 1:]
     os.umask(0o077)  # the run dir's files (events, progress, JUnit) stay private, as envctl's own
+    with contextlib.suppress(OSError):
+        os.makedirs(run_dir, exist_ok=True)  # not mounted (remote engine): a folder in the container
     try:
         proc = subprocess.Popen(command)
     except OSError as exc:
@@ -68,4 +71,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # As a file: argv[0] is the script. With -c: argv[0] is "-c".
     sys.exit(main(sys.argv[1:]))

@@ -21,9 +21,10 @@ from envctl.runs.logfile import CappedLog, tail_lines
 from envctl.runs.outcome import decide
 from envctl.runs.progress import counts_from_output, read_progress, running_test
 from envctl.runs.state import Counts, RunRecord, RunState
-from envctl.runs.store import CANCEL_FILE, OUTPUT_LOG, TIMEOUT_FILE, collector_lock
+from envctl.runs.store import CANCEL_FILE, JUNIT_FILE, OUTPUT_LOG, TIMEOUT_FILE, collector_lock
 
 COLLECTOR_LOG = "collector.log"
+UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in an unmounted container
 
 
 def spawn_collector(run_dir: Path) -> None:
@@ -68,6 +69,9 @@ def collect(run_dir: Path) -> RunRecord | None:
             exit_code = streaming.wait_exit(record.container)
             if exit_code is None:  # cannot happen without a timeout; read the exit from inspect
                 exit_code = -1
+            if not record.injected:  # nothing was mounted: the reports are inside the container
+                for name in (JUNIT_FILE, TIMEOUT_FILE):
+                    engine.copy_file_out(record.container, f"{UNMOUNTED_RUN_DIR}/{name}", run_dir / name)
             final = engine.container_state(record.container)
             if final is None:
                 return _finish_lost(run_dir, record)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from envctl.runs.logfile import tail_lines
 from envctl.runs.state import Counts
-from envctl.runs.store import EVENTS_FILE, PROGRESS_FILE, read_json
+from envctl.runs.store import EVENTS_FILE, OUTPUT_LOG, PROGRESS_FILE, read_json
 
 _SUMMARY = re.compile(r"^=+ (?P<body>.*?) in (?P<secs>[\d.]+)s(?: \([^)]*\))? =+$")
 _SUMMARY_PART = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected|warnings?)")
 _COLLECTED = re.compile(r"collected (\d+) items?")
+_PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,38 @@ def read_progress(run_dir: Path) -> Progress:
                            for k, v in fields.items()})  # type: ignore[arg-type]
         return Progress(counts, snapshot.get("current") or None,  # type: ignore[arg-type]
                         _float(snapshot.get("started")), _float(snapshot.get("updated")), "plugin")
-    parsed = counts_from_output(tail_lines(run_dir, 200))
+    tail = tail_lines(run_dir, 200)
+    parsed = counts_from_output(tail) or counts_from_percent(head_text(run_dir), tail)
     if parsed is not None:
         return Progress(parsed, None, None, None, "output")
     return Progress(Counts(), None, None, None, "none")
+
+
+def head_text(run_dir: Path, max_bytes: int = 64 * 1024) -> str:
+    """The start of the output log (where pytest says how many tests it collected)."""
+    try:
+        with (run_dir / OUTPUT_LOG).open("rb") as handle:
+            return handle.read(max_bytes).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def counts_from_percent(head: str, tail: list[str]) -> Counts | None:
+    """While pytest runs without the plugin: its ``[ 42%]`` column and "collected N items"."""
+    collected = _COLLECTED.search(head)
+    for line in reversed(tail):
+        match = _PERCENT.search(line)
+        if match is None:
+            continue
+        total = int(collected[1]) if collected else None
+        done = round(int(match[1]) * total / 100) if total else 0
+        # Only the outcome letters between the file name and the [ NN%] column count.
+        marks = [ln.rsplit("[", 1)[0].split(" ", 1)[-1] for ln in tail if _PERCENT.search(ln)]
+        failed = sum(m.count("F") + m.count("E") for m in marks)
+        return Counts(total=total, done=done, failed=min(failed, done))
+    if collected:
+        return Counts(total=int(collected[1]))
+    return None
 
 
 def _float(value: object) -> float | None:

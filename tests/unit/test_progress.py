@@ -42,3 +42,12 @@ def test_no_running_test_after_a_clean_end(tmp_path) -> None:  # type: ignore[no
               {"kind": "finish", "exitstatus": 0}]
     (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
     assert running_test(tmp_path) is None
+
+
+def test_percent_column_gives_progress_without_the_plugin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No snapshot, run still going: done/total from pytest's own [ NN%] column."""
+    (tmp_path / "output.log").write_text("collected 200 items\n\ntests/test_a.py ....F..... [ 25%]\n"
+                                         "tests/test_b.py ....                        [ 50%]\n")
+    progress = read_progress(tmp_path)
+    assert progress.source == "output"
+    assert (progress.counts.total, progress.counts.done, progress.counts.failed) == (200, 100, 1)

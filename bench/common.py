@@ -1,0 +1,33 @@
+"""Shared helpers for the benchmarks: medians, a labelled throwaway project, the envctl CLI."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVCTL = [sys.executable, "-m", "envctl"]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def project_name(tag: str) -> str:
+    return f"envctlbench-{tag}-{uuid.uuid4().hex[:6]}"
+
+
+def bench_env(project: str, log_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVCTL_")}
+    env.update(ENVCTL_PROJECT_NAME=project, ENVCTL_LOG_DIR=str(log_dir), ENVCTL_LOG_FORMAT="json",
+               PYTHONPATH=str(ROOT))
+    return env
+
+
+def compose_down(project: str) -> None:
+    subprocess.run(["docker", "compose", "-p", project, "down", "-v", "-t", "1"], capture_output=True,
+                   timeout=120, check=False)
