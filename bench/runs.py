@@ -25,7 +25,8 @@ FIXTURE = ROOT / "bench" / "fixtures" / "runs"
 IMAGE = "envctltest-pytest:1"
 
 
-def timed(argv: list[str], env: dict[str, str], **kwargs: object) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+def timed(argv: list[str], env: dict[str, str],
+          **kwargs: object) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=FIXTURE, env=env, capture_output=True, timeout=900, check=False,
                           **kwargs)  # type: ignore[call-overload]
@@ -143,7 +144,7 @@ def bench_capture(env: dict[str, str], log_dir: Path, megabytes: int) -> None:
     capture_env = {**env, "ENVCTL_TEST_COMMAND": f"python3 -c {json.dumps(writer)}",
                    "ENVCTL_MAX_LOG_SIZE": f"{megabytes * 2}m"}
     started = time.perf_counter()
-    seconds, proc = timed([*ENVCTL, "test", "--detach", "--json"], capture_env)
+    _seconds, proc = timed([*ENVCTL, "test", "--detach", "--json"], capture_env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = Path(json.loads(proc.stdout)["dir"])
     pid = collector_pid(run_dir)
