@@ -195,12 +195,13 @@ def test(
 ) -> int:
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
     from envctl.environment import Environment  # noqa: PLC0415
-    from envctl.runs.launch import RunRequest, start_run  # noqa: PLC0415
+    from envctl.runs.launch import RunRequest, start_detached, start_run  # noqa: PLC0415
 
     settings = _settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids)
     request = RunRequest(pytest_args=tuple(pytest_args or ()), timeout=settings.run_timeout,
                          memory=settings.memory, cpus=settings.cpus, pids=settings.pids, no_up=no_up)
-    run_dir, record = start_run(Environment(settings), request)
+    start = start_detached if detach else start_run
+    run_dir, record = start(Environment(settings), request)
     if detach:
         if as_json:
             _print_json({"id": record.id, "log": str(run_dir / "output.log"), "dir": str(run_dir),

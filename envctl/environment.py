@@ -14,8 +14,11 @@ sleeps on a fixed interval; the deadline is the only timer.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import queue
+import re
 import subprocess
 import tempfile
 import threading
@@ -93,8 +96,23 @@ class Environment:
                        timeout=self.settings.docker_timeout)
 
     def config(self) -> ComposeProject:
+        """The resolved compose configuration, cached on disk by what it depends on.
+
+        The key covers the compose files' paths and contents, a `.env` beside them, and the
+        environment (compose interpolates variables); files pulled in by `include`, `extends`
+        or `env_file` are not part of it: `envctl up` re-reads after editing those.
+        """
         if self._config is None:
-            self._config = DOCKER_CALL.call(self._base_compose().config)
+            base = self._base_compose()
+            cache = self._state_dir() / f"{self.project}.config-{_config_key(base.files)}.json"
+            try:
+                data = json.loads(cache.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = DOCKER_CALL.call(base.config_json)
+                for stale in cache.parent.glob(f"{self.project}.config-*.json"):
+                    stale.unlink(missing_ok=True)
+                write_private(cache, json.dumps(data))
+            self._config = ComposeProject.from_config(data)
         return self._config
 
     def compose(self, extra_files: Iterable[Path] = ()) -> Compose:
@@ -226,11 +244,12 @@ class Environment:
 
     def test(self, request: RunRequest | None = None, *, detach: bool = True) -> Run:
         """Start a test run (see ``RunRequest``); with ``detach=False``, wait for its end."""
-        from envctl.runs.launch import RunRequest, start_run  # noqa: PLC0415
+        from envctl.runs.launch import RunRequest, start_detached, start_run  # noqa: PLC0415
         from envctl.runs.run import Run  # noqa: PLC0415
         from envctl.runs.store import RunStore  # noqa: PLC0415
 
-        run_dir, _record = start_run(self, request or RunRequest())
+        start = start_detached if detach else start_run
+        run_dir, _record = start(self, request or RunRequest())
         run = Run(RunStore(self.settings.resolved_log_dir), run_dir.name)
         if not detach:
             run.wait()
@@ -401,6 +420,27 @@ def _finish(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait(timeout=FAILURE_GRACE)
         except subprocess.TimeoutExpired:
             _stop_process(proc)
+
+
+_INTERPOLATED = re.compile(rb"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _config_key(files: list[Path]) -> str:
+    """What `compose config` depends on: the files, a .env beside them, the variables they
+    interpolate, and compose's and Docker's own variables."""
+    digest = hashlib.sha256()
+    names: set[str] = set()
+    for path in files:
+        text = path.read_bytes()
+        digest.update(str(path).encode() + b"\0" + text)
+        names.update(n.decode() for n in _INTERPOLATED.findall(text))
+        env_file = path.parent / ".env"
+        if env_file.is_file():
+            digest.update(env_file.read_bytes())
+    for key, value in sorted(os.environ.items()):
+        if key in names or key.startswith(("COMPOSE_", "DOCKER_")):
+            digest.update(f"{key}={value}\0".encode())
+    return digest.hexdigest()[:20]
 
 
 def _pump_events(stream: Any, inbox: queue.Queue[tuple[str, Any]]) -> None:

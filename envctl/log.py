@@ -33,8 +33,27 @@ def level_for(verbosity: int) -> int:
     return logging.DEBUG
 
 
+_pending: dict[str, Any] | None = None
+
+
 def configure(*, log_format: str = "auto", verbosity: int = 0, stream: TextIO | None = None) -> None:
-    """Set structlog up for this process. ``log_format`` is auto, console or json."""
+    """Set structlog up for this process. ``log_format`` is auto, console or json.
+
+    The work (and structlog's ~130 ms import, which pulls in rich) happens when the first line
+    is logged, so commands that log nothing, such as `envctl status`, never pay for it.
+    """
+    global _pending  # noqa: PLW0603  # one configuration per process, by design
+    _pending = {"log_format": log_format, "verbosity": verbosity, "stream": stream}
+
+
+def _apply_pending() -> None:
+    global _pending
+    if _pending is not None:
+        options, _pending = _pending, None
+        _configure_now(**options)
+
+
+def _configure_now(*, log_format: str, verbosity: int, stream: TextIO | None) -> None:
     import structlog  # noqa: PLC0415  # lazy: structlog pulls in rich's traceback module
 
     stream = stream or sys.stderr
@@ -57,8 +76,26 @@ def configure(*, log_format: str = "auto", verbosity: int = 0, stream: TextIO | 
     )
 
 
-def get_logger(name: str) -> Any:
-    """A structlog logger bound to ``name`` (configured or not: defaults print to stderr)."""
-    import structlog  # noqa: PLC0415  # lazy, see configure
+class LazyLogger:
+    """A structlog logger that imports and configures structlog on its first line."""
 
-    return structlog.get_logger(name)
+    def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
+        self._name = name
+        self._context = context or {}
+        self._logger: Any = None
+
+    def bind(self, **context: Any) -> LazyLogger:
+        return LazyLogger(self._name, {**self._context, **context})
+
+    def __getattr__(self, method: str) -> Any:
+        _apply_pending()  # a later configure() applies to loggers made before it
+        if self._logger is None:
+            import structlog  # noqa: PLC0415  # lazy, see configure
+
+            self._logger = structlog.get_logger(self._name).bind(**self._context)
+        return getattr(self._logger, method)
+
+
+def get_logger(name: str) -> Any:
+    """A logger bound to ``name``; structlog is loaded when it first logs."""
+    return LazyLogger(name)

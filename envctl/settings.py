@@ -209,6 +209,26 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
 
+    def to_json(self) -> dict[str, Any]:
+        """The resolved values as JSON types (for a background process to pick up)."""
+        data: dict[str, Any] = {}
+        for name, value in self.as_dict().items():
+            if isinstance(value, Path):
+                data[name] = str(value)
+            elif isinstance(value, tuple):
+                data[name] = list(value)
+            else:
+                data[name] = value
+        data["sources"] = dict(self.sources)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        values = {spec.name: spec.parse(data[spec.name]) if data.get(spec.name) is not None else None
+                  for spec in FIELDS}
+        return cls(project_dir=Path(data["project_dir"]), sources=data.get("sources", {}),
+                   **values)  # type: ignore[arg-type]  # each value parsed by its own field spec
+
 
 def normalize_project_name(name: str) -> str:
     """Compose's rule: lowercase, only [a-z0-9_-], starting with a letter or digit."""

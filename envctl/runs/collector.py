@@ -24,6 +24,7 @@ from envctl.runs.state import Counts, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, JUNIT_FILE, OUTPUT_LOG, TIMEOUT_FILE, collector_lock
 
 COLLECTOR_LOG = "collector.log"
+START_FILE = "start.json"
 UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in an unmounted container
 
 
@@ -50,12 +51,8 @@ def collect(run_dir: Path) -> RunRecord | None:
         record = RunRecord.load(run_dir)
         if record.state.terminal:
             return record
-        if record.container is None:
-            # Died between creating the record and starting the container: nothing ran.
-            record.state = RunState.INFRA_ERROR
-            record.message = record.message or "the run never got a test container"
-            record.finished_at = time.time()
-            record.save(run_dir)
+        record = _start_if_needed(run_dir, record)
+        if record.state.terminal or record.container is None:
             return record
         with Engine(timeout=60) as engine, Engine(timeout=None) as streaming:
             state = engine.container_state(record.container)
@@ -78,6 +75,23 @@ def collect(run_dir: Path) -> RunRecord | None:
             _finish(run_dir, record, exit_code, final.oom_killed, final.exit_code)
             engine.remove(record.container)
         return record
+
+
+def _start_if_needed(run_dir: Path, record: RunRecord) -> RunRecord:
+    """A detached run without a container yet: bring the environment up and start it here
+    (again, if an earlier starter died before creating it). A run that cannot get one ends."""
+    if record.container is None and (run_dir / START_FILE).exists() \
+            and not (run_dir / CANCEL_FILE).exists():
+        from envctl.runs.launch import start_from_file  # noqa: PLC0415
+
+        record = start_from_file(run_dir, record)
+    if record.container is None and not record.state.terminal:
+        cancelled = (run_dir / CANCEL_FILE).exists()
+        record.state = RunState.CANCELLED if cancelled else RunState.INFRA_ERROR
+        record.message = record.message or "the run never got a test container"
+        record.finished_at = time.time()
+        record.save(run_dir)
+    return record
 
 
 def _capture_output(run_dir: Path, record: RunRecord, engine: object, container: str,

@@ -3,25 +3,26 @@ progress plugin, the test container (`compose run -d`, no --rm), and its collect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envctl.docker import labels
-from envctl.errors import EnvctlError
+from envctl.errors import ComposeFileError, EnvctlError
 from envctl.files import write_private
 from envctl.runs.collector import spawn_collector
 from envctl.runs.ids import new_run_id
 from envctl.runs.rotation import rotate
 from envctl.runs.state import Limits, RunRecord, RunState
-from envctl.runs.store import JUNIT_FILE, RunStore
+from envctl.runs.store import CANCEL_FILE, JUNIT_FILE, RunStore
+from envctl.settings import Settings
 
 if TYPE_CHECKING:
     from envctl.environment import Environment
-    from envctl.settings import Settings
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugin"
 IN_CONTAINER_PLUGIN = "/envctl"
@@ -95,53 +96,93 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
     }}}
 
 
-def start_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
-    """Start a run and its collector; return at once with the run's directory and record."""
+START_FILE = "start.json"
+
+
+def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
+    """Rotate old runs, check the test service, and create the run's directory and record."""
     settings = env.settings
+    service = settings.test_service
+    if service not in env.config().services:
+        raise ComposeFileError(f"no test service {service!r} in the compose files",
+                               hint="set test_service in envctl.toml")
     store = RunStore(settings.resolved_log_dir)
     rotate(store, keep=settings.keep_runs, max_age=settings.max_age)
     limits = Limits(memory=request.memory or settings.memory, cpus=request.cpus or settings.cpus,
                     pids=request.pids or settings.pids)
     run_id = new_run_id()
     run_dir = store.create(run_id)
-    service = settings.test_service
-    mounted = plugin_mountable(settings)
     record = RunRecord(id=run_id, project=env.project, service=service,
                        command=[*settings.test_command, *request.pytest_args], limits=limits,
                        created_at=time.time(), timeout=request.timeout, log_cap=settings.max_log_size,
-                       injected=mounted)
+                       injected=plugin_mountable(settings))
     record.save(run_dir)
-    try:
-        if service not in env.config().services:
-            from envctl.errors import ComposeFileError  # noqa: PLC0415
+    return run_dir, record
 
-            raise ComposeFileError(f"no test service {service!r} in the compose files",
-                                   hint="set test_service in envctl.toml")
+
+def start_detached(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
+    """Prepare the run and hand the rest (environment up, container, collection) to a background
+    process, so the caller returns at once, even when the environment takes minutes to come up."""
+    run_dir, record = prepare_run(env, request)
+    write_private(run_dir / START_FILE, json.dumps({
+        "settings": env.settings.to_json(), "project": env.project, "request": asdict(request)}))
+    spawn_collector(run_dir)
+    return run_dir, record
+
+
+def start_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
+    """Start a run in this process (for the foreground), then its collector."""
+    run_dir, record = prepare_run(env, request)
+    start_container(env, run_dir, record, request)
+    spawn_collector(run_dir)
+    return run_dir, record
+
+
+def start_from_file(run_dir: Path, record: RunRecord) -> RunRecord:
+    """The background half of ``start_detached``: read start.json and start the container."""
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    data = json.loads((run_dir / START_FILE).read_text(encoding="utf-8"))
+    env = Environment(Settings.from_json(data["settings"]), project=data["project"])
+    request = RunRequest(**{**data["request"], "pytest_args": tuple(data["request"]["pytest_args"])})
+    with contextlib.suppress(EnvctlError):  # start_container recorded it as infra-error
+        start_container(env, run_dir, record, request)
+    return record
+
+
+def start_container(env: Environment, run_dir: Path, record: RunRecord, request: RunRequest) -> None:
+    """Bring the environment up, then create and start the test container (no --rm)."""
+    settings = env.settings
+    service = record.service
+    try:
         if not request.no_up:
             env.ensure_up()
         env.build([service])
-        override = write_private(run_dir / RUN_OVERRIDE,
-                                 json.dumps(run_override(service, env.project, run_id, run_dir, limits,
-                                                         mounted=mounted)))
+        override = write_private(run_dir / RUN_OVERRIDE, json.dumps(run_override(
+            service, env.project, record.id, run_dir, record.limits, mounted=record.injected)))
         compose = env.compose(extra_files=[override])
-        name = container_name(env.project, service, run_id)
+        name = container_name(env.project, service, record.id)
+        _refuse_if_cancelled(run_dir)
         record.container = name
         record.save(run_dir)  # before the container exists, so a reconciler can always find it
-        compose.run_detached(service, test_argv(settings.test_command, request, mounted=mounted),
-                             name=name,
-                             deadline=RUN_START_DEADLINE)
+        compose.run_detached(service, test_argv(settings.test_command, request, mounted=record.injected),
+                             name=name, deadline=RUN_START_DEADLINE)
     except EnvctlError as exc:
         _remove_container(record.container)
-        record.state = RunState.INFRA_ERROR
-        record.message = exc.message
+        cancelled = (run_dir / CANCEL_FILE).exists()
+        record.state = RunState.CANCELLED if cancelled else RunState.INFRA_ERROR
+        record.message = exc.message if not cancelled else "cancelled before the tests started"
         record.finished_at = time.time()
         record.save(run_dir)
         raise
     record.state = RunState.RUNNING
     record.started_at = time.time()
     record.save(run_dir)
-    spawn_collector(run_dir)
-    return run_dir, record
+
+
+def _refuse_if_cancelled(run_dir: Path) -> None:
+    if (run_dir / CANCEL_FILE).exists():
+        raise EnvctlError("the run was cancelled before its container started")
 
 
 def _remove_container(name: str | None) -> None:
