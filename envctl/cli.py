@@ -191,6 +191,11 @@ def test(
     cpus: Annotated[str | None, typer.Option(help="CPU limit.")] = None,
     pids: Annotated[str | None, typer.Option(help="Process limit.")] = None,
     no_up: Annotated[bool, typer.Option("--no-up", help="Do not bring the environment up.")] = False,
+    shard: Annotated[str | None, typer.Option(
+        help="Run only shard K of N (K/N), split the same way on every runner.")] = None,
+    rerun_failed: Annotated[str | None, typer.Option(
+        help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
+             "report directory or a JUnit file).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="With --detach: print a JSON record.")] = False,
 ) -> int:
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
@@ -198,8 +203,26 @@ def test(
     from envctl.runs.launch import RunRequest, start_detached, start_run  # noqa: PLC0415
 
     settings = _settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids)
-    request = RunRequest(pytest_args=tuple(pytest_args or ()), timeout=settings.run_timeout,
-                         memory=settings.memory, cpus=settings.cpus, pids=settings.pids, no_up=no_up)
+    args = tuple(pytest_args or ())
+    if shard is not None:
+        from envctl.errors import UsageError  # noqa: PLC0415
+        from envctl.pytest_plugin.envctl_shards import parse_shard  # noqa: PLC0415
+
+        try:
+            parse_shard(shard)
+        except ValueError as exc:
+            raise UsageError(f"--shard: {exc}") from None
+    if rerun_failed is not None:
+        from envctl.runs.rerun import failed_nodeids  # noqa: PLC0415
+
+        source, nodeids = failed_nodeids(settings, rerun_failed)
+        if not nodeids:
+            print(f"envctl: nothing failed in {source}; nothing to rerun", file=sys.stderr)
+            return 0
+        print(f"envctl: rerunning {len(nodeids)} failed test(s) of {source}", file=sys.stderr)
+        args = (*args, *nodeids)
+    request = RunRequest(pytest_args=args, timeout=settings.run_timeout, memory=settings.memory,
+                         cpus=settings.cpus, pids=settings.pids, no_up=no_up, shard=shard)
     start = start_detached if detach else start_run
     run_dir, record = start(Environment(settings), request)
     if detach:
@@ -261,13 +284,26 @@ def logs(
 def wait(
     run: RunArg = "latest",
     timeout: Annotated[str | None, typer.Option(help="Give up waiting after this long.")] = None,
+    ci: Annotated[bool | None, typer.Option(
+        "--ci/--no-ci", help="CI mode: heartbeats, folded log, GitHub annotations and job summary "
+                             "(default: on when CI=true).")] = None,
 ) -> int:
     """Block until the run ends; print its summary; exit with pytest's code (or envctl's)."""
     from envctl.render import final_summary  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
     from envctl.units import parse_duration  # noqa: PLC0415
 
-    handle = Run(_store(), run)
+    settings = _settings()
+    from envctl.runs.store import RunStore  # noqa: PLC0415
+
+    handle = Run(RunStore(settings.resolved_log_dir), run)
+    if ci if ci is not None else os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        from envctl.runs.ci_wait import ci_wait  # noqa: PLC0415
+
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        return ci_wait(handle.dir, heartbeat=settings.heartbeat,
+                       github_actions=os.environ.get("GITHUB_ACTIONS") == "true",
+                       summary_path=Path(summary) if summary else None, out=sys.stdout.buffer)
     try:
         limit = parse_duration(timeout) if timeout else None
     except ValueError as exc:
@@ -306,19 +342,43 @@ def runs(
 
 @app.command()
 def report(
-    run: RunArg = "latest",
+    run: Annotated[str, typer.Argument(help="Run id, 'latest', or 'merge' followed by inputs.")] = "latest",
+    inputs: Annotated[list[Path] | None, typer.Argument(
+        help="With `merge`: shard run directories or JUnit files.", show_default=False)] = None,
     fmt: Annotated[str, typer.Option("--format", help="md, json, csv or junit.")] = "md",
+    junit_out: Annotated[Path | None, typer.Option(help="With merge: write the merged JUnit here.")] = None,
+    durations_out: Annotated[Path | None, typer.Option(
+        help="With merge: write durations here (default: the durations_file setting).")] = None,
 ) -> int:
-    """The aggregated results of a run: counts, failures with messages, slowest tests."""
+    """The aggregated results of a run; `report merge INPUTS...` merges shards into one."""
     from envctl.errors import UsageError  # noqa: PLC0415
     from envctl.report.summary import FORMATS, render  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if run == "merge":
+        return _report_merge(inputs or [], fmt, junit_out, durations_out)
+    if inputs:
+        raise UsageError("only `report merge` takes more than one argument")
     handle = Run(_store(), run)
     sys.stdout.write(render(handle.dir, handle.status(lines=0).record, fmt))
     return 0
+
+
+def _report_merge(inputs: list[Path], fmt: str, junit_out: Path | None,
+                  durations_out: Path | None) -> int:
+    from envctl.report import merge  # noqa: PLC0415
+    from envctl.report.summary import merged_render  # noqa: PLC0415
+
+    settings = _settings()
+    results = merge.merge(inputs)
+    if junit_out is not None:
+        merge.write_junit(results, junit_out)
+    merge.write_durations(results, durations_out or settings.resolved_durations_file)
+    code = merge.exit_code(results)
+    sys.stdout.write(merged_render(results, fmt, code))
+    return code
 
 
 @app.command()

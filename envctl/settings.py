@@ -158,6 +158,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("pids", 1024, _positive_int, "Process limit of the test container."),
     FieldSpec("log_dir", Path(".envctl/runs"), _path,
               "Where run records go; relative paths are under the project directory."),
+    FieldSpec("durations_file", Path(".envctl/durations.json"), _path,
+              "Recorded test durations that shard splits balance on; `report merge` writes it."),
     FieldSpec("keep_runs", 20, _positive_int, "How many finished runs rotation keeps."),
     FieldSpec("max_age", 14 * 86400.0, _positive_duration, "Runs older than this are removed (e.g. 14d)."),
     FieldSpec("max_log_size", 200 << 20, parse_size,
@@ -166,6 +168,8 @@ FIELDS: tuple[FieldSpec, ...] = (
               "Default timeout of a test run; 0 means none. Enforced inside the container."),
     FieldSpec("docker_timeout", 60.0, _positive_duration,
               "Deadline of each single Docker call (not of waits, which have their own)."),
+    FieldSpec("heartbeat", 60.0, _positive_duration,
+              "In `wait --ci`, the longest silence between two progress lines."),
     FieldSpec("inject_plugin", "auto", _inject,
               "Mount envctl's progress plugin and runner into the test container: auto (when the "
               "engine is local) or off (progress parsed from pytest's output; JUnit copied out)."),
@@ -189,11 +193,13 @@ class Settings:
     cpus: float = 2.0
     pids: int = 1024
     log_dir: Path = Path(".envctl/runs")
+    durations_file: Path = Path(".envctl/durations.json")
     keep_runs: int = 20
     max_age: float = 14 * 86400.0
     max_log_size: int = 200 << 20
     run_timeout: float = 0.0
     docker_timeout: float = 60.0
+    heartbeat: float = 60.0
     inject_plugin: str = "auto"
     log_format: str = "auto"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -201,6 +207,11 @@ class Settings:
     @property
     def resolved_log_dir(self) -> Path:
         return self.log_dir if self.log_dir.is_absolute() else self.project_dir / self.log_dir
+
+    @property
+    def resolved_durations_file(self) -> Path:
+        path = self.durations_file
+        return path if path.is_absolute() else self.project_dir / path
 
     @property
     def resolved_project_name(self) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import subprocess
 
 import pytest
 
-TEST_PROJECT_PREFIX = "envctltest-"
+# Each test session names its projects envctltest-<session>-..., so the leftover check of one
+# session never sees (or removes) what a concurrently running session is still using.
+TEST_PROJECT_PREFIX = f"envctltest-{secrets.token_hex(2)}-"
 
 
 @functools.cache
@@ -74,6 +77,8 @@ def remove_leftovers(found: dict[str, list[str]]) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not any(item.get_closest_marker("docker") for item in session.items):
+        return
     if docker_problem() is not None:
         return
     found = leftovers()

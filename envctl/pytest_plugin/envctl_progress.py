@@ -60,6 +60,37 @@ class _Progress:
 _progress = _Progress(_DIR) if _DIR and os.path.isdir(_DIR) else None
 
 
+try:  # in the container this folder is on PYTHONPATH; in envctl's own tests it is a package
+    from envctl_shards import parse_shard, split  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    from envctl.pytest_plugin.envctl_shards import parse_shard, split
+
+_SHARD = os.environ.get("ENVCTL_SHARD", "")
+_shard = {"empty": False}
+
+
+def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
+    """With ENVCTL_SHARD=K/N, keep only shard K's tests (the same split on every runner)."""
+    if not _SHARD:
+        return
+    k, n = parse_shard(_SHARD)
+    durations = {}
+    path = os.environ.get("ENVCTL_DURATIONS", "")
+    if path and os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                durations = {str(k_): float(v) for k_, v in json.load(handle).items()}
+        except (OSError, ValueError, AttributeError):
+            durations = {}
+    keep = set(split([item.nodeid for item in items], n, durations)[k - 1])
+    selected = [item for item in items if item.nodeid in keep]
+    deselected = [item for item in items if item.nodeid not in keep]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    items[:] = selected
+    _shard["empty"] = not selected
+
+
 def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
     if _progress is None:
         return
@@ -98,16 +129,21 @@ def pytest_runtest_logreport(report):  # type: ignore[no-untyped-def]
     state[key] += 1
     if report.when != "teardown":
         state["done"] += 1
-    message = None
+    message = path = line = None
     if outcome in ("failed", "error"):
         crash = getattr(report.longrepr, "reprcrash", None)
         message = getattr(crash, "message", None) or str(report.longrepr)[-500:]
-    _progress.emit("result", nodeid=report.nodeid, outcome=outcome,
-                   duration=round(report.duration, 4), message=message)
+        path = getattr(crash, "path", None)
+        line = getattr(crash, "lineno", None)
+    _progress.emit("result", nodeid=report.nodeid, outcome=outcome, when=report.when,
+                   duration=round(report.duration, 4), message=message, path=path, line=line)
     _progress.snapshot(force=outcome in ("failed", "error"))
 
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    if _shard["empty"] and exitstatus == 5:
+        session.exitstatus = 0  # an empty shard is fine, not "no tests collected"
+        exitstatus = 0
     if _progress is None:
         return
     _progress.state["exitstatus"] = int(exitstatus)

@@ -92,3 +92,35 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         lines.append("")
     lines += [f"Log: `{data['log']}`" + (f"; JUnit: `{data['junit']}`" if data["junit"] else "")]
     return "\n".join(lines) + "\n"
+
+
+def merged_render(results: Results, fmt: str, code: int) -> str:
+    """A merged result (no single run record): md, json or csv."""
+    counts = {"total": len(results.cases), "passed": results.count("passed"),
+              "failed": results.count("failed"), "errors": results.count("error"),
+              "skipped": results.count("skipped")}
+    failures = [{"test": c.nodeid, "outcome": c.outcome, "message": c.message} for c in results.failures]
+    slowest = [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)]
+    if fmt == "json":
+        return json.dumps({"exit_code": code, "counts": counts, "failures": failures,
+                           "slowest": slowest, "duration": results.duration}, indent=2) + "\n"
+    if fmt in ("csv", "junit"):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["test", "outcome", "duration", "message"])
+        for case in results.cases:
+            writer.writerow([case.nodeid, case.outcome, f"{case.duration:.4f}", case.message[:500]])
+        return out.getvalue()
+    lines = [f"## envctl merged report: exit code {code}", "",
+             f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
+             f"{counts['skipped']} skipped of {counts['total']} "
+             f"({format_duration(results.duration)} of test time)", ""]
+    if failures:
+        lines += ["### Failures", ""]
+        lines += [f"- `{f['test']}` ({f['outcome']}): {' '.join(str(f['message']).split())[:300]}"
+                  for f in failures[:200]]
+        lines.append("")
+    if slowest:
+        lines += ["### Slowest tests", "", "| test | seconds |", "|---|---|"]
+        lines += [f"| `{s['test']}` | {s['duration']:.2f} |" for s in slowest]
+    return "\n".join(lines) + "\n"

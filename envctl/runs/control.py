@@ -81,7 +81,8 @@ def _wait_record(run_dir: Path, deadline: float | None) -> RunRecord:
         time.sleep(0.05)
 
 
-def stop(run_dir: Path) -> RunRecord:
+def stop(run_dir: Path, escalation: tuple[tuple[str, float], ...] = STOP_ESCALATION,
+         record_wait: float = 60.0) -> RunRecord:
     """Cancel the run: interrupt, then terminate, then kill its container; wait for the record."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
@@ -91,12 +92,12 @@ def stop(run_dir: Path) -> RunRecord:
     (run_dir / CANCEL_FILE).touch(mode=0o600)
     if record.container is not None:
         with Engine(timeout=30) as engine:
-            for signal, grace in STOP_ESCALATION:
+            for signal, grace in escalation:
                 if not engine.kill(record.container, signal):
                     break
                 if _exited_within(engine, record.container, grace):
                     break
-    return wait_for(run_dir, timeout=60)
+    return wait_for(run_dir, timeout=record_wait)
 
 
 def _exited_within(engine: Engine, container: str, seconds: float) -> bool:

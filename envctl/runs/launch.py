@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envctl.docker import labels
-from envctl.errors import ComposeFileError, EnvctlError
+from envctl.errors import ComposeFileError, EnvctlError, UsageError
 from envctl.files import write_private
 from envctl.runs.collector import spawn_collector
 from envctl.runs.ids import new_run_id
@@ -29,6 +30,7 @@ IN_CONTAINER_PLUGIN = "/envctl"
 IN_CONTAINER_RUN_DIR = "/envctl-run"
 UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # inside the test container, copied out at the end
 RUN_OVERRIDE = "compose.run.json"
+DURATIONS_FILE = "durations.json"
 RUN_START_DEADLINE = 120.0
 
 
@@ -42,6 +44,7 @@ class RunRequest:
     cpus: float | None = None
     pids: int | None = None
     no_up: bool = False
+    shard: str | None = None  # "K/N"
 
 
 def container_name(project: str, service: str, run_id: str) -> str:
@@ -71,7 +74,7 @@ def test_argv(command: tuple[str, ...], request: RunRequest, *, mounted: bool = 
 
 
 def run_override(service: str, project: str, run_id: str, run_dir: Path, limits: Limits,
-                 *, mounted: bool = True) -> dict[str, object]:
+                 *, mounted: bool = True, shard: str | None = None) -> dict[str, object]:
     """A compose override for the test service alone: limits, labels, and (when the engine is
     local) the plugin and run-dir mounts with the plugin's environment."""
     spec: dict[str, object] = {
@@ -92,6 +95,8 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
             "PYTEST_PLUGINS": "envctl_progress",
             "PYTHONPATH": IN_CONTAINER_PLUGIN,
             "ENVCTL_PROGRESS_DIR": IN_CONTAINER_RUN_DIR,
+            **({"ENVCTL_SHARD": shard, "ENVCTL_DURATIONS": f"{IN_CONTAINER_RUN_DIR}/{DURATIONS_FILE}"}
+               if shard else {}),
         },
     }}}
 
@@ -115,7 +120,14 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
     record = RunRecord(id=run_id, project=env.project, service=service,
                        command=[*settings.test_command, *request.pytest_args], limits=limits,
                        created_at=time.time(), timeout=request.timeout, log_cap=settings.max_log_size,
-                       injected=plugin_mountable(settings))
+                       injected=plugin_mountable(settings), shard=request.shard)
+    if request.shard:
+        if not record.injected:
+            raise UsageError("--shard needs envctl's plugin in the test container, which a remote "
+                             "engine cannot mount", hint="run shards on a local engine")
+        durations = settings.resolved_durations_file
+        if durations.is_file():
+            shutil.copyfile(durations, run_dir / DURATIONS_FILE)
     record.save(run_dir)
     return run_dir, record
 
@@ -159,7 +171,8 @@ def start_container(env: Environment, run_dir: Path, record: RunRecord, request:
             env.ensure_up()
         env.build([service])
         override = write_private(run_dir / RUN_OVERRIDE, json.dumps(run_override(
-            service, env.project, record.id, run_dir, record.limits, mounted=record.injected)))
+            service, env.project, record.id, run_dir, record.limits, mounted=record.injected,
+            shard=record.shard)))
         compose = env.compose(extra_files=[override])
         name = container_name(env.project, service, record.id)
         _refuse_if_cancelled(run_dir)

@@ -84,6 +84,7 @@ class RunRecord:
     message: str = ""
     running_test: str | None = None
     counts: Counts = field(default_factory=Counts)
+    shard: str | None = None  # "K/N" when the run is one shard of a split suite
     injected: bool = True  # plugin and run dir mounted; False: files copied out of the container
     log_cap: int = 200 << 20
     log_bytes: int = 0

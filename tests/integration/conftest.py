@@ -54,7 +54,9 @@ class Project:
 
 
 def base_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVCTL_")}
+    # envctl under test must not depend on the CI running the tests (CI=true turns on `wait --ci`)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ENVCTL_", "GITHUB_")) and k != "CI"}
     env["ENVCTL_LOG_DIR"] = str(tmp / "runs")
     env["ENVCTL_LOG_FORMAT"] = "json"
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
@@ -67,7 +69,7 @@ def make_project(tmp_path: Path) -> Iterator[object]:
     made: list[Project] = []
 
     def make(fixture: str) -> Project:
-        name = f"{TEST_PROJECT_PREFIX}{uuid.uuid4().hex[:10]}"
+        name = f"{TEST_PROJECT_PREFIX}{uuid.uuid4().hex[:8]}"
         path = tmp_path / name
         shutil.copytree(FIXTURES / fixture, path)
         env = base_env(tmp_path) | {"ENVCTL_PROJECT_NAME": name, "ENVCTL_HEALTH_TIMEOUT": "60s"}

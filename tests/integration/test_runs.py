@@ -26,8 +26,10 @@ SUITES = {
 }
 
 
-def envctl_pids() -> list[int]:
-    """Every process running envctl (the CLI or a collector), found by its argv."""
+def envctl_pids(log_dir: str) -> list[int]:
+    """Every process running envctl (the CLI or a collector) for this test's log dir, found by
+    its argv and environment (other sessions' envctl processes on the machine are left alone)."""
+    marker = f"ENVCTL_LOG_DIR={log_dir}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -36,15 +38,20 @@ def envctl_pids() -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(a in (b"envctl", b"envctl.runs.collector") for a in argv) or \
-                any(a.endswith(b"/bin/envctl") for a in argv[:2]):
+        is_envctl = any(a in (b"envctl", b"envctl.runs.collector") for a in argv) or \
+            any(a.endswith(b"/bin/envctl") for a in argv[:2])
+        try:
+            ours = marker in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if is_envctl and ours:
             pids.append(int(entry.name))
     return pids
 
 
-def kill_all_envctl() -> int:
+def kill_all_envctl(log_dir: str) -> int:
     killed = 0
-    for pid in envctl_pids():
+    for pid in envctl_pids(log_dir):
         try:
             os.kill(pid, signal.SIGKILL)
             killed += 1
@@ -53,17 +60,34 @@ def kill_all_envctl() -> int:
     return killed
 
 
-def start_detached_then_kill_everything(project, *args: str) -> str:  # type: ignore[no-untyped-def]
-    """`setsid envctl test --detach`, read the run id, kill -9 its group and all envctl."""
+def wait_until_started(project, run_id: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Until the background starter has created the test container."""
+    record_path = Path(project.env["ENVCTL_LOG_DIR"]) / run_id / "run.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = json.loads(record_path.read_text())
+        if record["state"] != "starting":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not start")
+
+
+def start_detached_then_kill_everything(project, *args: str, started: bool = True) -> str:  # type: ignore[no-untyped-def]
+    """`setsid envctl test --detach`, read the run id, kill -9 its group and all envctl.
+
+    ``started``: first let the background starter create the container (a shell that dies
+    mid-run); otherwise kill at once, starter included (a shell that dies right away)."""
     proc = subprocess.Popen(["setsid", sys.executable, "-m", "envctl", "test", "--detach", *args],
                             cwd=project.path, env=project.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     run_id = out.strip().splitlines()[-1]
+    if started:
+        wait_until_started(project, run_id)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    kill_all_envctl()
+    kill_all_envctl(project.env["ENVCTL_LOG_DIR"])
     return run_id
 
 
@@ -88,7 +112,7 @@ def test_detached_run_survives_kill_9_and_wait_gives_the_exact_code(runs_project
     """Killing the starter's session and every envctl process loses nothing."""
     text, code = SUITES[suite]
     write_suite(runs_project, suite, text + "print('marker-line')\n")
-    run_id = start_detached_then_kill_everything(runs_project)
+    run_id = start_detached_then_kill_everything(runs_project, started=suite != "passes")
     result = runs_project.envctl("wait", run_id)
     assert result.returncode == code, result.output
     log = (Path(runs_project.env["ENVCTL_LOG_DIR"]) / run_id / "output.log").read_text()
@@ -161,7 +185,7 @@ def test_timeout_is_enforced_with_no_envctl_process_alive(runs_project) -> None:
     write_suite(runs_project, "sleepy", "import time\ndef test_sleep():\n    time.sleep(60)\n")
     run_id = start_detached_then_kill_everything(runs_project, "--timeout", "3s")
     time.sleep(6)
-    assert envctl_pids() == []
+    assert envctl_pids(runs_project.env["ENVCTL_LOG_DIR"]) == []
     result = runs_project.envctl("wait", run_id, timeout=60)
     assert result.returncode == ExitCode.TIMED_OUT, result.output
     assert "timed-out" in result.stderr

@@ -1,0 +1,65 @@
+"""GitHub Actions output: workflow-command escaping, annotations, and the job summary."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from envctl.report.failures import Failure
+
+MAX_ANNOTATIONS = 10
+SUMMARY_CAP = 1 << 20  # GitHub refuses a step summary over 1 MiB
+
+
+def escape_data(text: str) -> str:
+    """Escape a workflow command's message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape a workflow command's property value (file=, title=, ...)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation_lines(failures: list[Failure], total: int) -> Iterator[str]:
+    """One ``::error`` per failed test, at most MAX_ANNOTATIONS, then one line for the rest."""
+    for failure in failures[:MAX_ANNOTATIONS]:
+        props = []
+        if failure.file:
+            props.append(f"file={escape_property(failure.file)}")
+            if failure.line:
+                props.append(f"line={failure.line}")
+        props.append(f"title={escape_property(f'{failure.outcome}: {failure.nodeid}')}")
+        message = failure.message.strip() or failure.outcome
+        yield f"::error {','.join(props)}::{escape_data(message[:4000])}"
+    if total > MAX_ANNOTATIONS:
+        rest = total - MAX_ANNOTATIONS
+        yield (f"::error title={escape_property('more failures')}::"
+               f"{escape_data(f'{rest} more failed tests; see the job summary and the run log')}")
+
+
+def stop_commands_token() -> str:
+    return f"envctl-{secrets.token_hex(8)}"
+
+
+def fold(title: str, lines: Iterator[bytes], out: object) -> None:
+    """Write ``lines`` in a collapsed group, with workflow commands switched off inside it, so
+    nothing a test prints (``::error::``, ``::add-mask::``) is acted on."""
+    write = out.write  # type: ignore[attr-defined]
+    token = stop_commands_token()
+    write(f"::group::{escape_data(title)}\n::stop-commands::{token}\n".encode())
+    for chunk in lines:
+        write(chunk)
+    write(f"\n::{token}::\n::endgroup::\n".encode())
+
+
+def write_summary(path: Path, markdown: str) -> None:
+    """Append ``markdown`` to the step summary file, trimmed under the 1 MiB cap with a note."""
+    data = markdown.encode("utf-8")
+    if len(data) > SUMMARY_CAP:
+        note = "\n\n> envctl: the summary was cut to stay under GitHub's 1 MiB limit; see the run log.\n"
+        keep = SUMMARY_CAP - len(note.encode()) - 1024
+        data = data[:keep].decode("utf-8", errors="ignore").rsplit("\n", 1)[0].encode() + note.encode()
+    with path.open("ab") as handle:
+        handle.write(data)

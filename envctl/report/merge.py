@@ -1,0 +1,72 @@
+"""`envctl report merge`: shard run directories or JUnit files into one result.
+
+One report, one summary, one exit code, and one durations file that the next split balances on.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET  # writing only
+from pathlib import Path
+
+from envctl.errors import UsageError
+from envctl.files import write_private
+from envctl.report.junit import Results, read_junit
+from envctl.runs.store import JUNIT_FILE
+
+
+def junit_inputs(inputs: list[Path]) -> list[Path]:
+    """JUnit files named directly, or found under the given directories (artifact downloads)."""
+    found: list[Path] = []
+    for path in inputs:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found += sorted(path.rglob(JUNIT_FILE))
+        else:
+            raise UsageError(f"{path}: no such file or directory")
+    if not found:
+        raise UsageError("no JUnit reports among the inputs",
+                         hint="pass run directories (with junit.xml) or JUnit XML files")
+    return found
+
+
+def merge(inputs: list[Path]) -> Results:
+    merged = Results()
+    seen: set[str] = set()
+    for path in junit_inputs(inputs):
+        for case in read_junit(path).cases:
+            if case.nodeid not in seen:  # the same report passed twice counts once
+                seen.add(case.nodeid)
+                merged.cases.append(case)
+    return merged
+
+
+def exit_code(results: Results) -> int:
+    """pytest's meaning: 1 if anything failed or errored, 5 if nothing ran, else 0."""
+    if not results.cases:
+        return 5
+    return 1 if results.failures else 0
+
+
+def write_junit(results: Results, path: Path) -> None:
+    suite = ET.Element("testsuite", name="envctl-merged", tests=str(len(results.cases)),
+                       failures=str(results.count("failed")), errors=str(results.count("error")),
+                       skipped=str(results.count("skipped")), time=f"{results.duration:.3f}")
+    for case in results.cases:
+        file, _, rest = case.nodeid.partition("::")
+        parts = rest.split("::")
+        classname = ".".join([file.removesuffix(".py").replace("/", "."), *parts[:-1]])
+        element = ET.SubElement(suite, "testcase", classname=classname, name=parts[-1],
+                                time=f"{case.duration:.4f}")
+        if case.outcome != "passed":
+            tag = {"failed": "failure", "error": "error", "skipped": "skipped"}[case.outcome]
+            ET.SubElement(element, tag, message=case.message)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    write_private(path, ET.tostring(root, encoding="unicode", xml_declaration=True))
+
+
+def write_durations(results: Results, path: Path) -> None:
+    durations = {c.nodeid: round(c.duration, 4) for c in results.cases if c.outcome != "skipped"}
+    write_private(path, json.dumps(durations, indent=0, sort_keys=True))

@@ -1,0 +1,139 @@
+"""`envctl wait --ci`: wait for a run the way a CI job needs it.
+
+Heartbeats keep a silent step alive; the log is folded into a group with workflow commands
+switched off inside it; on GitHub Actions failed tests become annotations and the results a job
+summary. SIGINT / SIGTERM (a cancelled job) stop the run's container, write a partial summary
+and exit 130 / 143 within a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import BinaryIO
+
+from envctl.errors import EnvctlError, ExitCode
+from envctl.report import github
+from envctl.report.failures import run_failures
+from envctl.report.summary import markdown, summary_data
+from envctl.runs import control
+from envctl.runs.progress import read_progress
+from envctl.runs.state import RunRecord
+from envctl.runs.store import OUTPUT_LOG
+from envctl.units import format_duration
+
+CI_STOP = (("SIGINT", 2.0), ("SIGTERM", 1.5), ("SIGKILL", 1.0))  # all within the 7 s budget
+LOG_ECHO_CAP = 16 << 20  # the log echoed into the CI log: its last 16 MiB at most
+
+
+class _Cancelled(Exception):  # a signal, not an error
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_cancelled(signum: int, _frame: FrameType | None) -> None:
+    raise _Cancelled(signum)
+
+
+def heartbeat_line(run_dir: Path, record: RunRecord) -> str:
+    progress = read_progress(run_dir)
+    counts = progress.counts
+    elapsed = format_duration(time.time() - (record.started_at or record.created_at))
+    parts = [f"envctl: {time.strftime('%H:%M:%S')} run {record.id} {record.state.value} {elapsed}"]
+    total = counts.total if counts.total is not None else "?"
+    parts.append(f"{counts.done}/{total} done, {counts.failed + counts.errors} failed")
+    if progress.rate:
+        parts.append(f"{progress.rate:.1f} tests/s")
+    if progress.eta is not None:
+        parts.append(f"ETA {format_duration(progress.eta)}")
+    if progress.current:
+        parts.append(f"now {progress.current}")
+    return ", ".join(parts)
+
+
+def _log_chunks(path: Path, cap: int = LOG_ECHO_CAP) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size > cap:
+                yield f"[envctl: the first {size - cap} bytes are in {path}]\n".encode()
+            handle.seek(max(0, size - cap))
+            while chunk := handle.read(1 << 20):
+                yield chunk
+    except OSError:
+        return
+
+
+def ci_wait(run_dir: Path, *, heartbeat: float, github_actions: bool, summary_path: Path | None,
+            out: BinaryIO) -> int:
+    """Wait with heartbeats, then report for CI; the exit code `envctl wait` returns."""
+    previous = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        record = _wait_with_heartbeats(run_dir, heartbeat, out)
+    except _Cancelled as cancelled:
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+        out.write(b"envctl: job cancelled: stopping the test run\n")
+        out.flush()
+        try:
+            record = control.stop(run_dir, escalation=CI_STOP, record_wait=2.0)
+        except EnvctlError:
+            record = RunRecord.load(run_dir)
+        _report(run_dir, record, github_actions, summary_path, out, partial=True)
+        return int(ExitCode.INTERRUPTED if cancelled.signum == signal.SIGINT else ExitCode.TERMINATED)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    _report(run_dir, record, github_actions, summary_path, out, partial=False)
+    return record.exit_code
+
+
+def _wait_with_heartbeats(run_dir: Path, heartbeat: float, out: BinaryIO) -> RunRecord:
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    record = control.reconcile(run_dir)
+    last_beat = 0.0
+    with Engine(timeout=None) as engine:
+        while not record.state.terminal:
+            now = time.monotonic()
+            if now - last_beat >= heartbeat or last_beat == 0.0:
+                out.write((heartbeat_line(run_dir, record) + "\n").encode())
+                out.flush()
+                last_beat = now
+            wait = max(0.5, heartbeat - (time.monotonic() - last_beat))
+            if record.container is not None and record.started_at is not None:
+                try:
+                    if engine.wait_exit(record.container, timeout=wait) is not None:
+                        return control.wait_for(run_dir, timeout=60)
+                except EnvctlError:
+                    return control.wait_for(run_dir, timeout=60)
+            else:
+                time.sleep(min(wait, 0.5))  # the background starter is bringing things up
+            record = control.reconcile(run_dir)
+    return record
+
+
+def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path: Path | None,
+            out: BinaryIO, *, partial: bool) -> None:
+    github.fold(f"envctl run {record.id}: output", _log_chunks(run_dir / OUTPUT_LOG), out)
+    failures, total = run_failures(run_dir)
+    if github_actions:
+        for line in github.annotation_lines(failures, total):
+            out.write((line + "\n").encode())
+    if summary_path is not None:
+        data = summary_data(run_dir, record)
+        data["artifacts"] = str(run_dir)
+        text = markdown(data, max_failures=len(failures))
+        if partial:
+            text = ("> envctl: the job was cancelled; this summary is partial.\n\n" + text)
+        github.write_summary(summary_path, text + f"\nArtifacts: `{run_dir}`\n")
+    from envctl.render import final_summary  # noqa: PLC0415
+
+    out.write((final_summary(run_dir, record) + "\n").encode())
+    out.flush()
+

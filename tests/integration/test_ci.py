@@ -1,0 +1,151 @@
+"""CI mode and scale-out against the real engine: `wait --ci`, shards, merge, rerun-failed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from envctl.errors import ExitCode
+
+pytestmark = pytest.mark.docker
+
+ELEVEN_FAILURES = (
+    "import pytest\n"
+    "@pytest.mark.parametrize('i', range(11))\n"
+    "def test_fails(i):\n"
+    "    assert i < 0, f'value {i} is not negative'\n"
+    "def test_prints_commands():\n"
+    "    print('::error::injected by a test')\n"
+    "    print('::add-mask::hunter2')\n"
+    "def test_ok():\n"
+    "    pass\n"
+)
+
+
+def write_suite(project, files: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    suite = project.path / "suite"
+    for old in suite.glob("test_*.py"):
+        old.unlink()
+    for name, text in files.items():
+        (suite / name).write_text(text)
+
+
+@pytest.fixture
+def runs_project(make_project):  # type: ignore[no-untyped-def]
+    project = make_project("runs")
+    result = project.envctl("up")
+    assert result.returncode == 0, result.output
+    yield project
+    project.envctl("down", "--volumes")
+
+
+def github_env(tmp_path: Path) -> dict[str, str]:
+    summary = tmp_path / "step-summary.md"
+    return {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "CI": "true"}
+
+
+def test_wait_ci_annotations_summary_and_no_injected_commands(runs_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """11 failures give 10 annotations + '1 more'; a test's ::error:: and ::add-mask:: are inert
+    (inside stop-commands); the summary has the counts and failures; the exit code is pytest's."""
+    write_suite(runs_project, {"test_many.py": ELEVEN_FAILURES})
+    run_id = runs_project.envctl("test", "--detach").stdout.strip().splitlines()[-1]
+    env = github_env(tmp_path)
+    result = runs_project.envctl("wait", run_id, extra_env=env)
+    assert result.returncode == 1, result.output
+    lines = result.stdout.splitlines()
+    errors = [line for line in lines if line.startswith("::error ")]
+    assert len(errors) == 11
+    assert "1 more failed tests" in errors[-1]
+    assert "file=test_many.py,line=4" in errors[0]
+    start = next(i for i, line in enumerate(lines) if line.startswith("::stop-commands::"))
+    token = lines[start].removeprefix("::stop-commands::")
+    end = lines.index(f"::{token}::")
+    fake = ("::error::injected by a test", "::add-mask::hunter2")
+    injected = [i for i, line in enumerate(lines) if line in fake]
+    assert injected
+    assert all(start < i < end for i in injected)
+    assert lines[0].startswith("envctl: ") and "run " + run_id in lines[0]  # a heartbeat first
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "1 passed" in summary or "2 passed" in summary
+    assert "11 failed" in summary
+    assert "value 3 is not negative" in summary
+
+
+def test_wait_ci_sigterm_stops_the_run_with_a_partial_summary(runs_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A cancelled job: SIGTERM -> the container is stopped, a partial summary, exit 143 within 7 s."""
+    write_suite(runs_project, {"test_slow.py": "import time\ndef test_slow():\n    time.sleep(120)\n"})
+    run_id = runs_project.envctl("test", "--detach").stdout.strip().splitlines()[-1]
+    env = {**runs_project.env, **github_env(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "envctl", "wait", run_id], cwd=runs_project.path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(4)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _err = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.TERMINATED
+    assert time.monotonic() - sent < 7
+    assert b"cancelled" in out
+    assert "partial" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    status = json.loads(runs_project.envctl("status", run_id, "--json").stdout)
+    assert status["state"] == "cancelled"
+    assert runs_project.leftovers().get("containers", []) == [f"{runs_project.name}-sidecar-1"]
+
+
+SHARDED = {
+    f"test_mod{m}.py": f"import pytest\n@pytest.mark.parametrize('i', range({3 + m}))\n"
+                       "def test_x(i):\n    assert i != 2\n"
+    for m in range(5)
+}
+
+
+def test_shards_cover_every_test_once_and_merge_equals_the_single_run(runs_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--shard k/3 for k=1..3 run each test once; `report merge` of them equals one full run;
+    --rerun-failed runs exactly the failures."""
+    write_suite(runs_project, SHARDED)
+    log_dir = Path(runs_project.env["ENVCTL_LOG_DIR"])
+    full = runs_project.envctl("test", "--", "-q")
+    assert full.returncode == 1, full.output
+    full_id = sorted(p.name for p in log_dir.iterdir() if p.name[0].isdigit())[-1]
+    shard_ids = []
+    for k in (1, 2, 3):
+        result = runs_project.envctl("test", "--shard", f"{k}/3")
+        assert result.returncode in (0, 1), result.output
+        shard_ids.append(sorted(p.name for p in log_dir.iterdir() if p.name[0].isdigit())[-1])
+    reports = {}
+    for run_id in shard_ids:
+        data = json.loads(runs_project.envctl("report", run_id, "--format", "json").stdout)
+        reports[run_id] = data
+    total = sum(r["counts"]["total"] for r in reports.values())
+    assert total == 5 * 3 + sum(range(5))  # 25 tests
+    merged = runs_project.envctl("report", "merge", *(str(log_dir / i) for i in shard_ids),
+                                 "--format", "json", "--durations-out", str(tmp_path / "durations.json"))
+    assert merged.returncode == 1, merged.output
+    single = runs_project.envctl("report", "merge", str(log_dir / full_id), "--format", "json",
+                                 "--durations-out", str(tmp_path / "d2.json"))
+    merged_data, single_data = json.loads(merged.stdout), json.loads(single.stdout)
+    assert merged_data["counts"] == single_data["counts"]
+    failed = sorted(f["test"] for f in merged_data["failures"])
+    assert failed == sorted(f["test"] for f in single_data["failures"])
+    assert len(json.loads((tmp_path / "durations.json").read_text())) == 25
+    rerun = runs_project.envctl("test", "--rerun-failed", full_id, "--", "-q")
+    assert rerun.returncode == 1, rerun.output
+    rerun_report = json.loads(runs_project.envctl("report", "--format", "json").stdout)
+    assert rerun_report["counts"]["total"] == 5  # i == 2 fails once in each of the 5 files
+    write_suite(runs_project, {"test_ok.py": "def test_ok():\n    pass\n"})
+    assert runs_project.envctl("test").returncode == 0
+    nothing = runs_project.envctl("test", "--rerun-failed", "latest")
+    assert nothing.returncode == 0
+    assert "nothing failed" in nothing.stderr
+
+
+def test_empty_shard_is_not_a_failure(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """More shards than tests: the empty shard passes."""
+    write_suite(runs_project, {"test_one.py": "def test_one():\n    pass\n"})
+    results = [runs_project.envctl("test", "--shard", f"{k}/3").returncode for k in (1, 2, 3)]
+    assert sorted(results) == [0, 0, 0]

@@ -1,0 +1,65 @@
+"""GitHub output: escaping, at most ten annotations, folded logs, a capped job summary."""
+
+import io
+from pathlib import Path
+
+from envctl.report.failures import Failure
+from envctl.report.github import (
+    SUMMARY_CAP,
+    annotation_lines,
+    escape_data,
+    escape_property,
+    fold,
+    write_summary,
+)
+
+
+def test_escaping_follows_the_workflow_command_rules() -> None:
+    """%, CR and LF in data; also : and , in properties."""
+    assert escape_data("100%\r\nnext") == "100%25%0D%0Anext"
+    assert escape_property("a:b,c\n") == "a%3Ab%2Cc%0A"
+
+
+def failure(i: int) -> Failure:
+    return Failure(f"tests/test_x.py::test_{i}", "failed", f"assert {i} == 0\nmore",
+                   "tests/test_x.py", 10 + i)
+
+
+def test_eleven_failures_give_ten_annotations_and_one_more() -> None:
+    """At most ten ::error lines, then one that counts the rest."""
+    lines = list(annotation_lines([failure(i) for i in range(11)], 11))
+    assert len(lines) == 11
+    assert lines[0] == ("::error file=tests/test_x.py,line=10,title=failed%3A tests/test_x.py%3A%3Atest_0"
+                        "::assert 0 == 0%0Amore")
+    assert lines[-1].startswith("::error title=more failures::1 more failed tests")
+
+
+def test_a_message_cannot_inject_a_command() -> None:
+    """A failure message with a newline and ::add-mask:: stays one escaped line."""
+    hostile = Failure("t.py::x", "failed", "boom\n::add-mask::secret", "t.py", None)
+    [line] = list(annotation_lines([hostile], 1))
+    assert "\n" not in line
+    assert "%0A::add-mask::secret" in line
+
+
+def test_fold_switches_workflow_commands_off_inside() -> None:
+    """The log sits between ::stop-commands::TOKEN and ::TOKEN::, inside a group."""
+    out = io.BytesIO()
+    fold("log", iter([b"::error::fake\n", b"::add-mask::x"]), out)
+    text = out.getvalue().decode()
+    lines = text.splitlines()
+    assert lines[0] == "::group::log"
+    token = lines[1].removeprefix("::stop-commands::")
+    assert len(token) > 10
+    assert lines.index("::error::fake") > 1
+    assert f"::{token}::" in lines
+    assert lines[-1] == "::endgroup::"
+
+
+def test_summary_is_capped_with_a_note(tmp_path: Path) -> None:
+    """A summary over 1 MiB is cut at a line end, with a note saying so."""
+    path = tmp_path / "summary.md"
+    write_summary(path, "".join(f"- failure {i} {'x' * 100}\n" for i in range(20000)))
+    data = path.read_bytes()
+    assert len(data) <= SUMMARY_CAP
+    assert data.endswith(b"see the run log.\n")

@@ -1,0 +1,54 @@
+"""report merge: one result from shard reports, with an exit code and a durations file."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from envctl.errors import UsageError
+from envctl.report.junit import read_junit
+from envctl.report.merge import exit_code, merge, write_durations, write_junit
+
+
+def junit(path: Path, cases: list[tuple[str, str, str, float]]) -> Path:
+    body = ""
+    for classname, name, outcome, seconds in cases:
+        inner = {"failed": '<failure message="bad"/>', "skipped": '<skipped message="s"/>'}.get(outcome, "")
+        body += f'<testcase classname="{classname}" name="{name}" time="{seconds}">{inner}</testcase>'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"<testsuites><testsuite>{body}</testsuite></testsuites>")
+    return path
+
+
+def test_merge_of_shards_equals_the_whole(tmp_path: Path) -> None:
+    """Two shard dirs with junit.xml merge into all their cases; failures give exit 1."""
+    junit(tmp_path / "shard1" / "junit.xml", [("tests.test_a", "test_1", "passed", 0.5)])
+    junit(tmp_path / "shard2" / "junit.xml", [("tests.test_b", "test_2", "failed", 1.5),
+                                               ("tests.test_b", "test_3", "skipped", 0.0)])
+    results = merge([tmp_path / "shard1", tmp_path / "shard2"])
+    assert [c.nodeid for c in results.cases] == ["tests/test_a.py::test_1", "tests/test_b.py::test_2",
+                                                 "tests/test_b.py::test_3"]
+    assert exit_code(results) == 1
+    write_junit(results, tmp_path / "merged.xml")
+    again = read_junit(tmp_path / "merged.xml")
+    assert [(c.nodeid, c.outcome) for c in again.cases] == [(c.nodeid, c.outcome) for c in results.cases]
+    write_durations(results, tmp_path / "durations.json")
+    assert json.loads((tmp_path / "durations.json").read_text()) == {
+        "tests/test_a.py::test_1": 0.5, "tests/test_b.py::test_2": 1.5}
+
+
+def test_exit_codes(tmp_path: Path) -> None:
+    """All passed: 0; nothing at all: 5."""
+    ok = junit(tmp_path / "ok.xml", [("tests.test_a", "test_1", "passed", 0.1)])
+    assert exit_code(merge([ok])) == 0
+    empty = junit(tmp_path / "empty.xml", [])
+    assert exit_code(merge([empty])) == 5
+
+
+def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
+    """A path that does not exist, or dirs without reports, are refused with a reason."""
+    with pytest.raises(UsageError, match="no such file"):
+        merge([tmp_path / "nope"])
+    (tmp_path / "emptydir").mkdir()
+    with pytest.raises(UsageError, match="no JUnit reports"):
+        merge([tmp_path / "emptydir"])
