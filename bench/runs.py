@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -131,8 +132,9 @@ def peak_rss_kb(pid: int) -> int:
 
 
 def bench_capture(env: dict[str, str], log_dir: Path, megabytes: int) -> None:
-    writer = ("import sys; out = sys.stdout.buffer; line = b'x' * 99 + b'\\n'; "
-              f"block = line * 10486\nfor _ in range({megabytes}): out.write(block)\nout.flush()")
+    # One line of Python (the test command goes through shell-like splitting, never a shell).
+    writer = ("import sys; out = sys.stdout.buffer; block = (b'x' * 99 + b'\\n') * 10486; "
+              f"[out.write(block) for _ in range({megabytes})]; out.flush()")
     raw_file = log_dir / "raw.out"
     started = time.perf_counter()
     with raw_file.open("wb") as out:
@@ -141,7 +143,7 @@ def bench_capture(env: dict[str, str], log_dir: Path, megabytes: int) -> None:
     raw_seconds = time.perf_counter() - started
     raw_size = raw_file.stat().st_size
     raw_file.unlink()
-    capture_env = {**env, "ENVCTL_TEST_COMMAND": f"python3 -c {json.dumps(writer)}",
+    capture_env = {**env, "ENVCTL_TEST_COMMAND": shlex.join(["python3", "-c", writer]),
                    "ENVCTL_MAX_LOG_SIZE": f"{megabytes * 2}m"}
     started = time.perf_counter()
     _seconds, proc = timed([*ENVCTL, "test", "--detach", "--json"], capture_env)

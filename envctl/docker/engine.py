@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ def describe_host() -> str:
     return os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
 
 
+ATTACH_GRACE = 2.0  # seconds an attach may stay open after its container exited
 ENGINE_HINT = "start the Docker engine (scripts/setup-docker does it on Debian), or fix DOCKER_HOST"
 
 
@@ -136,6 +139,45 @@ class Engine:
         except docker.errors.NotFound:
             return iter(())
         return _guarded_stream(stream, "reading the test container's output")
+
+    def follow_output(self, container_id: str, sink: Callable[[bytes], None], *,
+                      grace: float = ATTACH_GRACE) -> tuple[int | None, bool]:
+        """Attach and copy the output to ``sink`` until the container exits.
+
+        Returns (exit code or None if the container vanished, complete). The engine may leave
+        an attach to a container that stopped before the attach open forever; so the exit is
+        awaited alongside, and an attach still open ``grace`` seconds after the exit is closed
+        and reported incomplete: the caller then reads the engine's stored log instead.
+        """
+        import docker.errors  # noqa: PLC0415
+
+        try:
+            stream = self._open_output(container_id, follow=True, tail=None)
+        except docker.errors.NotFound:
+            return None, False
+        finished = threading.Event()
+
+        def pump() -> None:
+            try:
+                for chunk in _guarded_stream(stream, "reading the test container's output"):
+                    sink(chunk)
+            except Exception:  # noqa: S110  # closing the stream ends the read with an error
+                pass
+            finally:
+                finished.set()
+
+        thread = threading.Thread(target=pump, daemon=True, name="envctl-attach")
+        thread.start()
+        try:
+            code = self.wait_exit(container_id)
+        except docker.errors.NotFound:
+            code = None
+        if finished.wait(grace):
+            return code, True
+        with contextlib.suppress(Exception):
+            stream.close()
+        thread.join(grace)
+        return code, False
 
     def _open_output(self, container_id: str, *, follow: bool, tail: int | None) -> Any:
         with translate_errors("reading the test container's output"):

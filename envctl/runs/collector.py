@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envctl.errors import EngineUnavailableError, EnvctlError
 from envctl.runs.logfile import CappedLog, tail_lines
@@ -22,6 +23,9 @@ from envctl.runs.outcome import decide
 from envctl.runs.progress import counts_from_output, read_progress, running_test
 from envctl.runs.state import Counts, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, JUNIT_FILE, OUTPUT_LOG, TIMEOUT_FILE, collector_lock
+
+if TYPE_CHECKING:
+    from envctl.docker.engine import Engine
 
 COLLECTOR_LOG = "collector.log"
 START_FILE = "start.json"
@@ -62,10 +66,7 @@ def collect(run_dir: Path) -> RunRecord | None:
                 record.state = RunState.RUNNING
                 record.save(run_dir)
             follow = state.status in ("running", "created", "restarting", "paused")
-            _capture_output(run_dir, record, streaming, record.container, follow=follow)
-            exit_code = streaming.wait_exit(record.container)
-            if exit_code is None:  # cannot happen without a timeout; read the exit from inspect
-                exit_code = -1
+            exit_code = _capture_output(run_dir, record, streaming, record.container, follow=follow)
             if not record.injected:  # nothing was mounted: the reports are inside the container
                 for name in (JUNIT_FILE, TIMEOUT_FILE):
                     engine.copy_file_out(record.container, f"{UNMOUNTED_RUN_DIR}/{name}", run_dir / name)
@@ -94,18 +95,29 @@ def _start_if_needed(run_dir: Path, record: RunRecord) -> RunRecord:
     return record
 
 
-def _capture_output(run_dir: Path, record: RunRecord, engine: object, container: str,
-                    *, follow: bool) -> None:
-    from envctl.docker.engine import Engine  # noqa: PLC0415
-
-    assert isinstance(engine, Engine)  # noqa: S101  # typed lazily to keep the import out of module load
-    log = CappedLog(run_dir, record.log_cap, OUTPUT_LOG)
-    try:
-        for chunk in engine.output_stream(container, follow=follow):
-            log.write(chunk)
-    finally:
-        record.log_cut_bytes = log.close()
-        record.log_bytes = log.total
+def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container: str,
+                    *, follow: bool) -> int:
+    """Write the container's whole output to the capped log; the container's exit code."""
+    complete = False
+    exit_code: int | None = None
+    if follow:
+        log = CappedLog(run_dir, record.log_cap, OUTPUT_LOG)
+        try:
+            exit_code, complete = engine.follow_output(container, log.write)
+        finally:
+            record.log_cut_bytes = log.close()
+            record.log_bytes = log.total
+    if not complete:  # finished before we attached, or the attach hung: the engine's stored log
+        log = CappedLog(run_dir, record.log_cap, OUTPUT_LOG)
+        try:
+            for chunk in engine.output_stream(container, follow=False):
+                log.write(chunk)
+        finally:
+            record.log_cut_bytes = log.close()
+            record.log_bytes = log.total
+    if exit_code is None:
+        exit_code = engine.wait_exit(container)
+    return -1 if exit_code is None else exit_code
 
 
 def _finish(run_dir: Path, record: RunRecord, wait_code: int, oom_killed: bool, inspect_code: int) -> None:

@@ -21,23 +21,32 @@ def _write(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def _stream_container(container: str | None, *, tail: int | None = None) -> int:
-    """Copy the container's output to stdout until it exits; bytes copied."""
+def _stream_container(container: str | None, *, tail: int | None = None) -> tuple[int, bool]:
+    """Copy the container's output to stdout until it exits: (bytes copied, complete)."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     if container is None:
-        return 0
+        return 0, False
     copied = 0
+
+    def sink(chunk: bytes) -> None:
+        nonlocal copied
+        _write(chunk)
+        copied += len(chunk)
+
     with Engine(timeout=None) as engine:
-        for chunk in engine.output_stream(container, follow=True, tail=tail):
-            _write(chunk)
-            copied += len(chunk)
-    return copied
+        if tail is not None:
+            for chunk in engine.output_stream(container, follow=True, tail=tail):
+                sink(chunk)
+            return copied, True
+        _code, complete = engine.follow_output(container, sink)
+    return copied, complete
 
 
-def _print_file(path: Path) -> None:
+def _print_file(path: Path, offset: int = 0) -> None:
     try:
         with path.open("rb") as handle:
+            handle.seek(offset)
             while chunk := handle.read(1 << 20):
                 _write(chunk)
     except FileNotFoundError:
@@ -50,10 +59,10 @@ def follow(run_dir: Path) -> int:
 
     record = RunRecord.load(run_dir)
     try:
-        copied = _stream_container(record.container)
+        copied, complete = _stream_container(record.container)
         record = control.wait_for(run_dir)
-        if copied == 0:  # the container was gone before we could attach: show the record's log
-            _print_file(run_dir / OUTPUT_LOG)
+        if not complete:  # the live copy missed the end: the rest is in the recorded log
+            _print_file(run_dir / OUTPUT_LOG, offset=copied)
     except KeyboardInterrupt:
         print("\nenvctl: Ctrl-C: stopping the run (interrupt, then terminate, then kill)",
               file=sys.stderr)

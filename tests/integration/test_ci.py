@@ -54,7 +54,7 @@ def test_wait_ci_annotations_summary_and_no_injected_commands(runs_project, tmp_
     """11 failures give 10 annotations + '1 more'; a test's ::error:: and ::add-mask:: are inert
     (inside stop-commands); the summary has the counts and failures; the exit code is pytest's."""
     write_suite(runs_project, {"test_many.py": ELEVEN_FAILURES})
-    run_id = runs_project.envctl("test", "--detach").stdout.strip().splitlines()[-1]
+    run_id = runs_project.envctl("test", "--detach", "--", "-s").stdout.strip().splitlines()[-1]
     env = github_env(tmp_path)
     result = runs_project.envctl("wait", run_id, extra_env=env)
     assert result.returncode == 1, result.output
