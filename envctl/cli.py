@@ -120,12 +120,13 @@ def up(
         "--build/--no-build", help="Rebuild images / never build (default: build missing ones).")] = None,
     keep_on_failure: Annotated[bool, typer.Option(
         help="Leave a failed environment running to inspect it.")] = False,
+    isolated: Annotated[bool, typer.Option(
+        help="A project of its own (unique name, no published host ports); prints its name.")] = False,
 ) -> int:
     """Start the compose services and wait, on Docker events, until every one is ready."""
-    from envctl.environment import Environment  # noqa: PLC0415
 
     settings = _settings(health_timeout=timeout)
-    env = Environment(settings)
+    env = _environment(settings, isolated)
     targets = env.targets(services or [])
     if sys.stderr.isatty():
         from envctl.render import LiveServices  # noqa: PLC0415
@@ -137,7 +138,25 @@ def up(
         reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
     ready = ", ".join(f"{r.service} ({r.phase.value})" for r in reports)
     print(f"envctl: ready: {ready}", file=sys.stderr)
+    if isolated:
+        print(f"envctl: isolated project {env.project}; use ENVCTL_PROJECT_NAME={env.project} "
+              "with later commands, and `envctl down` (or `envctl gc --older-than`) to remove it",
+              file=sys.stderr)
+        print(env.project)
     return 0
+
+
+def _environment(settings: Any, isolated: bool) -> Any:
+    """The configured project, or a throwaway one of its own (--isolated)."""
+    import secrets  # noqa: PLC0415
+
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    if not isolated:
+        return Environment(settings)
+    token = secrets.token_hex(3)
+    return Environment(settings, project=f"{settings.resolved_project_name}-iso-{token}",
+                       isolated_for=token)
 
 
 @app.command()
@@ -193,14 +212,17 @@ def test(
     no_up: Annotated[bool, typer.Option("--no-up", help="Do not bring the environment up.")] = False,
     shard: Annotated[str | None, typer.Option(
         help="Run only shard K of N (K/N), split the same way on every runner.")] = None,
+    isolated: Annotated[bool, typer.Option(
+        help="Run in a project of its own, removed after the run (no shared state, no port clash).")] = False,
+    shards: Annotated[int | None, typer.Option(
+        help="Run N shards at once, each in its own isolated project, and merge them.")] = None,
     rerun_failed: Annotated[str | None, typer.Option(
         help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
              "report directory or a JUnit file).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="With --detach: print a JSON record.")] = False,
 ) -> int:
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
-    from envctl.environment import Environment  # noqa: PLC0415
-    from envctl.runs.launch import RunRequest, start_detached, start_run  # noqa: PLC0415
+    from envctl.runs.launch import RunRequest, start_detached  # noqa: PLC0415
 
     settings = _settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids)
     args = tuple(pytest_args or ())
@@ -223,8 +245,12 @@ def test(
         args = (*args, *nodeids)
     request = RunRequest(pytest_args=args, timeout=settings.run_timeout, memory=settings.memory,
                          cpus=settings.cpus, pids=settings.pids, no_up=no_up, shard=shard)
-    start = start_detached if detach else start_run
-    run_dir, record = start(Environment(settings), request)
+    if shards is not None:
+        return _test_shards(settings, request, shards, detach)
+    env = _environment(settings, isolated)
+    if not detach and not no_up:
+        env.ensure_up()  # in the foreground, so its progress and failures show here
+    run_dir, record = start_detached(env, request)
     if detach:
         if as_json:
             _print_json({"id": record.id, "log": str(run_dir / "output.log"), "dir": str(run_dir),
@@ -237,6 +263,24 @@ def test(
     from envctl.runs.foreground import follow  # noqa: PLC0415
 
     return int(follow(run_dir))
+
+
+def _test_shards(settings: Any, request: Any, shards: int, detach: bool) -> int:
+    from envctl.errors import UsageError  # noqa: PLC0415
+    from envctl.render import final_summary  # noqa: PLC0415
+    from envctl.runs.shards import follow_shards, start_shards  # noqa: PLC0415
+    from envctl.runs.store import RunStore  # noqa: PLC0415
+
+    if shards < 1 or request.shard:
+        raise UsageError("--shards takes a number >= 1, and does not combine with --shard")
+    parent_dir, parent = start_shards(settings, request, shards)
+    if detach:
+        print(parent.id)
+        return 0
+    record = follow_shards(RunStore(settings.resolved_log_dir), parent_dir, parent,
+                           settings.resolved_durations_file)
+    print(final_summary(parent_dir, record), file=sys.stderr)
+    return record.exit_code
 
 
 @app.command()
@@ -382,8 +426,12 @@ def _report_merge(inputs: list[Path], fmt: str, junit_out: Path | None,
 
 
 @app.command()
-def gc() -> int:
-    """Rotate run records: keep the last keep_runs, drop those older than max_age."""
+def gc(
+    older_than: Annotated[str | None, typer.Option(
+        help="Also remove isolated projects (containers, networks, volumes) left by crashed runs, "
+             "older than this (e.g. 2h).")] = None,
+) -> int:
+    """Rotate run records (keep_runs, max_age); with --older-than, remove stale isolated projects."""
     from envctl.runs.rotation import rotate  # noqa: PLC0415
     from envctl.runs.store import RunStore  # noqa: PLC0415
 
@@ -392,6 +440,17 @@ def gc() -> int:
                      max_age=settings.max_age)
     print(f"envctl: removed {len(removed)} run(s)" + (f": {', '.join(removed)}" if removed else ""),
           file=sys.stderr)
+    if older_than is not None:
+        from envctl.errors import UsageError  # noqa: PLC0415
+        from envctl.gc import remove_stale_projects  # noqa: PLC0415
+        from envctl.units import parse_duration  # noqa: PLC0415
+
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            raise UsageError(f"--older-than {older_than!r}: {exc}") from None
+        for project, objects in remove_stale_projects(age, timeout=settings.docker_timeout).items():
+            print(f"envctl: removed isolated project {project}: {objects}", file=sys.stderr)
     return 0
 
 

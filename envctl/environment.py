@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from envctl.runs.run import Run
 
 LOG_TAIL_LINES = 20
+_RESET_LIST = "__envctl_reset_list__"
 BUILD_DEADLINE = 1800.0  # an image build may take long; it still has a deadline
 FAILURE_GRACE = 5.0  # `up` returns within timeout + this, cleanup included
 
@@ -81,9 +82,12 @@ class Environment:
     """One compose project, as configured by ``settings``."""
 
     def __init__(self, settings: Settings, *, project: str | None = None,
-                 on_progress: ProgressCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None, isolated_for: str | None = None) -> None:
         self.settings = settings
         self.project = project or settings.resolved_project_name
+        # A throwaway project (--isolated, shards): labelled so `gc` can find it, and with its
+        # published host ports removed so any number of them can run side by side.
+        self.isolated_for = isolated_for
         self.on_progress = on_progress or _log_progress
         self.log = get_logger("envctl.environment").bind(project=self.project)
         self._config: ComposeProject | None = None
@@ -128,15 +132,20 @@ class Environment:
     def _write_label_override(self) -> Path:
         """An override that puts envctl's labels on every service, network and volume."""
         config = self.config()
-        tags = labels.project_labels(self.project)
-        override: dict[str, Any] = {"services": {s: {"labels": tags} for s in config.services}}
+        tags = labels.project_labels(self.project, self.isolated_for)
+        service_spec: dict[str, Any] = {"labels": tags}
+        if self.isolated_for:
+            service_spec["ports"] = _RESET_LIST
+        override: dict[str, Any] = {"services": dict.fromkeys(config.services, service_spec)}
         networks = {n: {"labels": tags} for n, spec in config.networks.items() if not spec.external}
         volumes = {v: {"labels": tags} for v, spec in config.volumes.items() if not spec.external}
         if networks:
             override["networks"] = networks
         if volumes:
             override["volumes"] = volumes
-        return write_private(self._state_dir() / f"{self.project}.labels.json", json.dumps(override))
+        # `!reset []` (compose >= 2.24) drops the published ports; JSON is YAML, tags included.
+        text = json.dumps(override).replace(json.dumps(_RESET_LIST), "!reset []")
+        return write_private(self._state_dir() / f"{self.project}.labels.json", text)
 
     # -- up ----------------------------------------------------------------------------------
 

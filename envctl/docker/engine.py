@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,13 +142,16 @@ class Engine:
         return _guarded_stream(stream, "reading the test container's output")
 
     def follow_output(self, container_id: str, sink: Callable[[bytes], None], *,
-                      grace: float = ATTACH_GRACE) -> tuple[int | None, bool]:
+                      grace: float = ATTACH_GRACE,
+                      on_attached: Callable[[], None] | None = None) -> tuple[int | None, bool]:
         """Attach and copy the output to ``sink`` until the container exits.
 
-        Returns (exit code or None if the container vanished, complete). The engine may leave
-        an attach to a container that stopped before the attach open forever; so the exit is
-        awaited alongside, and an attach still open ``grace`` seconds after the exit is closed
-        and reported incomplete: the caller then reads the engine's stored log instead.
+        Returns (exit code or None if the container vanished, complete). The attach is the only
+        byte-exact copy (the engine's stored log re-encodes invalid UTF-8), but attaching to a
+        container that has already stopped returns nothing, or hangs. So: attach first, then
+        inspect; a container not running by then is reported incomplete at once, and the caller
+        reads the stored log. Otherwise the exit is awaited alongside, and an attach that stops
+        delivering bytes for ``grace`` seconds after the exit is closed and reported incomplete.
         """
         import docker.errors  # noqa: PLC0415
 
@@ -155,11 +159,20 @@ class Engine:
             stream = self._open_output(container_id, follow=True, tail=None)
         except docker.errors.NotFound:
             return None, False
+        if on_attached is not None:
+            on_attached()
+        state = self.container_state(container_id)
+        if state is None or state.status not in ("running", "paused", "restarting"):
+            with contextlib.suppress(Exception):
+                stream.close()
+            return (None if state is None else state.exit_code), False
         finished = threading.Event()
+        received = [0]
 
         def pump() -> None:
             try:
                 for chunk in _guarded_stream(stream, "reading the test container's output"):
+                    received[0] += len(chunk)
                     sink(chunk)
             except Exception:  # noqa: S110  # closing the stream ends the read with an error
                 pass
@@ -172,8 +185,11 @@ class Engine:
             code = self.wait_exit(container_id)
         except docker.errors.NotFound:
             code = None
-        if finished.wait(grace):
-            return code, True
+        seen = -1
+        while seen != received[0]:  # after the exit, wait as long as bytes keep arriving
+            seen = received[0]
+            if finished.wait(grace):
+                return code, True
         with contextlib.suppress(Exception):
             stream.close()
         thread.join(grace)
@@ -286,11 +302,60 @@ class Engine:
             "volumes": [str(v["Name"]) for v in volumes],
         }
 
+    def isolated_projects(self, isolated_label: str, project_label: str) -> dict[str, ProjectAge]:
+        """Every project with ``isolated_label=true`` objects: its newest container's creation
+        time and whether a test run is still going in it. Networks and volumes without
+        containers count as created long ago."""
+        projects: dict[str, ProjectAge] = {}
+        wanted = {"label": f"{isolated_label}=true"}
+        with translate_errors("listing isolated projects"):
+            containers = self.client.api.containers(all=True, filters=wanted)
+            networks = self.client.api.networks(filters=wanted)
+            volumes = self.client.api.volumes(filters=wanted).get("Volumes") or []
+        for summary in containers:
+            tags = summary.get("Labels") or {}
+            info = projects.setdefault(str(tags.get(project_label, "")), ProjectAge())
+            info.newest_created = max(info.newest_created, float(summary.get("Created") or 0))
+            if tags.get("io.envctl.role") == "test-run" and summary.get("State") == "running":
+                info.running_tests = True
+        for other in [*networks, *volumes]:
+            tags = other.get("Labels") or {}
+            projects.setdefault(str(tags.get(project_label, "")), ProjectAge())
+        projects.pop("", None)
+        return projects
+
+    def remove_labelled(self, *label_filters: str) -> dict[str, int]:
+        """Force-remove containers, then networks and volumes, carrying every label filter."""
+        import docker.errors  # noqa: PLC0415
+
+        wanted = {"label": list(label_filters)}
+        counts = {"containers": 0, "networks": 0, "volumes": 0}
+        with translate_errors("removing labelled objects"):
+            for summary in self.client.api.containers(all=True, filters=wanted):
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.client.api.remove_container(summary["Id"], force=True, v=True)
+                    counts["containers"] += 1
+            for network in self.client.api.networks(filters=wanted):
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.client.api.remove_network(network["Id"])
+                    counts["networks"] += 1
+            for volume in self.client.api.volumes(filters=wanted).get("Volumes") or []:
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.client.api.remove_volume(volume["Name"], force=True)
+                    counts["volumes"] += 1
+        return counts
+
     def events(self, *, filters: dict[str, Any], since: int | None = None,
                until: int | None = None) -> Any:
         """The engine's event stream (decoded dicts), closed by the caller."""
         with translate_errors("subscribing to engine events"):
             return self.client.api.events(decode=True, filters=filters, since=since, until=until)
+
+
+@dataclass
+class ProjectAge:
+    newest_created: float = 0.0
+    running_tests: bool = False
 
 
 def _guarded_stream(stream: Any, what: str) -> Iterator[bytes]:

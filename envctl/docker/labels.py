@@ -7,14 +7,20 @@ MANAGED = LABEL_PREFIX + "managed"
 PROJECT = LABEL_PREFIX + "project"
 RUN = LABEL_PREFIX + "run"
 ROLE = LABEL_PREFIX + "role"
+ISOLATED = LABEL_PREFIX + "isolated"  # a throwaway project of one run (--isolated, shards); gc may remove it
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 
 
-def project_labels(project: str) -> dict[str, str]:
-    """Labels for every service container, network and volume of an envctl-managed project."""
-    return {MANAGED: "true", PROJECT: project}
+def project_labels(project: str, isolated_for: str | None = None) -> dict[str, str]:
+    """Labels for every service container, network and volume of an envctl-managed project.
+
+    ``isolated_for``: the run id (or token) of a throwaway project, which `gc` may remove."""
+    tags = {MANAGED: "true", PROJECT: project}
+    if isolated_for:
+        tags |= {ISOLATED: "true", RUN: isolated_for}
+    return tags
 
 
 def run_labels(project: str, run_id: str) -> dict[str, str]:

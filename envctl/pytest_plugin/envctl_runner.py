@@ -32,10 +32,25 @@ def _wait(proc: subprocess.Popen, seconds: float) -> bool:  # type: ignore[type-
     return True
 
 
+GATE_WAIT = 30.0  # seconds to wait for envctl's collector to attach before starting anyway
+
+
+def _wait_for_gate() -> None:
+    """Start the tests only once envctl's collector is attached, so the log it writes is the
+    byte-exact stream from the first byte (the engine's stored log re-encodes invalid UTF-8)."""
+    gate = os.environ.get("ENVCTL_ATTACH_GATE", "")
+    if not gate:
+        return
+    deadline = time.monotonic() + GATE_WAIT
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def main(argv: list[str]) -> int:
     timeout = float(argv[0])
     run_dir = argv[1]
     command = argv[argv.index("--") + 1:]
+    _wait_for_gate()
     os.umask(0o077)  # the run dir's files (events, progress, JUnit) stay private, as envctl's own
     with contextlib.suppress(OSError):
         os.makedirs(run_dir, exist_ok=True)  # not mounted (remote engine): a folder in the container

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 COLLECTOR_LOG = "collector.log"
 START_FILE = "start.json"
+DETACHED_FILE = "detached"
+ATTACHED_FILE = "attached"
 UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in an unmounted container
 
 
@@ -47,41 +49,64 @@ def spawn_collector(run_dir: Path) -> None:
 
 def collect(run_dir: Path) -> RunRecord | None:
     """Collect the run if no one else is; None when another collector holds the lock."""
-    from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
-
     with collector_lock(run_dir) as mine:
         if not mine:
             return None
         record = RunRecord.load(run_dir)
         if record.state.terminal:
             return record
+        if record.children:  # a --shards parent: it ends when its shards have all ended
+            from envctl.runs.shards import finalize  # noqa: PLC0415
+            from envctl.runs.store import RunStore  # noqa: PLC0415
+
+            return finalize(RunStore(run_dir.parent), run_dir, record)
         record = _start_if_needed(run_dir, record)
-        if record.state.terminal or record.container is None:
-            return record
-        with Engine(timeout=60) as engine, Engine(timeout=None) as streaming:
-            state = engine.container_state(record.container)
-            if state is None:
-                return _finish_lost(run_dir, record)
-            if record.state is RunState.STARTING:
-                record.state = RunState.RUNNING
-                record.save(run_dir)
-            follow = state.status in ("running", "created", "restarting", "paused")
-            exit_code = _capture_output(run_dir, record, streaming, record.container, follow=follow)
-            if not record.injected:  # nothing was mounted: the reports are inside the container
-                for name in (JUNIT_FILE, TIMEOUT_FILE):
-                    engine.copy_file_out(record.container, f"{UNMOUNTED_RUN_DIR}/{name}", run_dir / name)
-            final = engine.container_state(record.container)
-            if final is None:
-                return _finish_lost(run_dir, record)
-            _finish(run_dir, record, exit_code, final.oom_killed, final.exit_code)
-            engine.remove(record.container)
+        if not record.state.terminal and record.container is not None:
+            record = _collect_container(run_dir, record, record.container)
+        _tear_down_isolated(run_dir, record)
         return record
+
+
+def _collect_container(run_dir: Path, record: RunRecord, container: str) -> RunRecord:
+    from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
+
+    with Engine(timeout=60) as engine, Engine(timeout=None) as streaming:
+        state = engine.container_state(container)
+        if state is None:
+            return _finish_lost(run_dir, record)
+        if record.state is RunState.STARTING:
+            record.state = RunState.RUNNING
+            record.save(run_dir)
+        follow = state.status in ("running", "created", "restarting", "paused")
+        exit_code = _capture_output(run_dir, record, streaming, container, follow=follow)
+        if not record.injected:  # nothing was mounted: the reports are inside the container
+            for name in (JUNIT_FILE, TIMEOUT_FILE):
+                engine.copy_file_out(container, f"{UNMOUNTED_RUN_DIR}/{name}", run_dir / name)
+        final = engine.container_state(container)
+        if final is None:
+            return _finish_lost(run_dir, record)
+        _finish(run_dir, record, exit_code, final.oom_killed, final.exit_code)
+        engine.remove(container)
+    return record
+
+
+def _tear_down_isolated(run_dir: Path, record: RunRecord) -> None:
+    """An isolated run's project lives as long as the run: remove it once the record is safe."""
+    if not record.isolated or not (run_dir / START_FILE).exists():
+        return
+    from envctl.runs.launch import environment_from_file  # noqa: PLC0415
+
+    env, _request = environment_from_file(run_dir)
+    try:
+        env.down(volumes=True)
+    except EnvctlError as exc:
+        print(f"collector: could not remove isolated project {record.project}: {exc}", file=sys.stderr)
 
 
 def _start_if_needed(run_dir: Path, record: RunRecord) -> RunRecord:
     """A detached run without a container yet: bring the environment up and start it here
     (again, if an earlier starter died before creating it). A run that cannot get one ends."""
-    if record.container is None and (run_dir / START_FILE).exists() \
+    if record.container is None and (run_dir / DETACHED_FILE).exists() \
             and not (run_dir / CANCEL_FILE).exists():
         from envctl.runs.launch import start_from_file  # noqa: PLC0415
 
@@ -103,7 +128,9 @@ def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container:
     if follow:
         log = CappedLog(run_dir, record.log_cap, OUTPUT_LOG)
         try:
-            exit_code, complete = engine.follow_output(container, log.write)
+            gate = run_dir / ATTACHED_FILE
+            exit_code, complete = engine.follow_output(
+                container, log.write, on_attached=lambda: gate.touch(mode=0o600))
         finally:
             record.log_cut_bytes = log.close()
             record.log_bytes = log.total

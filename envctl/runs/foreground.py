@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envctl.errors import ExitCode
 from envctl.runs import control
 from envctl.runs.logfile import tail_lines
-from envctl.runs.state import RunRecord
+from envctl.runs.state import RunRecord, RunState
 from envctl.runs.store import OUTPUT_LOG
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ def follow(run_dir: Path) -> int:
     """Stream a run's output until it ends; its exit code. Ctrl-C cancels the run."""
     from envctl.render import final_summary  # noqa: PLC0415
 
-    record = RunRecord.load(run_dir)
     try:
+        record = _wait_for_container(run_dir)
         copied, complete = _stream_container(record.container)
         record = control.wait_for(run_dir)
         if not complete:  # the live copy missed the end: the rest is in the recorded log
@@ -71,6 +72,19 @@ def follow(run_dir: Path) -> int:
         return int(ExitCode.INTERRUPTED)
     print(final_summary(run_dir, record), file=sys.stderr)
     return record.exit_code
+
+
+def _wait_for_container(run_dir: Path) -> RunRecord:
+    """The record once the background starter has created the container (or ended the run)."""
+    checks = 0
+    while True:
+        record = RunRecord.load(run_dir)
+        if record.state.terminal or record.state is not RunState.STARTING:
+            return record
+        checks += 1
+        if checks % 40 == 0:  # every 2 s: a starter that died is replaced
+            control.reconcile(run_dir)
+        time.sleep(0.05)
 
 
 def print_log(run: Run, *, follow: bool, tail: int | None) -> None:

@@ -31,6 +31,7 @@ IN_CONTAINER_RUN_DIR = "/envctl-run"
 UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # inside the test container, copied out at the end
 RUN_OVERRIDE = "compose.run.json"
 DURATIONS_FILE = "durations.json"
+ATTACHED_FILE = "attached"  # the collector is attached: the runner in the container may start
 RUN_START_DEADLINE = 120.0
 
 
@@ -95,6 +96,7 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
             "PYTEST_PLUGINS": "envctl_progress",
             "PYTHONPATH": IN_CONTAINER_PLUGIN,
             "ENVCTL_PROGRESS_DIR": IN_CONTAINER_RUN_DIR,
+            "ENVCTL_ATTACH_GATE": f"{IN_CONTAINER_RUN_DIR}/{ATTACHED_FILE}",
             **({"ENVCTL_SHARD": shard, "ENVCTL_DURATIONS": f"{IN_CONTAINER_RUN_DIR}/{DURATIONS_FILE}"}
                if shard else {}),
         },
@@ -102,6 +104,7 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
 
 
 START_FILE = "start.json"
+DETACHED_FILE = "detached"  # the container is started by the background process, not the caller
 
 
 def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
@@ -120,7 +123,8 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
     record = RunRecord(id=run_id, project=env.project, service=service,
                        command=[*settings.test_command, *request.pytest_args], limits=limits,
                        created_at=time.time(), timeout=request.timeout, log_cap=settings.max_log_size,
-                       injected=plugin_mountable(settings), shard=request.shard)
+                       injected=plugin_mountable(settings), shard=request.shard,
+                       isolated=env.isolated_for is not None)
     if request.shard:
         if not record.injected:
             raise UsageError("--shard needs envctl's plugin in the test container, which a remote "
@@ -129,15 +133,28 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
         if durations.is_file():
             shutil.copyfile(durations, run_dir / DURATIONS_FILE)
     record.save(run_dir)
+    write_private(run_dir / START_FILE, json.dumps({
+        "settings": settings.to_json(), "project": env.project, "isolated_for": env.isolated_for,
+        "request": asdict(request)}))
     return run_dir, record
+
+
+def environment_from_file(run_dir: Path) -> tuple[Environment, RunRequest]:
+    """The run's environment and request, as its starter saw them (start.json)."""
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    data = json.loads((run_dir / START_FILE).read_text(encoding="utf-8"))
+    env = Environment(Settings.from_json(data["settings"]), project=data["project"],
+                      isolated_for=data.get("isolated_for"))
+    request = RunRequest(**{**data["request"], "pytest_args": tuple(data["request"]["pytest_args"])})
+    return env, request
 
 
 def start_detached(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
     """Prepare the run and hand the rest (environment up, container, collection) to a background
     process, so the caller returns at once, even when the environment takes minutes to come up."""
     run_dir, record = prepare_run(env, request)
-    write_private(run_dir / START_FILE, json.dumps({
-        "settings": env.settings.to_json(), "project": env.project, "request": asdict(request)}))
+    (run_dir / DETACHED_FILE).touch(mode=0o600)
     spawn_collector(run_dir)
     return run_dir, record
 
@@ -152,11 +169,7 @@ def start_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
 
 def start_from_file(run_dir: Path, record: RunRecord) -> RunRecord:
     """The background half of ``start_detached``: read start.json and start the container."""
-    from envctl.environment import Environment  # noqa: PLC0415
-
-    data = json.loads((run_dir / START_FILE).read_text(encoding="utf-8"))
-    env = Environment(Settings.from_json(data["settings"]), project=data["project"])
-    request = RunRequest(**{**data["request"], "pytest_args": tuple(data["request"]["pytest_args"])})
+    env, request = environment_from_file(run_dir)
     with contextlib.suppress(EnvctlError):  # start_container recorded it as infra-error
         start_container(env, run_dir, record, request)
     return record

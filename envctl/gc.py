@@ -1,0 +1,30 @@
+"""Removing what crashed runs left: isolated projects older than a given age, and only those.
+
+An isolated project (``--isolated``, shards) carries ``io.envctl.isolated=true`` on every
+container, network and volume. It is stale when its newest container is older than the limit
+and none of its containers is running a test. A project brought up with plain `envctl up` never
+carries the label, so gc never touches a user's long-lived environment, nor anything not envctl's.
+"""
+
+from __future__ import annotations
+
+import time
+
+from envctl.docker import labels
+
+
+def remove_stale_projects(older_than: float, *, timeout: float = 60.0,
+                          now: float | None = None) -> dict[str, str]:
+    """{project: what was removed} for every stale isolated project."""
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    now = time.time() if now is None else now
+    removed: dict[str, str] = {}
+    with Engine(timeout=timeout) as engine:
+        by_project = engine.isolated_projects(labels.ISOLATED, labels.PROJECT)
+        for project, info in sorted(by_project.items()):
+            if info.running_tests or now - info.newest_created < older_than:
+                continue
+            counts = engine.remove_labelled(f"{labels.PROJECT}={project}", f"{labels.ISOLATED}=true")
+            removed[project] = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    return removed

@@ -1,0 +1,130 @@
+"""`envctl test --shards N`: N shard runs at once, each in an isolated project of its own.
+
+The parent run records the children's ids; each child is an ordinary detached run (`--shard k/N`
+in a throwaway project with no published host ports, torn down after collection). The parent
+shows their combined progress, then merges their JUnit reports and counts, writes the durations
+file the next split balances on, and ends in one state with one exit code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import sys
+import time
+from pathlib import Path
+
+from envctl.report import merge as merging
+from envctl.report.junit import Results
+from envctl.runs.ids import new_run_id
+from envctl.runs.launch import RunRequest, start_detached
+from envctl.runs.progress import read_progress
+from envctl.runs.state import Counts, Limits, RunRecord, RunState
+from envctl.runs.store import JUNIT_FILE, RunStore
+from envctl.settings import Settings
+
+# When shards end differently, the parent takes the most serious: infrastructure beats tests.
+SEVERITY = [RunState.LOST, RunState.INFRA_ERROR, RunState.OOM_KILLED, RunState.TIMED_OUT,
+            RunState.CANCELLED, RunState.ERROR, RunState.FAILED, RunState.NO_TESTS, RunState.PASSED]
+
+
+def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[Path, RunRecord]:
+    """Create the parent record and start every shard as a detached isolated run."""
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    store = RunStore(settings.resolved_log_dir)
+    parent_id = new_run_id()
+    parent_dir = store.create(parent_id)
+    base = settings.resolved_project_name
+    limits = Limits(memory=request.memory or settings.memory, cpus=request.cpus or settings.cpus,
+                    pids=request.pids or settings.pids)
+    parent = RunRecord(id=parent_id, project=base, service=settings.test_service,
+                       command=[*settings.test_command, *request.pytest_args], limits=limits,
+                       state=RunState.RUNNING, created_at=time.time(), started_at=time.time(),
+                       timeout=request.timeout, message=f"{shards} shards")
+    parent.save(parent_dir)
+    for k in range(1, shards + 1):
+        token = secrets.token_hex(3)
+        env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token)
+        _run_dir, child = start_detached(env, dataclasses.replace(request, shard=f"{k}/{shards}"))
+        parent.children.append(child.id)
+        parent.save(parent_dir)
+    return parent_dir, parent
+
+
+def children_of(store: RunStore, parent: RunRecord) -> list[tuple[Path, RunRecord]]:
+    return [(store.path(child), RunRecord.load(store.path(child))) for child in parent.children]
+
+
+def combined_counts(store: RunStore, parent: RunRecord) -> Counts:
+    total = Counts(total=0)
+    for child_dir, _child in children_of(store, parent):
+        counts = read_progress(child_dir).counts
+        for field in dataclasses.fields(Counts):
+            value = getattr(counts, field.name)
+            if value is not None:
+                setattr(total, field.name, (getattr(total, field.name) or 0) + value)
+    return total
+
+
+def finalize(store: RunStore, parent_dir: Path, parent: RunRecord,
+             durations_file: Path | None = None) -> RunRecord:
+    """When every shard has ended: merge, pick the parent's state, save; else return as is."""
+    children = children_of(store, parent)
+    if any(not child.state.terminal for _d, child in children):
+        return parent
+    worst = min((child.state for _d, child in children), key=SEVERITY.index, default=RunState.NO_TESTS)
+    reports = [d / JUNIT_FILE for d, _c in children if (d / JUNIT_FILE).exists()]
+    results = merging.merge(reports) if reports else Results()
+    if reports:
+        merging.write_junit(results, parent_dir / JUNIT_FILE)
+        if durations_file is not None:
+            merging.write_durations(results, durations_file)
+    code = merging.exit_code(results)
+    if worst in (RunState.PASSED, RunState.FAILED, RunState.NO_TESTS, RunState.ERROR):
+        parent.state = {0: RunState.PASSED, 1: RunState.FAILED, 5: RunState.NO_TESTS}[code] \
+            if worst is not RunState.ERROR else RunState.ERROR
+        parent.pytest_exit = code if worst is not RunState.ERROR else max(
+            c.pytest_exit or 0 for _d, c in children)
+    else:
+        parent.state = worst
+        parent.message = "; ".join(f"shard {c.shard}: {c.state.value} {c.message}".strip()
+                                   for _d, c in children if c.state is worst)
+    parent.counts = Counts(total=len(results.cases), done=len(results.cases),
+                           passed=results.count("passed"), failed=results.count("failed"),
+                           errors=results.count("error"), skipped=results.count("skipped"))
+    parent.finished_at = max([c.finished_at or time.time() for _d, c in children] or [time.time()])
+    parent.save(parent_dir)
+    return parent
+
+
+def follow_shards(store: RunStore, parent_dir: Path, parent: RunRecord,
+                  durations_file: Path | None) -> RunRecord:
+    """Show combined progress until every shard ends, then finalize the parent."""
+    from envctl.runs import control  # noqa: PLC0415
+
+    last = ""
+    try:
+        while True:
+            children = children_of(store, parent)
+            for child_dir, child in children:
+                if not child.state.terminal:
+                    control.reconcile(child_dir)
+            counts = combined_counts(store, parent)
+            states = ", ".join(f"{c.shard} {c.state.value}" for _d, c in children)
+            line = (f"envctl: shards [{states}]: {counts.done}/{counts.total or '?'} done, "
+                    f"{counts.failed + counts.errors} failed")
+            if line != last:
+                print(line, file=sys.stderr)
+                last = line
+            if all(c.state.terminal for _d, c in children):
+                return finalize(store, parent_dir, parent, durations_file)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for child_dir, child in children_of(store, parent):
+            if not child.state.terminal:
+                control.stop(child_dir)
+        finalize(store, parent_dir, parent, durations_file)
+        raise
+
+
