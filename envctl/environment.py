@@ -199,6 +199,8 @@ class Environment:
 
         timeout = self.settings.health_timeout if timeout is None else timeout
         targets = self.targets(services)
+        if not targets:  # only a test service: nothing to bring up (and `compose up` would run it)
+            return []
         if build is not False:
             self.build(targets, force=bool(build))
         compose = self.compose()
@@ -220,6 +222,8 @@ class Environment:
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         targets = self.targets(services)
+        if not targets:
+            return []
         with Engine(timeout=self.settings.docker_timeout) as engine:
             states = engine.containers({labels.COMPOSE_PROJECT: self.project})
         # settle=0: a container that was already running before this call has settled.

@@ -149,3 +149,60 @@ def test_empty_shard_is_not_a_failure(runs_project) -> None:  # type: ignore[no-
     write_suite(runs_project, {"test_one.py": "def test_one():\n    pass\n"})
     results = [runs_project.envctl("test", "--shard", f"{k}/3").returncode for k in (1, 2, 3)]
     assert sorted(results) == [0, 0, 0]
+
+
+def test_local_shards_merge_to_the_same_counts_and_clean_up(runs_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--shards 3: three isolated projects at once, merged to the counts of a single run, and
+    nothing of the shard projects left."""
+    write_suite(runs_project, SHARDED)
+    durations = tmp_path / "durations.json"
+    env = {"ENVCTL_DURATIONS_FILE": str(durations)}
+    single = runs_project.envctl("test", "--", "-q", extra_env=env)
+    assert single.returncode == 1, single.output
+    single_counts = json.loads(runs_project.envctl("report", "--format", "json").stdout)["counts"]
+    sharded = runs_project.envctl("test", "--shards", "3", extra_env=env)
+    assert sharded.returncode == 1, sharded.output
+    parent = json.loads(runs_project.envctl("report", "--format", "json").stdout)
+    for key in ("total", "passed", "failed"):
+        assert parent["counts"][key] == single_counts[key]
+    assert len(json.loads(durations.read_text())) == 25
+    shard_projects = {p for kind in runs_project.leftovers().values() for p in kind} - {
+        f"{runs_project.name}-sidecar-1", f"{runs_project.name}_default"}
+    from tests.conftest import leftovers  # noqa: PLC0415
+
+    assert leftovers(f"{runs_project.name}-s") == {}, shard_projects
+
+
+def test_two_isolated_runs_in_parallel_both_pass(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """Two --isolated runs at once get separate projects and both pass; both are torn down."""
+    write_suite(runs_project, {"test_ok.py": "import time\ndef test_ok():\n    time.sleep(1)\n"})
+    procs = [subprocess.Popen([sys.executable, "-m", "envctl", "test", "--isolated"],
+                              cwd=runs_project.path, env=runs_project.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    records = json.loads(runs_project.envctl("runs", "--json").stdout)[-2:]
+    assert len({r["project"] for r in records}) == 2
+    assert all(r["isolated"] for r in records)
+    from tests.conftest import leftovers  # noqa: PLC0415
+
+    assert leftovers(f"{runs_project.name}-iso-") == {}
+
+
+def test_gc_removes_only_stale_isolated_projects(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """gc --older-than removes an abandoned isolated project, and leaves the shared one alone."""
+    isolated = runs_project.envctl("up", "--isolated")
+    assert isolated.returncode == 0, isolated.output
+    name = isolated.stdout.strip().splitlines()[-1]
+    from tests.conftest import leftovers  # noqa: PLC0415
+
+    assert leftovers(name)
+    keep = runs_project.envctl("gc", "--older-than", "1h")
+    assert keep.returncode == 0
+    assert leftovers(name)  # younger than an hour: kept
+    gone = runs_project.envctl("gc", "--older-than", "0s")
+    assert gone.returncode == 0, gone.output
+    assert f"removed isolated project {name}" in gone.stderr
+    assert leftovers(name) == {}
+    assert runs_project.leftovers()["containers"] == [f"{runs_project.name}-sidecar-1"]
