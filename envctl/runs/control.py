@@ -50,6 +50,14 @@ def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:
     return _wait_record(run_dir, deadline)
 
 
+def wait_until_collected(run_dir: Path, timeout: float = 120.0) -> None:
+    """Until no collector holds the run (an isolated run's project is torn down after its
+    record is final; a caller that promises "nothing left" waits for that too)."""
+    deadline = time.monotonic() + timeout
+    while collector_alive(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _wait_container(container: str) -> None:
     from envctl.docker.engine import Engine  # noqa: PLC0415
 

@@ -62,6 +62,8 @@ def follow(run_dir: Path) -> int:
         record = _wait_for_container(run_dir)
         copied, complete = _stream_container(record.container)
         record = control.wait_for(run_dir)
+        if record.isolated:
+            control.wait_until_collected(run_dir)
         if not complete:  # the live copy missed the end: the rest is in the recorded log
             _print_file(run_dir / OUTPUT_LOG, offset=copied)
     except KeyboardInterrupt:

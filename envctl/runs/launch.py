@@ -46,6 +46,7 @@ class RunRequest:
     pids: int | None = None
     no_up: bool = False
     shard: str | None = None  # "K/N"
+    parent: str | None = None  # the --shards run this shard belongs to
 
 
 def container_name(project: str, service: str, run_id: str) -> str:
@@ -124,7 +125,7 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
                        command=[*settings.test_command, *request.pytest_args], limits=limits,
                        created_at=time.time(), timeout=request.timeout, log_cap=settings.max_log_size,
                        injected=plugin_mountable(settings), shard=request.shard,
-                       isolated=env.isolated_for is not None)
+                       isolated=env.isolated_for is not None, parent=request.parent)
     if request.shard:
         if not record.injected:
             raise UsageError("--shard needs envctl's plugin in the test container, which a remote "

@@ -46,7 +46,8 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     for k in range(1, shards + 1):
         token = secrets.token_hex(3)
         env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token)
-        _run_dir, child = start_detached(env, dataclasses.replace(request, shard=f"{k}/{shards}"))
+        _run_dir, child = start_detached(
+            env, dataclasses.replace(request, shard=f"{k}/{shards}", parent=parent_id))
         parent.children.append(child.id)
         parent.save(parent_dir)
     return parent_dir, parent
@@ -118,6 +119,8 @@ def follow_shards(store: RunStore, parent_dir: Path, parent: RunRecord,
                 print(line, file=sys.stderr)
                 last = line
             if all(c.state.terminal for _d, c in children):
+                for child_dir, _child in children:
+                    control.wait_until_collected(child_dir)  # their projects are torn down
                 return finalize(store, parent_dir, parent, durations_file)
             time.sleep(1.0)
     except KeyboardInterrupt:

@@ -87,6 +87,7 @@ class RunRecord:
     shard: str | None = None  # "K/N" when the run is one shard of a split suite
     isolated: bool = False  # its own throwaway project, torn down after collection
     children: list[str] = field(default_factory=list)  # shard runs of a --shards parent
+    parent: str | None = None  # the --shards parent of a shard run
     injected: bool = True  # plugin and run dir mounted; False: files copied out of the container
     log_cap: int = 200 << 20
     log_bytes: int = 0

@@ -47,14 +47,19 @@ class RunStore:
         """The directory of ``run_id`` ("latest" = newest), validated before any path is built."""
         run_id = validate_run_id(run_id)
         if run_id == LATEST:
-            ids = self.ids()
-            if not ids:
-                raise RunNotFoundError(f"no runs in {self.root}", hint="start one with `envctl test`")
-            run_id = ids[-1]
+            run_id = self.latest()
         path = self.root / run_id
         if not (path / RECORD_FILE).is_file():
             raise RunNotFoundError(f"no run {run_id} in {self.root}", hint="`envctl runs` lists the runs")
         return path
+
+    def latest(self) -> str:
+        """The newest run that is not a shard of a --shards run."""
+        for run_id in reversed(self.ids()):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                if RunRecord.load(self.root / run_id).parent is None:
+                    return run_id
+        raise RunNotFoundError(f"no runs in {self.root}", hint="start one with `envctl test`")
 
     def load(self, run_id: str = LATEST) -> tuple[Path, RunRecord]:
         path = self.path(run_id)
