@@ -53,12 +53,19 @@ def _root(
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Fewer log lines.")] = 0,
     log_format: Annotated[str | None, typer.Option(
         help="envctl's log lines: auto, console or json.")] = None,
+    context: Annotated[str | None, typer.Option(
+        help="Docker context to use (default: DOCKER_CONTEXT, DOCKER_HOST, or docker's own).")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     GLOBALS.project_dir = project_dir
     GLOBALS.verbosity = verbose - quiet
     GLOBALS.log_format = log_format
+    context = context or os.environ.get("DOCKER_CONTEXT")
+    if context and context != "default":
+        from envctl.docker.engine import use_context  # noqa: PLC0415
+
+        use_context(context)
 
 
 def _settings(**flags: Any) -> Any:

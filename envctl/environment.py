@@ -108,13 +108,16 @@ class Environment:
         """
         if self._config is None:
             base = self._base_compose()
-            cache = self._state_dir() / f"{self.project}.config-{_config_key(base.files)}.json"
+            # Not keyed by project: envctl reads only service, network and volume keys, which the
+            # project name does not change, so shard and isolated projects share one entry.
+            cache = self._state_dir() / f"config-{_config_key(base.files)}.json"
             try:
                 data = json.loads(cache.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 data = DOCKER_CALL.call(base.config_json)
-                for stale in cache.parent.glob(f"{self.project}.config-*.json"):
-                    stale.unlink(missing_ok=True)
+                for stale in sorted(cache.parent.glob("config-*.json"),
+                                    key=lambda p: p.stat().st_mtime)[:-8]:
+                    stale.unlink(missing_ok=True)  # keep the eight newest
                 write_private(cache, json.dumps(data))
             self._config = ComposeProject.from_config(data)
         return self._config

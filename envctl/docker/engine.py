@@ -368,6 +368,31 @@ def _guarded_stream(stream: Any, what: str) -> Iterator[bytes]:
         return
 
 
+def use_context(name: str) -> str:
+    """Point this process (and every process it starts) at docker context ``name``.
+
+    The context's endpoint becomes DOCKER_HOST, which the docker CLI (and so python-on-whales
+    and compose) and the SDK both honour, as do collectors started later.
+    """
+    import subprocess  # noqa: PLC0415
+
+    from envctl.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        proc = subprocess.run(["docker", "context", "inspect", name, "--format",  # noqa: S607  # docker from PATH, as python-on-whales finds it
+                               "{{.Endpoints.docker.Host}}"],
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EngineUnavailableError(f"cannot read docker context {name!r}: {exc}") from None
+    host = proc.stdout.strip()
+    if proc.returncode != 0 or not host:
+        raise ConfigError(f"docker context {name!r}: {proc.stderr.strip() or 'no docker endpoint'}",
+                          hint="`docker context ls` lists the contexts")
+    os.environ["DOCKER_HOST"] = host
+    os.environ.pop("DOCKER_CONTEXT", None)
+    return host
+
+
 def _client_kwargs() -> dict[str, Any]:
     """Connection parameters from DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH."""
     from docker.utils import kwargs_from_env  # noqa: PLC0415

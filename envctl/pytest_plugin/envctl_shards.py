@@ -3,7 +3,8 @@
 Given the same collected node ids, the same durations and the same N, every runner computes the
 same split, so N CI runners can each run one shard and together run every test exactly once.
 With recorded durations the split balances time (longest first onto the least loaded shard);
-without them it balances test counts, keeping each file on one shard.
+without them it balances test counts, keeping each file on one shard when there are at least as
+many files as shards (and splitting by test when there are fewer).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ def split(nodeids: list[str], shards: int, durations: dict[str, float] | None = 
         files: dict[str, list[str]] = {}
         for nodeid in nodeids:
             files.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
-        units = [(float(len(members)), name, members) for name, members in files.items()]
+        if len(files) >= shards:
+            units = [(float(len(members)), name, members) for name, members in files.items()]
+        else:
+            units = [(1.0, n, [n]) for n in nodeids]
     units.sort(key=lambda unit: (-unit[0], unit[1]))
     loads = [0.0] * shards
     result: list[list[str]] = [[] for _ in range(shards)]

@@ -122,7 +122,7 @@ def follow_shards(store: RunStore, parent_dir: Path, parent: RunRecord,
                 for child_dir, _child in children:
                     control.wait_until_collected(child_dir)  # their projects are torn down
                 return finalize(store, parent_dir, parent, durations_file)
-            time.sleep(1.0)
+            time.sleep(0.25)
     except KeyboardInterrupt:
         for child_dir, child in children_of(store, parent):
             if not child.state.terminal:

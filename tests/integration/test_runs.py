@@ -266,3 +266,36 @@ def test_hostile_output_is_kept_up_to_the_cap(runs_project) -> None:  # type: ig
     assert b"bytes of output cut here" in data
     assert b"END-NO-NEWLINE" in data
     assert b"1 passed" in data
+
+
+def test_without_injection_progress_comes_from_output_and_reports_are_copied_out(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """inject_plugin=off (what a remote engine gets): no mounts; the timeout still holds (the
+    runner goes inline), JUnit is copied out of the container, counts come from pytest's output."""
+    env = {"ENVCTL_INJECT_PLUGIN": "off"}
+    write_suite(runs_project, "mixed", "def test_a():\n    pass\n\ndef test_b():\n    assert 0\n")
+    result = runs_project.envctl("test", extra_env=env)
+    assert result.returncode == 1, result.output
+    report = json.loads(runs_project.envctl("report", "--format", "json").stdout)
+    assert report["counts"]["passed"] == 1
+    assert report["counts"]["failed"] == 1
+    assert report["junit"]
+    write_suite(runs_project, "sleepy", "import time\ndef test_sleep():\n    time.sleep(60)\n")
+    timed_out = runs_project.envctl("test", "--timeout", "2s", extra_env=env)
+    assert timed_out.returncode == ExitCode.TIMED_OUT, timed_out.output
+
+
+def test_docker_context_is_honoured(runs_project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--context NAME reaches the engine the context names (here: the local socket, and a dead one)."""
+    live, dead = f"{runs_project.name}-live", f"{runs_project.name}-dead"
+    subprocess.run(["docker", "context", "create", live, "--docker", "host=unix:///var/run/docker.sock"],
+                   capture_output=True, check=True, timeout=30)
+    subprocess.run(["docker", "context", "create", dead, "--docker", f"host=unix://{tmp_path}/no.sock"],
+                   capture_output=True, check=True, timeout=30)
+    try:
+        assert runs_project.envctl("--context", live, "ps", "--json").returncode == 0
+        down = runs_project.envctl("--context", dead, "ps")
+        assert down.returncode == ExitCode.ENGINE_UNAVAILABLE, down.output
+        assert f"{tmp_path}/no.sock" in down.stderr
+    finally:
+        subprocess.run(["docker", "context", "rm", "-f", live, dead], capture_output=True, timeout=30,
+                       check=False)

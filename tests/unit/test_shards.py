@@ -62,3 +62,9 @@ def test_parse_shard_rejects(text: str) -> None:
     """Anything else is a ValueError."""
     with pytest.raises(ValueError, match=r"shard|K must"):
         parse_shard(text)
+
+
+def test_fewer_files_than_shards_splits_by_test() -> None:
+    """One file, four shards, no durations: the tests are spread, not all on one shard."""
+    nodeids = [f"tests/test_io.py::test_{i}" for i in range(200)]
+    assert [len(s) for s in split(nodeids, 4)] == [50, 50, 50, 50]
