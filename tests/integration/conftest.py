@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,25 @@ def base_env(tmp: Path) -> dict[str, str]:
     env["ENVCTL_LOG_FORMAT"] = "json"
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return env
+
+
+def write_suite(project: Project, files: dict[str, str]) -> None:
+    """Replace the mounted example suite of a `runs` project with ``files``."""
+    suite = project.path / "suite"
+    for old in suite.glob("test_*.py"):
+        old.unlink()
+    for name, text in files.items():
+        (suite / name).write_text(text)
+
+
+@pytest.fixture
+def runs_project(make_project: Any) -> Iterator[Project]:
+    """The `runs` fixture project, up; down (with volumes) afterwards."""
+    project = make_project("runs")
+    result = project.envctl("up")
+    assert result.returncode == 0, result.output
+    yield project
+    project.envctl("down", "--volumes")
 
 
 @pytest.fixture

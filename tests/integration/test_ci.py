@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from envctl.errors import ExitCode
+from tests.integration.conftest import write_suite
 
 pytestmark = pytest.mark.docker
 
@@ -26,23 +27,6 @@ ELEVEN_FAILURES = (
     "def test_ok():\n"
     "    pass\n"
 )
-
-
-def write_suite(project, files: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    suite = project.path / "suite"
-    for old in suite.glob("test_*.py"):
-        old.unlink()
-    for name, text in files.items():
-        (suite / name).write_text(text)
-
-
-@pytest.fixture
-def runs_project(make_project):  # type: ignore[no-untyped-def]
-    project = make_project("runs")
-    result = project.envctl("up")
-    assert result.returncode == 0, result.output
-    yield project
-    project.envctl("down", "--volumes")
 
 
 def github_env(tmp_path: Path) -> dict[str, str]:

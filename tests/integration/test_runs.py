@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from envctl.errors import ExitCode
+from tests.integration.conftest import write_suite as write_files
 
 pytestmark = pytest.mark.docker
 
@@ -92,19 +93,7 @@ def start_detached_then_kill_everything(project, *args: str, started: bool = Tru
 
 
 def write_suite(project, name: str, text: str) -> None:  # type: ignore[no-untyped-def]
-    suite = project.path / "suite"
-    for old in suite.glob("test_*.py"):
-        old.unlink()
-    (suite / f"test_{name}.py").write_text(text)
-
-
-@pytest.fixture
-def runs_project(make_project):  # type: ignore[no-untyped-def]
-    project = make_project("runs")
-    result = project.envctl("up")
-    assert result.returncode == 0, result.output
-    yield project
-    project.envctl("down", "--volumes")
+    write_files(project, {f"test_{name}.py": text})
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))
