@@ -131,7 +131,7 @@ class Compose:
 
     def down(self, *, volumes: bool = False, deadline: float | None = None) -> None:
         self._call("docker compose down",
-                   lambda c: c.compose.down(volumes=volumes, remove_orphans=True, timeout=5),
+                   lambda c: c.compose.down(volumes=volumes, remove_orphans=True, timeout=5, quiet=True),
                    deadline)
 
     def run_detached(self, service: str, command: Sequence[str], *, name: str,
