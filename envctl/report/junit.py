@@ -38,12 +38,10 @@ class Results:
 
 def nodeid_of(classname: str, name: str, file: str | None) -> str:
     """pytest's node id from JUnit's classname ("tests.test_x.TestY") and name."""
-    if file:
-        module = file
-        parts = classname.split(".")
+    if file:  # xunit1 reports name the file; the classname then adds only the test classes
         stem = Path(file).with_suffix("").as_posix().replace("/", ".")
         rest = classname[len(stem) + 1:] if classname.startswith(stem) else ""
-        return "::".join([module, *([*rest.split(".")] if rest else []), name])
+        return "::".join([file, *(rest.split(".") if rest else []), name])
     parts = classname.split(".")
     for i in range(len(parts), 0, -1):
         if parts[i - 1].startswith("test"):

@@ -34,15 +34,21 @@ ATTACHED_FILE = "attached"
 UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in an unmounted container
 
 
+# Collectors started by this process. Nobody waits for them on purpose (they outlive us), but a
+# long-lived caller (the Python API) reaps the finished ones so they leave no zombies behind.
+_SPAWNED: list[subprocess.Popen[bytes]] = []
+
+
 def spawn_collector(run_dir: Path) -> None:
     """Start a collector for ``run_dir`` that survives this process, its group and its session."""
+    _SPAWNED[:] = [proc for proc in _SPAWNED if proc.poll() is None]
     log = os.fdopen(os.open(run_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
-        subprocess.Popen(
+        _SPAWNED.append(subprocess.Popen(
             [sys.executable, "-m", "envctl.runs.collector", str(run_dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,
-        )
+        ))
     finally:
         log.close()
 

@@ -92,8 +92,15 @@ def _wait_for_container(run_dir: Path) -> RunRecord:
 def print_log(run: Run, *, follow: bool, tail: int | None) -> None:
     record = control.reconcile(run.dir)
     if follow and not record.state.terminal:
-        _stream_container(record.container, tail=tail)
-        return
+        record = _wait_for_container(run.dir)
+        if not record.state.terminal:
+            copied, complete = _stream_container(record.container, tail=tail)
+            if complete:
+                return
+            control.wait_for(run.dir)
+            if tail is None:  # the live copy missed the end: the rest is in the recorded log
+                _print_file(run.dir / OUTPUT_LOG, offset=copied)
+                return
     if tail is not None:
         for line in tail_lines(run.dir, tail, max_bytes=max(256 * 1024, tail * 400)):
             _write(line.encode("utf-8", errors="replace") + b"\n")

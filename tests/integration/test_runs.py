@@ -288,3 +288,85 @@ def test_docker_context_is_honoured(runs_project, tmp_path) -> None:  # type: ig
     finally:
         subprocess.run(["docker", "context", "rm", "-f", live, dead], capture_output=True, timeout=30,
                        check=False)
+
+
+def test_ctrl_c_on_a_foreground_run_cancels_it(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C: the container is stopped (interrupt first), the run is cancelled, exit 130."""
+    write_suite(runs_project, "sleepy", "import time\ndef test_sleep():\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "envctl", "test"], cwd=runs_project.path,
+                            env=runs_project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log_dir = Path(runs_project.env["ENVCTL_LOG_DIR"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = [p for p in log_dir.iterdir() if p.name[0].isdigit()] if log_dir.exists() else []
+        if runs and (runs[0] / "progress.json").exists():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    status = json.loads(runs_project.envctl("status", "--json").stdout)
+    assert status["state"] == "cancelled"
+    assert status["running_test"] == "test_sleepy.py::test_sleep"
+    assert runs_project.leftovers().get("containers", []) == [f"{runs_project.name}-sidecar-1"]
+
+
+def test_logs_tail_and_follow(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """logs --tail N gives the last lines; logs -f follows a running run to its end."""
+    write_suite(runs_project, "talk", "import time\ndef test_talk():\n"
+                                      "    for i in range(20):\n        print(f'line-{i}', flush=True)\n"
+                                      "        time.sleep(0.1)\n")
+    run_id = runs_project.envctl("test", "--detach", "--", "-s").stdout.strip().splitlines()[-1]
+    followed = runs_project.envctl("logs", run_id, "-f")
+    assert followed.returncode == 0
+    assert "line-0\n" in followed.stdout
+    assert "line-19\n" in followed.stdout
+    runs_project.envctl("wait", run_id)
+    tail = runs_project.envctl("logs", run_id, "--tail", "3")
+    assert len(tail.stdout.splitlines()) == 3
+    assert "passed" in tail.stdout.splitlines()[-1]
+
+
+def test_environment_failure_is_infra_error_not_a_test_result(make_project) -> None:  # type: ignore[no-untyped-def]
+    """When the environment cannot come up, the run ends infra-error (23), never failed (1)."""
+    project = make_project("runs")
+    compose = project.path / "compose.yaml"
+    compose.write_text(compose.read_text().replace('test: ["CMD", "true"]', 'test: ["CMD", "false"]')
+                       .replace("retries: 5", "retries: 2"))
+    started = project.envctl("test", "--detach")
+    assert started.returncode == 0, started.output
+    run_id = started.stdout.strip().splitlines()[-1]
+    result = project.envctl("wait", run_id)
+    assert result.returncode == ExitCode.INFRA_ERROR, result.output
+    status = json.loads(project.envctl("status", run_id, "--json").stdout)
+    assert status["state"] == "infra-error"
+    assert "sidecar: unhealthy" in status["message"]
+    assert project.leftovers() == {}
+
+
+def test_container_removed_behind_envctls_back_is_lost(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """A test container that vanishes without a record ends `lost` (24)."""
+    write_suite(runs_project, "sleepy", "import time\ndef test_sleep():\n    time.sleep(60)\n")
+    run_id = start_detached_then_kill_everything(runs_project)
+    record = json.loads((Path(runs_project.env["ENVCTL_LOG_DIR"]) / run_id / "run.json").read_text())
+    subprocess.run(["docker", "rm", "-f", record["container"]], capture_output=True, check=True, timeout=60)
+    result = runs_project.envctl("wait", run_id)
+    assert result.returncode == ExitCode.LOST, result.output
+
+
+def test_python_api(runs_project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Environment(...).test(detach=True) -> Run with status(), wait() and stop()."""
+    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.runs.launch import RunRequest  # noqa: PLC0415
+    from envctl.settings import load_settings  # noqa: PLC0415
+
+    write_suite(runs_project, "api", "def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    for key, value in runs_project.env.items():
+        if key.startswith("ENVCTL_"):
+            monkeypatch.setenv(key, value)
+    env = Environment(load_settings(runs_project.path))
+    run = env.test(RunRequest(pytest_args=("-q",)), detach=True)
+    record = run.wait(timeout=120)
+    assert record.exit_code == 0
+    assert run.status().progress.counts.passed == 2
+    assert run.stop().state.value == "passed"  # stopping a finished run changes nothing

@@ -169,3 +169,15 @@ def test_unreachable_engine(make_project, tmp_path) -> None:  # type: ignore[no-
     assert "does not answer" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.seconds < 10
+
+
+def test_image_that_cannot_be_built(make_project) -> None:  # type: ignore[no-untyped-def]
+    """A failing build is one clear cause naming the service, before anything starts."""
+    project = make_project("up/unbuildable")
+    result = project.envctl("up")
+    assert result.returncode == ExitCode.ENVIRONMENT_FAILED, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("envctl: error:")]
+    assert len(errors) == 1
+    assert "the image for app cannot be built" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert_nothing_left(project)
