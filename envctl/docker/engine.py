@@ -189,7 +189,9 @@ class Engine:
         while seen != received[0]:  # after the exit, wait as long as bytes keep arriving
             seen = received[0]
             if finished.wait(grace):
-                return code, True
+                # An attach whose container exits while the engine replays its log can end
+                # without a byte; the stored log is the better source then.
+                return code, received[0] > 0
         with contextlib.suppress(Exception):
             stream.close()
         thread.join(grace)

@@ -193,6 +193,9 @@ def _finish_lost(run_dir: Path, record: RunRecord) -> RunRecord:
 
 
 def main(argv: list[str]) -> int:
+    from envctl import log  # noqa: PLC0415
+
+    log.configure(log_format="json")  # collector.log is read by people and tools alike
     if len(argv) != 1:
         print("usage: python -m envctl.runs.collector RUN_DIR", file=sys.stderr)
         return 2
