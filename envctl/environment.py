@@ -91,7 +91,7 @@ class Environment:
         self.on_progress = on_progress or _log_progress
         self.log = get_logger("envctl.environment").bind(project=self.project)
         self._config: ComposeProject | None = None
-        self._raw_config: dict[str, Any] | None = None
+        self._label_override: Path | None = None
 
     # -- compose -----------------------------------------------------------------------------
 
@@ -133,7 +133,10 @@ class Environment:
         return private_dir(self.settings.resolved_log_dir / ".compose")
 
     def _write_label_override(self) -> Path:
-        """An override that puts envctl's labels on every service, network and volume."""
+        """An override that puts envctl's labels on every service, network and volume
+        (written once per Environment)."""
+        if self._label_override is not None:
+            return self._label_override
         config = self.config()
         tags = labels.project_labels(self.project, self.isolated_for)
         service_spec: dict[str, Any] = {"labels": tags}
@@ -148,7 +151,8 @@ class Environment:
             override["volumes"] = volumes
         # `!reset []` (compose >= 2.24) drops the published ports; JSON is YAML, tags included.
         text = json.dumps(override).replace(json.dumps(_RESET_LIST), "!reset []")
-        return write_private(self._state_dir() / f"{self.project}.labels.json", text)
+        self._label_override = write_private(self._state_dir() / f"{self.project}.labels.json", text)
+        return self._label_override
 
     # -- up ----------------------------------------------------------------------------------
 
