@@ -12,9 +12,15 @@ if TYPE_CHECKING:
 
 
 def console(stderr: bool = False) -> Any:
+    import sys  # noqa: PLC0415
+
     from rich.console import Console  # noqa: PLC0415  # lazy: rich is only needed to render
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (an agent, CI, `| less`) gets a wide table rather than Rich's 80 columns,
+    # so run ids and paths are not cut.
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def doctor_table(checks: list[Check]) -> None:
@@ -176,7 +182,7 @@ def runs_table(records: list[Any]) -> None:
 
     table = Table()
     for column in ("run", "state", "started", "duration", "passed", "failed", "errors", "skipped", "exit"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for record in records:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at or record.created_at))
         c = record.counts
