@@ -292,18 +292,6 @@ class Engine:
             return False
         return True
 
-    def labelled(self, labels: list[str]) -> dict[str, list[str]]:
-        """Names of containers, networks and volumes carrying every label in ``labels``."""
-        with translate_errors("listing labelled objects"):
-            containers = self.client.api.containers(all=True, filters={"label": labels})
-            networks = self.client.api.networks(filters={"label": labels})
-            volumes = self.client.api.volumes(filters={"label": labels}).get("Volumes") or []
-        return {
-            "containers": [str(c["Names"][0]).lstrip("/") for c in containers],
-            "networks": [str(n["Name"]) for n in networks],
-            "volumes": [str(v["Name"]) for v in volumes],
-        }
-
     def isolated_projects(self, isolated_label: str, project_label: str) -> dict[str, ProjectAge]:
         """Every project with ``isolated_label=true`` objects: its newest container's creation
         time and whether a test run is still going in it. Networks and volumes without

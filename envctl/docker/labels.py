@@ -27,7 +27,3 @@ def run_labels(project: str, run_id: str) -> dict[str, str]:
     """Labels for a test-run container."""
     return {**project_labels(project), RUN: run_id, ROLE: "test-run"}
 
-
-def compose_project_filter(project: str) -> dict[str, list[str]]:
-    """A Docker API filter for everything compose created for ``project``."""
-    return {"label": [f"{COMPOSE_PROJECT}={project}"]}

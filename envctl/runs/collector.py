@@ -22,16 +22,21 @@ from envctl.runs.logfile import CappedLog, tail_lines
 from envctl.runs.outcome import decide
 from envctl.runs.progress import counts_from_output, read_progress, running_test
 from envctl.runs.state import Counts, RunRecord, RunState
-from envctl.runs.store import CANCEL_FILE, JUNIT_FILE, OUTPUT_LOG, TIMEOUT_FILE, collector_lock
+from envctl.runs.store import (
+    ATTACHED_FILE,
+    CANCEL_FILE,
+    COLLECTOR_LOG,
+    DETACHED_FILE,
+    JUNIT_FILE,
+    OUTPUT_LOG,
+    TIMEOUT_FILE,
+    UNMOUNTED_RUN_DIR,
+    collector_lock,
+)
 
 if TYPE_CHECKING:
     from envctl.docker.engine import Engine
 
-COLLECTOR_LOG = "collector.log"
-START_FILE = "start.json"
-DETACHED_FILE = "detached"
-ATTACHED_FILE = "attached"
-UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in an unmounted container
 
 
 # Collectors started by this process. Nobody waits for them on purpose (they outlive us), but a

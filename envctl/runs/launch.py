@@ -19,7 +19,16 @@ from envctl.runs.collector import spawn_collector
 from envctl.runs.ids import new_run_id
 from envctl.runs.rotation import rotate
 from envctl.runs.state import Limits, RunRecord, RunState
-from envctl.runs.store import CANCEL_FILE, JUNIT_FILE, RunStore
+from envctl.runs.store import (
+    ATTACHED_FILE,
+    CANCEL_FILE,
+    DETACHED_FILE,
+    DURATIONS_FILE,
+    JUNIT_FILE,
+    START_FILE,
+    UNMOUNTED_RUN_DIR,
+    RunStore,
+)
 from envctl.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,10 +37,7 @@ if TYPE_CHECKING:
 PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugin"
 IN_CONTAINER_PLUGIN = "/envctl"
 IN_CONTAINER_RUN_DIR = "/envctl-run"
-UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # inside the test container, copied out at the end
 RUN_OVERRIDE = "compose.run.json"
-DURATIONS_FILE = "durations.json"
-ATTACHED_FILE = "attached"  # the collector is attached: the runner in the container may start
 RUN_START_DEADLINE = 120.0
 
 
@@ -104,8 +110,6 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
     }}}
 
 
-START_FILE = "start.json"
-DETACHED_FILE = "detached"  # the container is started by the background process, not the caller
 
 
 def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:

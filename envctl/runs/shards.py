@@ -19,7 +19,7 @@ from envctl.report.junit import Results
 from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, start_detached
 from envctl.runs.progress import read_progress
-from envctl.runs.state import Counts, Limits, RunRecord, RunState
+from envctl.runs.state import PYTEST_STATES, Counts, Limits, RunRecord, RunState
 from envctl.runs.store import JUNIT_FILE, RunStore
 from envctl.settings import Settings
 
@@ -82,11 +82,11 @@ def finalize(store: RunStore, parent_dir: Path, parent: RunRecord,
         if durations_file is not None:
             merging.write_durations(results, durations_file)
     code = merging.exit_code(results)
-    if worst in (RunState.PASSED, RunState.FAILED, RunState.NO_TESTS, RunState.ERROR):
-        parent.state = {0: RunState.PASSED, 1: RunState.FAILED, 5: RunState.NO_TESTS}[code] \
-            if worst is not RunState.ERROR else RunState.ERROR
-        parent.pytest_exit = code if worst is not RunState.ERROR else max(
-            c.pytest_exit or 0 for _d, c in children)
+    if worst is RunState.ERROR:  # pytest itself broke in a shard: keep its code
+        parent.state = RunState.ERROR
+        parent.pytest_exit = max(c.pytest_exit or 0 for _d, c in children)
+    elif worst in (RunState.PASSED, RunState.FAILED, RunState.NO_TESTS):
+        parent.state, parent.pytest_exit = PYTEST_STATES[code], code
     else:
         parent.state = worst
         parent.message = "; ".join(f"shard {c.shard}: {c.state.value} {c.message}".strip()

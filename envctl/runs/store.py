@@ -21,6 +21,12 @@ PROGRESS_FILE = "progress.json"
 EVENTS_FILE = "events.jsonl"
 CANCEL_FILE = "cancel-requested"
 TIMEOUT_FILE = "timeout.json"
+COLLECTOR_LOG = "collector.log"
+START_FILE = "start.json"  # settings, project and request, for whoever starts or tears down
+DETACHED_FILE = "detached"  # the container is started by the background process, not the caller
+ATTACHED_FILE = "attached"  # the collector is attached: the runner in the container may start
+DURATIONS_FILE = "durations.json"
+UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in a container without mounts
 
 
 class RunStore:
