@@ -56,6 +56,8 @@ _RESET_LIST = "__envctl_reset_list__"
 BUILD_DEADLINE = 1800.0  # an image build may take long; it still has a deadline
 FAILURE_GRACE = 5.0  # `up` returns within timeout + this, cleanup included
 
+_BUILD_LOCK = threading.Lock()
+
 ProgressCallback = Callable[[str, Verdict], None]
 
 
@@ -139,10 +141,14 @@ class Environment:
             return self._label_override
         config = self.config()
         tags = labels.project_labels(self.project, self.isolated_for)
-        service_spec: dict[str, Any] = {"labels": tags}
-        if self.isolated_for:
-            service_spec["ports"] = _RESET_LIST
-        override: dict[str, Any] = {"services": dict.fromkeys(config.services, service_spec)}
+        services: dict[str, Any] = {}
+        for name, spec in config.services.items():
+            services[name] = {"labels": tags}
+            if self.isolated_for:
+                services[name]["ports"] = _RESET_LIST
+                if spec.image is None and spec.build_context is not None:
+                    services[name]["image"] = self.image_for(name)
+        override: dict[str, Any] = {"services": services}
         networks = {n: {"labels": tags} for n, spec in config.networks.items() if not spec.external}
         volumes = {v: {"labels": tags} for v, spec in config.volumes.items() if not spec.external}
         if networks:
@@ -153,6 +159,15 @@ class Environment:
         text = json.dumps(override).replace(json.dumps(_RESET_LIST), "!reset []")
         self._label_override = write_private(self._state_dir() / f"{self.project}.labels.json", text)
         return self._label_override
+
+    def image_for(self, service: str) -> str:
+        """The image a service runs. A throwaway project builds under the base project's name
+        (what `envctl up` builds), so its shards share one image and leave no image behind."""
+        spec = self.config().services[service]
+        if spec.image:
+            return spec.image
+        project = self.settings.resolved_project_name if self.isolated_for else self.project
+        return f"{project}-{service}"
 
     # -- up ----------------------------------------------------------------------------------
 
@@ -182,19 +197,20 @@ class Environment:
 
         config = self.config()
         buildable = [s for s in services if config.services[s].build_context is not None]
-        if not force:
-            with Engine(timeout=self.settings.docker_timeout) as engine:
-                buildable = [s for s in buildable if not engine.image_exists(
-                    config.services[s].image or f"{self.project}-{s}")]
-        if not buildable:
-            return
-        self.log.info("building images", services=buildable)
-        try:
-            DOCKER_CALL.call(lambda: self.compose().build(buildable, deadline=BUILD_DEADLINE))
-        except ComposeCommandError as exc:
-            raise EnvironmentFailedError(
-                f"the image for {', '.join(buildable)} cannot be built: {first_error_line(exc.output)}",
-                hint="run `docker compose build` to see the whole build output") from None
+        # Shards in one collector share their images: one builds, the others find them built.
+        with _BUILD_LOCK:
+            if not force:
+                with Engine(timeout=self.settings.docker_timeout) as engine:
+                    buildable = [s for s in buildable if not engine.image_exists(self.image_for(s))]
+            if not buildable:
+                return
+            self.log.info("building images", services=buildable)
+            try:
+                DOCKER_CALL.call(lambda: self.compose().build(buildable, deadline=BUILD_DEADLINE))
+            except ComposeCommandError as exc:
+                raise EnvironmentFailedError(
+                    f"the image for {', '.join(buildable)} cannot be built: {first_error_line(exc.output)}",
+                    hint="run `docker compose build` to see the whole build output") from None
 
     def up(self, services: Iterable[str] = (), *, timeout: float | None = None,
            build: bool | None = None, keep_on_failure: bool = False) -> list[ServiceReport]:

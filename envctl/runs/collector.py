@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from envctl.runs.store import (
     TIMEOUT_FILE,
     UNMOUNTED_RUN_DIR,
     collector_lock,
+    take_collector_lock,
 )
 
 if TYPE_CHECKING:
@@ -44,23 +46,37 @@ if TYPE_CHECKING:
 _SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
-def spawn_collector(run_dir: Path) -> None:
-    """Start a collector for ``run_dir`` that survives this process, its group and its session."""
+def spawn_collector(*run_dirs: Path, log_to: Path | None = None) -> None:
+    """Start one collector for ``run_dirs`` that survives this process, its group and its session.
+
+    It is handed each run's lock, taken here, so no other collector can start for them in the
+    meantime; runs already held by a live collector are left to it. One process collects many
+    runs (the shards of a --shards run) in threads, so N shards cost one interpreter, not N.
+    ``log_to``: the run directory whose collector.log gets its output (default: the first).
+    """
     _SPAWNED[:] = [proc for proc in _SPAWNED if proc.poll() is None]
-    log = os.fdopen(os.open(run_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    held = [(run_dir, fd) for run_dir in run_dirs if (fd := take_collector_lock(run_dir)) is not None]
+    if not held:
+        return
+    argv = [sys.executable, "-m", "envctl.runs.collector"]
+    for run_dir, fd in held:
+        argv += ["--fd", str(fd), str(run_dir)]
+    log_dir = log_to or held[0][0]
+    log = os.fdopen(os.open(log_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
         _SPAWNED.append(subprocess.Popen(
-            [sys.executable, "-m", "envctl.runs.collector", str(run_dir)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, pass_fds=[fd for _d, fd in held],
         ))
     finally:
         log.close()
+        for _run_dir, fd in held:
+            os.close(fd)  # the child's copies keep the locks
 
 
-def collect(run_dir: Path) -> RunRecord | None:
+def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
     """Collect the run if no one else is; None when another collector holds the lock."""
-    with collector_lock(run_dir) as mine:
+    with collector_lock(run_dir, held_fd=held_fd) as mine:
         if not mine:
             return None
         record = RunRecord.load(run_dir)
@@ -197,26 +213,57 @@ def _finish_lost(run_dir: Path, record: RunRecord) -> RunRecord:
     return record
 
 
+def _collect_reporting(run_dir: Path, held_fd: int | None) -> int:
+    """Collect one run; what went wrong goes to the collector log, prefixed by the run."""
+    try:
+        record = collect(run_dir, held_fd=held_fd)
+    except EngineUnavailableError as exc:
+        # Leave the run as it is: a later command reconciles it once the engine is back.
+        print(f"collector {run_dir.name}: engine lost: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except EnvctlError as exc:
+        print(f"collector {run_dir.name}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if record is None:
+        print(f"collector {run_dir.name}: another collector holds this run", file=sys.stderr, flush=True)
+    return 0
+
+
+def parse_args(argv: list[str]) -> list[tuple[Path, int | None]]:
+    """``[--fd N] RUN_DIR ...``: each run, with the lock fd its spawner handed over, if any."""
+    runs: list[tuple[Path, int | None]] = []
+    fd: int | None = None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--fd":
+            fd = int(next(args))
+        else:
+            runs.append((Path(arg), fd))
+            fd = None
+    return runs
+
+
 def main(argv: list[str]) -> int:
     from envctl import log  # noqa: PLC0415
 
     log.configure(log_format="json")  # collector.log is read by people and tools alike
-    if len(argv) != 1:
-        print("usage: python -m envctl.runs.collector RUN_DIR", file=sys.stderr)
-        return 2
-    run_dir = Path(argv[0])
     try:
-        record = collect(run_dir)
-    except EngineUnavailableError as exc:
-        # Leave the run as it is: a later command reconciles it once the engine is back.
-        print(f"collector: engine lost: {exc}", file=sys.stderr)
-        return 1
-    except EnvctlError as exc:
-        print(f"collector: {exc}", file=sys.stderr)
-        return 1
-    if record is None:
-        print("collector: another collector holds this run", file=sys.stderr)
-    return 0
+        runs = parse_args(argv)
+    except (ValueError, StopIteration):
+        runs = []
+    if not runs:
+        print("usage: python -m envctl.runs.collector [--fd N] RUN_DIR ...", file=sys.stderr)
+        return 2
+    if len(runs) == 1:
+        return _collect_reporting(*runs[0])
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda r=run_dir, f=fd: codes.append(_collect_reporting(r, f)),
+                                name=f"collect-{run_dir.name}") for run_dir, fd in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return max(codes, default=1)
 
 
 if __name__ == "__main__":

@@ -158,9 +158,15 @@ def environment_from_file(run_dir: Path) -> tuple[Environment, RunRequest]:
 def start_detached(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
     """Prepare the run and hand the rest (environment up, container, collection) to a background
     process, so the caller returns at once, even when the environment takes minutes to come up."""
+    run_dir, record = prepare_detached(env, request)
+    spawn_collector(run_dir)
+    return run_dir, record
+
+
+def prepare_detached(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
+    """Prepare a run whose collector will also start its container (``start_from_file``)."""
     run_dir, record = prepare_run(env, request)
     (run_dir / DETACHED_FILE).touch(mode=0o600)
-    spawn_collector(run_dir)
     return run_dir, record
 
 

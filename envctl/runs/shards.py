@@ -17,11 +17,14 @@ from pathlib import Path
 from envctl.report import merge as merging
 from envctl.report.junit import Results
 from envctl.runs.ids import new_run_id
-from envctl.runs.launch import RunRequest, start_detached
+from envctl.runs.collector import spawn_collector
+from envctl.runs.launch import RunRequest, prepare_detached
 from envctl.runs.progress import read_progress
 from envctl.runs.state import PYTEST_STATES, Counts, Limits, RunRecord, RunState
 from envctl.runs.store import JUNIT_FILE, RunStore
 from envctl.settings import Settings
+
+FOLLOW_INTERVAL = 0.1  # seconds between looks at the shards' records (a few small files each)
 
 # When shards end differently, the parent takes the most serious: infrastructure beats tests.
 SEVERITY = [RunState.LOST, RunState.INFRA_ERROR, RunState.OOM_KILLED, RunState.TIMED_OUT,
@@ -43,13 +46,18 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
                        state=RunState.RUNNING, created_at=time.time(), started_at=time.time(),
                        timeout=request.timeout, message=f"{shards} shards")
     parent.save(parent_dir)
+    child_dirs = []
     for k in range(1, shards + 1):
         token = secrets.token_hex(3)
         env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token)
-        _run_dir, child = start_detached(
+        child_dir, child = prepare_detached(
             env, dataclasses.replace(request, shard=f"{k}/{shards}", parent=parent_id))
+        child_dirs.append(child_dir)
         parent.children.append(child.id)
         parent.save(parent_dir)
+    # One collector for all shards: it builds missing images once and starts, follows and
+    # tears down every shard in a thread of its own.
+    spawn_collector(*child_dirs, log_to=parent_dir)
     return parent_dir, parent
 
 
@@ -122,7 +130,7 @@ def follow_shards(store: RunStore, parent_dir: Path, parent: RunRecord,
                 for child_dir, _child in children:
                     control.wait_until_collected(child_dir)  # their projects are torn down
                 return finalize(store, parent_dir, parent, durations_file)
-            time.sleep(0.25)
+            time.sleep(FOLLOW_INTERVAL)
     except KeyboardInterrupt:
         for child_dir, child in children_of(store, parent):
             if not child.state.terminal:

@@ -80,22 +80,39 @@ class RunStore:
 
 
 @contextlib.contextmanager
-def collector_lock(run_dir: Path, *, blocking: bool = False) -> Iterator[bool]:
+def collector_lock(run_dir: Path, *, blocking: bool = False, held_fd: int | None = None) -> Iterator[bool]:
     """Hold the run's collector lock while inside; yields False when another process has it.
 
     The kernel drops an flock when its holder dies, even by kill -9, so a dead collector never
-    blocks the process that takes over.
+    blocks the process that takes over. ``held_fd``: a lock already taken for this process by
+    the one that spawned it (``take_collector_lock``), adopted and released on the way out.
     """
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = held_fd if held_fd is not None else os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
+        if held_fd is None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
         yield True
     finally:
         os.close(fd)
+
+
+def take_collector_lock(run_dir: Path) -> int | None:
+    """Take the run's collector lock for a collector about to be spawned: the fd to hand over
+    (the lock lives as long as any copy of it is open), or None when a collector holds it.
+
+    Taking it before the spawn leaves no moment in which the run looks collector-less, so a
+    concurrent ``reconcile`` cannot start a second collector."""
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def collector_alive(run_dir: Path) -> bool:
