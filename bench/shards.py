@@ -1,6 +1,10 @@
 """--shards 4 against --shards 1 on 200 tests that each wait 0.1 s on I/O (target >= 3.2x), and
 the imbalance of a duration-balanced split: slowest shard / mean (target <= 1.1).
 
+The raw tool, measured in the same run: the same split by hand with `docker compose run --rm`,
+one project per shard and `compose down` after, as envctl's shards do; and plain `docker run
+--rm` of the same image (no project, no network of its own): the engine's floor here.
+
     .venv/bin/python -m bench.shards [--rounds 3]
 """
 
@@ -10,6 +14,7 @@ import argparse
 import json
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -23,6 +28,39 @@ def run(env: dict[str, str], shards: int) -> float:
     proc = subprocess.run([*ENVCTL, "test", "--shards", str(shards), "--", "-q"], cwd=FIXTURE, env=env,
                           capture_output=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return time.perf_counter() - started
+
+
+COMPOSE_FILE = FIXTURE / "compose.yaml"
+IMAGE = "envctltest-pytest:1"
+
+
+def node_ids(shard: int, shards: int) -> list[str]:
+    return [f"test_io.py::test_waits_on_io[{i}]" for i in range(shard, 200, shards)]
+
+
+def raw_compose(shards: int) -> float:
+    """Each shard's tests in its own project with `compose run --rm`, then `compose down`."""
+    projects = [f"envctlbench-raw-{uuid.uuid4().hex[:6]}" for _ in range(shards)]
+    started = time.perf_counter()
+    procs = [subprocess.Popen(["docker", "compose", "-p", project, "-f", str(COMPOSE_FILE), "run", "--rm",
+                               "--no-TTY", "test", "pytest", "-q", "-p", "no:cacheprovider",
+                               *node_ids(k, shards)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for k, project in enumerate(projects)]
+    assert all(proc.wait(timeout=900) == 0 for proc in procs)
+    downs = [subprocess.Popen(["docker", "compose", "-p", project, "-f", str(COMPOSE_FILE), "down"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for project in projects]
+    assert all(proc.wait(timeout=120) == 0 for proc in downs)
+    return time.perf_counter() - started
+
+
+def raw_docker(shards: int) -> float:
+    """Each shard's tests in a plain `docker run --rm` of the same image, on the default network."""
+    started = time.perf_counter()
+    procs = [subprocess.Popen(["docker", "run", "--rm", "-v", f"{FIXTURE / 'suite'}:/suite", "-w", "/suite",
+                               IMAGE, "pytest", "-q", "-p", "no:cacheprovider", *node_ids(k, shards)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in range(shards)]
+    assert all(proc.wait(timeout=900) == 0 for proc in procs)
     return time.perf_counter() - started
 
 
@@ -45,14 +83,24 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         log_dir = Path(tmp)
         env = bench_env(project_name("shards"), log_dir) | {"ENVCTL_DURATIONS_FILE": str(log_dir / "d.json")}
-        one, four = [], []
         run(env, 1)  # warm-up; also records the durations the next splits balance on
+        timings: dict[str, dict[int, list[float]]] = {
+            name: {1: [], 4: []} for name in ("envctl", "compose", "docker")}
         for _ in range(args.rounds):
-            one.append(run(env, 1))
-            four.append(run(env, 4))
-        ratio = median(one) / median(four)
-        print(f"--shards 1: {median(one):.1f} s, --shards 4: {median(four):.1f} s "
-              f"(medians of {args.rounds}): {ratio:.2f}x faster (target >= 3.2x)")
+            for shards in (1, 4):  # interleaved, so a slow moment of the machine hits all alike
+                timings["envctl"][shards].append(run(env, shards))
+                timings["compose"][shards].append(raw_compose(shards))
+                timings["docker"][shards].append(raw_docker(shards))
+        print(f"medians of {args.rounds} rounds, 200 tests x 0.1 s:")
+        for name, label in (("envctl", "envctl test --shards N"),
+                            ("compose", "compose run --rm, a project per shard"),
+                            ("docker", "docker run --rm (engine floor)")):
+            one, four = median(timings[name][1]), median(timings[name][4])
+            print(f"  {label:40s} 1: {one:5.1f} s  4: {four:5.1f} s  speed-up {one / four:.2f}x")
+        ratio = median(timings["envctl"][1]) / median(timings["envctl"][4])
+        raw = median(timings["compose"][4])
+        print(f"envctl --shards 4 vs --shards 1: {ratio:.2f}x (target >= 3.2x); "
+              f"4 shards take {median(timings['envctl'][4]) / raw:.2f}x the raw compose time")
         print(f"duration-balanced split, 4 shards: slowest / mean = {imbalance(log_dir):.3f} (target <= 1.1)")
 
 

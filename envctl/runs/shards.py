@@ -16,8 +16,8 @@ from pathlib import Path
 
 from envctl.report import merge as merging
 from envctl.report.junit import Results
-from envctl.runs.ids import new_run_id
 from envctl.runs.collector import spawn_collector
+from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, prepare_detached
 from envctl.runs.progress import read_progress
 from envctl.runs.state import PYTEST_STATES, Counts, Limits, RunRecord, RunState

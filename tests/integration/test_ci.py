@@ -157,6 +157,27 @@ def test_local_shards_merge_to_the_same_counts_and_clean_up(runs_project, tmp_pa
     assert leftovers(f"{runs_project.name}-s") == {}, shard_projects
 
 
+def test_shards_build_once_under_the_base_name_and_leave_no_images(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """A test service with `build:` and no `image:`: the shards share one image named after the
+    base project, built once, and no shard project leaves an image of its own."""
+    compose = runs_project.path / "compose.yaml"
+    compose.write_text(compose.read_text().replace("    image: envctltest-pytest:1\n", ""))
+    write_suite(runs_project, {"test_ok.py": "def test_ok():\n    pass\n",
+                               "test_two.py": "def test_two():\n    pass\n"})
+    base_image = f"{runs_project.name}-test"
+    try:
+        result = runs_project.envctl("test", "--shards", "3")
+        assert result.returncode == 0, result.output
+        tags = subprocess.run(["docker", "images", "--format", "{{.Repository}}"], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.split()
+        assert [t for t in tags if t.startswith(runs_project.name)] == [base_image]
+        parent = json.loads(runs_project.envctl("status", "--json").stdout)
+        log = (Path(runs_project.env["ENVCTL_LOG_DIR"]) / parent["run"] / "collector.log").read_text()
+        assert log.count("building images") == 1, log
+    finally:
+        subprocess.run(["docker", "rmi", base_image], capture_output=True, timeout=60, check=False)
+
+
 def test_two_isolated_runs_in_parallel_both_pass(runs_project) -> None:  # type: ignore[no-untyped-def]
     """Two --isolated runs at once get separate projects and both pass; both are torn down."""
     write_suite(runs_project, {"test_ok.py": "import time\ndef test_ok():\n    time.sleep(1)\n"})

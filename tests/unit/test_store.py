@@ -1,0 +1,55 @@
+"""The collector lock: taken by a spawner, handed to the collector, dropped when it dies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from envctl.runs.collector import parse_args
+from envctl.runs.store import collector_alive, collector_lock, take_collector_lock
+
+
+def test_a_taken_lock_cannot_be_taken_twice(tmp_path: Path) -> None:
+    """While a spawner holds the lock, the run counts as collected and nobody else gets it."""
+    fd = take_collector_lock(tmp_path)
+    assert fd is not None
+    try:
+        assert collector_alive(tmp_path)
+        assert take_collector_lock(tmp_path) is None
+    finally:
+        os.close(fd)
+    assert not collector_alive(tmp_path)
+
+
+def test_a_handed_over_lock_lives_as_long_as_the_child(tmp_path: Path) -> None:
+    """The spawner closes its copy; the child's inherited fd keeps the lock until it exits."""
+    fd = take_collector_lock(tmp_path)
+    assert fd is not None
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE, pass_fds=[fd])
+    os.close(fd)
+    try:
+        assert collector_alive(tmp_path)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=30)
+    assert not collector_alive(tmp_path)
+
+
+def test_an_adopted_lock_is_released_on_exit(tmp_path: Path) -> None:
+    """collector_lock(held_fd=...) yields True at once and releases the lock afterwards."""
+    fd = take_collector_lock(tmp_path)
+    assert fd is not None
+    with collector_lock(tmp_path, held_fd=fd) as mine:
+        assert mine
+        assert collector_alive(tmp_path)
+    assert not collector_alive(tmp_path)
+
+
+def test_collector_arguments_pair_each_run_with_its_handed_over_lock() -> None:
+    """`--fd N DIR` gives the run its lock; a bare DIR takes its own."""
+    assert parse_args(["--fd", "5", "/r/a", "/r/b", "--fd", "7", "/r/c"]) == [
+        (Path("/r/a"), 5), (Path("/r/b"), None), (Path("/r/c"), 7)]
