@@ -193,15 +193,16 @@ class Environment:
 
     def build(self, services: list[str], *, force: bool = False) -> None:
         """Build images that are missing (or all of ``services`` when ``force``)."""
-        from envctl.docker.engine import Engine  # noqa: PLC0415
+        from envctl.docker.engine import missing_images  # noqa: PLC0415
 
         config = self.config()
         buildable = [s for s in services if config.services[s].build_context is not None]
         # Shards in one collector share their images: one builds, the others find them built.
         with _BUILD_LOCK:
             if not force:
-                with Engine(timeout=self.settings.docker_timeout) as engine:
-                    buildable = [s for s in buildable if not engine.image_exists(self.image_for(s))]
+                missing = set(missing_images([self.image_for(s) for s in buildable],
+                                             timeout=self.settings.docker_timeout))
+                buildable = [s for s in buildable if self.image_for(s) in missing]
             if not buildable:
                 return
             self.log.info("building images", services=buildable)

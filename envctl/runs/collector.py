@@ -229,6 +229,12 @@ def _collect_reporting(run_dir: Path, held_fd: int | None) -> int:
     return 0
 
 
+def _import_sdk() -> None:
+    from envctl.docker.engine import preload_sdk  # noqa: PLC0415
+
+    preload_sdk()
+
+
 def parse_args(argv: list[str]) -> list[tuple[Path, int | None]]:
     """``[--fd N] RUN_DIR ...``: each run, with the lock fd its spawner handed over, if any."""
     runs: list[tuple[Path, int | None]] = []
@@ -254,6 +260,9 @@ def main(argv: list[str]) -> int:
     if not runs:
         print("usage: python -m envctl.runs.collector [--fd N] RUN_DIR ...", file=sys.stderr)
         return 2
+    # The docker SDK (~150 ms to import) is first needed to attach, after `compose run`:
+    # import it alongside, so starting the container does not wait for it.
+    threading.Thread(target=_import_sdk, daemon=True, name="import-sdk").start()
     if len(runs) == 1:
         return _collect_reporting(*runs[0])
     codes: list[int] = []
