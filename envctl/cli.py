@@ -276,7 +276,6 @@ def _test_shards(settings: Any, request: Any, shards: int, detach: bool) -> int:
     from envctl.errors import UsageError  # noqa: PLC0415
     from envctl.render import final_summary  # noqa: PLC0415
     from envctl.runs.shards import follow_shards, start_shards  # noqa: PLC0415
-    from envctl.runs.store import RunStore  # noqa: PLC0415
 
     if shards < 1 or request.shard:
         raise UsageError("--shards takes a number >= 1, and does not combine with --shard")
@@ -284,8 +283,7 @@ def _test_shards(settings: Any, request: Any, shards: int, detach: bool) -> int:
     if detach:
         print(parent.id)
         return 0
-    record = follow_shards(RunStore(settings.resolved_log_dir), parent_dir, parent,
-                           settings.resolved_durations_file)
+    record = follow_shards(parent_dir, parent)
     print(final_summary(parent_dir, record), file=sys.stderr)
     return record.exit_code
 

@@ -157,9 +157,10 @@ def status_text(status: Any) -> str:
     limits = record.limits
     lines.append(f"limits: memory {format_size(limits.memory)}, cpus {limits.cpus:g}, pids {limits.pids}"
                  + (f", timeout {format_duration(record.timeout)}" if record.timeout else ""))
-    lines.append(f"log: {status.log_path}")
+    lines.append(f"logs: `envctl logs {record.id}` (each shard's in turn)" if record.children
+                 else f"log: {status.log_path}")
     if status.last_lines:
-        lines.append("--- last output ---")
+        lines.append("--- shards ---" if record.children else "--- last output ---")
         lines += status.last_lines
     return "\n".join(lines)
 
@@ -172,6 +173,8 @@ def final_summary(run_dir: Any, record: Any) -> str:
             f"(exit {record.exit_code})")
     if record.message and record.state.value not in ("passed", "failed"):
         text += f"\nenvctl: {record.message}"
+    if record.children:
+        return text + f"\nenvctl: logs: `envctl logs {record.id}`; merged JUnit: {run_dir}/junit.xml"
     return text + f"\nenvctl: log: {run_dir}/output.log"
 
 
@@ -183,10 +186,16 @@ def runs_table(records: list[Any]) -> None:
     table = Table()
     for column in ("run", "state", "started", "duration", "passed", "failed", "errors", "skipped", "exit"):
         table.add_column(column, no_wrap=True)
+    by_id = {record.id: record for record in records}
+    shown = []  # each --shards parent followed by its shards, indented
     for record in records:
+        if record.parent is None or record.parent not in by_id:
+            shown.append((record.id, record))
+            shown += [(f"  └ {by_id[c].shard} {c}", by_id[c]) for c in record.children if c in by_id]
+    for label, record in shown:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at or record.created_at))
         c = record.counts
-        table.add_row(record.id, record.state.value, started,
+        table.add_row(label, record.state.value, started,
                       format_duration(record.duration) if record.duration else "-",
                       str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
                       str(record.exit_code) if record.state.terminal else "-")

@@ -84,9 +84,8 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
             return record
         if record.children:  # a --shards parent: it ends when its shards have all ended
             from envctl.runs.shards import finalize  # noqa: PLC0415
-            from envctl.runs.store import RunStore  # noqa: PLC0415
 
-            return finalize(RunStore(run_dir.parent), run_dir, record)
+            return finalize(run_dir, record)
         record = _start_if_needed(run_dir, record)
         if not record.state.terminal and record.container is not None:
             record = _collect_container(run_dir, record, record.container)

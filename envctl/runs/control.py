@@ -25,11 +25,30 @@ COLLECTOR_START_GRACE = 10.0  # how long a fresh collector may take to take its 
 
 
 def reconcile(run_dir: Path) -> RunRecord:
-    """The run's record; an unfinished run with no live collector gets one."""
+    """The run's record; an unfinished run with no live collector gets one.
+
+    A --shards parent has no container and no collector of its own: its unfinished shards that
+    lost theirs get one (a single process for all), and once every shard has ended, the parent
+    is finalized here (merged JUnit, counts, state)."""
     record = RunRecord.load(run_dir)
-    if not record.state.terminal and not collector_alive(run_dir):
+    if record.state.terminal:
+        return record
+    if record.children:
+        return _reconcile_shards(run_dir, record)
+    if not collector_alive(run_dir):
         spawn_collector(run_dir)
     return record
+
+
+def _reconcile_shards(run_dir: Path, record: RunRecord) -> RunRecord:
+    from envctl.runs import shards  # noqa: PLC0415
+
+    children = shards.children_of(record, run_dir.parent)
+    orphans = [child_dir for child_dir, child in children
+               if not child.state.terminal and not collector_alive(child_dir)]
+    if orphans:
+        spawn_collector(*orphans, log_to=run_dir)
+    return shards.finalize(run_dir, record)
 
 
 def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:
@@ -38,6 +57,8 @@ def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:
     record = reconcile(run_dir)
     if record.state.terminal:
         return record
+    if record.children:
+        return _wait_for_shards(run_dir, record, deadline)
     if record.container is not None:
         # Block on the engine until the container exits: no polling while the tests run.
         waiter = threading.Thread(target=_wait_container, args=(record.container,), daemon=True)
@@ -48,6 +69,18 @@ def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:
                                    hint="it goes on; wait again, or `envctl stop` it")
     # The container is done; the collector is writing the record. Wait for its lock.
     return _wait_record(run_dir, deadline)
+
+
+def _wait_for_shards(run_dir: Path, record: RunRecord, deadline: float | None) -> RunRecord:
+    from envctl.runs import shards  # noqa: PLC0415
+
+    for child_dir, _child in shards.children_of(record, run_dir.parent):
+        wait_for(child_dir, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+    record = reconcile(run_dir)
+    if not record.state.terminal:  # a shard record vanished under us: say so rather than spin
+        raise WaitTimeoutError(f"run {record.id}: its shards have ended but it is not final",
+                               hint="run `envctl status` on it")
+    return record
 
 
 def wait_until_collected(run_dir: Path, timeout: float = 120.0) -> None:
@@ -97,6 +130,17 @@ def stop(run_dir: Path, escalation: tuple[tuple[str, float], ...] = STOP_ESCALAT
     record = reconcile(run_dir)
     if record.state.terminal:
         return record
+    if record.children:  # stop the shards side by side, then finalize the parent
+        from envctl.runs import shards  # noqa: PLC0415
+
+        stoppers = [threading.Thread(target=stop, args=(child_dir, escalation, record_wait))
+                    for child_dir, child in shards.children_of(record, run_dir.parent)
+                    if not child.state.terminal]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        return wait_for(run_dir, timeout=record_wait)
     (run_dir / CANCEL_FILE).touch(mode=0o600)
     if record.container is not None:
         with Engine(timeout=30) as engine:

@@ -17,9 +17,14 @@ if TYPE_CHECKING:
     from envctl.runs.run import Run
 
 
+_ended_line = [True]  # whether the last byte written was a newline (or nothing was written)
+
+
 def _write(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    if data:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        _ended_line[0] = data.endswith(b"\n")
 
 
 def _stream_container(container: str | None, *, tail: int | None = None) -> tuple[int, bool]:
@@ -91,6 +96,15 @@ def _wait_for_container(run_dir: Path) -> RunRecord:
 
 def print_log(run: Run, *, follow: bool, tail: int | None) -> None:
     record = control.reconcile(run.dir)
+    if record.children:  # a --shards parent: each shard's log in turn, under a header
+        from envctl.runs.run import Run as RunHandle  # noqa: PLC0415
+
+        for child_id in record.children:
+            child = RunHandle(run.store, child_id)
+            newline = "" if _ended_line[0] else "\n"  # a log cut mid-line (pytest's dots)
+            _write(f"{newline}==> shard {child.record.shard} ({child_id}) <==\n".encode())
+            print_log(child, follow=follow, tail=tail)
+        return
     if follow and not record.state.terminal:
         record = _wait_for_container(run.dir)
         if not record.state.terminal:

@@ -49,6 +49,11 @@ class Run:
 
     def status(self, lines: int = 10) -> RunStatus:
         record = control.reconcile(self.dir)
+        if record.children:  # a --shards parent: the shards' progress, a line for each
+            from envctl.runs.shards import combined_progress  # noqa: PLC0415
+
+            progress, shard_lines = combined_progress(record, self.dir.parent)
+            return RunStatus(record, progress, shard_lines[:lines] if lines else [], self.dir / OUTPUT_LOG)
         return RunStatus(record, read_progress(self.dir), tail_lines(self.dir, lines),
                          self.dir / OUTPUT_LOG)
 

@@ -19,9 +19,9 @@ from envctl.report.junit import Results
 from envctl.runs.collector import spawn_collector
 from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, prepare_detached
-from envctl.runs.progress import read_progress
+from envctl.runs.progress import Progress, read_progress
 from envctl.runs.state import PYTEST_STATES, Counts, Limits, RunRecord, RunState
-from envctl.runs.store import JUNIT_FILE, RunStore
+from envctl.runs.store import JUNIT_FILE, START_FILE, RunStore, read_json
 from envctl.settings import Settings
 
 FOLLOW_INTERVAL = 0.1  # seconds between looks at the shards' records (a few small files each)
@@ -61,13 +61,14 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     return parent_dir, parent
 
 
-def children_of(store: RunStore, parent: RunRecord) -> list[tuple[Path, RunRecord]]:
-    return [(store.path(child), RunRecord.load(store.path(child))) for child in parent.children]
+def children_of(parent: RunRecord, root: Path) -> list[tuple[Path, RunRecord]]:
+    """The parent's shard runs (their directories sit beside the parent's in ``root``)."""
+    return [(root / child, RunRecord.load(root / child)) for child in parent.children]
 
 
-def combined_counts(store: RunStore, parent: RunRecord) -> Counts:
+def combined_counts(children: list[tuple[Path, RunRecord]]) -> Counts:
     total = Counts(total=0)
-    for child_dir, _child in children_of(store, parent):
+    for child_dir, _child in children:
         counts = read_progress(child_dir).counts
         for field in dataclasses.fields(Counts):
             value = getattr(counts, field.name)
@@ -76,10 +77,38 @@ def combined_counts(store: RunStore, parent: RunRecord) -> Counts:
     return total
 
 
-def finalize(store: RunStore, parent_dir: Path, parent: RunRecord,
-             durations_file: Path | None = None) -> RunRecord:
-    """When every shard has ended: merge, pick the parent's state, save; else return as is."""
-    children = children_of(store, parent)
+def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str]]:
+    """The shards' progress as one, and a line per shard (state, done/total, test running)."""
+    children = children_of(parent, root)
+    lines, current, updated = [], None, None
+    for child_dir, child in children:
+        progress = read_progress(child_dir)
+        counts = progress.counts
+        running = f"  {progress.current}" if progress.current and not child.state.terminal else ""
+        lines.append(f"shard {child.shard} {child.id}: {child.state.value}, "
+                     f"{counts.done}/{counts.total if counts.total is not None else '?'} done, "
+                     f"{counts.failed + counts.errors} failed{running}")
+        current = current or (progress.current if not child.state.terminal else None)
+        if progress.updated is not None:
+            updated = max(updated or 0.0, progress.updated)
+    return Progress(combined_counts(children), current, parent.started_at, updated, "plugin"), lines
+
+
+def durations_file_of(children: list[tuple[Path, RunRecord]]) -> Path | None:
+    """Where the shards' settings keep recorded durations (the next split balances on them)."""
+    for child_dir, _child in children:
+        data = read_json(child_dir / START_FILE)
+        if data is not None and isinstance(data.get("settings"), dict):
+            return Settings.from_json(data["settings"]).resolved_durations_file  # type: ignore[arg-type]
+    return None
+
+
+def finalize(parent_dir: Path, parent: RunRecord) -> RunRecord:
+    """When every shard has ended: merge, pick the parent's state, save; else return as is.
+
+    Any process may do it (the foreground, `status`, `wait`): the result is the same, and every
+    file it writes is replaced atomically."""
+    children = children_of(parent, parent_dir.parent)
     if any(not child.state.terminal for _d, child in children):
         return parent
     worst = min((child.state for _d, child in children), key=SEVERITY.index, default=RunState.NO_TESTS)
@@ -87,6 +116,7 @@ def finalize(store: RunStore, parent_dir: Path, parent: RunRecord,
     results = merging.merge(reports) if reports else Results()
     if reports:
         merging.write_junit(results, parent_dir / JUNIT_FILE)
+        durations_file = durations_file_of(children)
         if durations_file is not None:
             merging.write_durations(results, durations_file)
     code = merging.exit_code(results)
@@ -107,19 +137,17 @@ def finalize(store: RunStore, parent_dir: Path, parent: RunRecord,
     return parent
 
 
-def follow_shards(store: RunStore, parent_dir: Path, parent: RunRecord,
-                  durations_file: Path | None) -> RunRecord:
-    """Show combined progress until every shard ends, then finalize the parent."""
+def follow_shards(parent_dir: Path, parent: RunRecord) -> RunRecord:
+    """Show combined progress until every shard ends and is torn down, then finalize the parent."""
     from envctl.runs import control  # noqa: PLC0415
 
+    root = parent_dir.parent
     last = ""
     try:
         while True:
-            children = children_of(store, parent)
-            for child_dir, child in children:
-                if not child.state.terminal:
-                    control.reconcile(child_dir)
-            counts = combined_counts(store, parent)
+            control.reconcile(parent_dir)  # a shard whose collector died gets a new one
+            children = children_of(parent, root)
+            counts = combined_counts(children)
             states = ", ".join(f"{c.shard} {c.state.value}" for _d, c in children)
             line = (f"envctl: shards [{states}]: {counts.done}/{counts.total or '?'} done, "
                     f"{counts.failed + counts.errors} failed")
@@ -129,13 +157,11 @@ def follow_shards(store: RunStore, parent_dir: Path, parent: RunRecord,
             if all(c.state.terminal for _d, c in children):
                 for child_dir, _child in children:
                     control.wait_until_collected(child_dir)  # their projects are torn down
-                return finalize(store, parent_dir, parent, durations_file)
+                return finalize(parent_dir, parent)
             time.sleep(FOLLOW_INTERVAL)
     except KeyboardInterrupt:
-        for child_dir, child in children_of(store, parent):
+        for child_dir, child in children_of(parent, root):
             if not child.state.terminal:
                 control.stop(child_dir)
-        finalize(store, parent_dir, parent, durations_file)
+        finalize(parent_dir, parent)
         raise
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -104,3 +105,37 @@ def make_project(tmp_path: Path) -> Iterator[object]:
             remove_leftovers(found)
         subprocess.run(["docker", "compose", "-p", project.name, "down", "-v", "-t", "1"],
                        capture_output=True, timeout=60, check=False)
+
+
+def envctl_pids(log_dir: str) -> list[int]:
+    """Every process running envctl (the CLI or a collector) for this test's log dir, found by
+    its argv and environment (other sessions' envctl processes on the machine are left alone)."""
+    marker = f"ENVCTL_LOG_DIR={log_dir}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        is_envctl = any(a in (b"envctl", b"envctl.runs.collector") for a in argv) or \
+            any(a.endswith(b"/bin/envctl") for a in argv[:2])
+        try:
+            ours = marker in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if is_envctl and ours:
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_all_envctl(log_dir: str) -> int:
+    killed = 0
+    for pid in envctl_pids(log_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+    return killed

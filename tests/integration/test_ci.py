@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from envctl.errors import ExitCode
-from tests.integration.conftest import write_suite
+from tests.integration.conftest import kill_all_envctl, write_suite
 
 pytestmark = pytest.mark.docker
 
@@ -176,6 +176,73 @@ def test_shards_build_once_under_the_base_name_and_leave_no_images(runs_project)
         assert log.count("building images") == 1, log
     finally:
         subprocess.run(["docker", "rmi", base_image], capture_output=True, timeout=60, check=False)
+
+
+SLOW_SHARDED = {
+    f"test_slow{m}.py": "import time\nimport pytest\n@pytest.mark.parametrize('i', range(4))\n"
+                        f"def test_x(i):\n    time.sleep(1)\n    assert (i, {m}) != (3, 0)\n"
+    for m in range(3)
+}
+
+
+def start_detached_shards(project, shards: int) -> str:  # type: ignore[no-untyped-def]
+    result = project.envctl("test", "--shards", str(shards), "--detach")
+    assert result.returncode == 0, result.output
+    return result.stdout.strip().splitlines()[-1]
+
+
+def shards_running(project, parent: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    log_dir = Path(project.env["ENVCTL_LOG_DIR"])
+    children = json.loads((log_dir / parent / "run.json").read_text())["children"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [json.loads((log_dir / c / "run.json").read_text())["state"] for c in children]
+        if all(state == "running" for state in states):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"shards of {parent} did not start: {states}")
+
+
+def test_detached_shards_survive_kill_9_and_read_as_one_run(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """`--shards 3 --detach`, every envctl process killed -9 mid-run: `status` shows the shards'
+    combined progress, `wait` from a new process returns the merged exit code, `logs` gives each
+    shard's log, `runs` nests the shards, and no shard project is left."""
+    write_suite(runs_project, SLOW_SHARDED)
+    parent = start_detached_shards(runs_project, 3)
+    shards_running(runs_project, parent)
+    status = runs_project.envctl("status", parent)
+    assert status.returncode == 0, status.output
+    assert [line.split()[1] for line in status.stdout.splitlines() if line.startswith("shard ")] == [
+        "1/3", "2/3", "3/3"], status.stdout
+    assert kill_all_envctl(runs_project.env["ENVCTL_LOG_DIR"]) >= 1  # the shards' collector
+    waited = runs_project.envctl("wait", parent)
+    assert waited.returncode == 1, waited.output
+    assert "12 passed" not in waited.stderr and "11 passed, 1 failed" in waited.stderr
+    logs = runs_project.envctl("logs", parent).stdout
+    assert logs.count("==> shard") == 3 and logs.count("[100%]") == 3
+    assert "└ 1/3" in runs_project.envctl("runs").stdout
+    from tests.conftest import leftovers  # noqa: PLC0415
+
+    assert leftovers(f"{runs_project.name}-s") == {}
+
+
+def test_stopping_a_shards_run_cancels_every_shard(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """`stop` on a --shards run stops all its shards at once: cancelled, nothing left."""
+    write_suite(runs_project, {"test_slow.py": "import time\nimport pytest\n"
+                                               "@pytest.mark.parametrize('i', range(4))\n"
+                                               "def test_x(i):\n    time.sleep(60)\n"})
+    parent = start_detached_shards(runs_project, 2)
+    shards_running(runs_project, parent)
+    started = time.monotonic()
+    stopped = runs_project.envctl("stop", parent)
+    assert stopped.returncode == 0, stopped.output
+    assert time.monotonic() - started < 30
+    records = {r["id"]: r for r in json.loads(runs_project.envctl("runs", "--json").stdout)}
+    assert records[parent]["state"] == "cancelled"
+    assert all(records[c]["state"] == "cancelled" for c in records[parent]["children"])
+    from tests.conftest import leftovers  # noqa: PLC0415
+
+    assert leftovers(f"{runs_project.name}-s") == {}
 
 
 def test_two_isolated_runs_in_parallel_both_pass(runs_project) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from envctl.errors import ExitCode
+from tests.integration.conftest import envctl_pids, kill_all_envctl
 from tests.integration.conftest import write_suite as write_files
 
 pytestmark = pytest.mark.docker
@@ -25,40 +26,6 @@ SUITES = {
     "collection_error": ("def test_a(:\n    pass\n", 2),
     "no_tests": ("# nothing to collect\n", 5),
 }
-
-
-def envctl_pids(log_dir: str) -> list[int]:
-    """Every process running envctl (the CLI or a collector) for this test's log dir, found by
-    its argv and environment (other sessions' envctl processes on the machine are left alone)."""
-    marker = f"ENVCTL_LOG_DIR={log_dir}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        is_envctl = any(a in (b"envctl", b"envctl.runs.collector") for a in argv) or \
-            any(a.endswith(b"/bin/envctl") for a in argv[:2])
-        try:
-            ours = marker in (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if is_envctl and ours:
-            pids.append(int(entry.name))
-    return pids
-
-
-def kill_all_envctl(log_dir: str) -> int:
-    killed = 0
-    for pid in envctl_pids(log_dir):
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed += 1
-        except ProcessLookupError:
-            pass
-    return killed
 
 
 def wait_until_started(project, run_id: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
