@@ -21,7 +21,7 @@ from envctl.report import github
 from envctl.report.failures import run_failures
 from envctl.report.summary import markdown, summary_data
 from envctl.runs import control
-from envctl.runs.progress import read_progress
+from envctl.runs.progress import Progress, read_progress
 from envctl.runs.state import RunRecord
 from envctl.runs.store import OUTPUT_LOG
 from envctl.units import format_duration
@@ -40,8 +40,16 @@ def _raise_cancelled(signum: int, _frame: FrameType | None) -> None:
     raise _Cancelled(signum)
 
 
+def _progress(run_dir: Path, record: RunRecord) -> Progress:
+    if record.children:  # a --shards parent: its shards' progress as one
+        from envctl.runs.shards import combined_progress  # noqa: PLC0415
+
+        return combined_progress(record, run_dir.parent)[0]
+    return read_progress(run_dir)
+
+
 def heartbeat_line(run_dir: Path, record: RunRecord) -> str:
-    progress = read_progress(run_dir)
+    progress = _progress(run_dir, record)
     counts = progress.counts
     elapsed = format_duration(time.time() - (record.started_at or record.created_at))
     parts = [f"envctl: {time.strftime('%H:%M:%S')} run {record.id} {record.state.value} {elapsed}"]
@@ -120,7 +128,13 @@ def _wait_with_heartbeats(run_dir: Path, heartbeat: float, out: BinaryIO) -> Run
 
 def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path: Path | None,
             out: BinaryIO, *, partial: bool) -> None:
-    github.fold(f"envctl run {record.id}: output", _log_chunks(run_dir / OUTPUT_LOG), out)
+    if record.children:  # a --shards parent: a folded group for each shard's log
+        for child_id in record.children:
+            child = RunRecord.load(run_dir.parent / child_id)
+            github.fold(f"envctl run {record.id}: shard {child.shard} output ({child_id})",
+                        _log_chunks(run_dir.parent / child_id / OUTPUT_LOG), out)
+    else:
+        github.fold(f"envctl run {record.id}: output", _log_chunks(run_dir / OUTPUT_LOG), out)
     failures, total = run_failures(run_dir)
     if github_actions:
         for line in github.annotation_lines(failures, total):

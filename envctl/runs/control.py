@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from envctl.docker.engine import Engine
 
 STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
+ISOLATED_TEARDOWN_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 COLLECTOR_START_GRACE = 10.0  # how long a fresh collector may take to take its lock
 
 
@@ -55,10 +56,12 @@ def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:
     """Block until the run has a terminal record (or ``timeout`` passes)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     record = reconcile(run_dir)
-    if record.state.terminal:
-        return record
     if record.children:
-        return _wait_for_shards(run_dir, record, deadline)
+        return record if record.state.terminal else _wait_for_shards(run_dir, record, deadline)
+    if record.state.terminal:
+        if record.isolated:
+            wait_until_collected(run_dir, timeout=ISOLATED_TEARDOWN_WAIT)
+        return record
     if record.container is not None:
         # Block on the engine until the container exits: no polling while the tests run.
         waiter = threading.Thread(target=_wait_container, args=(record.container,), daemon=True)
@@ -68,7 +71,10 @@ def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:
             raise WaitTimeoutError(f"run {record.id} is still going after {timeout:g}s",
                                    hint="it goes on; wait again, or `envctl stop` it")
     # The container is done; the collector is writing the record. Wait for its lock.
-    return _wait_record(run_dir, deadline)
+    record = _wait_record(run_dir, deadline)
+    if record.isolated:  # its project goes right after the record: return when it is gone
+        wait_until_collected(run_dir, timeout=ISOLATED_TEARDOWN_WAIT)
+    return record
 
 
 def _wait_for_shards(run_dir: Path, record: RunRecord, deadline: float | None) -> RunRecord:
@@ -133,13 +139,23 @@ def stop(run_dir: Path, escalation: tuple[tuple[str, float], ...] = STOP_ESCALAT
     if record.children:  # stop the shards side by side, then finalize the parent
         from envctl.runs import shards  # noqa: PLC0415
 
-        stoppers = [threading.Thread(target=stop, args=(child_dir, escalation, record_wait))
+        errors: list[EnvctlError] = []
+
+        def stop_shard(child_dir: Path) -> None:
+            try:
+                stop(child_dir, escalation, record_wait)
+            except EnvctlError as exc:
+                errors.append(exc)
+
+        stoppers = [threading.Thread(target=stop_shard, args=(child_dir,))
                     for child_dir, child in shards.children_of(record, run_dir.parent)
                     if not child.state.terminal]
         for thread in stoppers:
             thread.start()
         for thread in stoppers:
             thread.join()
+        if errors:
+            raise errors[0]
         return wait_for(run_dir, timeout=record_wait)
     (run_dir / CANCEL_FILE).touch(mode=0o600)
     if record.container is not None:

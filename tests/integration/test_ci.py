@@ -226,6 +226,22 @@ def test_detached_shards_survive_kill_9_and_read_as_one_run(runs_project) -> Non
     assert leftovers(f"{runs_project.name}-s") == {}
 
 
+def test_wait_ci_on_a_shards_run_reports_the_merged_results(runs_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`wait --ci` on a --shards run: a folded group per shard's log, one annotation per failure
+    across the shards, a summary with the merged counts, and the merged exit code."""
+    write_suite(runs_project, SHARDED)
+    parent = start_detached_shards(runs_project, 2)
+    env = github_env(tmp_path)
+    result = runs_project.envctl("wait", parent, extra_env=env)
+    assert result.returncode == 1, result.output
+    lines = result.stdout.splitlines()
+    groups = [line for line in lines if line.startswith("::group::")]
+    assert [g.split(": shard ")[1].split()[0] for g in groups] == ["1/2", "2/2"], groups
+    assert len([line for line in lines if line.startswith("::error ")]) == 5
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "5 failed" in summary and "20 passed" in summary, summary
+
+
 def test_stopping_a_shards_run_cancels_every_shard(runs_project) -> None:  # type: ignore[no-untyped-def]
     """`stop` on a --shards run stops all its shards at once: cancelled, nothing left."""
     write_suite(runs_project, {"test_slow.py": "import time\nimport pytest\n"
