@@ -160,8 +160,5 @@ def follow_shards(parent_dir: Path, parent: RunRecord) -> RunRecord:
                 return finalize(parent_dir, parent)
             time.sleep(FOLLOW_INTERVAL)
     except KeyboardInterrupt:
-        for child_dir, child in children_of(parent, root):
-            if not child.state.terminal:
-                control.stop(child_dir)
-        finalize(parent_dir, parent)
+        control.stop(parent_dir)  # every shard at once: interrupt, terminate, kill
         raise

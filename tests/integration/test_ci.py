@@ -261,6 +261,37 @@ def test_stopping_a_shards_run_cancels_every_shard(runs_project) -> None:  # typ
     assert leftovers(f"{runs_project.name}-s") == {}
 
 
+def test_ctrl_c_on_a_foreground_shards_run_cancels_every_shard(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C on `envctl test --shards 2`: both shards stopped at once, cancelled, exit 130,
+    nothing of the shard projects left."""
+    write_suite(runs_project, {"test_slow.py": "import time\nimport pytest\n"
+                                               "@pytest.mark.parametrize('i', range(4))\n"
+                                               "def test_x(i):\n    time.sleep(60)\n"})
+    proc = subprocess.Popen([sys.executable, "-m", "envctl", "test", "--shards", "2"], cwd=runs_project.path,
+                            env=runs_project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log_dir = Path(runs_project.env["ENVCTL_LOG_DIR"])
+    deadline = time.monotonic() + 120
+    parent = None
+    while parent is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for path in log_dir.glob("*/run.json") if log_dir.exists() else []:
+            if json.loads(path.read_text()).get("children"):
+                parent = path.parent.name
+    assert parent is not None
+    shards_running(runs_project, parent)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert time.monotonic() - started < 30
+    records = {r["id"]: r for r in json.loads(runs_project.envctl("runs", "--json").stdout)}
+    assert records[parent]["state"] == "cancelled"
+    assert all(records[c]["state"] == "cancelled" for c in records[parent]["children"])
+    from tests.conftest import leftovers  # noqa: PLC0415
+
+    assert leftovers(f"{runs_project.name}-s") == {}
+
+
 def test_two_isolated_runs_in_parallel_both_pass(runs_project) -> None:  # type: ignore[no-untyped-def]
     """Two --isolated runs at once get separate projects and both pass; both are torn down."""
     write_suite(runs_project, {"test_ok.py": "import time\ndef test_ok():\n    time.sleep(1)\n"})
