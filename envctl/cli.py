@@ -283,7 +283,7 @@ def _test_shards(settings: Any, request: Any, shards: int, detach: bool) -> int:
     if detach:
         print(parent.id)
         return 0
-    record = follow_shards(parent_dir, parent)
+    record = follow_shards(parent_dir)
     print(final_summary(parent_dir, record), file=sys.stderr)
     return record.exit_code
 

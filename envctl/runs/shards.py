@@ -137,7 +137,7 @@ def finalize(parent_dir: Path, parent: RunRecord) -> RunRecord:
     return parent
 
 
-def follow_shards(parent_dir: Path, parent: RunRecord) -> RunRecord:
+def follow_shards(parent_dir: Path) -> RunRecord:
     """Show combined progress until every shard ends and is torn down, then finalize the parent."""
     from envctl.runs import control  # noqa: PLC0415
 
@@ -145,8 +145,9 @@ def follow_shards(parent_dir: Path, parent: RunRecord) -> RunRecord:
     last = ""
     try:
         while True:
-            control.reconcile(parent_dir)  # a shard whose collector died gets a new one
-            children = children_of(parent, root)
+            # A shard whose collector died gets a new one; once all have ended, this finalizes.
+            record = control.reconcile(parent_dir)
+            children = children_of(record, root)
             counts = combined_counts(children)
             states = ", ".join(f"{c.shard} {c.state.value}" for _d, c in children)
             line = (f"envctl: shards [{states}]: {counts.done}/{counts.total or '?'} done, "
@@ -154,10 +155,10 @@ def follow_shards(parent_dir: Path, parent: RunRecord) -> RunRecord:
             if line != last:
                 print(line, file=sys.stderr)
                 last = line
-            if all(c.state.terminal for _d, c in children):
+            if record.state.terminal:
                 for child_dir, _child in children:
                     control.wait_until_collected(child_dir)  # their projects are torn down
-                return finalize(parent_dir, parent)
+                return record
             time.sleep(FOLLOW_INTERVAL)
     except KeyboardInterrupt:
         control.stop(parent_dir)  # every shard at once: interrupt, terminate, kill
