@@ -69,10 +69,10 @@ def imbalance(log_dir: Path) -> float:
     parents = sorted((p for p in log_dir.iterdir() if (p / "run.json").exists()), key=lambda p: p.name)
     parent = next(p for p in reversed(parents) if json.loads((p / "run.json").read_text())["children"])
     children = json.loads((parent / "run.json").read_text())["children"]
-    loads = []
+    loads: list[float] = []
     for child in children:
         events = (log_dir / child / "events.jsonl").read_text().splitlines()
-        loads.append(sum(json.loads(e).get("duration", 0) for e in events if '"result"' in e))
+        loads.append(sum(float(json.loads(e).get("duration", 0)) for e in events if '"result"' in e))
     return max(loads) / (sum(loads) / len(loads))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from envctl.errors import ExitCode
-from tests.integration.conftest import kill_all_envctl, write_suite
+from tests.integration.conftest import Project, kill_all_envctl, write_suite
 
 pytestmark = pytest.mark.docker
 
@@ -185,7 +185,7 @@ SLOW_SHARDED = {
 }
 
 
-def start_detached_shards(project, shards: int) -> str:  # type: ignore[no-untyped-def]
+def start_detached_shards(project: Project, shards: int) -> str:
     result = project.envctl("test", "--shards", str(shards), "--detach")
     assert result.returncode == 0, result.output
     return result.stdout.strip().splitlines()[-1]
