@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +29,8 @@ def _write(data: bytes) -> None:
         _ended_line[0] = data.endswith(b"\n")
 
 
-def _stream_container(container: str | None, *, tail: int | None = None) -> tuple[int, bool]:
+def _stream_container(container: str | None, *, tail: int | None = None,
+                      write: Callable[[bytes], None] = _write) -> tuple[int, bool]:
     """Copy the container's output to stdout until it exits: (bytes copied, complete)."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
@@ -37,7 +40,7 @@ def _stream_container(container: str | None, *, tail: int | None = None) -> tupl
 
     def sink(chunk: bytes) -> None:
         nonlocal copied
-        _write(chunk)
+        write(chunk)
         copied += len(chunk)
 
     with Engine(timeout=None) as engine:
@@ -49,12 +52,12 @@ def _stream_container(container: str | None, *, tail: int | None = None) -> tupl
     return copied, complete
 
 
-def _print_file(path: Path, offset: int = 0) -> None:
+def _print_file(path: Path, offset: int = 0, write: Callable[[bytes], None] = _write) -> None:
     try:
         with path.open("rb") as handle:
             handle.seek(offset)
             while chunk := handle.read(1 << 20):
-                _write(chunk)
+                write(chunk)
     except FileNotFoundError:
         pass
 
@@ -94,29 +97,81 @@ def _wait_for_container(run_dir: Path) -> RunRecord:
         time.sleep(0.05)
 
 
-def print_log(run: Run, *, follow: bool, tail: int | None) -> None:
+def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[bytes], None] = _write) -> None:
     record = control.reconcile(run.dir)
-    if record.children:  # a --shards parent: each shard's log in turn, under a header
-        from envctl.runs.run import Run as RunHandle  # noqa: PLC0415
-
-        for child_id in record.children:
-            child = RunHandle(run.store, child_id)
-            newline = "" if _ended_line[0] else "\n"  # a log cut mid-line (pytest's dots)
-            _write(f"{newline}==> shard {child.record.shard} ({child_id}) <==\n".encode())
-            print_log(child, follow=follow, tail=tail)
+    if record.children:
+        _print_shard_logs(run, record, follow=follow, tail=tail)
         return
     if follow and not record.state.terminal:
         record = _wait_for_container(run.dir)
         if not record.state.terminal:
-            copied, complete = _stream_container(record.container, tail=tail)
+            copied, complete = _stream_container(record.container, tail=tail, write=write)
             if complete:
                 return
             control.wait_for(run.dir)
             if tail is None:  # the live copy missed the end: the rest is in the recorded log
-                _print_file(run.dir / OUTPUT_LOG, offset=copied)
+                _print_file(run.dir / OUTPUT_LOG, offset=copied, write=write)
                 return
     if tail is not None:
         for line in tail_lines(run.dir, tail, max_bytes=max(256 * 1024, tail * 400)):
-            _write(line.encode("utf-8", errors="replace") + b"\n")
+            write(line.encode("utf-8", errors="replace") + b"\n")
         return
-    _print_file(run.dir / OUTPUT_LOG)
+    _print_file(run.dir / OUTPUT_LOG, write=write)
+
+
+def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | None) -> None:
+    """A --shards parent's logs: each shard's in turn under a header; or, followed while the
+    shards run, all at once, line by line, each line prefixed with its shard (as compose does)."""
+    from envctl.runs.run import Run as RunHandle  # noqa: PLC0415
+
+    children = [RunHandle(run.store, child_id) for child_id in record.children]
+    if not (follow and not record.state.terminal):
+        for child in children:
+            newline = "" if _ended_line[0] else "\n"  # a log cut mid-line (pytest's dots)
+            _write(f"{newline}==> shard {child.record.shard} ({child.id}) <==\n".encode())
+            print_log(child, follow=False, tail=tail)
+        return
+    lock = threading.Lock()
+    width = max(len(child.record.shard or "") for child in children)
+
+    def follow_one(child: RunHandle) -> None:
+        lines = PrefixedLines(f"[{child.record.shard or '?':>{width}}] ".encode(), lock)
+        try:
+            print_log(child, follow=True, tail=tail, write=lines.write)
+        finally:
+            lines.close()
+
+    threads = [threading.Thread(target=follow_one, args=(child,), daemon=True) for child in children]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)  # short joins keep Ctrl-C working
+
+
+class PrefixedLines:
+    """Writes whole lines, each behind ``prefix``, under a lock shared with other writers.
+
+    A line longer than ``max_line`` bytes goes out in pieces, so memory stays bounded."""
+
+    def __init__(self, prefix: bytes, lock: threading.Lock, max_line: int = 64 * 1024) -> None:
+        self.prefix = prefix
+        self.lock = lock
+        self.max_line = max_line
+        self.pending = b""
+
+    def write(self, data: bytes) -> None:
+        self.pending += data
+        *lines, self.pending = self.pending.split(b"\n")
+        while len(self.pending) > self.max_line:
+            lines.append(self.pending[:self.max_line])
+            self.pending = self.pending[self.max_line:]
+        if lines:
+            with self.lock:
+                _write(b"".join(self.prefix + line + b"\n" for line in lines))
+
+    def close(self) -> None:
+        if self.pending:
+            with self.lock:
+                _write(self.prefix + self.pending + b"\n")
+            self.pending = b""

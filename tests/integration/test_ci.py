@@ -242,6 +242,22 @@ def test_wait_ci_on_a_shards_run_reports_the_merged_results(runs_project, tmp_pa
     assert "5 failed" in summary and "20 passed" in summary, summary
 
 
+def test_logs_follow_on_a_shards_run_interleaves_prefixed_lines(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """`logs -f` on a running --shards run: both shards' lines as they come, each behind its
+    shard, until both end."""
+    write_suite(runs_project, {f"test_talk{m}.py": "import time\nimport pytest\n"
+                               "@pytest.mark.parametrize('i', range(3))\n"
+                               f"def test_talk(i):\n    print(f'talk{m}-{{i}}', flush=True)\n"
+                               "    time.sleep(1)\n" for m in range(2)})
+    parent = start_detached_shards(runs_project, 2)
+    followed = runs_project.envctl("logs", parent, "-f")
+    assert followed.returncode == 0, followed.output
+    lines = followed.stdout.splitlines()
+    assert {line[:6] for line in lines} == {"[1/2] ", "[2/2] "}, lines
+    assert sum("passed" in line for line in lines) == 2, lines
+    assert runs_project.envctl("wait", parent).returncode == 0
+
+
 def test_stopping_a_shards_run_cancels_every_shard(runs_project) -> None:  # type: ignore[no-untyped-def]
     """`stop` on a --shards run stops all its shards at once: cancelled, nothing left."""
     write_suite(runs_project, {"test_slow.py": "import time\nimport pytest\n"
