@@ -320,12 +320,14 @@ def logs(
     run: RunArg = "latest",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
     tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    timestamps: Annotated[bool, typer.Option(
+        "--timestamps", "-t", help="Each line behind the time it arrived (UTC, to 0.1 s).")] = False,
 ) -> int:
     """Print a run's output log."""
     from envctl.runs.foreground import print_log  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
 
-    print_log(Run(_store(), run), follow=follow, tail=tail)
+    print_log(Run(_store(), run), follow=follow, tail=tail, timestamps=timestamps)
     return 0
 
 

@@ -97,10 +97,14 @@ def _wait_for_container(run_dir: Path) -> RunRecord:
         time.sleep(0.05)
 
 
-def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[bytes], None] = _write) -> None:
+def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[bytes], None] = _write,
+              timestamps: bool = False) -> None:
     record = control.reconcile(run.dir)
     if record.children:
-        _print_shard_logs(run, record, follow=follow, tail=tail)
+        _print_shard_logs(run, record, follow=follow, tail=tail, timestamps=timestamps)
+        return
+    if timestamps:
+        _print_stamped(run.dir, follow=follow and not record.state.terminal, tail=tail, write=write)
         return
     if follow and not record.state.terminal:
         record = _wait_for_container(run.dir)
@@ -119,7 +123,8 @@ def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[byte
     _print_file(run.dir / OUTPUT_LOG, write=write)
 
 
-def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | None) -> None:
+def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | None,
+                      timestamps: bool) -> None:
     """A --shards parent's logs: each shard's in turn under a header; or, followed while the
     shards run, all at once, line by line, each line prefixed with its shard (as compose does)."""
     from envctl.runs.run import Run as RunHandle  # noqa: PLC0415
@@ -129,7 +134,7 @@ def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | 
         for child in children:
             newline = "" if _ended_line[0] else "\n"  # a log cut mid-line (pytest's dots)
             _write(f"{newline}==> shard {child.record.shard} ({child.id}) <==\n".encode())
-            print_log(child, follow=False, tail=tail)
+            print_log(child, follow=False, tail=tail, timestamps=timestamps)
         return
     lock = threading.Lock()
     width = max(len(child.record.shard or "") for child in children)
@@ -137,7 +142,7 @@ def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | 
     def follow_one(child: RunHandle) -> None:
         lines = PrefixedLines(f"[{child.record.shard or '?':>{width}}] ".encode(), lock)
         try:
-            print_log(child, follow=True, tail=tail, write=lines.write)
+            print_log(child, follow=True, tail=tail, write=lines.write, timestamps=timestamps)
         finally:
             lines.close()
 
@@ -147,6 +152,43 @@ def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | 
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)  # short joins keep Ctrl-C working
+
+
+def _print_stamped(run_dir: Path, *, follow: bool, tail: int | None, write: Callable[[bytes], None]) -> None:
+    """The log from the file, each line behind the time it arrived; followed as the collector
+    writes it when ``follow``, until the run is recorded."""
+    from envctl.runs.logtimes import StampedLines, TimeIndex, last_lines_offset  # noqa: PLC0415
+    from envctl.runs.store import collector_alive  # noqa: PLC0415
+
+    if tail is not None and tail <= 0:
+        return
+    path = run_dir / OUTPUT_LOG
+    index = TimeIndex(run_dir)
+    start = 0 if tail is None else last_lines_offset(path, tail, max(256 * 1024, tail * 400))
+    lines = StampedLines(index, write, start)
+    offset = start
+    while True:
+        # Looked at before reading, so the read after the run is recorded is the complete log.
+        ended = not follow or (RunRecord.load(run_dir).state.terminal and not collector_alive(run_dir))
+        index.refresh()  # an entry is written before the bytes it stamps
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size < offset:  # the collector rewrote the log from the engine's copy
+            lines.close()
+            write(b"[envctl: the log was rewritten from the engine's copy; again from its start]\n")
+            lines, offset = StampedLines(index, write, 0), 0
+        if size > offset:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                while offset < size and (chunk := handle.read(min(1 << 20, size - offset))):
+                    lines.write(chunk)
+                    offset += len(chunk)
+        if ended:
+            break
+        time.sleep(0.1)
+    lines.close()
 
 
 class PrefixedLines:

@@ -9,18 +9,30 @@ more than their size on disk, and never memory.
 
 from __future__ import annotations
 
+import math
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from envctl.runs.store import TIMES_FILE
+
 TAIL_SEGMENTS = ("output.tail.0", "output.tail.1")
 MIN_CAP = 64 * 1024
+# The time index: "<stream offset> <unix time>" lines, one per chunk at most every 0.1 s (the
+# resolution of `logs --timestamps`); past 2 MiB one a second, and none past 8 MiB, so its disk
+# use stays capped whatever the output.
+TIMES_INTERVAL = 0.1
+TIMES_SLOW_AFTER = 2 << 20
+TIMES_CAP = 8 << 20
 
 
 class CappedLog:
     """Write-side of the output log."""
 
-    def __init__(self, run_dir: Path, cap: int, name: str = "output.log") -> None:
+    def __init__(self, run_dir: Path, cap: int, name: str = "output.log",
+                 clock: Callable[[], float] = time.time) -> None:
         self.run_dir = run_dir
         self.cap = max(cap, MIN_CAP)
         self.head_cap = self.cap // 2
@@ -32,8 +44,15 @@ class CappedLog:
         self.segment = -1
         self.segment_bytes = 0
         self.tail: BinaryIO | None = None
+        self.clock = clock
+        # A collector taking over replays the output from its first byte: the index keeps the
+        # first collector's entries, and grows only past them.
+        self.times_after, self.times_bytes = _index_end(run_dir / TIMES_FILE)
+        self.times = _open_append(run_dir / TIMES_FILE)
+        self.last_stamp = -math.inf
 
     def write(self, data: bytes) -> None:
+        self._stamp()
         self.total += len(data)
         if self.head_bytes < self.head_cap:
             take = min(len(data), self.head_cap - self.head_bytes)
@@ -48,6 +67,17 @@ class CappedLog:
             self.tail.write(data[:take])
             self.segment_bytes += take
             data = data[take:]
+
+    def _stamp(self) -> None:
+        if self.total <= self.times_after or self.times_bytes >= TIMES_CAP:
+            return
+        now = self.clock()
+        if now - self.last_stamp < (TIMES_INTERVAL if self.times_bytes < TIMES_SLOW_AFTER else 1.0):
+            return
+        entry = f"{self.total} {now:.3f}\n".encode()
+        self.times.write(entry)
+        self.times_bytes += len(entry)
+        self.times_after, self.last_stamp = self.total, now
 
     def _next_segment(self) -> None:
         if self.tail is not None:
@@ -78,8 +108,11 @@ class CappedLog:
             older_size = older.stat().st_size if older.exists() else 0
             cut = self.total - self.head_bytes - older_size - self.segment_bytes
             if cut > 0:
-                self.head.write(f"\n[envctl: {cut} bytes of output cut here to keep the log under "
-                                f"{self.cap} bytes; the start and the end are kept]\n".encode())
+                marker = (f"\n[envctl: {cut} bytes of output cut here to keep the log under "
+                          f"{self.cap} bytes; the start and the end are kept]\n").encode()
+                self.head.write(marker)
+                # Where the file stops being the stream: the index maps offsets past it back.
+                self.times.write(f"cut {self.head_bytes} {len(marker)} {cut}\n".encode())
             for segment in (older, current):
                 if segment.exists():
                     with segment.open("rb") as source:
@@ -87,7 +120,29 @@ class CappedLog:
                             self.head.write(chunk)
                     segment.unlink()
         self.head.close()
+        self.times.close()
         return max(cut, 0)
+
+
+def _index_end(path: Path) -> tuple[int, int]:
+    """The last stream offset in an existing time index (-1 if none), and the index's size."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 4096))
+            lines = handle.read().splitlines()
+    except OSError:
+        return -1, 0
+    for line in reversed(lines):
+        first = line.split(b" ", 1)[0]
+        if first.isdigit():
+            return int(first), size
+    return -1, size
+
+
+def _open_append(path: Path) -> BinaryIO:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    return os.fdopen(fd, "ab", buffering=0)
 
 
 def _open_private(path: Path) -> BinaryIO:

@@ -16,6 +16,7 @@ from envctl.runs.state import RECORD_FILE, RunRecord
 
 LOCK_FILE = "collector.lock"
 OUTPUT_LOG = "output.log"
+TIMES_FILE = "output.times"  # when each part of the output arrived: `logs --timestamps`
 JUNIT_FILE = "junit.xml"
 PROGRESS_FILE = "progress.json"
 EVENTS_FILE = "events.jsonl"

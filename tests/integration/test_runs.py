@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -292,6 +293,31 @@ def test_logs_tail_and_follow(runs_project) -> None:  # type: ignore[no-untyped-
     tail = runs_project.envctl("logs", run_id, "--tail", "3")
     assert len(tail.stdout.splitlines()) == 3
     assert "passed" in tail.stdout.splitlines()[-1]
+
+
+def test_logs_timestamps_say_when_each_line_arrived(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """logs -t, followed while the run goes and read after it: every line behind a UTC time,
+    the same lines both ways, and a line printed 1.5 s later carries a time 1.5 s later."""
+    from datetime import datetime  # noqa: PLC0415
+
+    write_suite(runs_project, "clock", "import time\ndef test_clock():\n    print('tick', flush=True)\n"
+                                       "    time.sleep(1.5)\n    print('tock', flush=True)\n")
+    run_id = runs_project.envctl("test", "--detach", "--", "-s").stdout.strip().splitlines()[-1]
+    followed = runs_project.envctl("logs", run_id, "-f", "--timestamps")
+    assert followed.returncode == 0, followed.output
+    assert runs_project.envctl("wait", run_id).returncode == 0
+    after = runs_project.envctl("logs", run_id, "-t").stdout
+    assert followed.stdout == after
+
+    def at(word: str) -> datetime:
+        line = next(line for line in after.splitlines() if word in line)
+        return datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+    assert all(stamp.match(line) for line in after.splitlines()), after
+    assert 1.3 <= (at("tock") - at("tick")).total_seconds() <= 3.0
+    tail = runs_project.envctl("logs", run_id, "-t", "--tail", "1").stdout.splitlines()
+    assert tail == after.splitlines()[-1:]
 
 
 def test_environment_failure_is_infra_error_not_a_test_result(make_project) -> None:  # type: ignore[no-untyped-def]
