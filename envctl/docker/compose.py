@@ -167,6 +167,10 @@ _ERROR_LINE = re.compile(r"(error|failed|invalid|unknown|no such|not found|denie
 def first_error_line(output: str) -> str:
     """The most telling line of compose's output, for a one-line message."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    # The engine's own words say why; compose's last line often only says that it failed.
+    for line in reversed(lines):
+        if "Error response from daemon: " in line:
+            return line.split("Error response from daemon: ", 1)[1]
     for line in reversed(lines):
         if _ERROR_LINE.search(line):
             return line.removeprefix("Error response from daemon: ")

@@ -205,6 +205,9 @@ def start_container(env: Environment, run_dir: Path, record: RunRecord, request:
         compose.run_detached(service, test_argv(settings.test_command, request, mounted=record.injected),
                              name=name, deadline=RUN_START_DEADLINE)
     except EnvctlError as exc:
+        details = getattr(exc, "output", "")
+        if details:  # compose's whole output: the one-line message may not say it all
+            env.log.warning("the test container did not start", error=exc.message, compose_output=details)
         _remove_container(record.container)
         cancelled = (run_dir / CANCEL_FILE).exists()
         record.state = RunState.CANCELLED if cancelled else RunState.INFRA_ERROR

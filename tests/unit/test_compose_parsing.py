@@ -26,3 +26,10 @@ def test_dockerfile_bases(tmp_path) -> None:  # type: ignore[no-untyped-def]
     dockerfile.write_text("ARG V=1\nFROM --platform=linux/amd64 python:3.11-slim AS base\n"
                           "FROM base\nFROM scratch\nFROM debian:${V}\nfrom redis:7 as r\n")
     assert dockerfile_bases(dockerfile) == ["python:3.11-slim", "redis:7"]
+
+
+def test_first_error_line_prefers_the_engines_reason() -> None:
+    """compose ends with "failed to start containers: <id>"; the daemon's line says why."""
+    output = ("Error response from daemon: OCI runtime create failed: cgroup busy\n"
+              "Error: failed to start containers: 8349980a36ce\n")
+    assert first_error_line(output) == "OCI runtime create failed: cgroup busy"
