@@ -14,6 +14,7 @@ sleeps on a fixed interval; the deadline is the only timer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -225,17 +226,28 @@ class Environment:
         targets = self.targets(services)
         if not targets:  # only a test service: nothing to bring up (and `compose up` would run it)
             return []
-        if build is not False:
-            self.build(targets, force=bool(build))
-        compose = self.compose()
-        with Engine(timeout=self.settings.docker_timeout) as engine:
-            fresh = not engine.containers({labels.COMPOSE_PROJECT: self.project})
-            try:
-                return self._start_and_wait(engine, compose, targets, timeout)
-            except BaseException:
-                if not keep_on_failure:
-                    self._cleanup_failed_start(compose, fresh)
-                raise
+        with self.start_lock():
+            if build is not False:
+                self.build(targets, force=bool(build))
+            compose = self.compose()
+            with Engine(timeout=self.settings.docker_timeout) as engine:
+                fresh = not engine.containers({labels.COMPOSE_PROJECT: self.project})
+                try:
+                    return self._start_and_wait(engine, compose, targets, timeout)
+                except BaseException:
+                    if not keep_on_failure:
+                        self._cleanup_failed_start(compose, fresh)
+                    raise
+
+    def start_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held while this project's containers and networks are created (`up`, and a run's
+        `compose run`): two compose processes creating one network at once leave two networks
+        of that name on engines that allow it, and every later start fails as "ambiguous"."""
+        from envctl.locks import file_lock  # noqa: PLC0415
+
+        return file_lock(self._state_dir() / f"{self.project}.start.lock",
+                         timeout=BUILD_DEADLINE + self.settings.health_timeout + FAILURE_GRACE,
+                         what=f"starting project {self.project}")
 
     def ensure_up(self, services: Iterable[str] = ()) -> list[ServiceReport]:
         """Like ``up``, but when every wanted service is already ready, touch nothing.
@@ -243,11 +255,15 @@ class Environment:
         This keeps `envctl test` on a running environment fast; run `envctl up` to apply
         compose file changes.
         """
-        from envctl.docker.engine import Engine  # noqa: PLC0415
-
         targets = self.targets(services)
         if not targets:
             return []
+        with self.start_lock():  # another envctl may be bringing it up right now: wait, then look
+            return self._ensure_up(services, targets)
+
+    def _ensure_up(self, services: Iterable[str], targets: list[str]) -> list[ServiceReport]:
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
         with Engine(timeout=self.settings.docker_timeout) as engine:
             states = engine.containers({labels.COMPOSE_PROJECT: self.project})
         # settle=0: a container that was already running before this call has settled.

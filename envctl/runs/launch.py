@@ -191,19 +191,20 @@ def start_container(env: Environment, run_dir: Path, record: RunRecord, request:
     settings = env.settings
     service = record.service
     try:
-        if not request.no_up:
-            env.ensure_up()
-        env.build([service])
-        override = write_private(run_dir / RUN_OVERRIDE, json.dumps(run_override(
-            service, env.project, record.id, run_dir, record.limits, mounted=record.injected,
-            shard=record.shard)))
-        compose = env.compose(extra_files=[override])
-        name = container_name(env.project, service, record.id)
-        _refuse_if_cancelled(run_dir)
-        record.container = name
-        record.save(run_dir)  # before the container exists, so a reconciler can always find it
-        compose.run_detached(service, test_argv(settings.test_command, request, mounted=record.injected),
-                             name=name, deadline=RUN_START_DEADLINE)
+        with env.start_lock():  # `compose run` may create the project's network: one at a time
+            if not request.no_up:
+                env.ensure_up()
+            env.build([service])
+            override = write_private(run_dir / RUN_OVERRIDE, json.dumps(run_override(
+                service, env.project, record.id, run_dir, record.limits, mounted=record.injected,
+                shard=record.shard)))
+            compose = env.compose(extra_files=[override])
+            name = container_name(env.project, service, record.id)
+            _refuse_if_cancelled(run_dir)
+            record.container = name
+            record.save(run_dir)  # before the container exists, so a reconciler can always find it
+            compose.run_detached(service, test_argv(settings.test_command, request, mounted=record.injected),
+                                 name=name, deadline=RUN_START_DEADLINE)
     except EnvctlError as exc:
         details = getattr(exc, "output", "")
         if details:  # compose's whole output: the one-line message may not say it all

@@ -1,0 +1,49 @@
+"""A lock between envctl processes (and threads), on a file: taken with a deadline, re-entrant
+within a thread, and dropped by the kernel when its holder dies, even by kill -9."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from envctl.errors import EnvironmentFailedError
+
+_held = threading.local()  # the lock files this thread holds, and how deeply
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
+    """Hold ``path``'s flock inside; EnvironmentFailedError naming ``what`` after ``timeout``."""
+    depth: dict[Path, int] = _held.__dict__.setdefault("depth", {})
+    if depth.get(path):
+        depth[path] += 1
+        try:
+            yield
+        finally:
+            depth[path] -= 1
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EnvironmentFailedError(
+                        f"another envctl has been {what} for {timeout:.0f}s",
+                        hint="wait for it to finish, or look for a stuck envctl process") from None
+                time.sleep(0.05)
+        depth[path] = 1
+        try:
+            yield
+        finally:
+            del depth[path]
+    finally:
+        os.close(fd)
