@@ -258,6 +258,16 @@ def test_logs_follow_on_a_shards_run_interleaves_prefixed_lines(runs_project) ->
     assert runs_project.envctl("wait", parent).returncode == 0
 
 
+def assert_cancelled_and_gone(project: Project, parent: str) -> None:
+    """The shards run and all its shards are cancelled, and no shard project is left."""
+    records = {r["id"]: r for r in json.loads(project.envctl("runs", "--json").stdout)}
+    assert records[parent]["state"] == "cancelled"
+    assert all(records[c]["state"] == "cancelled" for c in records[parent]["children"])
+    from tests.conftest import leftovers  # noqa: PLC0415
+
+    assert leftovers(f"{project.name}-s") == {}
+
+
 def test_stopping_a_shards_run_cancels_every_shard(runs_project) -> None:  # type: ignore[no-untyped-def]
     """`stop` on a --shards run stops all its shards at once: cancelled, nothing left."""
     write_suite(runs_project, {"test_slow.py": "import time\nimport pytest\n"
@@ -269,12 +279,7 @@ def test_stopping_a_shards_run_cancels_every_shard(runs_project) -> None:  # typ
     stopped = runs_project.envctl("stop", parent)
     assert stopped.returncode == 0, stopped.output
     assert time.monotonic() - started < 30
-    records = {r["id"]: r for r in json.loads(runs_project.envctl("runs", "--json").stdout)}
-    assert records[parent]["state"] == "cancelled"
-    assert all(records[c]["state"] == "cancelled" for c in records[parent]["children"])
-    from tests.conftest import leftovers  # noqa: PLC0415
-
-    assert leftovers(f"{runs_project.name}-s") == {}
+    assert_cancelled_and_gone(runs_project, parent)
 
 
 def test_ctrl_c_on_a_foreground_shards_run_cancels_every_shard(runs_project) -> None:  # type: ignore[no-untyped-def]
@@ -300,12 +305,7 @@ def test_ctrl_c_on_a_foreground_shards_run_cancels_every_shard(runs_project) -> 
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED, err
     assert time.monotonic() - started < 30
-    records = {r["id"]: r for r in json.loads(runs_project.envctl("runs", "--json").stdout)}
-    assert records[parent]["state"] == "cancelled"
-    assert all(records[c]["state"] == "cancelled" for c in records[parent]["children"])
-    from tests.conftest import leftovers  # noqa: PLC0415
-
-    assert leftovers(f"{runs_project.name}-s") == {}
+    assert_cancelled_and_gone(runs_project, parent)
 
 
 def test_two_isolated_runs_in_parallel_both_pass(runs_project) -> None:  # type: ignore[no-untyped-def]

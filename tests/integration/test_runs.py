@@ -162,21 +162,26 @@ def test_stop_cancels_and_leaves_no_container(runs_project) -> None:  # type: ig
     assert runs_project.leftovers().get("containers", []) == [f"{runs_project.name}-sidecar-1"]
 
 
+def start_detached_together(project, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """`envctl test --detach` ``count`` times at once; the run ids."""
+    procs = [subprocess.Popen([sys.executable, "-m", "envctl", "test", "--detach"], cwd=project.path,
+                              env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(count)]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        ids.append(out.strip().splitlines()[-1])
+    return ids
+
+
 def test_runs_started_together_on_a_down_environment_bring_it_up_once(make_project) -> None:  # type: ignore[no-untyped-def]
     """Three detached runs at once, nothing up yet: one brings the environment up, the others
     wait for it; all pass, and the project has one network (two compose processes creating it
     at once leave two of one name, and every later start fails as "ambiguous")."""
     project = make_project("runs")
     write_suite(project, "p", "def test_a():\n    pass\n")
-    procs = [subprocess.Popen([sys.executable, "-m", "envctl", "test", "--detach"], cwd=project.path,
-                              env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(3)]
-    ids = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        ids.append(out.strip().splitlines()[-1])
-    for run_id in ids:
+    for run_id in start_detached_together(project, 3):
         result = project.envctl("wait", run_id)
         assert result.returncode == 0, result.output
     networks = subprocess.run(["docker", "network", "ls", "--filter", f"name={project.name}_",
@@ -190,14 +195,7 @@ def test_four_runs_at_once_have_distinct_correct_records(runs_project) -> None: 
     """Four detached runs started together all finish, each with its own record."""
     write_suite(runs_project, "p", "import pytest\n@pytest.mark.parametrize('i', range(3))\n"
                                    "def test_a(i):\n    assert i != 99\n")
-    procs = [subprocess.Popen([sys.executable, "-m", "envctl", "test", "--detach"], cwd=runs_project.path,
-                              env=runs_project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
-    ids = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        ids.append(out.strip().splitlines()[-1])
+    ids = start_detached_together(runs_project, 4)
     assert len(set(ids)) == 4
     for run_id in ids:
         result = runs_project.envctl("wait", run_id)
