@@ -49,7 +49,7 @@ def _reconcile_shards(run_dir: Path, record: RunRecord) -> RunRecord:
                if not child.state.terminal and not collector_alive(child_dir)]
     if orphans:
         spawn_collector(*orphans, log_to=run_dir)
-    return shards.finalize(run_dir, record)
+    return shards.finalize(run_dir, record, children)
 
 
 def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from envctl.errors import ExitCode
 from envctl.runs import control
-from envctl.runs.logfile import tail_lines
+from envctl.runs.logfile import LineSplitter, tail_lines
 from envctl.runs.state import RunRecord, RunState
 from envctl.runs.store import OUTPUT_LOG
 
@@ -191,29 +191,12 @@ def _print_stamped(run_dir: Path, *, follow: bool, tail: int | None, write: Call
     lines.close()
 
 
-class PrefixedLines:
-    """Writes whole lines, each behind ``prefix``, under a lock shared with other writers.
-
-    A line longer than ``max_line`` bytes goes out in pieces, so memory stays bounded."""
+class PrefixedLines(LineSplitter):
+    """Writes whole lines, each behind ``prefix``, under a lock shared with other writers."""
 
     def __init__(self, prefix: bytes, lock: threading.Lock, max_line: int = 64 * 1024) -> None:
-        self.prefix = prefix
-        self.lock = lock
-        self.max_line = max_line
-        self.pending = b""
+        def locked(data: bytes) -> None:
+            with lock:
+                _write(data)
 
-    def write(self, data: bytes) -> None:
-        self.pending += data
-        *lines, self.pending = self.pending.split(b"\n")
-        while len(self.pending) > self.max_line:
-            lines.append(self.pending[:self.max_line])
-            self.pending = self.pending[self.max_line:]
-        if lines:
-            with self.lock:
-                _write(b"".join(self.prefix + line + b"\n" for line in lines))
-
-    def close(self) -> None:
-        if self.pending:
-            with self.lock:
-                _write(self.prefix + self.pending + b"\n")
-            self.pending = b""
+        super().__init__(lambda _at: prefix, locked, max_line=max_line)

@@ -168,3 +168,40 @@ def tail_lines(run_dir: Path, lines: int, name: str = "output.log", max_bytes: i
     text = data.decode("utf-8", errors="replace")
     result = text.splitlines()[-lines:] if lines > 0 else []
     return [line[:2000] for line in result]
+
+
+class LineSplitter:
+    """Writes whole lines, each behind the label of the offset it starts at (``label``), to
+    ``out``. A line longer than ``max_line`` goes out in pieces, so memory stays bounded."""
+
+    def __init__(self, label: Callable[[int], bytes], out: Callable[[bytes], None], offset: int = 0,
+                 max_line: int = 64 * 1024) -> None:
+        self.label = label
+        self.out = out
+        self.offset = offset  # where ``pending`` starts in the stream
+        self.pending = b""
+        self.max_line = max_line
+
+    def write(self, data: bytes) -> None:
+        self.pending += data
+        pieces = []
+        while True:
+            end = self.pending.find(b"\n")
+            if end < 0 and len(self.pending) <= self.max_line:
+                break
+            take = end + 1 if 0 <= end < self.max_line else self.max_line
+            pieces.append(self._labelled(self.pending[:take]))
+            self.offset += take
+            self.pending = self.pending[take:]
+        if pieces:
+            self.out(b"".join(pieces))
+
+    def close(self) -> None:
+        if self.pending:
+            self.out(self._labelled(self.pending))
+            self.offset += len(self.pending)
+            self.pending = b""
+
+    def _labelled(self, line: bytes) -> bytes:
+        text = self.label(self.offset) + line
+        return text if text.endswith(b"\n") else text + b"\n"

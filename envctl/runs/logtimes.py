@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from envctl.runs.logfile import LineSplitter
 from envctl.runs.store import TIMES_FILE
 
 UNKNOWN = "-" * 24  # as wide as a time: lines the index does not cover (the cut marker)
@@ -74,41 +75,13 @@ def format_time(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + f".{int(stamp * 1000) % 1000:03d}Z"
 
 
-class StampedLines:
+class StampedLines(LineSplitter):
     """Takes consecutive bytes of output.log from ``offset`` on and writes each line behind
-    the time it arrived. A line longer than ``max_line`` goes out in pieces (bounded memory)."""
+    the time it arrived."""
 
     def __init__(self, index: TimeIndex, write: Callable[[bytes], None], offset: int = 0,
                  max_line: int = 64 * 1024) -> None:
-        self.index = index
-        self.out = write
-        self.offset = offset  # where ``pending`` starts in the file
-        self.pending = b""
-        self.max_line = max_line
-
-    def write(self, data: bytes) -> None:
-        self.pending += data
-        chunks = []
-        while True:
-            end = self.pending.find(b"\n")
-            if end < 0 and len(self.pending) <= self.max_line:
-                break
-            take = end + 1 if 0 <= end < self.max_line else self.max_line
-            chunks.append(self._stamped(self.pending[:take]))
-            self.offset += take
-            self.pending = self.pending[take:]
-        if chunks:
-            self.out(b"".join(chunks))
-
-    def close(self) -> None:
-        if self.pending:
-            self.out(self._stamped(self.pending))
-            self.offset += len(self.pending)
-            self.pending = b""
-
-    def _stamped(self, line: bytes) -> bytes:
-        text = format_time(self.index.time_at(self.offset)).encode() + b" " + line
-        return text if text.endswith(b"\n") else text + b"\n"
+        super().__init__(lambda at: format_time(index.time_at(at)).encode() + b" ", write, offset, max_line)
 
 
 def last_lines_offset(path: Path, lines: int, max_bytes: int) -> int:

@@ -8,20 +8,22 @@ file the next split balances on, and ends in one state with one exit code.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from envctl.report import merge as merging
 from envctl.report.junit import Results
 from envctl.runs.collector import spawn_collector
 from envctl.runs.ids import new_run_id
-from envctl.runs.launch import RunRequest, prepare_detached
+from envctl.runs.launch import RunRequest, environment_from_file, prepare_detached
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.state import PYTEST_STATES, Counts, Limits, RunRecord, RunState
-from envctl.runs.store import JUNIT_FILE, START_FILE, RunStore, read_json
+from envctl.runs.store import JUNIT_FILE, RunStore
 from envctl.settings import Settings
 
 FOLLOW_INTERVAL = 0.1  # seconds between looks at the shards' records (a few small files each)
@@ -66,12 +68,11 @@ def children_of(parent: RunRecord, root: Path) -> list[tuple[Path, RunRecord]]:
     return [(root / child, RunRecord.load(root / child)) for child in parent.children]
 
 
-def combined_counts(children: list[tuple[Path, RunRecord]]) -> Counts:
+def combined_counts(counts: Iterable[Counts]) -> Counts:
     total = Counts(total=0)
-    for child_dir, _child in children:
-        counts = read_progress(child_dir).counts
+    for one in counts:
         for field in dataclasses.fields(Counts):
-            value = getattr(counts, field.name)
+            value = getattr(one, field.name)
             if value is not None:
                 setattr(total, field.name, (getattr(total, field.name) or 0) + value)
     return total
@@ -80,9 +81,9 @@ def combined_counts(children: list[tuple[Path, RunRecord]]) -> Counts:
 def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str]]:
     """The shards' progress as one, and a line per shard (state, done/total, test running)."""
     children = children_of(parent, root)
+    progresses = [read_progress(child_dir) for child_dir, _child in children]
     lines, current, updated = [], None, None
-    for child_dir, child in children:
-        progress = read_progress(child_dir)
+    for (_child_dir, child), progress in zip(children, progresses, strict=True):
         counts = progress.counts
         running = f"  {progress.current}" if progress.current and not child.state.terminal else ""
         lines.append(f"shard {child.shard} {child.id}: {child.state.value}, "
@@ -91,24 +92,25 @@ def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str
         current = current or (progress.current if not child.state.terminal else None)
         if progress.updated is not None:
             updated = max(updated or 0.0, progress.updated)
-    return Progress(combined_counts(children), current, parent.started_at, updated, "plugin"), lines
+    total = combined_counts(p.counts for p in progresses)
+    return Progress(total, current, parent.started_at, updated, "plugin"), lines
 
 
 def durations_file_of(children: list[tuple[Path, RunRecord]]) -> Path | None:
     """Where the shards' settings keep recorded durations (the next split balances on them)."""
     for child_dir, _child in children:
-        data = read_json(child_dir / START_FILE)
-        if data is not None and isinstance(data.get("settings"), dict):
-            return Settings.from_json(data["settings"]).resolved_durations_file  # type: ignore[arg-type]
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return environment_from_file(child_dir)[0].settings.resolved_durations_file
     return None
 
 
-def finalize(parent_dir: Path, parent: RunRecord) -> RunRecord:
+def finalize(parent_dir: Path, parent: RunRecord,
+             children: list[tuple[Path, RunRecord]] | None = None) -> RunRecord:
     """When every shard has ended: merge, pick the parent's state, save; else return as is.
 
     Any process may do it (the foreground, `status`, `wait`): the result is the same, and every
-    file it writes is replaced atomically."""
-    children = children_of(parent, parent_dir.parent)
+    file it writes is replaced atomically. ``children``: the shards, if the caller has read them."""
+    children = children_of(parent, parent_dir.parent) if children is None else children
     if any(not child.state.terminal for _d, child in children):
         return parent
     worst = min((child.state for _d, child in children), key=SEVERITY.index, default=RunState.NO_TESTS)
@@ -148,7 +150,7 @@ def follow_shards(parent_dir: Path) -> RunRecord:
             # A shard whose collector died gets a new one; once all have ended, this finalizes.
             record = control.reconcile(parent_dir)
             children = children_of(record, root)
-            counts = combined_counts(children)
+            counts = combined_counts(read_progress(child_dir).counts for child_dir, _c in children)
             states = ", ".join(f"{c.shard} {c.state.value}" for _d, c in children)
             line = (f"envctl: shards [{states}]: {counts.done}/{counts.total or '?'} done, "
                     f"{counts.failed + counts.errors} failed")
