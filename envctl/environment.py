@@ -255,25 +255,22 @@ class Environment:
         This keeps `envctl test` on a running environment fast; run `envctl up` to apply
         compose file changes.
         """
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
         targets = self.targets(services)
         if not targets:
             return []
         with self.start_lock():  # another envctl may be bringing it up right now: wait, then look
-            return self._ensure_up(services, targets)
-
-    def _ensure_up(self, services: Iterable[str], targets: list[str]) -> list[ServiceReport]:
-        from envctl.docker.engine import Engine  # noqa: PLC0415
-
-        with Engine(timeout=self.settings.docker_timeout) as engine:
-            states = engine.containers({labels.COMPOSE_PROJECT: self.project})
-        # settle=0: a container that was already running before this call has settled.
-        watch = ReadinessWatch(targets, self._one_shots(), settle=0.0)
-        for state in states:
-            watch.update(state)
-        if watch.all_done and not watch.failed:
-            self.log.debug("environment already up", services=targets)
-            return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
-        return self.up(services)
+            with Engine(timeout=self.settings.docker_timeout) as engine:
+                states = engine.containers({labels.COMPOSE_PROJECT: self.project})
+            # settle=0: a container that was already running before this call has settled.
+            watch = ReadinessWatch(targets, self._one_shots(), settle=0.0)
+            for state in states:
+                watch.update(state)
+            if watch.all_done and not watch.failed:
+                self.log.debug("environment already up", services=targets)
+                return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
+            return self.up(services)
 
     def _one_shots(self) -> frozenset[str]:
         return frozenset(dep for spec in self.config().services.values()
