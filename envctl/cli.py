@@ -94,7 +94,7 @@ def doctor(
     if as_json:
         _print_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
     else:
-        from envctl.render import doctor_table  # noqa: PLC0415
+        from envctl.ui.render import doctor_table  # noqa: PLC0415
 
         doctor_table(checks)
     return int(ExitCode.DOCTOR_FAILED if failed else ExitCode.OK)
@@ -105,8 +105,8 @@ def config(
     as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
 ) -> int:
     """Print the resolved settings and where each value came from."""
-    from envctl.render import settings_table  # noqa: PLC0415
     from envctl.settings import FIELDS  # noqa: PLC0415
+    from envctl.ui.render import settings_table  # noqa: PLC0415
 
     settings = _settings()
     if as_json:
@@ -136,7 +136,7 @@ def up(
     env = _environment(settings, isolated)
     targets = env.targets(services or [])
     if sys.stderr.isatty():
-        from envctl.render import LiveServices  # noqa: PLC0415
+        from envctl.ui.render import LiveServices  # noqa: PLC0415
 
         with LiveServices(targets) as live:
             env.on_progress = live
@@ -190,7 +190,7 @@ def ps(
     if as_json:
         _print_json([asdict(r) | {"phase": r.phase.value} for r in rows])
     else:
-        from envctl.render import services_table  # noqa: PLC0415
+        from envctl.ui.render import services_table  # noqa: PLC0415
 
         services_table(rows)
     return 0
@@ -229,63 +229,12 @@ def test(
     as_json: Annotated[bool, typer.Option("--json", help="With --detach: print a JSON record.")] = False,
 ) -> int:
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
-    from envctl.runs.launch import RunRequest, start_detached  # noqa: PLC0415
+    from envctl.ui.testing import TestOptions, run_tests  # noqa: PLC0415
 
     settings = _settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids)
-    args = tuple(pytest_args or ())
-    if shard is not None:
-        from envctl.errors import UsageError  # noqa: PLC0415
-        from envctl.pytest_plugin.envctl_shards import parse_shard  # noqa: PLC0415
-
-        try:
-            parse_shard(shard)
-        except ValueError as exc:
-            raise UsageError(f"--shard: {exc}") from None
-    if rerun_failed is not None:
-        from envctl.runs.rerun import failed_nodeids  # noqa: PLC0415
-
-        source, nodeids = failed_nodeids(settings, rerun_failed)
-        if not nodeids:
-            print(f"envctl: nothing failed in {source}; nothing to rerun", file=sys.stderr)
-            return 0
-        print(f"envctl: rerunning {len(nodeids)} failed test(s) of {source}", file=sys.stderr)
-        args = (*args, *nodeids)
-    request = RunRequest(pytest_args=args, timeout=settings.run_timeout, memory=settings.memory,
-                         cpus=settings.cpus, pids=settings.pids, no_up=no_up, shard=shard)
-    if shards is not None:
-        return _test_shards(settings, request, shards, detach)
-    env = _environment(settings, isolated)
-    if not detach and not no_up:
-        env.ensure_up()  # in the foreground, so its progress and failures show here
-    run_dir, record = start_detached(env, request)
-    if detach:
-        if as_json:
-            _print_json({"id": record.id, "log": str(run_dir / "output.log"), "dir": str(run_dir),
-                         "container": record.container})
-        else:
-            print(f"envctl: run {record.id} started; follow it with `envctl status --watch`",
-                  file=sys.stderr)
-            print(record.id)
-        return 0
-    from envctl.runs.foreground import follow  # noqa: PLC0415
-
-    return int(follow(run_dir))
-
-
-def _test_shards(settings: Any, request: Any, shards: int, detach: bool) -> int:
-    from envctl.errors import UsageError  # noqa: PLC0415
-    from envctl.render import final_summary  # noqa: PLC0415
-    from envctl.runs.shards import follow_shards, start_shards  # noqa: PLC0415
-
-    if shards < 1 or request.shard:
-        raise UsageError("--shards takes a number >= 1, and does not combine with --shard")
-    parent_dir, parent = start_shards(settings, request, shards)
-    if detach:
-        print(parent.id)
-        return 0
-    record = follow_shards(parent_dir)
-    print(final_summary(parent_dir, record), file=sys.stderr)
-    return record.exit_code
+    return run_tests(settings, TestOptions(
+        pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
+        isolated=isolated, shards=shards, rerun_failed=rerun_failed, as_json=as_json))
 
 
 @app.command()
@@ -300,16 +249,16 @@ def status(
 
     handle = Run(_store(), run)
     if watch:
-        from envctl.render import watch_run  # noqa: PLC0415
+        from envctl.ui.render import watch_run  # noqa: PLC0415
 
         watch_run(handle)
     current = handle.status(lines=lines)
     if as_json:
-        from envctl.render import status_dict  # noqa: PLC0415
+        from envctl.ui.render import status_dict  # noqa: PLC0415
 
         _print_json(status_dict(current))
     else:
-        from envctl.render import status_text  # noqa: PLC0415
+        from envctl.ui.render import status_text  # noqa: PLC0415
 
         print(status_text(current))
     return 0
@@ -324,8 +273,8 @@ def logs(
         "--timestamps", "-t", help="Each line behind the time it arrived (UTC, to 0.1 s).")] = False,
 ) -> int:
     """Print a run's output log."""
-    from envctl.runs.foreground import print_log  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
+    from envctl.ui.follow import print_log  # noqa: PLC0415
 
     print_log(Run(_store(), run), follow=follow, tail=tail, timestamps=timestamps)
     return 0
@@ -340,8 +289,8 @@ def wait(
                              "(default: on when CI=true).")] = None,
 ) -> int:
     """Block until the run ends; print its summary; exit with pytest's code (or envctl's)."""
-    from envctl.render import final_summary  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
+    from envctl.ui.render import final_summary  # noqa: PLC0415
     from envctl.units import parse_duration  # noqa: PLC0415
 
     settings = _settings()
@@ -349,7 +298,7 @@ def wait(
 
     handle = Run(RunStore(settings.resolved_log_dir), run)
     if ci if ci is not None else os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        from envctl.runs.ci_wait import ci_wait  # noqa: PLC0415
+        from envctl.ui.ci import ci_wait  # noqa: PLC0415
 
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         return ci_wait(handle.dir, heartbeat=settings.heartbeat,
@@ -381,13 +330,16 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
 ) -> int:
     """The run history: id, state, start, duration, counts, exit code."""
-    records = [record for _path, record in _store().records()]
+    found, damaged = _store().scan()
+    records = [record for _path, record in found]
     if as_json:
-        _print_json([r.to_dict() | {"exit_code": r.exit_code, "duration": r.duration} for r in records])
+        _print_json([r.to_dict() | {"exit_code": r.exit_code, "duration": r.duration} for r in records]
+                    + [{"id": e.message.split(":", 1)[0].removeprefix("run "), "state": "damaged",
+                        "message": e.message} for e in damaged])
     else:
-        from envctl.render import runs_table  # noqa: PLC0415
+        from envctl.ui.render import runs_table  # noqa: PLC0415
 
-        runs_table(records)
+        runs_table(records, damaged)
     return 0
 
 
@@ -403,8 +355,8 @@ def report(
 ) -> int:
     """The aggregated results of a run; `report merge INPUTS...` merges shards into one."""
     from envctl.errors import UsageError  # noqa: PLC0415
-    from envctl.report.summary import FORMATS, render  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
+    from envctl.ui.report import FORMATS, render  # noqa: PLC0415
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -413,7 +365,7 @@ def report(
     if inputs:
         raise UsageError("only `report merge` takes more than one argument")
     handle = Run(_store(), run)
-    sys.stdout.write(render(handle.dir, handle.status(lines=0).record, fmt))
+    sys.stdout.write(render(handle.dir, handle.record, fmt))
     return 0
 
 

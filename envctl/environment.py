@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from envctl.docker import labels
 from envctl.docker.compose import TIMEOUT_EXIT, Compose, ComposeCommandError, first_error_line
 from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState
-from envctl.errors import ComposeFileError, DockerError, EnvironmentFailedError
+from envctl.errors import CancelRequestedError, ComposeFileError, DockerError, EnvironmentFailedError
 from envctl.files import private_dir, write_private
 from envctl.health import (
     NO_HEALTHCHECK,
@@ -49,8 +49,6 @@ from envctl.settings import Settings
 
 if TYPE_CHECKING:
     from envctl.docker.engine import Engine
-    from envctl.runs.launch import RunRequest
-    from envctl.runs.run import Run
 
 LOG_TAIL_LINES = 20
 _RESET_LIST = "__envctl_reset_list__"
@@ -60,6 +58,12 @@ FAILURE_GRACE = 5.0  # `up` returns within timeout + this, cleanup included
 _BUILD_LOCK = threading.Lock()
 
 ProgressCallback = Callable[[str, Verdict], None]
+Cancelled = Callable[[], bool]  # whether a stop was requested: long waits look at it often
+CANCEL_CHECK = 0.2  # seconds between looks at ``Cancelled`` while waiting for readiness
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -215,10 +219,13 @@ class Environment:
                     hint="run `docker compose build` to see the whole build output") from None
 
     def up(self, services: Iterable[str] = (), *, timeout: float | None = None,
-           build: bool | None = None, keep_on_failure: bool = False) -> list[ServiceReport]:
+           build: bool | None = None, keep_on_failure: bool = False,
+           cancelled: Cancelled = _never) -> list[ServiceReport]:
         """Start ``services`` and wait until each is ready; explain every failure.
 
-        ``build``: None builds missing images, True rebuilds, False never builds.
+        ``build``: None builds missing images, True rebuilds, False never builds. ``cancelled``:
+        checked while waiting; when it turns true the start is abandoned (CancelRequestedError)
+        and what it started is removed, as after a failure.
         """
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
@@ -226,20 +233,20 @@ class Environment:
         targets = self.targets(services)
         if not targets:  # only a test service: nothing to bring up (and `compose up` would run it)
             return []
-        with self.start_lock():
+        with self.start_lock(cancelled=cancelled):
             if build is not False:
                 self.build(targets, force=bool(build))
             compose = self.compose()
             with Engine(timeout=self.settings.docker_timeout) as engine:
                 fresh = not engine.containers({labels.COMPOSE_PROJECT: self.project})
                 try:
-                    return self._start_and_wait(engine, compose, targets, timeout)
+                    return self._start_and_wait(engine, compose, targets, timeout, cancelled)
                 except BaseException:
                     if not keep_on_failure:
                         self._cleanup_failed_start(compose, fresh)
                     raise
 
-    def start_lock(self) -> contextlib.AbstractContextManager[None]:
+    def start_lock(self, cancelled: Cancelled = _never) -> contextlib.AbstractContextManager[None]:
         """Held while this project's containers and networks are created (`up`, and a run's
         `compose run`): two compose processes creating one network at once leave two networks
         of that name on engines that allow it, and every later start fails as "ambiguous"."""
@@ -247,9 +254,10 @@ class Environment:
 
         return file_lock(self._state_dir() / f"{self.project}.start.lock",
                          timeout=BUILD_DEADLINE + self.settings.health_timeout + FAILURE_GRACE,
-                         what=f"starting project {self.project}")
+                         what=f"starting project {self.project}", cancelled=cancelled)
 
-    def ensure_up(self, services: Iterable[str] = ()) -> list[ServiceReport]:
+    def ensure_up(self, services: Iterable[str] = (), *,
+                  cancelled: Cancelled = _never) -> list[ServiceReport]:
         """Like ``up``, but when every wanted service is already ready, touch nothing.
 
         This keeps `envctl test` on a running environment fast; run `envctl up` to apply
@@ -260,7 +268,7 @@ class Environment:
         targets = self.targets(services)
         if not targets:
             return []
-        with self.start_lock():  # another envctl may be bringing it up right now: wait, then look
+        with self.start_lock(cancelled):  # another envctl may be bringing it up now: wait, then look
             with Engine(timeout=self.settings.docker_timeout) as engine:
                 states = engine.containers({labels.COMPOSE_PROJECT: self.project})
             # settle=0: a container that was already running before this call has settled.
@@ -270,7 +278,7 @@ class Environment:
             if watch.all_done and not watch.failed:
                 self.log.debug("environment already up", services=targets)
                 return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
-            return self.up(services)
+            return self.up(services, cancelled=cancelled)
 
     def _one_shots(self) -> frozenset[str]:
         return frozenset(dep for spec in self.config().services.values()
@@ -285,25 +293,10 @@ class Environment:
             self.log.warning("cleanup after a failed start failed", error=str(exc))
 
     def _start_and_wait(self, engine: Engine, compose: Compose, targets: list[str],
-                        timeout: float) -> list[ServiceReport]:
+                        timeout: float, cancelled: Cancelled) -> list[ServiceReport]:
         wait = _ReadinessWait(self, engine, compose, ReadinessWatch(targets, self._one_shots()),
-                              timeout)
+                              timeout, cancelled=cancelled)
         return wait.run()
-
-    # -- test runs ---------------------------------------------------------------------------
-
-    def test(self, request: RunRequest | None = None, *, detach: bool = True) -> Run:
-        """Start a test run (see ``RunRequest``); with ``detach=False``, wait for its end."""
-        from envctl.runs.launch import RunRequest, start_detached, start_run  # noqa: PLC0415
-        from envctl.runs.run import Run  # noqa: PLC0415
-        from envctl.runs.store import RunStore  # noqa: PLC0415
-
-        start = start_detached if detach else start_run
-        run_dir, _record = start(self, request or RunRequest())
-        run = Run(RunStore(self.settings.resolved_log_dir), run_dir.name)
-        if not detach:
-            run.wait()
-        return run
 
     # -- down / ps ---------------------------------------------------------------------------
 
@@ -331,7 +324,7 @@ class _ReadinessWait:
     """One `up`: compose started as a process, the project's events followed to a verdict."""
 
     def __init__(self, env: Environment, engine: Engine, compose: Compose, watch: ReadinessWatch,
-                 timeout: float) -> None:
+                 timeout: float, *, cancelled: Cancelled = _never) -> None:
         self.env = env
         self.engine = engine
         self.compose = compose
@@ -342,6 +335,7 @@ class _ReadinessWait:
         self.proc: subprocess.Popen[bytes] | None = None
         self.attempts = 0
         self.warned_no_health: set[str] = set()
+        self.cancelled = cancelled
 
     def run(self) -> list[ServiceReport]:
         watch = self.watch
@@ -358,8 +352,13 @@ class _ReadinessWait:
                     now = time.monotonic()
                     if now >= self.deadline:
                         break
-                    # The only timers: the deadline, and a settling service's settle time.
+                    if self.cancelled():
+                        raise CancelRequestedError("the run was cancelled while its environment started")
+                    # The timers: the deadline, a settling service's settle time, and a look at
+                    # whether the run was cancelled.
                     wake = min(self.deadline, watch.next_recheck() or self.deadline)
+                    if self.cancelled is not _never:
+                        wake = min(wake, now + CANCEL_CHECK)
                     try:
                         kind, payload = self.inbox.get(timeout=max(0.0, wake - now))
                     except queue.Empty:

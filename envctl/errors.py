@@ -23,12 +23,14 @@ class ExitCode(IntEnum):
     DOCTOR_FAILED = 16
     RUN_NOT_FOUND = 17
     RUN_ACTIVE = 18
+    RUN_DAMAGED = 19
     TIMED_OUT = 20
     OOM_KILLED = 21
     CANCELLED = 22
     INFRA_ERROR = 23
     LOST = 24
     WAIT_TIMEOUT = 25
+    ENV_BROKEN = 26
     INTERNAL = 70
     INTERRUPTED = 130
     TERMINATED = 143
@@ -102,6 +104,12 @@ class RunActiveError(EnvctlError):
     exit_code = ExitCode.RUN_ACTIVE
 
 
+class DamagedRunError(EnvctlError):
+    """A run directory whose record cannot be read as one (truncated, not JSON, not a file)."""
+
+    exit_code = ExitCode.RUN_DAMAGED
+
+
 class DockerError(EnvctlError):
     """A Docker call failed for a reason that is not the engine being down."""
 
@@ -110,6 +118,16 @@ class DockerError(EnvctlError):
     def __init__(self, message: str, *, hint: str | None = None, transient: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.transient = transient
+
+
+class ContainerGoneError(DockerError):
+    """The container a call was about has been removed (by envctl's collector, or behind its back)."""
+
+
+class CancelRequestedError(EnvctlError):
+    """A run was stopped on request while its environment or container was being started."""
+
+    exit_code = ExitCode.CANCELLED
 
 
 class WaitTimeoutError(EnvctlError):

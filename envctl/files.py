@@ -1,11 +1,18 @@
-"""Private files and folders: state files 0600, folders 0700, state written atomically."""
+"""Private files and folders: state files 0600, folders 0700, state written atomically; and
+reading a file that someone else may have planted: no links followed, regular files only, capped."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
+
+# O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer.
+_SAFE_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def private_dir(path: Path) -> Path:
@@ -17,7 +24,9 @@ def private_dir(path: Path) -> Path:
 
 
 def write_private(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file + fsync + rename), mode 0600."""
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename), mode 0600.
+
+    The rename replaces whatever ``path`` was (a planted link included) and never follows it."""
     private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     tmp = Path(tmp_name)
@@ -32,3 +41,33 @@ def write_private(path: Path, text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def open_regular(path: Path, *, dir_fd: int | None = None) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file with one link, never following a
+    link; OSError otherwise (ELOOP for a link, EINVAL for a FIFO, device, folder or hard link).
+
+    The type is checked before the open (so a device node is never opened) and again on the
+    descriptor (so nothing swapped in between is read)."""
+    before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    if stat.S_ISLNK(before.st_mode):
+        raise OSError(errno.ELOOP, "is a symbolic link", str(path))
+    if not stat.S_ISREG(before.st_mode) or before.st_nlink != 1:
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    fd = os.open(path, _SAFE_READ, dir_fd=dir_fd)
+    after = os.fstat(fd)
+    if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino) \
+            or not stat.S_ISREG(after.st_mode) or after.st_nlink != 1:
+        os.close(fd)
+        raise OSError(errno.EINVAL, "changed while being opened", str(path))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path, cap: int, *, dir_fd: int | None = None) -> bytes:
+    """The whole of a regular file (see ``open_regular``); OSError(EFBIG) past ``cap`` bytes."""
+    with open_regular(path, dir_fd=dir_fd) as handle:
+        data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise OSError(errno.EFBIG, f"larger than {cap} bytes", str(path))
+    return data

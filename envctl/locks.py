@@ -8,17 +8,19 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from envctl.errors import EnvironmentFailedError
+from envctl.errors import CancelRequestedError, EnvironmentFailedError
 
 _held = threading.local()  # the lock files this thread holds, and how deeply
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
-    """Hold ``path``'s flock inside; EnvironmentFailedError naming ``what`` after ``timeout``."""
+def file_lock(path: Path, *, timeout: float, what: str,
+              cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+    """Hold ``path``'s flock inside; EnvironmentFailedError naming ``what`` after ``timeout``,
+    CancelRequestedError as soon as ``cancelled`` says so while waiting."""
     depth: dict[Path, int] = _held.__dict__.setdefault("depth", {})
     if depth.get(path):
         depth[path] += 1
@@ -35,6 +37,8 @@ def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if cancelled is not None and cancelled():
+                    raise CancelRequestedError(f"cancelled while waiting for another envctl {what}") from None
                 if time.monotonic() > deadline:
                     raise EnvironmentFailedError(
                         f"another envctl has been {what} for {timeout:.0f}s",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envctl.docker.models import ContainerState, EngineInfo
-from envctl.errors import DockerError, EngineUnavailableError
+from envctl.errors import ContainerGoneError, DockerError, EngineUnavailableError
 
 if TYPE_CHECKING:
     import docker
@@ -41,8 +41,8 @@ def translate_errors(what: str) -> Iterator[None]:
             f"{what}: the Docker engine at {describe_host()} does not answer ({type(exc).__name__})",
             hint=ENGINE_HINT,
         ) from exc
-    except docker.errors.NotFound:
-        raise
+    except docker.errors.NotFound as exc:
+        raise ContainerGoneError(f"{what}: {exc.explanation or exc}") from exc
     except docker.errors.APIError as exc:
         status = exc.status_code or 0
         raise DockerError(f"{what}: {exc.explanation or exc}", transient=status >= 500) from exc
@@ -95,12 +95,11 @@ class Engine:
 
     def container_state(self, container_id: str) -> ContainerState | None:
         """One inspect; ``None`` when the container is gone."""
-        import docker.errors  # noqa: PLC0415
 
         try:
             with translate_errors("inspecting a container"):
                 data = self.client.api.inspect_container(container_id)
-        except docker.errors.NotFound:
+        except ContainerGoneError:
             return None
         return ContainerState.from_inspect(data)
 
@@ -117,12 +116,11 @@ class Engine:
         return states
 
     def container_logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
-        import docker.errors  # noqa: PLC0415
 
         try:
             with translate_errors("reading container logs"):
                 raw: bytes = self.client.api.logs(container_id, tail=lines, stdout=True, stderr=True)
-        except docker.errors.NotFound:
+        except ContainerGoneError:
             return []
         return raw.decode("utf-8", errors="replace").splitlines()[-lines:]
 
@@ -133,11 +131,10 @@ class Engine:
         ``follow``: attach (the fastest path: ~90 MB/s here) and stream until the container
         exits; otherwise read the engine's stored log of a finished container.
         """
-        import docker.errors  # noqa: PLC0415
 
         try:
             stream = self._open_output(container_id, follow=follow, tail=tail)
-        except docker.errors.NotFound:
+        except ContainerGoneError:
             return iter(())
         return _guarded_stream(stream, "reading the test container's output")
 
@@ -153,11 +150,10 @@ class Engine:
         reads the stored log. Otherwise the exit is awaited alongside, and an attach that stops
         delivering bytes for ``grace`` seconds after the exit is closed and reported incomplete.
         """
-        import docker.errors  # noqa: PLC0415
 
         try:
             stream = self._open_output(container_id, follow=True, tail=None)
-        except docker.errors.NotFound:
+        except ContainerGoneError:
             return None, False
         if on_attached is not None:
             on_attached()
@@ -183,7 +179,7 @@ class Engine:
         thread.start()
         try:
             code = self.wait_exit(container_id)
-        except docker.errors.NotFound:
+        except ContainerGoneError:
             code = None
         seen = -1
         while seen != received[0]:  # after the exit, wait as long as bytes keep arriving
@@ -235,21 +231,19 @@ class Engine:
 
     def kill(self, container_id: str, signal: str) -> bool:
         """Send ``signal``; False when the container is not running any more."""
-        import docker.errors  # noqa: PLC0415
 
         try:
             with translate_errors("signalling the test container"):
                 self.client.api.kill(container_id, signal=signal)
-        except (docker.errors.NotFound, DockerError):
+        except DockerError:
             return False
         return True
 
-    def copy_file_out(self, container_id: str, path: str, dest: Path) -> bool:
+    def copy_file_out(self, container_id: str, path: str, dest: Path, *, cap: int = 512 << 20) -> bool:
         """Copy one regular file out of a (stopped) container to ``dest`` (0600); False if absent."""
         import tarfile  # noqa: PLC0415
         import tempfile  # noqa: PLC0415
 
-        import docker.errors  # noqa: PLC0415
 
         try:
             with translate_errors(f"copying {path} out of the test container"):
@@ -263,30 +257,30 @@ class Engine:
                         source = tar.extractfile(member) if member else None
                         if source is None:
                             return False
-                        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
                         with os.fdopen(fd, "wb") as out:
-                            while block := source.read(1 << 20):
-                                out.write(block)
-        except docker.errors.NotFound:
+                            copied = 0
+                            while (block := source.read(1 << 20)) and copied < cap:
+                                out.write(block[:cap - copied])
+                                copied += len(block)
+        except ContainerGoneError:
             return False
         return True
 
     def remove(self, container_id: str) -> None:
-        import docker.errors  # noqa: PLC0415
 
         try:
             with translate_errors("removing the test container"):
                 self.client.api.remove_container(container_id, force=True, v=True)
-        except docker.errors.NotFound:
+        except ContainerGoneError:
             pass
 
     def image_exists(self, name: str) -> bool:
-        import docker.errors  # noqa: PLC0415
 
         try:
             with translate_errors("inspecting an image"):
                 self.client.api.inspect_image(name)  # type: ignore[no-untyped-call]  # untyped in types-docker
-        except docker.errors.NotFound:
+        except ContainerGoneError:
             return False
         except DockerError:
             return False
@@ -349,12 +343,11 @@ class ProjectAge:
 
 
 def _guarded_stream(stream: Any, what: str) -> Iterator[bytes]:
-    import docker.errors  # noqa: PLC0415
 
     try:
         with translate_errors(what):
             yield from stream
-    except docker.errors.NotFound:
+    except ContainerGoneError:
         return
 
 

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import calendar
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _engine_time(value: object) -> float | None:
+    """The engine's RFC 3339 time ("2026-11-23T19:20:01.123456789Z") as a Unix time; None for
+    its zero time ("0001-01-01T00:00:00Z": never happened) or anything unreadable."""
+    if not isinstance(value, str) or len(value) < 20 or value.startswith("0001-"):
+        return None
+    try:
+        whole = calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    rest = value[19:]
+    fraction = 0.0
+    if rest.startswith("."):
+        digits = rest[1:].rstrip("Z").split("+")[0].split("-")[0]
+        fraction = float(f"0.{digits}") if digits.isdigit() else 0.0
+    return whole + fraction
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,13 @@ class ContainerState:
     labels: dict[str, str] = field(default_factory=dict)
     has_healthcheck: bool = False
     restart_policy: str = ""
+    started: bool = False  # the engine started it at least once (StartedAt is set)
+    finished_at: float | None = None  # when it last exited, if it has
+
+    @property
+    def ended(self) -> bool:
+        """It ran and has exited: only then is ``exit_code`` the process's own."""
+        return self.started and self.status in ("exited", "dead")
 
     @classmethod
     def from_inspect(cls, data: dict[str, Any]) -> ContainerState:
@@ -64,6 +90,8 @@ class ContainerState:
             labels=labels,
             has_healthcheck=has_healthcheck,
             restart_policy=str(_dict(host_config.get("RestartPolicy")).get("Name") or ""),
+            started=_engine_time(state.get("StartedAt")) is not None,
+            finished_at=_engine_time(state.get("FinishedAt")),
         )
 
 

@@ -30,6 +30,7 @@ class _Progress:
         try:
             self.events = open(os.path.join(directory, "events.jsonl"), "a", buffering=1,
                                encoding="utf-8")
+            os.fchmod(self.events.fileno(), 0o644)  # the host user reads it, whatever uid we are
         except OSError:
             self.broken = True
 
@@ -52,6 +53,7 @@ class _Progress:
         try:
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump(self.state, handle)
+                os.fchmod(handle.fileno(), 0o644)
             os.replace(tmp, path)
         except OSError:
             self.broken = True

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -51,7 +52,9 @@ def main(argv: list[str]) -> int:
     run_dir = argv[1]
     command = argv[argv.index("--") + 1:]
     _wait_for_gate()
-    os.umask(0o077)  # the run dir's files (events, progress, JUnit) stay private, as envctl's own
+    # What the tests hand back must be readable by the host user whatever uid runs here; the
+    # exchange folder sits inside the host user's private (0700) run directory.
+    os.umask(0o022)
     with contextlib.suppress(OSError):
         os.makedirs(run_dir, exist_ok=True)  # not mounted (remote engine): a folder in the container
     try:
@@ -67,6 +70,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     if _wait(proc, timeout if timeout > 0 else None):  # type: ignore[arg-type]
+        _hand_over(run_dir)
         return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     started = time.time()
     print(f"\nenvctl: the run hit its timeout of {timeout:g}s; stopping the tests", file=sys.stderr,
@@ -82,7 +86,36 @@ def main(argv: list[str]) -> int:
             json.dump({"timeout": timeout, "stopped_at": started}, handle)
     except OSError:
         pass
+    _hand_over(run_dir)
     return TIMED_OUT_EXIT
+
+
+HAND_OVER_LIMIT = 10000  # entries: the exchange folder holds a few files, not a tree
+
+
+def _hand_over(run_dir: str) -> None:
+    """Make what the tests wrote into the exchange folder readable, and (when running as root)
+    owned, by the host user, so envctl reads and removes it whatever uid ran the tests."""
+    uid = os.environ.get("ENVCTL_HOST_UID", "")
+    gid = os.environ.get("ENVCTL_HOST_GID", "")
+    owner = (int(uid), int(gid)) if uid.isdigit() and gid.isdigit() and os.geteuid() == 0 else None
+    seen = 0
+    for root, dirs, files in os.walk(run_dir):
+        for name in dirs + files:
+            seen += 1
+            if seen > HAND_OVER_LIMIT:
+                return
+            path = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                info = os.lstat(path)
+                if stat.S_ISLNK(info.st_mode):
+                    continue
+                if owner is not None:
+                    os.chown(path, owner[0], owner[1], follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode):
+                    os.chmod(path, 0o644)
+                elif stat.S_ISDIR(info.st_mode):
+                    os.chmod(path, 0o755)  # noqa: S103  # inside the 0700 run dir: the host user must list it
 
 
 if __name__ == "__main__":

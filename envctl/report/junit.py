@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # our own container's pytest output, parsed without DTDs
+import xml.etree.ElementTree as ET  # pytest's output; expat expands no external entities, caps internal ones
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,12 @@ def nodeid_of(classname: str, name: str, file: str | None) -> str:
     return f"{classname}::{name}" if classname else name
 
 
-def read_junit(path: Path) -> Results:
-    """Every testcase of a JUnit XML file; missing or broken files give what was read."""
+def read_junit(source: Path | BinaryIO) -> Results:
+    """Every testcase of a JUnit XML file (a path, or a file opened by the caller); missing or
+    broken files give what was read."""
     results = Results()
     try:
-        for _event, element in ET.iterparse(path, events=("end",)):  # noqa: S314  # see import
+        for _event, element in ET.iterparse(source, events=("end",)):  # noqa: S314  # see import
             if element.tag != "testcase":
                 continue
             results.cases.append(_case(element))

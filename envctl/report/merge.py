@@ -12,7 +12,8 @@ from pathlib import Path
 from envctl.errors import UsageError
 from envctl.files import write_private
 from envctl.report.junit import Results, read_junit
-from envctl.runs.store import JUNIT_FILE
+
+JUNIT_FILE = "junit.xml"  # the name a run directory's report has
 
 
 def junit_inputs(inputs: list[Path]) -> list[Path]:
@@ -22,7 +23,10 @@ def junit_inputs(inputs: list[Path]) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            found += sorted(path.rglob(JUNIT_FILE))
+            # A run directory holds the container's live report in exchange/ and the host's copy
+            # beside it: the copy is the one to read.
+            found += sorted(p for p in path.rglob(JUNIT_FILE)
+                            if not (p.parent.name == "exchange" and (p.parent.parent / JUNIT_FILE).exists()))
         else:
             raise UsageError(f"{path}: no such file or directory")
     if not found:

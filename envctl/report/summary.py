@@ -1,65 +1,17 @@
-"""The aggregated result of a run, rendered as markdown, JSON, CSV or passed through as JUnit."""
+"""Results rendered: a run's summary data as markdown, JUnit cases as CSV, a merged result."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import asdict
-from pathlib import Path
+import time
 from typing import Any
 
-from envctl.report.junit import Results, read_junit
-from envctl.runs.state import RunRecord
-from envctl.runs.store import JUNIT_FILE
+from envctl.report.junit import Results
 from envctl.units import format_duration, format_size
 
 FORMATS = ("md", "json", "csv", "junit")
-
-
-def summary_data(run_dir: Path, record: RunRecord, results: Results | None = None) -> dict[str, Any]:
-    results = results if results is not None else read_junit(run_dir / JUNIT_FILE)
-    counts = asdict(record.counts)
-    if results.cases:
-        counts.update(total=len(results.cases), passed=results.count("passed"),
-                      failed=results.count("failed"), errors=results.count("error"),
-                      skipped=results.count("skipped"))
-    return {
-        "run": record.id,
-        "state": record.state.value,
-        "exit_code": record.exit_code,
-        "message": record.message,
-        "duration": record.duration,
-        "counts": counts,
-        "limits": asdict(record.limits),
-        "failures": [{"test": c.nodeid, "outcome": c.outcome, "message": c.message,
-                      "file": c.file, "line": c.line} for c in results.failures],
-        "slowest": [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)],
-        "running_test": record.running_test,
-        "log": str(run_dir / "output.log"),
-        "junit": str(run_dir / JUNIT_FILE) if (run_dir / JUNIT_FILE).exists() else None,
-    }
-
-
-def render(run_dir: Path, record: RunRecord, fmt: str) -> str:
-    if fmt == "junit":
-        path = run_dir / JUNIT_FILE
-        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-    data = summary_data(run_dir, record)
-    if fmt == "json":
-        return json.dumps(data, indent=2)
-    if fmt == "csv":
-        return _csv(run_dir)
-    return markdown(data)
-
-
-def _csv(run_dir: Path) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["test", "outcome", "duration", "message"])
-    for case in read_junit(run_dir / JUNIT_FILE).cases:
-        writer.writerow([case.nodeid, case.outcome, f"{case.duration:.4f}", case.message[:500]])
-    return out.getvalue()
 
 
 def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
@@ -76,6 +28,15 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     ]
     if data["message"]:
         lines += [f"> {data['message']}", ""]
+    if data.get("dependency_events"):
+        lines += ["### The environment during the run", ""]
+        for event in data["dependency_events"]:
+            at = time.strftime("%H:%M:%S", time.gmtime(event["at"]))
+            code = f" (exit {event['exit_code']})" if event.get("exit_code") is not None else ""
+            during = f", while `{event['running_test']}` ran" if event.get("running_test") else ""
+            verb = "was OOM-killed" if event["action"] == "oom" else "died"
+            lines.append(f"- {at} UTC: service `{event['service']}` {verb}{code}{during}")
+        lines.append("")
     lines += [f"Limits: memory {format_size(limits['memory'])}, cpus {limits['cpus']:g}, "
               f"pids {limits['pids']}", ""]
     if data["failures"]:
@@ -94,6 +55,15 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cases_csv(results: Results) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["test", "outcome", "duration", "message"])
+    for case in results.cases:
+        writer.writerow([case.nodeid, case.outcome, f"{case.duration:.4f}", case.message[:500]])
+    return out.getvalue()
+
+
 def merged_render(results: Results, fmt: str, code: int) -> str:
     """A merged result (no single run record): md, json or csv."""
     counts = {"total": len(results.cases), "passed": results.count("passed"),
@@ -105,12 +75,7 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
         return json.dumps({"exit_code": code, "counts": counts, "failures": failures,
                            "slowest": slowest, "duration": results.duration}, indent=2) + "\n"
     if fmt in ("csv", "junit"):
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["test", "outcome", "duration", "message"])
-        for case in results.cases:
-            writer.writerow([case.nodeid, case.outcome, f"{case.duration:.4f}", case.message[:500]])
-        return out.getvalue()
+        return cases_csv(results)
     lines = [f"## envctl merged report: exit code {code}", "",
              f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
              f"{counts['skipped']} skipped of {counts['total']} "

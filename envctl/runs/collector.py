@@ -1,198 +1,229 @@
-"""The collector: records a test container's output, exit and state, then removes it.
+"""The collector: the detached process that starts a run's test container, records its output,
+exit and state through the lifecycle, then removes it.
 
-Started by `envctl test` in a session of its own (``python -m envctl.runs.collector RUN_DIR``),
-so it outlives the shell that started the run. Any later command whose run is unfinished and
-finds no collector holding the run's lock starts a new one: the container is still there, and
-attaching with ``logs=True`` replays its output from the first byte, so nothing is lost when a
-collector dies. Removing the container (the ``--rm`` of ``compose run --rm``) is the last step,
-after the record is safe on disk.
+Started by `envctl test` in a session of its own (``python -m envctl.runs.collector``), so it
+outlives the shell that started the run. It holds the run's lock for as long as it lives; the
+kernel drops it if the collector dies, even by kill -9, and the one command step that takes a
+run over (``control.take_over``) then starts another. That one finds the container still there
+(it is removed last, after the record is final) and replays its output from the first byte.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from envctl.errors import EngineUnavailableError, EnvctlError
+from envctl.errors import CancelRequestedError, EngineUnavailableError, EnvctlError
+from envctl.runs import exchange, lifecycle
 from envctl.runs.logfile import CappedLog, tail_lines
-from envctl.runs.outcome import decide
-from envctl.runs.progress import counts_from_output, read_progress, running_test
-from envctl.runs.state import Counts, RunRecord, RunState
-from envctl.runs.store import (
-    ATTACHED_FILE,
-    CANCEL_FILE,
-    COLLECTOR_LOG,
-    DETACHED_FILE,
-    JUNIT_FILE,
-    OUTPUT_LOG,
-    TIMEOUT_FILE,
-    UNMOUNTED_RUN_DIR,
-    collector_lock,
-    take_collector_lock,
-)
+from envctl.runs.outcome import EndFacts
+from envctl.runs.progress import counts_from_output, read_progress
+from envctl.runs.state import Counts, DependencyEvent, RunRecord
+from envctl.runs.store import CANCEL_FILE, DETACHED_FILE, OUTPUT_LOG, UNMOUNTED_RUN_DIR, collector_lock
 
 if TYPE_CHECKING:
     from envctl.docker.engine import Engine
+    from envctl.docker.models import ContainerState
+
+CANCEL_POLL = 0.1  # seconds between looks for a stop request (a stat of one file)
+START_WAIT = 120.0  # how long a created container may take to be started by `compose run`
+STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
+PARENT_POLL = 0.5
 
 
+class CancelWatch:
+    """Watches for the run's stop request; ``on_cancel`` runs once when it appears."""
 
-# Collectors started by this process. Nobody waits for them on purpose (they outlive us), but a
-# long-lived caller (the Python API) reaps the finished ones so they leave no zombies behind.
-_SPAWNED: list[subprocess.Popen[bytes]] = []
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / CANCEL_FILE
+        self.seen = threading.Event()
+        self.done = threading.Event()
+        self.on_cancel: Callable[[], None] | None = None
+        self.thread = threading.Thread(target=self._watch, daemon=True, name="envctl-cancel")
 
+    def __call__(self) -> bool:
+        return self.seen.is_set() or self.path.exists()
 
-def spawn_collector(*run_dirs: Path, log_to: Path | None = None) -> None:
-    """Start one collector for ``run_dirs`` that survives this process, its group and its session.
+    def __enter__(self) -> CancelWatch:
+        self.thread.start()
+        return self
 
-    It is handed each run's lock, taken here, so no other collector can start for them in the
-    meantime; runs already held by a live collector are left to it. One process collects many
-    runs (the shards of a --shards run) in threads, so N shards cost one interpreter, not N.
-    ``log_to``: the run directory whose collector.log gets its output (default: the first).
-    """
-    _SPAWNED[:] = [proc for proc in _SPAWNED if proc.poll() is None]
-    held = [(run_dir, fd) for run_dir in run_dirs if (fd := take_collector_lock(run_dir)) is not None]
-    if not held:
-        return
-    argv = [sys.executable, "-m", "envctl.runs.collector"]
-    for run_dir, fd in held:
-        argv += ["--fd", str(fd), str(run_dir)]
-    log_dir = log_to or held[0][0]
-    log = os.fdopen(os.open(log_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-    try:
-        _SPAWNED.append(subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, pass_fds=[fd for _d, fd in held],
-        ))
-    finally:
-        log.close()
-        for _run_dir, fd in held:
-            os.close(fd)  # the child's copies keep the locks
+    def __exit__(self, *_exc: object) -> None:
+        self.done.set()
+
+    def _watch(self) -> None:
+        while not self.done.wait(CANCEL_POLL):
+            if self.path.exists():
+                self.seen.set()
+                if self.on_cancel is not None:
+                    self.on_cancel()
+                return
 
 
 def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
-    """Collect the run if no one else is; None when another collector holds the lock."""
+    """Start (if needed), follow and record the run; None when another collector holds it."""
     with collector_lock(run_dir, held_fd=held_fd) as mine:
         if not mine:
             return None
         record = RunRecord.load(run_dir)
-        if record.state.terminal:
-            return record
-        if record.children:  # a --shards parent: it ends when its shards have all ended
-            from envctl.runs.shards import finalize  # noqa: PLC0415
-
-            return finalize(run_dir, record)
-        record = _start_if_needed(run_dir, record)
-        if not record.state.terminal and record.container is not None:
-            record = _collect_container(run_dir, record, record.container)
-        _tear_down_isolated(run_dir, record)
-        return record
+        if not record.state.terminal:
+            with CancelWatch(run_dir) as cancel:
+                if record.container is None:
+                    record = _start(run_dir, record, cancel)
+                if not record.state.terminal:
+                    record = _collect_container(run_dir, record, cancel)
+        _clean_up(run_dir, record)
+        return RunRecord.load(run_dir)
 
 
-def _collect_container(run_dir: Path, record: RunRecord, container: str) -> RunRecord:
+def _start(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
+    from envctl.runs.launch import start_container  # noqa: PLC0415
+
+    if cancel():
+        return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
+    if not (run_dir / DETACHED_FILE).exists():
+        return lifecycle.finish(run_dir, EndFacts(start_error="the run never got a test container"))
+    try:
+        return start_container(run_dir, record, cancel)
+    except CancelRequestedError:
+        return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
+    except EnvctlError as exc:
+        return lifecycle.finish(run_dir, EndFacts(start_error=exc.message, cancel_requested=cancel()))
+
+
+def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
     from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
 
+    name = str(record.container)
     with Engine(timeout=60) as engine, Engine(timeout=None) as streaming:
-        state = engine.container_state(container)
+        state = engine.container_state(name)
+        if state is not None and not state.started:
+            state = _await_start(engine, name, cancel)
         if state is None:
-            return _finish_lost(run_dir, record)
-        if record.state is RunState.STARTING:
-            record.state = RunState.RUNNING
-            record.save(run_dir)
-        follow = state.status in ("running", "created", "restarting", "paused")
-        exit_code = _capture_output(run_dir, record, streaming, container, follow=follow)
+            return lifecycle.finish(run_dir, EndFacts(container_gone=True, cancel_requested=cancel()))
+        if not state.started:  # created, never started: its exit code 0 means nothing
+            engine.remove(name)
+            return lifecycle.finish(run_dir, EndFacts(
+                cancel_requested=cancel(),
+                start_error=f"the test container was created but not started within {START_WAIT:.0f}s"))
+        record = lifecycle.mark_running(run_dir)
+        cancel.on_cancel = lambda: _stop_container(name)
+        if cancel():
+            _stop_container(name)
+        watch = DependencyWatch(record.project, name, run_dir)
+        watch.start()
+        log = _capture_output(run_dir, record, streaming, name, follow=not state.ended)
+        final = engine.container_state(name)
+        if final is not None and not final.ended:  # the output ended first (a broken attach)
+            with contextlib.suppress(EnvctlError):
+                streaming.wait_exit(name)
+            final = engine.container_state(name)
+        lifecycle.mark_collecting(run_dir, log_bytes=log.total, log_cut_bytes=log.cut, log_error=log.error)
+        if final is None or not final.ended:
+            watch.stop()
+            return lifecycle.finish(run_dir, EndFacts(container_gone=True, cancel_requested=cancel()))
         if not record.injected:  # nothing was mounted: the reports are inside the container
-            for name in (JUNIT_FILE, TIMEOUT_FILE):
-                engine.copy_file_out(container, f"{UNMOUNTED_RUN_DIR}/{name}", run_dir / name)
-        final = engine.container_state(container)
-        if final is None:
-            return _finish_lost(run_dir, record)
-        _finish(run_dir, record, exit_code, final.oom_killed, final.exit_code)
-        engine.remove(container)
-    return record
+            for name_ in (exchange.JUNIT_FILE, exchange.TIMEOUT_FILE):
+                engine.copy_file_out(name, f"{UNMOUNTED_RUN_DIR}/{name_}",
+                                     run_dir / exchange.EXCHANGE_DIR / name_)
+        refused = exchange.copy_results(run_dir)
+        for problem in refused:
+            print(f"collector {run_dir.name}: refused {problem}", file=sys.stderr, flush=True)
+        events = watch.stop() + watch.sweep(engine, since=record.started_at or record.created_at)
+        facts = EndFacts(exit_code=final.exit_code, oom_killed=final.oom_killed,
+                         cancel_requested=cancel(),
+                         timed_out=exchange.exchange_file_exists(run_dir, exchange.TIMEOUT_FILE),
+                         running_test=exchange.running_test(run_dir),
+                         dependency_events=tuple(events))
+        return lifecycle.finish(run_dir, facts, _final_counts(run_dir), refused)
 
 
-def _tear_down_isolated(run_dir: Path, record: RunRecord) -> None:
-    """An isolated run's project lives as long as the run: remove it once the record is safe.
+def _await_start(engine: Engine, name: str, cancel: CancelWatch) -> ContainerState | None:
+    """A container `compose run` has created but not started yet (a collector taking over
+    mid-start): wait until the engine starts it, it vanishes, or the start deadline passes."""
+    deadline = time.monotonic() + START_WAIT
+    while True:
+        state = engine.container_state(name)
+        if state is None or state.started or cancel() or time.monotonic() > deadline:
+            return state
+        time.sleep(0.1)
 
-    Everything of it carries the project and isolated labels, so it goes through the API by
-    label (no compose process, ~50 ms): a throwaway project needs no graceful stop.
-    """
-    if not record.isolated:
-        return
-    from envctl.docker import labels  # noqa: PLC0415
+
+def _stop_container(name: str) -> None:
+    """A stop was requested: interrupt, then terminate, then kill (envctl stop does the same;
+    this covers a stop whose own process died, or that came before the container existed)."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     try:
-        with Engine(timeout=60) as engine:
-            engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
+        with Engine(timeout=30) as engine:
+            for signal, grace in STOP_ESCALATION:
+                if not engine.kill(name, signal):
+                    return
+                with contextlib.suppress(EnvctlError):
+                    if engine.wait_exit(name, timeout=grace) is not None:
+                        return
     except EnvctlError as exc:
-        print(f"collector: could not remove isolated project {record.project}: {exc}", file=sys.stderr)
+        print(f"collector: could not stop {name}: {exc}", file=sys.stderr, flush=True)
 
 
-def _start_if_needed(run_dir: Path, record: RunRecord) -> RunRecord:
-    """A detached run without a container yet: bring the environment up and start it here
-    (again, if an earlier starter died before creating it). A run that cannot get one ends."""
-    if record.container is None and (run_dir / DETACHED_FILE).exists() \
-            and not (run_dir / CANCEL_FILE).exists():
-        from envctl.runs.launch import start_from_file  # noqa: PLC0415
+class _Log:
+    """The capped log as the capture sees it: a write error (a full disk) is kept, not raised,
+    so the run still ends and the record says the log is incomplete."""
 
-        record = start_from_file(run_dir, record)
-    if record.container is None and not record.state.terminal:
-        cancelled = (run_dir / CANCEL_FILE).exists()
-        record.state = RunState.CANCELLED if cancelled else RunState.INFRA_ERROR
-        record.message = record.message or "the run never got a test container"
-        record.finished_at = time.time()
-        record.save(run_dir)
-    return record
+    def __init__(self, run_dir: Path, cap: int) -> None:
+        self.log = CappedLog(run_dir, cap, OUTPUT_LOG)
+        self.error: str | None = None
+        self.total = 0
+        self.cut = 0
+
+    def write(self, data: bytes) -> None:
+        self.total += len(data)
+        if self.error is not None:
+            return
+        try:
+            self.log.write(data)
+        except OSError as exc:
+            self.error = f"writing the log failed after {self.log.total} bytes: {exc.strerror or exc}"
+
+    def close(self) -> None:
+        try:
+            self.cut = self.log.close()
+        except OSError as exc:
+            self.error = self.error or f"finishing the log failed: {exc.strerror or exc}"
+        self.cut = max(self.cut, self.total - self.log.total)
 
 
 def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container: str,
-                    *, follow: bool) -> int:
-    """Write the container's whole output to the capped log; the container's exit code."""
+                    *, follow: bool) -> _Log:
+    """Write the container's whole output to the capped log."""
     complete = False
-    exit_code: int | None = None
     if follow:
-        log = CappedLog(run_dir, record.log_cap, OUTPUT_LOG)
+        log = _Log(run_dir, record.log_cap)
         try:
-            gate = run_dir / ATTACHED_FILE
-            exit_code, complete = engine.follow_output(
-                container, log.write, on_attached=lambda: gate.touch(mode=0o600))
+            _code, complete = engine.follow_output(
+                container, log.write, on_attached=lambda: _open_gate(run_dir))
         finally:
-            record.log_cut_bytes = log.close()
-            record.log_bytes = log.total
-    if not complete:  # finished before we attached, or the attach hung: the engine's stored log
-        log = CappedLog(run_dir, record.log_cap, OUTPUT_LOG)
-        try:
-            for chunk in engine.output_stream(container, follow=False):
-                log.write(chunk)
-        finally:
-            record.log_cut_bytes = log.close()
-            record.log_bytes = log.total
-    if exit_code is None:
-        exit_code = engine.wait_exit(container)
-    return -1 if exit_code is None else exit_code
+            log.close()
+        if complete:
+            return log
+    # Finished before we attached, or the attach hung: the engine's stored log.
+    log = _Log(run_dir, record.log_cap)
+    try:
+        for chunk in engine.output_stream(container, follow=False):
+            log.write(chunk)
+    finally:
+        log.close()
+    return log
 
 
-def _finish(run_dir: Path, record: RunRecord, wait_code: int, oom_killed: bool, inspect_code: int) -> None:
-    exit_code = inspect_code if wait_code < 0 else wait_code
-    current = running_test(run_dir)
-    outcome = decide(exit_code, oom_killed=oom_killed,
-                     cancel_requested=(run_dir / CANCEL_FILE).exists(),
-                     timed_out=(run_dir / TIMEOUT_FILE).exists(), running_test=current)
-    record.state = outcome.state
-    record.message = outcome.message
-    record.pytest_exit = outcome.pytest_exit
-    record.container_exit = exit_code
-    record.running_test = current if outcome.state in (
-        RunState.OOM_KILLED, RunState.TIMED_OUT, RunState.CANCELLED) else None
-    record.counts = _final_counts(run_dir)
-    record.finished_at = time.time()
-    record.save(run_dir)
+def _open_gate(run_dir: Path) -> None:
+    with contextlib.suppress(OSError):
+        exchange.open_gate(run_dir)
 
 
 def _final_counts(run_dir: Path) -> Counts:
@@ -202,22 +233,151 @@ def _final_counts(run_dir: Path) -> Counts:
     return counts_from_output(tail_lines(run_dir, 200)) or progress.counts
 
 
-def _finish_lost(run_dir: Path, record: RunRecord) -> RunRecord:
-    cancelled = (run_dir / CANCEL_FILE).exists()
-    record.state = RunState.CANCELLED if cancelled else RunState.LOST
-    record.message = ("stopped on request; the container was removed" if cancelled else
-                      "the test container vanished before its result was recorded")
-    record.finished_at = time.time()
-    record.save(run_dir)
-    return record
+class DependencyWatch:
+    """The environment's other containers while the tests run: which died or were OOM-killed,
+    when, and which test was running then (from the engine's event stream)."""
+
+    def __init__(self, project: str, test_container: str, run_dir: Path) -> None:
+        self.project = project
+        self.test_container = test_container
+        self.run_dir = run_dir
+        self.events: list[DependencyEvent] = []
+        self.stream: Any = None
+        self.engine: Engine | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from envctl.docker import labels  # noqa: PLC0415
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
+        try:
+            self.engine = Engine(timeout=None)
+            self.stream = self.engine.events(filters={
+                "type": ["container"], "event": ["die", "oom"],
+                "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]})
+        except EnvctlError as exc:
+            print(f"collector: not watching the environment: {exc}", file=sys.stderr, flush=True)
+            return
+        self.thread = threading.Thread(target=self._pump, daemon=True, name="envctl-dependencies")
+        self.thread.start()
+
+    def _pump(self) -> None:
+        from envctl.docker.models import ContainerEvent  # noqa: PLC0415
+
+        try:
+            for payload in self.stream:
+                event = ContainerEvent.from_event(payload)
+                if event is not None and self._is_dependency(event.attributes, event.service):
+                    code = event.attributes.get("exitCode")
+                    self._add(DependencyEvent(
+                        service=event.service, container=event.attributes.get("name", ""),
+                        action=event.action, at=event.time_nano / 1e9 or time.time(),
+                        exit_code=int(code) if code and code.lstrip("-").isdigit() else None,
+                        running_test=self._running_test()))
+        except Exception:  # noqa: S110  # the stream ends with an error when it is closed
+            pass
+
+    def _is_dependency(self, attributes: dict[str, str], service: str) -> bool:
+        from envctl.docker import labels  # noqa: PLC0415
+
+        return bool(service) and attributes.get("name") != self.test_container \
+            and attributes.get(labels.COMPOSE_ONEOFF) != "True" \
+            and attributes.get(labels.ROLE) != "test-run"
+
+    def _running_test(self) -> str | None:
+        snapshot = exchange.read_snapshot(self.run_dir)
+        return snapshot.current if snapshot is not None else None
+
+    def _add(self, event: DependencyEvent) -> None:
+        last = next((e for e in reversed(self.events) if e.container == event.container), None)
+        if last is not None and last.action == "oom" and event.action == "die":
+            last.exit_code = event.exit_code  # one OOM kill, told once
+            return
+        self.events.append(event)
+
+    def stop(self) -> list[DependencyEvent]:
+        if self.stream is not None:
+            with contextlib.suppress(Exception):
+                self.stream.close()
+        if self.thread is not None:
+            self.thread.join(2.0)
+        if self.engine is not None:
+            self.engine.close()
+        return list(self.events)
+
+    def sweep(self, engine: Engine, *, since: float) -> list[DependencyEvent]:
+        """Deaths the stream cannot have seen (a collector that took over after a kill -9):
+        dependencies that have exited since the run started and are not back."""
+        from envctl.docker import labels  # noqa: PLC0415
+
+        seen = {e.container for e in self.events}
+        found = []
+        try:
+            states = engine.containers({labels.COMPOSE_PROJECT: self.project})
+        except EnvctlError:
+            return []
+        for state in states:
+            if state.name in seen or not state.ended or (state.finished_at or 0) < since \
+                    or not self._is_dependency({**state.labels, "name": state.name}, state.service):
+                continue
+            found.append(DependencyEvent(service=state.service, container=state.name,
+                                         action="oom" if state.oom_killed else "die",
+                                         at=state.finished_at or time.time(), exit_code=state.exit_code))
+        return found
 
 
-def _collect_reporting(run_dir: Path, held_fd: int | None) -> int:
-    """Collect one run; what went wrong goes to the collector log, prefixed by the run."""
+def _clean_up(run_dir: Path, record: RunRecord) -> None:
+    """Once the record is final: remove the test container (the --rm of `compose run --rm`) and
+    an isolated run's project, then say so in the record."""
+    if not record.state.terminal or record.cleaned:
+        return
+    from envctl.docker import labels  # noqa: PLC0415
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
     try:
-        record = collect(run_dir, held_fd=held_fd)
+        with Engine(timeout=60) as engine:
+            if record.container is not None:
+                engine.remove(record.container)
+            if record.isolated:
+                # Everything of it carries the project and isolated labels, so it goes through the
+                # API by label (no compose process, ~50 ms): a throwaway project needs no graceful stop.
+                engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
+    except EnvctlError as exc:
+        print(f"collector {run_dir.name}: could not clean up: {exc}", file=sys.stderr, flush=True)
+        return
+    lifecycle.mark_cleaned(run_dir)
+
+
+def collect_parent(parent_dir: Path, held_fd: int | None) -> RunRecord | None:
+    """A --shards parent: once every shard has ended (collecting any that has no collector),
+    merge them and record the parent's end."""
+    from envctl.runs.shards import finalize  # noqa: PLC0415
+
+    with collector_lock(parent_dir, held_fd=held_fd) as mine:
+        if not mine:
+            return None
+        record = RunRecord.load(parent_dir)
+        children = [parent_dir.parent / child for child in record.children]
+        while True:
+            records = [RunRecord.load(child) for child in children]
+            if all(child.state.terminal and child.cleaned for child in records):
+                break
+            for child_dir, child in zip(children, records, strict=True):
+                if not (child.state.terminal and child.cleaned):
+                    collect(child_dir)  # a no-op while another collector holds it
+            time.sleep(PARENT_POLL)
+        record = finalize(parent_dir, records)
+        if record.state.terminal:
+            record = lifecycle.mark_cleaned(parent_dir)
+        return record
+
+
+def _reporting(run: Callable[[], RunRecord | None], run_dir: Path) -> int:
+    """Collect; what went wrong goes to the collector log, prefixed by the run."""
+    try:
+        record = run()
     except EngineUnavailableError as exc:
-        # Leave the run as it is: a later command reconciles it once the engine is back.
+        # Leave the run as it is: a later `wait` takes it over once the engine is back.
         print(f"collector {run_dir.name}: engine lost: {exc}", file=sys.stderr, flush=True)
         return 1
     except EnvctlError as exc:
@@ -234,18 +394,23 @@ def _import_sdk() -> None:
     preload_sdk()
 
 
-def parse_args(argv: list[str]) -> list[tuple[Path, int | None]]:
-    """``[--fd N] RUN_DIR ...``: each run, with the lock fd its spawner handed over, if any."""
+def parse_args(argv: list[str]) -> tuple[list[tuple[Path, int | None]], tuple[Path, int | None] | None]:
+    """``[--fd N] RUN_DIR ... [--parent-fd N --parent PARENT_DIR]``: each run with the lock fd
+    its spawner handed over, if any, and the --shards parent to finish after them."""
     runs: list[tuple[Path, int | None]] = []
+    parent: tuple[Path, int | None] | None = None
     fd: int | None = None
     args = iter(argv)
     for arg in args:
-        if arg == "--fd":
+        if arg in ("--fd", "--parent-fd"):
             fd = int(next(args))
+        elif arg == "--parent":
+            parent = (Path(next(args)), fd)
+            fd = None
         else:
             runs.append((Path(arg), fd))
             fd = None
-    return runs
+    return runs, parent
 
 
 def main(argv: list[str]) -> int:
@@ -253,25 +418,28 @@ def main(argv: list[str]) -> int:
 
     log.configure(log_format="json")  # collector.log is read by people and tools alike
     try:
-        runs = parse_args(argv)
+        runs, parent = parse_args(argv)
     except (ValueError, StopIteration):
-        runs = []
-    if not runs:
-        print("usage: python -m envctl.runs.collector [--fd N] RUN_DIR ...", file=sys.stderr)
+        runs, parent = [], None
+    if not runs and parent is None:
+        print("usage: python -m envctl.runs.collector [--fd N] RUN_DIR ... "
+              "[--parent-fd N --parent DIR]", file=sys.stderr)
         return 2
     # The docker SDK (~150 ms to import) is first needed to attach, after `compose run`:
     # import it alongside, so starting the container does not wait for it.
     threading.Thread(target=_import_sdk, daemon=True, name="import-sdk").start()
-    if len(runs) == 1:
-        return _collect_reporting(*runs[0])
     codes: list[int] = []
-    threads = [threading.Thread(target=lambda r=run_dir, f=fd: codes.append(_collect_reporting(r, f)),
-                                name=f"collect-{run_dir.name}") for run_dir, fd in runs]
+    threads = [threading.Thread(
+        target=lambda r=run_dir, f=fd: codes.append(_reporting(lambda: collect(r, held_fd=f), r)),
+        name=f"collect-{run_dir.name}") for run_dir, fd in runs]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return max(codes, default=1)
+    if parent is not None:
+        parent_dir, parent_fd = parent
+        codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd), parent_dir))
+    return max(codes, default=0)
 
 
 if __name__ == "__main__":

@@ -1,175 +1,199 @@
-"""Following and steering a run from any shell: reconcile, wait, stop.
+"""Steering a run from any shell: take it over, wait for it, stop it. Every wait here has a
+deadline in every phase (while the environment starts, while the tests run, while the result is
+recorded), and nothing here writes ``run.json``: only the collector does, through the lifecycle.
 
-A run's bookkeeping never depends on the process that started it. ``reconcile`` starts a
-collector for an unfinished run that has none; ``wait`` blocks on the engine (the container's
-exit), not on a file poll; ``stop`` escalates interrupt -> terminate -> kill.
+``take_over`` is the one step that starts a collector for a run whose collector died; the
+commands that need a run to reach its end (`wait`, `stop`, a foreground `test`, `logs -f`)
+call it. Readers (`status`, `logs`, `runs`, `report`) never do.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from envctl.errors import EnvctlError, WaitTimeoutError
-from envctl.runs.collector import spawn_collector
-from envctl.runs.state import RunRecord
-from envctl.runs.store import CANCEL_FILE, collector_alive, collector_lock
-
-if TYPE_CHECKING:
-    from envctl.docker.engine import Engine
+from envctl.runs.spawn import spawn_collector
+from envctl.runs.state import RunRecord, RunState
+from envctl.runs.store import CANCEL_FILE, collector_alive
 
 STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
-ISOLATED_TEARDOWN_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 COLLECTOR_START_GRACE = 10.0  # how long a fresh collector may take to take its lock
+POLL = 0.05  # seconds between looks at a record while no engine call can wait for us
+DEFAULT_CLEANUP_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 
 
-def reconcile(run_dir: Path) -> RunRecord:
-    """The run's record; an unfinished run with no live collector gets one.
+def take_over(run_dir: Path) -> bool:
+    """Start a collector for the run if it needs one and none holds it; whether one started.
 
-    A --shards parent has no container and no collector of its own: its unfinished shards that
-    lost theirs get one (a single process for all), and once every shard has ended, the parent
-    is finalized here (merged JUnit, counts, state)."""
+    A --shards parent gets one process for its shards without a collector and itself."""
     record = RunRecord.load(run_dir)
-    if record.state.terminal:
-        return record
+    if record.state.terminal and record.cleaned:
+        return False
     if record.children:
-        return _reconcile_shards(run_dir, record)
-    if not collector_alive(run_dir):
-        spawn_collector(run_dir)
-    return record
+        children = [run_dir.parent / child for child in record.children]
+        if collector_alive(run_dir):
+            return False
+        orphans = [c for c in children if not _done(c) and not collector_alive(c)]
+        return spawn_collector(*orphans, parent=run_dir)
+    if collector_alive(run_dir):
+        return False
+    return spawn_collector(run_dir)
 
 
-def _reconcile_shards(run_dir: Path, record: RunRecord) -> RunRecord:
-    from envctl.runs import shards  # noqa: PLC0415
-
-    children = shards.children_of(record, run_dir.parent)
-    orphans = [child_dir for child_dir, child in children
-               if not child.state.terminal and not collector_alive(child_dir)]
-    if orphans:
-        spawn_collector(*orphans, log_to=run_dir)
-    return shards.finalize(run_dir, record, children)
+def _done(run_dir: Path) -> bool:
+    record = RunRecord.load(run_dir)
+    return record.state.terminal and record.cleaned
 
 
-def wait_for(run_dir: Path, *, timeout: float | None = None) -> RunRecord:
-    """Block until the run has a terminal record (or ``timeout`` passes)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    record = reconcile(run_dir)
-    if record.children:
-        return record if record.state.terminal else _wait_for_shards(run_dir, record, deadline)
-    if record.state.terminal:
-        if record.isolated:
-            wait_until_collected(run_dir, timeout=ISOLATED_TEARDOWN_WAIT)
-        return record
-    if record.container is not None:
-        # Block on the engine until the container exits: no polling while the tests run.
-        waiter = threading.Thread(target=_wait_container, args=(record.container,), daemon=True)
-        waiter.start()
-        waiter.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        if waiter.is_alive():
-            raise WaitTimeoutError(f"run {record.id} is still going after {timeout:g}s",
-                                   hint="it goes on; wait again, or `envctl stop` it")
-    # The container is done; the collector is writing the record. Wait for its lock.
-    record = _wait_record(run_dir, deadline)
-    if record.isolated:  # its project goes right after the record: return when it is gone
-        wait_until_collected(run_dir, timeout=ISOLATED_TEARDOWN_WAIT)
-    return record
+class Deadline:
+    """A point in time (or none): what is left of it, and the error when it has passed."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def left(self, cap: float | None = None) -> float | None:
+        if self.at is None:
+            return cap
+        left = max(0.0, self.at - time.monotonic())
+        return left if cap is None else min(left, cap)
+
+    @property
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    def check(self, record: RunRecord) -> None:
+        if self.passed:
+            raise WaitTimeoutError(
+                f"run {record.id} is still {record.state.value} after {self.seconds:g}s",
+                hint="it goes on; wait again, or `envctl stop` it")
 
 
-def _wait_for_shards(run_dir: Path, record: RunRecord, deadline: float | None) -> RunRecord:
-    from envctl.runs import shards  # noqa: PLC0415
-
-    for child_dir, _child in shards.children_of(record, run_dir.parent):
-        wait_for(child_dir, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
-    record = reconcile(run_dir)
-    if not record.state.terminal:  # a shard record vanished under us: say so rather than spin
-        raise WaitTimeoutError(f"run {record.id}: its shards have ended but it is not final",
-                               hint="run `envctl status` on it")
-    return record
+def ended(record: RunRecord) -> bool:
+    return record.state.terminal
 
 
-def wait_until_collected(run_dir: Path, timeout: float = 120.0) -> None:
-    """Until no collector holds the run (an isolated run's project is torn down after its
-    record is final; a caller that promises "nothing left" waits for that too)."""
-    deadline = time.monotonic() + timeout
-    while collector_alive(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.02)  # a non-blocking flock probe costs microseconds
-
-
-def _wait_container(container: str) -> None:
-    from envctl.docker.engine import Engine  # noqa: PLC0415
-
-    try:
-        with Engine(timeout=None) as engine:
-            engine.wait_exit(container)
-    except EnvctlError:
-        pass  # gone already: the collector decides what that means
-
-
-def _wait_record(run_dir: Path, deadline: float | None) -> RunRecord:
-    started = time.monotonic()
+def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = False,
+             until: Callable[[RunRecord], bool] = ended,
+             on_tick: Callable[[RunRecord], None] | None = None) -> RunRecord:
+    """Block until the run has an end state (or ``until`` holds; with ``cleaned``, also until its
+    container and isolated project are gone), or raise WaitTimeoutError at ``timeout``, whatever
+    phase the run is in. ``on_tick``: called with the record at least every half second."""
+    deadline = Deadline(timeout)
+    take_over(run_dir)
+    lost_collector_at: float | None = None
+    waiter: _ExitWaiter | None = None
     while True:
         record = RunRecord.load(run_dir)
-        if record.state.terminal:
+        if until(record) and (record.cleaned or not cleaned or not record.state.terminal):
             return record
-        if not collector_alive(run_dir):
-            if time.monotonic() - started > COLLECTOR_START_GRACE:
-                spawn_collector(run_dir)
-                started = time.monotonic()
+        if on_tick is not None:
+            on_tick(record)
+        deadline.check(record)
+        if collector_alive(run_dir) or (record.children and _children_collected(run_dir, record)):
+            lost_collector_at = None
+        elif lost_collector_at is None:
+            lost_collector_at = time.monotonic()
+        elif time.monotonic() - lost_collector_at > COLLECTOR_START_GRACE:
+            take_over(run_dir)  # its collector died while we waited
+            lost_collector_at = None
+        if record.state in (RunState.RUNNING, RunState.COLLECTING) and record.container is not None \
+                and not record.children and waiter is None:
+            waiter = _ExitWaiter(record.container)  # block on the engine, not on a file poll
+        if waiter is not None and not waiter.done.is_set():
+            waiter.done.wait(deadline.left(0.5))
         else:
-            with collector_lock(run_dir, blocking=True):
-                pass  # the collector released it: the record is final, or it died
-            started = time.monotonic() - COLLECTOR_START_GRACE  # respawn at once if it died
-            continue
-        if deadline is not None and time.monotonic() > deadline:
-            raise WaitTimeoutError(f"run {record.id} has ended but is not recorded yet",
-                                   hint="wait again in a moment")
-        time.sleep(0.05)
+            time.sleep(deadline.left(POLL) or 0.0)
+
+
+def _children_collected(run_dir: Path, record: RunRecord) -> bool:
+    return any(collector_alive(run_dir.parent / child) for child in record.children)
+
+
+class _ExitWaiter:
+    """Waits on the engine for the container's exit in a thread the caller need not join."""
+
+    def __init__(self, container: str) -> None:
+        self.done = threading.Event()
+        threading.Thread(target=self._wait, args=(container,), daemon=True, name="envctl-exit").start()
+
+    def _wait(self, container: str) -> None:
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
+        try:
+            with Engine(timeout=None) as engine:
+                engine.wait_exit(container)
+        except EnvctlError:
+            pass  # gone, or not created yet: the record says what happened
+        finally:
+            self.done.set()
 
 
 def stop(run_dir: Path, escalation: tuple[tuple[str, float], ...] = STOP_ESCALATION,
          record_wait: float = 60.0) -> RunRecord:
-    """Cancel the run: interrupt, then terminate, then kill its container; wait for the record."""
-    from envctl.docker.engine import Engine  # noqa: PLC0415
-
-    record = reconcile(run_dir)
+    """Cancel the run, in whatever phase it is: ask for the stop (the collector sees it, also
+    while the environment is still starting), interrupt, terminate and kill the container if
+    there is one, then wait up to ``record_wait`` for the record to say `cancelled`."""
+    record = RunRecord.load(run_dir)
     if record.state.terminal:
         return record
-    if record.children:  # stop the shards side by side, then finalize the parent
-        from envctl.runs import shards  # noqa: PLC0415
-
-        errors: list[EnvctlError] = []
-
-        def stop_shard(child_dir: Path) -> None:
-            try:
-                stop(child_dir, escalation, record_wait)
-            except EnvctlError as exc:
-                errors.append(exc)
-
-        stoppers = [threading.Thread(target=stop_shard, args=(child_dir,))
-                    for child_dir, child in shards.children_of(record, run_dir.parent)
-                    if not child.state.terminal]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join()
-        if errors:
-            raise errors[0]
-        return wait_for(run_dir, timeout=record_wait)
+    if record.children:  # stop the shards side by side, then wait for the parent
+        _stop_all([run_dir.parent / child for child in record.children], escalation, record_wait)
+        return _record_within(run_dir, record_wait)
     (run_dir / CANCEL_FILE).touch(mode=0o600)
+    take_over(run_dir)  # a run with no collector still needs one to record the stop
     if record.container is not None:
-        with Engine(timeout=30) as engine:
-            for signal, grace in escalation:
-                if not engine.kill(record.container, signal):
-                    break
-                if _exited_within(engine, record.container, grace):
-                    break
-    return wait_for(run_dir, timeout=record_wait)
+        _escalate(record.container, escalation)
+    return _record_within(run_dir, record_wait)
 
 
-def _exited_within(engine: Engine, container: str, seconds: float) -> bool:
+def _record_within(run_dir: Path, seconds: float) -> RunRecord:
     try:
-        return engine.wait_exit(container, timeout=seconds) is not None
-    except EnvctlError:
-        return True  # gone: nothing left to stop
+        return wait_for(run_dir, timeout=seconds)
+    except WaitTimeoutError:
+        return RunRecord.load(run_dir)
+
+
+def _stop_all(run_dirs: list[Path], escalation: tuple[tuple[str, float], ...], record_wait: float) -> None:
+    errors: list[EnvctlError] = []
+
+    def stop_one(child_dir: Path) -> None:
+        try:
+            stop(child_dir, escalation, record_wait)
+        except EnvctlError as exc:
+            errors.append(exc)
+
+    stoppers = [threading.Thread(target=stop_one, args=(d,)) for d in run_dirs]
+    for thread in stoppers:
+        thread.start()
+    for thread in stoppers:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _escalate(container: str, escalation: tuple[tuple[str, float], ...]) -> None:
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    with Engine(timeout=30) as engine:
+        for signal, grace in escalation:
+            if not engine.kill(container, signal):
+                return
+            try:
+                if engine.wait_exit(container, timeout=grace) is not None:
+                    return
+            except EnvctlError:
+                return  # gone: nothing left to stop
+
+
+def wait_until_collected(run_dir: Path, timeout: float = DEFAULT_CLEANUP_WAIT) -> None:
+    """Until the run's record says its container and project are gone (or ``timeout``)."""
+    deadline = Deadline(timeout)
+    while not deadline.passed:
+        record = RunRecord.load(run_dir)
+        if record.cleaned or (not collector_alive(run_dir) and record.state.terminal):
+            return
+        time.sleep(POLL)

@@ -1,10 +1,12 @@
-"""How a finished test container's facts map to exactly one run state."""
+"""The one place that decides how a run ends: a finished test container's facts, or a --shards
+parent's shards, map to exactly one state (docs/run-states.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from envctl.runs.state import PYTEST_STATES, RunState
+from envctl.runs.state import PYTEST_STATES, DependencyEvent, RunRecord, RunState
 
 TIMED_OUT_EXIT = 124  # envctl_runner's code for "the run hit its timeout"
 SIGKILL_EXIT = 137
@@ -17,28 +19,76 @@ class Outcome:
     pytest_exit: int | None
 
 
-def decide(  # noqa: PLR0911  # one return per documented state
-    exit_code: int, *, oom_killed: bool, cancel_requested: bool, timed_out: bool,
-    running_test: str | None = None,
-) -> Outcome:
-    """The one state a finished run is in. Order matters: what envctl did beats what it caused."""
-    if cancel_requested:
-        return Outcome(RunState.CANCELLED, "stopped on request (envctl stop or Ctrl-C)", None)
-    if oom_killed:
-        where = f" while running {running_test}" if running_test else ""
+@dataclass(frozen=True)
+class EndFacts:
+    """Everything known when a run ends. ``exit_code`` comes only from a container that ran
+    and ended; ``start_error`` says why there never was one."""
+
+    exit_code: int | None = None
+    oom_killed: bool = False
+    cancel_requested: bool = False
+    timed_out: bool = False  # the runner's marker is there
+    running_test: str | None = None
+    container_gone: bool = False  # removed before its exit was recorded
+    start_error: str | None = None
+    dependency_events: tuple[DependencyEvent, ...] = field(default_factory=tuple)
+
+
+def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per documented state
+    """The one state a run ends in. Order matters: what envctl did beats what it caused, and an
+    infrastructure failure never reads as a test result."""
+    if facts.cancel_requested:
+        return Outcome(RunState.CANCELLED,
+                       "stopped on request (envctl stop, Ctrl-C or a cancelled job)", None)
+    if facts.start_error is not None:
+        return Outcome(RunState.INFRA_ERROR, facts.start_error, None)
+    if facts.container_gone or facts.exit_code is None:
+        return Outcome(RunState.LOST, "the test container vanished before its result was recorded", None)
+    code = facts.exit_code
+    where = f" while running {facts.running_test}" if facts.running_test else ""
+    if facts.oom_killed:
         return Outcome(RunState.OOM_KILLED,
                        f"the test container ran out of memory and was killed{where}", None)
-    if timed_out and exit_code == TIMED_OUT_EXIT:
-        where = f" (running {running_test})" if running_test else ""
+    if facts.timed_out and code == TIMED_OUT_EXIT:
         return Outcome(RunState.TIMED_OUT, f"the run hit its timeout and was stopped{where}", None)
-    if exit_code in PYTEST_STATES:
-        return Outcome(PYTEST_STATES[exit_code], f"pytest exited {exit_code}", exit_code)
-    if exit_code == SIGKILL_EXIT:
+    broke = "; ".join(event.describe() for event in facts.dependency_events)
+    if broke and code != 0:
+        return Outcome(RunState.ENV_BROKEN, f"the environment broke under the tests: {broke}",
+                       code if code in PYTEST_STATES else None)
+    if code in PYTEST_STATES:
+        note = f"; note: {broke} (the tests passed regardless)" if broke else ""
+        return Outcome(PYTEST_STATES[code], f"pytest exited {code}{note}", code)
+    if code == SIGKILL_EXIT:
         return Outcome(RunState.INFRA_ERROR,
-                       "the test container was killed (SIGKILL) from outside envctl, not for memory",
-                       None)
-    if exit_code in (126, 127):
+                       "the test container was killed (SIGKILL) from outside envctl, not for memory", None)
+    if code in (126, 127):
         return Outcome(RunState.INFRA_ERROR,
-                       f"the test command could not be run in the container (exit {exit_code})", None)
+                       f"the test command could not be run in the container (exit {code})", None)
     return Outcome(RunState.INFRA_ERROR,
-                   f"the test container exited {exit_code}, which is not a pytest exit code", None)
+                   f"the test container exited {code}, which is not a pytest exit code", None)
+
+
+# The parent of shards that end differently takes the most serious state: infrastructure beats
+# tests, and among test results an error beats a failure beats a pass. A shard with no tests
+# (a `-k` that selected none of its share) is neutral unless every shard had none.
+SEVERITY = [RunState.LOST, RunState.INFRA_ERROR, RunState.ENV_BROKEN, RunState.OOM_KILLED,
+            RunState.TIMED_OUT, RunState.CANCELLED, RunState.ERROR, RunState.FAILED,
+            RunState.PASSED, RunState.NO_TESTS]
+
+
+def decide_parent(children: Sequence[RunRecord], merged_exit: int | None) -> Outcome:
+    """A --shards parent's end: never better than its worst shard, nor than the merged JUnit
+    (``merged_exit``: 1 when it holds a failure, None when no shard left a report)."""
+    if not children:
+        return Outcome(RunState.INFRA_ERROR, "the run has no shards", None)
+    worst = min((child.state for child in children), key=SEVERITY.index)
+    of_worst = [child for child in children if child.state is worst]
+    if not worst.from_pytest:
+        message = "; ".join(f"shard {c.shard}: {c.state.value} {c.message}".strip() for c in of_worst)
+        return Outcome(worst, message, None)
+    code = max(c.pytest_exit if c.pytest_exit is not None else 0 for c in of_worst)
+    if worst is RunState.PASSED and merged_exit == 1:
+        return Outcome(RunState.FAILED, "a shard's JUnit report holds failures its pytest did not report", 1)
+    shards = ", ".join(str(c.shard) for c in of_worst)
+    return Outcome(worst, f"pytest exited {code} in shard {shards}" if worst is not RunState.PASSED
+                   else "every shard passed", code)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from envctl.runs.exchange import read_snapshot
 from envctl.runs.logfile import tail_lines
 from envctl.runs.state import Counts
-from envctl.runs.store import EVENTS_FILE, OUTPUT_LOG, PROGRESS_FILE, read_json
+from envctl.runs.store import OUTPUT_LOG
 
 _SUMMARY = re.compile(r"^=+ (?P<body>.*?) in (?P<secs>[\d.]+)s(?: \([^)]*\))? =+$")
 _SUMMARY_PART = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected|warnings?)")
@@ -54,13 +53,10 @@ class Progress:
 
 def read_progress(run_dir: Path) -> Progress:
     """The plugin's snapshot when there is one, else what pytest's output tail says."""
-    snapshot = read_json(run_dir / PROGRESS_FILE)
+    snapshot = read_snapshot(run_dir)
     if snapshot is not None:
-        fields = {k: snapshot.get(k) for k in Counts.__dataclass_fields__}
-        counts = Counts(**{k: (v if v is not None else (None if k == "total" else 0))
-                           for k, v in fields.items()})  # type: ignore[arg-type]
-        return Progress(counts, snapshot.get("current") or None,  # type: ignore[arg-type]
-                        _float(snapshot.get("started")), _float(snapshot.get("updated")), "plugin")
+        counts = Counts(**snapshot.counts)  # type: ignore[arg-type]  # validated: ints, total may be None
+        return Progress(counts, snapshot.current, snapshot.started, snapshot.updated, "plugin")
     tail = tail_lines(run_dir, 200)
     parsed = counts_from_output(tail) or counts_from_percent(head_text(run_dir), tail)
     if parsed is not None:
@@ -95,10 +91,6 @@ def counts_from_percent(head: str, tail: list[str]) -> Counts | None:
     return None
 
 
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 def counts_from_output(lines: list[str]) -> Counts | None:
     """Counts from pytest's terminal summary line (``== 3 failed, 10 passed in 2.1s ==``)."""
     total = None
@@ -118,30 +110,4 @@ def counts_from_output(lines: list[str]) -> Counts | None:
         counts.done = counts.passed + counts.failed + counts.skipped + counts.xfailed + counts.xpassed
         counts.total = counts.total or counts.done
         return counts
-    return None
-
-
-def running_test(run_dir: Path, max_bytes: int = 64 * 1024) -> str | None:
-    """The test that had started and not reported when the run stopped (from events.jsonl)."""
-    path = run_dir / EVENTS_FILE
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - max_bytes))
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    finished: set[str] = set()
-    for line in reversed(lines):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        # An interrupted test (timeout, cancel) has a start and no result, even though the
-        # session then finished: so "finish" does not end the search.
-        if event.get("kind") == "result" and event.get("nodeid"):
-            finished.add(event["nodeid"])
-        if event.get("kind") == "start":
-            nodeid = event.get("nodeid")
-            return None if nodeid in finished else str(nodeid)
     return None

@@ -1,9 +1,11 @@
 """Run: one test run, as the Python API and the CLI see it.
 
-    env = Environment(load_settings())
-    run = env.test(pytest_args=["-k", "smoke"], detach=True)
+    run = env.test(RunRequest(pytest_args=("-k", "smoke")), detach=True)
     print(run.id, run.status().progress.counts)
     record = run.wait()          # RunRecord; record.exit_code is what `envctl wait` exits with
+
+``status`` and ``record`` only read; ``wait`` and ``stop`` take the run over if its collector
+died (``control.take_over``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from envctl.runs import control
 from envctl.runs.logfile import tail_lines
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.state import RunRecord
-from envctl.runs.store import OUTPUT_LOG, RunStore
+from envctl.runs.store import OUTPUT_LOG, RunStore, collector_alive
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,18 @@ class RunStatus:
     progress: Progress
     last_lines: list[str]
     log_path: Path
+    collector_alive: bool = True
 
     @property
     def elapsed(self) -> float | None:
         if self.record.started_at is None:
             return None
         return (self.record.finished_at or time.time()) - self.record.started_at
+
+    @property
+    def orphaned(self) -> bool:
+        """Unfinished with no process recording it: `envctl wait` takes it over."""
+        return not self.record.state.terminal and not self.collector_alive
 
 
 class Run:
@@ -48,14 +56,18 @@ class Run:
         return RunRecord.load(self.dir)
 
     def status(self, lines: int = 10) -> RunStatus:
-        record = control.reconcile(self.dir)
+        """Read-only: nothing is written, started or finished by looking."""
+        record = self.record
         if record.children:  # a --shards parent: the shards' progress, a line for each
             from envctl.runs.shards import combined_progress  # noqa: PLC0415
 
             progress, shard_lines = combined_progress(record, self.dir.parent)
-            return RunStatus(record, progress, shard_lines[:lines] if lines else [], self.dir / OUTPUT_LOG)
+            alive = collector_alive(self.dir) or any(
+                collector_alive(self.dir.parent / child) for child in record.children)
+            return RunStatus(record, progress, shard_lines[:lines] if lines else [],
+                             self.dir / OUTPUT_LOG, alive)
         return RunStatus(record, read_progress(self.dir), tail_lines(self.dir, lines),
-                         self.dir / OUTPUT_LOG)
+                         self.dir / OUTPUT_LOG, collector_alive(self.dir))
 
     def wait(self, timeout: float | None = None) -> RunRecord:
         return control.wait_for(self.dir, timeout=timeout)

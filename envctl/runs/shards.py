@@ -1,36 +1,33 @@
 """`envctl test --shards N`: N shard runs at once, each in an isolated project of its own.
 
 The parent run records the children's ids; each child is an ordinary detached run (`--shard k/N`
-in a throwaway project with no published host ports, torn down after collection). The parent
-shows their combined progress, then merges their JUnit reports and counts, writes the durations
-file the next split balances on, and ends in one state with one exit code.
+in a throwaway project with no published host ports, torn down after collection). One collector
+process collects them all and then finishes the parent: merged JUnit, durations for the next
+split, and one state that is never better than the worst shard's (``outcome.decide_parent``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import json
 import secrets
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from envctl.files import write_private
 from envctl.report import merge as merging
 from envctl.report.junit import Results
-from envctl.runs.collector import spawn_collector
+from envctl.runs import lifecycle
+from envctl.runs.exchange import JUNIT_FILE
 from envctl.runs.ids import new_run_id
-from envctl.runs.launch import RunRequest, environment_from_file, prepare_detached
+from envctl.runs.launch import RunRequest, limits_of, prepare_run
 from envctl.runs.progress import Progress, read_progress
-from envctl.runs.state import PYTEST_STATES, Counts, Limits, RunRecord, RunState
-from envctl.runs.store import JUNIT_FILE, RunStore
+from envctl.runs.results import run_results
+from envctl.runs.spawn import spawn_collector
+from envctl.runs.state import Counts, RunRecord, RunState
+from envctl.runs.store import START_FILE, RunStore
 from envctl.settings import Settings
-
-FOLLOW_INTERVAL = 0.1  # seconds between looks at the shards' records (a few small files each)
-
-# When shards end differently, the parent takes the most serious: infrastructure beats tests.
-SEVERITY = [RunState.LOST, RunState.INFRA_ERROR, RunState.OOM_KILLED, RunState.TIMED_OUT,
-            RunState.CANCELLED, RunState.ERROR, RunState.FAILED, RunState.NO_TESTS, RunState.PASSED]
 
 
 def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[Path, RunRecord]:
@@ -41,25 +38,26 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     parent_id = new_run_id()
     parent_dir = store.create(parent_id)
     base = settings.resolved_project_name
-    limits = Limits(memory=request.memory or settings.memory, cpus=request.cpus or settings.cpus,
-                    pids=request.pids or settings.pids)
-    parent = RunRecord(id=parent_id, project=base, service=settings.test_service,
-                       command=[*settings.test_command, *request.pytest_args], limits=limits,
-                       state=RunState.RUNNING, created_at=time.time(), started_at=time.time(),
-                       timeout=request.timeout, message=f"{shards} shards")
-    parent.save(parent_dir)
+    now = time.time()
+    parent = lifecycle.create(parent_dir, RunRecord(
+        id=parent_id, project=base, service=settings.test_service,
+        command=[*settings.test_command, *request.pytest_args], limits=limits_of(settings, request),
+        state=RunState.RUNNING, created_at=now, started_at=now, timeout=request.timeout,
+        message=f"{shards} shards"))
+    # Where the merged durations go: the starter's setting, kept in the host-only run dir.
+    write_private(parent_dir / START_FILE, json.dumps(
+        {"durations_file": str(settings.resolved_durations_file)}))
     child_dirs = []
     for k in range(1, shards + 1):
         token = secrets.token_hex(3)
         env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token)
-        child_dir, child = prepare_detached(
+        child_dir, child = prepare_run(
             env, dataclasses.replace(request, shard=f"{k}/{shards}", parent=parent_id))
         child_dirs.append(child_dir)
-        parent.children.append(child.id)
-        parent.save(parent_dir)
-    # One collector for all shards: it builds missing images once and starts, follows and
-    # tears down every shard in a thread of its own.
-    spawn_collector(*child_dirs, log_to=parent_dir)
+        parent = lifecycle.add_child(parent_dir, child.id)
+    # One collector for all shards: it builds missing images once, starts, follows and tears
+    # down every shard in a thread of its own, then finishes the parent.
+    spawn_collector(*child_dirs, parent=parent_dir)
     return parent_dir, parent
 
 
@@ -96,72 +94,35 @@ def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str
     return Progress(total, current, parent.started_at, updated, "plugin"), lines
 
 
-def durations_file_of(children: list[tuple[Path, RunRecord]]) -> Path | None:
-    """Where the shards' settings keep recorded durations (the next split balances on them)."""
-    for child_dir, _child in children:
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return environment_from_file(child_dir)[0].settings.resolved_durations_file
-    return None
-
-
-def finalize(parent_dir: Path, parent: RunRecord,
-             children: list[tuple[Path, RunRecord]] | None = None) -> RunRecord:
-    """When every shard has ended: merge, pick the parent's state, save; else return as is.
-
-    Any process may do it (the foreground, `status`, `wait`): the result is the same, and every
-    file it writes is replaced atomically. ``children``: the shards, if the caller has read them."""
-    children = children_of(parent, parent_dir.parent) if children is None else children
-    if any(not child.state.terminal for _d, child in children):
-        return parent
-    worst = min((child.state for _d, child in children), key=SEVERITY.index, default=RunState.NO_TESTS)
-    reports = [d / JUNIT_FILE for d, _c in children if (d / JUNIT_FILE).exists()]
-    results = merging.merge(reports) if reports else Results()
-    if reports:
-        merging.write_junit(results, parent_dir / JUNIT_FILE)
-        durations_file = durations_file_of(children)
-        if durations_file is not None:
-            merging.write_durations(results, durations_file)
-    code = merging.exit_code(results)
-    if worst is RunState.ERROR:  # pytest itself broke in a shard: keep its code
-        parent.state = RunState.ERROR
-        parent.pytest_exit = max(c.pytest_exit or 0 for _d, c in children)
-    elif worst in (RunState.PASSED, RunState.FAILED, RunState.NO_TESTS):
-        parent.state, parent.pytest_exit = PYTEST_STATES[code], code
-    else:
-        parent.state = worst
-        parent.message = "; ".join(f"shard {c.shard}: {c.state.value} {c.message}".strip()
-                                   for _d, c in children if c.state is worst)
-    parent.counts = Counts(total=len(results.cases), done=len(results.cases),
-                           passed=results.count("passed"), failed=results.count("failed"),
-                           errors=results.count("error"), skipped=results.count("skipped"))
-    parent.finished_at = max([c.finished_at or time.time() for _d, c in children] or [time.time()])
-    parent.save(parent_dir)
-    return parent
-
-
-def follow_shards(parent_dir: Path) -> RunRecord:
-    """Show combined progress until every shard ends and is torn down, then finalize the parent."""
-    from envctl.runs import control  # noqa: PLC0415
-
-    root = parent_dir.parent
-    last = ""
+def durations_file_of(parent_dir: Path) -> Path | None:
+    """Where the starter's settings keep recorded durations (the next split balances on them)."""
     try:
-        while True:
-            # A shard whose collector died gets a new one; once all have ended, this finalizes.
-            record = control.reconcile(parent_dir)
-            children = children_of(record, root)
-            counts = combined_counts(read_progress(child_dir).counts for child_dir, _c in children)
-            states = ", ".join(f"{c.shard} {c.state.value}" for _d, c in children)
-            line = (f"envctl: shards [{states}]: {counts.done}/{counts.total or '?'} done, "
-                    f"{counts.failed + counts.errors} failed")
-            if line != last:
-                print(line, file=sys.stderr)
-                last = line
-            if record.state.terminal:
-                for child_dir, _child in children:
-                    control.wait_until_collected(child_dir)  # their projects are torn down
-                return record
-            time.sleep(FOLLOW_INTERVAL)
-    except KeyboardInterrupt:
-        control.stop(parent_dir)  # every shard at once: interrupt, terminate, kill
-        raise
+        value = json.loads((parent_dir / START_FILE).read_text(encoding="utf-8")).get("durations_file")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(value) if isinstance(value, str) else None
+
+
+def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:
+    """Once every shard has ended: merge their reports and record the parent's end."""
+    if any(not child.state.terminal for child in children):
+        return RunRecord.load(parent_dir)
+    merged = Results()
+    seen: set[str] = set()
+    for child in children:
+        for case in run_results(parent_dir.parent / child.id).cases:
+            if case.nodeid not in seen:
+                seen.add(case.nodeid)
+                merged.cases.append(case)
+    if merged.cases:
+        merging.write_junit(merged, parent_dir / JUNIT_FILE)
+        durations = durations_file_of(parent_dir)
+        if durations is not None:
+            merging.write_durations(merged, durations)
+    counts = combined_counts(c.counts for c in children)
+    if merged.cases:
+        counts = Counts(total=len(merged.cases), done=len(merged.cases),
+                        passed=merged.count("passed"), failed=merged.count("failed"),
+                        errors=merged.count("error"), skipped=merged.count("skipped"))
+    return lifecycle.finish_parent(parent_dir, children,
+                                   merging.exit_code(merged) if merged.cases else None, counts)

@@ -1,24 +1,32 @@
-"""A run's state (an enum) and its record (a small value that serializes itself)."""
+"""A run's state (an enum) and its record (a small value that serializes itself).
+
+Records are read here, with a size cap and without following links, and validated where they
+enter: a damaged ``run.json`` is a ``DamagedRunError`` naming the run, never a crash. They are
+written only by ``envctl.runs.lifecycle``.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from envctl.errors import ExitCode
-from envctl.files import write_private
+from envctl.errors import DamagedRunError, ExitCode
+from envctl.runs.ids import RUN_ID_PATTERN
 
 RECORD_FILE = "run.json"
+RECORD_CAP = 4 << 20  # a record is a few KiB; anything near this is not one of ours
 
 
 class RunState(str, Enum):
-    """Every run ends in exactly one of the terminal states (docs/run-states.md)."""
+    """``starting -> running -> collecting -> <end state>`` (docs/run-states.md)."""
 
     STARTING = "starting"
     RUNNING = "running"
+    COLLECTING = "collecting"
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
@@ -26,12 +34,18 @@ class RunState(str, Enum):
     OOM_KILLED = "oom-killed"
     TIMED_OUT = "timed-out"
     CANCELLED = "cancelled"
+    ENV_BROKEN = "env-broken"
     INFRA_ERROR = "infra-error"
     LOST = "lost"
 
     @property
     def terminal(self) -> bool:
-        return self not in (RunState.STARTING, RunState.RUNNING)
+        return self not in (RunState.STARTING, RunState.RUNNING, RunState.COLLECTING)
+
+    @property
+    def from_pytest(self) -> bool:
+        """An end state pytest's own exit code decided."""
+        return self in (RunState.PASSED, RunState.FAILED, RunState.ERROR, RunState.NO_TESTS)
 
 
 PYTEST_STATES = {0: RunState.PASSED, 1: RunState.FAILED, 2: RunState.ERROR, 3: RunState.ERROR,
@@ -40,6 +54,7 @@ ENVCTL_CODES = {
     RunState.OOM_KILLED: ExitCode.OOM_KILLED,
     RunState.TIMED_OUT: ExitCode.TIMED_OUT,
     RunState.CANCELLED: ExitCode.CANCELLED,
+    RunState.ENV_BROKEN: ExitCode.ENV_BROKEN,
     RunState.INFRA_ERROR: ExitCode.INFRA_ERROR,
     RunState.LOST: ExitCode.LOST,
 }
@@ -65,8 +80,26 @@ class Counts:
 
 
 @dataclass
+class DependencyEvent:
+    """A service of the environment that died, restarted or was OOM-killed during the run."""
+
+    service: str
+    container: str
+    action: str  # die, oom
+    at: float
+    exit_code: int | None = None
+    running_test: str | None = None
+
+    def describe(self) -> str:
+        what = {"oom": "was OOM-killed"}.get(self.action, "died")
+        code = f" (exit {self.exit_code})" if self.exit_code is not None else ""
+        during = f" while {self.running_test} was running" if self.running_test else ""
+        return f"service {self.service} {what}{code}{during}"
+
+
+@dataclass
 class RunRecord:
-    """What envctl knows of one run; written atomically to ``run.json`` (0600)."""
+    """What envctl knows of one run; ``run.json``, written atomically by the lifecycle only."""
 
     id: str
     project: str
@@ -88,15 +121,18 @@ class RunRecord:
     isolated: bool = False  # its own throwaway project, torn down after collection
     children: list[str] = field(default_factory=list)  # shard runs of a --shards parent
     parent: str | None = None  # the --shards parent of a shard run
-    injected: bool = True  # plugin and run dir mounted; False: files copied out of the container
+    injected: bool = True  # plugin and exchange dir mounted; False: files copied out of the container
     log_cap: int = 200 << 20
     log_bytes: int = 0
     log_cut_bytes: int = 0
+    log_error: str | None = None  # the log could not be written whole (e.g. the disk was full)
+    dependency_events: list[DependencyEvent] = field(default_factory=list)
+    cleaned: bool = False  # its container (and an isolated run's project) removed after the end
 
     @property
     def exit_code(self) -> int:
         """The code `envctl wait` exits with: pytest's for pytest outcomes, envctl's otherwise."""
-        if self.state in (RunState.PASSED, RunState.FAILED, RunState.ERROR, RunState.NO_TESTS):
+        if self.state.from_pytest:
             return self.pytest_exit if self.pytest_exit is not None else int(ExitCode.INFRA_ERROR)
         if self.state in ENVCTL_CODES:
             return int(ENVCTL_CODES[self.state])
@@ -104,28 +140,128 @@ class RunRecord:
 
     @property
     def duration(self) -> float | None:
-        if self.started_at is None:
+        if self.started_at is None or self.finished_at is None:
             return None
-        return (self.finished_at or 0) - self.started_at if self.finished_at else None
+        return self.finished_at - self.started_at
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
         return data
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+    def from_dict(cls, data: object) -> RunRecord:
+        """A validated record; ValueError saying what is wrong otherwise."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["state"] = RunState(values.get("state", "starting"))
-        values["limits"] = Limits(**values["limits"])
-        values["counts"] = Counts(**{k: v for k, v in (values.get("counts") or {}).items()
-                                     if k in {f.name for f in fields(Counts)}})
-        return cls(**values)
-
-    def save(self, run_dir: Path) -> None:
-        write_private(run_dir / RECORD_FILE, json.dumps(self.to_dict(), indent=2))
+        _check_identity(values)
+        _check_numbers(values)
+        values["limits"] = _limits(values.get("limits"))
+        values["counts"] = _counts(values.get("counts") or {})
+        events = values.get("dependency_events") or []
+        if not isinstance(events, list):
+            raise ValueError("'dependency_events' is not a list")
+        values["dependency_events"] = [_dependency_event(e) for e in events]
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
 
     @classmethod
     def load(cls, run_dir: Path) -> RunRecord:
-        return cls.from_dict(json.loads((run_dir / RECORD_FILE).read_text(encoding="utf-8")))
+        """The record in ``run_dir``; DamagedRunError when it cannot be read as one."""
+        from envctl.files import read_regular  # noqa: PLC0415
+
+        try:
+            raw = read_regular(run_dir / RECORD_FILE, RECORD_CAP)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise DamagedRunError(f"run {run_dir.name}: {RECORD_FILE} cannot be read: {exc.strerror or exc}",
+                                  hint=f"remove {run_dir} if it is of no use") from None
+        try:
+            return cls.from_dict(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise DamagedRunError(f"run {run_dir.name}: {RECORD_FILE} is damaged ({_short(exc)})",
+                                  hint=f"remove {run_dir} if it is of no use") from None
+
+
+def _check_identity(values: dict[str, Any]) -> None:
+    for name in ("id", "project", "service"):
+        if not isinstance(values.get(name), str):
+            raise ValueError(f"{name!r} is missing or not a string")
+    if not RUN_ID_PATTERN.fullmatch(values["id"]):
+        raise ValueError(f"{values['id']!r} is not a run id")
+    try:
+        values["state"] = RunState(values.get("state", "starting"))
+    except ValueError:
+        raise ValueError(f"unknown state {values.get('state')!r}") from None
+    command = values.get("command", [])
+    if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+        raise ValueError("'command' is not a list of strings")
+    children = values.get("children", [])
+    if not isinstance(children, list) or not all(isinstance(i, str) and RUN_ID_PATTERN.fullmatch(i)
+                                                 for i in children):
+        raise ValueError("'children' holds something that is not a run id")
+    parent = values.get("parent")
+    if parent is not None and not (isinstance(parent, str) and RUN_ID_PATTERN.fullmatch(parent)):
+        raise ValueError("'parent' is not a run id")
+    for name in ("isolated", "injected", "cleaned"):
+        if not isinstance(values.get(name, False), bool):
+            raise ValueError(f"{name!r} is not true or false")
+
+
+def _check_numbers(values: dict[str, Any]) -> None:
+    for name in ("created_at", "timeout", "started_at", "finished_at"):
+        if values.get(name) is not None:
+            values[name] = _number(values[name])
+    for name in ("log_cap", "log_bytes", "log_cut_bytes", "container_exit", "pytest_exit"):
+        if values.get(name) is not None:
+            values[name] = _int(values[name])
+
+
+def _limits(data: object) -> Limits:
+    if not isinstance(data, dict):
+        raise ValueError("'limits' is missing")
+    return Limits(memory=_int(data.get("memory")), cpus=_number(data.get("cpus")),
+                  pids=_int(data.get("pids")))
+
+
+def _counts(data: object) -> Counts:
+    if not isinstance(data, dict):
+        raise ValueError("'counts' is not an object")
+    total = data.get("total")
+    return Counts(total=None if total is None else _int(total),
+                  **{f.name: _int(data.get(f.name) or 0) for f in fields(Counts) if f.name != "total"})
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not an integer")
+    return value
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return float(value)
+
+
+def _dependency_event(data: object) -> DependencyEvent:
+    if not isinstance(data, dict):
+        raise ValueError("a dependency event is not an object")
+    exit_code = data.get("exit_code")
+    running = data.get("running_test")
+    return DependencyEvent(service=str(data.get("service", "")), container=str(data.get("container", "")),
+                           action=str(data.get("action", "")), at=_number(data.get("at", 0.0)),
+                           exit_code=None if exit_code is None else _int(exit_code),
+                           running_test=None if running is None else str(running))

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from envctl.errors import RunNotFoundError
+from envctl.errors import DamagedRunError, RunNotFoundError
 from envctl.files import private_dir
 from envctl.runs.ids import LATEST, RUN_ID_PATTERN, validate_run_id
 from envctl.runs.state import RECORD_FILE, RunRecord
 
+# The run directory (0700, the host user's; never mounted into a container). What the test
+# container hands back lives in its exchange/ folder (envctl.runs.exchange).
 LOCK_FILE = "collector.lock"
 OUTPUT_LOG = "output.log"
 TIMES_FILE = "output.times"  # when each part of the output arrived: `logs --timestamps`
-JUNIT_FILE = "junit.xml"
-PROGRESS_FILE = "progress.json"
-EVENTS_FILE = "events.jsonl"
 CANCEL_FILE = "cancel-requested"
-TIMEOUT_FILE = "timeout.json"
 COLLECTOR_LOG = "collector.log"
 START_FILE = "start.json"  # settings, project and request, for whoever starts or tears down
 DETACHED_FILE = "detached"  # the container is started by the background process, not the caller
-ATTACHED_FILE = "attached"  # the collector is attached: the runner in the container may start
-DURATIONS_FILE = "durations.json"
 UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in a container without mounts
 
 
@@ -48,7 +43,7 @@ class RunStore:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if RUN_ID_PATTERN.fullmatch(p.name) and (p / RECORD_FILE).is_file())
+                      if RUN_ID_PATTERN.fullmatch(p.name) and os.path.lexists(p / RECORD_FILE))
 
     def path(self, run_id: str = LATEST) -> Path:
         """The directory of ``run_id`` ("latest" = newest), validated before any path is built."""
@@ -56,14 +51,14 @@ class RunStore:
         if run_id == LATEST:
             run_id = self.latest()
         path = self.root / run_id
-        if not (path / RECORD_FILE).is_file():
+        if not os.path.lexists(path / RECORD_FILE):
             raise RunNotFoundError(f"no run {run_id} in {self.root}", hint="`envctl runs` lists the runs")
         return path
 
     def latest(self) -> str:
-        """The newest run that is not a shard of a --shards run."""
+        """The newest run that is not a shard of a --shards run (damaged runs are skipped)."""
         for run_id in reversed(self.ids()):
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            with contextlib.suppress(OSError, DamagedRunError):
                 if RunRecord.load(self.root / run_id).parent is None:
                     return run_id
         raise RunNotFoundError(f"no runs in {self.root}", hint="start one with `envctl test`")
@@ -72,12 +67,21 @@ class RunStore:
         path = self.path(run_id)
         return path, RunRecord.load(path)
 
-    def records(self) -> list[tuple[Path, RunRecord]]:
-        found = []
+    def scan(self) -> tuple[list[tuple[Path, RunRecord]], list[DamagedRunError]]:
+        """Every readable run, oldest first, and an error naming each damaged one."""
+        found, damaged = [], []
         for run_id in self.ids():
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            try:
                 found.append((self.root / run_id, RunRecord.load(self.root / run_id)))
-        return found
+            except DamagedRunError as exc:
+                damaged.append(exc)
+            except OSError:
+                continue  # removed between the listing and the read
+        return found, damaged
+
+    def records(self) -> list[tuple[Path, RunRecord]]:
+        """Every readable run, oldest first; damaged ones are skipped (``scan`` names them)."""
+        return self.scan()[0]
 
 
 @contextlib.contextmanager
@@ -120,11 +124,3 @@ def collector_alive(run_dir: Path) -> bool:
     """Whether some process holds the run's collector lock right now."""
     with collector_lock(run_dir) as got:
         return not got
-
-
-def read_json(path: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from envctl.report.junit import nodeid_of, read_junit
-from envctl.report.summary import markdown, summary_data
+from envctl.report.summary import markdown
 from envctl.runs.state import Limits, RunRecord, RunState
+from envctl.ui.report import summary_data
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4">

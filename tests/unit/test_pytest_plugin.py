@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from envctl.runs.launch import PLUGIN_DIR
+from envctl.runs.container import PLUGIN_DIR
 
 SUITE = """
 import pytest

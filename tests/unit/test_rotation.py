@@ -2,6 +2,7 @@
 
 import time
 
+from envctl.runs import lifecycle
 from envctl.runs.rotation import rotate
 from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.runs.store import RunStore
@@ -10,8 +11,8 @@ from envctl.runs.store import RunStore
 def make(store: RunStore, stamp: str, state: RunState, created: float) -> str:
     run_id = f"20260101-{stamp}-abcd"
     path = store.create(run_id)
-    RunRecord(id=run_id, project="p", service="test", command=["pytest"], limits=Limits(1, 1.0, 1),
-              state=state, created_at=created).save(path)
+    lifecycle.save(path, RunRecord(id=run_id, project="p", service="test", command=["pytest"],
+                                   limits=Limits(1, 1.0, 1), state=state, created_at=created))
     return run_id
 
 

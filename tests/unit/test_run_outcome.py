@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from envctl.errors import ExitCode
-from envctl.runs.outcome import decide
+from envctl.runs import lifecycle
+from envctl.runs.outcome import EndFacts, decide
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 
 
@@ -15,27 +16,28 @@ from envctl.runs.state import Counts, Limits, RunRecord, RunState
 ])
 def test_pytest_codes(code: int, state: RunState) -> None:
     """pytest's own codes map to their states and are kept as the exit code."""
-    outcome = decide(code, oom_killed=False, cancel_requested=False, timed_out=False)
+    outcome = decide(EndFacts(exit_code=code, oom_killed=False, cancel_requested=False, timed_out=False))
     assert outcome.state is state
     assert outcome.pytest_exit == code
 
 
 def test_cancel_beats_everything() -> None:
     """A requested stop is cancelled even though pytest then exits 2."""
-    assert decide(2, oom_killed=False, cancel_requested=True, timed_out=False).state is RunState.CANCELLED
+    facts = EndFacts(exit_code=2, oom_killed=False, cancel_requested=True, timed_out=False)
+    assert decide(facts).state is RunState.CANCELLED
 
 
 def test_oom_names_the_test() -> None:
     """OOM is oom-killed, with the test that was running."""
-    outcome = decide(137, oom_killed=True, cancel_requested=False, timed_out=False, running_test="t.py::x")
+    outcome = decide(EndFacts(exit_code=137, oom_killed=True, running_test="t.py::x"))
     assert outcome.state is RunState.OOM_KILLED
     assert "t.py::x" in outcome.message
 
 
 def test_timeout_needs_the_runners_code_and_marker() -> None:
     """124 with the runner's marker is timed-out; without the marker it is not a pytest code."""
-    marked = decide(124, oom_killed=False, cancel_requested=False, timed_out=True)
-    unmarked = decide(124, oom_killed=False, cancel_requested=False, timed_out=False)
+    marked = decide(EndFacts(exit_code=124, oom_killed=False, cancel_requested=False, timed_out=True))
+    unmarked = decide(EndFacts(exit_code=124, oom_killed=False, cancel_requested=False, timed_out=False))
     assert marked.state is RunState.TIMED_OUT
     assert unmarked.state is RunState.INFRA_ERROR
 
@@ -43,7 +45,7 @@ def test_timeout_needs_the_runners_code_and_marker() -> None:
 @pytest.mark.parametrize("code", [137, 127, 126, 42, -1])
 def test_other_codes_are_infrastructure(code: int) -> None:
     """Anything pytest cannot have produced never looks like a test result."""
-    outcome = decide(code, oom_killed=False, cancel_requested=False, timed_out=False)
+    outcome = decide(EndFacts(exit_code=code, oom_killed=False, cancel_requested=False, timed_out=False))
     assert outcome.state is RunState.INFRA_ERROR
     assert outcome.pytest_exit is None
 
@@ -68,7 +70,7 @@ def test_record_round_trips_and_ignores_unknown_keys(tmp_path) -> None:  # type:
     """A record saved is the record loaded; keys from a newer envctl are ignored; file is 0600."""
     original = record(RunState.FAILED, 1)
     original.counts = Counts(total=3, done=3, passed=2, failed=1)
-    original.save(tmp_path)
+    lifecycle.save(tmp_path, original)
     data = (tmp_path / "run.json").read_text()
     (tmp_path / "run.json").write_text(data.replace('"state"', '"future_key": 1, "state"'))
     assert RunRecord.load(tmp_path) == original

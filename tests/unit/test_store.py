@@ -51,5 +51,7 @@ def test_an_adopted_lock_is_released_on_exit(tmp_path: Path) -> None:
 
 def test_collector_arguments_pair_each_run_with_its_handed_over_lock() -> None:
     """`--fd N DIR` gives the run its lock; a bare DIR takes its own."""
-    assert parse_args(["--fd", "5", "/r/a", "/r/b", "--fd", "7", "/r/c"]) == [
-        (Path("/r/a"), 5), (Path("/r/b"), None), (Path("/r/c"), 7)]
+    assert parse_args(["--fd", "5", "/r/a", "/r/b", "--fd", "7", "/r/c"]) == ([
+        (Path("/r/a"), 5), (Path("/r/b"), None), (Path("/r/c"), 7)], None)
+    assert parse_args(["--fd", "5", "/r/a", "--parent-fd", "6", "--parent", "/r/p"]) == (
+        [(Path("/r/a"), 5)], (Path("/r/p"), 6))

@@ -129,6 +129,8 @@ def status_dict(status: Any) -> dict[str, Any]:
             "source": progress.source,
         },
         "running_test": record.running_test,
+        "dependency_events": [vars(event) for event in record.dependency_events],
+        "recorded_by_collector": status.collector_alive,
         "limits": vars(record.limits),
         "timeout": record.timeout or None,
         "log": str(status.log_path),
@@ -154,6 +156,10 @@ def status_text(status: Any) -> str:
         lines.append(f"now: {progress.current}")
     if record.running_test:
         lines.append(f"was running: {record.running_test}")
+    lines += [f"environment: {event.describe()}" for event in record.dependency_events]
+    if status.orphaned:
+        lines.append(f"note: no envctl process is recording this run (its collector died); "
+                     f"`envctl wait {record.id}` takes it over")
     limits = record.limits
     lines.append(f"limits: memory {format_size(limits.memory)}, cpus {limits.cpus:g}, pids {limits.pids}"
                  + (f", timeout {format_duration(record.timeout)}" if record.timeout else ""))
@@ -178,7 +184,7 @@ def final_summary(run_dir: Any, record: Any) -> str:
     return text + f"\nenvctl: log: {run_dir}/output.log"
 
 
-def runs_table(records: list[Any]) -> None:
+def runs_table(records: list[Any], damaged: list[Any] = ()) -> None:  # type: ignore[assignment]
     import time  # noqa: PLC0415
 
     from rich.table import Table  # noqa: PLC0415
@@ -199,7 +205,12 @@ def runs_table(records: list[Any]) -> None:
                       format_duration(record.duration) if record.duration else "-",
                       str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
                       str(record.exit_code) if record.state.terminal else "-")
+    for error in damaged:
+        table.add_row(error.message.split(":", 1)[0].removeprefix("run "), "damaged", "-", "-",
+                      "-", "-", "-", "-", "-")
     console().print(table)
+    for error in damaged:
+        console(stderr=True).print(f"envctl: {error.message}", markup=False)
 
 
 def watch_run(run: Any) -> None:

@@ -18,12 +18,13 @@ from typing import BinaryIO
 
 from envctl.errors import EnvctlError, ExitCode
 from envctl.report import github
-from envctl.report.failures import run_failures
-from envctl.report.summary import markdown, summary_data
+from envctl.report.summary import markdown
 from envctl.runs import control
 from envctl.runs.progress import Progress, read_progress
+from envctl.runs.results import run_failures
 from envctl.runs.state import RunRecord
 from envctl.runs.store import OUTPUT_LOG
+from envctl.ui.report import summary_data
 from envctl.units import format_duration
 
 CI_STOP = (("SIGINT", 2.0), ("SIGTERM", 1.5), ("SIGKILL", 1.0))  # all within the 7 s budget
@@ -92,6 +93,8 @@ def ci_wait(run_dir: Path, *, heartbeat: float, github_actions: bool, summary_pa
             record = control.stop(run_dir, escalation=CI_STOP, record_wait=2.0)
         except EnvctlError:
             record = RunRecord.load(run_dir)
+        if not record.state.terminal:
+            out.write(f"envctl: the run is still {record.state.value}; its stop is under way\n".encode())
         _report(run_dir, record, github_actions, summary_path, out, partial=True)
         return int(ExitCode.INTERRUPTED if cancelled.signum == signal.SIGINT else ExitCode.TERMINATED)
     finally:
@@ -102,28 +105,18 @@ def ci_wait(run_dir: Path, *, heartbeat: float, github_actions: bool, summary_pa
 
 
 def _wait_with_heartbeats(run_dir: Path, heartbeat: float, out: BinaryIO) -> RunRecord:
-    from envctl.docker.engine import Engine  # noqa: PLC0415
+    """Wait for the run's end, in every phase, writing a heartbeat line at least every
+    ``heartbeat`` seconds; a signal ends the wait at once (its handler raises)."""
+    last_beat = [0.0]
 
-    record = control.reconcile(run_dir)
-    last_beat = 0.0
-    with Engine(timeout=None) as engine:
-        while not record.state.terminal:
-            now = time.monotonic()
-            if now - last_beat >= heartbeat or last_beat == 0.0:
-                out.write((heartbeat_line(run_dir, record) + "\n").encode())
-                out.flush()
-                last_beat = now
-            wait = max(0.5, heartbeat - (time.monotonic() - last_beat))
-            if record.container is not None and record.started_at is not None:
-                try:
-                    if engine.wait_exit(record.container, timeout=wait) is not None:
-                        return control.wait_for(run_dir, timeout=60)
-                except EnvctlError:
-                    return control.wait_for(run_dir, timeout=60)
-            else:
-                time.sleep(min(wait, 0.5))  # the background starter is bringing things up
-            record = control.reconcile(run_dir)
-    return record
+    def beat(record: RunRecord) -> None:
+        now = time.monotonic()
+        if last_beat[0] == 0.0 or now - last_beat[0] >= heartbeat:
+            out.write((heartbeat_line(run_dir, record) + "\n").encode())
+            out.flush()
+            last_beat[0] = now
+
+    return control.wait_for(run_dir, cleaned=True, on_tick=beat)
 
 
 def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path: Path | None,
@@ -146,7 +139,7 @@ def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path
         if partial:
             text = ("> envctl: the job was cancelled; this summary is partial.\n\n" + text)
         github.write_summary(summary_path, text + f"\nArtifacts: `{run_dir}`\n")
-    from envctl.render import final_summary  # noqa: PLC0415
+    from envctl.ui.render import final_summary  # noqa: PLC0415
 
     out.write((final_summary(run_dir, record) + "\n").encode())
     out.flush()

@@ -7,17 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from envctl.errors import ExitCode
 from envctl.runs import control
 from envctl.runs.logfile import LineSplitter, tail_lines
+from envctl.runs.run import Run
 from envctl.runs.state import RunRecord, RunState
-from envctl.runs.store import OUTPUT_LOG
-
-if TYPE_CHECKING:
-    from envctl.runs.run import Run
-
+from envctl.runs.store import OUTPUT_LOG, collector_alive
 
 _ended_line = [True]  # whether the last byte written was a newline (or nothing was written)
 
@@ -27,6 +23,10 @@ def _write(data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         _ended_line[0] = data.endswith(b"\n")
+
+
+def _started(record: RunRecord) -> bool:
+    return record.state is not RunState.STARTING
 
 
 def _stream_container(container: str | None, *, tail: int | None = None,
@@ -64,14 +64,12 @@ def _print_file(path: Path, offset: int = 0, write: Callable[[bytes], None] = _w
 
 def follow(run_dir: Path) -> int:
     """Stream a run's output until it ends; its exit code. Ctrl-C cancels the run."""
-    from envctl.render import final_summary  # noqa: PLC0415
+    from envctl.ui.render import final_summary  # noqa: PLC0415
 
     try:
-        record = _wait_for_container(run_dir)
-        copied, complete = _stream_container(record.container)
-        record = control.wait_for(run_dir)
-        if record.isolated:
-            control.wait_until_collected(run_dir)
+        record = control.wait_for(run_dir, until=_started)
+        copied, complete = (0, False) if record.state.terminal else _stream_container(record.container)
+        record = control.wait_for(run_dir, cleaned=record.isolated)
         if not complete:  # the live copy missed the end: the rest is in the recorded log
             _print_file(run_dir / OUTPUT_LOG, offset=copied)
     except KeyboardInterrupt:
@@ -84,22 +82,11 @@ def follow(run_dir: Path) -> int:
     return record.exit_code
 
 
-def _wait_for_container(run_dir: Path) -> RunRecord:
-    """The record once the background starter has created the container (or ended the run)."""
-    checks = 0
-    while True:
-        record = RunRecord.load(run_dir)
-        if record.state.terminal or record.state is not RunState.STARTING:
-            return record
-        checks += 1
-        if checks % 40 == 0:  # every 2 s: a starter that died is replaced
-            control.reconcile(run_dir)
-        time.sleep(0.05)
-
-
 def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[bytes], None] = _write,
               timestamps: bool = False) -> None:
-    record = control.reconcile(run.dir)
+    record = run.record
+    if follow and not record.state.terminal:
+        control.take_over(run.dir)  # following to the end needs someone to record the end
     if record.children:
         _print_shard_logs(run, record, follow=follow, tail=tail, timestamps=timestamps)
         return
@@ -107,7 +94,7 @@ def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[byte
         _print_stamped(run.dir, follow=follow and not record.state.terminal, tail=tail, write=write)
         return
     if follow and not record.state.terminal:
-        record = _wait_for_container(run.dir)
+        record = control.wait_for(run.dir, until=_started)
         if not record.state.terminal:
             copied, complete = _stream_container(record.container, tail=tail, write=write)
             if complete:
@@ -127,9 +114,7 @@ def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | 
                       timestamps: bool) -> None:
     """A --shards parent's logs: each shard's in turn under a header; or, followed while the
     shards run, all at once, line by line, each line prefixed with its shard (as compose does)."""
-    from envctl.runs.run import Run as RunHandle  # noqa: PLC0415
-
-    children = [RunHandle(run.store, child_id) for child_id in record.children]
+    children = [Run(run.store, child_id) for child_id in record.children]
     if not (follow and not record.state.terminal):
         for child in children:
             newline = "" if _ended_line[0] else "\n"  # a log cut mid-line (pytest's dots)
@@ -139,7 +124,7 @@ def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | 
     lock = threading.Lock()
     width = max(len(child.record.shard or "") for child in children)
 
-    def follow_one(child: RunHandle) -> None:
+    def follow_one(child: Run) -> None:
         lines = PrefixedLines(f"[{child.record.shard or '?':>{width}}] ".encode(), lock)
         try:
             print_log(child, follow=True, tail=tail, write=lines.write, timestamps=timestamps)
@@ -158,7 +143,6 @@ def _print_stamped(run_dir: Path, *, follow: bool, tail: int | None, write: Call
     """The log from the file, each line behind the time it arrived; followed as the collector
     writes it when ``follow``, until the run is recorded."""
     from envctl.runs.logtimes import StampedLines, TimeIndex, last_lines_offset  # noqa: PLC0415
-    from envctl.runs.store import collector_alive  # noqa: PLC0415
 
     if tail is not None and tail <= 0:
         return

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from envctl.runs.foreground import PrefixedLines
+from envctl.ui.follow import PrefixedLines
 
 
 def test_lines_are_written_whole_with_their_prefix(capsysbinary: pytest.CaptureFixture[bytes]) -> None:

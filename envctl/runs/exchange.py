@@ -1,0 +1,268 @@
+"""What the test container hands back, read as untrusted input.
+
+The container runs the user's test code (in CI: a pull request's). It gets exactly one folder of
+the run, ``exchange/`` (mounted read-write), for the files it hands back: JUnit, the plugin's
+events and progress snapshot, and the runner's timeout marker. What the host gives it to read
+(the attach gate, recorded durations) sits in ``input/``, mounted read-only. Nothing else of the
+run directory is visible to it.
+
+Every file here is opened without following links, only if it is a regular file with a single
+link, and read under a size cap; FIFOs and devices are refused before they are opened. Text from
+it is parsed into typed values on the way in, node ids are stripped of control characters (they
+end up in terminal lines and CI workflow commands), and nothing read here is ever taken as a
+setting, a path or a command-line option.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from envctl.files import open_regular, read_regular
+
+EXCHANGE_DIR = "exchange"  # mounted read-write into the test container
+INPUT_DIR = "input"  # mounted read-only: the attach gate and the recorded durations
+JUNIT_FILE = "junit.xml"
+EVENTS_FILE = "events.jsonl"
+PROGRESS_FILE = "progress.json"
+TIMEOUT_FILE = "timeout.json"
+ATTACHED_FILE = "attached"  # in input/: the collector is attached, the runner may start pytest
+DURATIONS_FILE = "durations.json"  # in input/: what the shard split balances on
+RESULT_FILES = (JUNIT_FILE, EVENTS_FILE)  # copied into the run dir when the run is collected
+
+PROGRESS_CAP = 1 << 20
+TIMEOUT_CAP = 64 << 10
+RESULT_CAP = 512 << 20  # JUnit or events of a 100k-test suite are tens of MiB
+LINE_CAP = 1 << 20  # one event line
+TEXT_CAP = 4000  # a failure message kept from an event
+NODEID_CAP = 1000
+COUNT_CAP = 10**9
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+OUTCOMES = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
+COUNT_KEYS = ("total", "done", "passed", "failed", "skipped", "errors", "xfailed", "xpassed")
+
+
+def create_dirs(run_dir: Path) -> None:
+    """``exchange/`` writable by whatever uid the container runs as, inside the host user's
+    0700 run dir (so no other host user reaches it); ``input/`` readable by it."""
+    for name, mode in ((EXCHANGE_DIR, 0o777), (INPUT_DIR, 0o755)):
+        path = run_dir / name
+        path.mkdir(mode=mode, exist_ok=True)
+        path.chmod(mode)  # mkdir's mode is cut by the umask
+
+
+def clean_text(value: object, cap: int = TEXT_CAP) -> str:
+    """A one-line string safe to print: control characters (newlines, escapes) become '?'."""
+    return _CONTROL.sub("?", str(value))[:cap]
+
+
+def clean_nodeid(value: object) -> str | None:
+    """A node id from the container, safe to show on one line; None if it is no string."""
+    if not isinstance(value, str) or not value:
+        return None
+    return clean_text(value, NODEID_CAP)
+
+
+_ARGUMENT_START = re.compile(r"[A-Za-z0-9_.]")
+
+
+def rerun_argument(nodeid: str) -> str | None:
+    """``nodeid`` if it can be handed to pytest as a test to run: never an option (``-p...``),
+    an argument file (``@file``), an absolute path, or anything with control characters."""
+    if not nodeid or len(nodeid) > NODEID_CAP or _CONTROL.search(nodeid):
+        return None
+    if not _ARGUMENT_START.match(nodeid):
+        return None
+    return nodeid
+
+
+def open_result(run_dir: Path, name: str) -> BinaryIO | None:
+    """A result file: the host's copy once the run is collected, else the live exchange file;
+    None when neither is there or the one there is refused."""
+    for path in (run_dir / name, run_dir / EXCHANGE_DIR / name):
+        try:
+            return open_regular(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
+def exchange_file_exists(run_dir: Path, name: str) -> bool:
+    """Whether the container left ``name`` as a regular file (a link or FIFO does not count)."""
+    try:
+        read_regular(run_dir / EXCHANGE_DIR / name, TIMEOUT_CAP)
+    except OSError:
+        return False
+    return True
+
+
+def copy_results(run_dir: Path) -> list[str]:
+    """Copy the container's results into the run dir (host-owned from then on); what was refused.
+
+    Idempotent: a collector that takes over copies again, atomically replacing a copy."""
+    refused = []
+    for name in RESULT_FILES:
+        source_path = run_dir / EXCHANGE_DIR / name
+        try:
+            source = open_regular(source_path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            refused.append(f"{name}: {exc.strerror or exc}")
+            continue
+        tmp = run_dir / f".{name}.copy"
+        with source, _create_private(tmp) as out:
+            copied = 0
+            while chunk := source.read(1 << 20):
+                copied += len(chunk)
+                if copied > RESULT_CAP:
+                    refused.append(f"{name}: larger than {RESULT_CAP} bytes, cut")
+                    break
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(run_dir / name)
+    return refused
+
+
+def _create_private(path: Path) -> BinaryIO:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The plugin's progress snapshot, validated."""
+
+    counts: dict[str, int | None]
+    current: str | None
+    started: float | None
+    updated: float | None
+
+
+def read_snapshot(run_dir: Path) -> Snapshot | None:
+    try:
+        data = json.loads(read_regular(run_dir / EXCHANGE_DIR / PROGRESS_FILE, PROGRESS_CAP))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    counts: dict[str, int | None] = {key: _count(data.get(key)) for key in COUNT_KEYS}
+    if data.get("total") is None:
+        counts["total"] = None
+    return Snapshot(counts, clean_nodeid(data.get("current")), _time(data.get("started")),
+                    _time(data.get("updated")))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the plugin's events stream, validated."""
+
+    kind: str
+    nodeid: str | None = None
+    outcome: str | None = None
+    message: str = ""
+    path: str | None = None
+    line: int | None = None
+    duration: float | None = None
+
+
+def read_events(run_dir: Path, *, tail_bytes: int | None = None) -> Iterator[Event]:
+    """The events the plugin wrote (the whole stream, or its last ``tail_bytes``)."""
+    handle = open_result(run_dir, EVENTS_FILE)
+    if handle is None:
+        return
+    with handle:
+        if tail_bytes is not None:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - tail_bytes))
+            if size > tail_bytes:
+                handle.readline(LINE_CAP)  # a partial first line
+        read = 0
+        while read < RESULT_CAP and (raw := handle.readline(LINE_CAP)):
+            read += len(raw)
+            event = parse_event(raw)
+            if event is not None:
+                yield event
+
+
+def has_events(run_dir: Path) -> bool:
+    handle = open_result(run_dir, EVENTS_FILE)
+    if handle is None:
+        return False
+    handle.close()
+    return True
+
+
+def parse_event(raw: bytes) -> Event | None:
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return None
+    outcome = data.get("outcome")
+    line = data.get("line")
+    duration = data.get("duration")
+    return Event(
+        kind=clean_text(data["kind"], 32),
+        nodeid=clean_nodeid(data.get("nodeid")),
+        outcome=outcome if outcome in OUTCOMES else None,
+        message=str(data.get("message") or "")[:TEXT_CAP],
+        path=clean_text(data["path"], NODEID_CAP) if isinstance(data.get("path"), str) else None,
+        line=line if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**8 else None,
+        duration=_time(duration),
+    )
+
+
+def running_test(run_dir: Path, max_bytes: int = 64 * 1024) -> str | None:
+    """The test that had started and not reported when the run stopped (from the events)."""
+    finished: set[str] = set()
+    last_started: str | None = None
+    for event in read_events(run_dir, tail_bytes=max_bytes):
+        # An interrupted test (timeout, cancel) has a start and no result, even though the
+        # session then finished: so "finish" does not end the search.
+        if event.kind == "start" and event.nodeid:
+            last_started = event.nodeid
+        elif event.kind == "result" and event.nodeid:
+            finished.add(event.nodeid)
+    return None if last_started is None or last_started in finished else last_started
+
+
+def seed_durations(run_dir: Path, durations: Path) -> None:
+    """Hand the recorded durations to the container (read-only) for the shard split."""
+    if durations.is_file():
+        shutil.copyfile(durations, run_dir / INPUT_DIR / DURATIONS_FILE)
+        (run_dir / INPUT_DIR / DURATIONS_FILE).chmod(0o644)
+
+
+def open_gate(run_dir: Path) -> None:
+    """Let the runner in the container start pytest: the collector is attached."""
+    fd = os.open(run_dir / INPUT_DIR / ATTACHED_FILE,
+                 os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    os.close(fd)
+
+
+def _count(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= COUNT_CAP:
+        return value
+    return 0
+
+
+def _time(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

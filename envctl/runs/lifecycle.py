@@ -1,0 +1,119 @@
+"""A run's lifecycle: the one writer of ``run.json``.
+
+    starting -> running -> collecting -> <end state>      (docs/run-states.md)
+
+Every transition reads the record, checks where it stands, changes it and writes it back
+atomically (temp file, fsync, rename). A transition that has already happened is a no-op, so
+any process may redo one after a ``kill -9`` at any point; the first end state written stays.
+Writers hold the run's collector lock (``store.collector_lock``), so one process writes at a
+time; readers never write. What the end state is, is decided in ``outcome``, not here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from envctl.files import write_private
+from envctl.runs.outcome import EndFacts, Outcome, decide, decide_parent
+from envctl.runs.state import RECORD_FILE, Counts, RunRecord, RunState
+
+
+def save(run_dir: Path, record: RunRecord) -> RunRecord:
+    write_private(run_dir / RECORD_FILE, record.to_json())
+    return record
+
+
+def create(run_dir: Path, record: RunRecord) -> RunRecord:
+    """The first record of a run (``starting``; a --shards parent is ``running`` at once)."""
+    return save(run_dir, record)
+
+
+def assign_container(run_dir: Path, name: str) -> RunRecord:
+    """Name the container before it is created, so whoever takes over can always find it."""
+    record = RunRecord.load(run_dir)
+    if record.state is RunState.STARTING and record.container != name:
+        record.container = name
+        save(run_dir, record)
+    return record
+
+
+def add_child(run_dir: Path, child_id: str) -> RunRecord:
+    record = RunRecord.load(run_dir)
+    if child_id not in record.children:
+        record.children.append(child_id)
+        save(run_dir, record)
+    return record
+
+
+def mark_running(run_dir: Path, started_at: float | None = None) -> RunRecord:
+    """The test container runs."""
+    record = RunRecord.load(run_dir)
+    if record.state is RunState.STARTING:
+        record.state = RunState.RUNNING
+        record.started_at = started_at or time.time()
+        save(run_dir, record)
+    return record
+
+
+def mark_collecting(run_dir: Path, *, log_bytes: int, log_cut_bytes: int,
+                    log_error: str | None) -> RunRecord:
+    """The test container has exited (or its output ended); its results are being recorded."""
+    record = RunRecord.load(run_dir)
+    if record.state.terminal:
+        return record
+    record.state = RunState.COLLECTING
+    record.started_at = record.started_at or time.time()
+    record.log_bytes, record.log_cut_bytes, record.log_error = log_bytes, log_cut_bytes, log_error
+    return save(run_dir, record)
+
+
+def finish(run_dir: Path, facts: EndFacts, counts: Counts | None = None,
+           problems: Sequence[str] = ()) -> RunRecord:
+    """The run's end state, decided from ``facts``. Idempotent: an ended run stays as it ended."""
+    record = RunRecord.load(run_dir)
+    if record.state.terminal:
+        return record
+    outcome = decide(facts)
+    _apply(record, outcome)
+    record.container_exit = facts.exit_code
+    record.dependency_events = list(facts.dependency_events)
+    record.running_test = facts.running_test if outcome.state in (
+        RunState.OOM_KILLED, RunState.TIMED_OUT, RunState.CANCELLED, RunState.ENV_BROKEN) else None
+    if record.log_error:
+        record.message += f"; the log is incomplete: {record.log_error}"
+    if problems:
+        record.message += f"; results not read: {'; '.join(problems)}"
+    if counts is not None:
+        record.counts = counts
+    return save(run_dir, record)
+
+
+def finish_parent(run_dir: Path, children: Sequence[RunRecord], merged_exit: int | None,
+                  counts: Counts) -> RunRecord:
+    """A --shards parent's end, once every shard has ended. Idempotent."""
+    record = RunRecord.load(run_dir)
+    if record.state.terminal:
+        return record
+    _apply(record, decide_parent(children, merged_exit))
+    record.counts = counts
+    record.finished_at = max([c.finished_at or time.time() for c in children] or [time.time()])
+    record.dependency_events = [e for c in children for e in c.dependency_events]
+    return save(run_dir, record)
+
+
+def mark_cleaned(run_dir: Path) -> RunRecord:
+    """Its container and an isolated run's project are gone: nothing of the run is left running."""
+    record = RunRecord.load(run_dir)
+    if record.state.terminal and not record.cleaned:
+        record.cleaned = True
+        save(run_dir, record)
+    return record
+
+
+def _apply(record: RunRecord, outcome: Outcome) -> None:
+    record.state = outcome.state
+    record.message = outcome.message
+    record.pytest_exit = outcome.pytest_exit
+    record.finished_at = time.time()

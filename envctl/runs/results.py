@@ -1,0 +1,36 @@
+"""A run's results as values: its JUnit cases and its failures, read from what the container
+handed back (through ``exchange``, so never through a link, a FIFO or past a size cap)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envctl.report.failures import Failure, file_and_line, junit_failures
+from envctl.report.junit import Results, read_junit
+from envctl.runs.exchange import JUNIT_FILE, has_events, open_result, read_events
+
+
+def run_results(run_dir: Path) -> Results:
+    """The run's JUnit report (the host's copy once collected, the live file before)."""
+    handle = open_result(run_dir, JUNIT_FILE)
+    if handle is None:
+        return Results()
+    with handle:
+        return read_junit(handle)
+
+
+def run_failures(run_dir: Path, limit: int = 1000) -> tuple[list[Failure], int]:
+    """Up to ``limit`` failures, and how many there are in all: from the plugin's events when it
+    wrote them (they have crash lines), else from JUnit."""
+    if not has_events(run_dir):
+        return junit_failures(run_results(run_dir), limit)
+    found: list[Failure] = []
+    total = 0
+    for event in read_events(run_dir):
+        if event.kind != "result" or event.outcome not in ("failed", "error") or not event.nodeid:
+            continue
+        total += 1
+        if len(found) < limit:
+            file, line = file_and_line(event.nodeid, event.path, event.line)
+            found.append(Failure(event.nodeid, event.outcome, event.message, file, line))
+    return found, total

@@ -1,0 +1,58 @@
+"""`envctl report` and the summaries built on it: a run's record and results as one value, then
+rendered (markdown, JSON, CSV, or the JUnit report passed through)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from envctl.report.junit import Results
+from envctl.report.summary import cases_csv, markdown
+from envctl.runs.exchange import JUNIT_FILE, open_result
+from envctl.runs.results import run_results
+from envctl.runs.state import RunRecord
+
+FORMATS = ("md", "json", "csv", "junit")
+
+
+def summary_data(run_dir: Path, record: RunRecord, results: Results | None = None) -> dict[str, Any]:
+    results = results if results is not None else run_results(run_dir)
+    counts = asdict(record.counts)
+    if results.cases:
+        counts.update(total=len(results.cases), passed=results.count("passed"),
+                      failed=results.count("failed"), errors=results.count("error"),
+                      skipped=results.count("skipped"))
+    junit = run_dir / JUNIT_FILE
+    return {
+        "run": record.id,
+        "state": record.state.value,
+        "exit_code": record.exit_code,
+        "message": record.message,
+        "duration": record.duration,
+        "counts": counts,
+        "limits": asdict(record.limits),
+        "failures": [{"test": c.nodeid, "outcome": c.outcome, "message": c.message,
+                      "file": c.file, "line": c.line} for c in results.failures],
+        "slowest": [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)],
+        "running_test": record.running_test,
+        "dependency_events": [asdict(e) for e in record.dependency_events],
+        "log": str(run_dir / "output.log"),
+        "junit": str(junit) if junit.exists() else None,
+    }
+
+
+def render(run_dir: Path, record: RunRecord, fmt: str) -> str:
+    if fmt == "junit":
+        handle = open_result(run_dir, JUNIT_FILE)
+        if handle is None:
+            return ""
+        with handle:
+            return handle.read().decode("utf-8", errors="replace")
+    if fmt == "csv":
+        return cases_csv(run_results(run_dir))
+    data = summary_data(run_dir, record)
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    return markdown(data)

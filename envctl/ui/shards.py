@@ -1,0 +1,33 @@
+"""Following a foreground `envctl test --shards N`: one line of combined progress as it changes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from envctl.runs import control
+from envctl.runs.progress import read_progress
+from envctl.runs.shards import children_of, combined_counts
+from envctl.runs.state import RunRecord
+
+
+def follow_shards(parent_dir: Path) -> RunRecord:
+    """Show combined progress until every shard has ended and is torn down and the parent is
+    recorded. Ctrl-C stops every shard at once."""
+    last = [""]
+
+    def show(record: RunRecord) -> None:
+        children = children_of(record, parent_dir.parent)
+        counts = combined_counts(read_progress(child_dir).counts for child_dir, _c in children)
+        states = ", ".join(f"{c.shard} {c.state.value}" for _d, c in children)
+        line = (f"envctl: shards [{states}]: {counts.done}/{counts.total or '?'} done, "
+                f"{counts.failed + counts.errors} failed")
+        if line != last[0]:
+            print(line, file=sys.stderr)
+            last[0] = line
+
+    try:
+        return control.wait_for(parent_dir, cleaned=True, on_tick=show)
+    except KeyboardInterrupt:
+        control.stop(parent_dir)  # every shard at once: interrupt, terminate, kill
+        raise
