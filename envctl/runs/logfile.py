@@ -141,12 +141,12 @@ def _index_end(path: Path) -> tuple[int, int]:
 
 
 def _open_append(path: Path) -> BinaryIO:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     return os.fdopen(fd, "ab", buffering=0)
 
 
 def _open_private(path: Path) -> BinaryIO:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     return os.fdopen(fd, "wb", buffering=0)  # unbuffered: `status` reads the tail while we write
 
 

@@ -371,8 +371,7 @@ def test_container_removed_behind_envctls_back_is_lost(runs_project) -> None:  #
 
 def test_python_api(runs_project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Environment(...).test(detach=True) -> Run with status(), wait() and stop()."""
-    from envctl.environment import Environment  # noqa: PLC0415
-    from envctl.runs.launch import RunRequest  # noqa: PLC0415
+    from envctl.api import Environment, RunRequest  # noqa: PLC0415
     from envctl.settings import load_settings  # noqa: PLC0415
 
     write_suite(runs_project, "api", "def test_a():\n    pass\n\ndef test_b():\n    pass\n")

@@ -6,7 +6,7 @@ import pytest
 
 from envctl.errors import ExitCode
 from envctl.runs import lifecycle
-from envctl.runs.outcome import EndFacts, decide
+from envctl.runs.outcome import EndFacts, decide, decide_parent
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 
 
@@ -82,3 +82,43 @@ def test_every_state_is_documented() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "run-states.md").read_text()
     for state in RunState:
         assert f"`{state.value}`" in text
+
+
+def shard(k: int, state: RunState, pytest_exit: int | None = None, message: str = "") -> RunRecord:
+    child = record(state, pytest_exit)
+    child.shard, child.message = f"{k}/3", message
+    return child
+
+
+def test_parent_is_never_better_than_its_worst_shard() -> None:
+    """A shard whose pytest exited 1 with a clean JUnit fails the parent, with code 1 (item 3)."""
+    outcome = decide_parent([shard(1, RunState.PASSED, 0), shard(2, RunState.FAILED, 1),
+                             shard(3, RunState.PASSED, 0)], merged_exit=0)
+    assert (outcome.state, outcome.pytest_exit) == (RunState.FAILED, 1)
+    assert "shard 2/3" in outcome.message
+
+
+def test_parent_takes_infrastructure_over_tests() -> None:
+    """An OOM-killed shard beats a failing one."""
+    outcome = decide_parent([shard(1, RunState.FAILED, 1), shard(2, RunState.OOM_KILLED, message="boom")],
+                            merged_exit=1)
+    assert outcome.state is RunState.OOM_KILLED
+    assert "shard 2/3: oom-killed boom" in outcome.message
+
+
+def test_parent_with_an_empty_shard_still_passes() -> None:
+    """A shard that had no tests is neutral; all empty is no-tests."""
+    assert decide_parent([shard(1, RunState.PASSED, 0), shard(2, RunState.NO_TESTS, 5)], 0).state \
+        is RunState.PASSED
+    assert decide_parent([shard(1, RunState.NO_TESTS, 5)], None).state is RunState.NO_TESTS
+
+
+def test_parent_fails_when_the_merged_report_holds_a_failure() -> None:
+    """Every shard said 0 but a report holds a failure: failed, not passed."""
+    assert decide_parent([shard(1, RunState.PASSED, 0)], merged_exit=1).state is RunState.FAILED
+
+
+def test_parent_error_keeps_the_worst_code() -> None:
+    """pytest broke in a shard: the parent is error with that shard's own code."""
+    outcome = decide_parent([shard(1, RunState.ERROR, 4), shard(2, RunState.FAILED, 1)], 1)
+    assert (outcome.state, outcome.pytest_exit) == (RunState.ERROR, 4)

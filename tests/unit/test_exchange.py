@@ -1,0 +1,133 @@
+"""What the test container hands back is read without following links, capped and cleaned."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from envctl.files import open_regular, read_regular
+from envctl.runs import exchange
+from envctl.runs.progress import read_progress
+from envctl.runs.results import run_failures
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "run"
+    path.mkdir(mode=0o700)
+    exchange.create_dirs(path)
+    return path
+
+
+def box(run_dir: Path) -> Path:
+    return run_dir / exchange.EXCHANGE_DIR
+
+
+def test_folders_are_writable_by_any_uid_inside_a_private_run_dir(run_dir: Path) -> None:
+    """exchange/ is 0777 (any container uid writes), input/ 0755, the run dir 0700."""
+    modes = {name: (run_dir / name).stat().st_mode & 0o777 for name in ("exchange", "input")}
+    assert modes == {"exchange": 0o777, "input": 0o755}
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_link_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    """A symlink to a host file is never opened."""
+    secret = tmp_path / "secret"
+    secret.write_text("host")
+    (box(run_dir) / "junit.xml").symlink_to(secret)
+    assert exchange.open_result(run_dir, "junit.xml") is None
+    with pytest.raises(OSError, match="symbolic link"):
+        open_regular(box(run_dir) / "junit.xml")
+
+
+def test_a_fifo_is_refused_at_once(run_dir: Path) -> None:
+    """A FIFO as events.jsonl does not hang the reader (no writer ever comes)."""
+    os.mkfifo(box(run_dir) / "events.jsonl")
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(run_failures(run_dir)), daemon=True)
+    started = time.monotonic()
+    reader.start()
+    reader.join(5)
+    assert not reader.is_alive()
+    assert result == [([], 0)]
+    assert time.monotonic() - started < 5
+
+
+def test_dev_zero_as_progress_does_not_exhaust_memory(run_dir: Path) -> None:
+    """A link to /dev/zero as progress.json is refused; progress falls back to the log."""
+    (box(run_dir) / "progress.json").symlink_to("/dev/zero")
+    assert exchange.read_snapshot(run_dir) is None
+    assert read_progress(run_dir).source == "none"
+
+
+def test_a_hard_link_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    """A second name of some other file (st_nlink 2) is not read as the container's own."""
+    other = tmp_path / "other"
+    other.write_text("x")
+    os.link(other, box(run_dir) / "junit.xml")
+    assert exchange.open_result(run_dir, "junit.xml") is None
+
+
+def test_reads_are_capped(run_dir: Path) -> None:
+    """A file past its cap is an error, not a read into memory."""
+    (box(run_dir) / "progress.json").write_bytes(b" " * (exchange.PROGRESS_CAP + 1))
+    with pytest.raises(OSError, match="larger than"):
+        read_regular(box(run_dir) / "progress.json", exchange.PROGRESS_CAP)
+    assert exchange.read_snapshot(run_dir) is None
+
+
+def test_snapshot_values_are_validated_and_names_cleaned(run_dir: Path) -> None:
+    """Wrong types become 0, and a test name cannot carry a newline into a CI log line."""
+    (box(run_dir) / "progress.json").write_text(json.dumps({
+        "total": "many", "done": -5, "passed": 3, "failed": True, "errors": 10**12,
+        "current": "t.py::x\n::error::pwned", "started": "nan", "updated": 12.5}))
+    snapshot = exchange.read_snapshot(run_dir)
+    assert snapshot is not None
+    assert snapshot.counts == {"total": 0, "done": 0, "passed": 3, "failed": 0, "skipped": 0,
+                               "errors": 0, "xfailed": 0, "xpassed": 0}
+    assert snapshot.current == "t.py::x?::error::pwned"
+    assert (snapshot.started, snapshot.updated) == (None, 12.5)
+
+
+def test_events_parse_and_skip_junk(run_dir: Path) -> None:
+    """Broken lines are skipped; outcomes outside pytest's are dropped; node ids are cleaned."""
+    lines = [b"not json", json.dumps({"kind": "result", "nodeid": "a.py::t\r", "outcome": "failed",
+                                      "message": "boom", "path": "/s/a.py", "line": 3}).encode(),
+             json.dumps({"kind": "result", "nodeid": "b.py::t", "outcome": "rerun"}).encode(), b"[]"]
+    (box(run_dir) / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    failures, total = run_failures(run_dir)
+    assert total == 1
+    assert [(f.nodeid, f.outcome, f.message, f.file) for f in failures] == [
+        ("a.py::t?", "failed", "boom", "a.py")]
+
+
+@pytest.mark.parametrize(("nodeid", "ok"), [
+    ("tests/test_a.py::test_x[1-2]", True), ("test_b_test.py::TestC::test_d", True),
+    ("-pevil_plugin", False), ("--co", False), ("@args.txt", False), ("/etc/passwd::x", False),
+    ("t.py::x\n-p", False), ("", False), (" t.py", False),
+])
+def test_rerun_arguments_are_never_options(nodeid: str, ok: bool) -> None:
+    """A node id from the container becomes a pytest argument only if it cannot be an option."""
+    assert (exchange.rerun_argument(nodeid) == nodeid) is ok
+
+
+def test_copy_results_makes_host_copies_and_is_idempotent(run_dir: Path) -> None:
+    """Collected results are copied into the run dir; a second copy replaces the first."""
+    (box(run_dir) / "junit.xml").write_text("<testsuites/>")
+    assert exchange.copy_results(run_dir) == []
+    assert exchange.copy_results(run_dir) == []
+    assert (run_dir / "junit.xml").read_text() == "<testsuites/>"
+    assert (run_dir / "junit.xml").stat().st_mode & 0o777 == 0o600
+
+
+def test_running_test_is_the_started_one_without_a_result(run_dir: Path) -> None:
+    """From the events' tail: a start with no result."""
+    events = [{"kind": "start", "nodeid": "a"}, {"kind": "result", "nodeid": "a", "outcome": "passed"},
+              {"kind": "start", "nodeid": "b"}]
+    (box(run_dir) / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    assert exchange.running_test(run_dir) == "b"

@@ -1,0 +1,185 @@
+"""The run lifecycle with a fake engine: every transition, a kill at each point, the races."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from envctl.docker import engine as engine_module
+from envctl.runs import collector, exchange, lifecycle, logfile
+from envctl.runs.outcome import EndFacts
+from envctl.runs.state import DependencyEvent, Limits, RunRecord, RunState
+from envctl.runs.store import CANCEL_FILE, OUTPUT_LOG
+from tests.unit.fake_engine import FakeEngine, ended, state
+
+RUN_ID = "20260101-000000-abcd"
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run whose container has been named (the start has happened), on a fake engine."""
+    monkeypatch.setattr(engine_module, "Engine", FakeEngine)
+    path = tmp_path / RUN_ID
+    path.mkdir(mode=0o700)
+    exchange.create_dirs(path)
+    lifecycle.create(path, RunRecord(id=RUN_ID, project="p", service="test", command=["pytest"],
+                                     limits=Limits(1 << 30, 1.0, 100), container="c"))
+    return path
+
+
+def hand_back(run_dir: Path, name: str, text: str) -> None:
+    (run_dir / exchange.EXCHANGE_DIR / name).write_text(text)
+
+
+def test_transitions_in_order_and_each_idempotent(run_dir: Path) -> None:
+    """starting -> running -> collecting -> passed; redoing a step changes nothing."""
+    assert lifecycle.mark_running(run_dir, 100.0).state is RunState.RUNNING
+    assert lifecycle.mark_running(run_dir, 200.0).started_at == 100.0
+    lifecycle.mark_collecting(run_dir, log_bytes=5, log_cut_bytes=0, log_error=None)
+    assert RunRecord.load(run_dir).state is RunState.COLLECTING
+    first = lifecycle.finish(run_dir, EndFacts(exit_code=0))
+    again = lifecycle.finish(run_dir, EndFacts(exit_code=1))
+    assert (first.state, again.state, again.exit_code) == (RunState.PASSED, RunState.PASSED, 0)
+    assert lifecycle.mark_collecting(run_dir, log_bytes=9, log_cut_bytes=0, log_error=None).state \
+        is RunState.PASSED
+
+
+def test_collect_records_exit_log_and_removes_last(run_dir: Path) -> None:
+    """A container that runs and exits 1: failed, exit 1, the log kept, removed after the record."""
+    FakeEngine.reset([state(), ended(exit_code=1)], output=b"1 failed\n", exit_code=1)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.exit_code, record.container_exit) == (RunState.FAILED, 1, 1)
+    assert (run_dir / OUTPUT_LOG).read_bytes() == b"1 failed\n"
+    assert FakeEngine.removed == ["c"]
+    assert record.cleaned is True
+
+
+def test_created_but_never_started_is_not_a_pass(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inspect says exit 0 for a created container: that is infra-error, never passed (item 4)."""
+    monkeypatch.setattr(collector, "START_WAIT", 0.2)
+    FakeEngine.reset([state(status="created", started=False)])
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.INFRA_ERROR
+    assert "created but not started" in record.message
+    assert record.exit_code == 23
+    assert FakeEngine.removed == ["c", "c"]
+
+
+def test_created_then_started_by_compose_is_collected(run_dir: Path) -> None:
+    """A collector that takes over mid-start waits for `compose run` to start the container."""
+    FakeEngine.reset([state(status="created", started=False), state(), ended(exit_code=0)],
+                     output=b"ok\n", exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.PASSED
+
+
+def test_kill_after_the_exit_and_before_the_record(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collector that dies while collecting leaves `collecting`; the next one ends the run right."""
+    FakeEngine.reset([state(), ended(exit_code=1)], output=b"x\n", exit_code=1)
+
+    def killed(_run_dir: Path) -> list[str]:
+        raise SystemExit("kill -9")
+
+    monkeypatch.setattr(exchange, "copy_results", killed)
+    with pytest.raises(SystemExit):
+        collector.collect(run_dir)
+    assert RunRecord.load(run_dir).state is RunState.COLLECTING
+    assert FakeEngine.removed == []  # the container stays until its result is safe
+    monkeypatch.undo()
+    monkeypatch.setattr(engine_module, "Engine", FakeEngine)
+    FakeEngine.reset([ended(exit_code=1)], output=b"x\n", exit_code=1)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+
+
+def test_kill_after_the_record_and_before_the_removal(run_dir: Path) -> None:
+    """An ended but uncleaned run: the next collector removes the container, keeps the end."""
+    lifecycle.finish(run_dir, EndFacts(exit_code=0))
+    FakeEngine.reset([ended(exit_code=0)])
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.cleaned, FakeEngine.removed) == (RunState.PASSED, True, ["c"])
+
+
+def test_container_gone_before_its_exit_is_lost(run_dir: Path) -> None:
+    """Removed behind envctl's back: lost, not a result."""
+    FakeEngine.reset([None])
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.LOST
+
+
+def test_cancel_requested_ends_cancelled_and_signals(run_dir: Path) -> None:
+    """A stop seen by the collector: cancelled, and the container is signalled."""
+    (run_dir / CANCEL_FILE).touch()
+    FakeEngine.reset([state(), ended(exit_code=2)], exit_code=2)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.CANCELLED
+    assert ("c", "SIGINT") in FakeEngine.killed
+
+
+def test_timeout_marker_and_running_test(run_dir: Path) -> None:
+    """Exit 124 with the runner's marker: timed-out, naming the test that was running."""
+    hand_back(run_dir, "timeout.json", "{}")
+    hand_back(run_dir, "events.jsonl", json.dumps({"kind": "start", "nodeid": "t.py::slow"}) + "\n")
+    FakeEngine.reset([state(), ended(exit_code=124)], exit_code=124)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.running_test) == (RunState.TIMED_OUT, "t.py::slow")
+
+
+def test_planted_links_are_not_followed(run_dir: Path, tmp_path: Path) -> None:
+    """Links the container leaves in the exchange dir are refused, never read or written."""
+    secret = tmp_path / "host-secret"
+    secret.write_text("host file")
+    (run_dir / exchange.EXCHANGE_DIR / "junit.xml").symlink_to(secret)
+    (run_dir / exchange.EXCHANGE_DIR / "timeout.json").symlink_to(secret)
+    os.mkfifo(run_dir / exchange.EXCHANGE_DIR / "events.jsonl")
+    (run_dir / exchange.EXCHANGE_DIR / "progress.json").symlink_to("/dev/zero")
+    FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.PASSED  # the timeout marker was a link: not believed
+    assert "results not read" in record.message
+    assert not (run_dir / "junit.xml").exists()
+    assert secret.read_text() == "host file"
+
+
+def test_full_disk_ends_the_run_and_says_the_log_is_cut(run_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while writing the log: the run still ends with its exit code, and says so."""
+    def full(self: object, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(logfile.CappedLog, "write", full)
+    FakeEngine.reset([state(), ended(exit_code=1)], output=b"x" * 100, exit_code=1)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+    assert "No space left on device" in record.message
+    assert record.log_error is not None
+
+
+def test_a_dependency_death_with_failing_tests_is_env_broken(run_dir: Path) -> None:
+    """A service that died during the run, tests failing: env-broken, naming it (item 8)."""
+    event = DependencyEvent(service="db", container="p-db-1", action="die", at=1.0, exit_code=137,
+                                      running_test="t.py::uses_db")
+    record = lifecycle.finish(run_dir, EndFacts(exit_code=1, dependency_events=(event,)))
+    assert (record.state, record.exit_code) == (RunState.ENV_BROKEN, 26)
+    assert "service db died (exit 137) while t.py::uses_db was running" in record.message
+
+
+def test_a_dependency_death_with_passing_tests_stays_passed_with_a_note(run_dir: Path) -> None:
+    """The tests passed regardless: passed, and the message still names the service."""
+    event = DependencyEvent(service="cache", container="p-cache-1", action="oom", at=1.0)
+    record = lifecycle.finish(run_dir, EndFacts(exit_code=0, dependency_events=(event,)))
+    assert record.state is RunState.PASSED
+    assert "service cache was OOM-killed" in record.message
