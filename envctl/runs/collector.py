@@ -338,6 +338,7 @@ def _clean_up(run_dir: Path, record: RunRecord) -> None:
         with Engine(timeout=60) as engine:
             if record.container is not None:
                 engine.remove(record.container)
+            exchange.clear(run_dir)
             if record.isolated:
                 # Everything of it carries the project and isolated labels, so it goes through the
                 # API by label (no compose process, ~50 ms): a throwaway project needs no graceful stop.

@@ -143,6 +143,23 @@ def _create_private(path: Path) -> BinaryIO:
     return os.fdopen(fd, "wb")
 
 
+def clear(run_dir: Path) -> None:
+    """Empty the exchange folder once the container is gone and its results are copied: what
+    the tests left there (links to host files, FIFOs) must not outlive the run, where a CI
+    artifact upload of the run directory would follow them."""
+    box = run_dir / EXCHANGE_DIR
+    try:
+        entries = list(os.scandir(box))
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)  # never follows links inside
+            else:
+                os.unlink(entry.path)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The plugin's progress snapshot, validated."""

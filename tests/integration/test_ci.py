@@ -135,6 +135,22 @@ def test_empty_shard_is_not_a_failure(runs_project) -> None:  # type: ignore[no-
     assert sorted(results) == [0, 0, 0]
 
 
+def test_a_shard_failing_without_a_failed_test_fails_the_parent(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """Shard 2's pytest exits 1 from a sessionfinish hook (a coverage threshold, say) with every
+    test case passing: the --shards parent is failed with exit 1, not passed (issue 9, item 3)."""
+    write_suite(runs_project, {
+        "test_a.py": "def test_a():\n    pass\n", "test_b.py": "def test_b():\n    pass\n",
+        "conftest.py": ("import os\n\ndef pytest_sessionfinish(session, exitstatus):\n"
+                        "    if os.environ.get('ENVCTL_SHARD') == '2/2':\n"
+                        "        session.exitstatus = 1\n")})
+    result = runs_project.envctl("test", "--shards", "2")
+    assert result.returncode == 1, result.output
+    parent = json.loads(runs_project.envctl("report", "--format", "json").stdout)
+    assert (parent["state"], parent["exit_code"]) == ("failed", 1)
+    assert parent["counts"]["passed"] == 2
+    assert "pytest exited 1 in shard 2/2" in parent["message"]
+
+
 def test_local_shards_merge_to_the_same_counts_and_clean_up(runs_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """--shards 3: three isolated projects at once, merged to the counts of a single run, and
     nothing of the shard projects left."""

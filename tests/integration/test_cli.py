@@ -86,3 +86,35 @@ def test_bug_gives_a_crash_message_with_the_traceback_path(tmp_path: Path) -> No
     crash = next((tmp_path / "envctl" / "crashes").glob("crash-*.log"))
     assert "kaboom" in crash.read_text()
     assert oct(crash.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_damaged_run_is_named_and_skipped(tmp_path: Path) -> None:
+    """`[]`, a truncated record and non-UTF-8 bytes: `runs` and `gc` go on and name them,
+    `status` of one exits 19 with one line, `latest` is the good run (issue 9, item 7)."""
+    logs = tmp_path / "runs"
+    good = "20260101-000001-aaaa"
+    (logs / good).mkdir(parents=True)
+    (logs / good / "run.json").write_text(json.dumps({
+        "id": good, "project": "p", "service": "test", "command": ["pytest"], "state": "passed",
+        "pytest_exit": 0, "limits": {"memory": 1, "cpus": 1.0, "pids": 1}}))
+    bad = {"20260101-000002-bbbb": b"[]", "20260101-000003-cccc": b'{"id": "2026',
+           "20260101-000004-dddd": b"\xff\xfe"}
+    for run_id, content in bad.items():
+        (logs / run_id).mkdir()
+        (logs / run_id / "run.json").write_bytes(content)
+    env = {"ENVCTL_LOG_DIR": str(logs)}
+    listed = envctl("runs", "--json", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    states = {r["id"]: r["state"] for r in json.loads(listed.stdout)}
+    assert states == {good: "passed", **dict.fromkeys(bad, "damaged")}
+    table = envctl("runs", cwd=tmp_path, env=env)
+    assert table.returncode == 0
+    assert "damaged" in table.stdout
+    assert envctl("gc", cwd=tmp_path, env=env).returncode == 0
+    status = envctl("status", "20260101-000002-bbbb", cwd=tmp_path, env=env)
+    assert status.returncode == ExitCode.RUN_DAMAGED
+    assert "run 20260101-000002-bbbb: run.json is damaged" in status.stderr
+    assert "Traceback" not in status.stderr
+    latest = envctl("status", cwd=tmp_path, env=env)
+    assert latest.returncode == 0, latest.stderr
+    assert good in latest.stdout

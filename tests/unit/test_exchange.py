@@ -131,3 +131,17 @@ def test_running_test_is_the_started_one_without_a_result(run_dir: Path) -> None
               {"kind": "start", "nodeid": "b"}]
     (box(run_dir) / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
     assert exchange.running_test(run_dir) == "b"
+
+
+def test_clear_removes_what_the_container_left_without_following_it(run_dir: Path, tmp_path: Path) -> None:
+    """Links, FIFOs and folders in the exchange dir go; what a link pointed at stays."""
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    (box(run_dir) / "link").symlink_to(target)
+    os.mkfifo(box(run_dir) / "fifo")
+    (box(run_dir) / "sub").mkdir()
+    (box(run_dir) / "sub" / "inner").symlink_to(target)
+    exchange.clear(run_dir)
+    assert list(box(run_dir).iterdir()) == []
+    assert (target / "keep").read_text() == "x"
