@@ -36,7 +36,7 @@ PROGRESS_FILE = "progress.json"
 TIMEOUT_FILE = "timeout.json"
 ATTACHED_FILE = "attached"  # in input/: the collector is attached, the runner may start pytest
 DURATIONS_FILE = "durations.json"  # in input/: what the shard split balances on
-RESULT_FILES = (JUNIT_FILE, EVENTS_FILE)  # copied into the run dir when the run is collected
+RESULT_FILES = (JUNIT_FILE, EVENTS_FILE, PROGRESS_FILE)  # copied into the run dir when collected
 
 PROGRESS_CAP = 1 << 20
 TIMEOUT_CAP = 64 << 10
@@ -157,7 +157,7 @@ def clear(run_dir: Path) -> None:
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)  # never follows links inside
             else:
-                os.unlink(entry.path)
+                Path(entry.path).unlink()
 
 
 @dataclass(frozen=True)
@@ -171,9 +171,16 @@ class Snapshot:
 
 
 def read_snapshot(run_dir: Path) -> Snapshot | None:
-    try:
-        data = json.loads(read_regular(run_dir / EXCHANGE_DIR / PROGRESS_FILE, PROGRESS_CAP))
-    except (OSError, ValueError, RecursionError):
+    """The plugin's last progress snapshot: the host's copy once collected, else the live one."""
+    for path in (run_dir / PROGRESS_FILE, run_dir / EXCHANGE_DIR / PROGRESS_FILE):
+        try:
+            data = json.loads(read_regular(path, PROGRESS_CAP))
+            break
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, RecursionError):
+            return None
+    else:
         return None
     if not isinstance(data, dict):
         return None

@@ -77,12 +77,17 @@ def host_user() -> Iterator[HostUser]:
         shutil.rmtree(copy, ignore_errors=True)
 
 
-@pytest.fixture
-def user_project(host_user: HostUser) -> Iterator[tuple[Path, dict[str, str]]]:
+@pytest.fixture(params=["root", "4321:4321"], ids=["container-root", "container-uid-4321"])
+def user_project(host_user: HostUser,
+                 request: pytest.FixtureRequest) -> Iterator[tuple[Path, dict[str, str]]]:
     base = Path(tempfile.mkdtemp(prefix="envctl-host-project-", dir="/tmp"))
     name = f"{TEST_PROJECT_PREFIX}user{os.getpid()}"
     path = base / name
     shutil.copytree(FIXTURES / "runs", path)
+    if request.param != "root":  # the test container runs as a uid that is neither root nor the host's
+        compose = path / "compose.yaml"
+        compose.write_text(compose.read_text().replace(
+            "    working_dir: /suite\n", f"    working_dir: /suite\n    user: \"{request.param}\"\n"))
     (path / "suite" / "test_ok.py").write_text(
         "def test_passes():\n    pass\n\ndef test_fails():\n    assert 1 == 2, 'one is not two'\n")
     env = base_env(base) | {"ENVCTL_PROJECT_NAME": name, "ENVCTL_HEALTH_TIMEOUT": "60s",
@@ -102,8 +107,9 @@ def as_user(user: HostUser, project: tuple[Path, dict[str, str]], *args: str, ti
 
 
 def test_results_are_readable_by_a_non_root_host_user(host_user: HostUser, user_project) -> None:  # type: ignore[no-untyped-def]
-    """JUnit, events and progress written by root in the container: report, rerun-failed and a
-    --shards parent are right for the host user, who can also remove the run."""
+    """JUnit, events and progress written in the container by root, or by a uid of its own:
+    report, rerun-failed and a --shards parent are right for the host user, who can also remove
+    the run."""
     assert as_user(host_user, user_project, "up").returncode == 0
     first = as_user(host_user, user_project, "test", "--", "-q")
     assert first.returncode == 1, first.output

@@ -11,6 +11,8 @@ import pytest
 from envctl.docker import engine as engine_module
 from envctl.runs import collector, exchange, lifecycle, logfile
 from envctl.runs.outcome import EndFacts
+from envctl.runs.progress import read_progress
+from envctl.runs.results import run_results
 from envctl.runs.state import DependencyEvent, Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, OUTPUT_LOG
 from tests.unit.fake_engine import FakeEngine, ended, state
@@ -183,3 +185,16 @@ def test_a_dependency_death_with_passing_tests_stays_passed_with_a_note(run_dir:
     record = lifecycle.finish(run_dir, EndFacts(exit_code=0, dependency_events=(event,)))
     assert record.state is RunState.PASSED
     assert "service cache was OOM-killed" in record.message
+
+
+def test_results_outlive_the_emptied_exchange_folder(run_dir: Path) -> None:
+    """Once collected, JUnit, events and progress are read from the host's copies."""
+    hand_back(run_dir, "progress.json", json.dumps({"total": 2, "done": 2, "passed": 2}))
+    hand_back(run_dir, "junit.xml", '<testsuite><testcase classname="t" name="test_a"/></testsuite>')
+    FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert list((run_dir / exchange.EXCHANGE_DIR).iterdir()) == []
+    assert (record.counts.total, record.counts.passed) == (2, 2)
+    assert read_progress(run_dir).counts.passed == 2
+    assert [c.nodeid for c in run_results(run_dir).cases] == ["t::test_a"]
