@@ -4,15 +4,46 @@ each run's lock before it exists, so no run is ever without its collector in bet
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from envctl.runs.store import COLLECTOR_LOG, take_collector_lock
 
 # Collectors started by this process. Nobody waits for them on purpose (they outlive us), but a
 # long-lived caller (the Python API) reaps the finished ones so they leave no zombies behind.
-_SPAWNED: list[subprocess.Popen[bytes]] = []
+# Plain pids (posix_spawn), not Popen objects: a Popen still running when the caller exits is
+# reported as a ResourceWarning, and these are meant to outlive it.
+_SPAWNED: list[int] = []
+
+
+def _reap() -> None:
+    alive = []
+    for pid in _SPAWNED:
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if done == 0:
+            alive.append(pid)
+    _SPAWNED[:] = alive
+
+
+def _inherited() -> list[int]:
+    """This process's inheritable descriptors above stderr."""
+    try:
+        candidates = [int(entry.name) for entry in Path("/proc/self/fd").iterdir()]
+    except OSError:
+        candidates = list(range(3, 1024))
+    found = []
+    for fd in candidates:
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    found.append(fd)
+            except OSError:
+                continue
+    return found
 
 
 def spawn_collector(*run_dirs: Path, parent: Path | None = None, log_to: Path | None = None) -> bool:
@@ -24,7 +55,7 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, log_to: Path | 
     many runs in threads, so N shards cost one interpreter, not N. ``log_to``: the run directory
     whose collector.log gets its output (default: the parent's, or the first run's).
     """
-    _SPAWNED[:] = [proc for proc in _SPAWNED if proc.poll() is None]
+    _reap()
     held = [(run_dir, fd) for run_dir in run_dirs if (fd := take_collector_lock(run_dir)) is not None]
     parent_fd = take_collector_lock(parent) if parent is not None else None
     if not held and parent_fd is None:
@@ -37,15 +68,20 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, log_to: Path | 
         argv += ["--parent-fd", str(parent_fd), "--parent", str(parent)]
         fds.append(parent_fd)
     log_dir = log_to or parent or held[0][0]
-    log = os.fdopen(os.open(log_dir / COLLECTOR_LOG,
-                            os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600), "ab")
+    log = os.open(log_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
-        _SPAWNED.append(subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, pass_fds=fds,
-        ))
+        for fd in fds:
+            os.set_inheritable(fd, True)  # handed over: the collector holds these locks from now on
+        # A session of its own (setsid): it survives this process, its group and its terminal.
+        # Only the handed-over locks reach it: an inherited pipe (a caller's captured output)
+        # kept open by the collector would keep that caller waiting until the run ends.
+        actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited() if fd not in fds]
+        actions += [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
+        _SPAWNED.append(os.posix_spawn(sys.executable, argv, dict(os.environ), setsid=True,
+                                       file_actions=actions))
     finally:
-        log.close()
+        os.close(log)
         for fd in fds:
             os.close(fd)  # the child's copies keep the locks
     return True
