@@ -321,7 +321,11 @@ def stop(run: RunArg = "latest") -> int:
     from envctl.runs.run import Run  # noqa: PLC0415
 
     record = Run(_store(), run).stop()
-    print(f"envctl: run {record.id}: {record.state.value}", file=sys.stderr)
+    if record.state.terminal:
+        print(f"envctl: run {record.id}: {record.state.value}", file=sys.stderr)
+    else:
+        print(f"envctl: run {record.id}: stop requested; it is still {record.state.value} and ends "
+              f"cancelled once the step under way stops (`envctl wait {record.id}`)", file=sys.stderr)
     return 0
 
 

@@ -55,6 +55,7 @@ class ContainerState:
     has_healthcheck: bool = False
     restart_policy: str = ""
     started: bool = False  # the engine started it at least once (StartedAt is set)
+    started_at: float | None = None  # when it last started
     finished_at: float | None = None  # when it last exited, if it has
 
     @property
@@ -91,6 +92,7 @@ class ContainerState:
             has_healthcheck=has_healthcheck,
             restart_policy=str(_dict(host_config.get("RestartPolicy")).get("Name") or ""),
             started=_engine_time(state.get("StartedAt")) is not None,
+            started_at=_engine_time(state.get("StartedAt")),
             finished_at=_engine_time(state.get("FinishedAt")),
         )
 

@@ -63,7 +63,15 @@ def main(argv: list[str]) -> int:
         print(f"envctl: cannot start {command[0]!r}: {exc}", file=sys.stderr, flush=True)
         return 127
 
+    interrupted = [False]
+
     def forward(signum: int, _frame: object) -> None:
+        # One SIGINT reaches pytest: a second one (envctl stop and the collector may both ask)
+        # would abort its teardown before the JUnit report is written. SIGTERM always goes on.
+        if signum == signal.SIGINT:
+            if interrupted[0]:
+                return
+            interrupted[0] = True
         with contextlib.suppress(OSError):
             proc.send_signal(signum)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET  # pytest's output; expat expands no external entities, caps internal ones
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from envctl.text import clean_text
 
 
 @dataclass(frozen=True)
@@ -51,30 +55,65 @@ def nodeid_of(classname: str, name: str, file: str | None) -> str:
     return f"{classname}::{name}" if classname else name
 
 
-def read_junit(source: Path | BinaryIO) -> Results:
-    """Every testcase of a JUnit XML file (a path, or a file opened by the caller); missing or
-    broken files give what was read."""
+JUNIT_CAP = 256 << 20  # bytes read of one report (a 100k-test report is tens of MiB)
+CASES_CAP = 1_000_000
+MESSAGE_CAP = 2000
+NODEID_CAP = 1000
+_LINE = re.compile(r"[0-9]{1,8}")
+
+
+def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP) -> Results:
+    """Every testcase of a JUnit XML file (a path, or a file opened by the caller), read in
+    chunks up to ``cap`` bytes and ``CASES_CAP`` cases; a missing, broken or hostile file gives
+    what could be read, never an exception."""
     results = Results()
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))  # see the import
     try:
-        for _event, element in ET.iterparse(source, events=("end",)):  # noqa: S314  # see import
-            if element.tag != "testcase":
-                continue
-            results.cases.append(_case(element))
-            element.clear()
-    except (OSError, ET.ParseError):
+        handle = source.open("rb") if isinstance(source, Path) else source
+    except OSError:
+        return results
+    read = 0
+    try:
+        while read < cap and len(results.cases) < CASES_CAP:
+            chunk = handle.read(min(1 << 20, cap - read))
+            if not chunk:
+                break
+            read += len(chunk)
+            parser.feed(chunk)
+            for event in parser.read_events():
+                element: object = event[-1] if isinstance(event, tuple) else None
+                if not isinstance(element, ET.Element):
+                    continue
+                if element.tag == "testcase" and len(results.cases) < CASES_CAP:
+                    results.cases.append(_case(element))
+                    element.clear()
+    except (OSError, ET.ParseError, ValueError):
         pass
+    finally:
+        if isinstance(source, Path):
+            handle.close()
     return results
 
 
 def _case(element: ET.Element) -> TestCase:
     file = element.get("file")
-    nodeid = nodeid_of(element.get("classname", ""), element.get("name", ""), file)
+    nodeid = clean_text(nodeid_of(element.get("classname", ""), element.get("name", ""), file), NODEID_CAP)
     outcome, message = "passed", ""
     for child in element:
         if child.tag in ("failure", "error", "skipped"):
             outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
-            message = child.get("message") or (child.text or "").strip()[:2000]
+            message = (child.get("message") or (child.text or "").strip())[:MESSAGE_CAP]
             break
-    line = element.get("line")
-    return TestCase(nodeid, outcome, float(element.get("time") or 0.0), message,
-                    file, int(line) + 1 if line and line.isdigit() else None)
+    line = element.get("line") or ""
+    return TestCase(nodeid, outcome, _seconds(element.get("time")), message,
+                    clean_text(file, NODEID_CAP) if file else None,
+                    int(line) + 1 if _LINE.fullmatch(line) else None)
+
+
+def _seconds(value: str | None) -> float:
+    """A test's time: 0.0 for anything but a finite, non-negative number."""
+    try:
+        seconds = float(value or 0.0)
+    except (ValueError, OverflowError):
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET  # writing only
 from pathlib import Path
 
 from envctl.errors import UsageError
-from envctl.files import write_private
+from envctl.files import open_regular, write_private
 from envctl.report.junit import Results, read_junit
 
 JUNIT_FILE = "junit.xml"  # the name a run directory's report has
@@ -23,10 +23,8 @@ def junit_inputs(inputs: list[Path]) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            # A run directory holds the container's live report in exchange/ and the host's copy
-            # beside it: the copy is the one to read.
-            found += sorted(p for p in path.rglob(JUNIT_FILE)
-                            if not (p.parent.name == "exchange" and (p.parent.parent / JUNIT_FILE).exists()))
+            # A log dir's .exchange folders hold what test containers left: never read from there.
+            found += sorted(p for p in path.rglob(JUNIT_FILE) if ".exchange" not in p.parts)
         else:
             raise UsageError(f"{path}: no such file or directory")
     if not found:
@@ -38,8 +36,17 @@ def junit_inputs(inputs: list[Path]) -> list[Path]:
 def merge(inputs: list[Path]) -> Results:
     merged = Results()
     seen: set[str] = set()
+    named = {p for p in inputs if p.is_file()}
     for path in junit_inputs(inputs):
-        for case in read_junit(path).cases:
+        if path in named:
+            results = read_junit(path)
+        else:  # found in a folder (a downloaded artifact): regular files only, no links followed
+            try:
+                with open_regular(path) as handle:
+                    results = read_junit(handle)
+            except OSError:
+                continue
+        for case in results.cases:
             if case.nodeid not in seen:  # the same report passed twice counts once
                 seen.add(case.nodeid)
                 merged.cases.append(case)

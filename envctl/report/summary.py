@@ -9,9 +9,15 @@ import time
 from typing import Any
 
 from envctl.report.junit import Results
+from envctl.text import clean_text
 from envctl.units import format_duration, format_size
 
 FORMATS = ("md", "json", "csv", "junit")
+
+
+def code_span(text: object) -> str:
+    """``text`` as a markdown code span on one line, whatever it holds (backticks, pipes)."""
+    return "`" + clean_text(text, 1000).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
@@ -32,10 +38,10 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         lines += ["### The environment during the run", ""]
         for event in data["dependency_events"]:
             at = time.strftime("%H:%M:%S", time.gmtime(event["at"]))
-            code = f" (exit {event['exit_code']})" if event.get("exit_code") is not None else ""
-            during = f", while `{event['running_test']}` ran" if event.get("running_test") else ""
+            exit_code = f" (exit {event['exit_code']})" if event.get("exit_code") is not None else ""
+            during = f", while {code_span(event['running_test'])} ran" if event.get("running_test") else ""
             verb = "was OOM-killed" if event["action"] == "oom" else "died"
-            lines.append(f"- {at} UTC: service `{event['service']}` {verb}{code}{during}")
+            lines.append(f"- {at} UTC: service {code_span(event['service'])} {verb}{exit_code}{during}")
         lines.append("")
     lines += [f"Limits: memory {format_size(limits['memory'])}, cpus {limits['cpus']:g}, "
               f"pids {limits['pids']}", ""]
@@ -43,13 +49,13 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         lines += ["### Failures", ""]
         for failure in data["failures"][:max_failures]:
             message = " ".join(str(failure["message"]).split())[:300]
-            lines.append(f"- `{failure['test']}` ({failure['outcome']}): {message}")
+            lines.append(f"- {code_span(failure['test'])} ({failure['outcome']}): {clean_text(message, 300)}")
         if len(data["failures"]) > max_failures:
             lines.append(f"- ... and {len(data['failures']) - max_failures} more")
         lines.append("")
     if data["slowest"]:
         lines += ["### Slowest tests", "", "| test | seconds |", "|---|---|"]
-        lines += [f"| `{s['test']}` | {s['duration']:.2f} |" for s in data["slowest"]]
+        lines += [f"| {code_span(s['test'])} | {s['duration']:.2f} |" for s in data["slowest"]]
         lines.append("")
     lines += [f"Log: `{data['log']}`" + (f"; JUnit: `{data['junit']}`" if data["junit"] else "")]
     return "\n".join(lines) + "\n"
@@ -82,10 +88,11 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
              f"({format_duration(results.duration)} of test time)", ""]
     if failures:
         lines += ["### Failures", ""]
-        lines += [f"- `{f['test']}` ({f['outcome']}): {' '.join(str(f['message']).split())[:300]}"
+        lines += [f"- {code_span(f['test'])} ({f['outcome']}): "
+                  f"{clean_text(' '.join(str(f['message']).split()), 300)}"
                   for f in failures[:200]]
         lines.append("")
     if slowest:
         lines += ["### Slowest tests", "", "| test | seconds |", "|---|---|"]
-        lines += [f"| `{s['test']}` | {s['duration']:.2f} |" for s in slowest]
+        lines += [f"| {code_span(s['test'])} | {s['duration']:.2f} |" for s in slowest]
     return "\n".join(lines) + "\n"

@@ -14,16 +14,17 @@ import contextlib
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envctl.errors import CancelRequestedError, EngineUnavailableError, EnvctlError
+from envctl.errors import CancelRequestedError, ContainerGoneError, EngineUnavailableError, EnvctlError
 from envctl.runs import exchange, lifecycle
 from envctl.runs.logfile import CappedLog, tail_lines
 from envctl.runs.outcome import EndFacts
 from envctl.runs.progress import counts_from_output, read_progress
-from envctl.runs.state import Counts, DependencyEvent, RunRecord
+from envctl.runs.state import Counts, DependencyEvent, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, DETACHED_FILE, OUTPUT_LOG, UNMOUNTED_RUN_DIR, collector_lock
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from envctl.docker.models import ContainerState
 
 CANCEL_POLL = 0.1  # seconds between looks for a stop request (a stat of one file)
+CANCEL_SLACK = 1.0  # a stop asked this long after the exit still counts (clock granularity)
+CREATE_WAIT = 120.0  # how long a taking-over collector waits for `compose run` to create it
 START_WAIT = 120.0  # how long a created container may take to be started by `compose run`
 STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
 PARENT_POLL = 0.5
@@ -48,6 +51,15 @@ class CancelWatch:
 
     def __call__(self) -> bool:
         return self.seen.is_set() or self.path.exists()
+
+    def requested_before(self, moment: float) -> bool:
+        """Whether the stop was asked for before ``moment`` (the container's exit): a stop that
+        comes while a finished run is being recorded does not turn its result into `cancelled`."""
+        try:
+            asked = self.path.stat().st_mtime
+        except OSError:
+            return False
+        return asked <= moment + CANCEL_SLACK
 
     def __enter__(self) -> CancelWatch:
         self.thread.start()
@@ -73,10 +85,19 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
         record = RunRecord.load(run_dir)
         if not record.state.terminal:
             with CancelWatch(run_dir) as cancel:
-                if record.container is None:
-                    record = _start(run_dir, record, cancel)
-                if not record.state.terminal:
-                    record = _collect_container(run_dir, record, cancel)
+                try:
+                    if record.container is None:
+                        record = _start(run_dir, record, cancel)
+                    if not record.state.terminal:
+                        record = _collect_container(run_dir, record, cancel)
+                except EngineUnavailableError:
+                    raise  # the run stays as it is; `wait` takes it over once the engine is back
+                except Exception as exc:  # a run must end, even when envctl fails around it
+                    traceback.print_exc(file=sys.stderr)
+                    record = lifecycle.finish(run_dir, EndFacts(
+                        cancel_requested=cancel(),
+                        infra_error=f"envctl failed while recording the run: {type(exc).__name__}: "
+                                    f"{exc} (the traceback is in collector.log)"))
         _clean_up(run_dir, record)
         return RunRecord.load(run_dir)
 
@@ -87,13 +108,13 @@ def _start(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
     if cancel():
         return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
     if not (run_dir / DETACHED_FILE).exists():
-        return lifecycle.finish(run_dir, EndFacts(start_error="the run never got a test container"))
+        return lifecycle.finish(run_dir, EndFacts(infra_error="the run never got a test container"))
     try:
         return start_container(run_dir, record, cancel)
     except CancelRequestedError:
         return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
     except EnvctlError as exc:
-        return lifecycle.finish(run_dir, EndFacts(start_error=exc.message, cancel_requested=cancel()))
+        return lifecycle.finish(run_dir, EndFacts(infra_error=exc.message, cancel_requested=cancel()))
 
 
 def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
@@ -102,56 +123,79 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
     name = str(record.container)
     with Engine(timeout=60) as engine, Engine(timeout=None) as streaming:
         state = engine.container_state(name)
+        if state is None and record.state is RunState.STARTING:
+            # Named but not there yet: a starter killed during `compose run` leaves compose
+            # running, and it creates the container in a moment.
+            state = _await(engine, name, cancel, lambda s: s is not None, CREATE_WAIT)
+            if state is None:
+                return lifecycle.finish(run_dir, EndFacts(
+                    cancel_requested=cancel(),
+                    infra_error="the test container was never created (its starter was stopped)"))
         if state is not None and not state.started:
-            state = _await_start(engine, name, cancel)
+            state = _await(engine, name, cancel, lambda s: s is None or s.started or bool(s.error),
+                           START_WAIT)
         if state is None:
             return lifecycle.finish(run_dir, EndFacts(container_gone=True, cancel_requested=cancel()))
         if not state.started:  # created, never started: its exit code 0 means nothing
             engine.remove(name)
+            why = state.error or f"not started within {START_WAIT:.0f}s"
             return lifecycle.finish(run_dir, EndFacts(
-                cancel_requested=cancel(),
-                start_error=f"the test container was created but not started within {START_WAIT:.0f}s"))
-        record = lifecycle.mark_running(run_dir)
+                cancel_requested=cancel(), infra_error=f"the test container was created but {why}"))
+        record = lifecycle.mark_running(run_dir, state.started_at)
         cancel.on_cancel = lambda: _stop_container(name)
         if cancel():
             _stop_container(name)
         watch = DependencyWatch(record.project, name, run_dir)
         watch.start()
         log = _capture_output(run_dir, record, streaming, name, follow=not state.ended)
-        final = engine.container_state(name)
-        if final is not None and not final.ended:  # the output ended first (a broken attach)
-            with contextlib.suppress(EnvctlError):
-                streaming.wait_exit(name)
-            final = engine.container_state(name)
+        exit_seen = time.time()
+        final = _await_end(engine, streaming, name)
         lifecycle.mark_collecting(run_dir, log_bytes=log.total, log_cut_bytes=log.cut, log_error=log.error)
-        if final is None or not final.ended:
+        ended_at = (final.finished_at if final is not None else None) or exit_seen
+        if final is None:
             watch.stop()
-            return lifecycle.finish(run_dir, EndFacts(container_gone=True, cancel_requested=cancel()))
+            return lifecycle.finish(run_dir, EndFacts(container_gone=True,
+                                                      cancel_requested=cancel.requested_before(ended_at)))
         if not record.injected:  # nothing was mounted: the reports are inside the container
-            for name_ in (exchange.JUNIT_FILE, exchange.TIMEOUT_FILE):
-                engine.copy_file_out(name, f"{UNMOUNTED_RUN_DIR}/{name_}",
-                                     run_dir / exchange.EXCHANGE_DIR / name_)
+            for file_name in (exchange.JUNIT_FILE, exchange.TIMEOUT_FILE):
+                engine.copy_file_out(name, f"{UNMOUNTED_RUN_DIR}/{file_name}",
+                                     exchange.box(run_dir) / file_name)
         refused = exchange.copy_results(run_dir)
         for problem in refused:
             print(f"collector {run_dir.name}: refused {problem}", file=sys.stderr, flush=True)
-        events = watch.stop() + watch.sweep(engine, since=record.started_at or record.created_at)
+        since = record.started_at or record.created_at
+        events = [e for e in watch.stop() + watch.sweep(engine, since=since, until=ended_at)
+                  if since - CANCEL_SLACK <= e.at <= ended_at + CANCEL_SLACK]
         facts = EndFacts(exit_code=final.exit_code, oom_killed=final.oom_killed,
-                         cancel_requested=cancel(),
+                         cancel_requested=cancel.requested_before(ended_at),
                          timed_out=exchange.exchange_file_exists(run_dir, exchange.TIMEOUT_FILE),
                          running_test=exchange.running_test(run_dir),
                          dependency_events=tuple(events))
         return lifecycle.finish(run_dir, facts, _final_counts(run_dir), refused)
 
 
-def _await_start(engine: Engine, name: str, cancel: CancelWatch) -> ContainerState | None:
-    """A container `compose run` has created but not started yet (a collector taking over
-    mid-start): wait until the engine starts it, it vanishes, or the start deadline passes."""
-    deadline = time.monotonic() + START_WAIT
+def _await(engine: Engine, name: str, cancel: CancelWatch,
+           done: Callable[[ContainerState | None], bool], seconds: float) -> ContainerState | None:
+    """Inspect the container until ``done`` says so, a stop is asked for, or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
     while True:
         state = engine.container_state(name)
-        if state is None or state.started or cancel() or time.monotonic() > deadline:
+        if done(state) or cancel() or time.monotonic() > deadline:
             return state
         time.sleep(0.1)
+
+
+def _await_end(engine: Engine, streaming: Engine, name: str) -> ContainerState | None:
+    """The container once it has ended; None when it is gone. Only an absent container is
+    lost: one still running after its output ended (a broken attach) is waited for."""
+    while True:
+        state = engine.container_state(name)
+        if state is None or state.ended:
+            return state
+        try:
+            streaming.wait_exit(name)
+        except ContainerGoneError:
+            return None
 
 
 def _stop_container(name: str) -> None:
@@ -305,9 +349,9 @@ class DependencyWatch:
             self.engine.close()
         return list(self.events)
 
-    def sweep(self, engine: Engine, *, since: float) -> list[DependencyEvent]:
+    def sweep(self, engine: Engine, *, since: float, until: float) -> list[DependencyEvent]:
         """Deaths the stream cannot have seen (a collector that took over after a kill -9):
-        dependencies that have exited since the run started and are not back."""
+        dependencies that exited while the tests ran and are not back."""
         from envctl.docker import labels  # noqa: PLC0415
 
         seen = {e.container for e in self.events}
@@ -317,7 +361,7 @@ class DependencyWatch:
         except EnvctlError:
             return []
         for state in states:
-            if state.name in seen or not state.ended or (state.finished_at or 0) < since \
+            if state.name in seen or not state.ended or not since <= (state.finished_at or 0) <= until \
                     or not self._is_dependency({**state.labels, "name": state.name}, state.service):
                 continue
             found.append(DependencyEvent(service=state.service, container=state.name,
@@ -328,30 +372,37 @@ class DependencyWatch:
 
 def _clean_up(run_dir: Path, record: RunRecord) -> None:
     """Once the record is final: remove the test container (the --rm of `compose run --rm`) and
-    an isolated run's project, then say so in the record."""
+    an isolated run's project, empty the exchange folder, then say so in the record."""
     if not record.state.terminal or record.cleaned:
         return
     from envctl.docker import labels  # noqa: PLC0415
-    from envctl.docker.engine import Engine  # noqa: PLC0415
 
-    try:
-        with Engine(timeout=60) as engine:
-            if record.container is not None:
-                engine.remove(record.container)
-            exchange.clear(run_dir)
-            if record.isolated:
-                # Everything of it carries the project and isolated labels, so it goes through the
-                # API by label (no compose process, ~50 ms): a throwaway project needs no graceful stop.
-                engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
-    except EnvctlError as exc:
-        print(f"collector {run_dir.name}: could not clean up: {exc}", file=sys.stderr, flush=True)
-        return
+    if record.container is not None or record.isolated:
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
+        try:
+            with Engine(timeout=60) as engine:
+                if record.container is not None:
+                    engine.remove(record.container)
+                    # One a killed starter's `compose run` created after the run was recorded.
+                    engine.remove_labelled(f"{labels.RUN}={record.id}", f"{labels.ROLE}=test-run")
+                if record.isolated:
+                    # Everything of it carries the project and isolated labels, so it goes through
+                    # the API by label (~50 ms): a throwaway project needs no graceful stop.
+                    engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
+        except EnvctlError as exc:
+            print(f"collector {run_dir.name}: could not clean up: {exc}", file=sys.stderr, flush=True)
+            return
+    exchange.clear(run_dir)
     lifecycle.mark_cleaned(run_dir)
+
+
+CLEANUP_WAIT = 60.0  # how long a parent waits for its shards' projects to go
 
 
 def collect_parent(parent_dir: Path, held_fd: int | None) -> RunRecord | None:
     """A --shards parent: once every shard has ended (collecting any that has no collector),
-    merge them and record the parent's end."""
+    merge them and record the parent's end; then, once their projects are gone, say so."""
     from envctl.runs.shards import finalize  # noqa: PLC0415
 
     with collector_lock(parent_dir, held_fd=held_fd) as mine:
@@ -359,18 +410,26 @@ def collect_parent(parent_dir: Path, held_fd: int | None) -> RunRecord | None:
             return None
         record = RunRecord.load(parent_dir)
         children = [parent_dir.parent / child for child in record.children]
-        while True:
-            records = [RunRecord.load(child) for child in children]
-            if all(child.state.terminal and child.cleaned for child in records):
-                break
-            for child_dir, child in zip(children, records, strict=True):
-                if not (child.state.terminal and child.cleaned):
-                    collect(child_dir)  # a no-op while another collector holds it
-            time.sleep(PARENT_POLL)
+        records = _children_when(children, lambda c: c.state.terminal, deadline=None)
         record = finalize(parent_dir, records)
-        if record.state.terminal:
+        records = _children_when(children, lambda c: c.cleaned, deadline=time.monotonic() + CLEANUP_WAIT)
+        if record.state.terminal and all(child.cleaned for child in records):
             record = lifecycle.mark_cleaned(parent_dir)
         return record
+
+
+def _children_when(children: list[Path], done: Callable[[RunRecord], bool],
+                   deadline: float | None) -> list[RunRecord]:
+    """The shards' records once ``done`` holds for each (or the deadline passes); a shard with
+    no collector is collected here meanwhile."""
+    while True:
+        records = [RunRecord.load(child) for child in children]
+        if all(done(child) for child in records) or (deadline is not None and time.monotonic() > deadline):
+            return records
+        for child_dir, child in zip(children, records, strict=True):
+            if not done(child):
+                collect(child_dir)  # a no-op while another collector holds it
+        time.sleep(PARENT_POLL)
 
 
 def _reporting(run: Callable[[], RunRecord | None], run_dir: Path) -> int:

@@ -1,10 +1,10 @@
-"""What the test container looks like: the compose override (limits, labels, mounts,
-environment) and the command it runs.
+"""What the test container looks like: the compose override (limits, labels, mounts, environment)
+and the command it runs.
 
 It sees exactly three things of envctl's: the plugin folder (read-only), the run's ``input/``
-folder (read-only: the attach gate, recorded durations) and its ``exchange/`` folder (the one
-place it may write). Device nodes cannot be made in it (no CAP_MKNOD), so nothing it leaves in
-the exchange folder can be a device the host would open.
+folder (read-only: the attach gate, recorded durations) and its exchange folder (the one place
+it may write, outside the run directory). Device nodes cannot be made in it (no CAP_MKNOD), so
+nothing it leaves in the exchange folder can be a device the host would open.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from envctl.docker import labels
-from envctl.runs.exchange import ATTACHED_FILE, DURATIONS_FILE, EXCHANGE_DIR, INPUT_DIR, JUNIT_FILE
+from envctl.runs.exchange import ATTACHED_FILE, DURATIONS_FILE, INPUT_DIR, JUNIT_FILE, box
 from envctl.runs.state import Limits
 from envctl.runs.store import UNMOUNTED_RUN_DIR
 
@@ -73,7 +73,7 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
             {"type": "bind", "source": str(PLUGIN_DIR), "target": IN_CONTAINER_PLUGIN, "read_only": True},
             {"type": "bind", "source": str(run_dir / INPUT_DIR), "target": IN_CONTAINER_INPUT,
              "read_only": True},
-            {"type": "bind", "source": str(run_dir / EXCHANGE_DIR), "target": IN_CONTAINER_RUN_DIR},
+            {"type": "bind", "source": str(box(run_dir)), "target": IN_CONTAINER_RUN_DIR},
         ],
         "environment": environment,
     }}}

@@ -86,10 +86,17 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Fal
     take_over(run_dir)
     lost_collector_at: float | None = None
     waiter: _ExitWaiter | None = None
+    cleanup: Deadline | None = None
     while True:
         record = RunRecord.load(run_dir)
         if until(record) and (record.cleaned or not cleaned or not record.state.terminal):
             return record
+        if record.state.terminal:
+            # Ended; its container or project is still being removed. That is bounded too: a
+            # cleanup that keeps failing (the engine gone) does not hold the result back.
+            cleanup = cleanup or Deadline(DEFAULT_CLEANUP_WAIT)
+            if cleanup.passed:
+                return record
         if on_tick is not None:
             on_tick(record)
         deadline.check(record)
@@ -187,13 +194,3 @@ def _escalate(container: str, escalation: tuple[tuple[str, float], ...]) -> None
                     return
             except EnvctlError:
                 return  # gone: nothing left to stop
-
-
-def wait_until_collected(run_dir: Path, timeout: float = DEFAULT_CLEANUP_WAIT) -> None:
-    """Until the run's record says its container and project are gone (or ``timeout``)."""
-    deadline = Deadline(timeout)
-    while not deadline.passed:
-        record = RunRecord.load(run_dir)
-        if record.cleaned or (not collector_alive(run_dir) and record.state.terminal):
-            return
-        time.sleep(POLL)

@@ -1,10 +1,12 @@
 """What the test container hands back, read as untrusted input.
 
-The container runs the user's test code (in CI: a pull request's). It gets exactly one folder of
-the run, ``exchange/`` (mounted read-write), for the files it hands back: JUnit, the plugin's
-events and progress snapshot, and the runner's timeout marker. What the host gives it to read
-(the attach gate, recorded durations) sits in ``input/``, mounted read-only. Nothing else of the
-run directory is visible to it.
+The container runs the user's test code (in CI: a pull request's). It gets exactly one folder,
+its exchange folder ``<log_dir>/.exchange/<run_id>/`` (mounted read-write), for what it hands
+back: JUnit, the plugin's events and progress snapshot, and the runner's timeout marker. What
+the host gives it to read (the attach gate, recorded durations) sits in the run's ``input/``,
+mounted read-only. Nothing else of the run directory is visible to it, and the exchange folder
+is not inside the run directory: what the tests leave there (links, FIFOs, folders the host user
+cannot empty) is never part of the run directory a CI job uploads as an artifact.
 
 Every file here is opened without following links, only if it is a regular file with a single
 link, and read under a size cap; FIFOs and devices are refused before they are opened. Text from
@@ -26,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from envctl.files import open_regular, read_regular
+from envctl.files import open_regular, private_dir, read_regular
+from envctl.text import clean_text, has_control
 
-EXCHANGE_DIR = "exchange"  # mounted read-write into the test container
-INPUT_DIR = "input"  # mounted read-only: the attach gate and the recorded durations
+EXCHANGE_ROOT = ".exchange"  # in the log dir (0700), beside the run dirs: <log_dir>/.exchange/<run_id>
+INPUT_DIR = "input"  # in the run dir, mounted read-only: the attach gate and the recorded durations
 JUNIT_FILE = "junit.xml"
 EVENTS_FILE = "events.jsonl"
 PROGRESS_FILE = "progress.json"
@@ -46,23 +49,29 @@ TEXT_CAP = 4000  # a failure message kept from an event
 NODEID_CAP = 1000
 COUNT_CAP = 10**9
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 OUTCOMES = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
 COUNT_KEYS = ("total", "done", "passed", "failed", "skipped", "errors", "xfailed", "xpassed")
 
 
+def box(run_dir: Path) -> Path:
+    """The run's exchange folder."""
+    return run_dir.parent / EXCHANGE_ROOT / run_dir.name
+
+
 def create_dirs(run_dir: Path) -> None:
-    """``exchange/`` writable by whatever uid the container runs as, inside the host user's
-    0700 run dir (so no other host user reaches it); ``input/`` readable by it."""
-    for name, mode in ((EXCHANGE_DIR, 0o777), (INPUT_DIR, 0o755)):
-        path = run_dir / name
+    """The exchange folder, writable by whatever uid the container runs as, inside the host
+    user's 0700 ``.exchange`` (so no other host user reaches it); ``input/``, readable by it."""
+    private_dir(run_dir.parent / EXCHANGE_ROOT)
+    for path, mode in ((box(run_dir), 0o777), (run_dir / INPUT_DIR, 0o755)):
         path.mkdir(mode=mode, exist_ok=True)
         path.chmod(mode)  # mkdir's mode is cut by the umask
 
 
-def clean_text(value: object, cap: int = TEXT_CAP) -> str:
-    """A one-line string safe to print: control characters (newlines, escapes) become '?'."""
-    return _CONTROL.sub("?", str(value))[:cap]
+def remove_box(run_dir: Path) -> None:
+    """Remove the run's exchange folder (with the run); what cannot be removed stays behind."""
+    clear(run_dir)
+    with contextlib.suppress(OSError):
+        box(run_dir).rmdir()
 
 
 def clean_nodeid(value: object) -> str | None:
@@ -78,7 +87,7 @@ _ARGUMENT_START = re.compile(r"[A-Za-z0-9_.]")
 def rerun_argument(nodeid: str) -> str | None:
     """``nodeid`` if it can be handed to pytest as a test to run: never an option (``-p...``),
     an argument file (``@file``), an absolute path, or anything with control characters."""
-    if not nodeid or len(nodeid) > NODEID_CAP or _CONTROL.search(nodeid):
+    if not nodeid or len(nodeid) > NODEID_CAP or has_control(nodeid):
         return None
     if not _ARGUMENT_START.match(nodeid):
         return None
@@ -88,7 +97,7 @@ def rerun_argument(nodeid: str) -> str | None:
 def open_result(run_dir: Path, name: str) -> BinaryIO | None:
     """A result file: the host's copy once the run is collected, else the live exchange file;
     None when neither is there or the one there is refused."""
-    for path in (run_dir / name, run_dir / EXCHANGE_DIR / name):
+    for path in (run_dir / name, box(run_dir) / name):
         try:
             return open_regular(path)
         except FileNotFoundError:
@@ -101,7 +110,7 @@ def open_result(run_dir: Path, name: str) -> BinaryIO | None:
 def exchange_file_exists(run_dir: Path, name: str) -> bool:
     """Whether the container left ``name`` as a regular file (a link or FIFO does not count)."""
     try:
-        read_regular(run_dir / EXCHANGE_DIR / name, TIMEOUT_CAP)
+        read_regular(box(run_dir) / name, TIMEOUT_CAP)
     except OSError:
         return False
     return True
@@ -113,7 +122,7 @@ def copy_results(run_dir: Path) -> list[str]:
     Idempotent: a collector that takes over copies again, atomically replacing a copy."""
     refused = []
     for name in RESULT_FILES:
-        source_path = run_dir / EXCHANGE_DIR / name
+        source_path = box(run_dir) / name
         try:
             source = open_regular(source_path)
         except FileNotFoundError:
@@ -147,9 +156,8 @@ def clear(run_dir: Path) -> None:
     """Empty the exchange folder once the container is gone and its results are copied: what
     the tests left there (links to host files, FIFOs) must not outlive the run, where a CI
     artifact upload of the run directory would follow them."""
-    box = run_dir / EXCHANGE_DIR
     try:
-        entries = list(os.scandir(box))
+        entries = list(os.scandir(box(run_dir)))
     except OSError:
         return
     for entry in entries:
@@ -172,7 +180,7 @@ class Snapshot:
 
 def read_snapshot(run_dir: Path) -> Snapshot | None:
     """The plugin's last progress snapshot: the host's copy once collected, else the live one."""
-    for path in (run_dir / PROGRESS_FILE, run_dir / EXCHANGE_DIR / PROGRESS_FILE):
+    for path in (run_dir / PROGRESS_FILE, box(run_dir) / PROGRESS_FILE):
         try:
             data = json.loads(read_regular(path, PROGRESS_CAP))
             break
@@ -212,9 +220,12 @@ def read_events(run_dir: Path, *, tail_bytes: int | None = None) -> Iterator[Eve
     with handle:
         if tail_bytes is not None:
             size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - tail_bytes))
             if size > tail_bytes:
-                handle.readline(LINE_CAP)  # a partial first line
+                handle.seek(size - tail_bytes - 1)
+                if handle.read(1) != b"\n":
+                    handle.readline(LINE_CAP)  # the rest of a line cut by the seek
+            else:
+                handle.seek(0)
         read = 0
         while read < RESULT_CAP and (raw := handle.readline(LINE_CAP)):
             read += len(raw)

@@ -22,7 +22,8 @@ class Outcome:
 @dataclass(frozen=True)
 class EndFacts:
     """Everything known when a run ends. ``exit_code`` comes only from a container that ran
-    and ended; ``start_error`` says why there never was one."""
+    and ended; ``infra_error`` says why there is none (no container ever ran, or envctl
+    itself failed around it)."""
 
     exit_code: int | None = None
     oom_killed: bool = False
@@ -30,7 +31,7 @@ class EndFacts:
     timed_out: bool = False  # the runner's marker is there
     running_test: str | None = None
     container_gone: bool = False  # removed before its exit was recorded
-    start_error: str | None = None
+    infra_error: str | None = None
     dependency_events: tuple[DependencyEvent, ...] = field(default_factory=tuple)
 
 
@@ -40,8 +41,8 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
     if facts.cancel_requested:
         return Outcome(RunState.CANCELLED,
                        "stopped on request (envctl stop, Ctrl-C or a cancelled job)", None)
-    if facts.start_error is not None:
-        return Outcome(RunState.INFRA_ERROR, facts.start_error, None)
+    if facts.infra_error is not None:
+        return Outcome(RunState.INFRA_ERROR, facts.infra_error, None)
     if facts.container_gone or facts.exit_code is None:
         return Outcome(RunState.LOST, "the test container vanished before its result was recorded", None)
     code = facts.exit_code

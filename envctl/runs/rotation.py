@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+from envctl.runs.exchange import remove_box
 from envctl.runs.store import RunStore
 
 
@@ -36,4 +37,5 @@ def rotate(store: RunStore, *, keep: int, max_age: float, now: float | None = No
 
 
 def _remove(path: Path) -> None:
+    remove_box(path)
     shutil.rmtree(path, ignore_errors=True)

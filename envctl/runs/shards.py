@@ -26,7 +26,7 @@ from envctl.runs.progress import Progress, read_progress
 from envctl.runs.results import run_results
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Counts, RunRecord, RunState
-from envctl.runs.store import START_FILE, RunStore
+from envctl.runs.store import CANCEL_FILE, START_FILE, RunStore, take_collector_lock
 from envctl.settings import Settings
 
 
@@ -37,6 +37,9 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     store = RunStore(settings.resolved_log_dir)
     parent_id = new_run_id()
     parent_dir = store.create(parent_id)
+    # Held from here until the collector takes it: a `wait` or `stop` meanwhile sees a parent
+    # being set up, never one with too few shards to take over.
+    parent_fd = take_collector_lock(parent_dir)
     base = settings.resolved_project_name
     now = time.time()
     parent = lifecycle.create(parent_dir, RunRecord(
@@ -47,17 +50,25 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     # Where the merged durations go: the starter's setting, kept in the host-only run dir.
     write_private(parent_dir / START_FILE, json.dumps(
         {"durations_file": str(settings.resolved_durations_file)}))
-    child_dirs = []
-    for k in range(1, shards + 1):
-        token = secrets.token_hex(3)
-        env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token)
-        child_dir, child = prepare_run(
-            env, dataclasses.replace(request, shard=f"{k}/{shards}", parent=parent_id))
-        child_dirs.append(child_dir)
-        parent = lifecycle.add_child(parent_dir, child.id)
+    child_dirs: list[Path] = []
+    try:
+        for k in range(1, shards + 1):
+            token = secrets.token_hex(3)
+            env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token)
+            child_dir, child = prepare_run(
+                env, dataclasses.replace(request, shard=f"{k}/{shards}", parent=parent_id))
+            child_dirs.append(child_dir)
+            parent = lifecycle.add_child(parent_dir, child.id)
+    except BaseException:
+        # Interrupted while setting up (Ctrl-C, a bad compose file): the shards made so far are
+        # cancelled, so the parent ends cancelled rather than passing with too few shards.
+        for child_dir in child_dirs:
+            (child_dir / CANCEL_FILE).touch(mode=0o600)
+        spawn_collector(*child_dirs, parent=parent_dir, parent_fd=parent_fd)
+        raise
     # One collector for all shards: it builds missing images once, starts, follows and tears
     # down every shard in a thread of its own, then finishes the parent.
-    spawn_collector(*child_dirs, parent=parent_dir)
+    spawn_collector(*child_dirs, parent=parent_dir, parent_fd=parent_fd)
     return parent_dir, parent
 
 

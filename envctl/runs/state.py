@@ -186,7 +186,7 @@ class RunRecord:
                                   hint=f"remove {run_dir} if it is of no use") from None
         try:
             return cls.from_dict(json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        except (UnicodeDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise DamagedRunError(f"run {run_dir.name}: {RECORD_FILE} is damaged ({_short(exc)})",
                                   hint=f"remove {run_dir} if it is of no use") from None
 
@@ -217,9 +217,17 @@ def _check_identity(values: dict[str, Any]) -> None:
 
 
 def _check_numbers(values: dict[str, Any]) -> None:
-    for name in ("created_at", "timeout", "started_at", "finished_at"):
+    for name in ("created_at", "timeout"):
+        if name in values:
+            values[name] = _number(values[name])
+    for name in ("started_at", "finished_at"):
         if values.get(name) is not None:
             values[name] = _number(values[name])
+    if not isinstance(values.get("message", ""), str):
+        raise ValueError("'message' is not a string")
+    for name in ("container", "shard", "running_test", "log_error"):
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise ValueError(f"{name!r} is not a string")
     for name in ("log_cap", "log_bytes", "log_cut_bytes", "container_exit", "pytest_exit"):
         if values.get(name) is not None:
             values[name] = _int(values[name])
@@ -251,9 +259,15 @@ def _int(value: object) -> int:
 
 
 def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{value!r} is not a finite number")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{str(value)[:40]!r} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError("a number too large for a record") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{number!r} is not a finite number")
+    return number
 
 
 def _dependency_event(data: object) -> DependencyEvent:

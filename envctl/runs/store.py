@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,16 +112,52 @@ def take_collector_lock(run_dir: Path) -> int | None:
 
     Taking it before the spawn leaves no moment in which the run looks collector-less, so a
     concurrent ``reconcile`` cannot start a second collector."""
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    deadline = time.monotonic() + TAKE_RETRY
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Held for an instant by a probe (a system without /proc/locks), or by a collector.
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.01)
+        else:
+            return fd
+
+
+TAKE_RETRY = 0.1
 
 
 def collector_alive(run_dir: Path) -> bool:
-    """Whether some process holds the run's collector lock right now."""
+    """Whether some process holds the run's collector lock right now.
+
+    Read from the kernel's lock table (/proc/locks), so looking neither takes the lock (which
+    would make a spawner at that instant think a collector exists) nor creates the file."""
+    try:
+        info = (run_dir / LOCK_FILE).lstat()
+    except OSError:
+        return False  # never locked: no collector has ever run, or the run is gone
+    holders = _flock_holders()
+    if holders is not None:
+        return f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}" in holders
     with collector_lock(run_dir) as got:
         return not got
+
+
+def _flock_holders() -> set[str] | None:
+    """The files flock()ed right now, as "MAJ:MIN:INODE"; None where /proc/locks is missing."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:  # noqa: PTH123  # a kernel table, read as text
+            lines = table.read().splitlines()
+    except OSError:
+        return None
+    found = set()
+    for line in lines:
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 4364 fe:00:2146385 0 EOF"; a blocked waiter's line reads
+        # "1: -> FLOCK ..." and holds nothing.
+        if len(parts) >= 6 and parts[1] == "FLOCK":
+            found.add(parts[5])
+    return found

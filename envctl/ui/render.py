@@ -223,8 +223,13 @@ def watch_run(run: Any) -> None:
                   TimeRemainingColumn(), TextColumn("{task.fields[now]}"),
                   console=console(stderr=True), transient=False) as bar:
         task = bar.add_task(f"run {run.id}", total=None, now="")
+        orphaned_since: float | None = None
         while True:
             status = run.status(lines=0)
+            # A reader: it does not take the run over. A run nobody records ends the watch.
+            orphaned_since = (orphaned_since or time.monotonic()) if status.orphaned else None
+            if orphaned_since is not None and time.monotonic() - orphaned_since > 10:
+                break
             counts = status.progress.counts
             bar.update(task, total=counts.total, completed=counts.done,
                        description=f"run {run.id} {status.record.state.value} "

@@ -28,7 +28,16 @@ def good_record(run_id: str = GOOD) -> RunRecord:
                                      b'"command": [], "limits": {"memory": 1, "cpus": "nan", "pids": 1}}',
                                      b'{"id": "20260101-000002-bbbb", "project": "p", "service": "t", '
                                      b'"command": [], "limits": {"memory": 1, "cpus": 1, "pids": 1}, '
-                                     b'"children": ["../../etc"]}'])
+                                     b'"children": ["../../etc"]}',
+                                     b'{"id": "20260101-000002-bbbb", "project": "p", "service": "t", '
+                                     b'"command": [], "limits": {"memory": 1, "cpus": 1, "pids": 1}, '
+                                     b'"created_at": null}',
+                                     b'{"id": "20260101-000002-bbbb", "project": "p", "service": "t", '
+                                     b'"command": [], "limits": {"memory": 1, '
+                                     b'"cpus": 1' + b"0" * 400 + b', "pids": 1}}',
+                                     b'{"id": "20260101-000002-bbbb", "project": "p", "service": "t", '
+                                     b'"command": [], "limits": {"memory": 1, "cpus": 1, "pids": 1}, '
+                                     b'"message": null}'])
 def test_damaged_content(tmp_path: Path, content: bytes) -> None:
     """Not a record: DamagedRunError naming the run, exit 19."""
     (tmp_path / BAD).mkdir()

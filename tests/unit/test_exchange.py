@@ -25,13 +25,16 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 def box(run_dir: Path) -> Path:
-    return run_dir / exchange.EXCHANGE_DIR
+    return exchange.box(run_dir)
 
 
-def test_folders_are_writable_by_any_uid_inside_a_private_run_dir(run_dir: Path) -> None:
-    """exchange/ is 0777 (any container uid writes), input/ 0755, the run dir 0700."""
-    modes = {name: (run_dir / name).stat().st_mode & 0o777 for name in ("exchange", "input")}
-    assert modes == {"exchange": 0o777, "input": 0o755}
+def test_folders_are_writable_by_any_uid_inside_a_private_folder(run_dir: Path) -> None:
+    """The exchange folder is 0777 (any container uid writes) inside a 0700 folder, outside the
+    run dir; input/ is 0755 inside the 0700 run dir."""
+    assert exchange.box(run_dir) == run_dir.parent / ".exchange" / run_dir.name
+    assert exchange.box(run_dir).stat().st_mode & 0o777 == 0o777
+    assert exchange.box(run_dir).parent.stat().st_mode & 0o777 == 0o700
+    assert (run_dir / "input").stat().st_mode & 0o777 == 0o755
     assert run_dir.stat().st_mode & 0o777 == 0o700
 
 

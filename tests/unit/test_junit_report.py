@@ -52,3 +52,24 @@ def test_markdown_summary(tmp_path: Path) -> None:
     assert "1 passed, 1 failed, 1 errors, 1 skipped of 4" in text
     assert "`tests/test_a.py::TestK::test_bad[1]` (failed): assert 1 == 2" in text
     assert "memory 1g, cpus 2, pids 512" in text
+
+
+def test_hostile_junit_is_read_as_far_as_it_makes_sense(tmp_path: Path) -> None:
+    """Bad times and lines, control characters and non-finite numbers: no exception, clean ids."""
+    (tmp_path / "j.xml").write_text(
+        '<testsuite>'
+        '<testcase classname="t" name="a" time="x" line="\u00b2"/>'
+        f'<testcase classname="t" name="b" time="nan" line="{"9" * 5000}"/>'
+        '<testcase classname="t" name="c&#10;::error::x" time="inf"><failure message="m"/></testcase>'
+        '<testcase classname="t" name="d" time="1.5" line="41"/>'
+        '</testsuite>')
+    cases = read_junit(tmp_path / "j.xml").cases
+    assert [(c.nodeid, c.duration, c.line) for c in cases] == [
+        ("t::a", 0.0, None), ("t::b", 0.0, None), ("t::c?::error::x", 0.0, None), ("t::d", 1.5, 42)]
+
+
+def test_junit_reading_stops_at_its_cap(tmp_path: Path) -> None:
+    """Past the byte cap nothing more is read (a report that never ends costs bounded memory)."""
+    body = "".join(f'<testcase classname="t" name="n{i}"/>' for i in range(2000))
+    (tmp_path / "j.xml").write_text(f"<testsuite>{body}</testsuite>")
+    assert 0 < len(read_junit(tmp_path / "j.xml", cap=4096).cases) < 2000

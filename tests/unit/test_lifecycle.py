@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ RUN_ID = "20260101-000000-abcd"
 def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A run whose container has been named (the start has happened), on a fake engine."""
     monkeypatch.setattr(engine_module, "Engine", FakeEngine)
+    monkeypatch.setattr(collector, "CREATE_WAIT", 0.3)
     path = tmp_path / RUN_ID
     path.mkdir(mode=0o700)
     exchange.create_dirs(path)
@@ -33,7 +35,7 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def hand_back(run_dir: Path, name: str, text: str) -> None:
-    (run_dir / exchange.EXCHANGE_DIR / name).write_text(text)
+    (exchange.box(run_dir) / name).write_text(text)
 
 
 def test_transitions_in_order_and_each_idempotent(run_dir: Path) -> None:
@@ -111,11 +113,54 @@ def test_kill_after_the_record_and_before_the_removal(run_dir: Path) -> None:
 
 
 def test_container_gone_before_its_exit_is_lost(run_dir: Path) -> None:
-    """Removed behind envctl's back: lost, not a result."""
+    """Removed behind envctl's back while running: lost, not a result."""
+    lifecycle.mark_running(run_dir)
     FakeEngine.reset([None])
     record = collector.collect(run_dir)
     assert record is not None
     assert record.state is RunState.LOST
+
+
+def test_taking_over_mid_compose_run_waits_for_the_container(run_dir: Path) -> None:
+    """Named, not yet created (a starter killed during `compose run`): the new collector waits
+    for compose to create it, then collects it (not lost)."""
+    FakeEngine.reset([None, None, state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.PASSED
+
+
+def test_a_container_never_created_is_infra_error(run_dir: Path) -> None:
+    """The starter died before compose created anything: infra-error, saying so."""
+    FakeEngine.reset([None])
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.INFRA_ERROR
+    assert "never created" in record.message
+
+
+def test_a_stop_after_the_exit_does_not_change_the_result(run_dir: Path) -> None:
+    """A stop asked for while a run that already ended is being recorded: its own result."""
+    finished = ended(exit_code=1)
+    finished = finished.__class__(**{**finished.__dict__, "finished_at": time.time() - 30})
+    FakeEngine.reset([state(), finished], exit_code=1)
+    FakeEngine.on_follow = (run_dir / CANCEL_FILE).touch
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+
+
+def test_an_unexpected_failure_still_ends_the_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug while recording is infra-error naming it, not a run left to be retried for ever."""
+    def broken(_run_dir: Path) -> list[str]:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(exchange, "copy_results", broken)
+    FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.INFRA_ERROR
+    assert "KeyError" in record.message
 
 
 def test_cancel_requested_ends_cancelled_and_signals(run_dir: Path) -> None:
@@ -142,10 +187,10 @@ def test_planted_links_are_not_followed(run_dir: Path, tmp_path: Path) -> None:
     """Links the container leaves in the exchange dir are refused, never read or written."""
     secret = tmp_path / "host-secret"
     secret.write_text("host file")
-    (run_dir / exchange.EXCHANGE_DIR / "junit.xml").symlink_to(secret)
-    (run_dir / exchange.EXCHANGE_DIR / "timeout.json").symlink_to(secret)
-    os.mkfifo(run_dir / exchange.EXCHANGE_DIR / "events.jsonl")
-    (run_dir / exchange.EXCHANGE_DIR / "progress.json").symlink_to("/dev/zero")
+    (exchange.box(run_dir) / "junit.xml").symlink_to(secret)
+    (exchange.box(run_dir) / "timeout.json").symlink_to(secret)
+    os.mkfifo(exchange.box(run_dir) / "events.jsonl")
+    (exchange.box(run_dir) / "progress.json").symlink_to("/dev/zero")
     FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
     record = collector.collect(run_dir)
     assert record is not None
@@ -194,7 +239,7 @@ def test_results_outlive_the_emptied_exchange_folder(run_dir: Path) -> None:
     FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
     record = collector.collect(run_dir)
     assert record is not None
-    assert list((run_dir / exchange.EXCHANGE_DIR).iterdir()) == []
+    assert list((exchange.box(run_dir)).iterdir()) == []
     assert (record.counts.total, record.counts.passed) == (2, 2)
     assert read_progress(run_dir).counts.passed == 2
     assert [c.nodeid for c in run_results(run_dir).cases] == ["t::test_a"]

@@ -2,14 +2,14 @@
 
 import json
 
-from envctl.runs.exchange import EXCHANGE_DIR, running_test
+from envctl.runs.exchange import box, create_dirs, running_test
 from envctl.runs.progress import counts_from_output, read_progress
 
 
 def test_snapshot_gives_counts_rate_and_eta(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """progress.json is the source: done/total, rate and ETA follow from it."""
-    (tmp_path / EXCHANGE_DIR).mkdir()
-    (tmp_path / EXCHANGE_DIR / "progress.json").write_text(json.dumps({
+    create_dirs(tmp_path)
+    (box(tmp_path) / "progress.json").write_text(json.dumps({
         "total": 100, "done": 25, "passed": 24, "failed": 1, "skipped": 0, "errors": 0,
         "current": "t.py::x", "started": 1000.0, "updated": 1010.0}))
     progress = read_progress(tmp_path)
@@ -34,8 +34,8 @@ def test_running_test_after_an_interrupt(tmp_path) -> None:  # type: ignore[no-u
     """The test with a start and no result is named, even after the session finished."""
     events = [{"kind": "start", "nodeid": "a"}, {"kind": "result", "nodeid": "a", "outcome": "passed"},
               {"kind": "start", "nodeid": "b"}, {"kind": "finish", "exitstatus": 2}]
-    (tmp_path / EXCHANGE_DIR).mkdir()
-    (tmp_path / EXCHANGE_DIR / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    create_dirs(tmp_path)
+    (box(tmp_path) / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
     assert running_test(tmp_path) == "b"
 
 
@@ -43,8 +43,8 @@ def test_no_running_test_after_a_clean_end(tmp_path) -> None:  # type: ignore[no
     """Every started test reported: nothing was running."""
     events = [{"kind": "start", "nodeid": "a"}, {"kind": "result", "nodeid": "a", "outcome": "passed"},
               {"kind": "finish", "exitstatus": 0}]
-    (tmp_path / EXCHANGE_DIR).mkdir()
-    (tmp_path / EXCHANGE_DIR / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    create_dirs(tmp_path)
+    (box(tmp_path) / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
     assert running_test(tmp_path) is None
 
 

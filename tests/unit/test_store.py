@@ -55,3 +55,18 @@ def test_collector_arguments_pair_each_run_with_its_handed_over_lock() -> None:
         (Path("/r/a"), 5), (Path("/r/b"), None), (Path("/r/c"), 7)], None)
     assert parse_args(["--fd", "5", "/r/a", "--parent-fd", "6", "--parent", "/r/p"]) == (
         [(Path("/r/a"), 5)], (Path("/r/p"), 6))
+
+
+def test_looking_for_a_collector_neither_takes_the_lock_nor_creates_it(tmp_path: Path) -> None:
+    """collector_alive reads the kernel's lock table: a spawner at the same instant still gets
+    the lock, and a run dir that never had a collector gets no lock file."""
+    assert collector_alive(tmp_path) is False
+    assert not (tmp_path / "collector.lock").exists()
+    fd = take_collector_lock(tmp_path)
+    assert fd is not None
+    try:
+        assert collector_alive(tmp_path) is True
+        assert take_collector_lock(tmp_path) is None
+    finally:
+        os.close(fd)
+    assert collector_alive(tmp_path) is False
