@@ -48,20 +48,25 @@ def open_regular(path: Path, *, dir_fd: int | None = None) -> BinaryIO:
     link; OSError otherwise (ELOOP for a link, EINVAL for a FIFO, device, folder or hard link).
 
     The type is checked before the open (so a device node is never opened) and again on the
-    descriptor (so nothing swapped in between is read)."""
-    before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
-    if stat.S_ISLNK(before.st_mode):
-        raise OSError(errno.ELOOP, "is a symbolic link", str(path))
-    if not stat.S_ISREG(before.st_mode) or before.st_nlink != 1:
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    fd = os.open(path, _SAFE_READ, dir_fd=dir_fd)
-    after = os.fstat(fd)
-    if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino) \
-            or not stat.S_ISREG(after.st_mode) or after.st_nlink != 1:
+    descriptor (so nothing swapped in between is read). A file replaced in between by an atomic
+    rename (a record being rewritten) is simply opened again."""
+    for _attempt in range(REOPEN_ATTEMPTS):
+        before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(before.st_mode):
+            raise OSError(errno.ELOOP, "is a symbolic link", str(path))
+        if not stat.S_ISREG(before.st_mode) or before.st_nlink != 1:
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        fd = os.open(path, _SAFE_READ, dir_fd=dir_fd)
+        after = os.fstat(fd)
+        if (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino) \
+                and stat.S_ISREG(after.st_mode) and after.st_nlink == 1:
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
         os.close(fd)
-        raise OSError(errno.EINVAL, "changed while being opened", str(path))
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    raise OSError(errno.EINVAL, "changed while being opened", str(path))
+
+
+REOPEN_ATTEMPTS = 5
 
 
 def read_regular(path: Path, cap: int, *, dir_fd: int | None = None) -> bytes:

@@ -31,7 +31,7 @@ def test_a_service_killed_mid_run_is_named(runs_project) -> None:  # type: ignor
     runs = Path(runs_project.env["ENVCTL_LOG_DIR"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        progress = runs / run_id / "exchange" / "progress.json"
+        progress = runs / ".exchange" / run_id / "progress.json"
         if progress.exists() and json.loads(progress.read_text()).get("current"):
             break
         time.sleep(0.1)

@@ -118,7 +118,7 @@ def test_results_are_readable_by_a_non_root_host_user(host_user: HostUser, user_
     run_dir = Path(user_project[1]["ENVCTL_LOG_DIR"]) / run_id
     for name in ("junit.xml", "events.jsonl"):
         assert (run_dir / name).stat().st_uid == host_user.uid, name
-    assert list((run_dir / "exchange").iterdir()) == []  # emptied once the results were copied
+    assert list((run_dir.parent / ".exchange" / run_id).iterdir()) == []  # emptied once copied
     junit = as_user(host_user, user_project, "report", run_id, "--format", "junit")
     assert 'name="test_fails"' in junit.stdout, junit.output
     report = json.loads(as_user(host_user, user_project, "report", run_id, "--format", "json").stdout)

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,22 @@ def test_clear_removes_what_the_container_left_without_following_it(run_dir: Pat
     exchange.clear(run_dir)
     assert list(box(run_dir).iterdir()) == []
     assert (target / "keep").read_text() == "x"
+
+
+def test_a_record_replaced_while_it_is_opened_is_opened_again(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An atomic rewrite between the check and the open (a record being updated) is no damage."""
+    path = tmp_path / "run.json"
+    path.write_text("old")
+    real_open = os.open
+    swapped = [False]
+
+    def swap_then_open(*args: Any, **kwargs: Any) -> int:
+        if not swapped[0]:
+            swapped[0] = True
+            (tmp_path / "new").write_text("new")
+            (tmp_path / "new").replace(path)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(os, "open", swap_then_open)
+    assert read_regular(path, 100) == b"new"
