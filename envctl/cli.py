@@ -132,17 +132,27 @@ def up(
 ) -> int:
     """Start the compose services and wait, on Docker events, until every one is ready."""
 
+    from envctl.errors import EnvironmentFailedError  # noqa: PLC0415
+
     settings = _settings(health_timeout=timeout)
     env = _environment(settings, isolated)
     targets = env.targets(services or [])
-    if sys.stderr.isatty():
-        from envctl.ui.render import LiveServices  # noqa: PLC0415
+    try:
+        if sys.stderr.isatty():
+            from envctl.ui.render import LiveServices  # noqa: PLC0415
 
-        with LiveServices(targets) as live:
-            env.on_progress = live
+            with LiveServices(targets) as live:
+                env.on_progress = live
+                reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
+        else:
             reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
-    else:
-        reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
+    except EnvironmentFailedError as exc:
+        if os.environ.get("GITHUB_ACTIONS") == "true":  # annotated on the run and in its summary
+            from envctl.ui.ci import annotate_failed_up  # noqa: PLC0415
+
+            summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            annotate_failed_up(exc, Path(summary) if summary else None, sys.stdout.buffer)
+        raise
     ready = ", ".join(f"{r.service} ({r.phase.value})" for r in reports)
     print(f"envctl: ready: {ready}", file=sys.stderr)
     if isolated:
@@ -218,7 +228,9 @@ def test(
     pids: Annotated[str | None, typer.Option(help="Process limit.")] = None,
     no_up: Annotated[bool, typer.Option("--no-up", help="Do not bring the environment up.")] = False,
     shard: Annotated[str | None, typer.Option(
-        help="Run only shard K of N (K/N), split the same way on every runner.")] = None,
+        help="Run only shard K of N (K/N), split the same way on every runner; `auto` reads "
+             "GitLab, CircleCI or Buildkite's parallel-job variables (`auto/N`: a Kubernetes "
+             "Indexed Job).")] = None,
     isolated: Annotated[bool, typer.Option(
         help="Run in a project of its own, removed after the run (no shared state, no port clash).")] = False,
     shards: Annotated[int | None, typer.Option(

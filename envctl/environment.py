@@ -376,7 +376,8 @@ class _ReadinessWait:
                 raise EnvironmentFailedError(
                     f"the environment did not come up: {_failure_summary(reports)}\n"
                     f"{explain_failures(reports)}",
-                    hint="fix the service named above, or use --keep-on-failure to inspect it")
+                    hint="fix the service named above, or use --keep-on-failure to inspect it",
+                    failures=[(r.service, _cause(r)) for r in reports])
             finally:
                 stream.close()
                 if self.proc is not None and self.proc.poll() is None:
@@ -531,6 +532,16 @@ def _compose_hint(output: str) -> str:
     if "port is already allocated" in lowered or "address already in use" in lowered:
         return "stop what listens on that port, or change the published port in the compose file"
     return "see the message above; `docker compose up` shows the same error"
+
+
+def _cause(report: ServiceReport) -> str:
+    """One service's failure for an annotation: what happened, its last health output or log."""
+    cause = report.detail
+    if report.health_log:
+        cause += f"; last health check: {report.health_log[-1].output[:300]}"
+    elif report.log_tail:
+        cause += f"; last log line: {report.log_tail[-1][:300]}"
+    return cause
 
 
 def _failure_summary(reports: list[ServiceReport]) -> str:

@@ -81,9 +81,14 @@ class ComposeFileError(EnvctlError):
 
 
 class EnvironmentFailedError(EnvctlError):
-    """One or more services did not become ready."""
+    """One or more services did not become ready; ``failures``: (service, cause) of each."""
 
     exit_code = ExitCode.ENVIRONMENT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 failures: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.failures = failures or []
 
 
 class DoctorFailedError(EnvctlError):

@@ -159,6 +159,8 @@ class ServiceSpec:
     restart: str
     depends_on: dict[str, str]  # service -> condition
     ports: tuple[str, ...]
+    working_dir: str | None = None
+    binds: tuple[tuple[str, str], ...] = ()  # (host source, container target) of bind mounts
 
     @classmethod
     def from_config(cls, name: str, data: dict[str, Any]) -> ServiceSpec:
@@ -192,6 +194,10 @@ class ServiceSpec:
             restart=str(data.get("restart") or "no"),
             depends_on=depends_on,
             ports=ports,
+            working_dir=str(data["working_dir"]) if isinstance(data.get("working_dir"), str) else None,
+            binds=tuple((str(v["source"]), str(v["target"])) for v in data.get("volumes") or []
+                        if isinstance(v, dict) and v.get("type") == "bind"
+                        and isinstance(v.get("source"), str) and isinstance(v.get("target"), str)),
         )
 
 

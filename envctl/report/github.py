@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from envctl.report.failures import Failure
@@ -22,12 +22,14 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation_lines(failures: list[Failure], total: int) -> Iterator[str]:
-    """One ``::error`` per failed test, at most MAX_ANNOTATIONS, then one line for the rest."""
+def annotation_lines(failures: list[Failure], total: int,
+                     repo_path: Callable[[str], str] = str) -> Iterator[str]:
+    """One ``::error`` per failed test, at most MAX_ANNOTATIONS, then one line for the rest.
+    ``repo_path`` maps a test file as pytest names it to the repository's path for it."""
     for failure in failures[:MAX_ANNOTATIONS]:
         props = []
         if failure.file:
-            props.append(f"file={escape_property(failure.file)}")
+            props.append(f"file={escape_property(repo_path(failure.file))}")
             if failure.line:
                 props.append(f"line={failure.line}")
         props.append(f"title={escape_property(f'{failure.outcome}: {failure.nodeid}')}")
@@ -52,6 +54,15 @@ def fold(title: str, lines: Iterator[bytes], out: object) -> None:
     for chunk in lines:
         write(chunk)
     write(f"\n::{token}::\n::endgroup::\n".encode())
+
+
+def failed_service_lines(failures: list[tuple[str, str]], message: str) -> Iterator[str]:
+    """One ``::error`` per service that did not come up (or one for the whole start)."""
+    if not failures:
+        yield f"::error title={escape_property('envctl up failed')}::{escape_data(message[:4000])}"
+    for service, cause in failures[:MAX_ANNOTATIONS]:
+        yield (f"::error title={escape_property(f'envctl up: service {service} failed')}::"
+               f"{escape_data(cause[:4000])}")
 
 
 def write_summary(path: Path, markdown: str) -> None:

@@ -20,6 +20,13 @@ def code_span(text: object) -> str:
     return "`" + clean_text(text, 1000).replace("`", "'").replace("|", "\\|") + "`"
 
 
+def _not_run(counts: dict[str, Any]) -> str:
+    """How far a run got, when it stopped before the end (a cancelled job, a timeout)."""
+    ran = sum(int(counts.get(k) or 0) for k in ("passed", "failed", "errors", "skipped"))
+    total = int(counts.get("total") or 0)
+    return f" ({total - ran} not run: stopped at {ran} of {total})" if total > ran else ""
+
+
 def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     counts = data["counts"]
     duration = format_duration(data["duration"]) if data["duration"] else "-"
@@ -29,7 +36,7 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         "",
         f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
         f"{counts.get('errors', 0)} errors, {counts.get('skipped', 0)} skipped "
-        f"of {counts.get('total') or 0} in {duration} (exit code {data['exit_code']})",
+        f"of {counts.get('total') or 0}{_not_run(counts)} in {duration} (exit code {data['exit_code']})",
         "",
     ]
     if data["message"]:

@@ -16,14 +16,17 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
-from envctl.errors import EnvctlError, ExitCode
+from envctl.errors import EnvctlError, EnvironmentFailedError, ExitCode
 from envctl.report import github
-from envctl.report.summary import markdown
+from envctl.report.paths import PathMap
+from envctl.report.summary import code_span, markdown
 from envctl.runs import control
+from envctl.runs.exchange import JUNIT_FILE
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.results import run_failures
 from envctl.runs.state import RunRecord
 from envctl.runs.store import OUTPUT_LOG
+from envctl.text import clean_text
 from envctl.ui.report import summary_data
 from envctl.units import format_duration
 
@@ -129,18 +132,77 @@ def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path
     else:
         github.fold(f"envctl run {record.id}: output", _log_chunks(run_dir / OUTPUT_LOG), out)
     failures, total = run_failures(run_dir)
+    paths = path_map(run_dir, record)
     if github_actions:
-        for line in github.annotation_lines(failures, total):
+        for line in github.annotation_lines(failures, total, paths.repo_path if paths else str):
             out.write((line + "\n").encode())
     if summary_path is not None:
         data = summary_data(run_dir, record)
-        data["artifacts"] = str(run_dir)
+        shown = _Shown(run_dir, paths.repository if paths else Path.cwd())
+        data["log"] = shown(run_dir / OUTPUT_LOG)
+        data["junit"] = shown(run_dir / JUNIT_FILE) if data["junit"] else None
         text = markdown(data, max_failures=len(failures))
         if partial:
             text = ("> envctl: the job was cancelled; this summary is partial.\n\n" + text)
-        github.write_summary(summary_path, text + f"\nArtifacts: `{run_dir}`\n")
+        github.write_summary(summary_path, text + f"\n{shown.where()}\n")
     from envctl.ui.render import final_summary  # noqa: PLC0415
 
     out.write((final_summary(run_dir, record) + "\n").encode())
     out.flush()
 
+
+def path_map(run_dir: Path, record: RunRecord) -> PathMap | None:
+    """How the run's test container saw the repository (from its start.json and the compose
+    configuration); None when that cannot be known (a run directory from an artifact)."""
+    from envctl.runs.launch import environment_from_file  # noqa: PLC0415
+
+    start_dir = run_dir.parent / record.children[0] if record.children else run_dir
+    try:
+        env, _request = environment_from_file(start_dir)
+        spec = env.config().services[env.settings.test_service]
+    except (EnvctlError, OSError, ValueError, KeyError, TypeError):
+        return None
+    repository = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
+    return PathMap(spec.working_dir, spec.binds, repository)
+
+
+class _Shown:
+    """Paths as a reader of the job summary can use them: relative to the repository, or
+    inside the uploaded artifact (ENVCTL_ARTIFACT_NAME, set by the action), never the runner's
+    temporary folders."""
+
+    def __init__(self, run_dir: Path, repository: Path) -> None:
+        self.run_dir = run_dir
+        self.repository = repository
+        self.artifact = os.environ.get("ENVCTL_ARTIFACT_NAME", "")
+
+    def __call__(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.repository.resolve()).as_posix()
+        except ValueError:
+            pass
+        inside = path.relative_to(self.run_dir).as_posix() if path.is_relative_to(self.run_dir) else path.name
+        if self.artifact:
+            return f"{inside} in the artifact {self.artifact}"
+        return f"{inside} of run {self.run_dir.name}"
+
+    def where(self) -> str:
+        if self.artifact:
+            return f"Artifact: `{self.artifact}` (the run directory: output.log, junit.xml, run.json)"
+        inside = self.run_dir.resolve().is_relative_to(self.repository.resolve())
+        return f"Run directory: `{self(self.run_dir) if inside else self.run_dir.name}`"
+
+
+def annotate_failed_up(error: EnvironmentFailedError, summary_path: Path | None, out: BinaryIO) -> None:
+    """A failed `envctl up` on GitHub Actions: an ``::error`` per failed service, and the same
+    in the job summary."""
+    for line in github.failed_service_lines(error.failures, error.message):
+        out.write((line + "\n").encode())
+    out.flush()
+    if summary_path is not None:
+        lines = ["## envctl up failed", ""]
+        lines += [f"- service {code_span(service)}: {clean_text(cause, 500)}"
+                  for service, cause in error.failures]
+        if not error.failures:
+            lines.append(f"> {clean_text(error.message, 2000)}")
+        github.write_summary(summary_path, "\n".join(lines) + "\n")

@@ -11,19 +11,21 @@ from typing import Any
 from envctl.report.junit import Results
 from envctl.report.summary import cases_csv, markdown
 from envctl.runs.exchange import JUNIT_FILE, open_result
+from envctl.runs.progress import read_progress
 from envctl.runs.results import run_results
-from envctl.runs.state import RunRecord
+from envctl.runs.state import Counts, RunRecord
 
 FORMATS = ("md", "json", "csv", "junit")
 
 
 def summary_data(run_dir: Path, record: RunRecord, results: Results | None = None) -> dict[str, Any]:
     results = results if results is not None else run_results(run_dir)
-    counts = asdict(record.counts)
+    counts = asdict(record.counts if record.state.terminal else _live_counts(run_dir, record))
     if results.cases:
-        counts.update(total=len(results.cases), passed=results.count("passed"),
-                      failed=results.count("failed"), errors=results.count("error"),
-                      skipped=results.count("skipped"))
+        # JUnit says what ran; the collected total (from progress) says what was to run.
+        counts.update(total=max(len(results.cases), counts.get("total") or 0),
+                      passed=results.count("passed"), failed=results.count("failed"),
+                      errors=results.count("error"), skipped=results.count("skipped"))
     junit = run_dir / JUNIT_FILE
     return {
         "run": record.id,
@@ -41,6 +43,14 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
         "log": str(run_dir / "output.log"),
         "junit": str(junit) if junit.exists() else None,
     }
+
+
+def _live_counts(run_dir: Path, record: RunRecord) -> Counts:
+    if record.children:
+        from envctl.runs.shards import combined_progress  # noqa: PLC0415
+
+        return combined_progress(record, run_dir.parent)[0].counts
+    return read_progress(run_dir).counts
 
 
 def render(run_dir: Path, record: RunRecord, fmt: str) -> str:

@@ -3,7 +3,9 @@ return its id (--detach) or follow it to its end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import secrets
 import sys
 from dataclasses import dataclass
@@ -35,10 +37,12 @@ def run_tests(settings: Settings, options: TestOptions) -> int:
 
     args = options.pytest_args
     if options.shard is not None:
+        from envctl.ci_shard import resolve_shard  # noqa: PLC0415
         from envctl.pytest_plugin.envctl_shards import parse_shard  # noqa: PLC0415
 
+        options = dataclasses.replace(options, shard=resolve_shard(options.shard, os.environ))
         try:
-            parse_shard(options.shard)
+            parse_shard(str(options.shard))
         except ValueError as exc:
             raise UsageError(f"--shard: {exc}") from None
     if options.rerun_failed is not None:

@@ -181,3 +181,18 @@ def test_image_that_cannot_be_built(make_project) -> None:  # type: ignore[no-un
     assert "the image for app cannot be built" in errors[0]
     assert "Traceback" not in result.stderr
     assert_nothing_left(project)
+
+
+def test_a_failed_up_on_github_actions_is_annotated_per_service(make_project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """On GitHub Actions a failed `up` is an ::error naming the service and its cause, and the
+    job summary says the same (issue 13, point 4)."""
+    project = make_project("up/never_healthy")
+    summary = tmp_path / "summary.md"
+    result = project.envctl("up", extra_env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.returncode == ExitCode.ENVIRONMENT_FAILED, result.output
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
+    assert len(errors) == 1, result.stdout
+    assert errors[0].startswith("::error title=envctl up%3A service sick failed::")
+    assert "db not accepting connections" in errors[0]
+    text = summary.read_text()
+    assert "## envctl up failed" in text and "service `sick`" in text

@@ -63,3 +63,24 @@ def test_summary_is_capped_with_a_note(tmp_path: Path) -> None:
     data = path.read_bytes()
     assert len(data) <= SUMMARY_CAP
     assert data.endswith(b"see the run log.\n")
+
+
+def test_a_failed_up_is_an_error_per_service() -> None:
+    """Each failed service is one ::error naming it and its cause; a failure with no service
+    (a port in use, a build) is one ::error with the message."""
+    from envctl.report.github import failed_service_lines  # noqa: PLC0415
+
+    lines = list(failed_service_lines([("db", "unhealthy: exit 1\npg not ready")], "unused"))
+    assert lines == ["::error title=envctl up%3A service db failed::unhealthy: exit 1%0Apg not ready"]
+    assert list(failed_service_lines([], "a host port is already in use")) == [
+        "::error title=envctl up failed::a host port is already in use"]
+
+
+def test_annotations_carry_repository_paths() -> None:
+    """The file of an annotation is what the mapper makes of pytest's path."""
+    from envctl.report.failures import Failure  # noqa: PLC0415
+    from envctl.report.github import annotation_lines  # noqa: PLC0415
+
+    failure = Failure("tests/test_a.py::test_x", "failed", "boom", "tests/test_a.py", 3)
+    (line,) = annotation_lines([failure], 1, lambda f: f"smoke/{f}")
+    assert line.startswith("::error file=smoke/tests/test_a.py,line=3,")

@@ -73,3 +73,12 @@ def test_junit_reading_stops_at_its_cap(tmp_path: Path) -> None:
     body = "".join(f'<testcase classname="t" name="n{i}"/>' for i in range(2000))
     (tmp_path / "j.xml").write_text(f"<testsuite>{body}</testsuite>")
     assert 0 < len(read_junit(tmp_path / "j.xml", cap=4096).cases) < 2000
+
+
+def test_a_run_stopped_early_says_how_far_it_got() -> None:
+    """14 of 60 collected tests ran before the job was cancelled: the summary says 46 did not."""
+    data = {"run": "r", "state": "cancelled", "exit_code": 22, "message": "", "duration": 5.0,
+            "counts": {"total": 60, "passed": 14, "failed": 0, "errors": 0, "skipped": 0},
+            "limits": {"memory": 1 << 30, "cpus": 1.0, "pids": 10}, "failures": [], "slowest": [],
+            "log": "output.log", "junit": None}
+    assert "0 skipped of 60 (46 not run: stopped at 14 of 60)" in markdown(data)

@@ -1,0 +1,113 @@
+"""The GitHub Action as a GitHub user meets it, under a real Actions runner (act, host mode,
+offline): a bare runner with no setup-python, a shard matrix, a failing test, the merge job.
+Only the third-party actions (artifacts, cache) are stand-ins; the action and the workflow are
+this project's (issue 13)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_PROJECT_PREFIX
+from tests.integration.conftest import FIXTURES
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = FIXTURES / "action"
+UPLOAD = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
+DOWNLOAD = "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093"
+CACHE = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684"
+STEPS = ("Install envctl", "Restore recorded test durations", "Bring the environment up",
+         "Start the tests", "Wait for the tests", "Upload the run directory", "Tear the environment down")
+
+
+def act_binary() -> str:
+    proc = subprocess.run([str(REPO / "scripts" / "setup-act")], capture_output=True, text=True,
+                          timeout=600, check=True)
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def user_repository(path: Path, project: str) -> None:
+    """A repository with this action at its root (as `uses: ./` finds it) and a project using it."""
+    path.mkdir()
+    for name in ("action.yml", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, path / name)
+    shutil.copytree(REPO / "envctl", path / "envctl", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(FIXTURE / "smoke", path / "smoke")
+    workflows = path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "envctl.yml").write_text((FIXTURE / "workflow.yml").read_text().replace("PROJECT", project))
+    git = ["git", "-C", str(path), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, timeout=60)
+    subprocess.run([*git, "add", "-A"], check=True, timeout=60)
+    subprocess.run([*git, "commit", "-q", "-m", "a project that uses envctl"], check=True, timeout=60)
+
+
+def step_results(output: str, job: str) -> dict[str, str]:
+    """{step name: Success/Failure} of one job, from act's `✅  Success - Main <step>` lines."""
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        match = re.match(rf"\[envctl/{re.escape(job)}\s*\]\s+(✅|❌)\s+(Success|Failure) - Main "
+                         r"(.+?)( \[[^]]*\])?$", line)
+        if match:
+            found[match[3].strip()] = match[2]
+    return found
+
+
+def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
+    """Every step runs on a bare runner; the failing test is one annotation on the repository
+    path; summaries are written; both run directories are uploaded; `down` runs after the
+    failure; the merge job merges both shards; durations are saved for the next split."""
+    act = act_binary()
+    project = f"{TEST_PROJECT_PREFIX}act"
+    repo, artifacts, caches = tmp_path / "repo", tmp_path / "artifacts", tmp_path / "caches"
+    user_repository(repo, project)
+    artifacts.mkdir()
+    caches.mkdir()
+    stand_ins = FIXTURE / "stand-ins"
+    argv = [act, "push", "-W", ".github/workflows/envctl.yml", "-P", "ubuntu-latest=-self-hosted",
+            "--action-offline-mode", "--action-cache-path", str(tmp_path / "act-cache"),
+            "--no-cache-server",
+            "--local-repository", f"{UPLOAD}={stand_ins / 'upload'}",
+            "--local-repository", f"{DOWNLOAD}={stand_ins / 'download'}",
+            "--local-repository", f"{CACHE}={stand_ins / 'cache'}",
+            "--env", f"ARTIFACTS={artifacts}", "--env", f"CACHES={caches}"]
+    try:
+        proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, errors="replace", timeout=900,
+                              check=False)
+    finally:
+        for index in ("1", "2"):
+            subprocess.run(["docker", "compose", "-p", f"{project}-{index}", "down", "-v", "-t", "1"],
+                           capture_output=True, timeout=60, check=False)
+    output = proc.stdout + proc.stderr
+    shards = {job: step_results(output, job) for job in ("tests-1", "tests-2")}
+    for job, steps in shards.items():
+        for step in STEPS:
+            expected = {"Success", "Failure"} if step == "Wait for the tests" else {"Success"}
+            assert steps.get(step) in expected, (job, step, output[-6000:])
+    waits = sorted(steps["Wait for the tests"] for steps in shards.values())
+    assert waits == ["Failure", "Success"], output[-6000:]
+    annotations = [line for line in output.splitlines() if "::error " in line]
+    assert len(annotations) == 1, annotations
+    wanted = ("::error file=smoke/tests/test_smoke.py,line=10,"
+              "title=failed%3A tests/test_smoke.py::test_fails::")
+    assert wanted in annotations[0]
+    assert "arithmetic is broken" in annotations[0]
+    assert len(re.findall(r"⚙  Summary - ## envctl run \S+: (passed|failed)", output)) == 2, output[-6000:]
+    for index in ("1", "2"):
+        run = json.loads((artifacts / f"envctl-shard-{index}" / "run.json").read_text())
+        assert run["state"] in ("passed", "failed")
+        assert (artifacts / f"envctl-shard-{index}" / "junit.xml").is_file()
+    merge = step_results(output, "merge")
+    assert merge.get("Merge the shards") == "Success", output[-6000:]
+    assert "merge exit code: 1" in output
+    counts = json.loads(output.split("merged counts: ", 1)[1].splitlines()[0])
+    assert (counts["total"], counts["passed"], counts["failed"]) == (5, 4, 1)
+    durations = json.loads((caches / "envctl-durations-main-1" / "durations.json").read_text())
+    assert len(durations) == 5
