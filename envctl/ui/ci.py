@@ -168,13 +168,13 @@ def path_map(run_dir: Path, record: RunRecord) -> PathMap | None:
 
 class _Shown:
     """Paths as a reader of the job summary can use them: relative to the repository, or
-    inside the uploaded artifact (ENVCTL_ARTIFACT_NAME, set by the action), never the runner's
+    inside the uploaded artifact (ENVCTL_CI_ARTIFACT_NAME, set by the action), never the runner's
     temporary folders."""
 
     def __init__(self, run_dir: Path, repository: Path) -> None:
         self.run_dir = run_dir
         self.repository = repository
-        self.artifact = os.environ.get("ENVCTL_ARTIFACT_NAME", "")
+        self.artifact = os.environ.get("ENVCTL_CI_ARTIFACT_NAME", "")
 
     def __call__(self, path: Path) -> str:
         try:

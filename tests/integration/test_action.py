@@ -42,7 +42,8 @@ def user_repository(path: Path, project: str) -> None:
     shutil.copytree(FIXTURE / "smoke", path / "smoke")
     workflows = path / ".github" / "workflows"
     workflows.mkdir(parents=True)
-    (workflows / "envctl.yml").write_text((FIXTURE / "workflow.yml").read_text().replace("PROJECT", project))
+    workflow = (FIXTURE / "workflow.yml").read_text().replace("@PROJECT@", project)
+    (workflows / "envctl.yml").write_text(workflow)
     git = ["git", "-C", str(path), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, timeout=60)
     subprocess.run([*git, "add", "-A"], check=True, timeout=60)
@@ -69,7 +70,10 @@ def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
     repo, artifacts, caches = tmp_path / "repo", tmp_path / "artifacts", tmp_path / "caches"
     user_repository(repo, project)
     artifacts.mkdir()
-    caches.mkdir()
+    (caches / "envctl-durations-main-0").mkdir(parents=True)  # what an earlier merge job saved
+    (caches / "envctl-durations-main-0" / "durations.json").write_text(json.dumps(
+        {"tests/test_smoke.py::test_fails": 9.0, **{f"tests/test_smoke.py::test_passes[{i}]": 1.0
+                                                   for i in range(4)}}))
     stand_ins = FIXTURE / "stand-ins"
     argv = [act, "push", "-W", ".github/workflows/envctl.yml", "-P", "ubuntu-latest=-self-hosted",
             "--action-offline-mode", "--action-cache-path", str(tmp_path / "act-cache"),
@@ -86,6 +90,7 @@ def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
             subprocess.run(["docker", "compose", "-p", f"{project}-{index}", "down", "-v", "-t", "1"],
                            capture_output=True, timeout=60, check=False)
     output = proc.stdout + proc.stderr
+    (tmp_path / "act.log").write_text(output)  # the whole runner output, kept with the test's files
     shards = {job: step_results(output, job) for job in ("tests-1", "tests-2")}
     for job, steps in shards.items():
         for step in STEPS:
@@ -93,13 +98,18 @@ def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
             assert steps.get(step) in expected, (job, step, output[-6000:])
     waits = sorted(steps["Wait for the tests"] for steps in shards.values())
     assert waits == ["Failure", "Success"], output[-6000:]
+    assert not re.search(r'\|\s*\{"(event|level|timestamp)"', output)  # console log lines, not JSON
     annotations = [line for line in output.splitlines() if "::error " in line]
     assert len(annotations) == 1, annotations
     wanted = ("::error file=smoke/tests/test_smoke.py,line=10,"
-              "title=failed%3A tests/test_smoke.py::test_fails::")
+              "title=failed%3A tests/test_smoke.py%3A%3Atest_fails::")
     assert wanted in annotations[0]
     assert "arithmetic is broken" in annotations[0]
     assert len(re.findall(r"⚙  Summary - ## envctl run \S+: (passed|failed)", output)) == 2, output[-6000:]
+    assert "Artifact: `envctl-shard-1`" in output and "Artifact: `envctl-shard-2`" in output
+    assert output.count("stand-in: restored envctl-durations-main-0") == 2
+    # Balanced on the restored durations: the 9 s test alone in one shard, the four others in the other.
+    assert re.search(r"1 failed, 0 errors, 0 skipped of 1 ", output), output[-6000:]
     for index in ("1", "2"):
         run = json.loads((artifacts / f"envctl-shard-{index}" / "run.json").read_text())
         assert run["state"] in ("passed", "failed")
