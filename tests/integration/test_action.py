@@ -23,6 +23,9 @@ FIXTURE = FIXTURES / "action"
 UPLOAD = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
 DOWNLOAD = "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093"
 CACHE = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684"
+SETUP_PYTHON = "actions/setup-python@42375524e23c412d93fb67b49958b491fce71c38"
+DOGFOOD = ("envctl-dogfood-1", "envctl-dogfood-2")  # ci.yml's project per shard
+BUNDLED_SERVICES = ("db", "cache", "migrate", "api", "test")
 STEPS = ("Install envctl", "Restore recorded test durations", "Bring the environment up",
          "Start the tests", "Wait for the tests", "Upload the run directory", "Tear the environment down")
 
@@ -50,6 +53,33 @@ def user_repository(path: Path, project: str) -> None:
     subprocess.run([*git, "commit", "-q", "-m", "a project that uses envctl"], check=True, timeout=60)
 
 
+def act_argv(act: str, tmp_path: Path, workflow: str, *extra: str) -> list[str]:
+    """act in host mode, offline, with stand-ins for the third-party actions only."""
+    stand_ins = FIXTURE / "stand-ins"
+    return [act, "push", "-W", workflow, "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
+            "--action-cache-path", str(tmp_path / "act-cache"), "--no-cache-server",
+            "--local-repository", f"{UPLOAD}={stand_ins / 'upload'}",
+            "--local-repository", f"{DOWNLOAD}={stand_ins / 'download'}",
+            "--local-repository", f"{CACHE}={stand_ins / 'cache'}",
+            "--local-repository", f"{SETUP_PYTHON}={stand_ins / 'setup-python'}",
+            "--env", f"ARTIFACTS={tmp_path / 'artifacts'}", "--env", f"CACHES={tmp_path / 'caches'}", *extra]
+
+
+def this_repository(path: Path) -> None:
+    """This checkout as act's job sees it: its tracked and new files, committed."""
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard", "-z"],
+                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, path / name)
+    git = ["git", "-C", str(path), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, timeout=60)
+    subprocess.run([*git, "add", "-A"], check=True, timeout=60)
+    subprocess.run([*git, "commit", "-q", "-m", "this checkout"], check=True, timeout=60)
+
+
 def step_results(output: str, job: str) -> dict[str, str]:
     """{step name: Success/Failure} of one job, from act's `✅  Success - Main <step>` lines."""
     found: dict[str, str] = {}
@@ -74,14 +104,7 @@ def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
     (caches / "envctl-durations-main-0" / "durations.json").write_text(json.dumps(
         {"tests/test_smoke.py::test_fails": 9.0, **{f"tests/test_smoke.py::test_passes[{i}]": 1.0
                                                    for i in range(4)}}))
-    stand_ins = FIXTURE / "stand-ins"
-    argv = [act, "push", "-W", ".github/workflows/envctl.yml", "-P", "ubuntu-latest=-self-hosted",
-            "--action-offline-mode", "--action-cache-path", str(tmp_path / "act-cache"),
-            "--no-cache-server",
-            "--local-repository", f"{UPLOAD}={stand_ins / 'upload'}",
-            "--local-repository", f"{DOWNLOAD}={stand_ins / 'download'}",
-            "--local-repository", f"{CACHE}={stand_ins / 'cache'}",
-            "--env", f"ARTIFACTS={artifacts}", "--env", f"CACHES={caches}"]
+    argv = act_argv(act, tmp_path, ".github/workflows/envctl.yml")
     try:
         proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, errors="replace", timeout=900,
                               check=False)
@@ -121,3 +144,52 @@ def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
     assert (counts["total"], counts["passed"], counts["failed"]) == (5, 4, 1)
     durations = json.loads((caches / "envctl-durations-main-1" / "durations.json").read_text())
     assert len(durations) == 5
+
+
+def test_the_dogfood_workflow_under_act(tmp_path: Path) -> None:
+    """This project's own ci.yml: the dogfood job (the action on the bundled stack, two shards at
+    once) and its merge job, which merges both shards and saves the durations."""
+    act = act_binary()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    this_repository(repo)
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "caches").mkdir()
+    # The bundled images, built once for both shard projects (each would build its own).
+    compose = ["docker", "compose", "-f", str(repo / "compose" / "compose.yaml")]
+    subprocess.run([*compose, "-p", DOGFOOD[0], "build", "--quiet"], check=True, capture_output=True,
+                   timeout=900)
+    for service in BUNDLED_SERVICES:
+        subprocess.run(["docker", "tag", f"{DOGFOOD[0]}-{service}", f"{DOGFOOD[1]}-{service}"], check=True,
+                       capture_output=True, timeout=60)
+    try:
+        dogfood = subprocess.run(act_argv(act, tmp_path, ".github/workflows/ci.yml", "-j", "dogfood"),
+                                 cwd=repo, capture_output=True, text=True, errors="replace", timeout=900,
+                                 check=False)
+        merged = subprocess.run(act_argv(act, tmp_path, ".github/workflows/ci.yml", "-j", "merge"),
+                                cwd=repo, capture_output=True, text=True, errors="replace", timeout=600,
+                                check=False)
+    finally:
+        for project in DOGFOOD:
+            subprocess.run([*compose, "-p", project, "down", "-v", "-t", "1", "--rmi", "local"],
+                           capture_output=True, timeout=120, check=False)
+    output = dogfood.stdout + dogfood.stderr
+    (tmp_path / "act-dogfood.log").write_text(output)
+    for job in ("dogfood-1", "dogfood-2"):
+        steps = re.findall(rf"\[ci/{job}\s*\]\s+✅\s+Success - Main (.+?)(?: \[[^]]*\])?$", output,
+                           re.MULTILINE)
+        for step in STEPS:
+            assert step in steps, (job, step, output[-6000:])
+    assert not re.search(r"\[ci/dogfood-\d\s*\]\s+❌", output), output[-6000:]
+    for index in ("1", "2"):
+        run = json.loads((tmp_path / "artifacts" / f"envctl-shard-{index}" / "run.json").read_text())
+        assert run["state"] == "passed", run
+    merge_output = merged.stdout + merged.stderr
+    (tmp_path / "act-merge.log").write_text(merge_output)
+    merged_ok = re.search(r"\[ci/merge\s*\]\s+✅\s+Success - Main Merge the shards", merge_output)
+    assert merged_ok, merge_output[-6000:]
+    summary = re.search(r"⚙  Summary - ## envctl merged report: exit code (\d+)", merge_output)
+    assert summary is not None and summary[1] == "0", merge_output[-6000:]
+    saved = list((tmp_path / "caches").glob("envctl-durations-main-*/durations.json"))
+    assert len(saved) == 1
+    assert len(json.loads(saved[0].read_text())) > 300

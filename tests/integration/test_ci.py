@@ -46,7 +46,7 @@ def test_wait_ci_annotations_summary_and_no_injected_commands(runs_project, tmp_
     errors = [line for line in lines if line.startswith("::error ")]
     assert len(errors) == 11
     assert "1 more failed tests" in errors[-1]
-    assert "file=test_many.py,line=4" in errors[0]
+    assert "file=suite/test_many.py,line=4" in errors[0]  # the repository path, mapped through the mount
     start = next(i for i, line in enumerate(lines) if line.startswith("::stop-commands::"))
     token = lines[start].removeprefix("::stop-commands::")
     end = lines.index(f"::{token}::")
