@@ -76,12 +76,13 @@ def ended(record: RunRecord) -> bool:
     return record.state.terminal
 
 
-def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = False,
+def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = True,
              until: Callable[[RunRecord], bool] = ended,
              on_tick: Callable[[RunRecord], None] | None = None) -> RunRecord:
-    """Block until the run has an end state (or ``until`` holds; with ``cleaned``, also until its
-    container and isolated project are gone), or raise WaitTimeoutError at ``timeout``, whatever
-    phase the run is in. ``on_tick``: called with the record at least every half second."""
+    """Block until the run has an end state (or ``until`` holds) and, with ``cleaned`` (the
+    default: a returned run leaves nothing behind), its container and isolated project are gone,
+    or raise WaitTimeoutError at ``timeout``, whatever phase the run is in. The removal is waited
+    for at most DEFAULT_CLEANUP_WAIT. ``on_tick``: called with the record at least every 0.5 s."""
     deadline = Deadline(timeout)
     take_over(run_dir)
     lost_collector_at: float | None = None
@@ -95,7 +96,7 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Fal
             # Ended; its container or project is still being removed. That is bounded too: a
             # cleanup that keeps failing (the engine gone) does not hold the result back.
             cleanup = cleanup or Deadline(DEFAULT_CLEANUP_WAIT)
-            if cleanup.passed:
+            if cleanup.passed or deadline.passed:  # the run has ended: that is the answer
                 return record
         if on_tick is not None:
             on_tick(record)

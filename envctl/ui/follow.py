@@ -69,7 +69,7 @@ def follow(run_dir: Path) -> int:
     try:
         record = control.wait_for(run_dir, until=_started)
         copied, complete = (0, False) if record.state.terminal else _stream_container(record.container)
-        record = control.wait_for(run_dir, cleaned=record.isolated)
+        record = control.wait_for(run_dir)
         if not complete:  # the live copy missed the end: the rest is in the recorded log
             _print_file(run_dir / OUTPUT_LOG, offset=copied)
     except KeyboardInterrupt:

@@ -65,6 +65,7 @@ def test_wait_survives_the_container_vanishing_under_it(held_run: Path) -> None:
     def record_later() -> None:
         time.sleep(0.2)
         lifecycle.finish(held_run, EndFacts(exit_code=1))
+        lifecycle.mark_cleaned(held_run)
 
     threading.Thread(target=record_later).start()
     record = control.wait_for(held_run, timeout=5)
@@ -98,3 +99,10 @@ def test_status_says_when_no_collector_records_the_run(tmp_path: Path) -> None:
     status = Run(RunStore(tmp_path), RUN_ID).status()
     assert status.orphaned is True
     assert not (path / "collector.log").exists()  # no collector was started
+
+
+def test_an_ended_run_is_returned_at_the_deadline_even_if_not_yet_cleaned(held_run: Path) -> None:
+    """The wait's deadline passes while the container is being removed: the end is the answer."""
+    lifecycle.finish(held_run, EndFacts(exit_code=0))
+    record = control.wait_for(held_run, timeout=0.3)
+    assert (record.state, record.cleaned) == (RunState.PASSED, False)
