@@ -111,7 +111,7 @@ def take_collector_lock(run_dir: Path) -> int | None:
     (the lock lives as long as any copy of it is open), or None when a collector holds it.
 
     Taking it before the spawn leaves no moment in which the run looks collector-less, so a
-    concurrent ``reconcile`` cannot start a second collector."""
+    concurrent ``take_over`` cannot start a second collector."""
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     deadline = time.monotonic() + TAKE_RETRY
     while True:
