@@ -8,6 +8,7 @@ the plugin then goes quiet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -117,18 +118,31 @@ def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
     _progress.snapshot(force=True)
 
 
+_COUNTED = {"passed": "passed", "failed": "failed", "skipped": "skipped", "error": "errors",
+            "xfailed": "xfailed", "xpassed": "xpassed"}
+
+
 def pytest_runtest_logstart(nodeid, location):  # type: ignore[no-untyped-def]
     if _progress is None:
         return
-    _progress.state["current"] = nodeid
-    _progress.emit("start", nodeid=nodeid)
-    _progress.snapshot()
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        _progress.state["current"] = nodeid
+        _progress.emit("start", nodeid=nodeid)
+        _progress.snapshot()
 
 
-def pytest_runtest_logreport(report):  # type: ignore[no-untyped-def]
+def pytest_runtest_logreport(report: Any) -> None:
+    """Count and record a test's report. Whatever a plugin makes of a report (pytest-rerunfailures'
+    `rerun`, an outcome of its own, a missing attribute), the run goes on: an outcome that is not
+    pytest's own is recorded in the events but not counted."""
     if _progress is None:
         return
-    state = _progress.state
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        _logreport(report)
+
+
+def _logreport(report: Any) -> None:
+    state = _progress.state  # type: ignore[union-attr]
     outcome = None
     if report.when == "call":
         if hasattr(report, "wasxfail"):
@@ -141,20 +155,25 @@ def pytest_runtest_logreport(report):  # type: ignore[no-untyped-def]
         outcome = "error"
     if outcome is None:
         return
-    key = {"passed": "passed", "failed": "failed", "skipped": "skipped", "error": "errors",
-           "xfailed": "xfailed", "xpassed": "xpassed"}[outcome]
-    state[key] += 1
-    if report.when != "teardown":
-        state["done"] += 1
+    key = _COUNTED.get(outcome)
+    if key is None:
+        _progress.emit("report", nodeid=str(report.nodeid), outcome=str(outcome)[:50],  # type: ignore[union-attr]
+                       when=str(report.when))
+        return
     message = path = line = None
     if outcome in ("failed", "error"):
         crash = getattr(report.longrepr, "reprcrash", None)
         message = getattr(crash, "message", None) or str(report.longrepr)[-500:]
         path = getattr(crash, "path", None)
         line = getattr(crash, "lineno", None)
-    _progress.emit("result", nodeid=report.nodeid, outcome=outcome, when=report.when,
-                   duration=round(report.duration, 4), message=message, path=path, line=line)
-    _progress.snapshot(force=outcome in ("failed", "error"))
+    duration = round(float(report.duration or 0), 4)
+    # Counted only once everything about the report was read: an odd one changes nothing.
+    state[key] += 1
+    if report.when != "teardown":
+        state["done"] += 1
+    _progress.emit("result", nodeid=report.nodeid, outcome=outcome, when=report.when,  # type: ignore[union-attr]
+                   duration=duration, message=message, path=path, line=line)
+    _progress.snapshot(force=outcome in ("failed", "error"))  # type: ignore[union-attr]
 
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]

@@ -24,7 +24,8 @@ def escape_property(text: str) -> str:
 
 def annotation_lines(failures: list[Failure], total: int,
                      repo_path: Callable[[str], str] = str) -> Iterator[str]:
-    """One ``::error`` per failed test, at most MAX_ANNOTATIONS, then one line for the rest.
+    """One ``::error`` per failed test, at most MAX_ANNOTATIONS (GitHub's budget per step), then
+    one ``::notice`` for the rest.
     ``repo_path`` maps a test file as pytest names it to the repository's path for it."""
     for failure in failures[:MAX_ANNOTATIONS]:
         props = []
@@ -36,8 +37,10 @@ def annotation_lines(failures: list[Failure], total: int,
         message = failure.message.strip() or failure.outcome
         yield f"::error {','.join(props)}::{escape_data(message[:4000])}"
     if total > MAX_ANNOTATIONS:
+        # GitHub keeps 10 error annotations a step and drops the rest: the count of the others
+        # goes out as a notice, which has a budget of its own.
         rest = total - MAX_ANNOTATIONS
-        yield (f"::error title={escape_property('more failures')}::"
+        yield (f"::notice title={escape_property('more failures')}::"
                f"{escape_data(f'{rest} more failed tests; see the job summary and the run log')}")
 
 

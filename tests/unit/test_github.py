@@ -26,12 +26,13 @@ def failure(i: int) -> Failure:
 
 
 def test_eleven_failures_give_ten_annotations_and_one_more() -> None:
-    """At most ten ::error lines, then one that counts the rest."""
+    """At most ten ::error lines (GitHub drops an eleventh), then a notice that counts the rest."""
     lines = list(annotation_lines([failure(i) for i in range(11)], 11))
     assert len(lines) == 11
     assert lines[0] == ("::error file=tests/test_x.py,line=10,title=failed%3A tests/test_x.py%3A%3Atest_0"
                         "::assert 0 == 0%0Amore")
-    assert lines[-1].startswith("::error title=more failures::1 more failed tests")
+    assert sum(line.startswith("::error ") for line in lines) == 10
+    assert lines[-1].startswith("::notice title=more failures::1 more failed tests")
 
 
 def test_a_message_cannot_inject_a_command() -> None:

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from envctl.runs.container import PLUGIN_DIR
 
 SUITE = """
@@ -83,3 +85,30 @@ def test_runner_enforces_the_timeout(tmp_path: Path) -> None:
     assert result.returncode == 124
     assert time.monotonic() - started < 15
     assert json.loads((tmp_path / "timeout.json").read_text())["timeout"] == 1
+
+
+class _Report:
+    """A report as a plugin may hand it on: any outcome, any attribute missing or odd."""
+
+    def __init__(self, outcome: str, when: str = "call", **extra: object) -> None:
+        self.nodeid, self.when, self.outcome = "t.py::x", when, outcome
+        self.duration: object = 0.1
+        self.longrepr = None
+        self.passed, self.failed = outcome == "passed", outcome == "failed"
+        self.skipped = outcome == "skipped"
+        self.__dict__.update(extra)
+
+
+def test_a_plugins_own_outcome_never_breaks_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-rerunfailures' `rerun` (once a KeyError and pytest's exit 3) is recorded, not
+    counted; a report with a broken attribute is skipped; the real result is counted once."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+
+    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    plugin.pytest_runtest_logreport(_Report("rerun"))
+    plugin.pytest_runtest_logreport(_Report("failed", duration="not a number"))
+    plugin.pytest_runtest_logreport(_Report("passed"))
+    state = plugin._progress.state  # type: ignore[union-attr]
+    assert (state["passed"], state["failed"], state["done"]) == (1, 0, 1)
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert kinds == ["report", "result"]
