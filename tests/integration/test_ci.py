@@ -36,8 +36,8 @@ def github_env(tmp_path: Path) -> dict[str, str]:
 
 def test_wait_ci_annotations_summary_and_no_injected_commands(runs_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """11 failures give 10 error annotations and a '1 more' notice; a test's ::error:: and
-    ::add-mask:: are inert
-    (inside stop-commands); the summary has the counts and failures; the exit code is pytest's."""
+    ::add-mask:: are inert (inside stop-commands); the summary has the counts and failures; the
+    exit code is pytest's."""
     write_suite(runs_project, {"test_many.py": ELEVEN_FAILURES})
     run_id = runs_project.envctl("test", "--detach", "--", "-s").stdout.strip().splitlines()[-1]
     env = github_env(tmp_path)
