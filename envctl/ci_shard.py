@@ -56,6 +56,9 @@ def resolve_shard(value: str, environ: Mapping[str, str]) -> str:
             raise UsageError(f"--shard auto: {system.name} says {what}, which is not a shard",
                              hint="with a Kubernetes Indexed Job, give the total: --shard auto/N"
                              if system.total is None else HINT)
+        if given and system.total and raw_total != given:
+            raise UsageError(f"--shard {value}: {system.name} says the total is {raw_total} ({system.total})",
+                             hint="use --shard auto, or make the two agree")
         k, n = int(raw_index) - system.base + 1, int(raw_total)
         if not 1 <= k <= n:
             raise UsageError(f"--shard auto: {system.name}'s job {raw_index} is outside 1..{n} "

@@ -109,6 +109,15 @@ def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-un
     _shard["empty"] = not selected
 
 
+def pytest_sessionstart(session: Any) -> None:
+    """Where pytest's node ids are rooted: annotations map test paths back to the repository
+    through it (it is not always the container's working directory)."""
+    if _progress is None:
+        return
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        _progress.emit("session", path=str(session.config.rootpath))
+
+
 def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
     if _progress is None:
         return

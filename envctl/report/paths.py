@@ -26,9 +26,12 @@ class PathMap:
         for source, mounted in sorted(self.binds, key=lambda b: len(b[1]), reverse=True):
             target = posixpath.normpath(mounted)
             if inside == target or inside.startswith(target.rstrip("/") + "/"):
-                host = Path(source) / posixpath.relpath(inside, target)
+                # The mount's source resolved, the rest joined as it is: a test file that is itself
+                # a link is named where it sits, not where it points.
+                rest = posixpath.relpath(inside, target)
+                host = Path(posixpath.normpath(str(Path(source).resolve() / rest)))
                 try:
-                    return host.resolve().relative_to(self.repository.resolve()).as_posix()
+                    return host.relative_to(self.repository.resolve()).as_posix()
                 except ValueError:
                     return file  # mounted from outside the repository
         return file

@@ -263,6 +263,16 @@ def parse_event(raw: bytes) -> Event | None:
     )
 
 
+def session_root(run_dir: Path) -> str | None:
+    """pytest's rootdir in the container (an absolute path), from the session's first event."""
+    for index, event in enumerate(read_events(run_dir)):
+        if event.kind == "session":
+            return event.path if event.path and event.path.startswith("/") else None
+        if index > 8:
+            break
+    return None
+
+
 def running_test(run_dir: Path, max_bytes: int = 64 * 1024) -> str | None:
     """The test that had started and not reported when the run stopped (from the events)."""
     finished: set[str] = set()

@@ -21,7 +21,7 @@ from envctl.report import github
 from envctl.report.paths import PathMap
 from envctl.report.summary import code_span, markdown
 from envctl.runs import control
-from envctl.runs.exchange import JUNIT_FILE
+from envctl.runs.exchange import JUNIT_FILE, session_root
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.results import run_failures
 from envctl.runs.state import RunRecord
@@ -163,7 +163,9 @@ def path_map(run_dir: Path, record: RunRecord) -> PathMap | None:
     except (EnvctlError, OSError, ValueError, KeyError, TypeError):
         return None
     repository = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
-    return PathMap(spec.working_dir, spec.binds, repository)
+    # Node ids are relative to pytest's rootdir, which the plugin reports; the service's
+    # working_dir is the fallback (compose knows nothing of a Dockerfile's WORKDIR).
+    return PathMap(session_root(start_dir) or spec.working_dir, spec.binds, repository)
 
 
 class _Shown:

@@ -32,3 +32,10 @@ def test_clear_errors(environ: dict[str, str], value: str, message: str) -> None
     """No variables, a bad value or an index past the total: a usage error saying which."""
     with pytest.raises(UsageError, match=message):
         resolve_shard(value, environ)
+
+
+def test_a_given_total_must_agree_with_the_ci_systems() -> None:
+    """auto/N where the CI system says another total: an error, not a silent choice."""
+    with pytest.raises(UsageError, match="says the total is 4"):
+        resolve_shard("auto/3", {"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": "4"})
+    assert resolve_shard("auto/4", {"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": "4"}) == "1/4"

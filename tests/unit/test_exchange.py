@@ -168,3 +168,14 @@ def test_a_record_replaced_while_it_is_opened_is_opened_again(tmp_path: Path,
 
     monkeypatch.setattr(os, "open", swap_then_open)
     assert read_regular(path, 100) == b"new"
+
+
+def test_the_session_root_is_the_first_events_absolute_path(run_dir: Path) -> None:
+    """pytest's rootdir from the session event; a relative or missing one is no answer."""
+    events = exchange.box(run_dir) / "events.jsonl"
+    events.write_text(json.dumps({"kind": "session", "path": "/suite"}) + "\n")
+    assert exchange.session_root(run_dir) == "/suite"
+    events.write_text(json.dumps({"kind": "session", "path": "suite"}) + "\n")
+    assert exchange.session_root(run_dir) is None
+    events.write_text(json.dumps({"kind": "collected", "total": 1}) + "\n")
+    assert exchange.session_root(run_dir) is None

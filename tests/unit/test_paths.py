@@ -26,3 +26,12 @@ def test_no_mount_or_a_mount_from_elsewhere_keeps_the_container_path(tmp_path: P
     assert PathMap("/suite", [], tmp_path).repo_path("tests/test_a.py") == "tests/test_a.py"
     outside = PathMap("/suite", [("/opt/elsewhere", "/suite")], tmp_path)
     assert outside.repo_path("tests/test_a.py") == "tests/test_a.py"
+
+
+def test_a_test_file_that_is_a_link_is_named_where_it_sits(tmp_path: Path) -> None:
+    """Only the mount's source is resolved: a linked test file keeps its repository path."""
+    (tmp_path / "repo" / "suite").mkdir(parents=True)
+    (tmp_path / "elsewhere.py").write_text("")
+    (tmp_path / "repo" / "suite" / "test_l.py").symlink_to(tmp_path / "elsewhere.py")
+    paths = PathMap("/suite", [(str(tmp_path / "repo" / "suite"), "/suite")], tmp_path / "repo")
+    assert paths.repo_path("test_l.py") == "suite/test_l.py"

@@ -52,9 +52,10 @@ def test_plugin_writes_events_and_snapshot(tmp_path: Path) -> None:
     assert snapshot["total"] == 4
     assert (snapshot["passed"], snapshot["failed"], snapshot["skipped"], snapshot["errors"]) == (1, 1, 1, 1)
     assert snapshot["exitstatus"] == 1
-    kinds = [json.loads(line)["kind"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    assert kinds[0] == "collected"
-    assert kinds[-1] == "finish"
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in events[:2]] == ["session", "collected"]
+    assert events[0]["path"] == str(tmp_path)  # pytest's rootdir: what node ids are relative to
+    assert events[-1]["kind"] == "finish"
     failure = next(json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
                    if '"failed"' in line)
     assert "boom" in failure["message"]
