@@ -39,7 +39,7 @@ def run_pytest(tmp_path: Path, run_dir: Path, *extra: str) -> subprocess.Complet
            "ENVCTL_PROGRESS_DIR": str(run_dir)}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra,
                            str(tmp_path / "test_suite.py")], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+                          timeout=120, check=False, cwd=tmp_path)  # cwd: pytest's rootdir is tmp_path
 
 
 def test_plugin_writes_events_and_snapshot(tmp_path: Path) -> None:
