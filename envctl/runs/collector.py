@@ -35,7 +35,6 @@ CANCEL_POLL = 0.1  # seconds between looks for a stop request (a stat of one fil
 CANCEL_SLACK = 1.0  # a stop asked this long after the exit still counts (clock granularity)
 CREATE_WAIT = 120.0  # how long a taking-over collector waits for `compose run` to create it
 START_WAIT = 120.0  # how long a created container may take to be started by `compose run`
-STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
 PARENT_POLL = 0.5
 
 
@@ -199,18 +198,12 @@ def _await_end(engine: Engine, streaming: Engine, name: str) -> ContainerState |
 
 
 def _stop_container(name: str) -> None:
-    """A stop was requested: interrupt, then terminate, then kill (envctl stop does the same;
-    this covers a stop whose own process died, or that came before the container existed)."""
-    from envctl.docker.engine import Engine  # noqa: PLC0415
+    """A stop was requested: the same escalation as `envctl stop` (this covers a stop whose own
+    process died, or that came before the container existed)."""
+    from envctl.runs.control import STOP_ESCALATION, escalate  # noqa: PLC0415
 
     try:
-        with Engine(timeout=30) as engine:
-            for signal, grace in STOP_ESCALATION:
-                if not engine.kill(name, signal):
-                    return
-                with contextlib.suppress(EnvctlError):
-                    if engine.wait_exit(name, timeout=grace) is not None:
-                        return
+        escalate(name, STOP_ESCALATION)
     except EnvctlError as exc:
         print(f"collector: could not stop {name}: {exc}", file=sys.stderr, flush=True)
 

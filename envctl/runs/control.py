@@ -154,7 +154,7 @@ def stop(run_dir: Path, escalation: tuple[tuple[str, float], ...] = STOP_ESCALAT
     (run_dir / CANCEL_FILE).touch(mode=0o600)
     take_over(run_dir)  # a run with no collector still needs one to record the stop
     if record.container is not None:
-        _escalate(record.container, escalation)
+        escalate(record.container, escalation)
     return _record_within(run_dir, record_wait)
 
 
@@ -183,7 +183,8 @@ def _stop_all(run_dirs: list[Path], escalation: tuple[tuple[str, float], ...], r
         raise errors[0]
 
 
-def _escalate(container: str, escalation: tuple[tuple[str, float], ...]) -> None:
+def escalate(container: str, escalation: tuple[tuple[str, float], ...]) -> None:
+    """Send each signal in turn, until the container exits within the signal's grace."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     with Engine(timeout=30) as engine:

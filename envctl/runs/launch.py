@@ -19,7 +19,7 @@ from envctl.runs.ids import new_run_id
 from envctl.runs.rotation import rotate
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Limits, RunRecord
-from envctl.runs.store import CANCEL_FILE, DETACHED_FILE, START_FILE, RunStore
+from envctl.runs.store import DETACHED_FILE, START_FILE, RunStore
 from envctl.settings import Settings
 
 if TYPE_CHECKING:
@@ -106,10 +106,6 @@ def start_detached(env: Environment, request: RunRequest) -> tuple[Path, RunReco
     run_dir, record = prepare_run(env, request)
     spawn_collector(run_dir)
     return run_dir, record
-
-
-def cancel_requested(run_dir: Path) -> bool:
-    return (run_dir / CANCEL_FILE).exists()
 
 
 def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bool]) -> RunRecord:

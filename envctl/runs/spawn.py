@@ -46,21 +46,20 @@ def _inherited() -> list[int]:
     return found
 
 
-def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int | None = None,
-                    log_to: Path | None = None) -> bool:
+def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int | None = None) -> bool:
     """Start one collector for ``run_dirs`` (and, once they have ended, their --shards
     ``parent``) that survives this process, its group and its session. False when every run
     named is already held by a live collector.
 
     Runs already held by one are left to it; the parent waits for them. One process collects
-    many runs in threads, so N shards cost one interpreter, not N. ``log_to``: the run directory
-    whose collector.log gets its output (default: the parent's, or the first run's).
+    many runs in threads, so N shards cost one interpreter, not N. Its output goes to the
+    collector.log of the parent, or of the first run.
     ``parent_fd``: the parent's lock, already taken by the caller (handed over, then closed).
     """
     _reap()
     if not run_dirs and parent is None:
         return False
-    log_dir = log_to or parent or run_dirs[0]
+    log_dir = parent or run_dirs[0]
     # The log first: nothing below may fail while this process holds locks it has not handed over.
     log = os.open(log_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     held = [(run_dir, fd) for run_dir in run_dirs if (fd := take_collector_lock(run_dir)) is not None]

@@ -86,7 +86,7 @@ class RunStore:
 
 
 @contextlib.contextmanager
-def collector_lock(run_dir: Path, *, blocking: bool = False, held_fd: int | None = None) -> Iterator[bool]:
+def collector_lock(run_dir: Path, *, held_fd: int | None = None) -> Iterator[bool]:
     """Hold the run's collector lock while inside; yields False when another process has it.
 
     The kernel drops an flock when its holder dies, even by kill -9, so a dead collector never
@@ -97,7 +97,7 @@ def collector_lock(run_dir: Path, *, blocking: bool = False, held_fd: int | None
     try:
         if held_fd is None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
