@@ -180,15 +180,14 @@ class Snapshot:
 
 def read_snapshot(run_dir: Path) -> Snapshot | None:
     """The plugin's last progress snapshot: the host's copy once collected, else the live one."""
-    for path in (run_dir / PROGRESS_FILE, box(run_dir) / PROGRESS_FILE):
-        try:
-            data = json.loads(read_regular(path, PROGRESS_CAP))
-            break
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError, RecursionError):
-            return None
-    else:
+    handle = open_result(run_dir, PROGRESS_FILE)
+    if handle is None:
+        return None
+    try:
+        with handle:
+            raw = handle.read(PROGRESS_CAP + 1)
+        data = json.loads(raw) if len(raw) <= PROGRESS_CAP else None
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
