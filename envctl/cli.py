@@ -84,7 +84,8 @@ def _print_json(data: object) -> None:
 
 @app.command()
 def doctor(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the checks as JSON (envctl/doctor/1).")] = False,
 ) -> int:
     """Check the engine, the compose plugin, the images, and the log dir; say how to fix each."""
     from envctl.doctor import CheckStatus, run_checks  # noqa: PLC0415
@@ -92,7 +93,9 @@ def doctor(
     checks = run_checks(_settings())
     failed = any(c.status is CheckStatus.FAIL for c in checks)
     if as_json:
-        _print_json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
+        from envctl.ui.views import doctor_view  # noqa: PLC0415
+
+        _print_json(doctor_view(checks, failed))
     else:
         from envctl.ui.render import doctor_table  # noqa: PLC0415
 
@@ -102,17 +105,18 @@ def doctor(
 
 @app.command()
 def config(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the settings as JSON (envctl/config/1).")] = False,
 ) -> int:
     """Print the resolved settings and where each value came from."""
-    from envctl.settings import FIELDS  # noqa: PLC0415
-    from envctl.ui.render import settings_table  # noqa: PLC0415
-
     settings = _settings()
     if as_json:
-        _print_json({f.name: {"value": getattr(settings, f.name), "source": settings.sources[f.name],
-                              "env": f.env} for f in FIELDS})
+        from envctl.ui.views import config_view  # noqa: PLC0415
+
+        _print_json(config_view(settings))
     else:
+        from envctl.ui.render import settings_table  # noqa: PLC0415
+
         settings_table(settings)
     return 0
 
@@ -189,16 +193,18 @@ def down(
 
 @app.command()
 def ps(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the services as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the services as JSON (envctl/services/1).")] = False,
 ) -> int:
     """Show the project's services, their state and health."""
-    from dataclasses import asdict  # noqa: PLC0415
-
     from envctl.environment import Environment  # noqa: PLC0415
 
-    rows = Environment(_settings()).ps()
+    env = Environment(_settings())
+    rows = env.ps()
     if as_json:
-        _print_json([asdict(r) | {"phase": r.phase.value} for r in rows])
+        from envctl.ui.views import services_view  # noqa: PLC0415
+
+        _print_json(services_view(env.project, rows))
     else:
         from envctl.ui.render import services_table  # noqa: PLC0415
 
@@ -238,7 +244,8 @@ def test(
     rerun_failed: Annotated[str | None, typer.Option(
         help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
              "report directory or a JUnit file).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="With --detach: print a JSON record.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="With --detach: print the started run as JSON (envctl/started/1).")] = False,
 ) -> int:
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
     from envctl.ui.testing import TestOptions, run_tests  # noqa: PLC0415
@@ -252,7 +259,8 @@ def test(
 @app.command()
 def status(
     run: RunArg = "latest",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the status as JSON (envctl/status/1).")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="A live progress bar until the end.")] = False,
     lines: Annotated[int, typer.Option(help="How many output lines to show.")] = 10,
 ) -> int:
@@ -266,9 +274,9 @@ def status(
         watch_run(handle)
     current = handle.status(lines=lines)
     if as_json:
-        from envctl.ui.render import status_dict  # noqa: PLC0415
+        from envctl.ui.views import status_view  # noqa: PLC0415
 
-        _print_json(status_dict(current))
+        _print_json(status_view(current))
     else:
         from envctl.ui.render import status_text  # noqa: PLC0415
 
@@ -283,26 +291,50 @@ def logs(
     tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
     timestamps: Annotated[bool, typer.Option(
         "--timestamps", "-t", help="Each line behind the time it arrived (UTC, to 0.1 s).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="A piece of the log as JSON (envctl/logs/1): the last --tail lines (50 by "
+                       "default), or --offset's bytes; `end` is the next --offset.")] = False,
+    offset: Annotated[int | None, typer.Option(
+        help="With --json: output.log from this byte (the previous answer's `end`).")] = None,
+    max_bytes: Annotated[int, typer.Option(help="With --json: at most this many bytes.")] = 64 * 1024,
 ) -> int:
     """Print a run's output log."""
     from envctl.runs.run import Run  # noqa: PLC0415
+
+    handle = Run(_store(), run)
+    if as_json:
+        from envctl.runs.logfile import read_chunk  # noqa: PLC0415
+        from envctl.ui.views import logs_view  # noqa: PLC0415
+
+        if follow or timestamps:
+            from envctl.errors import UsageError  # noqa: PLC0415
+
+            raise UsageError("--json prints one piece of the log: it does not combine with "
+                             "--follow or --timestamps")
+        record = handle.record
+        _print_json(logs_view(record, read_chunk(handle.dir, offset=offset, tail=tail,
+                                                 max_bytes=max(1024, min(max_bytes, 1 << 24)))))
+        return 0
     from envctl.ui.follow import print_log  # noqa: PLC0415
 
-    print_log(Run(_store(), run), follow=follow, tail=tail, timestamps=timestamps)
+    print_log(handle, follow=follow, tail=tail, timestamps=timestamps)
     return 0
 
 
 @app.command()
 def wait(
     run: RunArg = "latest",
-    timeout: Annotated[str | None, typer.Option(help="Give up waiting after this long.")] = None,
+    timeout: Annotated[str | None, typer.Option(
+        help="Wait at most this long (e.g. 100s): then print one line of progress and exit 25 "
+             "while the run goes on.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print where the run is as JSON (envctl/wait/1), ended or not.")] = False,
     ci: Annotated[bool | None, typer.Option(
         "--ci/--no-ci", help="CI mode: heartbeats, folded log, GitHub annotations and job summary "
                              "(default: on when CI=true).")] = None,
 ) -> int:
     """Block until the run ends; print its summary; exit with pytest's code (or envctl's)."""
     from envctl.runs.run import Run  # noqa: PLC0415
-    from envctl.ui.render import final_summary  # noqa: PLC0415
     from envctl.units import parse_duration  # noqa: PLC0415
 
     settings = _settings()
@@ -322,17 +354,25 @@ def wait(
         from envctl.errors import UsageError  # noqa: PLC0415
 
         raise UsageError(f"--timeout {timeout!r}: {exc}") from None
-    record = handle.wait(timeout=limit)
-    print(final_summary(handle.dir, record), file=sys.stderr)
-    return record.exit_code
+    from envctl.ui.waiting import bounded_wait  # noqa: PLC0415
+
+    return bounded_wait(handle, limit, as_json=as_json)
 
 
 @app.command()
-def stop(run: RunArg = "latest") -> int:
+def stop(
+    run: RunArg = "latest",
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the run's record as JSON (envctl/run/1).")] = False,
+) -> int:
     """Cancel a run: interrupt, then terminate, then kill its container; record it cancelled."""
     from envctl.runs.run import Run  # noqa: PLC0415
 
     record = Run(_store(), run).stop()
+    if as_json:
+        from envctl.ui.views import run_view  # noqa: PLC0415
+
+        _print_json(run_view(record))
     if record.state.terminal:
         print(f"envctl: run {record.id}: {record.state.value}", file=sys.stderr)
     else:
@@ -343,19 +383,54 @@ def stop(run: RunArg = "latest") -> int:
 
 @app.command()
 def runs(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the history as JSON (envctl/runs/1).")] = False,
 ) -> int:
     """The run history: id, state, start, duration, counts, exit code."""
     found, damaged = _store().scan()
     records = [record for _path, record in found]
     if as_json:
-        _print_json([r.to_dict() | {"exit_code": r.exit_code, "duration": r.duration} for r in records]
-                    + [{"id": e.message.split(":", 1)[0].removeprefix("run "), "state": "damaged",
-                        "message": e.message} for e in damaged])
+        from envctl.ui.views import runs_view  # noqa: PLC0415
+
+        _print_json(runs_view(records, damaged))
     else:
         from envctl.ui.render import runs_table  # noqa: PLC0415
 
         runs_table(records, damaged)
+    return 0
+
+
+@app.command()
+def failures(
+    run: RunArg = "latest",
+    limit: Annotated[int, typer.Option(
+        help="At most this many tests (by default 20, within 16 KB).")] = 20,
+    tail: Annotated[int, typer.Option(help="Traceback lines per test.")] = 6,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (envctl/failures/1).")] = False,
+) -> int:
+    """The failed tests of a run, compact: id, file:line, message, the traceback's last lines."""
+    from envctl.runs.results import run_failures  # noqa: PLC0415
+    from envctl.runs.run import Run  # noqa: PLC0415
+    from envctl.ui.views import FAILURES_BUDGET, FAILURES_LIMIT, failures_text, failures_view  # noqa: PLC0415
+
+    handle = Run(_store(), run)
+    found, total = run_failures(handle.dir, limit=max(0, limit))
+    # The byte budget keeps the default answer small; an explicit --limit asks for that many.
+    view = failures_view(handle.record, found, total, limit=limit, tail=tail,
+                         budget=FAILURES_BUDGET if limit == FAILURES_LIMIT else None)
+    if as_json:
+        _print_json(view)
+    else:
+        print(failures_text(view))
+    return 0
+
+
+@app.command()
+def mcp() -> int:
+    """Serve envctl's tools to a coding agent over MCP (stdio); needs `pip install 'envctl[mcp]'`."""
+    from envctl.ui.mcp_server import serve  # noqa: PLC0415
+
+    serve(GLOBALS.project_dir)
     return 0
 
 

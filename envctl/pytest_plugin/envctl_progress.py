@@ -170,19 +170,34 @@ def _logreport(report: Any) -> None:
                        when=str(report.when))
         return
     message = path = line = None
+    tail: list[str] = []
     if outcome in ("failed", "error"):
         crash = getattr(report.longrepr, "reprcrash", None)
         message = getattr(crash, "message", None) or str(report.longrepr)[-500:]
         path = getattr(crash, "path", None)
         line = getattr(crash, "lineno", None)
+        tail = _traceback_tail(report.longrepr)
     duration = round(float(report.duration or 0), 4)
     # Counted only once everything about the report was read: an odd one changes nothing.
     state[key] += 1
     if report.when != "teardown":
         state["done"] += 1
     _progress.emit("result", nodeid=report.nodeid, outcome=outcome, when=report.when,  # type: ignore[union-attr]
-                   duration=duration, message=message, path=path, line=line)
+                   duration=duration, message=message, path=path, line=line,
+                   **({"tail": tail} if tail else {}))
     _progress.snapshot(force=outcome in ("failed", "error"))  # type: ignore[union-attr]
+
+
+_TAIL_LINES = 12
+_TAIL_WIDTH = 240
+
+
+def _traceback_tail(longrepr: object) -> list[str]:
+    """The last lines of a failure's traceback (where it failed, and how), for a compact view.
+    Read from the end of pytest's text, so a huge repr costs one slice."""
+    text = str(longrepr)
+    lines = [line for line in text[-(_TAIL_LINES + 1) * _TAIL_WIDTH:].splitlines() if line.strip()]
+    return [line[:_TAIL_WIDTH] for line in lines[-_TAIL_LINES:]]
 
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ class Failure:
     message: str
     file: str | None
     line: int | None
+    tail: tuple[str, ...] = ()  # the last lines of its traceback, when known
 
 
 def file_and_line(nodeid: str, path: object, line: object) -> tuple[str | None, int | None]:
@@ -29,4 +30,4 @@ def junit_failures(results: Results, limit: int = 1000) -> tuple[list[Failure], 
     """Up to ``limit`` failures of a JUnit report, and how many there are in all."""
     failures = results.failures
     return [Failure(case.nodeid, case.outcome, case.message, case.nodeid.split("::", 1)[0] or None,
-                    case.line) for case in failures[:limit]], len(failures)
+                    case.line, case.tail) for case in failures[:limit]], len(failures)

@@ -20,6 +20,11 @@ class TestCase:
     message: str = ""
     file: str | None = None
     line: int | None = None
+    tail: tuple[str, ...] = ()  # a failure's last traceback lines (the element's text)
+
+
+TAIL_LINES = 12
+TAILS_CAP = 1000  # failures that keep their traceback's tail: memory stays flat at 100k failures
 
 
 @dataclass
@@ -72,7 +77,7 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP) -> Results:
         handle = source.open("rb") if isinstance(source, Path) else source
     except OSError:
         return results
-    read = 0
+    read = tails = 0
     try:
         while read < cap and len(results.cases) < CASES_CAP:
             chunk = handle.read(min(1 << 20, cap - read))
@@ -85,7 +90,9 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP) -> Results:
                 if not isinstance(element, ET.Element):
                     continue
                 if element.tag == "testcase" and len(results.cases) < CASES_CAP:
-                    results.cases.append(_case(element))
+                    case = _case(element, with_tail=tails < TAILS_CAP)
+                    tails += bool(case.tail)
+                    results.cases.append(case)
                     element.clear()
     except (OSError, ET.ParseError, ValueError):
         pass
@@ -95,19 +102,23 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP) -> Results:
     return results
 
 
-def _case(element: ET.Element) -> TestCase:
+def _case(element: ET.Element, *, with_tail: bool = True) -> TestCase:
     file = element.get("file")
     nodeid = clean_text(nodeid_of(element.get("classname", ""), element.get("name", ""), file), NODEID_CAP)
     outcome, message = "passed", ""
+    tail: tuple[str, ...] = ()
     for child in element:
         if child.tag in ("failure", "error", "skipped"):
             outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
             message = (child.get("message") or (child.text or "").strip())[:MESSAGE_CAP]
+            if with_tail and outcome != "skipped" and child.text:
+                tail = tuple(clean_text(line, 240)
+                             for line in child.text[-TAIL_LINES * 250:].strip().splitlines()[-TAIL_LINES:])
             break
     line = element.get("line") or ""
     return TestCase(nodeid, outcome, _seconds(element.get("time")), message,
                     clean_text(file, NODEID_CAP) if file else None,
-                    int(line) + 1 if _LINE.fullmatch(line) else None)
+                    int(line) + 1 if _LINE.fullmatch(line) else None, tail)
 
 
 def _seconds(value: str | None) -> float:

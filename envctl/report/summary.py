@@ -85,8 +85,9 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
     failures = [{"test": c.nodeid, "outcome": c.outcome, "message": c.message} for c in results.failures]
     slowest = [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)]
     if fmt == "json":
-        return json.dumps({"exit_code": code, "counts": counts, "failures": failures,
-                           "slowest": slowest, "duration": results.duration}, indent=2) + "\n"
+        return json.dumps({"schema": "envctl/merged/1", "exit_code": code, "counts": counts,
+                           "failures": failures, "slowest": slowest, "duration": results.duration},
+                          indent=2) + "\n"
     if fmt in ("csv", "junit"):
         return cases_csv(results)
     lines = [f"## envctl merged report: exit code {code}", "",

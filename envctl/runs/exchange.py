@@ -209,6 +209,10 @@ class Event:
     path: str | None = None
     line: int | None = None
     duration: float | None = None
+    tail: tuple[str, ...] = ()  # the last lines of a failure's traceback
+
+
+TAIL_LINES = 12
 
 
 def read_events(run_dir: Path, *, tail_bytes: int | None = None) -> Iterator[Event]:
@@ -259,7 +263,15 @@ def parse_event(raw: bytes) -> Event | None:
         path=clean_text(data["path"], NODEID_CAP) if isinstance(data.get("path"), str) else None,
         line=line if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**8 else None,
         duration=_time(duration),
+        tail=_tail(data.get("tail")),
     )
+
+
+def _tail(value: object) -> tuple[str, ...]:
+    """A traceback's last lines: strings only, each cleaned to one line and cut."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(clean_text(line, 240) for line in value[-TAIL_LINES:] if isinstance(line, str))
 
 
 def session_root(run_dir: Path) -> str | None:

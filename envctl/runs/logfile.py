@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -205,3 +206,41 @@ class LineSplitter:
     def _labelled(self, line: bytes) -> bytes:
         text = self.label(self.offset) + line
         return text if text.endswith(b"\n") else text + b"\n"
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A piece of the output log: its text, and where it lies in ``output.log``."""
+
+    text: str
+    start: int | None  # None: the last lines, read from wherever the newest bytes are
+    end: int
+    size: int
+    truncated: bool  # more follows ``end`` in output.log
+
+
+def read_chunk(run_dir: Path, *, offset: int | None = None, tail: int | None = None,
+               max_bytes: int = 64 * 1024, name: str = "output.log") -> LogChunk:
+    """The last ``tail`` lines, or the bytes of ``output.log`` from ``offset`` (up to
+    ``max_bytes``, cut after the last whole line when more follows)."""
+    path = run_dir / name
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    if offset is None:
+        lines = tail_lines(run_dir, 50 if tail is None else tail, name=name, max_bytes=max_bytes)
+        text = "\n".join(lines)
+        return LogChunk(text[-max_bytes:], None, size, size, False)
+    start = min(max(0, offset), size)
+    try:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(min(max_bytes, size - start))
+    except OSError:
+        data = b""
+    end = start + len(data)
+    if end < size and b"\n" in data:  # whole lines: the next call starts at the next line
+        data = data[:data.rindex(b"\n") + 1]
+        end = start + len(data)
+    return LogChunk(data.decode("utf-8", errors="replace"), start, end, size, end < size)

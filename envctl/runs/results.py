@@ -32,5 +32,5 @@ def run_failures(run_dir: Path, limit: int = 1000) -> tuple[list[Failure], int]:
         total += 1
         if len(found) < limit:
             file, line = file_and_line(event.nodeid, event.path, event.line)
-            found.append(Failure(event.nodeid, event.outcome, event.message, file, line))
+            found.append(Failure(event.nodeid, event.outcome, event.message, file, line, event.tail))
     return found, total

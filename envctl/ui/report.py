@@ -28,6 +28,7 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
                       errors=results.count("error"), skipped=results.count("skipped"))
     junit = run_dir / JUNIT_FILE
     return {
+        "schema": "envctl/report/1",  # envctl/schemas/report.json
         "run": record.id,
         "state": record.state.value,
         "exit_code": record.exit_code,

@@ -1,0 +1,374 @@
+"""`envctl mcp`: envctl's runs as tools for a coding agent, over the Model Context Protocol (stdio).
+
+The runs belong to the engine and the run directory, not to this server: `start_run` returns as
+`test --detach` does, and a server started again later finds every run and its result. Each tool
+answers with structured content (the `--json` views, envctl/schemas/) and a one-line summary.
+Every Docker call and file read runs in a worker thread, so the event loop keeps answering;
+`wait` is bounded by its `seconds` and reports progress while it waits.
+
+The SDK is an optional extra (``pip install 'envctl[mcp]'``), imported only by this command.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envctl.errors import EnvctlError, UsageError
+
+WAIT_DEFAULT = 50.0  # seconds: under the ~60 s at which MCP clients cut a call by default
+WAIT_MAX = 600.0
+POLL = 0.25
+REPORT_EVERY = 5.0  # seconds between progress notifications when nothing changed
+LOGS_DEFAULT_BYTES = 16 * 1024
+LOGS_MAX_BYTES = 256 * 1024
+
+INSTRUCTIONS = """\
+envctl runs this project's pytest suite inside its Docker Compose environment, in runs that
+outlive this conversation. Start a run with start_run (it returns a run_id at once), then call
+wait (it returns within `seconds`, 50 by default) until `ended` is true; read failures for a
+compact list of what failed, and logs for output. Never run the suite with a bare pytest.
+A run id of "latest" means the most recent run."""
+
+_RUN = {"type": "string", "description": "A run id, or 'latest'.", "default": "latest",
+        "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
+_DURATION = {"type": "string", "description": "A duration: 90s, 20m, 1h.", "pattern": r"^[0-9.]+[smhd]?$"}
+
+
+def _input(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required),
+            "additionalProperties": False}
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output: str  # the name of its output schema (envctl/schemas/<output>.json)
+    read_only: bool = True
+    destructive: bool = False
+
+
+TOOLS = (
+    ToolSpec("start_run", "Start a test run in the background (like `envctl test --detach`) and "
+             "return its run_id within about a second; the environment is brought up by the run.",
+             _input({
+                 "pytest_args": {"type": "array", "items": {"type": "string"}, "maxItems": 1000,
+                                 "description": "Arguments for pytest, e.g. ['-k', 'smoke', 'tests/api']."},
+                 "timeout": {**_DURATION, "description": "Stop the run after this long (e.g. 20m)."},
+                 "memory": {"type": "string", "pattern": r"^[0-9.]+[kKmMgGtT]?[bB]?$",
+                            "description": "Memory limit of the test container, e.g. 2g."},
+                 "cpus": {"type": "number", "exclusiveMinimum": 0, "maximum": 1024},
+                 "pids": {"type": "integer", "minimum": 1, "maximum": 1 << 22},
+                 "shard": {"type": "string", "pattern": r"^[0-9]+/[0-9]+$", "description": "Run shard K/N."},
+                 "shards": {"type": "integer", "minimum": 1, "maximum": 64,
+                            "description": "Run N isolated shards at once and merge them."},
+                 "no_up": {"type": "boolean", "description": "Do not bring the environment up."},
+             }), "started", read_only=False),
+    ToolSpec("status", "Where a run is: state, done/total, counts, rate, ETA, the test running now, "
+             "elapsed, limits and its last output lines. Instant; changes nothing.",
+             _input({"run_id": _RUN, "lines": {"type": "integer", "minimum": 0, "maximum": 200,
+                                               "default": 10}}), "status"),
+    ToolSpec("wait", "Wait for a run to end, at most `seconds` (50 by default): returns as soon as it "
+             "ends, or at the deadline with its state and progress (`ended` false: call wait again). "
+             "Takes over recording a run whose recorder died.",
+             _input({"run_id": _RUN, "seconds": {"type": "number", "minimum": 0, "maximum": WAIT_MAX,
+                                                 "default": WAIT_DEFAULT}}), "wait"),
+    ToolSpec("failures", "The failed and errored tests of a run, compact: node id, file:line, message "
+             "and the last lines of each traceback (20 tests within 16 KB by default).",
+             _input({"run_id": _RUN, "limit": {"type": "integer", "minimum": 0, "maximum": 100_000},
+                     "tail": {"type": "integer", "minimum": 0, "maximum": 12, "default": 6}}), "failures"),
+    ToolSpec("logs", "A piece of a run's output: the last `tail` lines (default 50), or the bytes "
+             "from `offset` (give the previous answer's `end` to read on).",
+             _input({"run_id": _RUN, "tail": {"type": "integer", "minimum": 0, "maximum": 5000},
+                     "offset": {"type": "integer", "minimum": 0},
+                     "max_bytes": {"type": "integer", "minimum": 1024, "maximum": LOGS_MAX_BYTES,
+                                   "default": LOGS_DEFAULT_BYTES}}), "logs"),
+    ToolSpec("rerun_failed", "Start a run of exactly the failed and errored tests of a run "
+             "(returns its run_id at once).",
+             _input({"run_id": _RUN, "pytest_args": {"type": "array", "items": {"type": "string"},
+                                                     "maxItems": 1000},
+                     "no_up": {"type": "boolean"}}), "started", read_only=False),
+    ToolSpec("stop", "Cancel a run: interrupt, then terminate, then kill its container.",
+             _input({"run_id": _RUN}), "run", read_only=False, destructive=True),
+    ToolSpec("runs", "The recent runs: id, state, counts, exit code, duration (newest last).",
+             _input({"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}}), "runs"),
+    ToolSpec("up", "Bring the compose services up and wait until every one is ready (or say which "
+             "failed and why).",
+             _input({"services": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
+                     "timeout": {**_DURATION, "description": "How long to wait for readiness."}}),
+             "services", read_only=False),
+    ToolSpec("down", "Remove the project's containers and networks (volumes too with volumes=true).",
+             _input({"volumes": {"type": "boolean"}}), "down", read_only=False, destructive=True),
+    ToolSpec("ps", "The project's services, their state and health.", _input({}), "services"),
+)
+SPECS = {spec.name: spec for spec in TOOLS}
+
+
+@dataclass
+class Answer:
+    """A tool's answer: the structured value, and one line for a person or a model."""
+
+    data: dict[str, Any]
+    summary: str
+
+
+class Tools:
+    """The tools' work, synchronous (run in worker threads), for one project directory."""
+
+    def __init__(self, project_dir: Path | None,
+                 report: Callable[[float, float | None, str], None] | None = None) -> None:
+        self.project_dir = project_dir
+        self.report = report or (lambda _done, _total, _message: None)
+
+    def settings(self, **flags: object) -> Any:
+        from envctl.settings import load_settings  # noqa: PLC0415
+
+        return load_settings(self.project_dir, flags={k: v for k, v in flags.items() if v is not None})
+
+    def run(self, run_id: str) -> Any:
+        from envctl.runs.run import Run  # noqa: PLC0415
+        from envctl.runs.store import RunStore  # noqa: PLC0415
+
+        return Run(RunStore(self.settings().resolved_log_dir), run_id)
+
+    def start_run(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.ui.testing import TestOptions  # noqa: PLC0415
+
+        cpus, pids = args.get("cpus"), args.get("pids")
+        settings = self.settings(run_timeout=args.get("timeout"), memory=args.get("memory"),
+                                 cpus=None if cpus is None else str(cpus),
+                                 pids=None if pids is None else str(pids))
+        return self._start(settings, TestOptions(
+            pytest_args=tuple(args.get("pytest_args") or ()), detach=True, no_up=bool(args.get("no_up")),
+            shard=args.get("shard"), shards=args.get("shards")))
+
+    def rerun_failed(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.ui.testing import TestOptions  # noqa: PLC0415
+
+        return self._start(self.settings(), TestOptions(
+            pytest_args=tuple(args.get("pytest_args") or ()), detach=True, no_up=bool(args.get("no_up")),
+            rerun_failed=args.get("run_id", "latest")))
+
+    def _start(self, settings: Any, options: Any) -> Answer:
+        from envctl.ui.testing import start_run  # noqa: PLC0415
+        from envctl.ui.views import started_view  # noqa: PLC0415
+
+        started = start_run(settings, options)
+        if started.run_dir is None or started.record is None:
+            raise UsageError("; ".join(started.notes) or "nothing to run")
+        view = started_view(started.run_dir, started.record, rerun=started.rerun)
+        notes = "; ".join(started.notes)
+        return Answer(view, f"run {started.record.id} started" + (f" ({notes})" if notes else "")
+                      + f"; call wait(run_id={started.record.id!r}) until it has ended")
+
+    def status(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.ui.views import progress_line, status_view  # noqa: PLC0415
+
+        status = self.run(args.get("run_id", "latest")).status(lines=int(args.get("lines", 10)))
+        return Answer(status_view(status), progress_line(status))
+
+    def wait(self, args: Mapping[str, Any], *, sleep: Callable[[float], None] = time.sleep) -> Answer:
+        """Bounded by ``seconds``: each step below is a small file read or a process spawn."""
+        from envctl.runs import control  # noqa: PLC0415
+        from envctl.ui.views import progress_line, wait_view  # noqa: PLC0415
+
+        began = time.monotonic()
+        deadline = began + float(args.get("seconds", WAIT_DEFAULT))
+        handle = self.run(args.get("run_id", "latest"))
+        taken_over_at = -1e9
+        reported: tuple[object, ...] = ()
+        reported_at = -1e9
+        while True:
+            now = time.monotonic()
+            if now - taken_over_at >= 2.0:  # a recorder that died while we wait is replaced
+                control.take_over(handle.dir)
+                taken_over_at = now
+            status = handle.status(lines=5)
+            if status.record.state.terminal or time.monotonic() >= deadline:
+                break
+            counts = status.progress.counts
+            now_state = (status.record.state, counts.done, counts.failed, counts.errors,
+                         status.progress.current)
+            if now_state != reported or time.monotonic() - reported_at >= REPORT_EVERY:
+                self.report(float(counts.done), None if counts.total is None else float(counts.total),
+                            progress_line(status))
+                reported, reported_at = now_state, time.monotonic()
+            sleep(max(0.0, min(POLL, deadline - time.monotonic())))
+        return Answer(wait_view(status, waited=time.monotonic() - began), progress_line(status))
+
+    def failures(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.runs.results import run_failures  # noqa: PLC0415
+        from envctl.ui.views import FAILURES_BUDGET, FAILURES_LIMIT, failures_view  # noqa: PLC0415
+
+        handle = self.run(args.get("run_id", "latest"))
+        limit = args.get("limit")
+        found, total = run_failures(handle.dir, limit=FAILURES_LIMIT if limit is None else int(limit))
+        view = failures_view(handle.record, found, total,
+                             limit=FAILURES_LIMIT if limit is None else int(limit),
+                             tail=int(args.get("tail", 6)),
+                             budget=FAILURES_BUDGET if limit is None else None)
+        names = ", ".join(item["test"] for item in view["failures"][:3])
+        more = f" and {view['total'] - 3} more" if view["total"] > 3 else ""
+        return Answer(view, f"run {view['run']} ({view['state']}): {view['total']} failed"
+                      + (f": {names}{more}" if names else ""))
+
+    def logs(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.runs.logfile import read_chunk  # noqa: PLC0415
+        from envctl.ui.views import logs_view  # noqa: PLC0415
+
+        handle = self.run(args.get("run_id", "latest"))
+        record = handle.record
+        chunk = read_chunk(handle.dir, offset=args.get("offset"), tail=args.get("tail"),
+                           max_bytes=int(args.get("max_bytes", LOGS_DEFAULT_BYTES)))
+        where = f"bytes {chunk.start}-{chunk.end}" if chunk.start is not None else "last lines"
+        return Answer(logs_view(record, chunk),
+                      f"run {record.id} ({record.state.value}): {where} of {chunk.size}")
+
+    def stop(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.ui.views import run_view  # noqa: PLC0415
+
+        record = self.run(args.get("run_id", "latest")).stop()
+        return Answer(run_view(record), f"run {record.id}: {record.state.value}"
+                      + ("" if record.state.terminal else " (stop requested; it ends cancelled)"))
+
+    def runs(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.runs.store import RunStore  # noqa: PLC0415
+        from envctl.ui.views import runs_view  # noqa: PLC0415
+
+        found, damaged = RunStore(self.settings().resolved_log_dir).scan()
+        records = [record for _path, record in found][-int(args.get("limit", 20)):]
+        last = records[-1] if records else None
+        return Answer(runs_view(records, damaged), f"{len(records)} run(s)"
+                      + (f"; latest {last.id} {last.state.value}" if last else ""))
+
+    def up(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.environment import Environment  # noqa: PLC0415
+        from envctl.ui.views import services_view  # noqa: PLC0415
+
+        env = Environment(self.settings(health_timeout=args.get("timeout")))
+        services = list(args.get("services") or [])
+        targets = env.targets(services)
+        ready: set[str] = set()
+
+        def progress(service: str, verdict: Any) -> None:
+            if verdict.phase.value in ("ready", "completed"):
+                ready.add(service)
+            self.report(float(len(ready)), float(len(targets)), f"{service}: {verdict.phase.value}")
+
+        env.on_progress = progress
+        reports = env.up(services)
+        return Answer(services_view(env.project, env.ps()),
+                      "ready: " + ", ".join(f"{r.service} ({r.phase.value})" for r in reports))
+
+    def down(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.environment import Environment  # noqa: PLC0415
+        from envctl.ui.views import down_view  # noqa: PLC0415
+
+        env = Environment(self.settings())
+        env.down(volumes=bool(args.get("volumes")))
+        return Answer(down_view(env.project, bool(args.get("volumes"))), f"project {env.project} is down")
+
+    def ps(self, _args: Mapping[str, Any]) -> Answer:
+        from envctl.environment import Environment  # noqa: PLC0415
+        from envctl.ui.views import services_view  # noqa: PLC0415
+
+        env = Environment(self.settings())
+        rows = env.ps()
+        return Answer(services_view(env.project, rows),
+                      ", ".join(f"{r.service} {r.phase.value}" for r in rows) or "no services running")
+
+    def call(self, name: str, args: Mapping[str, Any]) -> Answer:
+        method: Callable[[Mapping[str, Any]], Answer] = getattr(self, name)
+        return method(args)
+
+
+def argument_errors(spec: ToolSpec, arguments: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a call's arguments, checked against the tool's input schema."""
+    import jsonschema  # noqa: PLC0415  # the MCP SDK's own dependency
+
+    validator = jsonschema.Draft202012Validator(spec.input_schema)
+    return [f"{'.'.join(str(p) for p in error.absolute_path) or 'arguments'}: {error.message}"
+            for error in validator.iter_errors(dict(arguments))]
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, EnvctlError):
+        code = int(exc.exit_code)
+        return f"error (envctl exit {code}): {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def tool_list() -> list[Any]:
+    import mcp_types as types  # noqa: PLC0415
+
+    from envctl.schemas import load  # noqa: PLC0415
+
+    return [types.Tool(name=spec.name, description=spec.description, input_schema=spec.input_schema,
+                       output_schema=load(spec.output),
+                       annotations=types.ToolAnnotations(read_only_hint=spec.read_only,
+                                                         destructive_hint=spec.destructive,
+                                                         open_world_hint=False))
+            for spec in TOOLS]
+
+
+def serve(project_dir: Path | None) -> None:
+    """Serve the tools over stdio until the client closes the connection."""
+    try:
+        import anyio  # noqa: PLC0415
+        import mcp_types as types  # noqa: PLC0415
+        from mcp.server.lowlevel import Server  # noqa: PLC0415
+        from mcp.server.stdio import stdio_server  # noqa: PLC0415
+    except ImportError as exc:
+        raise UsageError(f"`envctl mcp` needs the MCP SDK, which is not installed ({exc.name})",
+                         hint="pip install 'envctl[mcp]'") from None
+    from envctl import __version__, log  # noqa: PLC0415
+
+    log.configure(log_format="console", verbosity=-1)  # stdout is the protocol's: logs go to stderr
+    tools = tool_list()
+
+    async def list_tools(_ctx: Any, _params: Any) -> Any:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        spec = SPECS.get(params.name)
+        if spec is None:
+            return _error(types, f"no tool {params.name!r}; there are: {', '.join(SPECS)}")
+        arguments = dict(params.arguments or {})
+        errors = argument_errors(spec, arguments)
+        if errors:
+            return _error(types, "bad arguments: " + "; ".join(errors[:10]))
+
+        def report(done: float, total: float | None, message: str) -> None:
+            # Called from the worker thread: the notification is sent on the event loop.
+            anyio.from_thread.run(ctx.session.report_progress, done, total, message)
+
+        worker = Tools(project_dir, report)
+        try:
+            answer = await anyio.to_thread.run_sync(worker.call, spec.name, arguments)
+        except (EnvctlError, OSError, ValueError) as exc:
+            return _error(types, error_text(exc))
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=answer.summary),
+                     types.TextContent(type="text", text=json.dumps(answer.data, default=str))],
+            structured_content=answer.data)
+
+    server: Any = Server("envctl", version=__version__, instructions=INSTRUCTIONS,
+                         on_list_tools=list_tools, on_call_tool=call_tool)
+
+    async def main() -> None:
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+    anyio.run(main)
+
+
+def _error(types: Any, text: str) -> Any:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+

@@ -1,0 +1,238 @@
+"""What `--json` prints and what the MCP tools return: one plain value per answer, each naming
+its schema (``envctl/schemas/<name>.json``, documented in docs/json.md).
+
+A schema's version changes only when a field is removed or changes meaning; new fields may
+appear within a version, so readers ignore the keys they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envctl.report.failures import Failure
+    from envctl.runs.run import RunStatus
+    from envctl.runs.state import RunRecord
+
+VERSION = 1
+FAILURES_BUDGET = 16 * 1024  # bytes of JSON a default `failures` answer stays under
+FAILURES_LIMIT = 20
+MESSAGE_CAP = 500
+
+
+def tagged(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` behind the name and version of its schema."""
+    return {"schema": f"envctl/{name}/{VERSION}", **data}
+
+
+def commands(run_id: str) -> dict[str, str]:
+    """The commands that follow a run, from any shell."""
+    return {
+        "status": f"envctl status {run_id}",
+        "wait": f"envctl wait {run_id} --timeout 100s",
+        "logs": f"envctl logs {run_id} --tail 50",
+        "failures": f"envctl failures {run_id}",
+        "stop": f"envctl stop {run_id}",
+    }
+
+
+def started_view(run_dir: Path, record: RunRecord, *, rerun: int | None = None) -> dict[str, Any]:
+    return tagged("started", {
+        "run": record.id,
+        "id": record.id,
+        "state": record.state.value,
+        "dir": str(run_dir),
+        "log": str(run_dir / "output.log"),
+        "container": record.container,
+        "shards": len(record.children) or None,
+        "rerun": rerun,
+        "commands": commands(record.id),
+    })
+
+
+def _run_fields(record: RunRecord) -> dict[str, Any]:
+    return {
+        "run": record.id,
+        "state": record.state.value,
+        "exit_code": record.exit_code if record.state.terminal else None,
+        "message": record.message,
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "duration": record.duration,
+        "counts": asdict(record.counts),
+        "command": list(record.command),
+        "shard": record.shard,
+        "parent": record.parent,
+        "children": list(record.children),
+        "isolated": record.isolated,
+        "cleaned": record.cleaned,
+    }
+
+
+def run_view(record: RunRecord) -> dict[str, Any]:
+    return tagged("run", _run_fields(record))
+
+
+def runs_view(records: list[RunRecord], damaged: list[Any]) -> dict[str, Any]:
+    return tagged("runs", {
+        "runs": [_run_fields(record) for record in records],
+        "damaged": [{"run": error.message.split(":", 1)[0].removeprefix("run "), "message": error.message}
+                    for error in damaged],
+    })
+
+
+def _status_fields(status: RunStatus) -> dict[str, Any]:
+    record = status.record
+    progress = status.progress
+    return {
+        "run": record.id,
+        "state": record.state.value,
+        "message": record.message,
+        "exit_code": record.exit_code if record.state.terminal else None,
+        "elapsed": status.elapsed,
+        "progress": {
+            **asdict(progress.counts),
+            "current": progress.current,
+            "rate": progress.rate,
+            "eta": progress.eta,
+            "source": progress.source,
+        },
+        "running_test": record.running_test,
+        "dependency_events": [asdict(event) for event in record.dependency_events],
+        "recorded_by_collector": status.collector_alive,
+        "limits": asdict(record.limits),
+        "timeout": record.timeout or None,
+        "log": str(status.log_path),
+        "last_lines": list(status.last_lines),
+    }
+
+
+def status_view(status: RunStatus) -> dict[str, Any]:
+    return tagged("status", _status_fields(status))
+
+
+def wait_view(status: RunStatus, *, waited: float) -> dict[str, Any]:
+    """The answer of a bounded wait: whether the run ended, and where it is."""
+    ended = status.record.state.terminal
+    return tagged("wait", {
+        "ended": ended,
+        "waited": round(waited, 3),
+        **_status_fields(status),
+        "next": None if ended else commands(status.record.id)["wait"],
+    })
+
+
+def progress_line(status: RunStatus) -> str:
+    """One line: where a run is (an agent polls with it)."""
+    from envctl.units import format_duration  # noqa: PLC0415
+
+    record = status.record
+    counts = status.progress.counts
+    total = counts.total if counts.total is not None else "?"
+    parts = [f"run {record.id} {record.state.value}: {counts.done}/{total} done",
+             f"{counts.failed} failed", f"{counts.errors} errors"]
+    if status.progress.eta is not None and not record.state.terminal:
+        parts.append(f"ETA {format_duration(status.progress.eta)}")
+    if status.elapsed is not None:
+        parts.append(f"elapsed {format_duration(status.elapsed)}")
+    line = ", ".join(parts)
+    if record.state.terminal:
+        return f"{line}; exit {record.exit_code}"
+    return f"{line}; still going: `{commands(record.id)['wait']}`"
+
+
+def _failure(failure: Failure, tail: int) -> dict[str, Any]:
+    return {
+        "test": failure.nodeid,
+        "outcome": failure.outcome,
+        "file": failure.file,
+        "line": failure.line,
+        "message": failure.message[:MESSAGE_CAP],
+        "tail": list(failure.tail[-tail:]) if tail > 0 else [],
+    }
+
+
+def failures_view(record: RunRecord, failures: list[Failure], total: int, *,
+                  limit: int = FAILURES_LIMIT, tail: int = 6,
+                  budget: int | None = FAILURES_BUDGET) -> dict[str, Any]:
+    """The failed tests, compact enough for a model's context: each test's id, place, message
+    and the last lines of its traceback, up to ``limit`` of them and ``budget`` bytes of JSON."""
+    shown: list[dict[str, Any]] = []
+    size = 400  # the envelope
+    for failure in failures[:max(0, limit)]:
+        item = _failure(failure, tail)
+        cost = len(json.dumps(item)) + 2
+        if budget is not None and shown and size + cost > budget:
+            break
+        shown.append(item)
+        size += cost
+    more = total - len(shown)
+    return tagged("failures", {
+        "run": record.id,
+        "state": record.state.value,
+        "exit_code": record.exit_code if record.state.terminal else None,
+        "total": total,
+        "shown": len(shown),
+        "more": more,
+        "failures": shown,
+        "hint": (f"{more} more: `envctl failures {record.id} --limit {total}`, or "
+                 f"`envctl report {record.id} --format json`") if more else None,
+    })
+
+
+def failures_text(view: dict[str, Any]) -> str:
+    """The failures view as lines for a terminal or an agent's shell."""
+    if not view["total"]:
+        return f"run {view['run']} ({view['state']}): no failed tests"
+    lines = [f"run {view['run']} ({view['state']}): {view['total']} failed or errored test(s)"]
+    for item in view["failures"]:
+        where = f"  ({item['file']}:{item['line']})" if item["file"] and item["line"] else ""
+        lines.append(f"{'FAILED' if item['outcome'] == 'failed' else 'ERROR'} {item['test']}{where}")
+        if item["message"]:
+            lines += [f"  {line}" for line in item["message"].splitlines()[:3]]
+        lines += [f"  | {line}" for line in item["tail"]]
+    if view["hint"]:
+        lines.append(view["hint"])
+    return "\n".join(lines)
+
+
+def logs_view(record: RunRecord, chunk: Any) -> dict[str, Any]:
+    return tagged("logs", {
+        "run": record.id,
+        "state": record.state.value,
+        "text": chunk.text,
+        "start": chunk.start,
+        "end": chunk.end,
+        "size": chunk.size,
+        "truncated": chunk.truncated,
+        "complete": record.state.terminal and chunk.end >= chunk.size,
+    })
+
+
+def services_view(project: str, rows: list[Any]) -> dict[str, Any]:
+    return tagged("services", {
+        "project": project,
+        "services": [{**asdict(row), "phase": row.phase.value} for row in rows],
+    })
+
+
+def doctor_view(checks: list[Any], failed: bool) -> dict[str, Any]:
+    return tagged("doctor", {"ok": not failed, "checks": [check.to_dict() for check in checks]})
+
+
+def config_view(settings: Any) -> dict[str, Any]:
+    from envctl.settings import FIELDS  # noqa: PLC0415
+
+    return tagged("config", {
+        "project_dir": str(settings.project_dir),
+        "settings": {spec.name: {"value": getattr(settings, spec.name), "source": settings.sources[spec.name],
+                                 "env": spec.env} for spec in FIELDS},
+    })
+
+
+def down_view(project: str, volumes: bool) -> dict[str, Any]:
+    return tagged("down", {"project": project, "volumes": volumes})
