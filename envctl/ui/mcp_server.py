@@ -35,7 +35,7 @@ compact list of what failed, and logs for output. Never run the suite with a bar
 A run id of "latest" means the most recent run."""
 
 _RUN = {"type": "string", "description": "A run id, or 'latest'.", "default": "latest",
-        "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
+        "pattern": r"^(latest|[0-9]{8}-[0-9]{6}-[0-9a-f]{4})$"}
 _DURATION = {"type": "string", "description": "A duration: 90s, 20m, 1h.", "pattern": r"^[0-9.]+[smhd]?$"}
 
 

@@ -213,28 +213,65 @@ def runs_table(records: list[Any], damaged: list[Any] = ()) -> None:  # type: ig
         console(stderr=True).print(f"envctl: {error.message}", markup=False)
 
 
-def watch_run(run: Any) -> None:
-    """A live progress bar with ETA until the run ends (reads the small progress snapshot)."""
+def shorten(text: str, room: int) -> str:
+    """``text`` in ``room`` characters, keeping its end (a test's name is at the end of its id)."""
+    if room <= 0:
+        return ""
+    return text if len(text) <= room else "…" + text[-(room - 1):] if room > 1 else "…"
+
+
+def watch_line(status: Any, width: int, *, bar: bool = True) -> str:
+    """The live line of `status --watch` in ``width`` columns: the run, done/total, failures and
+    the ETA always show; a bar when there is room; the test running now takes what is left."""
+    record = status.record
+    progress = status.progress
+    counts = progress.counts
+    total = counts.total if counts.total is not None else "?"
+    pct = f" {progress.fraction:.0%}" if progress.fraction is not None else ""
+    eta = format_duration(progress.eta) if progress.eta is not None and not record.state.terminal else "-"
+    bad = f" failed {counts.failed}" + (f" errors {counts.errors}" if counts.errors else "")
+    fixed = f"{record.id} {record.state.value} {counts.done}/{total}{pct}{bad} ETA {eta}"
+    bar_width = min(24, width - len(fixed) - 30)
+    if bar and bar_width >= 8:
+        filled = round(bar_width * (progress.fraction or 0.0))
+        fixed = f"{fixed} {'━' * filled}{'╺' * (bar_width - filled)}"
+    current = progress.current if progress.current and not record.state.terminal else ""
+    room = width - len(fixed) - 1
+    return f"{fixed} {shorten(current, room)}".rstrip() if room >= 8 else fixed[:width]
+
+
+def watch_run(run: Any, *, interval: float = 0.5, plain_every: float = 5.0) -> None:
+    """Progress until the run ends: a live line on a terminal (stderr); on anything else a plain
+    line when something changed, at most every ``plain_every`` seconds, with no control codes."""
+    import sys  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
+    from rich.live import Live  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), TextColumn("{task.fields[now]}"),
-                  console=console(stderr=True), transient=False) as bar:
-        task = bar.add_task(f"run {run.id}", total=None, now="")
-        orphaned_since: float | None = None
+    out = console(stderr=True)
+    live = Live(console=out, refresh_per_second=4, transient=False) if sys.stderr.isatty() else None
+    orphaned_since: float | None = None
+    printed, printed_at = "", 0.0
+    if live is not None:
+        live.start()
+    try:
         while True:
             status = run.status(lines=0)
             # A reader: it does not take the run over. A run nobody records ends the watch.
             orphaned_since = (orphaned_since or time.monotonic()) if status.orphaned else None
-            if orphaned_since is not None and time.monotonic() - orphaned_since > 10:
+            ended = status.record.state.terminal or (
+                orphaned_since is not None and time.monotonic() - orphaned_since > 10)
+            if live is not None:
+                live.update(Text(watch_line(status, out.width), no_wrap=True, overflow="crop"))
+            else:
+                line = watch_line(status, 200, bar=False)
+                if ended or (line != printed and time.monotonic() - printed_at >= plain_every):
+                    print(line, file=sys.stderr, flush=True)
+                    printed, printed_at = line, time.monotonic()
+            if ended:
                 break
-            counts = status.progress.counts
-            bar.update(task, total=counts.total, completed=counts.done,
-                       description=f"run {run.id} {status.record.state.value} "
-                                   f"(failed {counts.failed})",
-                       now=(status.progress.current or "")[-60:])
-            if status.record.state.terminal:
-                break
-            time.sleep(0.5)
+            time.sleep(interval)
+    finally:
+        if live is not None:
+            live.stop()

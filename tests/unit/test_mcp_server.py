@@ -1,0 +1,131 @@
+"""The MCP tools' work and their argument checks, without an engine or a client (the real
+client drives `envctl mcp` in tests/integration/test_mcp.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from envctl.errors import RunNotFoundError, UsageError
+from envctl.runs import exchange, lifecycle
+from envctl.runs.outcome import EndFacts
+from envctl.runs.state import Limits, RunRecord
+from envctl.runs.store import take_collector_lock
+from envctl.schemas import load
+from envctl.ui import mcp_server
+from envctl.ui.mcp_server import SPECS, Tools, argument_errors, error_text
+
+RUN_ID = "20260101-000000-abcd"
+
+
+@pytest.fixture
+def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A running run whose (pretend) collector holds its lock, in the log dir of a project."""
+    monkeypatch.setenv("ENVCTL_LOG_DIR", str(tmp_path / "runs"))
+    path = tmp_path / "runs" / RUN_ID
+    path.mkdir(parents=True)
+    exchange.create_dirs(path)
+    lifecycle.create(path, RunRecord(id=RUN_ID, project="p", service="test", command=["pytest"],
+                                     limits=Limits(1 << 30, 1.0, 100), started_at=time.time()))
+    lifecycle.assign_container(path, "c")
+    lifecycle.mark_running(path)
+    fd = take_collector_lock(path)
+    assert fd is not None
+    yield path
+    os.close(fd)
+
+
+def test_the_tools_and_their_schemas() -> None:
+    """Every tool the issue names, each with a valid input schema and a known output schema."""
+    assert set(SPECS) == {"start_run", "status", "wait", "failures", "logs", "rerun_failed", "stop",
+                          "runs", "up", "down", "ps"}
+    for spec in SPECS.values():
+        jsonschema.Draft202012Validator.check_schema(spec.input_schema)
+        assert load(spec.output)["type"] == "object"
+    assert SPECS["wait"].input_schema["properties"]["seconds"]["default"] == 50
+
+
+@pytest.mark.parametrize(("tool", "arguments", "error"), [
+    ("status", {"run_id": "../x"}, "run_id: '../x' does not match"),
+    ("status", {"run_id": "-rf"}, "run_id: '-rf' does not match"),
+    ("wait", {"seconds": 601}, "seconds: 601 is greater than the maximum of 600"),
+    ("wait", {"seconds": "50"}, "seconds: '50' is not of type 'number'"),
+    ("start_run", {"pytest_args": "-k x"}, "pytest_args: '-k x' is not of type 'array'"),
+    ("start_run", {"shard": "1/2; rm -rf /"}, "shard: '1/2; rm -rf /' does not match"),
+    ("ps", {"extra": 1}, "arguments: Additional properties are not allowed ('extra' was unexpected)"),
+])
+def test_bad_arguments_are_refused_before_any_work(tool: str, arguments: dict[str, object],
+                                                   error: str) -> None:
+    """Arguments are checked against the tool's schema where they enter."""
+    errors = argument_errors(SPECS[tool], arguments)
+    assert len(errors) == 1
+    assert errors[0].startswith(error)
+
+
+def test_pytest_arguments_are_passed_as_given() -> None:
+    """Shell characters are data: an argv list reaches pytest unchanged (no shell anywhere)."""
+    assert argument_errors(SPECS["start_run"], {"pytest_args": ["-k", "a and not $(b)", "x;y", "--"]}) == []
+
+
+def test_wait_returns_at_its_deadline_while_the_run_goes_on(running: Path) -> None:
+    """`wait` never blocks past `seconds`; it says the run has not ended, and reports progress."""
+    reports: list[str] = []
+    tools = Tools(running.parent.parent, lambda _d, _t, message: reports.append(message))
+    began = time.monotonic()
+    answer = tools.wait({"run_id": RUN_ID, "seconds": 0.6})
+    assert 0.6 <= time.monotonic() - began < 1.5
+    assert (answer.data["ended"], answer.data["state"]) == (False, "running")
+    assert answer.data["next"] == f"envctl wait {RUN_ID} --timeout 100s"
+    assert reports[0].startswith(f"run {RUN_ID} running: 0/? done")
+
+
+def test_wait_returns_as_soon_as_the_run_ends(running: Path) -> None:
+    """The end is seen within a poll, long before the deadline, with pytest's exit code."""
+    def finish() -> None:
+        time.sleep(0.3)
+        lifecycle.finish(running, EndFacts(exit_code=1))
+
+    threading.Thread(target=finish).start()
+    began = time.monotonic()
+    answer = Tools(running.parent.parent).wait({"run_id": RUN_ID, "seconds": 30})
+    assert time.monotonic() - began < 2
+    assert (answer.data["ended"], answer.data["state"], answer.data["exit_code"]) == (True, "failed", 1)
+    assert answer.summary.endswith("; exit 1")
+
+
+def test_failures_from_the_events_with_their_traceback_tails(running: Path) -> None:
+    """`failures` reads the plugin's events: node id, place, message and the traceback's end."""
+    events = running.parent.parent / "runs" / ".exchange" / RUN_ID / "events.jsonl"
+    events.parent.mkdir(parents=True, exist_ok=True)
+    events.write_text(
+        '{"kind": "result", "nodeid": "t.py::test_a", "outcome": "failed", "message": "assert 1 == 2", '
+        '"path": "/suite/t.py", "line": 3, "tail": ["E   assert 1 == 2", "t.py:3: AssertionError"]}\n'
+        '{"kind": "result", "nodeid": "t.py::test_b", "outcome": "passed"}\n')
+    (running / "events.jsonl").write_bytes(events.read_bytes())  # the host's copy, as collected
+    answer = Tools(running.parent.parent).failures({"run_id": RUN_ID})
+    assert answer.data["failures"] == [{"test": "t.py::test_a", "outcome": "failed", "file": "t.py",
+                                        "line": 3, "message": "assert 1 == 2",
+                                        "tail": ["E   assert 1 == 2", "t.py:3: AssertionError"]}]
+    assert answer.summary == f"run {RUN_ID} (running): 1 failed: t.py::test_a"
+
+
+def test_a_missing_run_is_an_error_with_its_exit_code(running: Path) -> None:
+    """envctl's errors reach the agent as text with the exit code the CLI would give."""
+    with pytest.raises(RunNotFoundError) as caught:
+        Tools(running.parent.parent).status({"run_id": "20990101-000000-ffff"})
+    assert error_text(caught.value).startswith("error (envctl exit 17): ")
+
+
+def test_without_the_sdk_the_message_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`envctl mcp` with no `mcp` package says what to install."""
+    monkeypatch.setitem(sys.modules, "mcp_types", None)
+    with pytest.raises(UsageError, match="needs the MCP SDK") as caught:
+        mcp_server.serve(None)
+    assert caught.value.hint == "pip install 'envctl[mcp]'"

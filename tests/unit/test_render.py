@@ -1,0 +1,75 @@
+"""The live line of `status --watch`: what matters shows at 80 columns (no engine)."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from envctl.runs import lifecycle
+from envctl.runs.outcome import EndFacts
+from envctl.runs.progress import Progress
+from envctl.runs.run import Run, RunStatus
+from envctl.runs.state import Counts, Limits, RunRecord, RunState
+from envctl.runs.store import RunStore
+from envctl.ui import render
+from envctl.ui.render import shorten, watch_line
+
+RUN_ID = "20260101-000000-abcd"
+LONG = ("tests/integration/payments/test_refunds_with_a_very_long_module_name.py::TestRefunds::"
+        "test_partial_refund[eur-3]")
+
+
+def status(state: RunState = RunState.RUNNING, current: str | None = LONG) -> RunStatus:
+    now = time.time()
+    record = RunRecord(id=RUN_ID, project="p", service="test", command=[], limits=Limits(1, 1.0, 1),
+                       state=state, started_at=now - 60)
+    progress = Progress(Counts(total=500, done=143, passed=140, failed=3), current, now - 60, now, "plugin")
+    return RunStatus(record, progress, [], Path("output.log"))
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 200])
+def test_done_total_failures_and_eta_fit_every_width(width: int) -> None:
+    """At 80 columns and up, the count, the failures and the ETA are whole; the test name is
+    shortened from its start so its function name stays."""
+    line = watch_line(status(), width)
+    assert len(line) <= width
+    assert f"{RUN_ID} running 143/500 29% failed 3 ETA 2m30s" in line
+    assert line.endswith("refund[eur-3]")
+    assert ("…" in line) == (width < 200)
+
+
+def test_a_bar_only_when_there_is_room() -> None:
+    """The bar takes room from the test name only on wide terminals."""
+    assert "━" not in watch_line(status(), 80)
+    assert "━" in watch_line(status(), 200)
+    assert "━" not in watch_line(status(), 200, bar=False)
+
+
+def test_an_ended_run_shows_no_test_and_no_eta() -> None:
+    """After the end: the counts, no test running, no ETA."""
+    assert watch_line(status(RunState.FAILED), 80) == f"{RUN_ID} failed 143/500 29% failed 3 ETA -"
+
+
+def test_shorten_keeps_the_end() -> None:
+    """A name cut to its room keeps its last characters behind an ellipsis."""
+    assert shorten("abcdef", 4) == "…def"
+    assert shorten("abc", 4) == "abc"
+    assert shorten("abc", 0) == ""
+
+
+def test_watch_off_a_terminal_prints_plain_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped (an agent, CI): plain lines, no colour and no cursor codes, and the last one says
+    how the run ended."""
+    path = tmp_path / RUN_ID
+    path.mkdir()
+    lifecycle.create(path, RunRecord(id=RUN_ID, project="p", service="test", command=[],
+                                     limits=Limits(1, 1.0, 1)))
+    lifecycle.finish(path, EndFacts(exit_code=1))
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    render.watch_run(Run(RunStore(tmp_path), RUN_ID), interval=0.01)
+    assert "\x1b" not in err.getvalue()
+    assert err.getvalue() == f"{RUN_ID} failed 0/? failed 0 ETA -\n"
