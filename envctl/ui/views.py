@@ -59,6 +59,8 @@ def _run_fields(record: RunRecord) -> dict[str, Any]:
         "state": record.state.value,
         "exit_code": record.exit_code if record.state.terminal else None,
         "message": record.message,
+        "project": record.project,
+        "service": record.service,
         "created_at": record.created_at,
         "started_at": record.started_at,
         "finished_at": record.finished_at,

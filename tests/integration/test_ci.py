@@ -278,7 +278,7 @@ def test_logs_follow_on_a_shards_run_interleaves_prefixed_lines(runs_project) ->
 
 def assert_cancelled_and_gone(project: Project, parent: str) -> None:
     """The shards run and all its shards are cancelled, and no shard project is left."""
-    records = {r["id"]: r for r in json.loads(project.envctl("runs", "--json").stdout)}
+    records = {r["run"]: r for r in json.loads(project.envctl("runs", "--json").stdout)["runs"]}
     assert records[parent]["state"] == "cancelled"
     assert all(records[c]["state"] == "cancelled" for c in records[parent]["children"])
     from tests.conftest import leftovers  # noqa: PLC0415
@@ -335,7 +335,7 @@ def test_two_isolated_runs_in_parallel_both_pass(runs_project) -> None:  # type:
     for proc in procs:
         _out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    records = json.loads(runs_project.envctl("runs", "--json").stdout)[-2:]
+    records = json.loads(runs_project.envctl("runs", "--json").stdout)["runs"][-2:]
     assert len({r["project"] for r in records}) == 2
     assert all(r["isolated"] for r in records)
     from tests.conftest import leftovers  # noqa: PLC0415

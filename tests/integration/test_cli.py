@@ -44,7 +44,7 @@ def test_config_shows_values_and_sources(tmp_path: Path) -> None:
     (tmp_path / "envctl.toml").write_text('memory = "1g"\n')
     result = envctl("config", "--json", cwd=tmp_path, env={"ENVCTL_CPUS": "1.5"})
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["settings"]
     assert data["memory"]["value"] == 1 << 30
     assert data["memory"]["source"].endswith("envctl.toml")
     assert data["cpus"] == {"value": 1.5, "source": "env ENVCTL_CPUS", "env": "ENVCTL_CPUS"}
@@ -68,7 +68,7 @@ def test_project_dir_option(tmp_path: Path) -> None:
     project.mkdir()
     (project / "envctl.toml").write_text("pids = 7\n")
     result = envctl("-C", str(project), "config", "--json", cwd=tmp_path)
-    assert json.loads(result.stdout)["pids"]["value"] == 7
+    assert json.loads(result.stdout)["settings"]["pids"]["value"] == 7
 
 
 def test_bug_gives_a_crash_message_with_the_traceback_path(tmp_path: Path) -> None:
@@ -105,7 +105,8 @@ def test_a_damaged_run_is_named_and_skipped(tmp_path: Path) -> None:
     env = {"ENVCTL_LOG_DIR": str(logs)}
     listed = envctl("runs", "--json", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
-    states = {r["id"]: r["state"] for r in json.loads(listed.stdout)}
+    data = json.loads(listed.stdout)
+    states = {r["run"]: r["state"] for r in data["runs"]} | {d["run"]: "damaged" for d in data["damaged"]}
     assert states == {good: "passed", **dict.fromkeys(bad, "damaged")}
     table = envctl("runs", cwd=tmp_path, env=env)
     assert table.returncode == 0

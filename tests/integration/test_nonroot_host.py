@@ -113,8 +113,8 @@ def test_results_are_readable_by_a_non_root_host_user(host_user: HostUser, user_
     assert as_user(host_user, user_project, "up").returncode == 0
     first = as_user(host_user, user_project, "test", "--", "-q")
     assert first.returncode == 1, first.output
-    runs = json.loads(as_user(host_user, user_project, "runs", "--json").stdout)
-    run_id = runs[-1]["id"]
+    runs = json.loads(as_user(host_user, user_project, "runs", "--json").stdout)["runs"]
+    run_id = runs[-1]["run"]
     run_dir = Path(user_project[1]["ENVCTL_LOG_DIR"]) / run_id
     for name in ("junit.xml", "events.jsonl"):
         assert (run_dir / name).stat().st_uid == host_user.uid, name
@@ -130,7 +130,7 @@ def test_results_are_readable_by_a_non_root_host_user(host_user: HostUser, user_
     assert "passed" not in rerun.stdout.split("short test summary")[-1]
     shards = as_user(host_user, user_project, "test", "--shards", "2")
     assert shards.returncode == 1, shards.output
-    listed = json.loads(as_user(host_user, user_project, "runs", "--json").stdout)
+    listed = json.loads(as_user(host_user, user_project, "runs", "--json").stdout)["runs"]
     assert [r["state"] for r in listed if r.get("children")] == ["failed"]
     removed = subprocess.run([*host_user.prefix, host_user.python, "-c",
                               f"import shutil; shutil.rmtree({str(run_dir)!r})"],

@@ -215,10 +215,10 @@ def test_rotation_keeps_three_and_never_the_running_run(runs_project) -> None:  
     running = runs_project.envctl("test", "--detach", extra_env=env).stdout.strip().splitlines()[-1]
     gc = runs_project.envctl("gc", extra_env={"ENVCTL_KEEP_RUNS": "1"})
     assert gc.returncode == 0, gc.output
-    ids = [r["id"] for r in json.loads(runs_project.envctl("runs", "--json").stdout)]
+    ids = [r["run"] for r in json.loads(runs_project.envctl("runs", "--json").stdout)["runs"]]
     assert running in ids  # running and latest: never removed
     assert runs_project.envctl("wait", running).returncode == 0
-    ids = [r["id"] for r in json.loads(runs_project.envctl("runs", "--json", extra_env=env).stdout)]
+    ids = [r["run"] for r in json.loads(runs_project.envctl("runs", "--json", extra_env=env).stdout)["runs"]]
     assert len(ids) <= 3
 
 

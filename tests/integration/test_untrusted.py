@@ -60,7 +60,7 @@ def test_planted_links_fifos_and_names_are_refused(runs_project, tmp_path: Path)
     assert "INPUT-READ-ONLY" in result.stdout
     assert secret.read_text() == "HOST-SECRET-CONTENT\n"
     runs = Path(runs_project.env["ENVCTL_LOG_DIR"])
-    run_id = json.loads(runs_project.envctl("runs", "--json").stdout)[-1]["id"]
+    run_id = json.loads(runs_project.envctl("runs", "--json").stdout)["runs"][-1]["run"]
     record = json.loads((runs / run_id / "run.json").read_text())
     assert record["state"] == "passed"  # the planted timeout marker was not believed
     assert "results not read: events.jsonl" in record["message"]
