@@ -28,8 +28,9 @@ class _Progress:
         self.last_snapshot = 0.0
         self.dirty = False
         self.lock = threading.Lock()
+        self.rerun: set[str] = set()  # tests a plugin ran again (pytest-rerunfailures' `rerun`)
         self.state: dict[str, Any] = {"total": None, "done": 0, "passed": 0, "failed": 0, "skipped": 0,
-                      "errors": 0, "xfailed": 0, "xpassed": 0, "current": None,
+                      "errors": 0, "xfailed": 0, "xpassed": 0, "flaky": 0, "current": None,
                       "started": self.started, "updated": self.started, "exitstatus": None}
         try:
             self.events = open(os.path.join(directory, "events.jsonl"), "a", buffering=1,
@@ -166,6 +167,8 @@ def _logreport(report: Any) -> None:
         return
     key = _COUNTED.get(outcome)
     if key is None:
+        if outcome == "rerun":
+            _progress.rerun.add(str(report.nodeid))  # type: ignore[union-attr]
         _progress.emit("report", nodeid=str(report.nodeid), outcome=str(outcome)[:50],  # type: ignore[union-attr]
                        when=str(report.when))
         return
@@ -180,11 +183,14 @@ def _logreport(report: Any) -> None:
     duration = round(float(report.duration or 0), 4)
     # Counted only once everything about the report was read: an odd one changes nothing.
     state[key] += 1
+    flaky = outcome == "passed" and report.nodeid in _progress.rerun  # type: ignore[union-attr]
+    if flaky:
+        state["flaky"] += 1
     if report.when != "teardown":
         state["done"] += 1
     _progress.emit("result", nodeid=report.nodeid, outcome=outcome, when=report.when,  # type: ignore[union-attr]
                    duration=duration, message=message, path=path, line=line,
-                   **({"tail": tail} if tail else {}))
+                   **({"tail": tail} if tail else {}), **({"flaky": True} if flaky else {}))
     _progress.snapshot(force=outcome in ("failed", "error"))  # type: ignore[union-attr]
 
 

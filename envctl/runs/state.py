@@ -77,6 +77,7 @@ class Counts:
     errors: int = 0
     xfailed: int = 0
     xpassed: int = 0
+    flaky: int = 0  # passed after a rerun (pytest-rerunfailures); counted in passed too
 
 
 @dataclass

@@ -148,7 +148,8 @@ def status_text(status: Any) -> str:
     lines = [f"run {record.id}: {record.state.value} after {elapsed}"
              + (f" - {record.message}" if record.message else "")]
     lines.append(f"progress: {counts.done}/{total}{pct}  passed {counts.passed}  failed {counts.failed}"
-                 f"  errors {counts.errors}  skipped {counts.skipped}")
+                 f"  errors {counts.errors}  skipped {counts.skipped}"
+                 + (f"  flaky {counts.flaky}" if counts.flaky else ""))
     if progress.rate is not None and not record.state.terminal:
         eta = format_duration(progress.eta) if progress.eta is not None else "?"
         lines.append(f"rate: {progress.rate:.1f} tests/s  ETA {eta}")

@@ -137,6 +137,8 @@ def progress_line(status: RunStatus) -> str:
     total = counts.total if counts.total is not None else "?"
     parts = [f"run {record.id} {record.state.value}: {counts.done}/{total} done",
              f"{counts.failed} failed", f"{counts.errors} errors"]
+    if counts.flaky:
+        parts.append(f"{counts.flaky} flaky")
     if status.progress.eta is not None and not record.state.terminal:
         parts.append(f"ETA {format_duration(status.progress.eta)}")
     if status.elapsed is not None:

@@ -39,7 +39,7 @@ def server_pids(project: Project) -> list[int]:
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            cwd = os.readlink(entry / "cwd")
+            cwd = str((entry / "cwd").readlink())
         except OSError:
             continue
         if argv[-3:] == [b"envctl", b"mcp", b""] and cwd == str(project.path):
@@ -111,7 +111,8 @@ def test_a_run_outlives_its_server(make_project: Any) -> None:
                 "AssertionError: arithmetic is broken")
             assert found["test_agent.py::test_raises"]["message"] == "KeyError: 'missing-key'"
             assert found["test_agent.py::test_wrong_sum"]["line"] == 5
-            assert "E       AssertionError: arithmetic is broken" in found["test_agent.py::test_wrong_sum"]["tail"]
+            wrong_sum = found["test_agent.py::test_wrong_sum"]
+            assert "E       AssertionError: arithmetic is broken" in wrong_sum["tail"]
             logs = await call(session, "logs", {"run_id": run_id, "tail": 3})
             assert "2 failed, 2 passed" in logs.structured_content["text"]
             runs = await call(session, "runs", {})
@@ -123,7 +124,7 @@ def test_a_run_outlives_its_server(make_project: Any) -> None:
 
     try:
         anyio.run(first_server)
-    except BaseException as exc:  # noqa: BLE001  # the client sees its server die: that is the test
+    except BaseException as exc:  # the client sees its server die: that is the test
         if "run" not in seen:
             raise
         assert not isinstance(exc, AssertionError), exc

@@ -93,7 +93,7 @@ def test_snapshot_values_are_validated_and_names_cleaned(run_dir: Path) -> None:
     snapshot = exchange.read_snapshot(run_dir)
     assert snapshot is not None
     assert snapshot.counts == {"total": 0, "done": 0, "passed": 3, "failed": 0, "skipped": 0,
-                               "errors": 0, "xfailed": 0, "xpassed": 0}
+                               "errors": 0, "xfailed": 0, "xpassed": 0, "flaky": 0}
     assert snapshot.current == "t.py::x?::error::pwned"
     assert (snapshot.started, snapshot.updated) == (None, 12.5)
 

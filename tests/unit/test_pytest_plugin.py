@@ -110,6 +110,18 @@ def test_a_plugins_own_outcome_never_breaks_the_run(tmp_path: Path, monkeypatch:
     plugin.pytest_runtest_logreport(_Report("failed", duration="not a number"))
     plugin.pytest_runtest_logreport(_Report("passed"))
     state = plugin._progress.state  # type: ignore[union-attr]
-    assert (state["passed"], state["failed"], state["done"]) == (1, 0, 1)
-    kinds = [json.loads(line)["kind"] for line in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert kinds == ["report", "result"]
+    assert (state["passed"], state["failed"], state["done"], state["flaky"]) == (1, 0, 1, 1)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in events] == ["report", "result"]
+    assert events[1]["flaky"] is True  # failed, rerun, then passed
+
+
+def test_a_failure_records_the_end_of_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last non-blank lines of the failure's text go with its result, each cut to a width."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+
+    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    longrepr = "\n".join(f"line {i}" for i in range(40)) + "\n\nE   " + "x" * 500 + "\n"
+    plugin.pytest_runtest_logreport(_Report("failed", longrepr=longrepr))
+    event = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[-1])
+    assert event["tail"] == [*(f"line {i}" for i in range(29, 40)), "E   " + "x" * 236]
