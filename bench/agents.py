@@ -68,8 +68,9 @@ async def bench(project_dir: Path, env: dict[str, str], project: str, rounds: in
             assert proc.returncode == 0, proc.stderr[-2000:]
             cli_times.append(seconds)
             ids.append(proc.stdout.strip().splitlines()[-1])
-            seconds, proc = run(["docker", "compose", "-p", project, "run", "-d", "--rm", "test", "true"],
-                                project_dir, env)
+            # A project of its own: raw compose would recreate envctl's sidecar (other labels).
+            seconds, proc = run(["docker", "compose", "-p", f"{project}-raw", "run", "-d", "--rm", "test",
+                                 "true"], project_dir, env)
             assert proc.returncode == 0, proc.stderr[-2000:]
             raw_times.append(seconds)
         for run_id in ids:
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     project = project_name("agents")
-    with TemporaryDirectory() as tmp:
+    with TemporaryDirectory(ignore_cleanup_errors=True) as tmp:  # a collector may still be writing
         project_dir = Path(tmp) / "project"
         shutil.copytree(FIXTURE, project_dir, ignore=shutil.ignore_patterns("__pycache__"))
         (project_dir / "compose.yaml").write_text((FIXTURE / "compose.yaml").read_text().replace(
@@ -125,9 +126,13 @@ def main() -> None:
         try:
             _seconds, proc = run([*ENVCTL, "up"], project_dir, env)
             assert proc.returncode == 0, proc.stderr[-2000:]
+            _seconds, proc = run(["docker", "compose", "-p", f"{project}-raw", "up", "-d", "--wait",
+                                  "sidecar"], project_dir, env)
+            assert proc.returncode == 0, proc.stderr[-2000:]
             anyio.run(bench, project_dir, env, project, args.rounds)
         finally:
             compose_down(project)
+            compose_down(f"{project}-raw")
 
 
 if __name__ == "__main__":
