@@ -17,6 +17,12 @@ from typing import Any
 
 _DIR = os.environ.get("ENVCTL_PROGRESS_DIR", "")
 _SNAPSHOT_EVERY = 0.25  # seconds between progress.json rewrites
+# Under pytest-xdist the plugin loads in the controller and in every worker. Only the controller
+# writes: it receives every worker's reports, so each test is counted once and one process owns
+# events.jsonl, progress.json and junit.xml.
+_WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+_RUNNING_CAP = 64  # tests shown as running now (one per worker)
+_FLAKY_CAP = 50  # flaky tests named in progress.json (all are in the events)
 
 
 class _Progress:
@@ -31,6 +37,7 @@ class _Progress:
         self.rerun: set[str] = set()  # tests a plugin ran again (pytest-rerunfailures' `rerun`)
         self.state: dict[str, Any] = {"total": None, "done": 0, "passed": 0, "failed": 0, "skipped": 0,
                       "errors": 0, "xfailed": 0, "xpassed": 0, "flaky": 0, "current": None,
+                      "running": [], "flaky_tests": [],
                       "started": self.started, "updated": self.started, "exitstatus": None}
         try:
             self.events = open(os.path.join(directory, "events.jsonl"), "a", buffering=1,
@@ -76,7 +83,37 @@ class _Progress:
                 self.snapshot(force=True)
 
 
-_progress = _Progress(_DIR) if _DIR and os.path.isdir(_DIR) else None
+_progress = _Progress(_DIR) if _DIR and not _WORKER and os.path.isdir(_DIR) else None
+_running: dict[str, None] = {}  # tests started and not torn down, oldest first
+_junit: dict[str, Any] = {}
+
+
+def pytest_configure(config: Any) -> None:
+    """envctl's own JUnit report, beside any the user asked for (pytest keeps one --junitxml):
+    xunit1, whose `file` attribute makes node ids exact whatever the files and classes are named."""
+    if _progress is None or hasattr(config, "workerinput"):
+        return
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        from _pytest.junitxml import LogXML  # noqa: PLC0415  # only when envctl writes the JUnit
+
+        def ini(name: str, default: object) -> Any:
+            try:
+                return config.getini(name)
+            except ValueError:  # `-p no:junitxml`: its settings are not registered
+                return default
+
+        xml = LogXML(os.path.join(_DIR, "junit.xml"), None, ini("junit_suite_name", "pytest"),
+                     ini("junit_logging", "no"), ini("junit_duration_report", "total"), "xunit1",
+                     ini("junit_log_passing_tests", True))
+        config.pluginmanager.register(xml, "envctl-junitxml")
+        _junit["xml"] = xml
+
+
+def pytest_unconfigure(config: Any) -> None:
+    xml = _junit.pop("xml", None)
+    if xml is not None:
+        with contextlib.suppress(Exception):
+            config.pluginmanager.unregister(xml)
 
 
 try:  # in the container this folder is on PYTHONPATH; in envctl's own tests it is a package
@@ -122,21 +159,62 @@ def pytest_sessionstart(session: Any) -> None:
 def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
     if _progress is None:
         return
-    total = len(session.items)
+    _collected(len(session.items))
+
+
+def _collected(total: int) -> None:
+    if _progress is None or _progress.state["total"] is not None:
+        return
     _progress.state["total"] = total
     _progress.emit("collected", total=total)
     _progress.snapshot(force=True)
+
+
+try:
+    import pytest as _pytest_module
+
+    _optional = _pytest_module.hookimpl(optionalhook=True)
+except Exception:  # never break a run: without pytest's marker, no xdist hooks
+    def _optional(function: Any) -> Any:
+        return function
+
+
+@_optional
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist's controller collects nothing itself: the total is what its first worker collected."""
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        _collected(len(ids))
+
+
+@_optional
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A worker that died (e.g. OOM-killed): named, with the tests it was running."""
+    if _progress is None or not error:
+        return
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        worker = str(getattr(getattr(node, "gateway", None), "id", "?"))
+        _progress.emit("worker-down", worker=worker, message=str(error)[-500:])
+
+
+@_optional
+def pytest_handlecrashitem(crashitem: str, report: Any, sched: Any) -> None:
+    if _progress is None:
+        return
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        _progress.emit("crash", nodeid=str(crashitem), message=str(report.longrepr)[-500:])
 
 
 _COUNTED = {"passed": "passed", "failed": "failed", "skipped": "skipped", "error": "errors",
             "xfailed": "xfailed", "xpassed": "xpassed"}
 
 
-def pytest_runtest_logstart(nodeid, location):  # type: ignore[no-untyped-def]
+def pytest_runtest_logstart(nodeid: str, location: object) -> None:
     if _progress is None:
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
+        _running[nodeid] = None
         _progress.state["current"] = nodeid
+        _progress.state["running"] = list(_running)[-_RUNNING_CAP:]
         _progress.emit("start", nodeid=nodeid)
         _progress.snapshot()
 
@@ -151,18 +229,26 @@ def pytest_runtest_logreport(report: Any) -> None:
         _logreport(report)
 
 
-def _logreport(report: Any) -> None:
-    state = _progress.state  # type: ignore[union-attr]
-    outcome = None
+def _outcome(report: Any) -> str | None:
+    """What a report counts as, or None when it counts as nothing (a passing setup)."""
     if report.when == "call":
         if hasattr(report, "wasxfail"):
-            outcome = "xfailed" if report.skipped else "xpassed"
-        else:
-            outcome = report.outcome  # passed, failed, skipped
-    elif report.when == "setup" and not report.passed:
-        outcome = "skipped" if report.skipped else "error"
-    elif report.when == "teardown" and report.failed:
-        outcome = "error"
+            return "xfailed" if report.skipped else "xpassed"
+        return report.outcome  # type: ignore[no-any-return]  # passed, failed, skipped, or a plugin's
+    if report.when == "setup" and not report.passed:
+        return "skipped" if report.skipped else "error"
+    if report.when == "teardown" and report.failed:
+        return "error"
+    return None
+
+
+def _logreport(report: Any) -> None:
+    state = _progress.state  # type: ignore[union-attr]
+    if report.when == "teardown" and str(report.nodeid) in _running:
+        del _running[str(report.nodeid)]
+        state["running"] = list(_running)[-_RUNNING_CAP:]
+        state["current"] = next(reversed(_running), None)
+    outcome = _outcome(report)
     if outcome is None:
         return
     key = _COUNTED.get(outcome)
@@ -186,6 +272,8 @@ def _logreport(report: Any) -> None:
     flaky = outcome == "passed" and report.nodeid in _progress.rerun  # type: ignore[union-attr]
     if flaky:
         state["flaky"] += 1
+        if len(state["flaky_tests"]) < _FLAKY_CAP:
+            state["flaky_tests"].append(str(report.nodeid))
     if report.when != "teardown":
         state["done"] += 1
     _progress.emit("result", nodeid=report.nodeid, outcome=outcome, when=report.when,  # type: ignore[union-attr]
@@ -214,5 +302,6 @@ def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
         return
     _progress.state["exitstatus"] = int(exitstatus)
     _progress.state["current"] = None
+    _progress.state["running"] = []
     _progress.emit("finish", exitstatus=int(exitstatus))
     _progress.snapshot(force=True)

@@ -44,6 +44,19 @@ def annotation_lines(failures: list[Failure], total: int,
                f"{escape_data(f'{rest} more failed tests; see the job summary and the run log')}")
 
 
+def flaky_lines(flaky: list[Failure], total: int, repo_path: Callable[[str], str] = str) -> Iterator[str]:
+    """One ``::warning`` per flaky test (a budget of its own: 10 a step), then a ``::notice``
+    for the rest. A flaky test passed: it is a warning, never an error."""
+    for test in flaky[:MAX_ANNOTATIONS]:
+        props = [f"file={escape_property(repo_path(test.file))}"] if test.file else []
+        props.append(f"title={escape_property(f'flaky: {test.nodeid}')}")
+        yield f"::warning {','.join(props)}::{escape_data(f'{test.nodeid} passed after a rerun')}"
+    if total > MAX_ANNOTATIONS:
+        rest = total - MAX_ANNOTATIONS
+        yield (f"::notice title={escape_property('more flaky tests')}::"
+               f"{escape_data(f'{rest} more flaky tests; see the job summary')}")
+
+
 def stop_commands_token() -> str:
     return f"envctl-{secrets.token_hex(8)}"
 

@@ -35,8 +35,9 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         f"## envctl run {data['run']}: {data['state']}",
         "",
         f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
-        f"{counts.get('errors', 0)} errors, {counts.get('skipped', 0)} skipped "
-        f"of {counts.get('total') or 0}{_not_run(counts)} in {duration} (exit code {data['exit_code']})",
+        f"{counts.get('errors', 0)} errors, {counts.get('skipped', 0)} skipped"
+        + (f", {counts['flaky']} flaky" if counts.get("flaky") else "")
+        + f" of {counts.get('total') or 0}{_not_run(counts)} in {duration} (exit code {data['exit_code']})",
         "",
     ]
     if data["message"]:
@@ -60,6 +61,12 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         if len(data["failures"]) > max_failures:
             lines.append(f"- ... and {len(data['failures']) - max_failures} more")
         lines.append("")
+    if data.get("flaky"):
+        lines += ["### Flaky tests (passed after a rerun)", ""]
+        lines += [f"- {code_span(f['test'])}" for f in data["flaky"][:max_failures]]
+        if len(data["flaky"]) > max_failures:
+            lines.append(f"- ... and {len(data['flaky']) - max_failures} more")
+        lines.append("")
     if data["slowest"]:
         lines += ["### Slowest tests", "", "| test | seconds |", "|---|---|"]
         lines += [f"| {code_span(s['test'])} | {s['duration']:.2f} |" for s in data["slowest"]]
@@ -68,12 +75,13 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cases_csv(results: Results) -> str:
+def cases_csv(results: Results, flaky: set[str] | frozenset[str] = frozenset()) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["test", "outcome", "duration", "message"])
+    writer.writerow(["test", "outcome", "duration", "message", "flaky"])
     for case in results.cases:
-        writer.writerow([case.nodeid, case.outcome, f"{case.duration:.4f}", case.message[:500]])
+        writer.writerow([case.nodeid, case.outcome, f"{case.duration:.4f}", case.message[:500],
+                         "true" if case.nodeid in flaky else "false"])
     return out.getvalue()
 
 

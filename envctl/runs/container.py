@@ -35,7 +35,9 @@ def test_argv(command: tuple[str, ...], pytest_args: tuple[str, ...], timeout: f
     """
     run_dir = IN_CONTAINER_RUN_DIR if mounted else UNMOUNTED_RUN_DIR
     argv = [*command, *pytest_args]
-    if any("pytest" in part for part in command):
+    if not mounted and any("pytest" in part for part in command):
+        # With the plugin mounted, it writes envctl's JUnit itself (beside the user's own
+        # --junitxml, which pytest would otherwise replace); without it, pytest's option does.
         argv.append(f"--junitxml={run_dir}/{JUNIT_FILE}")
     runner = (["python3", f"{IN_CONTAINER_PLUGIN}/envctl_runner.py"] if mounted else
               ["python3", "-c", (PLUGIN_DIR / "envctl_runner.py").read_text(encoding="utf-8")])

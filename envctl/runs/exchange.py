@@ -176,6 +176,8 @@ class Snapshot:
     current: str | None
     started: float | None
     updated: float | None
+    running: tuple[str, ...] = ()  # every test running now (one per xdist worker)
+    flaky_tests: tuple[str, ...] = ()  # tests that passed after a rerun (the first 50)
 
 
 def read_snapshot(run_dir: Path) -> Snapshot | None:
@@ -195,7 +197,15 @@ def read_snapshot(run_dir: Path) -> Snapshot | None:
     if data.get("total") is None:
         counts["total"] = None
     return Snapshot(counts, clean_nodeid(data.get("current")), _time(data.get("started")),
-                    _time(data.get("updated")))
+                    _time(data.get("updated")), _nodeids(data.get("running")),
+                    _nodeids(data.get("flaky_tests")))
+
+
+def _nodeids(value: object) -> tuple[str, ...]:
+    """A list of node ids from the container: strings only, cleaned, at most RUNNING_CAP."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(n for n in (clean_nodeid(item) for item in value[:RUNNING_CAP]) if n)
 
 
 @dataclass(frozen=True)
@@ -210,9 +220,11 @@ class Event:
     line: int | None = None
     duration: float | None = None
     tail: tuple[str, ...] = ()  # the last lines of a failure's traceback
+    flaky: bool = False  # passed after a rerun
 
 
 TAIL_LINES = 12
+RUNNING_CAP = 64
 
 
 def read_events(run_dir: Path, *, tail_bytes: int | None = None) -> Iterator[Event]:
@@ -264,6 +276,7 @@ def parse_event(raw: bytes) -> Event | None:
         line=line if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**8 else None,
         duration=_time(duration),
         tail=_tail(data.get("tail")),
+        flaky=data.get("flaky") is True and outcome == "passed",
     )
 
 

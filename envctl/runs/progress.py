@@ -27,6 +27,8 @@ class Progress:
     started: float | None
     updated: float | None
     source: str  # "plugin", "output" or "none"
+    running: tuple[str, ...] = ()  # every test running now (one per xdist worker)
+    flaky_tests: tuple[str, ...] = ()  # passed after a rerun (the first 50)
 
     @property
     def rate(self) -> float | None:
@@ -56,7 +58,8 @@ def read_progress(run_dir: Path) -> Progress:
     snapshot = read_snapshot(run_dir)
     if snapshot is not None:
         counts = Counts(**snapshot.counts)  # type: ignore[arg-type]  # validated: ints, total may be None
-        return Progress(counts, snapshot.current, snapshot.started, snapshot.updated, "plugin")
+        return Progress(counts, snapshot.current, snapshot.started, snapshot.updated, "plugin",
+                        snapshot.running, snapshot.flaky_tests)
     tail = tail_lines(run_dir, 200)
     parsed = counts_from_output(tail) or counts_from_percent(head_text(run_dir), tail)
     if parsed is not None:

@@ -19,6 +19,23 @@ def run_results(run_dir: Path) -> Results:
         return read_junit(handle)
 
 
+def run_flaky(run_dir: Path, children: list[str] | tuple[str, ...] = (),
+              limit: int = 1000) -> tuple[list[Failure], int]:
+    """The tests that passed after a rerun (pytest-rerunfailures), from the plugin's events; a
+    --shards parent's (``children``: its shards' ids) from each shard's."""
+    found: list[Failure] = []
+    total = 0
+    for directory in [run_dir.parent / child for child in children] or [run_dir]:
+        for event in read_events(directory):
+            if event.kind != "result" or not event.flaky or not event.nodeid:
+                continue
+            total += 1
+            if len(found) < limit:
+                found.append(Failure(event.nodeid, "flaky", "passed after a rerun",
+                                     event.nodeid.split("::", 1)[0] or None, None))
+    return found, total
+
+
 def run_failures(run_dir: Path, limit: int = 1000) -> tuple[list[Failure], int]:
     """Up to ``limit`` failures, and how many there are in all: from the plugin's events when it
     wrote them (they have crash lines), else from JUnit."""

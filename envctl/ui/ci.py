@@ -23,7 +23,7 @@ from envctl.report.summary import code_span, markdown
 from envctl.runs import control
 from envctl.runs.exchange import JUNIT_FILE, session_root
 from envctl.runs.progress import Progress, read_progress
-from envctl.runs.results import run_failures
+from envctl.runs.results import run_failures, run_flaky
 from envctl.runs.state import RunRecord
 from envctl.runs.store import OUTPUT_LOG
 from envctl.text import clean_text
@@ -134,7 +134,10 @@ def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path
     failures, total = run_failures(run_dir)
     paths = path_map(run_dir, record)
     if github_actions:
-        for line in github.annotation_lines(failures, total, paths.repo_path if paths else str):
+        repo_path = paths.repo_path if paths else str
+        flaky, flaky_total = run_flaky(run_dir, record.children, limit=github.MAX_ANNOTATIONS)
+        for line in [*github.annotation_lines(failures, total, repo_path),
+                     *github.flaky_lines(flaky, flaky_total, repo_path)]:
             out.write((line + "\n").encode())
     if summary_path is not None:
         data = summary_data(run_dir, record)

@@ -153,8 +153,13 @@ def status_text(status: Any) -> str:
     if progress.rate is not None and not record.state.terminal:
         eta = format_duration(progress.eta) if progress.eta is not None else "?"
         lines.append(f"rate: {progress.rate:.1f} tests/s  ETA {eta}")
-    if progress.current and not record.state.terminal:
+    if progress.running and len(progress.running) > 1 and not record.state.terminal:
+        lines += [f"now: {nodeid}" for nodeid in progress.running]
+    elif progress.current and not record.state.terminal:
         lines.append(f"now: {progress.current}")
+    if progress.flaky_tests:
+        lines.append(f"flaky (passed after a rerun): {', '.join(progress.flaky_tests[:5])}"
+                     + (f" and {counts.flaky - 5} more" if counts.flaky > 5 else ""))
     if record.running_test:
         lines.append(f"was running: {record.running_test}")
     lines += [f"environment: {event.describe()}" for event in record.dependency_events]

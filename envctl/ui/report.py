@@ -12,7 +12,7 @@ from envctl.report.junit import Results
 from envctl.report.summary import cases_csv, markdown
 from envctl.runs.exchange import JUNIT_FILE, open_result
 from envctl.runs.progress import read_progress
-from envctl.runs.results import run_results
+from envctl.runs.results import run_flaky, run_results
 from envctl.runs.state import Counts, RunRecord
 
 FORMATS = ("md", "json", "csv", "junit")
@@ -38,6 +38,7 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
         "limits": asdict(record.limits),
         "failures": [{"test": c.nodeid, "outcome": c.outcome, "message": c.message,
                       "file": c.file, "line": c.line} for c in results.failures],
+        "flaky": [{"test": f.nodeid, "file": f.file} for f in run_flaky(run_dir, record.children)[0]],
         "slowest": [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)],
         "running_test": record.running_test,
         "dependency_events": [asdict(e) for e in record.dependency_events],
@@ -62,7 +63,8 @@ def render(run_dir: Path, record: RunRecord, fmt: str) -> str:
         with handle:
             return handle.read().decode("utf-8", errors="replace")
     if fmt == "csv":
-        return cases_csv(run_results(run_dir))
+        flaky = run_flaky(run_dir, record.children, limit=100_000)[0]
+        return cases_csv(run_results(run_dir), flaky={f.nodeid for f in flaky})
     data = summary_data(run_dir, record)
     if fmt == "json":
         return json.dumps(data, indent=2)

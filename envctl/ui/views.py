@@ -99,6 +99,8 @@ def _status_fields(status: RunStatus) -> dict[str, Any]:
         "progress": {
             **asdict(progress.counts),
             "current": progress.current,
+            "running": list(progress.running),
+            "flaky_tests": list(progress.flaky_tests),
             "rate": progress.rate,
             "eta": progress.eta,
             "source": progress.source,

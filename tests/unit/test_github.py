@@ -9,6 +9,7 @@ from envctl.report.github import (
     annotation_lines,
     escape_data,
     escape_property,
+    flaky_lines,
     fold,
     write_summary,
 )
@@ -85,3 +86,13 @@ def test_annotations_carry_repository_paths() -> None:
     failure = Failure("tests/test_a.py::test_x", "failed", "boom", "tests/test_a.py", 3)
     (line,) = annotation_lines([failure], 1, lambda f: f"smoke/{f}")
     assert line.startswith("::error file=smoke/tests/test_a.py,line=3,")
+
+
+def test_flaky_tests_are_warnings_within_their_own_budget() -> None:
+    """Flaky tests passed: ten ``::warning`` lines (GitHub's per-step budget), then a notice."""
+    flaky = [Failure(f"t.py::test_{i}", "flaky", "passed after a rerun", "t.py", None) for i in range(12)]
+    lines = list(flaky_lines(flaky, 12, lambda path: f"repo/{path}"))
+    assert lines[0] == ("::warning file=repo/t.py,title=flaky%3A t.py%3A%3Atest_0::"
+                        "t.py::test_0 passed after a rerun")
+    assert [line.split(" ", 1)[0] for line in lines] == ["::warning"] * 10 + ["::notice"]
+    assert lines[-1].endswith("::2 more flaky tests; see the job summary")

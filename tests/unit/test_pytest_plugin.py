@@ -33,10 +33,11 @@ def test_error(broken):
 """
 
 
-def run_pytest(tmp_path: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(tmp_path: Path, run_dir: Path, *extra: str,
+               extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_suite.py").write_text(SUITE)
     env = {**os.environ, "PYTEST_PLUGINS": "envctl_progress", "PYTHONPATH": str(PLUGIN_DIR),
-           "ENVCTL_PROGRESS_DIR": str(run_dir)}
+           "ENVCTL_PROGRESS_DIR": str(run_dir), **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra,
                            str(tmp_path / "test_suite.py")], env=env, capture_output=True, text=True,
                           timeout=120, check=False, cwd=tmp_path)  # cwd: pytest's rootdir is tmp_path
@@ -59,6 +60,51 @@ def test_plugin_writes_events_and_snapshot(tmp_path: Path) -> None:
     failure = next(json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
                    if '"failed"' in line)
     assert "boom" in failure["message"]
+    junit = (run_dir / "junit.xml").read_text()  # envctl's own, xunit1: each case names its file
+    assert '<testcase classname="test_suite" name="test_fail" file="test_suite.py"' in junit
+
+
+def test_the_users_junitxml_is_written_too(tmp_path: Path) -> None:
+    """pytest keeps one --junitxml: the user's is theirs, envctl's is the plugin's own."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    result = run_pytest(tmp_path, run_dir, f"--junitxml={tmp_path / 'mine.xml'}")
+    assert result.returncode == 1
+    assert 'name="test_fail"' in (tmp_path / "mine.xml").read_text()
+    assert 'name="test_fail" file="test_suite.py"' in (run_dir / "junit.xml").read_text()
+
+
+def test_xdist_workers_write_nothing(tmp_path: Path) -> None:
+    """In an xdist worker the plugin stays quiet: the controller receives every report."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    result = run_pytest(tmp_path, run_dir, extra_env={"PYTEST_XDIST_WORKER": "gw0"})
+    assert result.returncode == 1
+    assert list(run_dir.iterdir()) == []
+
+
+def test_the_controller_counts_from_its_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under xdist: the total from the first worker's collection (once), every test running now,
+    and a crashed worker's test named."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+
+    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_running", {})
+    plugin.pytest_xdist_node_collection_finished(None, ["a", "b", "c"])
+    plugin.pytest_xdist_node_collection_finished(None, ["a", "b", "c"])
+    plugin.pytest_runtest_logstart("a", None)
+    plugin.pytest_runtest_logstart("b", None)
+    state = plugin._progress.state  # type: ignore[union-attr]
+    assert (state["total"], state["running"], state["current"]) == (3, ["a", "b"], "b")
+    teardown = _Report("passed", when="teardown")
+    teardown.nodeid = "b"
+    plugin.pytest_runtest_logreport(teardown)
+    assert (state["running"], state["current"]) == (["a"], "a")
+    crash = _Report("failed", longrepr="worker 'gw1' crashed while running 'a'")
+    plugin.pytest_handlecrashitem("a", crash, None)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in events] == ["collected", "start", "start", "crash"]
+    assert events[-1]["message"] == "worker 'gw1' crashed while running 'a'"
 
 
 def test_plugin_never_breaks_a_run_it_cannot_write_for(tmp_path: Path) -> None:
