@@ -21,10 +21,17 @@ class TestCase:
     file: str | None = None
     line: int | None = None
     tail: tuple[str, ...] = ()  # a failure's last traceback lines (the element's text)
+    # Kept only when asked (`report merge` writes them back): the failure's whole text (the
+    # traceback) and what the test printed, each cut at TEXT_CAP.
+    body: str = ""
+    system_out: str = ""
+    system_err: str = ""
 
 
 TAIL_LINES = 12
 TAILS_CAP = 1000  # failures that keep their traceback's tail: memory stays flat at 100k failures
+TEXT_CAP = 64 * 1024  # bytes of one body, system-out or system-err kept for a merge
+TEXTS_CAP = 64 << 20  # bytes of such text kept in all; past it, cases keep their message only
 
 
 @dataclass
@@ -67,17 +74,18 @@ NODEID_CAP = 1000
 _LINE = re.compile(r"[0-9]{1,8}")
 
 
-def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP) -> Results:
+def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool = False) -> Results:
     """Every testcase of a JUnit XML file (a path, or a file opened by the caller), read in
     chunks up to ``cap`` bytes and ``CASES_CAP`` cases; a missing, broken or hostile file gives
-    what could be read, never an exception."""
+    what could be read, never an exception. ``keep_text``: each case keeps its failure text and
+    output too (up to TEXT_CAP each, TEXTS_CAP in all)."""
     results = Results()
     parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))  # see the import
     try:
         handle = source.open("rb") if isinstance(source, Path) else source
     except OSError:
         return results
-    read = tails = 0
+    read = tails = texts = 0
     try:
         while read < cap and len(results.cases) < CASES_CAP:
             chunk = handle.read(min(1 << 20, cap - read))
@@ -90,8 +98,10 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP) -> Results:
                 if not isinstance(element, ET.Element):
                     continue
                 if element.tag == "testcase" and len(results.cases) < CASES_CAP:
-                    case = _case(element, with_tail=tails < TAILS_CAP)
+                    case = _case(element, with_tail=tails < TAILS_CAP,
+                                 with_text=keep_text and texts < TEXTS_CAP)
                     tails += bool(case.tail)
+                    texts += len(case.body) + len(case.system_out) + len(case.system_err)
                     results.cases.append(case)
                     element.clear()
     except (OSError, ET.ParseError, ValueError):
@@ -102,23 +112,28 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP) -> Results:
     return results
 
 
-def _case(element: ET.Element, *, with_tail: bool = True) -> TestCase:
+def _case(element: ET.Element, *, with_tail: bool = True, with_text: bool = False) -> TestCase:
     file = element.get("file")
     nodeid = clean_text(nodeid_of(element.get("classname", ""), element.get("name", ""), file), NODEID_CAP)
-    outcome, message = "passed", ""
+    outcome, message, body = "passed", "", ""
     tail: tuple[str, ...] = ()
+    output = {"system-out": "", "system-err": ""}
     for child in element:
-        if child.tag in ("failure", "error", "skipped"):
+        if with_text and child.tag in output:
+            output[child.tag] = (child.text or "")[:TEXT_CAP]
+        if child.tag in ("failure", "error", "skipped") and outcome == "passed":
             outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
             message = (child.get("message") or (child.text or "").strip())[:MESSAGE_CAP]
             if with_tail and outcome != "skipped" and child.text:
                 tail = tuple(clean_text(line, 240)
                              for line in child.text[-TAIL_LINES * 250:].strip().splitlines()[-TAIL_LINES:])
-            break
+            if with_text:
+                body = (child.text or "")[:TEXT_CAP]
     line = element.get("line") or ""
     return TestCase(nodeid, outcome, _seconds(element.get("time")), message,
                     clean_text(file, NODEID_CAP) if file else None,
-                    int(line) + 1 if _LINE.fullmatch(line) else None, tail)
+                    int(line) + 1 if _LINE.fullmatch(line) else None, tail, body,
+                    output["system-out"], output["system-err"])
 
 
 def _seconds(value: str | None) -> float:

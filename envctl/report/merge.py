@@ -39,11 +39,11 @@ def merge(inputs: list[Path]) -> Results:
     named = {p for p in inputs if p.is_file()}
     for path in junit_inputs(inputs):
         if path in named:
-            results = read_junit(path)
+            results = read_junit(path, keep_text=True)
         else:  # found in a folder (a downloaded artifact): regular files only, no links followed
             try:
                 with open_regular(path) as handle:
-                    results = read_junit(handle)
+                    results = read_junit(handle, keep_text=True)
             except OSError:
                 continue
         for case in results.cases:
@@ -61,6 +61,12 @@ def exit_code(results: Results) -> int:
 
 
 def write_junit(results: Results, path: Path) -> None:
+    write_private(path, junit_text(results))
+
+
+def junit_text(results: Results) -> str:
+    """The merged report as JUnit XML (xunit1: each case names its file, so ids stay exact),
+    with each failure's text and each test's output as the shards reported them."""
     suite = ET.Element("testsuite", name="envctl-merged", tests=str(len(results.cases)),
                        failures=str(results.count("failed")), errors=str(results.count("error")),
                        skipped=str(results.count("skipped")), time=f"{results.duration:.3f}")
@@ -68,14 +74,19 @@ def write_junit(results: Results, path: Path) -> None:
         file, _, rest = case.nodeid.partition("::")
         parts = rest.split("::")
         classname = ".".join([file.removesuffix(".py").replace("/", "."), *parts[:-1]])
-        element = ET.SubElement(suite, "testcase", classname=classname, name=parts[-1],
+        element = ET.SubElement(suite, "testcase", classname=classname, name=parts[-1], file=file,
                                 time=f"{case.duration:.4f}")
+        if case.line is not None:
+            element.set("line", str(case.line - 1))  # JUnit counts lines from 0
         if case.outcome != "passed":
             tag = {"failed": "failure", "error": "error", "skipped": "skipped"}[case.outcome]
-            ET.SubElement(element, tag, message=case.message)
+            ET.SubElement(element, tag, message=case.message).text = case.body or None
+        for tag, text in (("system-out", case.system_out), ("system-err", case.system_err)):
+            if text:
+                ET.SubElement(element, tag).text = text
     root = ET.Element("testsuites")
     root.append(suite)
-    write_private(path, ET.tostring(root, encoding="unicode", xml_declaration=True))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def write_durations(results: Results, path: Path) -> None:

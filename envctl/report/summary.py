@@ -96,7 +96,11 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
         return json.dumps({"schema": "envctl/merged/1", "exit_code": code, "counts": counts,
                            "failures": failures, "slowest": slowest, "duration": results.duration},
                           indent=2) + "\n"
-    if fmt in ("csv", "junit"):
+    if fmt == "junit":
+        from envctl.report.merge import junit_text  # noqa: PLC0415
+
+        return junit_text(results)
+    if fmt == "csv":
         return cases_csv(results)
     lines = [f"## envctl merged report: exit code {code}", "",
              f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "

@@ -52,3 +52,45 @@ def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "emptydir").mkdir()
     with pytest.raises(UsageError, match="no JUnit reports"):
         merge([tmp_path / "emptydir"])
+
+
+XUNIT1 = """<testsuites><testsuite name="pytest">
+<testcase classname="tests.pkg.foo_test.TestThing.TestNested" name="test_a[x-1]"
+          file="tests/pkg/foo_test.py" line="9" time="0.2">
+  <failure message="assert 1 == 2">def test_a():
+&gt;   assert 1 == 2
+E   assert 1 == 2</failure>
+  <system-out>printed by the test</system-out>
+  <system-err>warned by the test</system-err>
+</testcase>
+<testcase classname="tests.pkg.foo_test" name="test_b" file="tests/pkg/foo_test.py" line="20" time="0.1"/>
+</testsuite></testsuites>"""
+
+
+def test_exact_node_ids_and_failure_bodies_survive_a_merge(tmp_path: Path) -> None:
+    """xunit1 reports name the file: ids are exact for `*_test.py` files, nested classes and
+    packages; the merged JUnit keeps each failure's traceback and the tests' output."""
+    (tmp_path / "shard").mkdir()
+    (tmp_path / "shard" / "junit.xml").write_text(XUNIT1)
+    results = merge([tmp_path / "shard"])
+    assert [c.nodeid for c in results.cases] == [
+        "tests/pkg/foo_test.py::TestThing::TestNested::test_a[x-1]", "tests/pkg/foo_test.py::test_b"]
+    write_junit(results, tmp_path / "merged.xml")
+    again = read_junit(tmp_path / "merged.xml", keep_text=True)
+    assert [c.nodeid for c in again.cases] == [c.nodeid for c in results.cases]
+    first = again.cases[0]
+    assert (first.line, first.message) == (10, "assert 1 == 2")
+    assert first.body == "def test_a():\n>   assert 1 == 2\nE   assert 1 == 2"
+    assert (first.system_out, first.system_err) == ("printed by the test", "warned by the test")
+
+
+def test_report_merge_as_junit_prints_junit(tmp_path: Path) -> None:
+    """`report merge --format junit` is JUnit XML, not CSV."""
+    from envctl.report.summary import merged_render  # noqa: PLC0415
+
+    (tmp_path / "a.xml").write_text(XUNIT1)
+    text = merged_render(merge([tmp_path / "a.xml"]), "junit", 1)
+    assert text.startswith("<?xml version='1.0' encoding='utf-8'?>\n<testsuites>")
+    (tmp_path / "printed.xml").write_text(text)
+    assert [c.nodeid for c in read_junit(tmp_path / "printed.xml").cases] == [
+        "tests/pkg/foo_test.py::TestThing::TestNested::test_a[x-1]", "tests/pkg/foo_test.py::test_b"]
