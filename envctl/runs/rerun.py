@@ -5,6 +5,8 @@ it becomes a pytest argument, so none can be an option (``-p plugin``) or an arg
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from envctl.errors import EnvctlError, RunNotFoundError
@@ -13,8 +15,78 @@ from envctl.runs.exchange import rerun_argument
 from envctl.runs.ids import LATEST, RUN_ID_PATTERN
 from envctl.runs.results import run_failures
 from envctl.runs.state import RunRecord, RunState
-from envctl.runs.store import RunStore
+from envctl.runs.store import START_FILE, RunStore
 from envctl.settings import Settings
+
+# pytest options that select tests: a rerun selects by node id, so these are not carried over.
+SELECTING = {"-k", "-m", "--deselect", "--ignore", "--ignore-glob", "--lfnf", "--last-failed-no-failures"}
+SELECTING_FLAGS = {"--lf", "--last-failed", "--ff", "--failed-first", "--sw", "--stepwise",
+                   "--sw-skip", "--stepwise-skip", "--nf", "--new-first", "--co", "--collect-only",
+                   "--collectonly", "--pdb", "--trace"}
+# Options whose value is the next argument (pytest's own and common plugins'); an unknown
+# `--option` takes the next argument as its value only when that cannot be a test path.
+TAKES_VALUE = {
+    "-k", "-m", "-p", "-o", "-c", "-n", "-W", "-r", "--maxfail", "--deselect", "--ignore",
+    "--ignore-glob", "--lfnf", "--last-failed-no-failures", "--override-ini", "--junitxml",
+    "--junit-xml", "--junit-prefix", "--rootdir", "--confcutdir", "--basetemp", "--import-mode",
+    "--tb", "--durations", "--durations-min", "--capture", "--color", "--show-capture",
+    "--log-level", "--log-cli-level", "--log-file", "--log-file-level", "--log-format",
+    "--log-date-format", "--reruns", "--reruns-delay", "--only-rerun", "--rerun-except",
+    "--timeout", "--timeout-method", "--dist", "--numprocesses", "--maxprocesses",
+    "--max-worker-restart", "--cov", "--cov-report", "--cov-config", "--cov-fail-under",
+    "--asyncio-mode", "--randomly-seed", "--count", "--config-file", "--inifile",
+}
+
+
+def _looks_like_a_test(arg: str) -> bool:
+    return "::" in arg or "/" in arg or arg.endswith(".py") or arg in (".", "..")
+
+
+def carried_options(args: Sequence[str]) -> list[str]:
+    """The options of a run's pytest arguments, without what selected its tests (paths, node
+    ids, -k, -m, --lf, --deselect...): what its failures are rerun with."""
+    kept: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":  # the rest are paths
+            break
+        if not arg.startswith("-") or arg == "-":
+            i += 1
+            continue
+        name, has_inline, _value = arg.partition("=")
+        short_inline = len(arg) > 2 and not arg.startswith("--") and arg[:2] in TAKES_VALUE
+        if short_inline:  # -kexpr, -pplugin
+            name = arg[:2]
+        takes_next = not has_inline and not short_inline and i + 1 < len(args) and (
+            name in TAKES_VALUE or (name.startswith("--") and name not in SELECTING_FLAGS
+                                    and not args[i + 1].startswith("-")
+                                    and not _looks_like_a_test(args[i + 1])))
+        group = list(args[i:i + 2]) if takes_next else [arg]
+        if name not in SELECTING and name not in SELECTING_FLAGS:
+            kept += group
+        i += len(group)
+    return kept
+
+
+def recorded_pytest_args(run_dir: Path) -> list[str]:
+    """The pytest arguments a run was started with (its start record, written by envctl in the
+    host-only run dir); none when it cannot be read."""
+    try:
+        data = json.loads((run_dir / START_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    args = data.get("pytest_args", (data.get("request") or {}).get("pytest_args"))
+    return [str(a) for a in args] if isinstance(args, list) else []
+
+
+def rerun_options(settings: Settings, source: str) -> list[str]:
+    """The options to rerun ``source``'s failures with: its run's, when it is a run."""
+    if source != LATEST and not RUN_ID_PATTERN.fullmatch(source):
+        return []  # a JUnit file or a merged report: no options recorded
+    return carried_options(recorded_pytest_args(RunStore(settings.resolved_log_dir).path(source)))
 
 
 def failed_nodeids(settings: Settings, source: str) -> tuple[str, list[str], list[str]]:

@@ -49,7 +49,8 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
         message=f"{shards} shards"))
     # Where the merged durations go: the starter's setting, kept in the host-only run dir.
     write_private(parent_dir / START_FILE, json.dumps(
-        {"durations_file": str(settings.resolved_durations_file)}))
+        {"durations_file": str(settings.resolved_durations_file),
+         "pytest_args": list(request.pytest_args)}))
     child_dirs: list[Path] = []
     try:
         for k in range(1, shards + 1):

@@ -64,11 +64,17 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
     if options.shards is not None and (options.shards < 1 or options.shard):
         raise UsageError("--shards takes a number >= 1, and does not combine with --shard")
     if options.rerun_failed is not None:
+        from envctl.runs.rerun import rerun_options  # noqa: PLC0415
+
         nodeids = _failed_tests(settings, options.rerun_failed, notes)
         if not nodeids:
             return Started(None, None, tuple(notes), 0)
         rerun = len(nodeids)
-        args = (*args, *nodeids)
+        # The first run's options first, so those given now override them (pytest keeps the last).
+        carried = rerun_options(settings, options.rerun_failed)
+        args = (*carried, *args, *nodeids)
+        if carried or options.pytest_args:
+            notes.append(f"with the options: {' '.join([*carried, *options.pytest_args])}")
     request = RunRequest(pytest_args=args, timeout=settings.run_timeout, memory=settings.memory,
                          cpus=settings.cpus, pids=settings.pids, no_up=options.no_up, shard=options.shard)
     if options.shards is not None:
