@@ -239,12 +239,28 @@ def _outcome(report: Any) -> str | None:
         return "skipped" if report.skipped else "error"
     if report.when == "teardown" and report.failed:
         return "error"
+    if report.when not in ("setup", "call", "teardown") and report.failed:
+        return "failed"  # xdist's report for the test a crashed worker was running (when "???")
     return None
+
+
+def pytest_collectreport(report: Any) -> None:
+    """A file that cannot be collected (exit 2): an error named after the file, with the cause."""
+    if _progress is None or not getattr(report, "failed", False):
+        return
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        text = str(report.longrepr)
+        lines = [line for line in text.splitlines() if line.strip()]
+        _progress.state["errors"] += 1
+        _progress.emit("result", nodeid=str(report.nodeid), outcome="error", when="collect",
+                       duration=0.0, message=(lines[-1] if lines else text)[:500],
+                       path=None, line=None, tail=[line[:_TAIL_WIDTH] for line in lines[-_TAIL_LINES:]])
+        _progress.snapshot(force=True)
 
 
 def _logreport(report: Any) -> None:
     state = _progress.state  # type: ignore[union-attr]
-    if report.when == "teardown" and str(report.nodeid) in _running:
+    if report.when not in ("setup", "call") and str(report.nodeid) in _running:  # torn down, or crashed
         del _running[str(report.nodeid)]
         state["running"] = list(_running)[-_RUNNING_CAP:]
         state["current"] = next(reversed(_running), None)
