@@ -191,32 +191,34 @@ def final_summary(run_dir: Any, record: Any) -> str:
 
 
 def runs_table(records: list[Any], damaged: list[Any] = ()) -> None:  # type: ignore[assignment]
+    """The run history as aligned plain columns. Written by hand, not with Rich: a thousand runs
+    render in milliseconds (Rich's table took ~0.5 s), and a pipe gets the same text."""
+    import sys  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from rich.table import Table  # noqa: PLC0415
-
-    table = Table()
-    for column in ("run", "state", "started", "duration", "passed", "failed", "errors", "skipped", "exit"):
-        table.add_column(column, no_wrap=True)
     by_id = {record.id: record for record in records}
     shown = []  # each --shards parent followed by its shards, indented
     for record in records:
         if record.parent is None or record.parent not in by_id:
             shown.append((record.id, record))
             shown += [(f"  └ {by_id[c].shard} {c}", by_id[c]) for c in record.children if c in by_id]
+    rows = [["run", "state", "started", "duration", "passed", "failed", "errors", "skipped", "exit"]]
     for label, record in shown:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at or record.created_at))
         c = record.counts
-        table.add_row(label, record.state.value, started,
-                      format_duration(record.duration) if record.duration else "-",
-                      str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
-                      str(record.exit_code) if record.state.terminal else "-")
+        rows.append([label, record.state.value, started,
+                     format_duration(record.duration) if record.duration else "-",
+                     str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
+                     str(record.exit_code) if record.state.terminal else "-"])
+    rows += [[error.message.split(":", 1)[0].removeprefix("run "), "damaged", "-", "-", "-", "-", "-",
+              "-", "-"] for error in damaged]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    numeric = {4, 5, 6, 7, 8}
+    lines = ["  ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
+                       for i, cell in enumerate(row)).rstrip() for row in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
     for error in damaged:
-        table.add_row(error.message.split(":", 1)[0].removeprefix("run "), "damaged", "-", "-",
-                      "-", "-", "-", "-", "-")
-    console().print(table)
-    for error in damaged:
-        console(stderr=True).print(f"envctl: {error.message}", markup=False)
+        print(f"envctl: {error.message}", file=sys.stderr)
 
 
 def shorten(text: str, room: int) -> str:

@@ -73,3 +73,18 @@ def test_watch_off_a_terminal_prints_plain_lines(tmp_path: Path, monkeypatch: py
     render.watch_run(Run(RunStore(tmp_path), RUN_ID), interval=0.01)
     assert "\x1b" not in err.getvalue()
     assert err.getvalue() == f"{RUN_ID} failed 0/? failed 0 ETA -\n"
+
+
+def test_runs_table_is_aligned_plain_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The history in aligned columns, a --shards parent's shards indented under it."""
+    parent = RunRecord(id=RUN_ID, project="p", service="test", command=[], limits=Limits(1, 1.0, 1),
+                       children=["20260101-000001-abcd"], created_at=0.0)
+    child = RunRecord(id="20260101-000001-abcd", project="p", service="test", command=[],
+                      limits=Limits(1, 1.0, 1), parent=RUN_ID, shard="1/1", created_at=0.0)
+    render.runs_table([parent, child])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "state", "started", "duration", "passed", "failed", "errors",
+                                "skipped", "exit"]
+    assert lines[1].startswith(f"{RUN_ID}          starting")
+    assert lines[2].startswith("  └ 1/1 20260101-000001-abcd  starting")
+    assert len({line.index("starting") for line in lines[1:]}) == 1
