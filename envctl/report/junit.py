@@ -6,6 +6,7 @@ import math
 import re
 import xml.etree.ElementTree as ET  # pytest's output; expat expands no external entities, caps internal ones
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,10 +54,16 @@ class Results:
         return sum(c.duration for c in self.cases)
 
 
+@lru_cache(maxsize=4096)
+def _dotted(file: str) -> str:
+    """A test file as JUnit's classname starts: "tests/pkg/foo_test.py" -> "tests.pkg.foo_test"."""
+    return Path(file).with_suffix("").as_posix().replace("/", ".")
+
+
 def nodeid_of(classname: str, name: str, file: str | None) -> str:
     """pytest's node id from JUnit's classname ("tests.test_x.TestY") and name."""
     if file:  # xunit1 reports name the file; the classname then adds only the test classes
-        stem = Path(file).with_suffix("").as_posix().replace("/", ".")
+        stem = _dotted(file)
         rest = classname[len(stem) + 1:] if classname.startswith(stem) else ""
         return "::".join([file, *(rest.split(".") if rest else []), name])
     parts = classname.split(".")

@@ -26,7 +26,7 @@ def run_flaky(run_dir: Path, children: list[str] | tuple[str, ...] = (),
     found: list[Failure] = []
     total = 0
     for directory in [run_dir.parent / child for child in children] or [run_dir]:
-        for event in read_events(directory):
+        for event in read_events(directory, containing=(b"flaky",)):
             if event.kind != "result" or not event.flaky or not event.nodeid:
                 continue
             total += 1
@@ -43,7 +43,7 @@ def run_failures(run_dir: Path, limit: int = 1000) -> tuple[list[Failure], int]:
         return junit_failures(run_results(run_dir), limit)
     found: list[Failure] = []
     total = 0
-    for event in read_events(run_dir):
+    for event in read_events(run_dir, containing=(b'"failed"', b'"error"')):
         if event.kind != "result" or event.outcome not in ("failed", "error") or not event.nodeid:
             continue
         total += 1
