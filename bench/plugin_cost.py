@@ -1,0 +1,82 @@
+"""What envctl costs a big suite, against raw compose in the same run (medians):
+
+10,000 trivial tests (and the same with `-n 2`, pytest-xdist), in the compatibility image
+(tests/fixtures/plugins), run as
+- `envctl test` (the progress plugin, envctl's JUnit, limits, the log captured);
+- `envctl test` with `inject_plugin = off` (no plugin: pytest's own --junitxml);
+- raw `docker compose run --rm test pytest`, and the same with `--junitxml` (what envctl's
+  JUnit costs pytest itself).
+Target: envctl <= 1.03x raw.
+
+    .venv/bin/python -m bench.plugin_cost [--rounds 3] [--tests 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from bench.common import ENVCTL, ROOT, bench_env, compose_down, median, project_name
+
+FIXTURE = ROOT / "tests" / "fixtures" / "plugins"
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, timeout=1200, check=False)
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, (argv, proc.stdout[-1000:], proc.stderr[-2000:])
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tests", type=int, default=10_000)
+    args = parser.parse_args()
+    project = project_name("cost")
+    with TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        project_dir = Path(tmp) / "project"
+        shutil.copytree(FIXTURE, project_dir, ignore=shutil.ignore_patterns("__pycache__"))
+        suite = project_dir / "suite"
+        shutil.rmtree(suite / "tests")
+        shutil.rmtree(suite / "crash")
+        (suite / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+        (suite / "tests").mkdir()
+        per_file = 100
+        for k in range(args.tests // per_file):
+            (suite / "tests" / f"test_m{k}.py").write_text(
+                f"import pytest\n\n\n@pytest.mark.parametrize('n', range({per_file}))\ndef test_t(n):\n"
+                "    assert n >= 0\n")
+        env = bench_env(project, Path(tmp) / "runs") | {"ENVCTL_MEMORY": "4g", "ENVCTL_CPUS": "2"}
+        off = env | {"ENVCTL_INJECT_PLUGIN": "off"}
+        raw = ["docker", "compose", "-p", f"{project}-raw", "run", "--rm", "test", "pytest", "-q",
+               "-p", "no:randomly"]
+        try:
+            timed([*ENVCTL, "test", "--", "-q", "--co"], project_dir, env)  # the image, built once
+            for workers in ([], ["-n", "2"]):
+                pytest_args = ["-q", "-p", "no:randomly", *workers]
+                results: dict[str, list[float]] = {"envctl": [], "envctl, no plugin": [], "raw": [],
+                                                   "raw --junitxml": []}
+                for _ in range(args.rounds):
+                    results["envctl"].append(timed([*ENVCTL, "test", "--", *pytest_args], project_dir, env))
+                    results["envctl, no plugin"].append(
+                        timed([*ENVCTL, "test", "--", *pytest_args], project_dir, off))
+                    results["raw"].append(timed([*raw, *workers], project_dir, env))
+                    results["raw --junitxml"].append(
+                        timed([*raw, *workers, "--junitxml=/tmp/j.xml"], project_dir, env))
+                base = median(results["raw"])
+                label = f"{args.tests} tests" + (" with -n 2" if workers else "")
+                for name, times in results.items():
+                    print(f"{label}: {name:<18} {median(times):6.2f} s  ({median(times) / base:.3f}x raw)")
+        finally:
+            compose_down(project)
+            compose_down(f"{project}-raw")
+
+
+if __name__ == "__main__":
+    main()
