@@ -102,6 +102,7 @@ def test_the_controller_counts_from_its_workers(tmp_path: Path, monkeypatch: pyt
     assert (state["running"], state["current"]) == (["a"], "a")
     crash = _Report("failed", longrepr="worker 'gw1' crashed while running 'a'")
     plugin.pytest_handlecrashitem("a", crash, None)
+    plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert [e["kind"] for e in events] == ["collected", "start", "start", "crash"]
     assert events[-1]["message"] == "worker 'gw1' crashed while running 'a'"
@@ -157,6 +158,7 @@ def test_a_plugins_own_outcome_never_breaks_the_run(tmp_path: Path, monkeypatch:
     plugin.pytest_runtest_logreport(_Report("passed"))
     state = plugin._progress.state  # type: ignore[union-attr]
     assert (state["passed"], state["failed"], state["done"], state["flaky"]) == (1, 0, 1, 1)
+    plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert [e["kind"] for e in events] == ["report", "result"]
     assert events[1]["flaky"] is True  # failed, rerun, then passed
@@ -169,5 +171,6 @@ def test_a_failure_records_the_end_of_its_traceback(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
     longrepr = "\n".join(f"line {i}" for i in range(40)) + "\n\nE   " + "x" * 500 + "\n"
     plugin.pytest_runtest_logreport(_Report("failed", longrepr=longrepr))
+    plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
     event = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[-1])
     assert event["tail"] == [*(f"line {i}" for i in range(29, 40)), "E   " + "x" * 236]
