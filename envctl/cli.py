@@ -250,6 +250,10 @@ def test(
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
     from envctl.ui.testing import TestOptions, run_tests  # noqa: PLC0415
 
+    if as_json and not detach:
+        from envctl.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError("--json prints the started run: it goes with --detach")
     settings = _settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids)
     return run_tests(settings, TestOptions(
         pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
@@ -302,15 +306,19 @@ def logs(
     from envctl.runs.run import Run  # noqa: PLC0415
 
     handle = Run(_store(), run)
+    if not as_json and offset is not None:
+        from envctl.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError("--offset reads a piece of the log as JSON: add --json")
     if as_json:
         from envctl.runs.logfile import read_chunk  # noqa: PLC0415
         from envctl.ui.views import logs_view  # noqa: PLC0415
 
-        if follow or timestamps:
+        if follow or timestamps or (offset is not None and tail is not None):
             from envctl.errors import UsageError  # noqa: PLC0415
 
-            raise UsageError("--json prints one piece of the log: it does not combine with "
-                             "--follow or --timestamps")
+            raise UsageError("--json prints one piece of the log: the last --tail lines or the "
+                             "bytes from --offset; it does not combine with --follow or --timestamps")
         record = handle.record
         _print_json(logs_view(record, read_chunk(handle.dir, offset=offset, tail=tail,
                                                  max_bytes=max(1024, min(max_bytes, 1 << 24)))))
@@ -341,7 +349,14 @@ def wait(
     from envctl.runs.store import RunStore  # noqa: PLC0415
 
     handle = Run(RunStore(settings.resolved_log_dir), run)
-    if ci if ci is not None else os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if ci and (timeout is not None or as_json):
+        from envctl.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError("--ci waits to the end and reports for CI: it takes no --timeout or --json")
+    # CI=true turns CI mode on, unless the caller asked for a bounded or JSON answer: an agent
+    # in a CI job (CI=true) polls with `wait --timeout`, and must get its answer, not a stop.
+    on_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes") and timeout is None and not as_json
+    if ci if ci is not None else on_ci:
         from envctl.ui.ci import ci_wait  # noqa: PLC0415
 
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -403,21 +418,19 @@ def runs(
 @app.command()
 def failures(
     run: RunArg = "latest",
-    limit: Annotated[int, typer.Option(
-        help="At most this many tests (by default 20, within 16 KB).")] = 20,
+    limit: Annotated[int | None, typer.Option(
+        help="At most this many tests (default: 20, within 16 KB; with a limit, within 256 KB).")] = None,
     tail: Annotated[int, typer.Option(help="Traceback lines per test.")] = 6,
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (envctl/failures/1).")] = False,
 ) -> int:
     """The failed tests of a run, compact: id, file:line, message, the traceback's last lines."""
     from envctl.runs.results import run_failures  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
-    from envctl.ui.views import FAILURES_BUDGET, FAILURES_LIMIT, failures_text, failures_view  # noqa: PLC0415
+    from envctl.ui.views import failures_text, failures_view  # noqa: PLC0415
 
     handle = Run(_store(), run)
-    found, total = run_failures(handle.dir, limit=max(0, limit))
-    # The byte budget keeps the default answer small; an explicit --limit asks for that many.
-    view = failures_view(handle.record, found, total, limit=limit, tail=tail,
-                         budget=FAILURES_BUDGET if limit == FAILURES_LIMIT else None)
+    found, total = run_failures(handle.dir, limit=max(0, limit if limit is not None else 20))
+    view = failures_view(handle.record, found, total, limit=limit, tail=max(0, min(tail, 12)))
     if as_json:
         _print_json(view)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
@@ -27,6 +28,9 @@ def parse_size(value: object) -> int:
     return int(float(number) * _SIZE_FACTORS[unit.lower()])
 
 
+MAX_DURATION = 366 * 86400.0  # a year: longer is a typo (or an attack), and inf breaks JSON
+
+
 def parse_duration(value: object) -> float:
     """Seconds from a number or a string such as "90", "90s", "2m30s", "1h", "14d"."""
     if isinstance(value, bool):
@@ -45,6 +49,8 @@ def parse_duration(value: object) -> float:
         raise ValueError("expected a duration such as 90s, 5m or 2h")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"{value!r} is too long; at most {MAX_DURATION / 86400:g}d")
     return seconds
 
 
@@ -58,7 +64,9 @@ def format_size(n_bytes: int) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """A short human duration: 45s, 3m05s, 1h02m."""
+    """A short human duration: 45s, 3m05s, 1h02m ("?" for what is no duration)."""
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DURATION:
+        return "?"
     if seconds < 60:
         return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
     minutes, secs = divmod(round(seconds), 60)

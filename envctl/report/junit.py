@@ -149,4 +149,5 @@ def _seconds(value: str | None) -> float:
         seconds = float(value or 0.0)
     except (ValueError, OverflowError):
         return 0.0
-    return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0
+    # A test's time beyond a day is no test's: a hostile 1e308 would sum to an infinite duration.
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= 86400 * 7 else 0.0

@@ -205,7 +205,7 @@ def _nodeids(value: object) -> tuple[str, ...]:
     """A list of node ids from the container: strings only, cleaned, at most RUNNING_CAP."""
     if not isinstance(value, list):
         return ()
-    return tuple(n for n in (clean_nodeid(item) for item in value[:RUNNING_CAP]) if n)
+    return tuple(clean_text(item, 300) for item in value[:RUNNING_CAP] if isinstance(item, str) and item)
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class Event:
 
 
 TAIL_LINES = 12
-RUNNING_CAP = 64
+RUNNING_CAP = 32  # node ids in a list from the container (the tests running now, the flaky ones)
 
 
 def read_events(run_dir: Path, *, tail_bytes: int | None = None,
@@ -336,7 +336,11 @@ def _count(value: object) -> int:
     return 0
 
 
+EPOCH_MAX = 1e10  # the year 2286: a time from the container past it (or before 1970) is no time
+
+
 def _time(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and 0 <= value < EPOCH_MAX:
         return float(value)
     return None

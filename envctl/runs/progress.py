@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ class Progress:
         if not self.started or not self.counts.done:
             return None
         elapsed = (self.updated or time.time()) - self.started
-        return self.counts.done / elapsed if elapsed > 0 else None
+        rate = self.counts.done / elapsed if elapsed > 0 else None
+        return rate if rate is not None and math.isfinite(rate) and rate > 0 else None
 
     @property
     def eta(self) -> float | None:
@@ -44,7 +46,8 @@ class Progress:
         rate = self.rate
         if rate is None or self.counts.total is None:
             return None
-        return max(0.0, (self.counts.total - self.counts.done) / rate)
+        eta = max(0.0, (self.counts.total - self.counts.done) / rate)
+        return eta if math.isfinite(eta) else None
 
     @property
     def fraction(self) -> float | None:

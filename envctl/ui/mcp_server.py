@@ -36,7 +36,8 @@ A run id of "latest" means the most recent run."""
 
 _RUN = {"type": "string", "description": "A run id, or 'latest'.", "default": "latest",
         "pattern": r"^(latest|[0-9]{8}-[0-9]{6}-[0-9a-f]{4})$"}
-_DURATION = {"type": "string", "description": "A duration: 90s, 20m, 1h.", "pattern": r"^[0-9.]+[smhd]?$"}
+_DURATION = {"type": "string", "description": "A duration: 90s, 20m, 1h (at most a year).",
+             "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?[smhd]?$"}
 
 
 def _input(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -78,7 +79,7 @@ TOOLS = (
              "ends, or at the deadline with its state and progress (`ended` false: call wait again). "
              "Takes over recording a run whose recorder died.",
              _input({"run_id": _RUN, "seconds": {"type": "number", "minimum": 0, "maximum": WAIT_MAX,
-                                                 "default": WAIT_DEFAULT}}), "wait"),
+                                                 "default": WAIT_DEFAULT}}), "wait", read_only=False),
     ToolSpec("failures", "The failed and errored tests of a run, compact: node id, file:line, message "
              "and the last lines of each traceback (20 tests within 16 KB by default).",
              _input({"run_id": _RUN, "limit": {"type": "integer", "minimum": 0, "maximum": 100_000},
@@ -95,7 +96,9 @@ TOOLS = (
                                                      "maxItems": 1000},
                      "no_up": {"type": "boolean"}}), "started", read_only=False),
     ToolSpec("stop", "Cancel a run: interrupt, then terminate, then kill its container.",
-             _input({"run_id": _RUN}), "run", read_only=False, destructive=True),
+             _input({"run_id": {k: v for k, v in _RUN.items() if k != "default"}}, ("run_id",)), "run",
+                    read_only=False,
+             destructive=True),
     ToolSpec("runs", "The recent runs: id, state, counts, exit code, duration (newest last).",
              _input({"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}}), "runs"),
     ToolSpec("up", "Bring the compose services up and wait until every one is ready (or say which "
@@ -144,9 +147,10 @@ class Tools:
         settings = self.settings(run_timeout=args.get("timeout"), memory=args.get("memory"),
                                  cpus=None if cpus is None else str(cpus),
                                  pids=None if pids is None else str(pids))
+        shards = args.get("shards")
         return self._start(settings, TestOptions(
             pytest_args=tuple(args.get("pytest_args") or ()), detach=True, no_up=bool(args.get("no_up")),
-            shard=args.get("shard"), shards=args.get("shards")))
+            shard=args.get("shard"), shards=None if shards is None else int(shards)))
 
     def rerun_failed(self, args: Mapping[str, Any]) -> Answer:
         from envctl.ui.testing import TestOptions  # noqa: PLC0415
@@ -196,7 +200,9 @@ class Tools:
             now_state = (status.record.state, counts.done, counts.failed, counts.errors,
                          status.progress.current)
             if now_state != reported or time.monotonic() - reported_at >= REPORT_EVERY:
-                self.report(float(counts.done), None if counts.total is None else float(counts.total),
+                # MCP progress must increase with each notification: the seconds waited do,
+                # out of the seconds asked for; the run's own done/total is in the message.
+                self.report(round(time.monotonic() - began, 3), round(deadline - began, 3),
                             progress_line(status))
                 reported, reported_at = now_state, time.monotonic()
             sleep(max(0.0, min(POLL, deadline - time.monotonic())))
@@ -204,15 +210,12 @@ class Tools:
 
     def failures(self, args: Mapping[str, Any]) -> Answer:
         from envctl.runs.results import run_failures  # noqa: PLC0415
-        from envctl.ui.views import FAILURES_BUDGET, FAILURES_LIMIT, failures_view  # noqa: PLC0415
+        from envctl.ui.views import FAILURES_LIMIT, failures_view  # noqa: PLC0415
 
         handle = self.run(args.get("run_id", "latest"))
-        limit = args.get("limit")
-        found, total = run_failures(handle.dir, limit=FAILURES_LIMIT if limit is None else int(limit))
-        view = failures_view(handle.record, found, total,
-                             limit=FAILURES_LIMIT if limit is None else int(limit),
-                             tail=int(args.get("tail", 6)),
-                             budget=FAILURES_BUDGET if limit is None else None)
+        limit = None if args.get("limit") is None else int(args["limit"])
+        found, total = run_failures(handle.dir, limit=FAILURES_LIMIT if limit is None else limit)
+        view = failures_view(handle.record, found, total, limit=limit, tail=int(args.get("tail", 6)))
         names = ", ".join(item["test"] for item in view["failures"][:3])
         more = f" and {view['total'] - 3} more" if view["total"] > 3 else ""
         return Answer(view, f"run {view['run']} ({view['state']}): {view['total']} failed"
@@ -224,7 +227,11 @@ class Tools:
 
         handle = self.run(args.get("run_id", "latest"))
         record = handle.record
-        chunk = read_chunk(handle.dir, offset=args.get("offset"), tail=args.get("tail"),
+        if args.get("offset") is not None and args.get("tail") is not None:
+            raise UsageError("give `tail` (the last lines) or `offset` (bytes from there), not both")
+        offset, tail = args.get("offset"), args.get("tail")
+        chunk = read_chunk(handle.dir, offset=None if offset is None else int(offset),
+                           tail=None if tail is None else int(tail),
                            max_bytes=int(args.get("max_bytes", LOGS_DEFAULT_BYTES)))
         where = f"bytes {chunk.start}-{chunk.end}" if chunk.start is not None else "last lines"
         return Answer(logs_view(record, chunk),
@@ -255,11 +262,14 @@ class Tools:
         services = list(args.get("services") or [])
         targets = env.targets(services)
         ready: set[str] = set()
+        changes = [0]
 
         def progress(service: str, verdict: Any) -> None:
             if verdict.phase.value in ("ready", "completed"):
                 ready.add(service)
-            self.report(float(len(ready)), float(len(targets)), f"{service}: {verdict.phase.value}")
+            changes[0] += 1  # increases with each notification, as MCP asks
+            self.report(float(changes[0]), None, f"{service}: {verdict.phase.value} "
+                                                 f"({len(ready)}/{len(targets)} ready)")
 
         env.on_progress = progress
         reports = env.up(services)
@@ -350,8 +360,15 @@ def serve(project_dir: Path | None) -> None:
 
         worker = Tools(project_dir, report)
         try:
-            answer = await anyio.to_thread.run_sync(worker.call, spec.name, arguments)
-        except (EnvctlError, OSError, ValueError) as exc:
+            # A call the client cancels leaves its thread to finish on its own (each step is
+            # bounded); the server answers the next call at once.
+            answer = await anyio.to_thread.run_sync(worker.call, spec.name, arguments,
+                                                    abandon_on_cancel=True)
+        except Exception as exc:  # any failure is the call's answer, never the server's end
+            if not isinstance(exc, EnvctlError | OSError | ValueError):
+                import traceback  # noqa: PLC0415
+
+                traceback.print_exc()  # stderr: stdout is the protocol's
             return _error(types, error_text(exc))
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=answer.summary),

@@ -12,6 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envctl.text import clean_text
+
 if TYPE_CHECKING:
     from envctl.report.failures import Failure
     from envctl.runs.run import RunStatus
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 VERSION = 1
 FAILURES_BUDGET = 16 * 1024  # bytes of JSON a default `failures` answer stays under
 FAILURES_LIMIT = 20
+LIMITED_BUDGET = 256 * 1024  # with an explicit limit: that many tests, but never more than this
 MESSAGE_CAP = 500
 
 
@@ -163,16 +166,18 @@ def _failure(failure: Failure, tail: int) -> dict[str, Any]:
 
 
 def failures_view(record: RunRecord, failures: list[Failure], total: int, *,
-                  limit: int = FAILURES_LIMIT, tail: int = 6,
-                  budget: int | None = FAILURES_BUDGET) -> dict[str, Any]:
+                  limit: int | None = None, tail: int = 6) -> dict[str, Any]:
     """The failed tests, compact enough for a model's context: each test's id, place, message
-    and the last lines of its traceback, up to ``limit`` of them and ``budget`` bytes of JSON."""
+    and the last lines of its traceback. By default 20 of them within 16 KB of JSON; with a
+    ``limit``, that many within 256 KB (a hostile test's texts cannot blow it up)."""
+    budget = FAILURES_BUDGET if limit is None else LIMITED_BUDGET
+    limit = FAILURES_LIMIT if limit is None else limit
     shown: list[dict[str, Any]] = []
     size = 400  # the envelope
     for failure in failures[:max(0, limit)]:
         item = _failure(failure, tail)
         cost = len(json.dumps(item)) + 2
-        if budget is not None and shown and size + cost > budget:
+        if shown and size + cost > budget:
             break
         shown.append(item)
         size += cost
@@ -185,8 +190,8 @@ def failures_view(record: RunRecord, failures: list[Failure], total: int, *,
         "shown": len(shown),
         "more": more,
         "failures": shown,
-        "hint": (f"{more} more: `envctl failures {record.id} --limit {total}`, or "
-                 f"`envctl report {record.id} --format json`") if more else None,
+        "hint": (f"{more} more: `envctl failures {record.id} --limit {min(total, len(shown) + 50)}`, "
+                 f"or `envctl report {record.id} --format json`") if more else None,
     })
 
 
@@ -196,11 +201,14 @@ def failures_text(view: dict[str, Any]) -> str:
         return f"run {view['run']} ({view['state']}): no failed tests"
     lines = [f"run {view['run']} ({view['state']}): {view['total']} failed or errored test(s)"]
     for item in view["failures"]:
-        where = f"  ({item['file']}:{item['line']})" if item["file"] and item["line"] else ""
-        lines.append(f"{'FAILED' if item['outcome'] == 'failed' else 'ERROR'} {item['test']}{where}")
+        # Each line through clean_text: the texts come from the test container, and a terminal
+        # would act on their escape codes (the clipboard, the screen).
+        where = f"  ({clean_text(item['file'], 300)}:{item['line']})" if item["file"] and item["line"] else ""
+        label = "FAILED" if item["outcome"] == "failed" else "ERROR"
+        lines.append(f"{label} {clean_text(item['test'], 1000)}{where}")
         if item["message"]:
-            lines += [f"  {line}" for line in item["message"].splitlines()[:3]]
-        lines += [f"  | {line}" for line in item["tail"]]
+            lines += [f"  {clean_text(line, 500)}" for line in item["message"].splitlines()[:3]]
+        lines += [f"  | {clean_text(line, 240)}" for line in item["tail"]]
     if view["hint"]:
         lines.append(view["hint"])
     return "\n".join(lines)

@@ -60,6 +60,8 @@ def test_the_tools_and_their_schemas() -> None:
     ("start_run", {"pytest_args": "-k x"}, "pytest_args: '-k x' is not of type 'array'"),
     ("start_run", {"shard": "1/2; rm -rf /"}, "shard: '1/2; rm -rf /' does not match"),
     ("ps", {"extra": 1}, "arguments: Additional properties are not allowed ('extra' was unexpected)"),
+    ("stop", {}, "arguments: 'run_id' is a required property"),
+    ("start_run", {"timeout": "9" * 400}, "timeout: '" + "9" * 400 + "' does not match"),
 ])
 def test_bad_arguments_are_refused_before_any_work(tool: str, arguments: dict[str, object],
                                                    error: str) -> None:
@@ -77,13 +79,20 @@ def test_pytest_arguments_are_passed_as_given() -> None:
 def test_wait_returns_at_its_deadline_while_the_run_goes_on(running: Path) -> None:
     """`wait` never blocks past `seconds`; it says the run has not ended, and reports progress."""
     reports: list[str] = []
-    tools = Tools(running.parent.parent, lambda _d, _t, message: reports.append(message))
+    progress: list[float] = []
+
+    def report(done: float, _total: float | None, message: str) -> None:
+        progress.append(done)
+        reports.append(message)
+
+    tools = Tools(running.parent.parent, report)
     began = time.monotonic()
     answer = tools.wait({"run_id": RUN_ID, "seconds": 0.6})
     assert 0.6 <= time.monotonic() - began < 1.5
     assert (answer.data["ended"], answer.data["state"]) == (False, "running")
     assert answer.data["next"] == f"envctl wait {RUN_ID} --timeout 100s"
     assert reports[0].startswith(f"run {RUN_ID} running: 0/? done")
+    assert progress == sorted(progress)  # MCP progress only increases
 
 
 def test_wait_returns_as_soon_as_the_run_ends(running: Path) -> None:
@@ -129,3 +138,12 @@ def test_without_the_sdk_the_message_names_the_extra(monkeypatch: pytest.MonkeyP
     with pytest.raises(UsageError, match="needs the MCP SDK") as caught:
         mcp_server.serve(None)
     assert caught.value.hint == "pip install 'envctl[mcp]'"
+
+
+def test_integer_arguments_given_as_floats_work(running: Path) -> None:
+    """JSON Schema's integer admits 2.0: the tool takes it as 2, not as a crash."""
+    (running / "output.log").write_bytes(b"first\nsecond\n")
+    answer = Tools(running.parent.parent).logs({"run_id": RUN_ID, "offset": 6.0, "max_bytes": 2048.0})
+    assert (answer.data["text"], answer.data["start"]) == ("second\n", 6)
+    with pytest.raises(UsageError, match="not both"):
+        Tools(running.parent.parent).logs({"run_id": RUN_ID, "offset": 0, "tail": 3})

@@ -89,16 +89,31 @@ def test_failures_view_stays_under_its_budget_with_500_failures(ended: Path) -> 
     assert size < 20 * 1024
     assert data["shown"] + data["more"] == 500
     assert 0 < data["shown"] <= views.FAILURES_LIMIT
-    assert data["hint"] == (f"{data['more']} more: `envctl failures {RUN_ID} --limit 500`, or "
-                            f"`envctl report {RUN_ID} --format json`")
+    assert data["hint"] == (f"{data['more']} more: `envctl failures {RUN_ID} --limit {data['shown'] + 50}`, "
+                            f"or `envctl report {RUN_ID} --format json`")
 
 
-def test_failures_view_without_a_budget_gives_what_was_asked(ended: Path) -> None:
-    """An explicit limit is honoured whatever the size."""
+def test_failures_view_with_a_limit_gives_what_was_asked_within_256_kb(ended: Path) -> None:
+    """An explicit limit is honoured, up to 256 KB: hostile texts cannot make it hundreds of MB."""
     record = RunRecord.load(ended)
-    data = views.failures_view(record, [failure(i) for i in range(50)], 50, limit=50, budget=None)
+    data = views.failures_view(record, [failure(i) for i in range(50)], 50, limit=50)
     assert (data["shown"], data["more"], data["hint"]) == (50, 0, None)
     assert data["failures"][0]["tail"] == list(failure(0).tail[-6:])
+    huge = [failure(i, size=100_000) for i in range(1000)]
+    capped = views.failures_view(record, huge, 1000, limit=1000, tail=12)
+    assert len(json.dumps(capped)) <= views.LIMITED_BUDGET + 1024
+    assert capped["shown"] + capped["more"] == 1000
+
+
+def test_failures_text_cleans_what_the_container_wrote(ended: Path) -> None:
+    """A message carrying terminal escapes (clipboard, clear screen) prints inert."""
+    record = RunRecord.load(ended)
+    hostile = Failure("t.py::test_x\x1b[2J", "failed", "boom \x1b]52;c;aGk=\x07\x1b[2J", "t.py", 1,
+                      ("E  \x1b[31mred",))
+    text = views.failures_text(views.failures_view(record, [hostile], 1))
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "FAILED t.py::test_x?[2J  (t.py:1)" in text
 
 
 def test_failures_text_is_compact_lines(ended: Path) -> None:
@@ -144,3 +159,21 @@ def test_progress_line_of_a_running_and_an_ended_run(ended: Path) -> None:
     running = Run(RunStore(ended.parent), "20260101-000001-abcd").status(lines=0)
     assert views.progress_line(running) == ("run 20260101-000001-abcd running: 0/? done, 0 failed, 0 errors; "
                                             "still going: `envctl wait 20260101-000001-abcd --timeout 100s`")
+
+
+def test_hostile_progress_times_do_not_break_status(ended: Path) -> None:
+    """Times from the container that are no times (1e308, -1e308, 1970) give no rate, or an ETA
+    shown as "?", never a crash or an `Infinity` in the JSON."""
+    from envctl.ui.render import status_text  # noqa: PLC0415
+
+    for started, updated in ((-1e308, 1e308), (1.0, None)):
+        (ended / "progress.json").write_text(json.dumps(
+            {"total": 10, "done": 5, "passed": 5, "started": started, "updated": updated}))
+        status = Run(RunStore(ended.parent), RUN_ID).status(lines=0)
+        assert json.dumps(views.status_view(status), allow_nan=False)
+        assert views.progress_line(status).startswith(f"run {RUN_ID} failed: 5/10 done")
+        assert "progress: 5/10" in status_text(status)
+    assert status.progress.eta is not None
+    from envctl.units import format_duration  # noqa: PLC0415
+
+    assert format_duration(status.progress.eta) == "?"

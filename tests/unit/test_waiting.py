@@ -58,3 +58,17 @@ def test_an_ended_run_exits_with_its_code(running: Run, capsys: pytest.CaptureFi
     lifecycle.mark_cleaned(running.dir)
     assert bounded_wait(running, 5) == 1
     assert f"envctl: run {RUN_ID} failed in" in capsys.readouterr().err
+
+
+def test_a_bounded_wait_stays_bounded_under_ci(running: Run, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """CI=true (an agent in a CI job) does not turn `wait --timeout` into CI mode, which waits to
+    the end and stops the run when the shell kills it."""
+    from envctl.cli import main  # noqa: PLC0415
+
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("ENVCTL_LOG_DIR", str(running.dir.parent))
+    monkeypatch.chdir(running.dir.parent)
+    assert main(["wait", RUN_ID, "--timeout", "0.3s"]) == 25
+    assert capsys.readouterr().err.startswith(f"envctl: run {RUN_ID} running")
+    assert main(["wait", RUN_ID, "--ci", "--timeout", "1s"]) == 10
