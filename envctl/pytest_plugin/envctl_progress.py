@@ -239,7 +239,8 @@ def pytest_runtest_logstart(nodeid: str, location: object) -> None:
         _running[nodeid] = None
         _progress.state["current"] = nodeid
         _progress.state["running"] = list(_running)[-_RUNNING_CAP:]
-        _progress.emit("start", nodeid=nodeid)
+        # At once: a test that takes the container down (OOM) is named by its start event.
+        _progress.emit("start", flush=True, nodeid=nodeid)
         _progress.snapshot()
 
 

@@ -42,9 +42,10 @@ def _looks_like_a_test(arg: str) -> bool:
     return "::" in arg or "/" in arg or arg.endswith(".py") or arg in (".", "..")
 
 
-def carried_options(args: Sequence[str]) -> list[str]:
+def carried_options(args: Sequence[str], given: Sequence[str] = ()) -> list[str]:
     """The options of a run's pytest arguments, without what selected its tests (paths, node
-    ids, -k, -m, --lf, --deselect...): what its failures are rerun with."""
+    ids, -k, -m, --lf, --deselect...): what its failures are rerun with. A flag also ``given``
+    now is left to the new arguments (`-q` twice would be pytest's `-qq`)."""
     kept: list[str] = []
     i = 0
     while i < len(args):
@@ -63,7 +64,7 @@ def carried_options(args: Sequence[str]) -> list[str]:
                                     and not args[i + 1].startswith("-")
                                     and not _looks_like_a_test(args[i + 1])))
         group = list(args[i:i + 2]) if takes_next else [arg]
-        if name not in SELECTING and name not in SELECTING_FLAGS:
+        if name not in SELECTING and name not in SELECTING_FLAGS and not (len(group) == 1 and arg in given):
             kept += group
         i += len(group)
     return kept
@@ -82,11 +83,11 @@ def recorded_pytest_args(run_dir: Path) -> list[str]:
     return [str(a) for a in args] if isinstance(args, list) else []
 
 
-def rerun_options(settings: Settings, source: str) -> list[str]:
+def rerun_options(settings: Settings, source: str, given: Sequence[str] = ()) -> list[str]:
     """The options to rerun ``source``'s failures with: its run's, when it is a run."""
     if source != LATEST and not RUN_ID_PATTERN.fullmatch(source):
         return []  # a JUnit file or a merged report: no options recorded
-    return carried_options(recorded_pytest_args(RunStore(settings.resolved_log_dir).path(source)))
+    return carried_options(recorded_pytest_args(RunStore(settings.resolved_log_dir).path(source)), given)
 
 
 def failed_nodeids(settings: Settings, source: str) -> tuple[str, list[str], list[str]]:

@@ -71,7 +71,7 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
             return Started(None, None, tuple(notes), 0)
         rerun = len(nodeids)
         # The first run's options first, so those given now override them (pytest keeps the last).
-        carried = rerun_options(settings, options.rerun_failed)
+        carried = rerun_options(settings, options.rerun_failed, options.pytest_args)
         args = (*carried, *args, *nodeids)
         if carried or options.pytest_args:
             notes.append(f"with the options: {' '.join([*carried, *options.pytest_args])}")

@@ -65,6 +65,22 @@ def test_the_usual_plugins_on_each_pytest_line(make_project: Any, line: str, spe
     again = as_json(project, "status", "--json", env=env)["progress"]
     assert (again["total"], again["failed"]) == (2, 2)
 
+    last_failed = project.envctl("test", "--", "--lf", "-p", "no:randomly", extra_env=env, timeout=600)
+    assert last_failed.returncode == 1, last_failed.output  # pytest's own cache, in the suite's folder
+    assert as_json(project, "status", "--json", env=env)["progress"]["total"] == 2
+
+    ini = project.path / "suite" / "pytest.ini"
+    ini.write_text(ini.read_text() + "addopts = -n 2 --dist loadfile\n")  # xdist from the user's addopts
+    from_addopts = project.envctl("test", "--", "-k", "many", extra_env=env, timeout=600)
+    assert from_addopts.returncode == 0, from_addopts.output
+    status = as_json(project, "status", "--json", env=env)
+    counts = status["progress"]
+    assert (counts["total"], counts["done"], counts["passed"]) == (20, 20, 20)
+    stream = (run_dir_of(project, status["run"]) / "events.jsonl").read_text()
+    assert stream.count('"kind": "finish"') == 1
+    assert stream.count('"outcome": "passed"') == 20
+    ini.write_text(ini.read_text().replace("addopts = -n 2 --dist loadfile\n", ""))
+
     (project.path / "suite" / "broken").mkdir()
     (project.path / "suite" / "broken" / "test_broken.py").write_text("def test_never(:\n    pass\n")
     broken = project.envctl("test", "--", "broken", extra_env=env, timeout=600)

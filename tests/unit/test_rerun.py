@@ -26,6 +26,11 @@ def test_options_kept_and_selection_dropped(args: list[str], kept: list[str]) ->
     assert carried_options(args) == kept
 
 
+def test_a_flag_given_again_is_not_doubled() -> None:
+    """`-q` carried and given now stays one `-q` (two would be pytest's quieter `-qq`)."""
+    assert carried_options(["-q", "-x", "-p", "no:randomly"], given=["-q"]) == ["-x", "-p", "no:randomly"]
+
+
 def test_recorded_arguments_come_from_the_start_record(tmp_path: Path) -> None:
     """A run's own start record (host-only) says what it was started with; a --shards parent's
     too; anything unreadable gives none."""
