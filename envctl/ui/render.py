@@ -112,32 +112,6 @@ def services_table(rows: list[Any]) -> None:
     console().print(table)
 
 
-def status_dict(status: Any) -> dict[str, Any]:
-    record = status.record
-    progress = status.progress
-    return {
-        "run": record.id,
-        "state": record.state.value,
-        "message": record.message,
-        "exit_code": record.exit_code if record.state.terminal else None,
-        "elapsed": status.elapsed,
-        "progress": {
-            **vars(progress.counts),
-            "current": progress.current,
-            "rate": progress.rate,
-            "eta": progress.eta,
-            "source": progress.source,
-        },
-        "running_test": record.running_test,
-        "dependency_events": [vars(event) for event in record.dependency_events],
-        "recorded_by_collector": status.collector_alive,
-        "limits": vars(record.limits),
-        "timeout": record.timeout or None,
-        "log": str(status.log_path),
-        "last_lines": status.last_lines,
-    }
-
-
 def status_text(status: Any) -> str:
     record = status.record
     progress = status.progress
