@@ -133,10 +133,10 @@ def main() -> None:
 
 
 def draw(curves: dict[str, list[tuple[int, float, float]]], path: Path) -> None:
-    import matplotlib  # noqa: PLC0415  # only to draw: `pip install matplotlib`
+    import matplotlib  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415  # only to draw: `pip install matplotlib`
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
     figure, axes = plt.subplots(1, 3, figsize=(13, 4))
     titles = {"status": "status (tests in the run)", "report": "report --format json (tests)",

@@ -9,6 +9,7 @@ never at import.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -85,6 +86,10 @@ def _memory(value: object) -> int:
     return size
 
 
+MAX_CPUS = 4096.0
+MAX_INT = 1 << 31
+
+
 def _cpus(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number of CPUs such as 2 or 0.5")
@@ -94,6 +99,8 @@ def _cpus(value: object) -> float:
         raise ValueError("expected a number of CPUs such as 2 or 0.5") from None
     if not cpus > 0:
         raise ValueError("must be more than zero")
+    if not math.isfinite(cpus) or cpus > MAX_CPUS:
+        raise ValueError(f"at most {MAX_CPUS:g} CPUs")
     return cpus
 
 
@@ -106,6 +113,8 @@ def _positive_int(value: object) -> int:
         raise ValueError("expected a whole number")
     if value < 1:
         raise ValueError("must be at least 1")
+    if value > MAX_INT:
+        raise ValueError(f"at most {MAX_INT}")  # a 400-digit number is a typo, and no JSON reader takes it
     return value
 
 
@@ -258,6 +267,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}): TOML files are UTF-8",
+                          hint="save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -274,7 +286,9 @@ def _apply(layer: Mapping[str, object], source: str, values: dict[str, object],
             values[name] = spec.parse(raw)
         except ValueError as exc:
             shown = spec.env if key_style == "env" else raw_key
-            raise ConfigError(f"{source}: {shown} = {raw!r}: {exc}") from None
+            text = repr(raw)
+            text = text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
+            raise ConfigError(f"{source}: {shown} = {text}: {exc}") from None
         sources[name] = source
 
 

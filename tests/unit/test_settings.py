@@ -214,3 +214,26 @@ def test_environment_is_read_at_call_time(tmp_path: Path, monkeypatch: pytest.Mo
     assert load_settings(tmp_path).pids == 77
     monkeypatch.setenv("ENVCTL_PIDS", "78")
     assert load_settings(tmp_path).pids == 78
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("cpus = inf", "cpus = inf: at most 4096 CPUs"),
+    ("cpus = nan", "cpus = nan: must be more than zero"),
+    (f"pids = {'9' * 400}",
+     "pids = 9999999999999999999999999999999999999999...(400 characters): at most 2147483648"),
+    ("run_timeout = 1e400", "run_timeout = inf: inf is too long; at most 366d"),
+])
+def test_numbers_that_are_no_settings_are_config_errors(tmp_path: Path, text: str, error: str) -> None:
+    """Infinity, NaN and 400-digit numbers: exit 11 with one line, never a value JSON cannot hold."""
+    (tmp_path / "envctl.toml").write_text(text + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, environ={})
+    assert caught.value.message == f"{tmp_path / 'envctl.toml'}: {error}"
+    assert "\n" not in caught.value.message
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    """A settings file in another encoding: exit 11 naming it, not a crash."""
+    (tmp_path / "envctl.toml").write_bytes(b'cpus = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(tmp_path, environ={})
