@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from envctl.errors import EnvctlError
 from envctl.settings import Settings
@@ -81,6 +82,25 @@ def dockerfile_bases(dockerfile: Path) -> list[str]:
     return bases
 
 
+def check_test_service(settings: Settings, project: Any) -> Check:
+    """The test service exists, and hands its untrusted container nothing of the host unless
+    the settings allow it."""
+    from envctl.errors import ComposeFileError  # noqa: PLC0415
+    from envctl.runs.launch import refuse_unsafe  # noqa: PLC0415
+
+    spec = project.services.get(settings.test_service)
+    if spec is None:
+        return Check("test service", CheckStatus.FAIL, f"no service {settings.test_service!r}",
+                     "set test_service in envctl.toml")
+    try:
+        refuse_unsafe(spec.name, spec.unsafe, settings.allow)
+    except ComposeFileError as exc:
+        return Check("test service", CheckStatus.FAIL, exc.message, exc.hint or "")
+    allowed = ", ".join(name for name, _key in spec.unsafe)
+    return Check("test service", CheckStatus.WARN if allowed else CheckStatus.OK,
+                 f"{spec.name}" + (f": allowed by the settings: {allowed}" if allowed else ""))
+
+
 def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
     from envctl.docker.compose import Compose  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
@@ -93,7 +113,7 @@ def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
         return [Check("compose files", CheckStatus.FAIL, exc.message, exc.hint or "")]
     checks = [Check("compose files", CheckStatus.OK,
                     f"{', '.join(_short(f, settings.project_dir) for f in files)}: "
-                    f"{len(project.services)} services")]
+                    f"{len(project.services)} services"), check_test_service(settings, project)]
     if not engine_ok:
         return [*checks, Check("images", CheckStatus.FAIL, "not checked: the engine does not answer",
                                "fix the engine first")]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from envctl.docker import labels
 from envctl.docker.compose import TIMEOUT_EXIT, Compose, ComposeCommandError, first_error_line
-from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState
+from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState, reduce_config
 from envctl.errors import CancelRequestedError, ComposeFileError, DockerError, EnvironmentFailedError
 from envctl.files import private_dir, write_private
 from envctl.health import (
@@ -117,12 +117,16 @@ class Environment:
             base = self._base_compose()
             # Not keyed by project: envctl reads only service, network and volume keys, which the
             # project name does not change, so shard and isolated projects share one entry.
-            cache = self._state_dir() / f"config-{_config_key(base.files)}.json"
+            # "reduced-": the entries of earlier versions held the whole configuration, secrets
+            # and all; they are never read, and the sweep below removes them.
+            cache = self._state_dir() / f"reduced-config-{_config_key(base.files)}.json"
             try:
                 data = json.loads(cache.read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                data = DOCKER_CALL.call(base.config_json)
-                for stale in sorted(cache.parent.glob("config-*.json"),
+                data = reduce_config(DOCKER_CALL.call(base.config_json))
+                for old in cache.parent.glob("config-*.json"):
+                    old.unlink(missing_ok=True)
+                for stale in sorted(cache.parent.glob("reduced-config-*.json"),
                                     key=lambda p: p.stat().st_mtime)[:-8]:
                     stale.unlink(missing_ok=True)  # keep the eight newest
                 write_private(cache, json.dumps(data))

@@ -41,6 +41,19 @@ def _str_list(value: object) -> tuple[str, ...]:
     raise ValueError("expected a list of paths")
 
 
+UNSAFE = ("privileged", "docker-socket", "host-network", "host-pid", "host-ipc")
+
+
+def _allow(value: object) -> tuple[str, ...]:
+    names = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"expected a list of: {', '.join(UNSAFE)}")
+    unknown = [n for n in names if n not in UNSAFE]
+    if unknown:
+        raise ValueError(f"unknown {', '.join(map(repr, unknown))}; known: {', '.join(UNSAFE)}")
+    return tuple(names)
+
+
 def _command(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         try:
@@ -184,6 +197,9 @@ FIELDS: tuple[FieldSpec, ...] = (
               "engine is local) or off (progress parsed from pytest's output; JUnit copied out)."),
     FieldSpec("log_format", "auto", _log_format,
               "envctl's own log lines: auto (console on a TTY, JSON otherwise), console or json."),
+    FieldSpec("allow", (), _allow,
+              "What the test service may do that hands it the host, refused otherwise: privileged, "
+              "docker-socket, host-network, host-pid, host-ipc."),
 )
 FIELDS_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
 
@@ -211,6 +227,7 @@ class Settings:
     heartbeat: float = 60.0
     inject_plugin: str = "auto"
     log_format: str = "auto"
+    allow: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -161,6 +161,9 @@ class ServiceSpec:
     ports: tuple[str, ...]
     working_dir: str | None = None
     binds: tuple[tuple[str, str], ...] = ()  # (host source, container target) of bind mounts
+    # What would hand the host to this service's container: "privileged", "docker-socket",
+    # "host-network", "host-pid", "host-ipc", each with the compose key that does it.
+    unsafe: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_config(cls, name: str, data: dict[str, Any]) -> ServiceSpec:
@@ -198,7 +201,50 @@ class ServiceSpec:
             binds=tuple((str(v["source"]), str(v["target"])) for v in data.get("volumes") or []
                         if isinstance(v, dict) and v.get("type") == "bind"
                         and isinstance(v.get("source"), str) and isinstance(v.get("target"), str)),
+            unsafe=unsafe_keys(data),
         )
+
+
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+
+
+def unsafe_keys(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(name, compose key) for each way a service's container would reach the host."""
+    found: list[tuple[str, str]] = []
+    if data.get("privileged") is True:
+        found.append(("privileged", "privileged: true"))
+    for volume in data.get("volumes") or []:
+        source = str(volume.get("source", "")) if isinstance(volume, dict) else ""
+        if source.rstrip("/") in DOCKER_SOCKETS or source.endswith("/docker.sock"):
+            found.append(("docker-socket", f"volumes: {source}"))
+            break
+    for key, name in (("network_mode", "host-network"), ("pid", "host-pid"), ("ipc", "host-ipc")):
+        if data.get(key) == "host":
+            found.append((name, f"{key}: host"))
+    return tuple(found)
+
+
+# The keys of a service that envctl reads. The configuration is cached on disk with these only:
+# `docker compose config` expands every environment value (passwords, tokens) into its output.
+_SERVICE_KEYS = ("image", "build", "healthcheck", "restart", "depends_on", "ports", "working_dir",
+                 "volumes", "privileged", "network_mode", "pid", "ipc", "profiles")
+
+
+def reduce_config(data: dict[str, Any]) -> dict[str, Any]:
+    """``docker compose config`` JSON with only what envctl reads (no environment, no secrets)."""
+    services = {}
+    for name, raw in _dict(data.get("services")).items():
+        spec = _dict(raw)
+        kept = {key: spec[key] for key in _SERVICE_KEYS if key in spec}
+        build = kept.get("build")
+        if isinstance(build, dict):  # build args can carry secrets too
+            kept["build"] = {k: build[k] for k in ("context", "dockerfile") if k in build}
+        services[str(name)] = kept
+    return {"name": data.get("name", ""), "services": services,
+            "networks": {str(n): {"external": bool(_dict(s).get("external"))}
+                         for n, s in _dict(data.get("networks")).items()},
+            "volumes": {str(v): {"external": bool(_dict(s).get("external"))}
+                        for v, s in _dict(data.get("volumes")).items()}}
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,11 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
     """Rotate old runs, check the test service, and create the run's directory and record."""
     settings = env.settings
     service = settings.test_service
-    if service not in env.config().services:
+    spec = env.config().services.get(service)
+    if spec is None:
         raise ComposeFileError(f"no test service {service!r} in the compose files",
                                hint="set test_service in envctl.toml")
+    refuse_unsafe(service, spec.unsafe, settings.allow)
     store = RunStore(settings.resolved_log_dir)
     rotate(store, keep=settings.keep_runs, max_age=settings.max_age)
     run_id = new_run_id()
@@ -87,6 +89,20 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
     (run_dir / DETACHED_FILE).touch(mode=0o600)
     lifecycle.create(run_dir, record)
     return run_dir, record
+
+
+def refuse_unsafe(service: str, unsafe: tuple[tuple[str, str], ...], allowed: tuple[str, ...]) -> None:
+    """The test container runs untrusted code: a service that would hand it the host (root on
+    it, the Docker socket, its network, processes or IPC) is refused unless the settings allow
+    exactly that."""
+    refused = [(name, key) for name, key in unsafe if name not in allowed]
+    if refused:
+        keys = "; ".join(f"{key} ({name})" for name, key in refused)
+        names = ", ".join(f'"{name}"' for name, _key in refused)
+        raise ComposeFileError(
+            f"the test service {service!r} would give the tests the host: {keys}",
+            hint=f"remove it from the compose file, or allow it: allow = [{names}] in envctl.toml "
+                 "([tool.envctl] in pyproject.toml)")
 
 
 def environment_from_file(run_dir: Path) -> tuple[Environment, RunRequest]:
