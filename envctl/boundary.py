@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envctl.errors import EnvctlError, ExitCode
+from envctl.files import private_dir
 
 
 def crash_dir() -> Path:
@@ -21,12 +22,14 @@ def crash_dir() -> Path:
 def _write_crash(exc: BaseException) -> Path:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
-        directory = crash_dir()
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory = private_dir(crash_dir())
+        # Created exclusively, under a name no one can guess ahead: never through a file or a
+        # link someone else put there.
+        fd, name = tempfile.mkstemp(prefix=f"crash-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".log",
+                                    dir=directory)
     except OSError:
-        directory = Path(tempfile.gettempdir())
-    path = directory / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, name = tempfile.mkstemp(prefix="envctl-crash-", suffix=".log")  # 0600, O_EXCL, random
+    path = Path(name)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(f"envctl {' '.join(sys.argv[1:])}\n{text}")
     return path

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from envctl.errors import EnvctlError
+from envctl.files import private_dir
 from envctl.settings import Settings
 from envctl.units import format_size
 
@@ -166,7 +167,7 @@ def check_log_dir(settings: Settings) -> list[Check]:
                  f"{format_size(usage.free)} free where logs go ({_existing_parent(log_dir)})",
                  "" if usage.free >= MIN_FREE_DISK else "free some disk, or set log_dir elsewhere")
     try:
-        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(log_dir)
         with tempfile.NamedTemporaryFile(dir=log_dir, prefix=".doctor-"):
             pass
     except OSError as exc:

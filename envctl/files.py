@@ -16,7 +16,19 @@ _SAFE_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) as 0700 if needed; tighten it if it exists."""
+    """Create ``path`` and the parents it lacks as 0700, whatever the umask (mkdir's mode is
+    masked, and its parents get the umask's default: 0777 under `umask 000`); tighten ``path``
+    if it exists. Parents that existed already are left as they are."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        with contextlib.suppress(OSError):
+            folder.chmod(0o700)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(OSError):
         path.chmod(0o700)

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from envctl.runs.collector import parse_args
-from envctl.runs.store import collector_alive, collector_lock, take_collector_lock
+from envctl.runs.store import RunStore, collector_alive, collector_lock, take_collector_lock
 
 
 def test_a_taken_lock_cannot_be_taken_twice(tmp_path: Path) -> None:
@@ -70,3 +72,42 @@ def test_looking_for_a_collector_neither_takes_the_lock_nor_creates_it(tmp_path:
     finally:
         os.close(fd)
     assert collector_alive(tmp_path) is False
+
+
+def test_folders_are_private_under_any_umask(tmp_path: Path) -> None:
+    """Under `umask 000`, every folder envctl creates, parents included, is 0700, and state
+    files 0600; a parent that existed (the project) is left as it was."""
+    import os  # noqa: PLC0415
+
+    from envctl.files import write_private  # noqa: PLC0415
+
+    tmp_path.chmod(0o755)
+    old = os.umask(0)
+    try:
+        store = RunStore(tmp_path / ".envctl" / "runs")
+        run_dir = store.create("20260101-000000-abcd")
+        written = write_private(tmp_path / ".envctl" / "state" / "x.json", "{}")
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / ".envctl", tmp_path / ".envctl" / "runs", run_dir, written.parent):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert tmp_path.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_crash_log_is_created_exclusively(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crash log is a new file with a name no one can guess ahead, never one planted there."""
+    from envctl import boundary  # noqa: PLC0415
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    target = tmp_path / "elsewhere"
+    crashes = tmp_path / "envctl" / "crashes"
+    crashes.mkdir(parents=True)
+    for second in range(3):  # links at every name a predictable scheme would use
+        (crashes / f"crash-x{second}.log").symlink_to(target)
+    path = boundary._write_crash(RuntimeError("boom"))
+    assert path.parent == crashes
+    assert not path.is_symlink()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "RuntimeError: boom" in path.read_text()
+    assert not target.exists()
