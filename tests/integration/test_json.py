@@ -45,6 +45,11 @@ def test_every_json_answer_matches_its_schema(runs_project: Project) -> None:
     assert line.stderr.count("\n") == 1
     assert line.stderr.startswith(f"envctl: run {run_id} ")
     answer(runs_project, "status", "status", run_id, "--json")
+    text = runs_project.envctl("test", "--detach", "--", "-k", "test_bad")  # the commands to follow it
+    assert text.returncode == 0, text.output
+    second = text.stdout.strip()
+    assert f"wait:      envctl wait {second} --timeout 100s  (exits 25 while it goes on)" in text.stderr
+    assert f"failures:  envctl failures {second}" in text.stderr
     ended = answer(runs_project, "wait", "wait", run_id, "--json", code=1)
     assert (ended["ended"], ended["state"], ended["exit_code"]) == (True, "failed", 1)
 
@@ -59,7 +64,8 @@ def test_every_json_answer_matches_its_schema(runs_project: Project) -> None:
     assert "1 failed, 1 passed in " in tail["text"]
     whole = answer(runs_project, "logs", "logs", run_id, "--json", "--offset", "0")
     assert (whole["complete"], whole["start"], whole["end"]) == (True, 0, whole["size"])
-    assert [r["run"] for r in answer(runs_project, "runs", "runs", "--json")["runs"]] == [run_id]
+    assert runs_project.envctl("wait", second).returncode == 1
+    assert [r["run"] for r in answer(runs_project, "runs", "runs", "--json")["runs"]] == [run_id, second]
     report = answer(runs_project, "report", "report", run_id, "--format", "json")
     assert report["counts"]["failed"] == 1
     assert answer(runs_project, "run", "stop", run_id, "--json")["state"] == "failed"

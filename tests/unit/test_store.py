@@ -77,8 +77,6 @@ def test_looking_for_a_collector_neither_takes_the_lock_nor_creates_it(tmp_path:
 def test_folders_are_private_under_any_umask(tmp_path: Path) -> None:
     """Under `umask 000`, every folder envctl creates, parents included, is 0700, and state
     files 0600; a parent that existed (the project) is left as it was."""
-    import os  # noqa: PLC0415
-
     from envctl.files import write_private  # noqa: PLC0415
 
     tmp_path.chmod(0o755)
