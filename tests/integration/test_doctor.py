@@ -21,7 +21,8 @@ def test_doctor_passes_on_a_set_up_machine(make_project) -> None:  # type: ignor
     report = json.loads(result.stdout)
     assert report["ok"] is True
     names = {c["name"]: c for c in report["checks"]}
-    assert set(names) == {"engine", "compose", "compose files", "images", "disk", "log dir"}
+    assert set(names) == {"engine", "compose", "compose files", "test service", "images", "disk", "log dir"}
+    assert names["test service"]["status"] == "ok"
     assert names["engine"]["status"] == "ok"
     assert "API" in names["engine"]["detail"]
     assert names["compose"]["status"] == "ok"
