@@ -1,15 +1,19 @@
 """structlog, configured once by the CLI: readable lines on a TTY, JSON lines otherwise.
 
 Log lines go to stderr so stdout stays for results (run ids, JSON records, reports).
-Any key whose name looks secret is masked before a line is written.
+Any key whose name looks secret is masked before a line is written, and the values of secret
+environment variables and of the project's `.env` are cut out of every line (compose's output
+on a failed start, for one, prints them expanded).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any, TextIO
 
 _SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential|auth)", re.IGNORECASE)
@@ -21,6 +25,56 @@ def mask_secrets(_logger: object, _method: str, event: MutableMapping[str, Any])
     for key in list(event):
         if key != "event" and _SECRET_KEY.search(key):
             event[key] = MASK
+    return event
+
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
+MIN_SECRET = 4  # shorter values ("1", "yes") would cut ordinary words out of every line
+_secrets: set[str] = set()
+_secrets_read = [False]
+
+
+def secret_values(environ: Mapping[str, str]) -> set[str]:
+    """The values of the variables whose names look secret."""
+    return {value for name, value in environ.items()
+            if _SECRET_NAME.search(name) and len(value) >= MIN_SECRET}
+
+
+def dotenv_values(path: Path) -> set[str]:
+    """Every value of a `.env` file (compose interpolates them all; any may be a secret)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    found = set()
+    for line in text.splitlines():
+        name, sep, value = line.strip().removeprefix("export ").partition("=")
+        value = value.strip().strip("'\"")
+        if sep and name and not name.startswith("#") and len(value) >= MIN_SECRET:
+            found.add(value)
+    return found
+
+
+def redact_project(project_dir: Path) -> None:
+    """Also cut out the values of ``project_dir``'s `.env`."""
+    _secrets.update(dotenv_values(project_dir / ".env"))
+
+
+def redact(text: str) -> str:
+    if not _secrets_read[0]:
+        _secrets.update(secret_values(os.environ))
+        _secrets_read[0] = True
+    for value in sorted(_secrets, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def redact_values(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """No secret value reaches a log line, under whatever key it comes."""
+    for key, value in list(event.items()):
+        if isinstance(value, str):
+            event[key] = redact(value)
     return event
 
 
@@ -63,6 +117,7 @@ def _configure_now(*, log_format: str, verbosity: int, stream: TextIO | None) ->
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         mask_secrets,
+        redact_values,
     ]
     if as_json:
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]

@@ -131,6 +131,9 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
     true); a container half-made by then is removed."""
     env, request = environment_from_file(run_dir)
     settings = env.settings
+    from envctl import log  # noqa: PLC0415
+
+    log.redact_project(settings.project_dir)  # compose's output below may print .env values
     service = record.service
     name = container_name(env.project, service, record.id)
     try:

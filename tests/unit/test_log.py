@@ -2,6 +2,9 @@
 
 import io
 import json
+from pathlib import Path
+
+import pytest
 
 from envctl import log
 
@@ -37,3 +40,20 @@ def test_quiet_drops_info() -> None:
     logger.warning("shown")
     assert "hidden" not in stream.getvalue()
     assert "shown" in stream.getvalue()
+
+
+def test_secret_values_are_cut_out_of_every_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secret variable's value and a `.env` value never reach a log line, under any key
+    (compose's output on a failed start prints them expanded)."""
+    monkeypatch.setenv("DB_PASSWORD", "hunter2-hunter2")
+    monkeypatch.setenv("HOME_DIR", "not-a-secret-value")
+    monkeypatch.setattr(log, "_secrets", set())
+    monkeypatch.setattr(log, "_secrets_read", [False])
+    (tmp_path / ".env").write_text("# comment\nAPI_URL='https://internal.example:8443'\nX=ab\n")
+    log.redact_project(tmp_path)
+    event = {"event": "the test container did not start",
+             "compose_output": "Error: password hunter2-hunter2 for https://internal.example:8443 ab",
+             "path": "not-a-secret-value"}
+    assert log.redact_values(None, "warning", event) == {
+        "event": "the test container did not start",
+        "compose_output": "Error: password *** for *** ab", "path": "not-a-secret-value"}
