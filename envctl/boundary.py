@@ -14,9 +14,14 @@ from envctl.errors import EnvctlError, ExitCode
 from envctl.files import private_dir
 
 
-def crash_dir() -> Path:
+def state_dir() -> Path:
+    """envctl's per-user state (crash logs, start locks): $XDG_STATE_HOME/envctl."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "envctl" / "crashes"
+    return Path(base) / "envctl"
+
+
+def crash_dir() -> Path:
+    return state_dir() / "crashes"
 
 
 def _write_crash(exc: BaseException) -> Path:

@@ -256,9 +256,25 @@ class Environment:
         of that name on engines that allow it, and every later start fails as "ambiguous"."""
         from envctl.locks import file_lock  # noqa: PLC0415
 
-        return file_lock(self._state_dir() / f"{self.project}.start.lock",
+        return file_lock(self.start_lock_path(),
                          timeout=BUILD_DEADLINE + self.settings.health_timeout + FAILURE_GRACE,
                          what=f"starting project {self.project}", cancelled=cancelled)
+
+    def start_lock_path(self) -> Path:
+        """One lock per engine and project, whatever the checkout: two checkouts of one project
+        (same compose project name) share the engine's containers and networks, so their starts
+        must wait for each other. In the user's state dir; in the log dir when there is none."""
+        import hashlib  # noqa: PLC0415
+
+        from envctl.boundary import state_dir  # noqa: PLC0415
+
+        engine = os.environ.get("DOCKER_HOST") or f"context:{os.environ.get('DOCKER_CONTEXT') or 'default'}"
+        key = hashlib.sha256(f"{engine}\0{self.project}".encode()).hexdigest()[:32]
+        try:
+            folder = private_dir(state_dir() / "locks")
+        except (OSError, RuntimeError):  # no home (a system user): the checkout's own lock
+            folder = self._state_dir()
+        return folder / f"{key}.start.lock"
 
     def ensure_up(self, services: Iterable[str] = (), *,
                   cancelled: Cancelled = _never) -> list[ServiceReport]:

@@ -4,6 +4,7 @@ and the compose configuration envctl caches holds no environment values (no engi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,26 @@ def test_the_cached_configuration_holds_no_environment_values() -> None:
     for secret in ("hunter2", "t0k3n", "s3cr3t", "DB_PASSWORD", "secrets"):
         assert secret not in text
     assert ComposeProject.from_config(reduced) == ComposeProject.from_config(CONFIG)
+
+
+def test_the_start_lock_is_per_engine_and_project_not_per_checkout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two checkouts of one compose project on one engine wait for each other's starts; another
+    engine, or another project, does not."""
+    from envctl.environment import Environment  # noqa: PLC0415
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+
+    def lock(checkout: str, project: str) -> Path:
+        (tmp_path / checkout).mkdir(exist_ok=True)
+        settings = load_settings(tmp_path / checkout, environ={"ENVCTL_PROJECT_NAME": project})
+        return Environment(settings).start_lock_path()
+
+    first = lock("a", "shop")
+    assert first == lock("b", "shop")
+    assert first != lock("a", "other")
+    assert first.parent == tmp_path / "state" / "envctl" / "locks"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://build-box:2376")
+    assert lock("a", "shop") != first
