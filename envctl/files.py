@@ -66,6 +66,8 @@ def open_regular(path: Path, *, dir_fd: int | None = None) -> BinaryIO:
         before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
         if stat.S_ISLNK(before.st_mode):
             raise OSError(errno.ELOOP, "is a symbolic link", str(path))
+        if stat.S_ISREG(before.st_mode) and before.st_nlink == 0:
+            continue  # the name was renamed over between the lookup and the stat: look again
         if not stat.S_ISREG(before.st_mode) or before.st_nlink != 1:
             raise OSError(errno.EINVAL, "not a regular file", str(path))
         fd = os.open(path, _SAFE_READ, dir_fd=dir_fd)

@@ -179,3 +179,29 @@ def test_the_session_root_is_the_first_events_absolute_path(run_dir: Path) -> No
     assert exchange.session_root(run_dir) is None
     events.write_text(json.dumps({"kind": "collected", "total": 1}) + "\n")
     assert exchange.session_root(run_dir) is None
+
+
+def test_a_file_renamed_over_while_it_is_looked_at_is_looked_at_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stat that lands on the old inode of a record being replaced (no links left) is a race
+    with the writer, not a damaged file: the name is looked up again."""
+    import os  # noqa: PLC0415
+
+    path = tmp_path / "run.json"
+    path.write_text("{}")
+    real_stat = os.stat
+    calls = []
+
+    def stat_once_unlinked(target: object, **kwargs: object) -> os.stat_result:
+        result = real_stat(target, **kwargs)  # type: ignore[arg-type]
+        calls.append(target)
+        if len(calls) == 1:
+            fields = list(result)
+            fields[3] = 0  # st_nlink
+            return os.stat_result(fields)
+        return result
+
+    monkeypatch.setattr(os, "stat", stat_once_unlinked)
+    with open_regular(path) as handle:
+        assert handle.read() == b"{}"
+    assert len(calls) == 2
