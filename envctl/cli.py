@@ -425,13 +425,10 @@ def failures(
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (envctl/failures/1).")] = False,
 ) -> int:
     """The failed tests of a run, compact: id, file:line, message, the traceback's last lines."""
-    from envctl.runs.results import run_failures  # noqa: PLC0415
     from envctl.runs.run import Run  # noqa: PLC0415
-    from envctl.ui.views import failures_text, failures_view  # noqa: PLC0415
+    from envctl.ui.views import failures_text, run_failures_view  # noqa: PLC0415
 
-    handle = Run(_store(), run)
-    found, total = run_failures(handle.dir, limit=max(0, limit if limit is not None else 20))
-    view = failures_view(handle.record, found, total, limit=limit, tail=max(0, min(tail, 12)))
+    view = run_failures_view(Run(_store(), run), limit=limit, tail=tail)
     if as_json:
         _print_json(view)
     else:

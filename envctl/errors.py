@@ -114,6 +114,9 @@ class DamagedRunError(EnvctlError):
 
     exit_code = ExitCode.RUN_DAMAGED
 
+    def __init__(self, message: str, *, hint: str | None = None, run_id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.run_id = run_id
 
 class DockerError(EnvctlError):
     """A Docker call failed for a reason that is not the engine being down."""

@@ -14,3 +14,12 @@ def clean_text(value: object, cap: int = 4000) -> str:
 
 def has_control(value: str) -> bool:
     return _CONTROL.search(value) is not None
+
+
+TAIL_LINES = 12  # a failure's last traceback lines that are kept (from events, or from JUnit)
+TAIL_WIDTH = 240  # characters of each
+
+
+def tail_of(lines: list[str]) -> tuple[str, ...]:
+    """A traceback's last lines, each made safe to show on one line and cut."""
+    return tuple(clean_text(line, TAIL_WIDTH) for line in lines[-TAIL_LINES:])

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-from envctl.text import clean_text
+from envctl.text import TAIL_LINES, TAIL_WIDTH, clean_text, tail_of
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,6 @@ class TestCase:
     system_err: str = ""
 
 
-TAIL_LINES = 12
 TAILS_CAP = 1000  # failures that keep their traceback's tail: memory stays flat at 100k failures
 TEXT_CAP = 64 * 1024  # bytes of one body, system-out or system-err kept for a merge
 TEXTS_CAP = 64 << 20  # bytes of such text kept in all; past it, cases keep their message only
@@ -132,8 +131,7 @@ def _case(element: ET.Element, *, with_tail: bool = True, with_text: bool = Fals
             outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
             message = (child.get("message") or (child.text or "").strip())[:MESSAGE_CAP]
             if with_tail and outcome != "skipped" and child.text:
-                tail = tuple(clean_text(line, 240)
-                             for line in child.text[-TAIL_LINES * 250:].strip().splitlines()[-TAIL_LINES:])
+                tail = tail_of(child.text[-TAIL_LINES * (TAIL_WIDTH + 10):].strip().splitlines())
             if with_text:
                 body = (child.text or "")[:TEXT_CAP]
     line = element.get("line") or ""

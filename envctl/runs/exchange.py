@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from envctl.files import open_regular, private_dir, read_regular
-from envctl.text import clean_text, has_control
+from envctl.text import clean_text, has_control, tail_of
 
 EXCHANGE_ROOT = ".exchange"  # in the log dir (0700), beside the run dirs: <log_dir>/.exchange/<run_id>
 INPUT_DIR = "input"  # in the run dir, mounted read-only: the attach gate and the recorded durations
@@ -223,7 +223,6 @@ class Event:
     flaky: bool = False  # passed after a rerun
 
 
-TAIL_LINES = 12
 RUNNING_CAP = 32  # node ids in a list from the container (the tests running now, the flaky ones)
 
 
@@ -289,7 +288,7 @@ def _tail(value: object) -> tuple[str, ...]:
     """A traceback's last lines: strings only, each cleaned to one line and cut."""
     if not isinstance(value, list):
         return ()
-    return tuple(clean_text(line, 240) for line in value[-TAIL_LINES:] if isinstance(line, str))
+    return tail_of([line for line in value if isinstance(line, str)])
 
 
 def session_root(run_dir: Path) -> str | None:

@@ -83,18 +83,26 @@ def recorded_pytest_args(run_dir: Path) -> list[str]:
     return [str(a) for a in args] if isinstance(args, list) else []
 
 
+def _run_dir(settings: Settings, source: str) -> Path | None:
+    """The run directory ``source`` names, when it names a run (not a JUnit file or a folder)."""
+    if source == LATEST or RUN_ID_PATTERN.fullmatch(source):
+        return RunStore(settings.resolved_log_dir).path(source)
+    return None
+
+
 def rerun_options(settings: Settings, source: str, given: Sequence[str] = ()) -> list[str]:
     """The options to rerun ``source``'s failures with: its run's, when it is a run."""
-    if source != LATEST and not RUN_ID_PATTERN.fullmatch(source):
+    run_dir = _run_dir(settings, source)
+    if run_dir is None:
         return []  # a JUnit file or a merged report: no options recorded
-    return carried_options(recorded_pytest_args(RunStore(settings.resolved_log_dir).path(source)), given)
+    return carried_options(recorded_pytest_args(run_dir), given)
 
 
 def failed_nodeids(settings: Settings, source: str) -> tuple[str, list[str], list[str]]:
     """(what was read, node ids to rerun, node ids refused) for a run id / 'latest', a
     directory or a JUnit file. Never from .pytest_cache: the record is the truth."""
-    if source == LATEST or RUN_ID_PATTERN.fullmatch(source):
-        run_dir = RunStore(settings.resolved_log_dir).path(source)
+    run_dir = _run_dir(settings, source)
+    if run_dir is not None:
         record = RunRecord.load(run_dir)
         failures, _total = run_failures(run_dir, limit=100_000)
         if not failures and record.state in (RunState.FAILED, RunState.ERROR):

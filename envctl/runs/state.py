@@ -184,12 +184,12 @@ class RunRecord:
             raise
         except OSError as exc:
             raise DamagedRunError(f"run {run_dir.name}: {RECORD_FILE} cannot be read: {exc.strerror or exc}",
-                                  hint=f"remove {run_dir} if it is of no use") from None
+                                  hint=f"remove {run_dir} if it is of no use", run_id=run_dir.name) from None
         try:
             return cls.from_dict(json.loads(raw.decode("utf-8")))
         except (UnicodeDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise DamagedRunError(f"run {run_dir.name}: {RECORD_FILE} is damaged ({_short(exc)})",
-                                  hint=f"remove {run_dir} if it is of no use") from None
+                                  hint=f"remove {run_dir} if it is of no use", run_id=run_dir.name) from None
 
 
 def _check_identity(values: dict[str, Any]) -> None:

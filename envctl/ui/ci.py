@@ -132,15 +132,15 @@ def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path
     else:
         github.fold(f"envctl run {record.id}: output", _log_chunks(run_dir / OUTPUT_LOG), out)
     failures, total = run_failures(run_dir)
+    flaky, flaky_total = run_flaky(run_dir, record.children)  # read once: annotations and summary
     paths = path_map(run_dir, record)
     if github_actions:
         repo_path = paths.repo_path if paths else str
-        flaky, flaky_total = run_flaky(run_dir, record.children, limit=github.MAX_ANNOTATIONS)
         for line in [*github.annotation_lines(failures, total, repo_path),
                      *github.flaky_lines(flaky, flaky_total, repo_path)]:
             out.write((line + "\n").encode())
     if summary_path is not None:
-        data = summary_data(run_dir, record)
+        data = summary_data(run_dir, record, flaky=flaky)
         shown = _Shown(run_dir, paths.repository if paths else Path.cwd())
         data["log"] = shown(run_dir / OUTPUT_LOG)
         data["junit"] = shown(run_dir / JUNIT_FILE) if data["junit"] else None

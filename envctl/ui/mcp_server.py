@@ -11,6 +11,7 @@ The SDK is an optional extra (``pip install 'envctl[mcp]'``), imported only by t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +23,6 @@ from envctl.errors import EnvctlError, UsageError
 
 WAIT_DEFAULT = 50.0  # seconds: under the ~60 s at which MCP clients cut a call by default
 WAIT_MAX = 600.0
-POLL = 0.25
 REPORT_EVERY = 5.0  # seconds between progress notifications when nothing changed
 LOGS_DEFAULT_BYTES = 16 * 1024
 LOGS_MAX_BYTES = 256 * 1024
@@ -177,45 +177,40 @@ class Tools:
         status = self.run(args.get("run_id", "latest")).status(lines=int(args.get("lines", 10)))
         return Answer(status_view(status), progress_line(status))
 
-    def wait(self, args: Mapping[str, Any], *, sleep: Callable[[float], None] = time.sleep) -> Answer:
-        """Bounded by ``seconds``: each step below is a small file read or a process spawn."""
+    def wait(self, args: Mapping[str, Any]) -> Answer:
+        """`envctl wait`'s own wait (control.wait_for: it takes a dead recorder's run over and
+        blocks on the engine's exit event), bounded by ``seconds``, reporting as it goes."""
+        from envctl.errors import WaitTimeoutError  # noqa: PLC0415
         from envctl.runs import control  # noqa: PLC0415
         from envctl.ui.views import progress_line, wait_view  # noqa: PLC0415
 
         began = time.monotonic()
-        deadline = began + float(args.get("seconds", WAIT_DEFAULT))
+        seconds = float(args.get("seconds", WAIT_DEFAULT))
         handle = self.run(args.get("run_id", "latest"))
-        taken_over_at = -1e9
-        reported: tuple[object, ...] = ()
-        reported_at = -1e9
-        while True:
-            now = time.monotonic()
-            if now - taken_over_at >= 2.0:  # a recorder that died while we wait is replaced
-                control.take_over(handle.dir)
-                taken_over_at = now
-            status = handle.status(lines=5)
-            if status.record.state.terminal or time.monotonic() >= deadline:
-                break
+        reported: list[Any] = [(), -1e9]  # what was last reported, and when
+
+        def tick(_record: Any) -> None:
+            status = handle.status(lines=0)
             counts = status.progress.counts
             now_state = (status.record.state, counts.done, counts.failed, counts.errors,
                          status.progress.current)
-            if now_state != reported or time.monotonic() - reported_at >= REPORT_EVERY:
+            if now_state != reported[0] or time.monotonic() - reported[1] >= REPORT_EVERY:
                 # MCP progress must increase with each notification: the seconds waited do,
                 # out of the seconds asked for; the run's own done/total is in the message.
-                self.report(round(time.monotonic() - began, 3), round(deadline - began, 3),
-                            progress_line(status))
-                reported, reported_at = now_state, time.monotonic()
-            sleep(max(0.0, min(POLL, deadline - time.monotonic())))
+                self.report(round(time.monotonic() - began, 3), seconds, progress_line(status))
+                reported[:] = [now_state, time.monotonic()]
+
+        with contextlib.suppress(WaitTimeoutError):  # the deadline is an answer: not ended yet
+            control.wait_for(handle.dir, timeout=seconds, cleaned=False, on_tick=tick)
+        status = handle.status(lines=5)
         return Answer(wait_view(status, waited=time.monotonic() - began), progress_line(status))
 
     def failures(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.runs.results import run_failures  # noqa: PLC0415
-        from envctl.ui.views import FAILURES_LIMIT, failures_view  # noqa: PLC0415
+        from envctl.ui.views import run_failures_view  # noqa: PLC0415
 
-        handle = self.run(args.get("run_id", "latest"))
         limit = None if args.get("limit") is None else int(args["limit"])
-        found, total = run_failures(handle.dir, limit=FAILURES_LIMIT if limit is None else limit)
-        view = failures_view(handle.record, found, total, limit=limit, tail=int(args.get("tail", 6)))
+        view = run_failures_view(self.run(args.get("run_id", "latest")), limit=limit,
+                                 tail=int(args.get("tail", 6)))
         names = ", ".join(item["test"] for item in view["failures"][:3])
         more = f" and {view['total'] - 3} more" if view["total"] > 3 else ""
         return Answer(view, f"run {view['run']} ({view['state']}): {view['total']} failed"

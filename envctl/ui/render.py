@@ -184,8 +184,7 @@ def runs_table(records: list[Any], damaged: list[Any] = ()) -> None:  # type: ig
                      format_duration(record.duration) if record.duration else "-",
                      str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
                      str(record.exit_code) if record.state.terminal else "-"])
-    rows += [[error.message.split(":", 1)[0].removeprefix("run "), "damaged", "-", "-", "-", "-", "-",
-              "-", "-"] for error in damaged]
+    rows += [[error.run_id, "damaged", "-", "-", "-", "-", "-", "-", "-"] for error in damaged]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     numeric = {4, 5, 6, 7, 8}
     lines = ["  ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])

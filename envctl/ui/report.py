@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from envctl.report.failures import Failure
 from envctl.report.junit import Results
 from envctl.report.summary import cases_csv, markdown
 from envctl.runs.exchange import JUNIT_FILE, open_result
@@ -18,8 +19,10 @@ from envctl.runs.state import Counts, RunRecord
 FORMATS = ("md", "json", "csv", "junit")
 
 
-def summary_data(run_dir: Path, record: RunRecord, results: Results | None = None) -> dict[str, Any]:
+def summary_data(run_dir: Path, record: RunRecord, results: Results | None = None,
+                 flaky: list[Failure] | None = None) -> dict[str, Any]:
     results = results if results is not None else run_results(run_dir)
+    flaky = flaky if flaky is not None else run_flaky(run_dir, record.children)[0]
     counts = asdict(record.counts if record.state.terminal else _live_counts(run_dir, record))
     if results.cases:
         # JUnit says what ran; the collected total (from progress) says what was to run.
@@ -38,7 +41,7 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
         "limits": asdict(record.limits),
         "failures": [{"test": c.nodeid, "outcome": c.outcome, "message": c.message,
                       "file": c.file, "line": c.line} for c in results.failures],
-        "flaky": [{"test": f.nodeid, "file": f.file} for f in run_flaky(run_dir, record.children)[0]],
+        "flaky": [{"test": f.nodeid, "file": f.file} for f in flaky],
         "slowest": [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)],
         "running_test": record.running_test,
         "dependency_events": [asdict(e) for e in record.dependency_events],

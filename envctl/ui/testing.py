@@ -101,9 +101,9 @@ def run_tests(settings: Settings, options: TestOptions) -> int:
         print(f"envctl: {note}", file=sys.stderr)
     if started.run_dir is None or started.record is None:
         if options.as_json:  # a caller reading stdout gets an answer: nothing was started
-            print(json.dumps({"schema": "envctl/started/1", "run": None, "id": None, "state": None,
-                              "dir": None, "log": None, "container": None, "shards": None, "rerun": 0,
-                              "commands": None, "message": "; ".join(started.notes)}, indent=2))
+            from envctl.ui.views import not_started_view  # noqa: PLC0415
+
+            print(json.dumps(not_started_view("; ".join(started.notes)), indent=2))
         return 0
     run_dir, record = started.run_dir, started.record
     if options.detach:

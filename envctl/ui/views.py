@@ -16,7 +16,7 @@ from envctl.text import clean_text
 
 if TYPE_CHECKING:
     from envctl.report.failures import Failure
-    from envctl.runs.run import RunStatus
+    from envctl.runs.run import Run, RunStatus
     from envctl.runs.state import RunRecord
 
 VERSION = 1
@@ -56,6 +56,13 @@ def started_view(run_dir: Path, record: RunRecord, *, rerun: int | None = None) 
     })
 
 
+def not_started_view(message: str) -> dict[str, Any]:
+    """`--rerun-failed` of a run where nothing failed: nothing was started, and why."""
+    return tagged("started", {"run": None, "id": None, "state": None, "dir": None, "log": None,
+                              "container": None, "shards": None, "rerun": 0, "commands": None,
+                              "message": message})
+
+
 def _run_fields(record: RunRecord) -> dict[str, Any]:
     return {
         "run": record.id,
@@ -85,8 +92,7 @@ def run_view(record: RunRecord) -> dict[str, Any]:
 def runs_view(records: list[RunRecord], damaged: list[Any]) -> dict[str, Any]:
     return tagged("runs", {
         "runs": [_run_fields(record) for record in records],
-        "damaged": [{"run": error.message.split(":", 1)[0].removeprefix("run "), "message": error.message}
-                    for error in damaged],
+        "damaged": [{"run": error.run_id, "message": error.message} for error in damaged],
     })
 
 
@@ -193,6 +199,15 @@ def failures_view(record: RunRecord, failures: list[Failure], total: int, *,
         "hint": (f"{more} more: `envctl failures {record.id} --limit {min(total, len(shown) + 50)}`, "
                  f"or `envctl report {record.id} --format json`") if more else None,
     })
+
+
+def run_failures_view(run: Run, *, limit: int | None = None, tail: int = 6) -> dict[str, Any]:
+    """A run's failures as `failures` answers them (the CLI's and the MCP tool's)."""
+    from envctl.runs.results import run_failures  # noqa: PLC0415
+
+    limit = None if limit is None else max(0, limit)
+    found, total = run_failures(run.dir, limit=FAILURES_LIMIT if limit is None else limit)
+    return failures_view(run.record, found, total, limit=limit, tail=max(0, min(tail, 12)))
 
 
 def failures_text(view: dict[str, Any]) -> str:
