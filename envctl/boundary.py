@@ -48,14 +48,17 @@ def report_error(exc: EnvctlError) -> None:
 
 def guarded(call: Callable[[], int]) -> int:
     """Run ``call`` and map whatever escapes it to a documented exit code."""
+    from envctl import signals  # noqa: PLC0415
+
     try:
-        return call()
+        with signals.as_interrupts():
+            return call()
     except EnvctlError as exc:
         report_error(exc)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        print("envctl: interrupted", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        print(f"envctl: interrupted ({signals.name(exc)})", file=sys.stderr)
+        return signals.exit_code(exc)
     except BrokenPipeError:
         # stdout closed early (e.g. `envctl logs | head`): not an error of ours
         sys.stderr.close()

@@ -126,14 +126,15 @@ class Engine:
 
     def output_stream(self, container_id: str, *, follow: bool,
                       tail: int | None = None) -> Iterator[bytes]:
-        """The container's stdout and stderr as raw bytes, from its first byte.
+        """The container's stdout and stderr from the engine's stored log, from its first byte
+        (or the last ``tail`` lines).
 
-        ``follow``: attach (the fastest path: ~90 MB/s here) and stream until the container
-        exits; otherwise read the engine's stored log of a finished container.
+        ``follow``: go on until the container exits. Unlike an attach, the stored log has no
+        gap however late it is read; but it re-encodes invalid UTF-8.
         """
 
         try:
-            stream = self._open_output(container_id, follow=follow, tail=tail)
+            stream = self._open_output(container_id, follow=follow, tail=tail, attach=False)
         except ContainerGoneError:
             return iter(())
         return _guarded_stream(stream, "reading the test container's output")
@@ -142,6 +143,9 @@ class Engine:
                       grace: float = ATTACH_GRACE,
                       on_attached: Callable[[], None] | None = None) -> tuple[int | None, bool]:
         """Attach and copy the output to ``sink`` until the container exits.
+
+        Whole only if attached before the container wrote anything (the runner waits for the
+        collector's gate): what is written while the engine replays its log is lost.
 
         Returns (exit code or None if the container vanished, complete). The attach is the only
         byte-exact copy (the engine's stored log re-encodes invalid UTF-8), but attaching to a
@@ -152,7 +156,7 @@ class Engine:
         """
 
         try:
-            stream = self._open_output(container_id, follow=True, tail=None)
+            stream = self._open_output(container_id, follow=True, tail=None, attach=True)
         except ContainerGoneError:
             return None, False
         if on_attached is not None:
@@ -193,17 +197,16 @@ class Engine:
         thread.join(grace)
         return code, False
 
-    def _open_output(self, container_id: str, *, follow: bool, tail: int | None) -> Any:
+    def _open_output(self, container_id: str, *, follow: bool, tail: int | None, attach: bool) -> Any:
         with translate_errors("reading the test container's output"):
-            if tail is not None:
-                stream = self.client.api.logs(container_id, stdout=True, stderr=True,
-                                              stream=True, follow=follow, tail=tail)
-            elif follow:
+            if attach:
+                # The engine replays the stored log, then joins the live stream: bytes written
+                # in between are lost, so only an attach made before any output is whole.
                 stream = self.client.api.attach(container_id, stdout=True, stderr=True,
                                                 stream=True, logs=True)
             else:
-                stream = self.client.api.logs(container_id, stdout=True, stderr=True,
-                                              stream=True, follow=False)
+                stream = self.client.api.logs(container_id, stdout=True, stderr=True, stream=True,
+                                              follow=follow, tail="all" if tail is None else tail)
         return stream
 
     def wait_exit(self, container_id: str, timeout: float | None = None) -> int | None:

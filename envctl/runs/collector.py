@@ -36,6 +36,8 @@ CANCEL_SLACK = 1.0  # a stop asked this long after the exit still counts (clock 
 CREATE_WAIT = 120.0  # how long a taking-over collector waits for `compose run` to create it
 START_WAIT = 120.0  # how long a created container may take to be started by `compose run`
 PARENT_POLL = 0.5
+RECHECK_DELAY = 0.5  # seconds between two looks for a container nobody seems to be creating
+GATE_MARGIN = 5.0  # seconds: a container started this close to the runner's gate deadline may be past it
 
 
 class CancelWatch:
@@ -85,7 +87,7 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
         if not record.state.terminal:
             with CancelWatch(run_dir) as cancel:
                 try:
-                    if record.container is None:
+                    if record.container is None or _start_was_cut_short(record):
                         record = _start(run_dir, record, cancel)
                     if not record.state.terminal:
                         record = _collect_container(run_dir, record, cancel)
@@ -99,6 +101,26 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
                                     f"{exc} (the traceback is in collector.log)"))
         _clean_up(run_dir, record)
         return RunRecord.load(run_dir)
+
+
+def _start_was_cut_short(record: RunRecord) -> bool:
+    """The container is named but does not exist, and no `compose run` on this machine is making
+    it: its starter died between naming it and running compose, so the start is done again."""
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+    from envctl.runs.launch import creation_under_way  # noqa: PLC0415
+
+    if record.state is not RunState.STARTING or record.container is None:
+        return False
+    if creation_under_way(record.container) is not False:
+        return False
+    with Engine(timeout=60) as engine:
+        if engine.container_state(record.container) is not None:
+            return False
+    # compose may have been between its last look at /proc and creating it: look once more.
+    time.sleep(RECHECK_DELAY)
+    with Engine(timeout=60) as engine:
+        return creation_under_way(record.container) is False \
+            and engine.container_state(record.container) is None
 
 
 def _start(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
@@ -146,7 +168,8 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             _stop_container(name)
         watch = DependencyWatch(record.project, name, run_dir)
         watch.start()
-        log = _capture_output(run_dir, record, streaming, name, follow=not state.ended)
+        log = _capture_output(run_dir, record, streaming, name, follow=not state.ended,
+                              pristine=_nothing_written_yet(run_dir, record, state))
         exit_seen = time.time()
         final = _await_end(engine, streaming, name)
         lifecycle.mark_collecting(run_dir, log_bytes=log.total, log_cut_bytes=log.cut, log_error=log.error)
@@ -235,11 +258,22 @@ class _Log:
         self.cut = max(self.cut, self.total - self.log.total)
 
 
+def _nothing_written_yet(run_dir: Path, record: RunRecord, state: ContainerState) -> bool:
+    """Whether the tests are still held at the runner's gate, so an attach sees every byte: the
+    gate is mounted, nobody has opened it, and the runner has not given up waiting for it."""
+    from envctl.pytest_plugin.envctl_runner import GATE_WAIT  # noqa: PLC0415
+
+    if not record.injected or exchange.gate_open(run_dir):
+        return False
+    return state.started_at is not None and time.time() - state.started_at < GATE_WAIT - GATE_MARGIN
+
+
 def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container: str,
-                    *, follow: bool) -> _Log:
-    """Write the container's whole output to the capped log."""
-    complete = False
-    if follow:
+                    *, follow: bool, pristine: bool) -> _Log:
+    """Write the container's whole output to the capped log: through the attach (byte-exact)
+    when it comes before any output, else from the engine's stored log, which has no gap (a
+    collector taking over a running container, a run without the gate)."""
+    if follow and pristine:
         log = _Log(run_dir, record.log_cap)
         try:
             _code, complete = engine.follow_output(
@@ -248,10 +282,12 @@ def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container:
             log.close()
         if complete:
             return log
-    # Finished before we attached, or the attach hung: the engine's stored log.
+    # Output came before us, it finished before we attached, or the attach hung.
+    if follow and record.injected:
+        _open_gate(run_dir)  # a runner still held (its collector died first) need not wait on
     log = _Log(run_dir, record.log_cap)
     try:
-        for chunk in engine.output_stream(container, follow=False):
+        for chunk in engine.output_stream(container, follow=follow and not pristine):
             log.write(chunk)
     finally:
         log.close()

@@ -322,6 +322,11 @@ def seed_durations(run_dir: Path, durations: Path) -> None:
         (run_dir / INPUT_DIR / DURATIONS_FILE).chmod(0o644)
 
 
+def gate_open(run_dir: Path) -> bool:
+    """Whether a collector has let the runner start pytest."""
+    return (run_dir / INPUT_DIR / ATTACHED_FILE).exists()
+
+
 def open_gate(run_dir: Path) -> None:
     """Let the runner in the container start pytest: the collector is attached."""
     fd = os.open(run_dir / INPUT_DIR / ATTACHED_FILE,

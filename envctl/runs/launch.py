@@ -160,6 +160,25 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
     return record
 
 
+def creation_under_way(name: str, proc: Path = Path("/proc")) -> bool | None:
+    """Whether a `compose run` creating the container ``name`` is alive on this machine (None:
+    cannot tell, no /proc). A starter killed before it ran compose leaves none: then nobody
+    will create the container, and the run can be started again instead of waited on."""
+    if not proc.is_dir():
+        return None
+    wanted = name.encode()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"run" in argv and wanted in argv and any(arg.endswith(b"compose") for arg in argv):
+            return True
+    return False
+
+
 def remove_container(name: str | None) -> None:
     if name is None:
         return

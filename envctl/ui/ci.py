@@ -9,14 +9,13 @@ and exit 130 / 143 within a few seconds.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import BinaryIO
 
-from envctl.errors import EnvctlError, EnvironmentFailedError, ExitCode
+from envctl import signals
+from envctl.errors import EnvctlError, EnvironmentFailedError
 from envctl.report import github
 from envctl.report.paths import PathMap
 from envctl.report.summary import code_span, markdown
@@ -32,16 +31,6 @@ from envctl.units import format_duration
 
 CI_STOP = (("SIGINT", 2.0), ("SIGTERM", 1.5), ("SIGKILL", 1.0))  # all within the 7 s budget
 LOG_ECHO_CAP = 16 << 20  # the log echoed into the CI log: its last 16 MiB at most
-
-
-class _Cancelled(Exception):  # a signal, not an error
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_cancelled(signum: int, _frame: FrameType | None) -> None:
-    raise _Cancelled(signum)
 
 
 def _progress(run_dir: Path, record: RunRecord) -> Progress:
@@ -84,25 +73,21 @@ def _log_chunks(path: Path, cap: int = LOG_ECHO_CAP) -> Iterator[bytes]:
 def ci_wait(run_dir: Path, *, heartbeat: float, github_actions: bool, summary_path: Path | None,
             out: BinaryIO) -> int:
     """Wait with heartbeats, then report for CI; the exit code `envctl wait` returns."""
-    previous = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        record = _wait_with_heartbeats(run_dir, heartbeat, out)
-    except _Cancelled as cancelled:
-        for s in previous:
-            signal.signal(s, signal.SIG_IGN)  # a second signal must not cut the cleanup short
-        out.write(b"envctl: job cancelled: stopping the test run\n")
-        out.flush()
-        try:
-            record = control.stop(run_dir, escalation=CI_STOP, record_wait=2.0)
-        except EnvctlError:
-            record = RunRecord.load(run_dir)
-        if not record.state.terminal:
-            out.write(f"envctl: the run is still {record.state.value}; its stop is under way\n".encode())
-        _report(run_dir, record, github_actions, summary_path, out, partial=True)
-        return int(ExitCode.INTERRUPTED if cancelled.signum == signal.SIGINT else ExitCode.TERMINATED)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        with signals.as_interrupts():
+            record = _wait_with_heartbeats(run_dir, heartbeat, out)
+    except KeyboardInterrupt as exc:
+        with signals.shielded():  # a second signal must not cut the cleanup short
+            out.write(f"envctl: job cancelled ({signals.name(exc)}): stopping the test run\n".encode())
+            out.flush()
+            try:
+                record = control.stop(run_dir, escalation=CI_STOP, record_wait=2.0)
+            except EnvctlError:
+                record = RunRecord.load(run_dir)
+            if not record.state.terminal:
+                out.write(f"envctl: the run is still {record.state.value}; its stop is under way\n".encode())
+            _report(run_dir, record, github_actions, summary_path, out, partial=True)
+        return signals.exit_code(exc)
     _report(run_dir, record, github_actions, summary_path, out, partial=False)
     return record.exit_code
 

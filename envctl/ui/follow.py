@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from envctl.errors import ExitCode
+from envctl import signals
 from envctl.runs import control
 from envctl.runs.logfile import LineSplitter, tail_lines
 from envctl.runs.run import Run
@@ -43,13 +43,12 @@ def _stream_container(container: str | None, *, tail: int | None = None,
         write(chunk)
         copied += len(chunk)
 
+    # The engine's stored log, followed: an attach made after the tests began would drop what
+    # they print while the engine replays its log (invalid UTF-8 is re-encoded: this is a view).
     with Engine(timeout=None) as engine:
-        if tail is not None:
-            for chunk in engine.output_stream(container, follow=True, tail=tail):
-                sink(chunk)
-            return copied, True
-        _code, complete = engine.follow_output(container, sink)
-    return copied, complete
+        for chunk in engine.output_stream(container, follow=True, tail=tail):
+            sink(chunk)
+    return copied, True
 
 
 def _print_file(path: Path, offset: int = 0, write: Callable[[bytes], None] = _write) -> None:
@@ -72,12 +71,13 @@ def follow(run_dir: Path) -> int:
         record = control.wait_for(run_dir)
         if not complete:  # the live copy missed the end: the rest is in the recorded log
             _print_file(run_dir / OUTPUT_LOG, offset=copied)
-    except KeyboardInterrupt:
-        print("\nenvctl: Ctrl-C: stopping the run (interrupt, then terminate, then kill)",
-              file=sys.stderr)
-        record = control.stop(run_dir)
-        print(final_summary(run_dir, record), file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        with signals.shielded():  # a second signal must not cut the stop short
+            print(f"\nenvctl: {signals.name(exc)}: stopping the run (interrupt, then terminate, "
+                  "then kill)", file=sys.stderr)
+            record = control.stop(run_dir)
+            print(final_summary(run_dir, record), file=sys.stderr)
+        return signals.exit_code(exc)
     print(final_summary(run_dir, record), file=sys.stderr)
     return record.exit_code
 

@@ -9,6 +9,7 @@ import json
 import sys
 import time
 
+from envctl import signals
 from envctl.errors import ExitCode, WaitTimeoutError
 from envctl.runs.run import Run
 
@@ -21,12 +22,20 @@ def bounded_wait(run: Run, timeout: float | None, *, as_json: bool = False) -> i
     began = time.monotonic()
     try:
         record = run.wait(timeout=timeout)
-    except WaitTimeoutError:
-        status = run.status(lines=0 if not as_json else 5)
-        if as_json:
-            print(json.dumps(wait_view(status, waited=time.monotonic() - began), indent=2, default=str))
-        else:
-            print(f"envctl: {progress_line(status)}", file=sys.stderr)
+    except (WaitTimeoutError, KeyboardInterrupt) as exc:
+        # At the deadline, or signalled: only this wait ends; the run is detached and goes on.
+        with signals.shielded():
+            status = run.status(lines=0 if not as_json else 5)
+            if as_json:
+                print(json.dumps(wait_view(status, waited=time.monotonic() - began), indent=2,
+                                 default=str))
+            else:
+                if isinstance(exc, KeyboardInterrupt):
+                    print(f"envctl: {signals.name(exc)}: stopped waiting; the run goes on",
+                          file=sys.stderr)
+                print(f"envctl: {progress_line(status)}", file=sys.stderr)
+        if isinstance(exc, KeyboardInterrupt):
+            return signals.exit_code(exc)
         return int(ExitCode.WAIT_TIMEOUT)
     if as_json:
         print(json.dumps(wait_view(run.status(lines=5), waited=time.monotonic() - began), indent=2,

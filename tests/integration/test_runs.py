@@ -100,6 +100,33 @@ def test_whole_log_of_a_fast_and_loud_suite(runs_project) -> None:  # type: igno
         assert f"loud-{i}\n" in log
 
 
+def test_taking_over_a_talking_container_keeps_the_log_from_its_first_byte(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """The collector is killed while the tests print; the one that takes over keeps every line,
+    the first included (an attach replays the stored log, then joins the stream: what comes in
+    between was lost, and once the whole head of the log)."""
+    write_suite(runs_project, "talk", "import time\ndef test_a():\n    for i in range(3000):\n"
+                                      "        print(f'tick-{i}', flush=True)\n        time.sleep(0.001)\n")
+    run_id = start_detached_then_kill_everything(runs_project, "--", "-s", started=False)
+    # (a collector started again and killed once the ticks are flowing)
+    log_path = Path(runs_project.env["ENVCTL_LOG_DIR"]) / run_id / "output.log"
+    runs_project.envctl("status", run_id)
+    wait = subprocess.Popen([sys.executable, "-m", "envctl", "wait", run_id], cwd=runs_project.path,
+                            env=runs_project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while "tick-100\n" not in (log_path.read_text() if log_path.exists() else ""):
+        assert time.monotonic() < deadline, "the ticks never reached the log"
+        time.sleep(0.02)
+    wait.kill()
+    wait.wait()
+    kill_all_envctl(runs_project.env["ENVCTL_LOG_DIR"])
+    result = runs_project.envctl("wait", run_id)
+    assert result.returncode == 0, result.output
+    log = log_path.read_text()
+    assert "test session starts" in log
+    ticks = [int(tick) for tick in re.findall(r"tick-(\d+)\n", log)]
+    assert ticks == list(range(3000))
+
+
 def test_status_of_a_running_run_and_its_final_record(runs_project) -> None:  # type: ignore[no-untyped-def]
     """status shows running with progress while the tests go; the record ends passed."""
     write_suite(runs_project, "slow", "import time, pytest\n@pytest.mark.parametrize('i', range(6))\n"

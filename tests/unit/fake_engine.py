@@ -5,6 +5,7 @@ exit it has, and what the engine does when asked to remove or kill it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,8 @@ def state(name: str = "c", *, status: str = "running", exit_code: int = 0, start
           oom_killed: bool = False) -> ContainerState:
     return ContainerState(id=name, name=name, service="test", status=status, exit_code=exit_code,
                           oom_killed=oom_killed, health=None, restart_count=0, error="",
-                          started=started, finished_at=None)
+                          started=started, finished_at=None,
+                          started_at=time.time() if started else None)
 
 
 class _Stream:
@@ -43,12 +45,15 @@ class FakeEngine:
     killed: list[tuple[str, str]] = []  # noqa: RUF012
     on_follow: Callable[[], None] | None = None
     wait_gone: bool = False  # wait_exit finds the container removed
+    attaches: int = 0
+    stored_reads: list[bool] = []  # noqa: RUF012  # each read of the stored log: followed or not
 
     @classmethod
     def reset(cls, states: list[ContainerState | None], *, output: bytes = b"",
               exit_code: int | None = 0) -> None:
         cls.states, cls.output, cls.exit_code = list(states), output, exit_code
         cls.removed, cls.killed, cls.on_follow, cls.wait_gone = [], [], None, False
+        cls.attaches, cls.stored_reads = 0, []
 
     def __init__(self, timeout: float | None = 60.0) -> None:
         self.timeout = timeout
@@ -72,6 +77,7 @@ class FakeEngine:
 
     def follow_output(self, _container: str, sink: Callable[[bytes], None], *, grace: float = 2.0,
                       on_attached: Callable[[], None] | None = None) -> tuple[int | None, bool]:
+        FakeEngine.attaches += 1
         if on_attached is not None:
             on_attached()
         if FakeEngine.on_follow is not None:
@@ -80,6 +86,7 @@ class FakeEngine:
         return FakeEngine.exit_code, True
 
     def output_stream(self, _container: str, *, follow: bool, tail: int | None = None) -> Iterator[bytes]:
+        FakeEngine.stored_reads.append(follow)
         return iter([FakeEngine.output])
 
     def wait_exit(self, container: str, timeout: float | None = None) -> int | None:

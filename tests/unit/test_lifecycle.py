@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from envctl.docker import engine as engine_module
-from envctl.runs import collector, exchange, lifecycle, logfile
+from envctl.runs import collector, exchange, launch, lifecycle, logfile
 from envctl.runs.outcome import EndFacts
 from envctl.runs.progress import read_progress
 from envctl.runs.results import run_results
@@ -26,6 +27,8 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A run whose container has been named (the start has happened), on a fake engine."""
     monkeypatch.setattr(engine_module, "Engine", FakeEngine)
     monkeypatch.setattr(collector, "CREATE_WAIT", 0.3)
+    # This machine's /proc knows nothing of the fake: by default, no telling (the old behaviour).
+    monkeypatch.setattr(launch, "creation_under_way", lambda _name: None)
     path = tmp_path / RUN_ID
     path.mkdir(mode=0o700)
     exchange.create_dirs(path)
@@ -243,3 +246,62 @@ def test_results_outlive_the_emptied_exchange_folder(run_dir: Path) -> None:
     assert (record.counts.total, record.counts.passed) == (2, 2)
     assert read_progress(run_dir).counts.passed == 2
     assert [c.nodeid for c in run_results(run_dir).cases] == ["t::test_a"]
+
+
+def test_a_fresh_container_held_at_the_gate_is_attached_and_let_go(run_dir: Path) -> None:
+    """Nothing written yet (gate closed, just started): the byte-exact attach, then the gate opens."""
+    FakeEngine.reset([state(), ended()], output=b"\xff raw\n")
+    collector.collect(run_dir)
+    assert (FakeEngine.attaches, FakeEngine.stored_reads) == (1, [])
+    assert exchange.gate_open(run_dir)
+    assert (run_dir / OUTPUT_LOG).read_bytes() == b"\xff raw\n"
+
+
+def test_taking_over_after_the_gate_opened_follows_the_stored_log(run_dir: Path) -> None:
+    """The gate is open (an earlier collector let the tests start): output may precede us, and an
+    attach would lose what comes while the engine replays, so the stored log is followed."""
+    exchange.open_gate(run_dir)
+    FakeEngine.reset([state(), ended()], output=b"head\ntail\n")
+    collector.collect(run_dir)
+    assert (FakeEngine.attaches, FakeEngine.stored_reads) == (0, [True])
+    assert (run_dir / OUTPUT_LOG).read_bytes() == b"head\ntail\n"
+
+
+def test_a_container_past_the_gate_deadline_is_not_attached(run_dir: Path) -> None:
+    """Started long enough ago that the runner stopped waiting for the gate: the stored log."""
+    old = replace(state(), started_at=time.time() - 60)
+    FakeEngine.reset([old, ended()], output=b"x\n")
+    collector.collect(run_dir)
+    assert (FakeEngine.attaches, FakeEngine.stored_reads) == (0, [True])
+    assert exchange.gate_open(run_dir)
+
+
+def test_a_start_cut_short_before_compose_ran_is_done_again(run_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Named, never created, no compose at work: the taking-over collector starts it itself."""
+    (run_dir / "detached").touch()
+    monkeypatch.setattr(launch, "creation_under_way", lambda _name: False)
+    monkeypatch.setattr(collector, "RECHECK_DELAY", 0.0)
+    started: list[str] = []
+
+    def start_container(path: Path, record: RunRecord, _cancel: object) -> RunRecord:
+        started.append(path.name)
+        return record
+
+    monkeypatch.setattr(launch, "start_container", start_container)
+    FakeEngine.reset([None, None, state(), ended(exit_code=1)], output=b"1 failed\n", exit_code=1)
+    record = collector.collect(run_dir)
+    assert started == [RUN_ID]
+    assert record is not None
+    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+
+
+def test_a_start_whose_compose_is_at_work_is_waited_for(run_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose run still alive: the container is awaited, not started a second time."""
+    monkeypatch.setattr(launch, "creation_under_way", lambda _name: True)
+    monkeypatch.setattr(launch, "start_container", lambda *_a: pytest.fail("started twice"))
+    FakeEngine.reset([None, state(), ended()], output=b"ok\n")
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.PASSED
