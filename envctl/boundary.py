@@ -56,7 +56,7 @@ def guarded(call: Callable[[], int]) -> int:
     except EnvctlError as exc:
         report_error(exc)
         return int(exc.exit_code)
-    except KeyboardInterrupt as exc:
+    except signals.INTERRUPTS as exc:
         print(f"envctl: interrupted ({signals.name(exc)})", file=sys.stderr)
         return signals.exit_code(exc)
     except BrokenPipeError:

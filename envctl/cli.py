@@ -439,8 +439,10 @@ def failures(
 @app.command()
 def mcp() -> int:
     """Serve envctl's tools to a coding agent over MCP (stdio); needs `pip install 'envctl[mcp]'`."""
+    from envctl import signals  # noqa: PLC0415
     from envctl.ui.mcp_server import serve  # noqa: PLC0415
 
+    signals.by_default()  # a server ends on SIGTERM at once; the runs it started go on
     serve(GLOBALS.project_dir)
     return 0
 
@@ -539,8 +541,11 @@ def _dispatch(argv: list[str]) -> int:
         result = app(args=argv, standalone_mode=False, prog_name="envctl")
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except typer.Abort:
-        raise KeyboardInterrupt from None
+    except typer.Abort as exc:
+        # click turns every KeyboardInterrupt into Abort: give back the one that was raised (a
+        # SIGTERM or SIGHUP carries its signal, for the exit code).
+        cause = exc.__cause__ or exc.__context__
+        raise (cause if isinstance(cause, KeyboardInterrupt) else KeyboardInterrupt()) from None
     except typer.TyperException as exc:
         # click's usage errors exit 2, which is pytest's; envctl's usage code is 10.
         show = getattr(exc, "show", None)

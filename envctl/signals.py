@@ -1,6 +1,9 @@
-"""Signals as interrupts: SIGTERM (a cancelled CI job, `kill`) and SIGHUP (a closed terminal, a
-dropped SSH session) end a command the way Ctrl-C does, so one code path stops a foreground
-run, reports a partial summary and exits 128 + the signal's number (130, 143, 129)."""
+"""Signals as interrupts: SIGINT (Ctrl-C), SIGTERM (a cancelled CI job, `kill`) and SIGHUP (a
+closed terminal, a dropped SSH session) end a command one way: one code path stops a foreground
+run, reports a partial summary and exits 128 + the signal's number (130, 143, 129).
+
+`Signalled` is a BaseException but not a KeyboardInterrupt: Typer turns a KeyboardInterrupt into
+a silent exit 130, losing which signal it was and the message; this passes through it."""
 
 from __future__ import annotations
 
@@ -14,24 +17,27 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
 
-class Signalled(KeyboardInterrupt):
-    """A SIGTERM or SIGHUP, raised where the main thread is, as Ctrl-C's KeyboardInterrupt is."""
+class Signalled(BaseException):  # named for what happened, like KeyboardInterrupt
+    """A signal, raised where the main thread is, as Ctrl-C's KeyboardInterrupt is."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
-def signum_of(exc: KeyboardInterrupt) -> int:
+INTERRUPTS = (KeyboardInterrupt, Signalled)  # what a command catches to stop and report
+
+
+def signum_of(exc: BaseException) -> int:
     return exc.signum if isinstance(exc, Signalled) else int(signal.SIGINT)
 
 
-def exit_code(exc: KeyboardInterrupt) -> int:
+def exit_code(exc: BaseException) -> int:
     """The shell's convention: 128 + the signal's number."""
     return 128 + signum_of(exc)
 
 
-def name(exc: KeyboardInterrupt) -> str:
+def name(exc: BaseException) -> str:
     return NAMES.get(signal.Signals(signum_of(exc)), f"signal {signum_of(exc)}")
 
 
@@ -41,12 +47,12 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def as_interrupts() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise `Signalled` for as long as this lasts (main thread only)."""
+    """SIGINT, SIGTERM and SIGHUP raise `Signalled` while this lasts (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in HANDLED:
         if signal.getsignal(signum) is signal.SIG_IGN:
             continue  # started under nohup: the caller asked for it to be ignored
         previous[signum] = signal.signal(signum, _raise)
@@ -69,3 +75,12 @@ def shielded() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def by_default() -> None:
+    """SIGTERM and SIGHUP end the process at once, as they do any program (a server: `envctl mcp`)."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

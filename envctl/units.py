@@ -11,21 +11,31 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?", re.IGNORECASE)
 _DURATION_FACTORS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+MAX_SIZE = 1 << 60  # an exbibyte: more is a typo (a 400-digit number would crash int(float(...)))
+
+
 def parse_size(value: object) -> int:
     """Bytes from an int or a string such as "512m", "2g", "1.5GiB" (binary units, like Docker)."""
     if isinstance(value, bool):
         raise ValueError("expected a size such as 512m or 2g")
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError("a size cannot be negative")
-        return value
-    if not isinstance(value, str):
+        size = value
+    elif isinstance(value, str):
+        match = _SIZE.match(value)
+        if match is None:
+            raise ValueError(f"{value[:40]!r} is not a size; use a number with b, k, m, g or t (e.g. 2g)")
+        number, unit = match.groups()
+        scaled = float(number) * _SIZE_FACTORS[unit.lower()]
+        if not math.isfinite(scaled) or scaled > MAX_SIZE:
+            raise ValueError("at most 1 EiB")
+        size = int(scaled)
+    else:
         raise ValueError("expected a size such as 512m or 2g")
-    match = _SIZE.match(value)
-    if match is None:
-        raise ValueError(f"{value!r} is not a size; use a number with b, k, m, g or t (e.g. 2g)")
-    number, unit = match.groups()
-    return int(float(number) * _SIZE_FACTORS[unit.lower()])
+    if size < 0:
+        raise ValueError("a size cannot be negative")
+    if size > MAX_SIZE:
+        raise ValueError("at most 1 EiB")
+    return size
 
 
 MAX_DURATION = 366 * 86400.0  # a year: longer is a typo (or an attack), and inf breaks JSON

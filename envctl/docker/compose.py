@@ -21,6 +21,8 @@ from envctl.errors import ComposeFileError, ComposeUnavailableError, DockerError
 TIMEOUT_EXIT = 124  # what timeout(1) returns when the deadline killed the command
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 MIN_COMPOSE = (2, 20)
+NO_PLUGIN = "'compose' is not a docker command"  # the docker CLI's words when the plugin is absent
+COMPOSE_HINT = "run scripts/setup-docker, or install docker-compose-plugin"
 
 
 class ComposeCommandError(DockerError):
@@ -85,6 +87,10 @@ class Compose:
             if exc.return_code == TIMEOUT_EXIT:
                 raise DockerError(f"{what}: docker compose did not finish within {limit:.0f}s",
                                   hint="is the engine overloaded? raise docker_timeout") from exc
+            if NO_PLUGIN in output:
+                raise ComposeUnavailableError(
+                    "the docker compose v2 plugin is not installed (`docker compose` is unknown)",
+                    hint=COMPOSE_HINT) from exc
             raise ComposeCommandError(f"{what}: {first_error_line(output)}", output=output,
                                       returncode=exc.return_code) from exc
 
@@ -95,10 +101,8 @@ class Compose:
         try:
             text = self._client(min(self.timeout, 20)).compose.version()
         except DockerException as exc:
-            raise ComposeUnavailableError(
-                "the docker compose v2 plugin is not installed",
-                hint="run scripts/setup-docker, or install docker-compose-plugin",
-            ) from exc
+            raise ComposeUnavailableError("the docker compose v2 plugin is not installed",
+                                          hint=COMPOSE_HINT) from exc
         version = parse_version(str(text))
         if version is None:
             raise ComposeUnavailableError(f"cannot read the compose version from {text!r}")

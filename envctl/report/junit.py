@@ -37,6 +37,8 @@ TEXTS_CAP = 64 << 20  # bytes of such text kept in all; past it, cases keep thei
 @dataclass
 class Results:
     cases: list[TestCase] = field(default_factory=list)
+    suites: int = 0  # <testsuite> elements seen: none means the file is not a JUnit report
+    problem: str | None = None  # why reading stopped early (not XML, unreadable)
 
     def count(self, outcome: str) -> int:
         return sum(1 for c in self.cases if c.outcome == outcome)
@@ -89,7 +91,8 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool
     parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))  # see the import
     try:
         handle = source.open("rb") if isinstance(source, Path) else source
-    except OSError:
+    except OSError as exc:
+        results.problem = exc.strerror or str(exc)
         return results
     read = tails = texts = 0
     try:
@@ -103,15 +106,18 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool
                 element: object = event[-1] if isinstance(event, tuple) else None
                 if not isinstance(element, ET.Element):
                     continue
-                if element.tag == "testcase" and len(results.cases) < CASES_CAP:
+                if element.tag == "testsuite":
+                    results.suites += 1
+                    element.clear()
+                elif element.tag == "testcase" and len(results.cases) < CASES_CAP:
                     case = _case(element, with_tail=tails < TAILS_CAP,
                                  with_text=keep_text and texts < TEXTS_CAP)
                     tails += bool(case.tail)
                     texts += len(case.body) + len(case.system_out) + len(case.system_err)
                     results.cases.append(case)
                     element.clear()
-    except (OSError, ET.ParseError, ValueError):
-        pass
+    except (OSError, ET.ParseError, ValueError) as exc:
+        results.problem = str(exc)[:200]
     finally:
         if isinstance(source, Path):
             handle.close()

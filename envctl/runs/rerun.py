@@ -9,7 +9,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from envctl.errors import EnvctlError, RunNotFoundError
+from envctl.errors import EnvctlError, RunNotFoundError, UsageError
+from envctl.report.junit import read_junit
 from envctl.report.merge import merge
 from envctl.runs.exchange import rerun_argument
 from envctl.runs.ids import LATEST, RUN_ID_PATTERN
@@ -114,6 +115,11 @@ def failed_nodeids(settings: Settings, source: str) -> tuple[str, list[str], lis
         path = Path(source)
         if not path.exists():
             raise RunNotFoundError(f"{source}: not a run id, a directory or a JUnit file")
+        results = read_junit(path) if path.is_file() else None
+        if results is not None and not results.suites:
+            why = f" ({results.problem})" if results.problem else ""
+            raise UsageError(f"--rerun-failed {source}: not a JUnit XML report{why}",
+                             hint="give a run id, a run directory or pytest's --junitxml file")
         label, nodeids = str(path), _unique(c.nodeid for c in merge([path]).failures)
     accepted = [n for n in nodeids if rerun_argument(n) is not None]
     return label, accepted, [n for n in nodeids if rerun_argument(n) is None]

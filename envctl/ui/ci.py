@@ -73,10 +73,9 @@ def _log_chunks(path: Path, cap: int = LOG_ECHO_CAP) -> Iterator[bytes]:
 def ci_wait(run_dir: Path, *, heartbeat: float, github_actions: bool, summary_path: Path | None,
             out: BinaryIO) -> int:
     """Wait with heartbeats, then report for CI; the exit code `envctl wait` returns."""
-    try:
-        with signals.as_interrupts():
-            record = _wait_with_heartbeats(run_dir, heartbeat, out)
-    except KeyboardInterrupt as exc:
+    try:  # the error boundary turns SIGINT, SIGTERM and SIGHUP into interrupts
+        record = _wait_with_heartbeats(run_dir, heartbeat, out)
+    except signals.INTERRUPTS as exc:
         with signals.shielded():  # a second signal must not cut the cleanup short
             out.write(f"envctl: job cancelled ({signals.name(exc)}): stopping the test run\n".encode())
             out.flush()

@@ -71,7 +71,7 @@ def follow(run_dir: Path) -> int:
         record = control.wait_for(run_dir)
         if not complete:  # the live copy missed the end: the rest is in the recorded log
             _print_file(run_dir / OUTPUT_LOG, offset=copied)
-    except KeyboardInterrupt as exc:
+    except signals.INTERRUPTS as exc:
         with signals.shielded():  # a second signal must not cut the stop short
             print(f"\nenvctl: {signals.name(exc)}: stopping the run (interrupt, then terminate, "
                   "then kill)", file=sys.stderr)

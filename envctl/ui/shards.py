@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from envctl import signals
 from envctl.runs import control
 from envctl.runs.progress import read_progress
 from envctl.runs.shards import children_of, combined_counts
@@ -28,6 +29,6 @@ def follow_shards(parent_dir: Path) -> RunRecord:
 
     try:
         return control.wait_for(parent_dir, cleaned=True, on_tick=show)
-    except KeyboardInterrupt:
+    except signals.INTERRUPTS:
         control.stop(parent_dir)  # every shard at once: interrupt, terminate, kill
         raise

@@ -22,7 +22,7 @@ def bounded_wait(run: Run, timeout: float | None, *, as_json: bool = False) -> i
     began = time.monotonic()
     try:
         record = run.wait(timeout=timeout)
-    except (WaitTimeoutError, KeyboardInterrupt) as exc:
+    except (WaitTimeoutError, *signals.INTERRUPTS) as exc:
         # At the deadline, or signalled: only this wait ends; the run is detached and goes on.
         with signals.shielded():
             status = run.status(lines=0 if not as_json else 5)
@@ -30,11 +30,11 @@ def bounded_wait(run: Run, timeout: float | None, *, as_json: bool = False) -> i
                 print(json.dumps(wait_view(status, waited=time.monotonic() - began), indent=2,
                                  default=str))
             else:
-                if isinstance(exc, KeyboardInterrupt):
+                if isinstance(exc, signals.INTERRUPTS):
                     print(f"envctl: {signals.name(exc)}: stopped waiting; the run goes on",
                           file=sys.stderr)
                 print(f"envctl: {progress_line(status)}", file=sys.stderr)
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, signals.INTERRUPTS):
             return signals.exit_code(exc)
         return int(ExitCode.WAIT_TIMEOUT)
     if as_json:

@@ -40,3 +40,33 @@ def test_recorded_arguments_come_from_the_start_record(tmp_path: Path) -> None:
     assert recorded_pytest_args(tmp_path) == ["-q"]
     (tmp_path / "start.json").write_text("not json")
     assert recorded_pytest_args(tmp_path) == []
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (b"<html><body>not a report</body></html>", "not a JUnit XML report"),
+    (b"x: 1\n", "syntax error"),
+    (b"", "not a JUnit XML report"),
+])
+def test_a_file_that_is_not_junit_is_refused(tmp_path: Path, text: bytes, problem: str) -> None:
+    """--rerun-failed on HTML, YAML or an empty file: a usage error (10), not "nothing failed"."""
+    from envctl.errors import UsageError  # noqa: PLC0415
+    from envctl.runs.rerun import failed_nodeids  # noqa: PLC0415
+    from envctl.settings import Settings  # noqa: PLC0415
+
+    path = tmp_path / "report.xml"
+    path.write_bytes(text)
+    with pytest.raises(UsageError, match=problem) as raised:
+        failed_nodeids(Settings(project_dir=tmp_path, log_dir=tmp_path / "runs"), str(path))
+    assert raised.value.exit_code == 10
+
+
+def test_a_junit_report_with_no_failure_reruns_nothing(tmp_path: Path) -> None:
+    """A real report in which everything passed: nothing to rerun, no error."""
+    from envctl.runs.rerun import failed_nodeids  # noqa: PLC0415
+    from envctl.settings import Settings  # noqa: PLC0415
+
+    path = tmp_path / "junit.xml"
+    path.write_text('<testsuites><testsuite name="pytest" tests="1"><testcase classname="test_a" '
+                    'name="test_ok" file="test_a.py"/></testsuite></testsuites>')
+    settings = Settings(project_dir=tmp_path, log_dir=tmp_path / "runs")
+    assert failed_nodeids(settings, str(path)) == (str(path), [], [])

@@ -14,7 +14,8 @@ def test_parse_size(text: object, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["2gg", "", "g", "-1m", "1.2.3m", True, 1.5, None])
+@pytest.mark.parametrize("text", ["2gg", "", "g", "-1m", "1.2.3m", True, 1.5, None, -1,
+                                  "9" * 400, 10 ** 400, "2000000t"])
 def test_parse_size_rejects(text: object) -> None:
     """Anything else is a ValueError with a reason."""
     with pytest.raises(ValueError):  # the message is checked in test_settings

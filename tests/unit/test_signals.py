@@ -1,0 +1,55 @@
+"""Signals as interrupts: which signal, its exit code, handlers put back, and nohup respected."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from envctl import signals
+from envctl.boundary import guarded
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), [
+    (signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 129, "SIGHUP")])
+def test_each_signal_raises_with_its_code(signum: int, code: int, name: str) -> None:
+    """Inside as_interrupts a signal raises Signalled carrying it; its code is 128 + N."""
+    before = signal.getsignal(signum)
+    with pytest.raises(signals.Signalled) as raised, signals.as_interrupts():
+        os.kill(os.getpid(), signum)
+    assert (signals.exit_code(raised.value), signals.name(raised.value)) == (code, name)
+    assert signal.getsignal(signum) is before
+
+
+def test_a_plain_keyboard_interrupt_is_ctrl_c() -> None:
+    """Python's own KeyboardInterrupt counts as SIGINT."""
+    assert (signals.exit_code(KeyboardInterrupt()), signals.name(KeyboardInterrupt())) == (130, "Ctrl-C")
+
+
+def test_an_ignored_signal_stays_ignored() -> None:
+    """Started under nohup (SIGHUP ignored): as_interrupts leaves it ignored."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with signals.as_interrupts():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)  # nothing happens
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_shielded_ignores_a_second_signal_then_restores() -> None:
+    """A cleanup under shielded() is not cut short; the handlers come back after it."""
+    with signals.as_interrupts():
+        with signals.shielded():
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored
+        assert signal.getsignal(signal.SIGTERM) is signals._raise
+
+
+def test_the_boundary_names_the_signal_and_exits_128_plus_n(capsys: pytest.CaptureFixture[str]) -> None:
+    """A command ended by SIGHUP: 129 and "interrupted (SIGHUP)", no traceback."""
+    def hang_up() -> int:
+        raise signals.Signalled(signal.SIGHUP)
+
+    assert guarded(hang_up) == 129
+    assert capsys.readouterr().err == "envctl: interrupted (SIGHUP)\n"
