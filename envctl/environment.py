@@ -462,7 +462,8 @@ class _ReadinessWait:
                                  error=first_error_line(text), attempt=self.attempts)
             self.proc = self._start_compose(output)
             return True
-        raise EnvironmentFailedError(_compose_failure(text, self.watch.services),
+        images = {name: spec.image for name, spec in self.env.config().services.items()}
+        raise EnvironmentFailedError(_compose_failure(text, self.watch.services, images),
                                      hint=_compose_hint(text))
 
     def _failure_reports(self) -> list[ServiceReport]:
@@ -535,9 +536,17 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=2)
 
 
-def _compose_failure(output: str, targets: list[str]) -> str:
+_PULL_FAILED = re.compile(r"^\s*(\S+) Error\b", re.MULTILINE)
+
+
+def _compose_failure(output: str, targets: list[str], images: dict[str, str | None] | None = None) -> str:
     line = first_error_line(output)
     lowered = line.lower()
+    pulled = {m.group(1) for m in re.finditer(r"^\s*(\S+) Pulling\b", output, re.MULTILINE)}
+    failed = [m.group(1) for m in _PULL_FAILED.finditer(output) if m.group(1) in pulled]
+    if failed:  # compose's own words: " SERVICE Pulling", then " SERVICE Error ..."
+        named = ", ".join(f"{service} ({(images or {}).get(service) or 'its image'})" for service in failed)
+        return f"the image of {named} cannot be pulled: {line}"
     if "port is already allocated" in lowered or "address already in use" in lowered:
         return f"a host port is already in use: {line}"
     if "no such service" in lowered:

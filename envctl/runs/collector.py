@@ -36,6 +36,8 @@ CANCEL_SLACK = 1.0  # a stop asked this long after the exit still counts (clock 
 CREATE_WAIT = 120.0  # how long a taking-over collector waits for `compose run` to create it
 START_WAIT = 120.0  # how long a created container may take to be started by `compose run`
 PARENT_POLL = 0.5
+ENGINE_STOP_BEFORE = 30.0  # seconds: a daemon stops its containers before its API goes away
+ENGINE_BACK_WITHIN = 300.0  # seconds: a restarted daemon stamps their end when it is back
 RECHECK_DELAY = 0.5  # seconds between two looks for a container nobody seems to be creating
 GATE_MARGIN = 5.0  # seconds: a container started this close to the runner's gate deadline may be past it
 
@@ -92,7 +94,11 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
                     if not record.state.terminal:
                         record = _collect_container(run_dir, record, cancel)
                 except EngineUnavailableError:
-                    raise  # the run stays as it is; `wait` takes it over once the engine is back
+                    # The run stays as it is; `wait` takes it over once the engine is back, and
+                    # then knows that it went away.
+                    with contextlib.suppress(OSError, EnvctlError):
+                        lifecycle.note_engine_lost(run_dir, time.time())
+                    raise
                 except Exception as exc:  # a run must end, even when envctl fails around it
                     traceback.print_exc(file=sys.stderr)
                     record = lifecycle.finish(run_dir, EndFacts(
@@ -189,11 +195,20 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
         events = [e for e in watch.stop() + watch.sweep(engine, since=since, until=ended_at)
                   if since - CANCEL_SLACK <= e.at <= ended_at + CANCEL_SLACK]
         facts = EndFacts(exit_code=final.exit_code, oom_killed=final.oom_killed,
+                         engine_lost=_ended_with_the_engine(record, ended_at),
                          cancel_requested=cancel.requested_before(ended_at),
                          timed_out=exchange.exchange_file_exists(run_dir, exchange.TIMEOUT_FILE),
                          running_test=exchange.running_test(run_dir),
                          dependency_events=tuple(events))
         return lifecycle.finish(run_dir, facts, _final_counts(run_dir), refused)
+
+
+def _ended_with_the_engine(record: RunRecord, ended_at: float) -> bool:
+    """Whether the container ended as the engine went away: a stopping daemon stops its
+    containers first (up to its shutdown timeout, 15 s by default) and a restarted one marks
+    them exited when it comes back. An end well after the loss (a blip, a live-restore) is not."""
+    lost = record.engine_lost_at
+    return lost is not None and lost - ENGINE_STOP_BEFORE <= ended_at <= lost + ENGINE_BACK_WITHIN
 
 
 def _await(engine: Engine, name: str, cancel: CancelWatch,

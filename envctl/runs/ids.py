@@ -8,7 +8,7 @@ import time
 
 from envctl.errors import UsageError
 
-RUN_ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+RUN_ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}", re.ASCII)  # not other scripts' digits
 LATEST = "latest"
 
 
@@ -18,9 +18,14 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
+def shorten_id(value: str, limit: int = 60) -> str:
+    """A would-be run id as an error message quotes it: repr'd, and cut if long."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def validate_run_id(value: str) -> str:
     """``value`` if it is a well-formed run id (or "latest"); UsageError otherwise."""
     if value == LATEST or RUN_ID_PATTERN.fullmatch(value):
         return value
-    raise UsageError(f"{value!r} is not a run id",
+    raise UsageError(f"{shorten_id(value)} is not a run id",
                      hint="run ids look like 20260807-143022-ab12; `envctl runs` lists them")

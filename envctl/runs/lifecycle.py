@@ -39,6 +39,16 @@ def assign_container(run_dir: Path, name: str) -> RunRecord:
     return record
 
 
+def note_engine_lost(run_dir: Path, at: float) -> RunRecord:
+    """The collector lost the engine while the run was under way: whoever ends the run weighs
+    the container's exit against it (a daemon stopping takes its containers down with it)."""
+    record = RunRecord.load(run_dir)
+    if not record.state.terminal and record.engine_lost_at is None:
+        record.engine_lost_at = at
+        save(run_dir, record)
+    return record
+
+
 def add_child(run_dir: Path, child_id: str) -> RunRecord:
     record = RunRecord.load(run_dir)
     if child_id not in record.children:

@@ -32,6 +32,7 @@ class EndFacts:
     running_test: str | None = None
     container_gone: bool = False  # removed before its exit was recorded
     infra_error: str | None = None
+    engine_lost: bool = False  # the engine went away (stopped, restarted) as the container ended
     dependency_events: tuple[DependencyEvent, ...] = field(default_factory=tuple)
 
 
@@ -47,6 +48,10 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
         return Outcome(RunState.LOST, "the test container vanished before its result was recorded", None)
     code = facts.exit_code
     where = f" while running {facts.running_test}" if facts.running_test else ""
+    if facts.engine_lost:
+        return Outcome(RunState.INFRA_ERROR,
+                       f"the Docker engine went away during the run (stopped or restarted){where}; "
+                       f"the test container's exit {code} is not a test result", None)
     if facts.oom_killed:
         return Outcome(RunState.OOM_KILLED,
                        f"the test container ran out of memory and was killed{where}", None)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from envctl.errors import DamagedRunError, ExitCode
-from envctl.runs.ids import RUN_ID_PATTERN
+from envctl.runs.ids import RUN_ID_PATTERN, shorten_id
 
 RECORD_FILE = "run.json"
 RECORD_CAP = 4 << 20  # a record is a few KiB; anything near this is not one of ours
@@ -129,6 +129,7 @@ class RunRecord:
     log_error: str | None = None  # the log could not be written whole (e.g. the disk was full)
     dependency_events: list[DependencyEvent] = field(default_factory=list)
     cleaned: bool = False  # its container (and an isolated run's project) removed after the end
+    engine_lost_at: float | None = None  # when its collector lost the Docker engine mid-run
 
     @property
     def exit_code(self) -> int:
@@ -197,7 +198,7 @@ def _check_identity(values: dict[str, Any]) -> None:
         if not isinstance(values.get(name), str):
             raise ValueError(f"{name!r} is missing or not a string")
     if not RUN_ID_PATTERN.fullmatch(values["id"]):
-        raise ValueError(f"{values['id']!r} is not a run id")
+        raise ValueError(f"{shorten_id(str(values['id']))} is not a run id")
     try:
         values["state"] = RunState(values.get("state", "starting"))
     except ValueError:
@@ -221,7 +222,7 @@ def _check_numbers(values: dict[str, Any]) -> None:
     for name in ("created_at", "timeout"):
         if name in values:
             values[name] = _number(values[name])
-    for name in ("started_at", "finished_at"):
+    for name in ("started_at", "finished_at", "engine_lost_at"):
         if values.get(name) is not None:
             values[name] = _number(values[name])
     if not isinstance(values.get("message", ""), str):

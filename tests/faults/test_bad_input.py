@@ -15,7 +15,9 @@ from tests.faults.conftest import Project, answer_of, start_detached, write_suit
 pytestmark = [pytest.mark.docker, pytest.mark.faults]
 
 BAD_IDS = ["../x", "/abs", "a/b", "", "a" * 300, "-rf", "\u0663\u0663", "20260101-000000-abcd/../..",
-           "latest\n"]
+           "latest\n",
+           # 20261124-004120-8aeb in Arabic-Indic digits: `\d` takes them, a run id must not
+           "\u0662\u0660\u0662\u0666\u0661\u0661\u0662\u0664-\u0660\u0660\u0664\u0661\u0662\u0660-8aeb"]
 
 
 @pytest.mark.parametrize("run_id", BAD_IDS)
@@ -75,9 +77,9 @@ import json, sys
 def test_argv(request):
     print("ARGV=" + json.dumps(request.config.invocation_params.args))
 """
-HOSTILE_ARGS = ["-s", "-k", "argv or $(touch /tmp/pwned)", "-o", "python_files=test_*.py;rm -rf /",
-                "-o", 'console_output_style=classic', "--tb", "short", "-p", "no:randomly",
-                "-o", "junit_suite_name=it's \"quoted\"\nand two lines", "--", "test_argv.py"]
+HOSTILE_ARGS = ["-s", "-k", "argv", "-o", "markers=smoke: $(touch /tmp/pwned); rm -rf / `id` |& >x",
+                "-o", "junit_suite_name=it's \"quoted\"\nand two lines", "--tb", "short",
+                "-p", "no:randomly", "--", "test_argv.py"]
 
 
 def test_pytest_arguments_reach_pytest_unchanged(runs_project: Project) -> None:

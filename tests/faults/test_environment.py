@@ -21,15 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_missing_image_is_named_and_nothing_is_left(make_project: object) -> None:
-    """A service whose image exists nowhere: `up` fails in one line naming the service and the
-    image (exit 26), and the half-started environment is removed."""
+    """A service whose image exists nowhere: `up` fails (exit 15) in one line naming the service
+    and the image, and the half-started environment is removed."""
     project: Project = make_project("runs")  # type: ignore[operator]
     compose = project.path / "compose.yaml"
     compose.write_text(compose.read_text().replace("image: debian:bookworm-slim",
                                                    "image: localhost:5999/envctl-no-such-image:404"))
     result = project.envctl("up", timeout=120)
-    assert result.returncode == 26, result.output
-    assert "envctl-no-such-image" in result.stderr
+    assert result.returncode == 15, result.output
+    assert "the image of sidecar (localhost:5999/envctl-no-such-image:404) cannot be pulled" in result.stderr
     assert "Traceback" not in result.output
     assert project.leftovers() == {}
 

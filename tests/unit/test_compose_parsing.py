@@ -33,3 +33,14 @@ def test_first_error_line_prefers_the_engines_reason() -> None:
     output = ("Error response from daemon: OCI runtime create failed: cgroup busy\n"
               "Error: failed to start containers: 8349980a36ce\n")
     assert first_error_line(output) == "OCI runtime create failed: cgroup busy"
+
+
+def test_a_failed_pull_names_the_service_and_its_image() -> None:
+    """compose's " SERVICE Pulling" then " SERVICE Error ...": the message names both."""
+    from envctl.environment import _compose_failure  # noqa: PLC0415
+
+    output = (' sidecar Pulling \n sidecar Error Get "http://localhost:5999/v2/": connection refused\n'
+              'Error response from daemon: Get "http://localhost:5999/v2/": connection refused\n')
+    assert _compose_failure(output, ["sidecar", "db"], {"sidecar": "localhost:5999/nope:1", "db": "pg"}) == (
+        'the image of sidecar (localhost:5999/nope:1) cannot be pulled: Get "http://localhost:5999/v2/": '
+        'connection refused')

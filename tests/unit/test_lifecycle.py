@@ -305,3 +305,19 @@ def test_a_start_whose_compose_is_at_work_is_waited_for(run_dir: Path,
     record = collector.collect(run_dir)
     assert record is not None
     assert record.state is RunState.PASSED
+
+
+@pytest.mark.parametrize(("ended_after_loss", "state"), [
+    (-5.0, RunState.INFRA_ERROR), (20.0, RunState.INFRA_ERROR), (-120.0, RunState.PASSED),
+    (900.0, RunState.PASSED)])
+def test_an_end_near_the_engines_loss_is_infra_error(run_dir: Path, ended_after_loss: float,
+                                                     state: RunState) -> None:
+    """A collector lost the engine; the one taking over finds the container ended: near that
+    moment, infra-error; long before or after it (a blip, a live-restore), the test result."""
+    lifecycle.mark_running(run_dir, time.time() - 1000)
+    lost_at = time.time() - 950
+    lifecycle.note_engine_lost(run_dir, lost_at)
+    FakeEngine.reset([replace(ended(), finished_at=lost_at + ended_after_loss)], output=b"ok\n")
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is state

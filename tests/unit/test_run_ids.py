@@ -16,7 +16,8 @@ def test_new_ids_are_well_formed_and_sortable() -> None:
 
 
 @pytest.mark.parametrize("bad", ["../../etc", "20260807-143022-ab12/..", "", "x", "20260807-143022-AB12",
-                                 "20260807-143022-ab12\n", "/abs/path"])
+                                 "20260807-143022-ab12\n", "/abs/path",
+                                 "\u0662\u0660\u0662\u0666\u0660\u0668\u0660\u0667-143022-ab12"])
 def test_hostile_ids_are_refused(bad: str) -> None:
     """Path tricks never reach the filesystem."""
     with pytest.raises(UsageError):
@@ -26,3 +27,10 @@ def test_hostile_ids_are_refused(bad: str) -> None:
 def test_latest_is_accepted() -> None:
     """'latest' names the newest run."""
     assert validate_run_id("latest") == "latest"
+
+
+def test_a_long_bad_id_is_quoted_short() -> None:
+    """A 300-character id is cut in the message, which stays one readable line."""
+    with pytest.raises(UsageError) as raised:
+        validate_run_id("a" * 300)
+    assert raised.value.message == f"{'a' * 60!r}... (300 characters) is not a run id"

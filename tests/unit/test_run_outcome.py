@@ -122,3 +122,12 @@ def test_parent_error_keeps_the_worst_code() -> None:
     """pytest broke in a shard: the parent is error with that shard's own code."""
     outcome = decide_parent([shard(1, RunState.ERROR, 4), shard(2, RunState.FAILED, 1)], 1)
     assert (outcome.state, outcome.pytest_exit) == (RunState.ERROR, 4)
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 137, 143])
+def test_an_exit_as_the_engine_went_away_is_infrastructure(code: int) -> None:
+    """Whatever the container's code, an end that came with the engine's loss is infra-error."""
+    outcome = decide(EndFacts(exit_code=code, engine_lost=True, running_test="t.py::test_a"))
+    assert (outcome.state, outcome.pytest_exit) == (RunState.INFRA_ERROR, None)
+    assert outcome.message == (f"the Docker engine went away during the run (stopped or restarted) while "
+                               f"running t.py::test_a; the test container's exit {code} is not a test result")

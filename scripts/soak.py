@@ -1,0 +1,159 @@
+"""The soak behind scripts/soak: many detached runs, envctl killed with -9 at random moments, and
+every result checked once the killing stops. Prints one line per wrong result, then the count."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "runs"
+SUITE = """import time
+
+def test_passes():
+    time.sleep(0.2)
+
+def test_fails():
+    time.sleep(0.2)
+    assert 1 == 2, "known failure"
+
+def test_slow():
+    time.sleep(1.5)
+"""
+# Each run picks one; the answer is (exit code, state, passed, failed).
+CHOICES = {
+    "all": ((), (1, "failed", 2, 1)),
+    "passing": (("-k", "not fails"), (0, "passed", 2, 0)),
+    "none": (("-k", "no_such_test"), (5, "no-tests", 0, 0)),
+}
+
+
+def envctl(env: dict[str, str], cwd: Path, *args: str,
+           timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "envctl", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def envctl_pids(log_dir: str) -> list[int]:
+    """This soak's envctl processes (the CLI and collectors), by the log dir in their environment."""
+    marker = f"ENVCTL_LOG_DIR={log_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            ours = marker in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if ours and any(a in (b"envctl", b"envctl.runs.collector") for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def killer(log_dir: str, stop: threading.Event, rng: random.Random, kills: list[int]) -> None:
+    """kill -9 every envctl process of the soak, at random moments (0.1-1.5 s apart)."""
+    while not stop.wait(rng.uniform(0.1, 1.5)):
+        for pid in envctl_pids(log_dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                kills[0] += 1
+            except ProcessLookupError:
+                pass
+
+
+def start(env: dict[str, str], cwd: Path, choice: str) -> str | None:
+    args, _answer = CHOICES[choice]
+    result = envctl(env, cwd, "test", "--detach", "--json", "--", *args, timeout=300)
+    if result.returncode != 0:
+        return None  # killed while starting, before it printed the id: found by listing below
+    return str(json.loads(result.stdout)["id"])
+
+
+def check(env: dict[str, str], cwd: Path, run_id: str, choice: str) -> str | None:
+    """What is wrong with the run's result, or None when it is the known answer."""
+    result = envctl(env, cwd, "wait", run_id, "--json", timeout=600)
+    try:
+        view = json.loads(result.stdout)
+    except ValueError:
+        return f"{run_id}: no answer (exit {result.returncode}): {result.stderr.strip()[:200]}"
+    got = (result.returncode, view["state"], view["progress"]["passed"], view["progress"]["failed"])
+    want = CHOICES[choice][1]
+    return None if got == want else f"{run_id} ({choice}): got {got}, want {want}: {view['message']}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/soak", description=__doc__)
+    parser.add_argument("--runs", type=int, default=50, help="how many runs (default 50)")
+    parser.add_argument("--parallel", type=int, default=4, help="runs started at once (default 4)")
+    parser.add_argument("--seed", type=int, default=None, help="the random seed (printed)")
+    options = parser.parse_args()
+    seed = options.seed if options.seed is not None else random.randrange(1 << 32)
+    rng = random.Random(seed)
+    work = Path(tempfile.mkdtemp(prefix="envctl-soak-"))
+    project = work / "project"
+    shutil.copytree(FIXTURE, project)
+    for old in (project / "suite").glob("test_*.py"):
+        old.unlink()
+    (project / "suite" / "test_soak.py").write_text(SUITE)
+    name = f"envctlsoak-{uuid.uuid4().hex[:8]}"
+    log_dir = str(work / "runs")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ENVCTL_", "GITHUB_")) and k != "CI"},
+           "ENVCTL_LOG_DIR": log_dir, "ENVCTL_PROJECT_NAME": name, "ENVCTL_KEEP_RUNS": str(options.runs + 10),
+           "PYTHONPATH": str(ROOT)}
+    print(f"soak: {options.runs} runs, {options.parallel} at a time, seed {seed}, project {name}", flush=True)
+    began = time.monotonic()
+    choices = [rng.choice(sorted(CHOICES)) for _ in range(options.runs)]
+    stop, kills = threading.Event(), [0]
+    thread = threading.Thread(target=killer, args=(log_dir, stop, rng, kills), daemon=True)
+    thread.start()
+    try:
+        with ThreadPoolExecutor(options.parallel) as pool:
+            ids = list(pool.map(lambda c: start(env, project, c), choices))
+        time.sleep(rng.uniform(0, 3))  # and some more killing while the last ones run
+    finally:
+        stop.set()
+        thread.join()
+    # A start killed before it printed its id still made its run: match those by their arguments.
+    started = {i for i in ids if i}
+    unnamed = sorted(p.name for p in Path(log_dir).glob("2*") if p.name not in started)
+    for index, run_id in enumerate(ids):
+        if run_id is None and unnamed:
+            ids[index] = unnamed.pop(0)
+    wrong = []
+    results = 0
+    with ThreadPoolExecutor(options.parallel) as pool:
+        checks = list(pool.map(lambda pair: (pair[0], check(env, project, pair[0], pair[1]))
+                               if pair[0] else (None, "a run that was never made"),
+                               zip(ids, choices, strict=True)))
+    for _run_id, problem in checks:
+        if problem is None:
+            results += 1
+        else:
+            wrong.append(problem)
+            print(f"soak: wrong: {problem}", flush=True)
+    envctl(env, project, "down", "--volumes", timeout=120)
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
+                          capture_output=True, text=True, timeout=60, check=False).stdout.split()
+    if left:
+        print(f"soak: {len(left)} container(s) of {name} left behind", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"soak: {kills[0]} envctl processes killed with -9; {time.monotonic() - began:.0f} s", flush=True)
+    print(f"{options.runs} runs, {results} results, {options.runs - results} lost")
+    return 0 if results == options.runs and not left else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
