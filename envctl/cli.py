@@ -75,7 +75,7 @@ def _settings(**flags: Any) -> Any:
 
     settings = load_settings(GLOBALS.project_dir, flags={"log_format": GLOBALS.log_format, **flags})
     log.configure(log_format=settings.log_format, verbosity=GLOBALS.verbosity)
-    log.redact_project(settings.project_dir)
+    log.redact_project(settings.project_dir, settings.secrets)
     return settings
 
 

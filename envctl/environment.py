@@ -42,7 +42,7 @@ from envctl.health import (
     Verdict,
     explain_failures,
 )
-from envctl.log import get_logger
+from envctl.log import get_logger, redact
 from envctl.project import compose_files
 from envctl.retry import COMPOSE_UP, DOCKER_CALL, TRANSIENT_PATTERNS
 from envctl.settings import Settings
@@ -129,7 +129,9 @@ class Environment:
                 for stale in sorted(cache.parent.glob("reduced-config-*.json"),
                                     key=lambda p: p.stat().st_mtime)[:-8]:
                     stale.unlink(missing_ok=True)  # keep the eight newest
-                write_private(cache, json.dumps(data))
+                text = json.dumps(data)
+                if redact(text) == text:  # an image or a command may interpolate a secret:
+                    write_private(cache, text)  # then it is read again each time, never kept
             self._config = ComposeProject.from_config(data)
         return self._config
 

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -55,9 +55,12 @@ def dotenv_values(path: Path) -> set[str]:
     return found
 
 
-def redact_project(project_dir: Path) -> None:
-    """Also cut out the values of ``project_dir``'s `.env`."""
+def redact_project(project_dir: Path, names: Iterable[str] = ()) -> None:
+    """Also cut out the values of ``project_dir``'s `.env`, and of the variables ``names`` (the
+    `secrets` setting)."""
     _secrets.update(dotenv_values(project_dir / ".env"))
+    _secrets.update(value for name in names
+                    if len(value := os.environ.get(name, "")) >= MIN_SECRET)
 
 
 def redact(text: str) -> str:

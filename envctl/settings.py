@@ -54,6 +54,17 @@ def _allow(value: object) -> tuple[str, ...]:
     return tuple(names)
 
 
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+
+
+def _variables(value: object) -> tuple[str, ...]:
+    names = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and _VARIABLE.fullmatch(n)
+                                                       for n in names):
+        raise ValueError("expected a list of environment variable names")
+    return tuple(names)
+
+
 def _command(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         try:
@@ -200,6 +211,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("allow", (), _allow,
               "What the test service may do that hands it the host, refused otherwise: privileged, "
               "docker-socket, host-network, host-pid, host-ipc."),
+    FieldSpec("secrets", (), _variables,
+              "Environment variables whose values envctl never writes anywhere, besides those whose "
+              "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
 )
 FIELDS_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
 
@@ -228,6 +242,7 @@ class Settings:
     inject_plugin: str = "auto"
     log_format: str = "auto"
     allow: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -11,6 +11,7 @@ run over (``control.take_over``) then starts another. That one finds the contain
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import threading
 import time
@@ -39,6 +40,8 @@ PARENT_POLL = 0.5
 ENGINE_STOP_BEFORE = 30.0  # seconds: a daemon stops its containers before its API goes away
 ENGINE_BACK_WITHIN = 300.0  # seconds: a restarted daemon stamps their end when it is back
 RECHECK_DELAY = 0.5  # seconds between two looks for a container nobody seems to be creating
+DISK_RESERVE = 1 << 20  # bytes kept free where the log goes: room for the record and the results
+DISK_CHECK_EVERY = 256 << 10  # bytes of output between two looks at the free space
 GATE_MARGIN = 5.0  # seconds: a container started this close to the runner's gate deadline may be past it
 
 
@@ -86,6 +89,7 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
         if not mine:
             return None
         record = RunRecord.load(run_dir)
+        _redact_the_projects_secrets(run_dir)
         if not record.state.terminal:
             with CancelWatch(run_dir) as cancel:
                 try:
@@ -100,13 +104,26 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
                         lifecycle.note_engine_lost(run_dir, time.time())
                     raise
                 except Exception as exc:  # a run must end, even when envctl fails around it
-                    traceback.print_exc(file=sys.stderr)
+                    _say(traceback.format_exc().rstrip())
                     record = lifecycle.finish(run_dir, EndFacts(
                         cancel_requested=cancel(),
                         infra_error=f"envctl failed while recording the run: {type(exc).__name__}: "
                                     f"{exc} (the traceback is in collector.log)"))
         _clean_up(run_dir, record)
         return RunRecord.load(run_dir)
+
+
+def _redact_the_projects_secrets(run_dir: Path) -> None:
+    """What this collector writes (the record, collector.log) never holds the project's `.env`
+    values or its `secrets` setting's, whoever started the run."""
+    from envctl import log  # noqa: PLC0415
+    from envctl.runs.launch import environment_from_file  # noqa: PLC0415
+
+    try:
+        env, _request = environment_from_file(run_dir)
+    except (OSError, ValueError, KeyError, TypeError, EnvctlError):
+        return  # a --shards parent has no start record; its shards' collectors redact
+    log.redact_project(env.settings.project_dir, env.settings.secrets)
 
 
 def _start_was_cut_short(record: RunRecord) -> bool:
@@ -190,12 +207,13 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                                      exchange.box(run_dir) / file_name)
         refused = exchange.copy_results(run_dir)
         for problem in refused:
-            print(f"collector {run_dir.name}: refused {problem}", file=sys.stderr, flush=True)
+            _say(f"collector {run_dir.name}: refused {problem}")
         since = record.started_at or record.created_at
         events = [e for e in watch.stop() + watch.sweep(engine, since=since, until=ended_at)
                   if since - CANCEL_SLACK <= e.at <= ended_at + CANCEL_SLACK]
         facts = EndFacts(exit_code=final.exit_code, oom_killed=final.oom_killed,
                          engine_lost=_ended_with_the_engine(record, ended_at),
+                         signalled_from_outside=watch.killed_with,
                          cancel_requested=cancel.requested_before(ended_at),
                          timed_out=exchange.exchange_file_exists(run_dir, exchange.TIMEOUT_FILE),
                          running_test=exchange.running_test(run_dir),
@@ -243,7 +261,7 @@ def _stop_container(name: str) -> None:
     try:
         escalate(name, STOP_ESCALATION)
     except EnvctlError as exc:
-        print(f"collector: could not stop {name}: {exc}", file=sys.stderr, flush=True)
+        _say(f"collector: could not stop {name}: {exc}")
 
 
 class _Log:
@@ -251,15 +269,25 @@ class _Log:
     so the run still ends and the record says the log is incomplete."""
 
     def __init__(self, run_dir: Path, cap: int) -> None:
+        self.run_dir = run_dir
         self.log = CappedLog(run_dir, cap, OUTPUT_LOG)
         self.error: str | None = None
         self.total = 0
         self.cut = 0
+        self.next_check = 0
 
     def write(self, data: bytes) -> None:
         self.total += len(data)
         if self.error is not None:
             return
+        if self.total >= self.next_check:
+            self.next_check = self.total + DISK_CHECK_EVERY
+            if _free_bytes(self.run_dir) < DISK_RESERVE:
+                # Stop while the record, the results and the cut marker still fit: a log that
+                # fills the disk would take the run's result down with it.
+                self.error = (f"the disk holding the log is full (less than {DISK_RESERVE >> 20} MiB "
+                              f"free after {self.log.total} bytes); the rest of the output is not kept")
+                return
         try:
             self.log.write(data)
         except OSError as exc:
@@ -281,6 +309,13 @@ def _nothing_written_yet(run_dir: Path, record: RunRecord, state: ContainerState
     if not record.injected or exchange.gate_open(run_dir):
         return False
     return state.started_at is not None and time.time() - state.started_at < GATE_WAIT - GATE_MARGIN
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return DISK_RESERVE  # cannot tell: go on writing, and an error will say the rest
 
 
 def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container: str,
@@ -330,6 +365,7 @@ class DependencyWatch:
         self.test_container = test_container
         self.run_dir = run_dir
         self.events: list[DependencyEvent] = []
+        self.killed_with: str | None = None  # the signal the engine sent the test container
         self.stream: Any = None
         self.engine: Engine | None = None
         self.thread: threading.Thread | None = None
@@ -341,10 +377,10 @@ class DependencyWatch:
         try:
             self.engine = Engine(timeout=None)
             self.stream = self.engine.events(filters={
-                "type": ["container"], "event": ["die", "oom"],
+                "type": ["container"], "event": ["die", "oom", "kill"],
                 "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]})
         except EnvctlError as exc:
-            print(f"collector: not watching the environment: {exc}", file=sys.stderr, flush=True)
+            _say(f"collector: not watching the environment: {exc}")
             return
         self.thread = threading.Thread(target=self._pump, daemon=True, name="envctl-dependencies")
         self.thread.start()
@@ -355,6 +391,12 @@ class DependencyWatch:
         try:
             for payload in self.stream:
                 event = ContainerEvent.from_event(payload)
+                if event is not None and event.action == "kill":
+                    if event.attributes.get("name") == self.test_container and self.killed_with is None:
+                        # Someone signalled the test container through the engine: `docker
+                        # stop`, or the daemon stopping. envctl's own stop is a cancel.
+                        self.killed_with = event.attributes.get("signal", "?")
+                    continue
                 if event is not None and self._is_dependency(event.attributes, event.service):
                     code = event.attributes.get("exitCode")
                     self._add(DependencyEvent(
@@ -435,7 +477,7 @@ def _clean_up(run_dir: Path, record: RunRecord) -> None:
                     # the API by label (~50 ms): a throwaway project needs no graceful stop.
                     engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
         except EnvctlError as exc:
-            print(f"collector {run_dir.name}: could not clean up: {exc}", file=sys.stderr, flush=True)
+            _say(f"collector {run_dir.name}: could not clean up: {exc}")
             return
     exchange.clear(run_dir)
     lifecycle.mark_cleaned(run_dir)
@@ -476,19 +518,26 @@ def _children_when(children: list[Path], done: Callable[[RunRecord], bool],
         time.sleep(PARENT_POLL)
 
 
+def _say(text: str) -> None:
+    """A line for collector.log (which CI uploads): with every known secret cut out."""
+    from envctl.log import redact  # noqa: PLC0415
+
+    print(redact(text), file=sys.stderr, flush=True)
+
+
 def _reporting(run: Callable[[], RunRecord | None], run_dir: Path) -> int:
     """Collect; what went wrong goes to the collector log, prefixed by the run."""
     try:
         record = run()
     except EngineUnavailableError as exc:
         # Leave the run as it is: a later `wait` takes it over once the engine is back.
-        print(f"collector {run_dir.name}: engine lost: {exc}", file=sys.stderr, flush=True)
+        _say(f"collector {run_dir.name}: engine lost: {exc}")
         return 1
     except EnvctlError as exc:
-        print(f"collector {run_dir.name}: {exc}", file=sys.stderr, flush=True)
+        _say(f"collector {run_dir.name}: {exc}")
         return 1
     if record is None:
-        print(f"collector {run_dir.name}: another collector holds this run", file=sys.stderr, flush=True)
+        _say(f"collector {run_dir.name}: another collector holds this run")
     return 0
 
 

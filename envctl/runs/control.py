@@ -21,6 +21,7 @@ from envctl.runs.store import CANCEL_FILE, collector_alive
 
 STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
 COLLECTOR_START_GRACE = 10.0  # how long a fresh collector may take to take its lock
+MAX_FAILED_TAKEOVERS = 3  # collectors that died in a row, the run no further, before giving up
 POLL = 0.05  # seconds between looks at a record while no engine call can wait for us
 DEFAULT_CLEANUP_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 
@@ -86,6 +87,7 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
     deadline = Deadline(timeout)
     take_over(run_dir)
     lost_collector_at: float | None = None
+    failed_takeovers, last_state = 0, None
     waiter: _ExitWaiter | None = None
     cleanup: Deadline | None = None
     while True:
@@ -106,6 +108,10 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
         elif lost_collector_at is None:
             lost_collector_at = time.monotonic()
         elif time.monotonic() - lost_collector_at > COLLECTOR_START_GRACE:
+            failed_takeovers = failed_takeovers + 1 if record.state is last_state else 1
+            last_state = record.state
+            if failed_takeovers > MAX_FAILED_TAKEOVERS:
+                raise _cannot_record(run_dir, record, failed_takeovers - 1)
             take_over(run_dir)  # its collector died while we waited
             lost_collector_at = None
         if record.state in (RunState.RUNNING, RunState.COLLECTING) and record.container is not None \
@@ -115,6 +121,23 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
             waiter.done.wait(deadline.left(0.5))
         else:
             time.sleep(deadline.left(POLL) or 0.0)
+
+
+def _cannot_record(run_dir: Path, record: RunRecord, attempts: int) -> EnvctlError:
+    """Collectors keep dying with the run where it was: say so (and why, when it is the disk),
+    rather than start one more forever."""
+    import shutil  # noqa: PLC0415
+
+    why = ""
+    try:
+        free = shutil.disk_usage(run_dir).free
+        if free < 1 << 20:
+            why = f"; the disk holding {run_dir} is full ({free} bytes free)"
+    except OSError:
+        pass
+    return EnvctlError(f"run {record.id} cannot be recorded: {attempts} collectors in a row died with "
+                       f"it {record.state.value}{why}",
+                       hint=f"see {run_dir / 'collector.log'}; free some space and wait again")
 
 
 def _children_collected(run_dir: Path, record: RunRecord) -> bool:

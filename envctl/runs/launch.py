@@ -133,7 +133,7 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
     settings = env.settings
     from envctl import log  # noqa: PLC0415
 
-    log.redact_project(settings.project_dir)  # compose's output below may print .env values
+    log.redact_project(settings.project_dir, settings.secrets)  # compose may print .env values
     service = record.service
     name = container_name(env.project, service, record.id)
     try:

@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from envctl.files import write_private
+from envctl.log import redact
 from envctl.runs.outcome import EndFacts, Outcome, decide, decide_parent
 from envctl.runs.state import RECORD_FILE, Counts, RunRecord, RunState
 
 
 def save(run_dir: Path, record: RunRecord) -> RunRecord:
+    # A message may quote compose's output, which may quote a secret (an interpolated .env value).
+    record.message = redact(record.message)
     write_private(run_dir / RECORD_FILE, record.to_json())
     return record
 

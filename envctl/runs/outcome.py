@@ -33,6 +33,7 @@ class EndFacts:
     container_gone: bool = False  # removed before its exit was recorded
     infra_error: str | None = None
     engine_lost: bool = False  # the engine went away (stopped, restarted) as the container ended
+    signalled_from_outside: str | None = None  # a signal the engine sent it, not asked by envctl
     dependency_events: tuple[DependencyEvent, ...] = field(default_factory=tuple)
 
 
@@ -52,6 +53,11 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
         return Outcome(RunState.INFRA_ERROR,
                        f"the Docker engine went away during the run (stopped or restarted){where}; "
                        f"the test container's exit {code} is not a test result", None)
+    if facts.signalled_from_outside is not None and not facts.oom_killed:
+        return Outcome(RunState.INFRA_ERROR,
+                       f"the test container was stopped from outside envctl (signal "
+                       f"{facts.signalled_from_outside}: `docker stop`, or the engine stopping){where}; "
+                       f"its exit {code} is not a test result", None)
     if facts.oom_killed:
         return Outcome(RunState.OOM_KILLED,
                        f"the test container ran out of memory and was killed{where}", None)

@@ -57,3 +57,24 @@ def test_secret_values_are_cut_out_of_every_line(tmp_path: Path, monkeypatch: py
     assert log.redact_values(None, "warning", event) == {
         "event": "the test container did not start",
         "compose_output": "Error: password *** for *** ab", "path": "not-a-secret-value"}
+
+
+def test_variables_named_in_the_secrets_setting_are_cut_out(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`secrets = ["DSN"]`: a value no name pattern would catch is masked in logs and records."""
+    from envctl.runs import lifecycle  # noqa: PLC0415
+    from envctl.runs.state import Limits, RunRecord  # noqa: PLC0415
+
+    monkeypatch.setenv("DSN", "postgres://app:opensesame@db/app")
+    monkeypatch.setattr(log, "_secrets", set())
+    monkeypatch.setattr(log, "_secrets_read", [False])
+    assert log.redact("dsn postgres://app:opensesame@db/app") == "dsn postgres://app:opensesame@db/app"
+    log.redact_project(tmp_path, ["DSN"])
+    assert log.redact("dsn postgres://app:opensesame@db/app") == f"dsn {log.MASK}"
+    run_dir = tmp_path / "20260101-000000-abcd"
+    run_dir.mkdir()
+    lifecycle.save(run_dir, RunRecord(id=run_dir.name, project="p", service="test", command=["pytest"],
+                                      limits=Limits(1, 1.0, 1),
+                                      message="compose: bad url postgres://app:opensesame@db/app"))
+    assert "opensesame" not in (run_dir / "run.json").read_text()
+    assert RunRecord.load(run_dir).message == f"compose: bad url {log.MASK}"

@@ -131,3 +131,13 @@ def test_an_exit_as_the_engine_went_away_is_infrastructure(code: int) -> None:
     assert (outcome.state, outcome.pytest_exit) == (RunState.INFRA_ERROR, None)
     assert outcome.message == (f"the Docker engine went away during the run (stopped or restarted) while "
                                f"running t.py::test_a; the test container's exit {code} is not a test result")
+
+
+def test_a_container_stopped_from_outside_is_infrastructure() -> None:
+    """`docker stop` (or a stopping daemon) made pytest exit 2: infra-error, not `error`; a stop
+    envctl was asked for is still `cancelled`."""
+    outcome = decide(EndFacts(exit_code=2, signalled_from_outside="15"))
+    assert (outcome.state, outcome.pytest_exit) == (RunState.INFRA_ERROR, None)
+    assert outcome.message.startswith("the test container was stopped from outside envctl (signal 15")
+    assert decide(EndFacts(exit_code=2, signalled_from_outside="2", cancel_requested=True)).state \
+        is RunState.CANCELLED
