@@ -74,16 +74,33 @@ def killer(log_dir: str, stop: threading.Event, rng: random.Random, kills: list[
                 pass
 
 
-def start(env: dict[str, str], cwd: Path, choice: str) -> str | None:
+def start(env: dict[str, str], cwd: Path, choice: str) -> None:
+    """`test --detach` with the choice's arguments. It may be killed at any moment: whether a
+    run was made is read from the run directory afterwards, not from what this printed."""
     args, _answer = CHOICES[choice]
-    result = envctl(env, cwd, "test", "--detach", "--json", "--", *args, timeout=300)
-    if result.returncode != 0:
-        return None  # killed while starting, before it printed the id: found by listing below
-    return str(json.loads(result.stdout)["id"])
+    envctl(env, cwd, "test", "--detach", "--json", "--", *args, timeout=300)
+
+
+def runs_made(log_dir: Path) -> dict[str, str]:
+    """{run id: its choice} for every run made so far (a record exists), the choice read back
+    from the arguments its starter recorded."""
+    by_args = {tuple(args): choice for choice, (args, _answer) in CHOICES.items()}
+    made = {}
+    for run_dir in sorted(log_dir.glob("2*")):
+        try:
+            if not (run_dir / "run.json").exists():
+                continue  # its starter was killed while making it: no run
+            request = json.loads((run_dir / "start.json").read_text())["request"]
+            made[run_dir.name] = by_args[tuple(request["pytest_args"])]
+        except (OSError, ValueError, KeyError):
+            made[run_dir.name] = "unknown"
+    return made
 
 
 def check(env: dict[str, str], cwd: Path, run_id: str, choice: str) -> str | None:
     """What is wrong with the run's result, or None when it is the known answer."""
+    if choice not in CHOICES:
+        return f"{run_id}: its start record cannot be read"
     result = envctl(env, cwd, "wait", run_id, "--json", timeout=600)
     try:
         view = json.loads(result.stdout)
@@ -115,44 +132,41 @@ def main() -> int:
            "PYTHONPATH": str(ROOT)}
     print(f"soak: {options.runs} runs, {options.parallel} at a time, seed {seed}, project {name}", flush=True)
     began = time.monotonic()
-    choices = [rng.choice(sorted(CHOICES)) for _ in range(options.runs)]
     stop, kills = threading.Event(), [0]
     thread = threading.Thread(target=killer, args=(log_dir, stop, rng, kills), daemon=True)
     thread.start()
+    attempts = 0
     try:
+        # A starter killed before it made its run made nothing (its shell saw no run id either):
+        # start again until there are N runs. A run made is a run that must end with its answer.
         with ThreadPoolExecutor(options.parallel) as pool:
-            ids = list(pool.map(lambda c: start(env, project, c), choices))
+            while (missing := options.runs - len(runs_made(Path(log_dir)))) > 0:
+                batch = [rng.choice(sorted(CHOICES)) for _ in range(min(missing, options.parallel))]
+                attempts += len(batch)
+                list(pool.map(lambda c: start(env, project, c), batch))
         time.sleep(rng.uniform(0, 3))  # and some more killing while the last ones run
     finally:
         stop.set()
         thread.join()
-    # A start killed before it printed its id still made its run: match those by their arguments.
-    started = {i for i in ids if i}
-    unnamed = sorted(p.name for p in Path(log_dir).glob("2*") if p.name not in started)
-    for index, run_id in enumerate(ids):
-        if run_id is None and unnamed:
-            ids[index] = unnamed.pop(0)
+    made = runs_made(Path(log_dir))
     wrong = []
-    results = 0
     with ThreadPoolExecutor(options.parallel) as pool:
-        checks = list(pool.map(lambda pair: (pair[0], check(env, project, pair[0], pair[1]))
-                               if pair[0] else (None, "a run that was never made"),
-                               zip(ids, choices, strict=True)))
-    for _run_id, problem in checks:
-        if problem is None:
-            results += 1
-        else:
+        checks = list(pool.map(lambda item: check(env, project, *item), sorted(made.items())))
+    for problem in checks:
+        if problem is not None:
             wrong.append(problem)
             print(f"soak: wrong: {problem}", flush=True)
+    results = len(made) - len(wrong)
     envctl(env, project, "down", "--volumes", timeout=120)
     left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
                           capture_output=True, text=True, timeout=60, check=False).stdout.split()
     if left:
         print(f"soak: {len(left)} container(s) of {name} left behind", flush=True)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"soak: {kills[0]} envctl processes killed with -9; {time.monotonic() - began:.0f} s", flush=True)
-    print(f"{options.runs} runs, {results} results, {options.runs - results} lost")
-    return 0 if results == options.runs and not left else 1
+    print(f"soak: {kills[0]} envctl processes killed with -9; {attempts} starts for {len(made)} runs; "
+          f"{time.monotonic() - began:.0f} s", flush=True)
+    print(f"{len(made)} runs, {results} results, {len(made) - results} lost")
+    return 0 if not wrong and not left else 1
 
 
 if __name__ == "__main__":
