@@ -123,6 +123,23 @@ def config(
 
 
 @app.command()
+def init(
+    workflow: Annotated[bool, typer.Option(
+        "--workflow", help="Also write .github/workflows/envctl.yml, which uses the action.")] = False,
+) -> int:
+    """Write a starting [tool.envctl] (or envctl.toml) from the compose file; never overwrites."""
+    from envctl.init import init as write_init  # noqa: PLC0415
+
+    _settings()  # a broken settings file is reported before anything is written
+    for written in write_init(GLOBALS.project_dir or Path.cwd(), workflow=workflow):
+        if written.created:
+            print(f"envctl: wrote {written.path}", file=sys.stderr)
+        else:
+            print(f"envctl: kept {written.path}: {written.why}; nothing changed there", file=sys.stderr)
+    return 0
+
+
+@app.command()
 def up(
     services: Annotated[list[str] | None, typer.Argument(
         help="Services to bring up (default: all but the test service).")] = None,
@@ -170,15 +187,9 @@ def up(
 
 def _environment(settings: Any, isolated: bool) -> Any:
     """The configured project, or a throwaway one of its own (--isolated)."""
-    import secrets  # noqa: PLC0415
-
     from envctl.environment import Environment  # noqa: PLC0415
 
-    if not isolated:
-        return Environment(settings)
-    token = secrets.token_hex(3)
-    return Environment(settings, project=f"{settings.resolved_project_name}-iso-{token}",
-                       isolated_for=token)
+    return Environment.isolated(settings) if isolated else Environment(settings)
 
 
 @app.command()

@@ -55,7 +55,7 @@ def check_engine() -> tuple[Check, bool]:
 def check_compose(settings: Settings) -> Check:
     from envctl.docker.compose import Compose  # noqa: PLC0415
 
-    compose = Compose([], settings.resolved_project_name, timeout=20)
+    compose = Compose([], None, timeout=20)
     try:
         version = compose.version()
     except EnvctlError as exc:
@@ -109,7 +109,8 @@ def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
 
     try:
         files = compose_files(settings)
-        project = Compose(files, settings.resolved_project_name, timeout=settings.docker_timeout).config()
+        project = Compose(files, None, timeout=settings.docker_timeout,
+                          env_files=settings.resolved_env_files, profiles=["*"]).config()
     except EnvctlError as exc:
         return [Check("compose files", CheckStatus.FAIL, exc.message, exc.hint or "")]
     checks = [Check("compose files", CheckStatus.OK,

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 from envctl.docker import labels
 from envctl.docker.compose import TIMEOUT_EXIT, Compose, ComposeCommandError, first_error_line
 from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState, reduce_config
-from envctl.errors import CancelRequestedError, ComposeFileError, DockerError, EnvironmentFailedError
+from envctl.errors import (
+    CancelRequestedError,
+    ComposeFileError,
+    DockerError,
+    EnvctlError,
+    EnvironmentFailedError,
+)
 from envctl.files import private_dir, write_private
 from envctl.health import (
     NO_HEALTHCHECK,
@@ -43,9 +49,9 @@ from envctl.health import (
     explain_failures,
 )
 from envctl.log import get_logger, redact
-from envctl.project import compose_files
+from envctl.project import active_profiles, compose_files
 from envctl.retry import COMPOSE_UP, DOCKER_CALL, TRANSIENT_PATTERNS
-from envctl.settings import Settings
+from envctl.settings import ServiceWait, Settings, normalize_project_name
 
 if TYPE_CHECKING:
     from envctl.docker.engine import Engine
@@ -91,20 +97,41 @@ class Environment:
     def __init__(self, settings: Settings, *, project: str | None = None,
                  on_progress: ProgressCallback | None = None, isolated_for: str | None = None) -> None:
         self.settings = settings
-        self.project = project or settings.resolved_project_name
+        self._config: ComposeProject | None = None
+        self.project = project or settings.project_name or self.compose_project_name()
         # A throwaway project (--isolated, shards): labelled so `gc` can find it, and with its
         # published host ports removed so any number of them can run side by side.
         self.isolated_for = isolated_for
         self.on_progress = on_progress or _log_progress
         self.log = get_logger("envctl.environment").bind(project=self.project)
-        self._config: ComposeProject | None = None
         self._label_override: Path | None = None
+
+    @classmethod
+    def isolated(cls, settings: Settings) -> Environment:
+        """A throwaway project of its own, named after the user's (`--isolated`)."""
+        import secrets  # noqa: PLC0415
+
+        token = secrets.token_hex(3)
+        return cls(settings, project=f"{cls(settings).project}-iso-{token}", isolated_for=token)
 
     # -- compose -----------------------------------------------------------------------------
 
     def _base_compose(self) -> Compose:
-        return Compose(compose_files(self.settings), self.project,
-                       timeout=self.settings.docker_timeout)
+        """The user's files as compose reads them: no project name of ours (so compose's own
+        name comes back), every profile (so a test service behind one is seen)."""
+        return Compose(compose_files(self.settings), None, timeout=self.settings.docker_timeout,
+                       env_files=self.settings.resolved_env_files, profiles=["*"])
+
+    @property
+    def base_project(self) -> str:
+        """The user's project name (an isolated or shard project is named after it)."""
+        return self.settings.project_name or self.compose_project_name()
+
+    def compose_project_name(self) -> str:
+        """The project name compose itself gives these files: COMPOSE_PROJECT_NAME (environment
+        or `.env`), else their top-level `name:`, else the first file's folder."""
+        name = normalize_project_name(self.config().name) if self.config().name else ""
+        return name or normalize_project_name(compose_files(self.settings)[0].parent.resolve().name)
 
     def config(self) -> ComposeProject:
         """The resolved compose configuration, cached on disk by what it depends on.
@@ -119,7 +146,7 @@ class Environment:
             # project name does not change, so shard and isolated projects share one entry.
             # "reduced-": the entries of earlier versions held the whole configuration, secrets
             # and all; they are never read, and the sweep below removes them.
-            cache = self._state_dir() / f"reduced-config-{_config_key(base.files)}.json"
+            cache = self._state_dir() / f"reduced-config-{_config_key([*base.files, *base.env_files])}.json"
             try:
                 data = json.loads(cache.read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -139,8 +166,10 @@ class Environment:
         """Compose with the user's files plus envctl's label override (and ``extra_files``)."""
         base = self._base_compose()
         override = self._write_label_override()
+        # Every profile: envctl always names the services it starts, so none starts unasked,
+        # and `down` or `run` reach a service behind a profile too.
         return Compose([*base.files, override, *extra_files], self.project,
-                       timeout=self.settings.docker_timeout)
+                       timeout=self.settings.docker_timeout, env_files=base.env_files, profiles=["*"])
 
     def _state_dir(self) -> Path:
         return private_dir(self.settings.resolved_log_dir / ".compose")
@@ -177,7 +206,7 @@ class Environment:
         spec = self.config().services[service]
         if spec.image:
             return spec.image
-        project = self.settings.resolved_project_name if self.isolated_for else self.project
+        project = self.base_project if self.isolated_for else self.project
         return f"{project}-{service}"
 
     # -- up ----------------------------------------------------------------------------------
@@ -186,7 +215,9 @@ class Environment:
         """The services to wait for: the given ones (default: all but the test service) and
         everything they depend on."""
         config = self.config()
-        wanted = list(services) or [s for s in config.services if s != self.settings.test_service]
+        active = active_profiles(self.settings)
+        wanted = list(services) or [name for name, spec in config.services.items()
+                                    if name != self.settings.test_service and spec.active(active)]
         unknown = [s for s in wanted if s not in config.services]
         if unknown:
             raise ComposeFileError(
@@ -316,8 +347,10 @@ class Environment:
 
     def _start_and_wait(self, engine: Engine, compose: Compose, targets: list[str],
                         timeout: float, cancelled: Cancelled) -> list[ServiceReport]:
-        wait = _ReadinessWait(self, engine, compose, ReadinessWatch(targets, self._one_shots()),
-                              timeout, cancelled=cancelled)
+        waits = {w.service: w for w in self.settings.wait if w.service in targets}
+        watch = ReadinessWatch(targets, self._one_shots(),
+                               gates={name: w.describe() for name, w in waits.items()})
+        wait = _ReadinessWait(self, engine, compose, watch, timeout, cancelled=cancelled, waits=waits)
         return wait.run()
 
     # -- down / ps ---------------------------------------------------------------------------
@@ -346,7 +379,11 @@ class _ReadinessWait:
     """One `up`: compose started as a process, the project's events followed to a verdict."""
 
     def __init__(self, env: Environment, engine: Engine, compose: Compose, watch: ReadinessWatch,
-                 timeout: float, *, cancelled: Cancelled = _never) -> None:
+                 timeout: float, *, cancelled: Cancelled = _never,
+                 waits: dict[str, ServiceWait] | None = None) -> None:
+        self.waits = waits or {}
+        self.probing: set[str] = set()  # containers whose probe has started
+        self.stop_probes = threading.Event()
         self.env = env
         self.engine = engine
         self.compose = compose
@@ -387,9 +424,7 @@ class _ReadinessWait:
                         for service, verdict in watch.recheck():
                             self._report(service, verdict)
                         continue
-                    if kind == "event":
-                        self._on_event(payload)
-                    elif kind == "exit" and payload is self.proc and not self._on_compose_exit(output):
+                    if not self._on_message(kind, payload, output):
                         break
                 if watch.all_done and not watch.failed:
                     _finish(self.proc)
@@ -401,9 +436,22 @@ class _ReadinessWait:
                     hint="fix the service named above, or use --keep-on-failure to inspect it",
                     failures=[(r.service, _cause(r)) for r in reports])
             finally:
+                self.stop_probes.set()
                 stream.close()
                 if self.proc is not None and self.proc.poll() is None:
                     _stop_process(self.proc)
+
+    def _on_message(self, kind: str, payload: Any, output: Any) -> bool:
+        """An engine event, a probe's result or compose's exit; False when waiting is pointless."""
+        if kind == "event":
+            self._on_event(payload)
+        elif kind == "probe":
+            changed = self.watch.gate(payload.service, payload.ok, payload.detail)
+            if changed is not None:
+                self._report(*changed)
+        elif kind == "exit" and payload is self.proc:
+            return self._on_compose_exit(output)
+        return True
 
     def _start_compose(self, output: Any) -> subprocess.Popen[bytes]:
         self.attempts += 1
@@ -419,10 +467,37 @@ class _ReadinessWait:
         changed = self.watch.update(state)
         if changed is not None:
             self._report(*changed)
+        if state.status == "running" and state.service in self.waits and state.id not in self.probing:
+            self.probing.add(state.id)
+            self._start_probe(self.waits[state.service], state.id)
+
+    def _start_probe(self, spec: ServiceWait, container_id: str) -> None:
+        """The service's `wait` probe, in a thread of its own; its result comes to the inbox."""
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+        from envctl.probes import ProbeResult, run_probe  # noqa: PLC0415
+
+        deadline = time.monotonic() + spec.timeout if spec.timeout else self.deadline
+
+        def probe() -> None:
+            # Engines of its own: the docker SDK's client is not shared across threads.
+            with Engine(timeout=self.env.settings.docker_timeout) as inspecting, \
+                    Engine(timeout=None) as streaming:
+                try:
+                    result = run_probe(
+                        spec, container_id, deadline=min(deadline, self.deadline), stop=self.stop_probes,
+                        endpoints=lambda port: inspecting.endpoints(container_id, port),
+                        output=lambda: streaming.output_stream(container_id, follow=True))
+                except EnvctlError as exc:
+                    result = ProbeResult(spec.service, container_id, False,
+                                         f"{spec.describe()}: {exc.message}")
+            self.inbox.put(("probe", result))
+
+        threading.Thread(target=probe, daemon=True, name=f"envctl-wait-{spec.service}").start()
 
     def _report(self, service: str, verdict: Verdict) -> None:
         self.env.on_progress(service, verdict)
-        if verdict.detail == NO_HEALTHCHECK and service not in self.warned_no_health:
+        if verdict.detail == NO_HEALTHCHECK and service not in self.warned_no_health \
+                and service not in self.waits:
             self.warned_no_health.add(service)
             self.env.log.warning("service has no health check; ready as soon as it runs",
                                  service=service)

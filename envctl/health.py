@@ -102,7 +102,12 @@ class ReadinessWatch:
     """The latest state of each wanted service, fed with inspected containers."""
 
     def __init__(self, services: list[str], one_shots: frozenset[str] = frozenset(),
-                 clock: Callable[[], float] = time.monotonic, settle: float = SETTLE_SECONDS) -> None:
+                 clock: Callable[[], float] = time.monotonic, settle: float = SETTLE_SECONDS,
+                 gates: dict[str, str] | None = None) -> None:
+        # gates: services that are ready only once their `wait` probe passed (what it waits for)
+        self.gates = {s: d for s, d in (gates or {}).items() if s in services}
+        self.passed: set[str] = set()
+        self.gate_failures: dict[str, str] = {}
         # one_shots: services others wait on with service_completed_successfully; running is
         # not ready for them, exiting 0 is.
         self.one_shots = one_shots
@@ -129,6 +134,12 @@ class ReadinessWatch:
         verdict = self._combine(self.states[service])
         if service in self.one_shots and verdict.phase is Phase.READY:
             verdict = Verdict(Phase.STARTING, "running (one-shot, waiting for it to exit 0)")
+        elif service in self.gate_failures and verdict.phase is not Phase.FAILED:
+            verdict = Verdict(Phase.FAILED, self.gate_failures[service])
+        elif service in self.gates and verdict.phase is Phase.READY and service not in self.passed:
+            verdict = Verdict(Phase.STARTING, f"running; waiting for {self.gates[service]}")
+        elif service in self.gates and verdict.phase is Phase.READY:
+            verdict = Verdict(Phase.READY, f"ready ({self.gates[service]})")
         elif verdict.detail == NO_HEALTHCHECK and self._settling(service):
             verdict = Verdict(Phase.STARTING, f"running; no health check, watching it for "
                                               f"{self.settle:g}s")
@@ -152,6 +163,16 @@ class ReadinessWatch:
     def recheck(self) -> list[tuple[str, Verdict]]:
         """Re-judge every service from the states already seen (after a settle time passed)."""
         return [c for c in (self._reevaluate(s) for s in self.services) if c is not None]
+
+    def gate(self, service: str, ok: bool, detail: str) -> tuple[str, Verdict] | None:
+        """The service's `wait` probe passed (or failed, saying why)."""
+        if service not in self.gates:
+            return None
+        if ok:
+            self.passed.add(service)
+        else:
+            self.gate_failures[service] = detail
+        return self._reevaluate(service)
 
     def forget(self, service: str, container_id: str) -> None:
         self.states.get(service, {}).pop(container_id, None)

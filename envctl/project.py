@@ -1,7 +1,11 @@
-"""Which compose files and project name envctl works with, from the settings."""
+"""Which compose files envctl works with, and which profiles are active: the settings first,
+then compose's own variables (COMPOSE_FILE, COMPOSE_PATH_SEPARATOR, COMPOSE_PROFILES, from the
+environment or the project's `.env`), then compose's discovery."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from envctl.errors import ConfigError
@@ -14,14 +18,41 @@ OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml",
 FALLBACK = Path("compose") / "compose.yaml"
 
 
-def compose_files(settings: Settings) -> list[Path]:
-    """The compose files to use, absolute, each checked to exist."""
+def compose_variable(settings: Settings, name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A COMPOSE_* variable as compose sees it: the environment's, else the project's `.env`."""
+    environ = os.environ if environ is None else environ
+    if name in environ:
+        return environ[name]
+    for path in settings.resolved_env_files or (settings.project_dir / ".env",):
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, sep, value = line.strip().removeprefix("export ").partition("=")
+            if sep and key.strip() == name:
+                return value.strip().strip("'\"")
+    return None
+
+
+def active_profiles(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The profiles compose would activate: COMPOSE_PROFILES plus the `profiles` setting."""
+    from_compose = (compose_variable(settings, "COMPOSE_PROFILES", environ) or "").split(",")
+    return tuple(dict.fromkeys(p.strip() for p in (*from_compose, *settings.profiles) if p.strip()))
+
+
+def compose_files(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The compose files to use, absolute, each checked to exist: the setting, else COMPOSE_FILE
+    (split on COMPOSE_PATH_SEPARATOR), else compose's own names."""
     root = settings.project_dir
-    if settings.compose_files:
-        files = [p if p.is_absolute() else root / p for p in map(Path, settings.compose_files)]
+    named, source = list(settings.compose_files), settings.sources.get("compose_files", "settings")
+    if not named and (variable := compose_variable(settings, "COMPOSE_FILE", environ)):
+        separator = compose_variable(settings, "COMPOSE_PATH_SEPARATOR", environ) or os.pathsep
+        named, source = [p for p in variable.split(separator) if p], "COMPOSE_FILE"
+    if named:
+        files = [p if p.is_absolute() else root / p for p in map(Path, named)]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
-            source = settings.sources.get("compose_files", "settings")
             raise ConfigError(f"{source}: compose file not found: {', '.join(missing)}")
         return files
     for name in COMPOSE_NAMES:

@@ -15,12 +15,12 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from envctl.errors import ConfigError
-from envctl.units import parse_duration, parse_size
+from envctl.units import MAX_DURATION, parse_duration, parse_size
 
 ENV_PREFIX = "ENVCTL_"
 # Variables under these prefixes belong to the setup scripts and the test suite, not to settings.
@@ -52,6 +52,89 @@ def _allow(value: object) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown {', '.join(map(repr, unknown))}; known: {', '.join(UNSAFE)}")
     return tuple(names)
+
+
+_PROFILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*|\*", re.ASCII)  # compose's profile names
+
+
+def _profiles(value: object) -> tuple[str, ...]:
+    names = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and _PROFILE.fullmatch(n)
+                                                       for n in names):
+        raise ValueError("expected a list of compose profile names (letters, digits, _ . -)")
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class ServiceWait:
+    """When a service with no health check (or more than one) counts as ready: it accepts TCP
+    connections on ``port``; GET ``http`` on that port answers 2xx or 3xx; a line of its output
+    matches ``log``. Each within ``timeout`` seconds (0: the health_timeout)."""
+
+    service: str
+    port: int | None = None
+    http: str | None = None
+    log: str | None = None
+    timeout: float = 0.0
+
+    def describe(self) -> str:
+        parts = [f"port {self.port}" if self.port and not self.http else "",
+                 f"HTTP GET :{self.port}{self.http} answering 2xx/3xx" if self.http else "",
+                 f"a log line matching {self.log!r}" if self.log else ""]
+        return " and ".join(p for p in parts if p)
+
+
+_WAIT_KEYS = ("port", "http", "log", "timeout")
+
+
+def _waits(value: object) -> tuple[ServiceWait, ...]:
+    """``{service: {port, http, log, timeout}}`` (TOML tables, or JSON in ENVCTL_WAIT), or the
+    list a background process gets back from ``to_json``."""
+    import json  # noqa: PLC0415
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError('expected JSON such as {"cache": {"port": 6379}}') from None
+    if isinstance(value, (list, tuple)):
+        tables = [_dict_of(item) for item in value]
+        value = {str(t.get("service")): {k: v for k, v in t.items() if k != "service"} for t in tables}
+    if not isinstance(value, dict):
+        raise ValueError("expected a table per service, such as [wait.cache] with port = 6379")
+    return tuple(_service_wait(str(service), spec) for service, spec in value.items())
+
+
+def _dict_of(value: object) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a table per service")
+    return value
+
+
+def _service_wait(service: str, spec: object) -> ServiceWait:
+    table = _dict_of(spec)
+    unknown = [k for k in table if k not in _WAIT_KEYS]
+    if unknown:
+        raise ValueError(f"{service}: unknown key {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(_WAIT_KEYS)}")
+    port, http, log = table.get("port"), table.get("http"), table.get("log")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        raise ValueError(f"{service}: port must be a number from 1 to 65535")
+    if http is not None and (not isinstance(http, str) or not http.startswith("/") or port is None):
+        raise ValueError(f"{service}: http is a path such as \"/health\", with port set")
+    if log is not None:
+        if not isinstance(log, str) or not log:
+            raise ValueError(f"{service}: log is a regular expression")
+        try:
+            re.compile(log)
+        except re.error as exc:
+            raise ValueError(f"{service}: log {log!r} is not a regular expression: {exc}") from None
+    if port is None and log is None:
+        raise ValueError(f"{service}: give port (with http, optionally) or log")
+    timeout = parse_duration(table["timeout"]) if table.get("timeout") is not None else 0.0
+    if not 0 <= timeout <= MAX_DURATION:
+        raise ValueError(f"{service}: timeout out of range")
+    return ServiceWait(service, port, http, log, timeout)
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
@@ -211,6 +294,14 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("allow", (), _allow,
               "What the test service may do that hands it the host, refused otherwise: privileged, "
               "docker-socket, host-network, host-pid, host-ipc."),
+    FieldSpec("profiles", (), _profiles,
+              "Compose profiles to activate, besides COMPOSE_PROFILES (as `docker compose --profile`)."),
+    FieldSpec("env_files", (), _str_list,
+              "Files of variables for compose to interpolate, instead of the project's .env (as "
+              "`docker compose --env-file`); relative to the project directory."),
+    FieldSpec("wait", (), _waits,
+              "Readiness for services with no health check: [wait.SERVICE] with port = N, "
+              "http = \"/path\" (with port), log = \"regex\", timeout = \"30s\"."),
     FieldSpec("secrets", (), _variables,
               "Environment variables whose values envctl never writes anywhere, besides those whose "
               "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
@@ -243,6 +334,9 @@ class Settings:
     log_format: str = "auto"
     allow: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    env_files: tuple[str, ...] = ()
+    wait: tuple[ServiceWait, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -255,8 +349,8 @@ class Settings:
         return path if path.is_absolute() else self.project_dir / path
 
     @property
-    def resolved_project_name(self) -> str:
-        return self.project_name or normalize_project_name(self.project_dir.resolve().name)
+    def resolved_env_files(self) -> tuple[Path, ...]:
+        return tuple(p if p.is_absolute() else self.project_dir / p for p in map(Path, self.env_files))
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
@@ -268,7 +362,7 @@ class Settings:
             if isinstance(value, Path):
                 data[name] = str(value)
             elif isinstance(value, tuple):
-                data[name] = list(value)
+                data[name] = [asdict(v) if isinstance(v, ServiceWait) else v for v in value]
             else:
                 data[name] = value
         data["sources"] = dict(self.sources)

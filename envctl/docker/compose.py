@@ -44,13 +44,17 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
 class Compose:
     """One compose project: its files, name and directory."""
 
-    def __init__(self, files: Sequence[Path], project: str, *,
-                 timeout: float = 60.0, context: str | None = None) -> None:
-        # No project directory: compose takes the first file's folder, as users expect.
+    def __init__(self, files: Sequence[Path], project: str | None, *,
+                 timeout: float = 60.0, context: str | None = None,
+                 env_files: Sequence[Path] = (), profiles: Sequence[str] = ()) -> None:
+        # No project directory: compose takes the first file's folder, as users expect. No
+        # project name (None): compose's own (COMPOSE_PROJECT_NAME, `name:`, that folder's name).
         self.files = [Path(f) for f in files]
         self.project = project
         self.timeout = timeout
         self.context = context
+        self.env_files = [Path(f) for f in env_files]
+        self.profiles = list(profiles)
 
     def _client(self, deadline: float | None) -> Any:
         from python_on_whales import DockerClient  # noqa: PLC0415  # lazy: ~260 ms to import
@@ -62,6 +66,8 @@ class Compose:
             client_call=call,
             compose_files=self.files,
             compose_project_name=self.project,
+            compose_env_files=self.env_files,
+            compose_profiles=self.profiles,
             context=self.context,
         )
 
@@ -74,7 +80,11 @@ class Compose:
         argv = ["docker", *(["--context", self.context] if self.context else []), "compose"]
         for path in self.files:
             argv += ["--file", str(path)]
-        return [*argv, "--project-name", self.project, *args]
+        for path in self.env_files:
+            argv += ["--env-file", str(path)]
+        for profile in self.profiles:
+            argv += ["--profile", profile]
+        return [*argv, *(["--project-name", self.project] if self.project else []), *args]
 
     def _call(self, what: str, fn: Any, deadline: float | None = None) -> Any:
         from python_on_whales.exceptions import DockerException  # noqa: PLC0415

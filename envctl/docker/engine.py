@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,6 +104,16 @@ class Engine:
         except ContainerGoneError:
             return None
         return ContainerState.from_inspect(data)
+
+    def endpoints(self, container_id: str, port: int) -> list[tuple[str, int]]:
+        """Where this machine can reach the container's TCP ``port``: its published binding (on
+        the engine's host), then, with a local engine on Linux, its address on each network."""
+        try:
+            with translate_errors("inspecting a container"):
+                data = self.client.api.inspect_container(container_id)
+        except ContainerGoneError:
+            return []
+        return container_endpoints(data, port, os.environ.get("DOCKER_HOST", ""), sys.platform)
 
     def containers(self, labels: dict[str, str] | list[str], *, all_: bool = True) -> list[ContainerState]:
         """Every container carrying ``labels`` (a dict or ``key=value`` strings), inspected."""
@@ -343,6 +355,34 @@ class Engine:
 class ProjectAge:
     newest_created: float = 0.0
     running_tests: bool = False
+
+
+def container_endpoints(data: dict[str, Any], port: int, docker_host: str,
+                        platform: str) -> list[tuple[str, int]]:
+    """``endpoints`` from one inspect (pure, for tests)."""
+    raw = data.get("NetworkSettings")
+    settings: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    found: list[tuple[str, int]] = []
+    remote = urllib.parse.urlsplit(docker_host) if docker_host else None
+    engine_host = remote.hostname if remote is not None and remote.scheme in ("tcp", "ssh", "http", "https") \
+        else None
+    bindings = (settings.get("Ports") or {}).get(f"{port}/tcp") or []
+    for binding in bindings if isinstance(bindings, list) else []:
+        host_port = str(binding.get("HostPort", "")) if isinstance(binding, dict) else ""
+        if not host_port.isdigit():
+            continue
+        host_ip = str(binding.get("HostIp") or "")
+        host = engine_host or ("127.0.0.1" if host_ip in ("", "0.0.0.0") else  # noqa: S104  # bind-all
+                               "::1" if host_ip == "::" else host_ip)
+        if (host, int(host_port)) not in found:
+            found.append((host, int(host_port)))
+    if engine_host is None and platform.startswith("linux"):  # the bridge is this machine's
+        networks = settings.get("Networks") or {}
+        for network in networks.values() if isinstance(networks, dict) else []:
+            address = network.get("IPAddress") if isinstance(network, dict) else None
+            if isinstance(address, str) and address:
+                found.append((address, port))
+    return found
 
 
 def _guarded_stream(stream: Any, what: str) -> Iterator[bytes]:

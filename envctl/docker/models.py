@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +165,12 @@ class ServiceSpec:
     # What would hand the host to this service's container: "privileged", "docker-socket",
     # "host-network", "host-pid", "host-ipc", each with the compose key that does it.
     unsafe: tuple[tuple[str, str], ...] = ()
+    profiles: tuple[str, ...] = ()  # none: the service is always active
+
+    def active(self, profiles: Iterable[str]) -> bool:
+        """Whether compose starts it under ``profiles`` (as `up` with no service named does)."""
+        wanted = set(profiles)
+        return not self.profiles or "*" in wanted or bool(wanted.intersection(self.profiles))
 
     @classmethod
     def from_config(cls, name: str, data: dict[str, Any]) -> ServiceSpec:
@@ -198,6 +205,7 @@ class ServiceSpec:
             depends_on=depends_on,
             ports=ports,
             working_dir=str(data["working_dir"]) if isinstance(data.get("working_dir"), str) else None,
+            profiles=tuple(str(p) for p in data.get("profiles") or [] if isinstance(p, str)),
             binds=tuple((str(v["source"]), str(v["target"])) for v in data.get("volumes") or []
                         if isinstance(v, dict) and v.get("type") == "bind"
                         and isinstance(v.get("source"), str) and isinstance(v.get("target"), str)),

@@ -34,13 +34,13 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     """Create the parent record and start every shard as a detached isolated run."""
     from envctl.environment import Environment  # noqa: PLC0415
 
+    base = Environment(settings).project  # compose's name for the user's project (may raise)
     store = RunStore(settings.resolved_log_dir)
     parent_id = new_run_id()
     parent_dir = store.create(parent_id)
     # Held from here until the collector takes it: a `wait` or `stop` meanwhile sees a parent
     # being set up, never one with too few shards to take over.
     parent_fd = take_collector_lock(parent_dir)
-    base = settings.resolved_project_name
     now = time.time()
     parent = lifecycle.create(parent_dir, RunRecord(
         id=parent_id, project=base, service=settings.test_service,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +81,7 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
 
         parent_dir, parent = start_shards(settings, request, options.shards)
         return Started(parent_dir, parent, tuple(notes), rerun)
-    if options.isolated:
-        token = secrets.token_hex(3)
-        env = Environment(settings, project=f"{settings.resolved_project_name}-iso-{token}",
-                          isolated_for=token)
-    else:
-        env = Environment(settings)
+    env = Environment.isolated(settings) if options.isolated else Environment(settings)
     if not options.detach and not options.no_up:
         env.ensure_up()  # in the foreground, so its progress and failures show here
     run_dir, record = start_detached(env, request)

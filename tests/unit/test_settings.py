@@ -87,11 +87,9 @@ def test_relative_log_dir_is_under_the_project(tmp_path: Path) -> None:
     assert settings.resolved_log_dir == tmp_path.resolve() / "out" / "runs"
 
 
-def test_project_name_defaults_to_the_normalized_directory_name(tmp_path: Path) -> None:
-    """Without project_name, the directory name normalized as compose does."""
-    project = tmp_path / "My Project.v2"
-    project.mkdir()
-    assert load_settings(project, environ={}).resolved_project_name == "myprojectv2"
+def test_project_names_are_normalized_as_compose_does() -> None:
+    """A folder's name made a project name: lowercase, [a-z0-9_-], starting with one of a-z0-9."""
+    assert normalize_project_name("My Project.v2") == "myprojectv2"
     assert normalize_project_name("__") == "envctl"
 
 

@@ -1,0 +1,82 @@
+"""`envctl init`: which service it picks, what it proposes, and that it never overwrites."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from envctl.docker.models import ComposeProject
+from envctl.errors import ComposeFileError
+from envctl.init import commands_of, pick_test_service, settings_text, write_settings, write_workflow
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def project(services: dict[str, dict[str, object]]) -> ComposeProject:
+    return ComposeProject.from_config({"name": "p", "services": services})
+
+
+HEALTHY: dict[str, object] = {"image": "x", "healthcheck": {"test": ["CMD", "true"]}}
+
+
+@pytest.mark.parametrize(("services", "commands", "picked"), [
+    ({"db": HEALTHY, "test": {"image": "t"}}, {}, "test"),
+    ({"db": HEALTHY, "tests": {"image": "t"}}, {}, "tests"),
+    ({"db": HEALTHY, "suite": {"image": "t", "profiles": ["test"]}}, {}, "suite"),
+    ({"db": HEALTHY, "runner": {"image": "t"}}, {"runner": ["python", "-m", "pytest", "-q"]}, "runner"),
+])
+def test_the_test_service_is_found(services: dict[str, dict[str, object]], commands: dict[str, list[str]],
+                                   picked: str) -> None:
+    """By name, then a `test` profile, then a command that runs pytest."""
+    assert pick_test_service(project(services), "test", commands) == picked
+
+
+def test_no_test_service_is_a_clear_error() -> None:
+    """Nothing looks like one: say which services there are and what to set."""
+    with pytest.raises(ComposeFileError, match="no test service among api, db"):
+        pick_test_service(project({"db": HEALTHY, "api": HEALTHY}), "test", {})
+
+
+def test_the_proposed_settings_are_valid_toml_and_name_unchecked_services() -> None:
+    """The text parses as TOML with the picked service, and names services with no health check."""
+    text = settings_text(project({"db": HEALTHY, "cache": {"image": "redis"}, "test": {"image": "t"}}),
+                         "test", ["ci/compose.yml"])
+    data = tomllib.loads(text)
+    assert (data["test_service"], data["compose_files"], data["memory"]) == ("test", ["ci/compose.yml"], "2g")
+    assert "waits for these to be running only: cache." in text
+
+
+def test_settings_go_into_pyproject_once_and_never_over_anything(tmp_path: Path) -> None:
+    """Appended as [tool.envctl] to pyproject.toml; a second time, or with envctl.toml, kept."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"')
+    first = write_settings(tmp_path, 'test_service = "test"\n')
+    assert first.created
+    data = tomllib.loads((tmp_path / "pyproject.toml").read_text())
+    assert data["tool"]["envctl"] == {"test_service": "test"}
+    before = (tmp_path / "pyproject.toml").read_text()
+    again = write_settings(tmp_path, 'test_service = "other"\n')
+    assert (again.created, again.why) == (False, "pyproject.toml already has [tool.envctl]")
+    assert (tmp_path / "pyproject.toml").read_text() == before
+
+
+def test_without_pyproject_an_envctl_toml_and_a_workflow_each_once(tmp_path: Path) -> None:
+    """envctl.toml is made; the workflow too; neither is ever written over."""
+    assert write_settings(tmp_path, 'cpus = 2\n').created
+    (tmp_path / "envctl.toml").write_text("mine\n")
+    assert not write_settings(tmp_path, 'cpus = 4\n').created
+    assert (tmp_path / "envctl.toml").read_text() == "mine\n"
+    assert write_workflow(tmp_path, "on: push\n").created
+    kept = write_workflow(tmp_path, "changed\n")
+    assert (kept.created, (tmp_path / ".github/workflows/envctl.yml").read_text()) == (False, "on: push\n")
+
+
+def test_commands_are_read_as_lists() -> None:
+    """A list command as is; a string split on spaces; anything else skipped."""
+    assert commands_of({"services": {"a": {"command": ["pytest", "-q"]}, "b": {"command": "pytest -x"},
+                                     "c": {"command": 3}, "d": "junk"}}) == {"a": ["pytest", "-q"],
+                                                                            "b": ["pytest", "-x"]}

@@ -1,0 +1,128 @@
+"""Readiness probes for services with no health check: ports, HTTP paths, log lines."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from envctl.docker.engine import container_endpoints
+from envctl.health import Phase, ReadinessWatch
+from envctl.probes import first_match, http_error, run_probe, tcp_error
+from envctl.settings import ServiceWait, _waits
+from tests.unit.fake_engine import state
+
+
+@pytest.fixture
+def web() -> Iterator[tuple[str, int]]:
+    """A local HTTP server: /ok answers 200, anything else 404."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/ok" else 404)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "127.0.0.1", server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_tcp_and_http_answers(web: tuple[str, int]) -> None:
+    """A listening port is ready; a closed one says why; HTTP needs 2xx/3xx on the path."""
+    assert tcp_error([web]) is None
+    assert "127.0.0.1" in (tcp_error([("127.0.0.1", closed_port())]) or "")
+    assert tcp_error([]) == "no address reaches it (publish the port, or run envctl on the engine's machine)"
+    assert http_error([web], "/ok") is None
+    assert http_error([web], "/missing") == f"GET /missing on {web[0]}:{web[1]} answered 404"
+
+
+def test_a_log_line_matches_across_chunks_and_at_the_end() -> None:
+    """Lines split over chunks are joined; a last line with no newline counts; stop ends it."""
+    stop = threading.Event()
+    assert first_match([b"starting\nread", b"y to accept connections\n"], re.compile("ready to accept"), stop)
+    assert first_match([b"x\n", b"done"], re.compile("^done$"), stop)
+    assert not first_match([b"nothing here\n"], re.compile("ready"), stop)
+
+
+def test_run_probe_passes_once_the_port_opens(web: tuple[str, int]) -> None:
+    """Endpoints that start answering after a few tries: the probe passes, well before its deadline."""
+    tries = [0]
+
+    def endpoints(_port: int) -> list[tuple[str, int]]:
+        tries[0] += 1
+        return [web] if tries[0] >= 3 else [("127.0.0.1", closed_port())]
+
+    result = run_probe(ServiceWait("api", port=80, http="/ok"), "c1", deadline=time.monotonic() + 10,
+                       stop=threading.Event(), endpoints=endpoints, output=lambda: iter(()))
+    assert (result.ok, result.detail, tries[0]) == (True, "GET /ok answered", 3)
+
+
+def test_run_probe_fails_at_its_deadline_saying_why() -> None:
+    """Never open: not ready, with the last error, once the deadline passes."""
+    port = closed_port()
+    result = run_probe(ServiceWait("cache", port=port, timeout=0.2), "c1",
+                       deadline=time.monotonic() + 0.2, stop=threading.Event(),
+                       endpoints=lambda p: [("127.0.0.1", p)], output=lambda: iter(()))
+    assert not result.ok
+    assert result.detail.startswith(f"port {port}: not by the deadline; last try: 127.0.0.1:{port}: ")
+
+
+def test_run_probe_on_a_log_line() -> None:
+    """A log-only wait passes on the matching line."""
+    result = run_probe(ServiceWait("q", log="ready$"), "c1", deadline=time.monotonic() + 5,
+                       stop=threading.Event(), endpoints=lambda _p: [],
+                       output=lambda: iter([b"booting\n", b"ready\n"]))
+    assert (result.ok, result.detail) == (True, "its output matched 'ready$'")
+
+
+def test_a_gated_service_is_ready_only_once_its_probe_passed() -> None:
+    """Running without a health check is not ready while the wait is pending; a failed probe
+    fails the service with its reason."""
+    watch = ReadinessWatch(["cache"], settle=0.0, gates={"cache": "port 6379"})
+    running = state("c1")
+    running = type(running)(**{**running.__dict__, "service": "cache"})
+    watch.update(running)
+    assert watch.verdicts["cache"].phase is Phase.STARTING
+    assert watch.verdicts["cache"].detail == "running; waiting for port 6379"
+    assert watch.gate("cache", True, "port 6379 answered") == ("cache", watch.verdicts["cache"])
+    assert (watch.verdicts["cache"].phase, watch.all_done) == (Phase.READY, True)
+    failing = ReadinessWatch(["cache"], settle=0.0, gates={"cache": "port 6379"})
+    failing.update(running)
+    failing.gate("cache", False, "port 6379: not by the deadline")
+    assert failing.failed == ["cache"]
+
+
+def test_endpoints_published_then_the_containers_own_address() -> None:
+    """Published on all interfaces: localhost (or the remote engine's host); a local Linux engine
+    adds the container's address on each network; a remote one does not."""
+    data = {"NetworkSettings": {"Ports": {"6379/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"},  # noqa: S104  # an answer, not a bind
+                                                       {"HostIp": "::", "HostPort": "49153"}]},
+                                "Networks": {"p_default": {"IPAddress": "172.18.0.3"}}}}
+    assert container_endpoints(data, 6379, "", "linux") == [("127.0.0.1", 49153), ("::1", 49153),
+                                                            ("172.18.0.3", 6379)]
+    assert container_endpoints(data, 6379, "tcp://ci-engine:2376", "linux") == [("ci-engine", 49153)]
+    assert container_endpoints({"NetworkSettings": {}}, 6379, "", "darwin") == []
+
+
+def test_wait_settings_round_trip_through_json() -> None:
+    """What a background process gets back (to_json's list) parses to the same waits."""
+    waits = _waits({"api": {"port": 8080, "http": "/health", "timeout": "20s"}})
+    again = _waits([{"service": w.service, "port": w.port, "http": w.http, "log": w.log, "timeout": w.timeout}
+                    for w in waits])
+    assert again == waits == (ServiceWait("api", 8080, "/health", None, 20.0),)
