@@ -130,8 +130,10 @@ class Environment:
     def compose_project_name(self) -> str:
         """The project name compose itself gives these files: COMPOSE_PROJECT_NAME (environment
         or `.env`), else their top-level `name:`, else the first file's folder."""
-        name = normalize_project_name(self.config().name) if self.config().name else ""
-        return name or normalize_project_name(compose_files(self.settings)[0].parent.resolve().name)
+        name = self.config().name
+        if name:
+            return normalize_project_name(name)
+        return normalize_project_name(compose_files(self.settings)[0].parent.resolve().name)
 
     def config(self) -> ComposeProject:
         """The resolved compose configuration, cached on disk by what it depends on.

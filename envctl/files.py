@@ -90,3 +90,19 @@ def read_regular(path: Path, cap: int, *, dir_fd: int | None = None) -> bytes:
     if len(data) > cap:
         raise OSError(errno.EFBIG, f"larger than {cap} bytes", str(path))
     return data
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """A `.env` file's variables, as compose reads them: `KEY=value` lines (an `export ` before
+    the key, quotes around the value), `#` comments; a later line wins. Empty if unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        key = key.strip()
+        if sep and key and not key.startswith("#"):
+            found[key] = value.strip().strip("'\"")
+    return found

@@ -42,17 +42,9 @@ def secret_values(environ: Mapping[str, str]) -> set[str]:
 
 def dotenv_values(path: Path) -> set[str]:
     """Every value of a `.env` file (compose interpolates them all; any may be a secret)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    found = set()
-    for line in text.splitlines():
-        name, sep, value = line.strip().removeprefix("export ").partition("=")
-        value = value.strip().strip("'\"")
-        if sep and name and not name.startswith("#") and len(value) >= MIN_SECRET:
-            found.add(value)
-    return found
+    from envctl.files import read_dotenv  # noqa: PLC0415
+
+    return {value for value in read_dotenv(path).values() if len(value) >= MIN_SECRET}
 
 
 def redact_project(project_dir: Path, names: Iterable[str] = ()) -> None:

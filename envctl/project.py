@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from envctl.errors import ConfigError
+from envctl.files import read_dotenv
 from envctl.settings import Settings
 
 # Compose's own discovery order (compose-spec), then the bundled environment's place.
@@ -23,16 +24,10 @@ def compose_variable(settings: Settings, name: str, environ: Mapping[str, str] |
     environ = os.environ if environ is None else environ
     if name in environ:
         return environ[name]
+    variables: dict[str, str] = {}
     for path in settings.resolved_env_files or (settings.project_dir / ".env",):
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            key, sep, value = line.strip().removeprefix("export ").partition("=")
-            if sep and key.strip() == name:
-                return value.strip().strip("'\"")
-    return None
+        variables.update(read_dotenv(path))  # with several env files, a later one wins
+    return variables.get(name)
 
 
 def active_profiles(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:

@@ -57,12 +57,17 @@ def _allow(value: object) -> tuple[str, ...]:
 _PROFILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*|\*", re.ASCII)  # compose's profile names
 
 
-def _profiles(value: object) -> tuple[str, ...]:
+def _names(value: object, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    """A list of names (TOML) or a comma- or space-separated string (a variable), each matching."""
     names = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and _PROFILE.fullmatch(n)
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and pattern.fullmatch(n)
                                                        for n in names):
-        raise ValueError("expected a list of compose profile names (letters, digits, _ . -)")
+        raise ValueError(f"expected a list of {what}")
     return tuple(names)
+
+
+def _profiles(value: object) -> tuple[str, ...]:
+    return _names(value, _PROFILE, "compose profile names (letters, digits, _ . -)")
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,7 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
 def _variables(value: object) -> tuple[str, ...]:
-    names = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and _VARIABLE.fullmatch(n)
-                                                       for n in names):
-        raise ValueError("expected a list of environment variable names")
-    return tuple(names)
+    return _names(value, _VARIABLE, "environment variable names")
 
 
 def _command(value: object) -> tuple[str, ...]:
