@@ -7,6 +7,8 @@ there is left as it is, and said so."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,18 +49,64 @@ def pick_test_service(config: ComposeProject, configured: str,
         hint="name the service that runs pytest `test`, or write test_service = \"...\" yourself")
 
 
-def settings_text(config: ComposeProject, test_service: str, compose_files: list[str]) -> str:
-    """The settings ``init`` proposes, as TOML lines (no table header)."""
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key(name: str) -> str:
+    """A TOML key for a service name (compose allows dots, which TOML reads as nesting)."""
+    return name if _BARE_KEY.fullmatch(name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def settings_text(config: ComposeProject, test_service: str, compose_files: list[str],
+                  ports: dict[str, int] | None = None, table: str = "") -> str:
+    """The settings ``init`` proposes, as TOML (no header of its own; ``table`` prefixes the
+    `wait` tables: "tool.envctl." in pyproject.toml). A service with no health check and a
+    known port gets a `port` wait; the rest are named in a comment."""
     lines = [f'test_service = "{test_service}"']
     if compose_files:
         lines.append("compose_files = [" + ", ".join(f'"{f}"' for f in compose_files) + "]")
     lines += ['memory = "2g"  # the test container\'s limits', "cpus = 2", "pids = 1024",
               'health_timeout = "3m"', 'run_timeout = "30m"']
     unchecked = _without_health_check(config, test_service)
-    if unchecked:
+    known = {name: port for name, port in (ports or {}).items() if name in unchecked}
+    running_only = [name for name in unchecked if name not in known]
+    if running_only:
         lines.append(f"# No health check, so envctl waits for these to be running only: "
-                     f"{', '.join(unchecked)}. Add a healthcheck: to each in the compose file.")
+                     f"{', '.join(running_only)}. Add a healthcheck: to each in the compose file,")
+        lines.append("# or a [wait.SERVICE] table with port, http or log (see the README).")
+    for name, port in sorted(known.items()):
+        lines += ["", f"# {name} has no health check: ready once its port accepts connections.",
+                  f"[{table}wait.{_key(name)}]", f"port = {port}"]
     return "\n".join(lines) + "\n"
+
+
+def ports_of(raw_config: Mapping[str, object]) -> dict[str, int]:
+    """Each service's first container port, published (`ports`) or only exposed (`expose`),
+    from `docker compose config` JSON."""
+    services = raw_config.get("services")
+    found: dict[str, int] = {}
+    if not isinstance(services, dict):
+        return found
+    for name, spec in services.items():
+        if not isinstance(spec, dict):
+            continue
+        candidates: list[object] = []
+        for entry in spec.get("ports") or []:
+            candidates.append(entry.get("target") if isinstance(entry, dict) else None)
+        candidates += list(spec.get("expose") or [])
+        for candidate in candidates:
+            port = _port(candidate)
+            if port is not None:
+                found[str(name)] = port
+                break
+    return found
+
+
+def _port(value: object) -> int | None:
+    text = str(value).split("/", 1)[0]  # "5432/tcp"
+    if isinstance(value, bool) or not text.isdigit() or not 0 < int(text) < 65536:
+        return None  # a range ("8000-8010") or nothing usable
+    return int(text)
 
 
 def _without_health_check(config: ComposeProject, test_service: str) -> list[str]:
@@ -95,8 +143,9 @@ jobs:
 """
 
 
-def write_settings(project_dir: Path, text: str) -> Written:
-    """Into pyproject.toml's [tool.envctl] (appended), else a new envctl.toml; never over one."""
+def write_settings(project_dir: Path, render: Callable[[str], str]) -> Written:
+    """Into pyproject.toml's [tool.envctl] (appended), else a new envctl.toml; never over one.
+    ``render(table)`` gives the text, its sub-tables under ``table`` ("tool.envctl." or "")."""
     pyproject = project_dir / "pyproject.toml"
     toml = project_dir / "envctl.toml"
     if toml.exists():
@@ -107,10 +156,10 @@ def write_settings(project_dir: Path, text: str) -> Written:
             return Written(pyproject, created=False, why="pyproject.toml already has [tool.envctl]")
         separator = "\n" if current.endswith("\n") else "\n\n"
         with pyproject.open("a", encoding="utf-8") as handle:
-            handle.write(f"{separator}[tool.envctl]\n{text}")
+            handle.write(f"{separator}[tool.envctl]\n{render('tool.envctl.')}")
         return Written(pyproject, created=True)
     with toml.open("x", encoding="utf-8") as handle:  # "x": never over a file made meanwhile
-        handle.write(f"# envctl's settings (`envctl config` shows every value and its source)\n{text}")
+        handle.write(f"# envctl's settings (`envctl config` shows every value and its source)\n{render('')}")
     return Written(toml, created=True)
 
 
@@ -153,7 +202,9 @@ def init(project_dir: Path, *, workflow: bool) -> list[Written]:
     default = files == compose_files(load_settings(project_dir, environ={}))
     named = [] if default else [str(f.relative_to(project_dir)) if f.is_relative_to(project_dir) else str(f)
                                 for f in files]
-    written = [write_settings(project_dir, settings_text(config, test_service, named))]
+    ports = ports_of(raw)
+    written = [write_settings(project_dir,
+                              lambda table: settings_text(config, test_service, named, ports, table))]
     if workflow:
         written.append(write_workflow(project_dir, workflow_text(test_service)))
     return written

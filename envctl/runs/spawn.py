@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from envctl.runs.store import COLLECTOR_LOG, take_collector_lock
+from envctl.signals import HANDLED
 
 # Collectors started by this process. Nobody waits for them on purpose (they outlive us), but a
 # long-lived caller (the Python API) reaps the finished ones so they leave no zombies behind.
@@ -84,8 +85,10 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int 
         actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited() if fd not in fds]
         actions += [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
+        # Signals back to their defaults: a collector started during a shielded cleanup (or under
+        # nohup) would otherwise inherit SIG_IGN, which survives exec, and never end on SIGTERM.
         _SPAWNED.append(os.posix_spawn(sys.executable, argv, dict(os.environ), setsid=True,
-                                       file_actions=actions))
+                                       setsigdef=HANDLED, file_actions=actions))
     finally:
         os.close(log)
         for fd in fds:

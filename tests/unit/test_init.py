@@ -9,7 +9,15 @@ import pytest
 
 from envctl.docker.models import ComposeProject
 from envctl.errors import ComposeFileError
-from envctl.init import commands_of, pick_test_service, settings_text, write_settings, write_workflow
+from envctl.init import (
+    commands_of,
+    pick_test_service,
+    ports_of,
+    settings_text,
+    write_settings,
+    write_workflow,
+)
+from envctl.settings import load_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,21 +62,21 @@ def test_the_proposed_settings_are_valid_toml_and_name_unchecked_services() -> N
 def test_settings_go_into_pyproject_once_and_never_over_anything(tmp_path: Path) -> None:
     """Appended as [tool.envctl] to pyproject.toml; a second time, or with envctl.toml, kept."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"')
-    first = write_settings(tmp_path, 'test_service = "test"\n')
+    first = write_settings(tmp_path, lambda _t: 'test_service = "test"\n')
     assert first.created
     data = tomllib.loads((tmp_path / "pyproject.toml").read_text())
     assert data["tool"]["envctl"] == {"test_service": "test"}
     before = (tmp_path / "pyproject.toml").read_text()
-    again = write_settings(tmp_path, 'test_service = "other"\n')
+    again = write_settings(tmp_path, lambda _t: 'test_service = "other"\n')
     assert (again.created, again.why) == (False, "pyproject.toml already has [tool.envctl]")
     assert (tmp_path / "pyproject.toml").read_text() == before
 
 
 def test_without_pyproject_an_envctl_toml_and_a_workflow_each_once(tmp_path: Path) -> None:
     """envctl.toml is made; the workflow too; neither is ever written over."""
-    assert write_settings(tmp_path, 'cpus = 2\n').created
+    assert write_settings(tmp_path, lambda _t: 'cpus = 2\n').created
     (tmp_path / "envctl.toml").write_text("mine\n")
-    assert not write_settings(tmp_path, 'cpus = 4\n').created
+    assert not write_settings(tmp_path, lambda _t: 'cpus = 4\n').created
     assert (tmp_path / "envctl.toml").read_text() == "mine\n"
     assert write_workflow(tmp_path, "on: push\n").created
     kept = write_workflow(tmp_path, "changed\n")
@@ -80,3 +88,27 @@ def test_commands_are_read_as_lists() -> None:
     assert commands_of({"services": {"a": {"command": ["pytest", "-q"]}, "b": {"command": "pytest -x"},
                                      "c": {"command": 3}, "d": "junk"}}) == {"a": ["pytest", "-q"],
                                                                             "b": ["pytest", "-x"]}
+
+
+def test_ports_are_the_first_published_or_exposed_container_port() -> None:
+    """`ports` targets first, then `expose`; ranges, junk and booleans are skipped."""
+    raw = {"services": {"db": {"ports": [{"target": 5432, "published": "15432"}]},
+                        "cache": {"expose": ["6379/tcp"]}, "web": {"expose": ["8000-8010", "80"]},
+                        "odd": {"ports": ["junk"], "expose": [True]}, "none": {}}}
+    assert ports_of(raw) == {"db": 5432, "cache": 6379, "web": 80}
+    assert ports_of({"services": "not a mapping"}) == {}
+
+
+@pytest.mark.parametrize("pyproject", [True, False])
+def test_a_service_with_no_health_check_and_a_port_gets_a_port_wait(tmp_path: Path, pyproject: bool) -> None:
+    """The written settings load, with `[wait.X] port = N`, in pyproject.toml and in envctl.toml alike."""
+    if pyproject:
+        (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    config = project({"db": HEALTHY, "cache": {"image": "redis"}, "my.queue": {"image": "q"},
+                      "logs": {"image": "l"}, "test": {"image": "t"}})
+    ports = {"db": 5432, "cache": 6379, "my.queue": 5672, "test": 80}
+    written = write_settings(tmp_path, lambda table: settings_text(config, "test", [], ports, table))
+    assert written.path.name == ("pyproject.toml" if pyproject else "envctl.toml")
+    waits = {w.service: w.port for w in load_settings(tmp_path, environ={}).wait}
+    assert waits == {"cache": 6379, "my.queue": 5672}
+    assert "waits for these to be running only: logs. Add" in written.path.read_text()
