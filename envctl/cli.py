@@ -464,6 +464,7 @@ def report(
     inputs: Annotated[list[Path] | None, typer.Argument(
         help="With `merge`: shard run directories or JUnit files.", show_default=False)] = None,
     fmt: Annotated[str, typer.Option("--format", help="md, json, csv or junit.")] = "md",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     junit_out: Annotated[Path | None, typer.Option(help="With merge: write the merged JUnit here.")] = None,
     durations_out: Annotated[Path | None, typer.Option(
         help="With merge: write durations here (default: the durations_file setting).")] = None,
@@ -475,6 +476,10 @@ def report(
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if as_json:  # every read command takes --json
+        if fmt not in ("md", "json"):
+            raise UsageError(f"--json and --format {fmt} ask for two formats")
+        fmt = "json"
     if run == "merge":
         return _report_merge(inputs or [], fmt, junit_out, durations_out)
     if inputs:

@@ -66,7 +66,8 @@ def test_every_json_answer_matches_its_schema(runs_project: Project) -> None:
     assert (whole["complete"], whole["start"], whole["end"]) == (True, 0, whole["size"])
     assert runs_project.envctl("wait", second).returncode == 1
     assert [r["run"] for r in answer(runs_project, "runs", "runs", "--json")["runs"]] == [run_id, second]
-    report = answer(runs_project, "report", "report", run_id, "--format", "json")
+    report = answer(runs_project, "report", "report", run_id, "--json")
+    assert report == answer(runs_project, "report", "report", run_id, "--format", "json")
     assert report["counts"]["failed"] == 1
     assert answer(runs_project, "run", "stop", run_id, "--json")["state"] == "failed"
     services = answer(runs_project, "services", "ps", "--json")
@@ -74,5 +75,5 @@ def test_every_json_answer_matches_its_schema(runs_project: Project) -> None:
     answer(runs_project, "doctor", "doctor", "--json")
     assert answer(runs_project, "config", "config", "--json")["settings"]["test_service"]["value"] == "test"
     run_dir = runs_project.path.parent / "runs" / run_id
-    merged = answer(runs_project, "merged", "report", "merge", str(run_dir), "--format", "json", code=1)
+    merged = answer(runs_project, "merged", "report", "merge", str(run_dir), "--json", code=1)
     assert merged["counts"] == {"total": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0}
