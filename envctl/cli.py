@@ -71,11 +71,12 @@ def _root(
 def _settings(**flags: Any) -> Any:
     """Resolve settings (flags win) and configure logging from them."""
     from envctl import log  # noqa: PLC0415
+    from envctl.project import redact_secrets  # noqa: PLC0415
     from envctl.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(GLOBALS.project_dir, flags={"log_format": GLOBALS.log_format, **flags})
     log.configure(log_format=settings.log_format, verbosity=GLOBALS.verbosity)
-    log.redact_project(settings.project_dir, settings.secrets)
+    redact_secrets(settings)
     return settings
 
 

@@ -49,7 +49,7 @@ from envctl.health import (
     explain_failures,
 )
 from envctl.log import get_logger, redact
-from envctl.project import active_profiles, compose_files
+from envctl.project import active_profiles, compose_files, env_files, redact_secrets
 from envctl.retry import COMPOSE_UP, DOCKER_CALL, TRANSIENT_PATTERNS
 from envctl.settings import ServiceWait, Settings, normalize_project_name
 
@@ -97,6 +97,7 @@ class Environment:
     def __init__(self, settings: Settings, *, project: str | None = None,
                  on_progress: ProgressCallback | None = None, isolated_for: str | None = None) -> None:
         self.settings = settings
+        redact_secrets(settings)  # compose may print `.env` values: the API and MCP too
         self._config: ComposeProject | None = None
         self.project = project or settings.project_name or self.compose_project_name()
         # A throwaway project (--isolated, shards): labelled so `gc` can find it, and with its
@@ -120,7 +121,7 @@ class Environment:
         """The user's files as compose reads them: no project name of ours (so compose's own
         name comes back), every profile (so a test service behind one is seen)."""
         return Compose(compose_files(self.settings), None, timeout=self.settings.docker_timeout,
-                       env_files=self.settings.resolved_env_files, profiles=["*"])
+                       env_files=env_files(self.settings), profiles=["*"])
 
     @property
     def base_project(self) -> str:
@@ -158,9 +159,8 @@ class Environment:
                 for stale in sorted(cache.parent.glob("reduced-config-*.json"),
                                     key=lambda p: p.stat().st_mtime)[:-8]:
                     stale.unlink(missing_ok=True)  # keep the eight newest
-                text = json.dumps(data)
-                if redact(text) == text:  # an image or a command may interpolate a secret:
-                    write_private(cache, text)  # then it is read again each time, never kept
+                if not _holds_a_secret(data):  # an image or a command may interpolate a secret:
+                    write_private(cache, json.dumps(data))  # then it is read again each time
             self._config = ComposeProject.from_config(data)
         return self._config
 
@@ -573,6 +573,18 @@ def _finish(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 _INTERPOLATED = re.compile(rb"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _holds_a_secret(data: object) -> bool:
+    """Whether any string in ``data`` holds a secret value (each string as it is: JSON's
+    escapes would hide a value with quotes, backslashes or non-ASCII letters in it)."""
+    if isinstance(data, str):
+        return redact(data) != data
+    if isinstance(data, dict):
+        return any(_holds_a_secret(k) or _holds_a_secret(v) for k, v in data.items())
+    if isinstance(data, (list, tuple)):
+        return any(_holds_a_secret(item) for item in data)
+    return False
 
 
 def _config_key(files: list[Path]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -92,17 +93,65 @@ def read_regular(path: Path, cap: int, *, dir_fd: int | None = None) -> bytes:
     return data
 
 
+DOTENV_CAP = 1 << 20  # bytes of a `.env` file read (a link or a FIFO is not read at all)
+_DOTENV_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
+_DOUBLE_QUOTED_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
-    """A `.env` file's variables, as compose reads them: `KEY=value` lines (an `export ` before
-    the key, quotes around the value), `#` comments; a later line wins. Empty if unreadable."""
+    """A `.env` file's variables, as compose reads them: `KEY=value` or `KEY: value` lines (an
+    `export ` before the key), single quotes literal, double quotes with escapes and over
+    several lines, an unquoted value ending at ` #`; `#` comment lines; a later line wins.
+    Empty if it is not a regular file (never a link, a FIFO or a device), or is unreadable."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_regular(path, DOTENV_CAP).decode("utf-8", errors="replace")
     except OSError:
         return {}
+    return parse_dotenv(text)
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().removeprefix("export ").partition("=")
-        key = key.strip()
-        if sep and key and not key.startswith("#"):
-            found[key] = value.strip().strip("'\"")
+    lines = text.replace("\r\n", "\n").split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        index += 1
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").lstrip()
+        cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        key = line[:cut].strip() if cut >= 0 else ""
+        if not _DOTENV_KEY.fullmatch(key):
+            continue
+        value = line[cut + 1:].lstrip()
+        if value[:1] in ("'", '"'):
+            quote, body = value[0], value[1:]
+            # A quoted value may go on over the next lines, up to its closing quote.
+            while _closing(body, quote) < 0 and index < len(lines):
+                body += "\n" + lines[index]
+                index += 1
+            end = _closing(body, quote)
+            body = body[:end] if end >= 0 else body
+            found[key] = _unescape(body) if quote == '"' else body
+        else:
+            comment = re.search(r"\s#", value)
+            found[key] = (value[:comment.start()] if comment else value).rstrip()
     return found
+
+
+def _closing(body: str, quote: str) -> int:
+    """Where the closing quote is (a backslash escapes one in double quotes), or -1."""
+    i = 0
+    while i < len(body):
+        if quote == '"' and body[i] == "\\":
+            i += 2
+            continue
+        if body[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def _unescape(body: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _DOUBLE_QUOTED_ESCAPES.get(m.group(1), "\\" + m.group(1)), body)

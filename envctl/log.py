@@ -47,10 +47,11 @@ def dotenv_values(path: Path) -> set[str]:
     return {value for value in read_dotenv(path).values() if len(value) >= MIN_SECRET}
 
 
-def redact_project(project_dir: Path, names: Iterable[str] = ()) -> None:
-    """Also cut out the values of ``project_dir``'s `.env`, and of the variables ``names`` (the
-    `secrets` setting)."""
-    _secrets.update(dotenv_values(project_dir / ".env"))
+def redact_project(env_files: Iterable[Path], names: Iterable[str] = ()) -> None:
+    """Also cut out every value of the ``env_files`` (the project's `.env`, compose's
+    --env-file), and of the variables ``names`` (the `secrets` setting)."""
+    for path in env_files:
+        _secrets.update(dotenv_values(path))
     _secrets.update(value for name in names
                     if len(value := os.environ.get(name, "")) >= MIN_SECRET)
 

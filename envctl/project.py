@@ -4,6 +4,7 @@ environment or the project's `.env`), then compose's discovery."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +29,36 @@ def compose_variable(settings: Settings, name: str, environ: Mapping[str, str] |
     for path in settings.resolved_env_files or (settings.project_dir / ".env",):
         variables.update(read_dotenv(path))  # with several env files, a later one wins
     return variables.get(name)
+
+
+def env_files(settings: Settings) -> tuple[Path, ...]:
+    """The `env_files` setting's files (compose's --env-file), each checked to be a file."""
+    files = settings.resolved_env_files
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise ConfigError(f"env_files: not a file: {', '.join(missing)}",
+                          hint="each entry is a file compose reads with --env-file")
+    return files
+
+
+def secret_sources(settings: Settings) -> list[Path]:
+    """The `.env` files whose values compose may interpolate into what it prints: the
+    `env_files`, else the `.env` in the project directory (the first compose file's folder)
+    and in envctl's project folder."""
+    if settings.env_files:
+        return list(settings.resolved_env_files)
+    found = [settings.project_dir / ".env"]
+    with contextlib.suppress(ConfigError):  # no compose file: nothing will interpolate anything
+        found.append(compose_files(settings)[0].parent / ".env")
+    return list(dict.fromkeys(found))
+
+
+def redact_secrets(settings: Settings) -> None:
+    """From now on, this process cuts the project's secret values out of everything it writes:
+    its `.env` values and the variables named in the `secrets` setting."""
+    from envctl import log  # noqa: PLC0415
+
+    log.redact_project(secret_sources(settings), settings.secrets)
 
 
 def active_profiles(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:

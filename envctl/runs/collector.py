@@ -115,15 +115,12 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
 
 def _redact_the_projects_secrets(run_dir: Path) -> None:
     """What this collector writes (the record, collector.log) never holds the project's `.env`
-    values or its `secrets` setting's, whoever started the run."""
-    from envctl import log  # noqa: PLC0415
+    values or its `secrets` setting's, whoever started the run: the run's Environment, made
+    here, registers them."""
     from envctl.runs.launch import environment_from_file  # noqa: PLC0415
 
-    try:
-        env, _request = environment_from_file(run_dir)
-    except (OSError, ValueError, KeyError, TypeError, EnvctlError):
-        return  # a --shards parent has no start record; its shards' collectors redact
-    log.redact_project(env.settings.project_dir, env.settings.secrets)
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, EnvctlError):
+        environment_from_file(run_dir)  # a --shards parent has none; its shards' collectors redact
 
 
 def _start_was_cut_short(record: RunRecord) -> bool:
@@ -213,6 +210,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                   if since - CANCEL_SLACK <= e.at <= ended_at + CANCEL_SLACK]
         facts = EndFacts(exit_code=final.exit_code, oom_killed=final.oom_killed,
                          engine_lost=_ended_with_the_engine(record, ended_at),
+                         session_exit=exchange.session_exit(run_dir),
                          signalled_from_outside=watch.killed_with,
                          cancel_requested=cancel.requested_before(ended_at),
                          timed_out=exchange.exchange_file_exists(run_dir, exchange.TIMEOUT_FILE),
@@ -225,8 +223,10 @@ def _ended_with_the_engine(record: RunRecord, ended_at: float) -> bool:
     """Whether the container ended as the engine went away: a stopping daemon stops its
     containers first (up to its shutdown timeout, 15 s by default) and a restarted one marks
     them exited when it comes back. An end well after the loss (a blip, a live-restore) is not."""
-    lost = record.engine_lost_at
-    return lost is not None and lost - ENGINE_STOP_BEFORE <= ended_at <= lost + ENGINE_BACK_WITHIN
+    lost, started = record.engine_lost_at, record.started_at
+    if lost is None or started is None or lost < started:
+        return False  # lost before the container ran (a start retried): nothing it ran was cut
+    return lost - ENGINE_STOP_BEFORE <= ended_at <= lost + ENGINE_BACK_WITHIN
 
 
 def _await(engine: Engine, name: str, cancel: CancelWatch,

@@ -221,6 +221,7 @@ class Event:
     duration: float | None = None
     tail: tuple[str, ...] = ()  # the last lines of a failure's traceback
     flaky: bool = False  # passed after a rerun
+    exitstatus: int | None = None  # the session's, on its "finish" event
 
 
 RUNNING_CAP = 32  # node ids in a list from the container (the tests running now, the flaky ones)
@@ -281,7 +282,12 @@ def parse_event(raw: bytes) -> Event | None:
         duration=_time(duration),
         tail=_tail(data.get("tail")),
         flaky=data.get("flaky") is True and outcome == "passed",
+        exitstatus=_code(data.get("exitstatus")),
     )
+
+
+def _code(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 256 else None
 
 
 def _tail(value: object) -> tuple[str, ...]:
@@ -313,6 +319,16 @@ def running_test(run_dir: Path, max_bytes: int = 64 * 1024) -> str | None:
         elif event.kind == "result" and event.nodeid:
             finished.add(event.nodeid)
     return None if last_started is None or last_started in finished else last_started
+
+
+def session_exit(run_dir: Path, max_bytes: int = 4096) -> int | None:
+    """The exit status pytest's session ended with, as the plugin recorded it (None: it never
+    reached its end: killed, or stopped with the container)."""
+    found = None
+    for event in read_events(run_dir, tail_bytes=max_bytes, containing=(b'"finish"',)):
+        if event.kind == "finish":
+            found = event.exitstatus
+    return found
 
 
 def seed_durations(run_dir: Path, durations: Path) -> None:

@@ -131,9 +131,6 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
     true); a container half-made by then is removed."""
     env, request = environment_from_file(run_dir)
     settings = env.settings
-    from envctl import log  # noqa: PLC0415
-
-    log.redact_project(settings.project_dir, settings.secrets)  # compose may print .env values
     service = record.service
     name = container_name(env.project, service, record.id)
     try:

@@ -22,8 +22,11 @@ from envctl.runs.state import RECORD_FILE, Counts, RunRecord, RunState
 
 
 def save(run_dir: Path, record: RunRecord) -> RunRecord:
-    # A message may quote compose's output, which may quote a secret (an interpolated .env value).
+    # A message may quote compose's output, which may quote a secret (an interpolated .env value);
+    # the command may hold one given on the command line. start.json keeps the real arguments
+    # (the collector runs them), in the host-only run dir, and is left out of uploads.
     record.message = redact(record.message)
+    record.command = [redact(part) for part in record.command]
     write_private(run_dir / RECORD_FILE, record.to_json())
     return record
 
@@ -46,7 +49,8 @@ def note_engine_lost(run_dir: Path, at: float) -> RunRecord:
     """The collector lost the engine while the run was under way: whoever ends the run weighs
     the container's exit against it (a daemon stopping takes its containers down with it)."""
     record = RunRecord.load(run_dir)
-    if not record.state.terminal and record.engine_lost_at is None:
+    # Only a loss while the container runs can cut it short; one while starting is retried.
+    if record.state is RunState.RUNNING and record.engine_lost_at is None:
         record.engine_lost_at = at
         save(run_dir, record)
     return record

@@ -33,6 +33,9 @@ class EndFacts:
     container_gone: bool = False  # removed before its exit was recorded
     infra_error: str | None = None
     engine_lost: bool = False  # the engine went away (stopped, restarted) as the container ended
+    # pytest's session reached its end by itself with this status (the plugin's "finish" event):
+    # with the container's exit the same, the tests ended on their own whatever the engine did.
+    session_exit: int | None = None
     signalled_from_outside: str | None = None  # a signal the engine sent it, not asked by envctl
     dependency_events: tuple[DependencyEvent, ...] = field(default_factory=tuple)
 
@@ -49,7 +52,7 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
         return Outcome(RunState.LOST, "the test container vanished before its result was recorded", None)
     code = facts.exit_code
     where = f" while running {facts.running_test}" if facts.running_test else ""
-    if facts.engine_lost:
+    if facts.engine_lost and not _ended_by_itself(facts):
         return Outcome(RunState.INFRA_ERROR,
                        f"the Docker engine went away during the run (stopped or restarted){where}; "
                        f"the test container's exit {code} is not a test result", None)
@@ -78,6 +81,13 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
                        f"the test command could not be run in the container (exit {code})", None)
     return Outcome(RunState.INFRA_ERROR,
                    f"the test container exited {code}, which is not a pytest exit code", None)
+
+
+def _ended_by_itself(facts: EndFacts) -> bool:
+    """pytest finished its session and the container exited with its status; an interrupted
+    session (2: a stop signal turned into KeyboardInterrupt) does not count."""
+    code = facts.session_exit
+    return code is not None and code == facts.exit_code and code != 2
 
 
 # The parent of shards that end differently takes the most serious state: infrastructure beats

@@ -307,6 +307,16 @@ def test_a_start_whose_compose_is_at_work_is_waited_for(run_dir: Path,
     assert record.state is RunState.PASSED
 
 
+def test_a_loss_while_starting_is_not_noted(run_dir: Path) -> None:
+    """The engine lost before the container ran: the start is retried, and nothing it ran was
+    cut short, so the run's end is not weighed against that loss."""
+    lifecycle.note_engine_lost(run_dir, time.time() - 5)
+    assert RunRecord.load(run_dir).engine_lost_at is None
+    lifecycle.mark_running(run_dir, time.time())
+    at = time.time()
+    assert lifecycle.note_engine_lost(run_dir, at).engine_lost_at == at
+
+
 @pytest.mark.parametrize(("ended_after_loss", "state"), [
     (-5.0, RunState.INFRA_ERROR), (20.0, RunState.INFRA_ERROR), (-120.0, RunState.PASSED),
     (900.0, RunState.PASSED)])

@@ -50,7 +50,7 @@ def test_secret_values_are_cut_out_of_every_line(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(log, "_secrets", set())
     monkeypatch.setattr(log, "_secrets_read", [False])
     (tmp_path / ".env").write_text("# comment\nAPI_URL='https://internal.example:8443'\nX=ab\n")
-    log.redact_project(tmp_path)
+    log.redact_project([tmp_path / ".env"])
     event = {"event": "the test container did not start",
              "compose_output": "Error: password hunter2-hunter2 for https://internal.example:8443 ab",
              "path": "not-a-secret-value"}
@@ -69,12 +69,14 @@ def test_variables_named_in_the_secrets_setting_are_cut_out(tmp_path: Path,
     monkeypatch.setattr(log, "_secrets", set())
     monkeypatch.setattr(log, "_secrets_read", [False])
     assert log.redact("dsn postgres://app:opensesame@db/app") == "dsn postgres://app:opensesame@db/app"
-    log.redact_project(tmp_path, ["DSN"])
+    log.redact_project([], ["DSN"])
     assert log.redact("dsn postgres://app:opensesame@db/app") == f"dsn {log.MASK}"
     run_dir = tmp_path / "20260101-000000-abcd"
     run_dir.mkdir()
-    lifecycle.save(run_dir, RunRecord(id=run_dir.name, project="p", service="test", command=["pytest"],
+    lifecycle.save(run_dir, RunRecord(id=run_dir.name, project="p", service="test",
+                                      command=["pytest", "--dsn=postgres://app:opensesame@db/app"],
                                       limits=Limits(1, 1.0, 1),
                                       message="compose: bad url postgres://app:opensesame@db/app"))
     assert "opensesame" not in (run_dir / "run.json").read_text()
     assert RunRecord.load(run_dir).message == f"compose: bad url {log.MASK}"
+    assert RunRecord.load(run_dir).command == ["pytest", f"--dsn={log.MASK}"]

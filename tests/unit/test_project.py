@@ -8,7 +8,7 @@ import pytest
 
 from envctl.docker.models import ServiceSpec
 from envctl.errors import ConfigError
-from envctl.project import active_profiles, compose_files
+from envctl.project import active_profiles, compose_files, env_files, secret_sources
 from envctl.settings import Settings
 
 
@@ -63,3 +63,22 @@ def test_a_service_is_active_as_compose_decides(profiles: tuple[str, ...], activ
     """No profiles: always; otherwise when one of its profiles is active (or all, `*`)."""
     spec = ServiceSpec.from_config("s", {"image": "x", "profiles": list(profiles)})
     assert spec.active(active) is expected
+
+
+def test_a_missing_env_file_is_a_config_error(tmp_path: Path) -> None:
+    """`env_files` naming a file that is not there (or a folder): exit 11 naming it, not a crash."""
+    (tmp_path / "real.env").write_text("A=1\n")
+    (tmp_path / "folder.env").mkdir()
+    settings = Settings(project_dir=tmp_path, env_files=("real.env", "gone.env", "folder.env"))
+    with pytest.raises(ConfigError, match=r"env_files: not a file: .*gone\.env, .*folder\.env"):
+        env_files(settings)
+    assert env_files(Settings(project_dir=tmp_path, env_files=("real.env",))) == (tmp_path / "real.env",)
+
+
+def test_secrets_come_from_the_env_files_compose_reads(tmp_path: Path) -> None:
+    """The env_files when set; else the `.env` beside the first compose file (compose's project
+    directory) and envctl's project folder's."""
+    touch(tmp_path / "compose" / "compose.yaml")
+    assert secret_sources(Settings(project_dir=tmp_path)) == [tmp_path / ".env",
+                                                              tmp_path / "compose" / ".env"]
+    assert secret_sources(Settings(project_dir=tmp_path, env_files=("ci.env",))) == [tmp_path / "ci.env"]

@@ -133,6 +133,16 @@ def test_an_exit_as_the_engine_went_away_is_infrastructure(code: int) -> None:
                                f"running t.py::test_a; the test container's exit {code} is not a test result")
 
 
+@pytest.mark.parametrize(("code", "session_exit", "state"), [
+    (0, 0, RunState.PASSED), (1, 1, RunState.FAILED), (2, 2, RunState.INFRA_ERROR),
+    (143, 0, RunState.INFRA_ERROR), (1, None, RunState.INFRA_ERROR)])
+def test_a_session_that_ended_by_itself_is_its_result_whatever_the_engine_did(
+        code: int, session_exit: int | None, state: RunState) -> None:
+    """pytest recorded its own end with the container's code: a loss noted around then (an API
+    timeout on a busy engine) does not make it infra-error; an interrupted session (2) does."""
+    assert decide(EndFacts(exit_code=code, engine_lost=True, session_exit=session_exit)).state is state
+
+
 def test_a_container_stopped_from_outside_is_infrastructure() -> None:
     """`docker stop` (or a stopping daemon) made pytest exit 2: infra-error, not `error`; a stop
     envctl was asked for is still `cancelled`."""

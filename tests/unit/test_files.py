@@ -1,0 +1,29 @@
+"""`.env` files read as compose reads them, and never a link or a FIFO."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from envctl.files import parse_dotenv, read_dotenv
+
+
+def test_values_are_read_as_compose_reads_them() -> None:
+    """Inline comments after unquoted values, quotes (double ones with escapes, over lines),
+    `KEY: value`, `export`, comment lines and lines that are no assignment."""
+    text = ("# comment\nDB_PASSWORD=hunter2pw # dev\nAPI_TOKEN=\"tok-abcdef\" # ci\n"
+            "REDIS_PASSWORD: r3dispass\nexport A='lit $x \\n'\nB=\"multi\nline \\\"q\\\"\"\n"
+            "URL=http://x/#frag\nEMPTY=\nnot an assignment\nA2=first\nA2=second\n")
+    assert parse_dotenv(text) == {
+        "DB_PASSWORD": "hunter2pw", "API_TOKEN": "tok-abcdef", "REDIS_PASSWORD": "r3dispass",
+        "A": "lit $x \\n", "B": 'multi\nline "q"', "URL": "http://x/#frag", "EMPTY": "", "A2": "second"}
+
+
+def test_a_fifo_or_a_link_is_not_read(tmp_path: Path) -> None:
+    """A FIFO (which would block every command) and a link (to /dev/zero, say) read as empty."""
+    os.mkfifo(tmp_path / ".env")
+    assert read_dotenv(tmp_path / ".env") == {}
+    (tmp_path / "real").write_text("A=1\n")
+    (tmp_path / "link.env").symlink_to(tmp_path / "real")
+    assert read_dotenv(tmp_path / "link.env") == {}
+    assert read_dotenv(tmp_path / "real") == {"A": "1"}
