@@ -21,6 +21,11 @@ from envctl.settings import ServiceWait
 
 POLL = 0.02  # seconds between two tries of a port: the gap to "ready" stays under ~25 ms
 TRY_TIMEOUT = 1.0  # seconds one connection or request may take
+# After a connection is accepted, how long to watch it being closed at once: Docker's port proxy
+# (docker-proxy, Docker Desktop) accepts on a published port before the service listens, then
+# closes the connection when it cannot reach the service. A service that listens keeps it open.
+PEEK = 0.05
+REINSPECT = 1.0  # seconds between two looks at the container's addresses while they answer nothing
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,26 @@ def tcp_error(endpoints: Iterable[tuple[str, int]]) -> str | None:
     error = "no address reaches it (publish the port, or run envctl on the engine's machine)"
     for host, port in endpoints:
         try:
-            with socket.create_connection((host, port), timeout=TRY_TIMEOUT):
-                return None
+            with socket.create_connection((host, port), timeout=TRY_TIMEOUT) as connection:
+                if _stays_open(connection):
+                    return None
+                error = (f"{host}:{port}: accepted and closed at once "
+                         "(a port proxy, the service not listening yet)")
         except OSError as exc:
             error = f"{host}:{port}: {exc.strerror or exc}"
     return error
+
+
+def _stays_open(connection: socket.socket) -> bool:
+    """Whether an accepted connection is a service's: it stays open (or the service speaks
+    first), where a proxy with nothing behind it closes or resets it at once."""
+    connection.settimeout(PEEK)
+    try:
+        return connection.recv(1, socket.MSG_PEEK) != b""
+    except TimeoutError:
+        return True  # silent and open: a server waiting for its client to speak
+    except OSError:
+        return False  # reset
 
 
 def http_error(endpoints: Iterable[tuple[str, int]], path: str) -> str | None:
@@ -61,18 +81,37 @@ def http_error(endpoints: Iterable[tuple[str, int]], path: str) -> str | None:
     return error
 
 
+# Bytes of one line a log pattern is tried on: `.*ready` costs the square of a line's length, so
+# an endless line must not be searched whole.
+LINE_SEARCHED = 4096
+
+
 def first_match(chunks: Iterable[bytes], pattern: re.Pattern[str], stop: threading.Event) -> bool:
-    """Whether a whole line of ``chunks`` matches ``pattern`` before they end or ``stop``."""
+    """Whether a line of ``chunks`` (its first LINE_SEARCHED bytes) matches ``pattern`` before
+    they end or ``stop``."""
+    def matches(line: bytes) -> bool:
+        return pattern.search(line[:LINE_SEARCHED].decode("utf-8", errors="replace")) is not None
+
     pending = b""
     for chunk in chunks:
-        if stop.is_set():
-            return False
         pending += chunk
         *lines, pending = pending.split(b"\n")
-        if any(pattern.search(line.decode("utf-8", errors="replace")) for line in lines):
-            return True
-        pending = pending[-65536:]  # one endless line must not grow memory
-    return bool(pending) and pattern.search(pending.decode("utf-8", errors="replace")) is not None
+        for line in lines:
+            if stop.is_set():
+                return False
+            if matches(line):
+                return True
+        pending = pending[:LINE_SEARCHED]  # one endless line must not grow memory
+    return bool(pending) and not stop.is_set() and matches(pending)
+
+
+def _watch_log(output: Callable[[], Iterator[bytes]], pattern: re.Pattern[str], stop: threading.Event,
+               outcome: list[object]) -> None:
+    """The log watcher's thread: whether a line matched, or why it could not read the log."""
+    try:
+        outcome[0] = first_match(output(), pattern, stop)
+    except Exception as exc:  # a thread's error would print a traceback and say nothing useful
+        outcome[0] = f"its output could not be read: {exc}"
 
 
 def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: threading.Event,
@@ -85,20 +124,24 @@ def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: th
         return ProbeResult(spec.service, container_id, ok, detail)
 
     if spec.log is not None:
-        found = [False]
-        watcher = threading.Thread(
-            target=lambda: found.__setitem__(0, first_match(output(), re.compile(spec.log or ""), stop)),
-            daemon=True, name=f"envctl-wait-log-{spec.service}")
+        outcome: list[object] = [False]
+        watcher = threading.Thread(target=_watch_log, args=(output, re.compile(spec.log), stop, outcome),
+                                   daemon=True, name=f"envctl-wait-log-{spec.service}")
         watcher.start()
         watcher.join(max(0.0, deadline - clock()))
-        if not found[0]:
+        if isinstance(outcome[0], str):
+            return result(False, outcome[0])
+        if outcome[0] is not True:
             return result(False, f"no line of its output matched {spec.log!r}"
                           + (f" within {spec.timeout:g}s" if spec.timeout else " by the deadline"))
     if spec.port is None:
         return result(True, f"its output matched {spec.log!r}")
     error: str | None = "not tried"
+    addresses: list[tuple[str, int]] = []
+    looked_at = -REINSPECT
     while not stop.is_set():
-        addresses = endpoints(spec.port)
+        if not addresses or clock() - looked_at >= REINSPECT:  # an inspect is an engine call
+            addresses, looked_at = endpoints(spec.port), clock()
         error = http_error(addresses, spec.http) if spec.http else tcp_error(addresses)
         if error is None:
             return result(True, f"{'GET ' + spec.http if spec.http else 'port ' + str(spec.port)} "

@@ -60,17 +60,82 @@ def test_a_log_line_matches_across_chunks_and_at_the_end() -> None:
     assert not first_match([b"nothing here\n"], re.compile("ready"), stop)
 
 
+def test_a_log_pattern_is_tried_on_a_lines_head_only() -> None:
+    """A pattern whose cost is the square of the line's (`.*ready`) on a 1 MiB line stays cheap:
+    only the line's first 4 KiB are searched."""
+    stop = threading.Event()
+    began = time.monotonic()
+    assert not first_match([b"x" * (1 << 20) + b"\n"], re.compile(r".*ready to accept"), stop)
+    assert time.monotonic() - began < 5  # searched whole, it would take hours
+    assert not first_match([b"x" * 5000 + b" ready\n"], re.compile("ready"), stop)
+
+
+def test_a_log_that_cannot_be_read_is_a_failed_wait_saying_why() -> None:
+    """The engine's stream breaks: the wait fails with the reason, not a thread's traceback."""
+    def broken() -> Iterator[bytes]:
+        raise RuntimeError("engine stream broke")
+
+    result = run_probe(ServiceWait("worker", log="ready"), "c1", deadline=time.monotonic() + 5,
+                       stop=threading.Event(), endpoints=lambda _p: [], output=broken)
+    assert (result.ok, result.detail) == (False, "its output could not be read: engine stream broke")
+
+
+def serve_once(respond: bytes | None) -> tuple[str, int]:
+    """A listener that accepts one connection, then closes it at once (None: a port proxy with
+    nothing behind it) or sends ``respond`` and keeps it open a moment."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        with listener:
+            connection, _ = listener.accept()
+            with connection:
+                if respond is not None:
+                    connection.sendall(respond)
+                    time.sleep(0.5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return "127.0.0.1", int(listener.getsockname()[1])
+
+
+def test_a_port_a_proxy_accepts_and_closes_is_not_ready() -> None:
+    """docker-proxy accepts on a published port before the service listens, then closes: not
+    ready; a service that speaks first (a database's greeting) is."""
+    host, port = serve_once(None)
+    assert tcp_error([(host, port)]) == (f"{host}:{port}: accepted and closed at once "
+                                         "(a port proxy, the service not listening yet)")
+    assert tcp_error([serve_once(b"220 hello\r\n")]) is None
+
+
 def test_run_probe_passes_once_the_port_opens(web: tuple[str, int]) -> None:
-    """Endpoints that start answering after a few tries: the probe passes, well before its deadline."""
+    """No address for a few looks (the container not yet on its network), then one that answers:
+    the probe passes at once, well before its deadline."""
     tries = [0]
 
     def endpoints(_port: int) -> list[tuple[str, int]]:
         tries[0] += 1
-        return [web] if tries[0] >= 3 else [("127.0.0.1", closed_port())]
+        return [web] if tries[0] >= 3 else []
 
     result = run_probe(ServiceWait("api", port=80, http="/ok"), "c1", deadline=time.monotonic() + 10,
                        stop=threading.Event(), endpoints=endpoints, output=lambda: iter(()))
     assert (result.ok, result.detail, tries[0]) == (True, "GET /ok answered", 3)
+
+
+def test_addresses_that_answer_nothing_are_looked_at_again_once_a_second() -> None:
+    """An inspect is an engine call: a port tried every 20 ms does not inspect every 20 ms."""
+    looks = [0]
+
+    def endpoints(_port: int) -> list[tuple[str, int]]:
+        looks[0] += 1
+        return [("127.0.0.1", closed_port())]
+
+    began = time.monotonic()
+    result = run_probe(ServiceWait("db", port=5432), "c1", deadline=time.monotonic() + 1.5,
+                       stop=threading.Event(), endpoints=endpoints, output=lambda: iter(()))
+    assert result.ok is False
+    assert looks[0] == 2  # at the start, and a second later
+    assert time.monotonic() - began < 3
 
 
 def test_run_probe_fails_at_its_deadline_saying_why() -> None:
@@ -108,14 +173,14 @@ def test_a_gated_service_is_ready_only_once_its_probe_passed() -> None:
     assert failing.failed == ["cache"]
 
 
-def test_endpoints_published_then_the_containers_own_address() -> None:
-    """Published on all interfaces: localhost (or the remote engine's host); a local Linux engine
-    adds the container's address on each network; a remote one does not."""
+def test_endpoints_the_containers_own_address_then_published() -> None:
+    """A local Linux engine: the container's address on each network first (no proxy between),
+    then the published ports on localhost; a remote engine: its host's published ports only."""
     data = {"NetworkSettings": {"Ports": {"6379/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"},  # noqa: S104  # an answer, not a bind
                                                        {"HostIp": "::", "HostPort": "49153"}]},
                                 "Networks": {"p_default": {"IPAddress": "172.18.0.3"}}}}
-    assert container_endpoints(data, 6379, "", "linux") == [("127.0.0.1", 49153), ("::1", 49153),
-                                                            ("172.18.0.3", 6379)]
+    assert container_endpoints(data, 6379, "", "linux") == [("172.18.0.3", 6379), ("127.0.0.1", 49153),
+                                                            ("::1", 49153)]
     assert container_endpoints(data, 6379, "tcp://ci-engine:2376", "linux") == [("ci-engine", 49153)]
     assert container_endpoints({"NetworkSettings": {}}, 6379, "", "darwin") == []
 
