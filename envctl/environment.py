@@ -330,7 +330,10 @@ class Environment:
             watch = ReadinessWatch(targets, self._one_shots(), settle=0.0)
             for state in states:
                 watch.update(state)
-            if watch.all_done and not watch.failed:
+            # A service with a `wait` is ready only once its probe passes, which a look at the
+            # containers cannot tell: `up` probes it (at once, when it is ready already).
+            gated = sorted({w.service for w in self.settings.wait} & set(targets))
+            if watch.all_done and not watch.failed and not gated:
                 self.log.debug("environment already up", services=targets)
                 return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
             return self.up(services, cancelled=cancelled)
@@ -397,6 +400,7 @@ class _ReadinessWait:
         self.attempts = 0
         self.warned_no_health: set[str] = set()
         self.cancelled = cancelled
+        self.began = time.time()  # the engine's clock: containers' start and end times compare to it
 
     def run(self) -> list[ServiceReport]:
         watch = self.watch
@@ -465,7 +469,18 @@ class _ReadinessWait:
                          name="envctl-compose-up").start()
         return proc
 
+    def _being_replaced(self, state: ContainerState) -> bool:
+        """A container that ran before this `up` and stopped during it, while compose works:
+        compose is recreating it (the configuration or envctl's labels changed), so its exit
+        (143 from the stop) is no failure. Once compose is done, it is judged like any other."""
+        return (self.proc is not None and self.proc.poll() is None and state.status in ("exited", "dead")
+                and state.started_at is not None and state.started_at < self.began
+                and state.finished_at is not None and state.finished_at >= self.began - 1)
+
     def _apply(self, state: ContainerState) -> None:
+        if self._being_replaced(state):
+            self.watch.forget(state.service, state.id)
+            return
         changed = self.watch.update(state)
         if changed is not None:
             self._report(*changed)

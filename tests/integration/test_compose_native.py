@@ -216,3 +216,24 @@ def test_waits_for_services_without_a_health_check(native: Make) -> None:
     assert failed.returncode == 15, failed.output
     assert "worker: port 9999: not by the deadline; last try:" in failed.stderr
     assert leftovers(name) == {}
+
+
+def test_a_test_on_a_running_environment_still_waits_for_its_gates(native: Make) -> None:
+    """The user started the services with their own `docker compose up -d`: `envctl test` does not
+    take "running" for ready, it waits for [wait.web] (the server starts 2 s late) first."""
+    project, name = native({
+        "compose.yaml": "name: {name}\nservices:\n" + WEB + TEST.format(build=".", suite="./suite"),
+        "envctl.toml": '[wait.web]\nport = 8000\nhttp = "/"\n'})
+    (project.path / "suite").mkdir(exist_ok=True)
+    for old in (project.path / "suite").glob("test_*.py"):
+        old.unlink()
+    (project.path / "suite" / "test_web.py").write_text(
+        "import urllib.request\n"
+        "def test_the_web_service_answers():\n"
+        "    assert urllib.request.urlopen('http://web:8000/', timeout=5).status == 200\n")
+    compose(project, "up", "-d", "web", "worker")
+    result = project.envctl("test")
+    assert result.returncode == 0, result.output
+    assert "1 passed" in result.stdout
+    assert project.envctl("down", "--volumes").returncode == 0
+    assert leftovers(name) == {}
