@@ -131,8 +131,8 @@ def init(
     """Write a starting [tool.envctl] (or envctl.toml) from the compose file; never overwrites."""
     from envctl.init import init as write_init  # noqa: PLC0415
 
-    _settings()  # a broken settings file is reported before anything is written
-    for written in write_init(GLOBALS.project_dir or Path.cwd(), workflow=workflow):
+    settings = _settings()  # a broken settings file is reported before anything is written
+    for written in write_init(settings.project_dir, workflow=workflow):
         if written.created:
             print(f"envctl: wrote {written.path}", file=sys.stderr)
         else:

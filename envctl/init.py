@@ -7,13 +7,21 @@ there is left as it is, and said so."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from envctl.docker.models import ComposeProject, ServiceSpec
 from envctl.errors import ComposeFileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover  # Python 3.10
+    import tomli as tomllib
 
 TEST_NAMES = ("test", "tests", "pytest")
 WORKFLOW = Path(".github") / "workflows" / "envctl.yml"
@@ -52,9 +60,14 @@ def pick_test_service(config: ComposeProject, configured: str,
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
+def _string(value: str) -> str:
+    """A TOML basic string: JSON's escapes (quotes, backslashes, control characters) are TOML's."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _key(name: str) -> str:
     """A TOML key for a service name (compose allows dots, which TOML reads as nesting)."""
-    return name if _BARE_KEY.fullmatch(name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return name if _BARE_KEY.fullmatch(name) else _string(name)
 
 
 def settings_text(config: ComposeProject, test_service: str, compose_files: list[str],
@@ -62,9 +75,9 @@ def settings_text(config: ComposeProject, test_service: str, compose_files: list
     """The settings ``init`` proposes, as TOML (no header of its own; ``table`` prefixes the
     `wait` tables: "tool.envctl." in pyproject.toml). A service with no health check and a
     known port gets a `port` wait; the rest are named in a comment."""
-    lines = [f'test_service = "{test_service}"']
+    lines = [f"test_service = {_string(test_service)}"]
     if compose_files:
-        lines.append("compose_files = [" + ", ".join(f'"{f}"' for f in compose_files) + "]")
+        lines.append("compose_files = [" + ", ".join(map(_string, compose_files)) + "]")
     lines += ['memory = "2g"  # the test container\'s limits', "cpus = 2", "pids = 1024",
               'health_timeout = "3m"', 'run_timeout = "30m"']
     unchecked = _without_health_check(config, test_service)
@@ -148,29 +161,46 @@ def write_settings(project_dir: Path, render: Callable[[str], str]) -> Written:
     ``render(table)`` gives the text, its sub-tables under ``table`` ("tool.envctl." or "")."""
     pyproject = project_dir / "pyproject.toml"
     toml = project_dir / "envctl.toml"
-    if toml.exists():
+    if toml.exists() or toml.is_symlink():
         return Written(toml, created=False, why="envctl.toml is already there")
-    if pyproject.is_file():
+    if pyproject.is_file() and not pyproject.is_symlink():
         current = pyproject.read_text(encoding="utf-8")
-        if "[tool.envctl]" in current:
+        try:
+            tool = tomllib.loads(current).get("tool", {})
+        except tomllib.TOMLDecodeError:
+            return Written(pyproject, created=False, why="pyproject.toml is not valid TOML")
+        if isinstance(tool, dict) and "envctl" in tool:
             return Written(pyproject, created=False, why="pyproject.toml already has [tool.envctl]")
         separator = "\n" if current.endswith("\n") else "\n\n"
-        with pyproject.open("a", encoding="utf-8") as handle:
-            handle.write(f"{separator}[tool.envctl]\n{render('tool.envctl.')}")
+        _write(pyproject, f"{separator}[tool.envctl]\n{render('tool.envctl.')}", append=True)
         return Written(pyproject, created=True)
-    with toml.open("x", encoding="utf-8") as handle:  # "x": never over a file made meanwhile
-        handle.write(f"# envctl's settings (`envctl config` shows every value and its source)\n{render('')}")
+    header = "# envctl's settings (`envctl config` shows every value and its source)\n"
+    if not _write(toml, header + render("")):
+        return Written(toml, created=False, why="envctl.toml appeared meanwhile")
     return Written(toml, created=True)
 
 
 def write_workflow(project_dir: Path, text: str) -> Written:
     path = project_dir / WORKFLOW
-    if path.exists():
+    if path.exists() or path.is_symlink():
         return Written(path, created=False, why=f"{WORKFLOW} is already there")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="utf-8") as handle:
-        handle.write(text)
+    if not _write(path, text):
+        return Written(path, created=False, why=f"{WORKFLOW} appeared meanwhile")
     return Written(path, created=True)
+
+
+def _write(path: Path, text: str, *, append: bool = False) -> bool:
+    """Write a new file (False when one is there, a link included), or append to a regular
+    one; never through a link."""
+    flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_CREAT | os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return True
 
 
 def commands_of(raw_config: dict[str, object]) -> dict[str, list[str]]:

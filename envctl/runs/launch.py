@@ -164,10 +164,19 @@ def creation_under_way(name: str, proc: Path = Path("/proc")) -> bool | None:
     if not proc.is_dir():
         return None
     wanted = name.encode()
+    try:
+        ours: Path | None = (proc / "self" / "ns" / "pid").readlink()
+    except OSError:
+        ours = None
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            # Our user's processes in our pid namespace only: a test container's processes are
+            # visible here too, and one named like a compose run must not hold a restart back.
+            if entry.stat().st_uid != os.getuid() or (
+                    ours is not None and (entry / "ns" / "pid").readlink() != ours):
+                continue
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue

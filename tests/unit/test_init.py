@@ -112,3 +112,25 @@ def test_a_service_with_no_health_check_and_a_port_gets_a_port_wait(tmp_path: Pa
     waits = {w.service: w.port for w in load_settings(tmp_path, environ={}).wait}
     assert waits == {"cache": 6379, "my.queue": 5672}
     assert "waits for these to be running only: logs. Add" in written.path.read_text()
+
+
+def test_odd_paths_are_quoted_and_existing_settings_found_by_parsing(tmp_path: Path) -> None:
+    """A compose path with quotes and backslashes stays valid TOML; `[tool] envctl = {...}` counts
+    as settings already there, and a pyproject that is not TOML is left alone."""
+    text = settings_text(project({"test": {"image": "t"}}), "test", ['ci/"odd"\\dir/compose.yml'])
+    assert tomllib.loads(text)["compose_files"] == ['ci/"odd"\\dir/compose.yml']
+    (tmp_path / "pyproject.toml").write_text('[tool]\nenvctl = {memory = "1g"}\n')
+    kept = write_settings(tmp_path, lambda _t: "cpus = 2\n")
+    assert (kept.created, kept.why) == (False, "pyproject.toml already has [tool.envctl]")
+    (tmp_path / "pyproject.toml").write_text("[broken\n")
+    assert write_settings(tmp_path, lambda _t: "cpus = 2\n").why == "pyproject.toml is not valid TOML"
+
+
+def test_links_are_never_written_through(tmp_path: Path) -> None:
+    """A dangling envctl.toml or workflow link is kept, not followed (and not a crash)."""
+    (tmp_path / "envctl.toml").symlink_to(tmp_path / "elsewhere.toml")
+    assert write_settings(tmp_path, lambda _t: "cpus = 2\n").created is False
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "envctl.yml").symlink_to(tmp_path / "elsewhere.yml")
+    assert write_workflow(tmp_path, "on: push\n").created is False
+    assert not (tmp_path / "elsewhere.toml").exists() and not (tmp_path / "elsewhere.yml").exists()
