@@ -174,11 +174,22 @@ def stop(run_dir: Path, escalation: tuple[tuple[str, float], ...] = STOP_ESCALAT
     if record.children:  # stop the shards side by side, then wait for the parent
         _stop_all([run_dir.parent / child for child in record.children], escalation, record_wait)
         return _record_within(run_dir, record_wait)
-    (run_dir / CANCEL_FILE).touch(mode=0o600)
-    take_over(run_dir)  # a run with no collector still needs one to record the stop
+    request_stop(run_dir)
     if record.container is not None:
         escalate(record.container, escalation)
     return _record_within(run_dir, record_wait)
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask for the run's stop, at once: its collector stops the container (the same escalation)
+    and records `cancelled`, whatever then happens to the process that asked."""
+    record = RunRecord.load(run_dir)
+    for child in record.children:
+        request_stop(run_dir.parent / child)
+    if record.state.terminal or record.children:
+        return
+    (run_dir / CANCEL_FILE).touch(mode=0o600)
+    take_over(run_dir)  # a run with no collector still needs one to record the stop
 
 
 def _record_within(run_dir: Path, seconds: float) -> RunRecord:

@@ -72,11 +72,17 @@ def follow(run_dir: Path) -> int:
         if not complete:  # the live copy missed the end: the rest is in the recorded log
             _print_file(run_dir / OUTPUT_LOG, offset=copied)
     except signals.INTERRUPTS as exc:
-        with signals.shielded():  # a second signal must not cut the stop short
+        with signals.shielded():  # the request itself is never cut short
             print(f"\nenvctl: {signals.name(exc)}: stopping the run (interrupt, then terminate, "
-                  "then kill)", file=sys.stderr)
+                  "then kill; a second signal leaves it stopping)", file=sys.stderr)
+            control.request_stop(run_dir)
+        try:
             record = control.stop(run_dir)
-            print(final_summary(run_dir, record), file=sys.stderr)
+        except signals.INTERRUPTS:  # the collector goes on with the stop and records it
+            print(f"envctl: not waiting for the stop; it goes on (`envctl status {run_dir.name}`)",
+                  file=sys.stderr)
+            return signals.exit_code(exc)
+        print(final_summary(run_dir, record), file=sys.stderr)
         return signals.exit_code(exc)
     print(final_summary(run_dir, record), file=sys.stderr)
     return record.exit_code
