@@ -35,6 +35,7 @@ from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState,
 from envctl.errors import (
     CancelRequestedError,
     ComposeFileError,
+    ConfigError,
     DockerError,
     EnvctlError,
     EnvironmentFailedError,
@@ -270,6 +271,10 @@ class Environment:
 
         timeout = self.settings.health_timeout if timeout is None else timeout
         targets = self.targets(services)
+        unknown = sorted(w.service for w in self.settings.wait if w.service not in self.config().services)
+        if unknown:  # a misspelt name would otherwise wait for nothing, silently
+            raise ConfigError(f"wait: no service {', '.join(unknown)} in the compose files",
+                              hint=f"services: {', '.join(sorted(self.config().services))}")
         if not targets:  # only a test service: nothing to bring up (and `compose up` would run it)
             return []
         with self.start_lock(cancelled=cancelled):

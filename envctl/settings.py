@@ -116,6 +116,9 @@ def _dict_of(value: object) -> dict[str, object]:
     return value
 
 
+_HTTP_PATH = re.compile(r"/[\x21-\x7e]*")  # what an HTTP request line can carry as is
+
+
 def _service_wait(service: str, spec: object) -> ServiceWait:
     table = _dict_of(spec)
     unknown = [k for k in table if k not in _WAIT_KEYS]
@@ -125,8 +128,8 @@ def _service_wait(service: str, spec: object) -> ServiceWait:
     port, http, log = table.get("port"), table.get("http"), table.get("log")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
         raise ValueError(f"{service}: port must be a number from 1 to 65535")
-    if http is not None and (not isinstance(http, str) or not http.startswith("/") or port is None):
-        raise ValueError(f"{service}: http is a path such as \"/health\", with port set")
+    if http is not None and (not isinstance(http, str) or not _HTTP_PATH.fullmatch(http) or port is None):
+        raise ValueError(f"{service}: http is a path such as \"/health\" (no spaces), with port set")
     if log is not None:
         if not isinstance(log, str) or not log:
             raise ValueError(f"{service}: log is a regular expression")

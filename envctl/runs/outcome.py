@@ -56,7 +56,7 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
         return Outcome(RunState.INFRA_ERROR,
                        f"the Docker engine went away during the run (stopped or restarted){where}; "
                        f"the test container's exit {code} is not a test result", None)
-    if facts.signalled_from_outside is not None and not facts.oom_killed:
+    if facts.signalled_from_outside is not None and not facts.oom_killed and not _ended_by_itself(facts):
         return Outcome(RunState.INFRA_ERROR,
                        f"the test container was stopped from outside envctl (signal "
                        f"{facts.signalled_from_outside}: `docker stop`, or the engine stopping){where}; "

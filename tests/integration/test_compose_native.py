@@ -215,6 +215,10 @@ def test_waits_for_services_without_a_health_check(native: Make) -> None:
     failed = project.envctl("up", "worker")
     assert failed.returncode == 15, failed.output
     assert "worker: port 9999: not by the deadline; last try:" in failed.stderr
+    (project.path / "envctl.toml").write_text('[wait.wrker]\nport = 9999\n')
+    misspelt = project.envctl("up")
+    assert misspelt.returncode == 11, misspelt.output
+    assert "envctl: error: wait: no service wrker in the compose files" in misspelt.stderr
     assert leftovers(name) == {}
 
 

@@ -143,6 +143,12 @@ def test_a_session_that_ended_by_itself_is_its_result_whatever_the_engine_did(
     assert decide(EndFacts(exit_code=code, engine_lost=True, session_exit=session_exit)).state is state
 
 
+def test_a_signal_the_session_outlived_is_no_infrastructure_failure() -> None:
+    """`docker kill -s USR1` (a signal the tests shrugged off): pytest finished its session and
+    the container exited with its code, so that is the result."""
+    assert decide(EndFacts(exit_code=1, signalled_from_outside="10", session_exit=1)).state is RunState.FAILED
+
+
 def test_a_container_stopped_from_outside_is_infrastructure() -> None:
     """`docker stop` (or a stopping daemon) made pytest exit 2: infra-error, not `error`; a stop
     envctl was asked for is still `cancelled`."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from envctl import settings as settings_module
 from envctl.errors import ConfigError, ExitCode
-from envctl.settings import FIELDS, Settings, load_settings, normalize_project_name
+from envctl.settings import FIELDS, ServiceWait, Settings, load_settings, normalize_project_name
 
 
 def write(path: Path, text: str) -> Path:
@@ -235,3 +237,30 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "envctl.toml").write_bytes(b'cpus = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_settings(tmp_path, environ={})
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"cache": {"port": 0}}, "cache: port must be a number from 1 to 65535"),
+    ({"cache": {"port": True}}, "cache: port must be a number from 1 to 65535"),
+    ({"api": {"http": "/health"}}, 'api: http is a path such as "/health" (no spaces), with port set'),
+    ({"api": {"port": 80, "http": "/a b"}}, 'api: http is a path such as "/health" (no spaces)'),
+    ({"api": {"port": 80, "http": "/a\r\nX: y"}}, 'api: http is a path such as "/health" (no spaces)'),
+    ({"w": {"log": "("}}, "w: log '(' is not a regular expression"),
+    ({"w": {}}, "w: give port (with http, optionally) or log"),
+    ({"w": {"port": 1, "retries": 3}}, "w: unknown key 'retries'"),
+    ("not json", 'expected JSON such as {"cache": {"port": 6379}}'),
+    (["not a table"], "expected a table per service"),
+])
+def test_bad_waits_say_what_is_wrong(spec: object, message: str) -> None:
+    """Each wrong [wait.X] table is refused with what a right one looks like."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        settings_module._waits(spec)
+
+
+def test_waits_from_toml_and_json_alike(tmp_path: Path) -> None:
+    """[wait.X] in envctl.toml and ENVCTL_WAIT (JSON) give the same waits; the environment's wins."""
+    (tmp_path / "envctl.toml").write_text('[wait.db]\nport = 5432\ntimeout = "20s"\n')
+    from_toml = load_settings(tmp_path, environ={}).wait
+    as_json = '{"db": {"port": 5432, "timeout": "20s"}}'
+    from_env = load_settings(tmp_path, environ={"ENVCTL_WAIT": as_json}).wait
+    assert from_toml == from_env == (ServiceWait("db", 5432, None, None, 20.0),)
