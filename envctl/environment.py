@@ -21,6 +21,7 @@ import os
 import queue
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -279,7 +280,8 @@ class Environment:
             return []
         with self.start_lock(cancelled=cancelled):
             if build is not False:
-                self.build(targets, force=bool(build))
+                needs = [self.settings.test_service] if self._needs_the_test_image(targets) else []
+                self.build([*targets, *needs], force=bool(build))
             compose = self.compose()
             with Engine(timeout=self.settings.docker_timeout) as engine:
                 fresh = not engine.containers({labels.COMPOSE_PROJECT: self.project})
@@ -343,6 +345,33 @@ class Environment:
                 return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
             return self.up(services, cancelled=cancelled)
 
+    def probe_in_network(self, engine: Engine, service: str, container_id: str, *, port: int,
+                         path: str | None, seconds: float,
+                         on_created: Callable[[str], None] = lambda _id: None) -> tuple[bool, str]:
+        """A port or http wait tried from a container of the test service's image (it has
+        Python) in ``container_id``'s network namespace: for engines whose containers this
+        machine cannot reach, and ports that are not published."""
+        from envctl import wait_probe  # noqa: PLC0415
+
+        source = Path(wait_probe.__file__).read_text(encoding="utf-8")
+        # envctl's labels only: with compose's, `up` would take it for one of the service's
+        # containers. `down` removes any left by a process that died while it ran.
+        tags = {**labels.project_labels(self.project, self.isolated_for), labels.ROLE: PROBE_ROLE,
+                labels.RUN: service}
+        return engine.probe_in_network(self.image_for(self.settings.test_service), container_id,
+                                       ["python3", "-c", source, str(port), path or "", f"{seconds:.3f}"],
+                                       labels=tags, seconds=seconds, on_created=on_created)
+
+    def _needs_the_test_image(self, targets: list[str]) -> bool:
+        """Whether a port or http wait may be tried from the service's network (see
+        probe_in_network), which takes the test service's image."""
+        if self.settings.wait_probe == "host":
+            return False
+        if not any(w.port is not None and w.service in targets for w in self.settings.wait):
+            return False
+        return self.settings.wait_probe == "network" or bool(os.environ.get("DOCKER_HOST")) \
+            or not sys.platform.startswith("linux")
+
     def _one_shots(self) -> frozenset[str]:
         return frozenset(dep for spec in self.config().services.values()
                          for dep, condition in spec.depends_on.items()
@@ -367,7 +396,11 @@ class Environment:
 
     def down(self, *, volumes: bool = False) -> None:
         """Remove this project's containers and networks (and volumes when asked)."""
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
         compose = self.compose()
+        with Engine(timeout=self.settings.docker_timeout) as engine:  # first: they use the services' networks
+            engine.remove_labelled(f"{labels.PROJECT}={self.project}", f"{labels.ROLE}={PROBE_ROLE}")
         DOCKER_CALL.call(lambda: compose.down(volumes=volumes))
 
     def ps(self) -> list[ServiceStatus]:
@@ -385,6 +418,9 @@ class Environment:
         return rows
 
 
+PROBE_ROLE = "wait-probe"  # the label of a container that tries a wait from a service's network
+
+
 class _ReadinessWait:
     """One `up`: compose started as a process, the project's events followed to a verdict."""
 
@@ -393,6 +429,7 @@ class _ReadinessWait:
                  waits: dict[str, ServiceWait] | None = None) -> None:
         self.waits = waits or {}
         self.probing: set[str] = set()  # containers whose probe has started
+        self.probe_containers: set[str] = set()  # probes in the services' networks, still there
         self.stop_probes = threading.Event()
         self.env = env
         self.engine = engine
@@ -448,6 +485,9 @@ class _ReadinessWait:
                     failures=[(r.service, _cause(r)) for r in reports])
             finally:
                 self.stop_probes.set()
+                for probe in list(self.probe_containers):  # a probe still trying: the wait is over
+                    with contextlib.suppress(EnvctlError):
+                        self.engine.remove(probe)
                 stream.close()
                 if self.proc is not None and self.proc.poll() is None:
                     _stop_process(self.proc)
@@ -508,7 +548,11 @@ class _ReadinessWait:
                     result = run_probe(
                         spec, container_id, deadline=min(deadline, self.deadline), stop=self.stop_probes,
                         endpoints=lambda port: inspecting.endpoints(container_id, port),
-                        output=lambda: streaming.output_stream(container_id, follow=True))
+                        output=lambda: streaming.output_stream(container_id, follow=True),
+                        in_network=lambda port, path, seconds: self.env.probe_in_network(
+                            inspecting, spec.service, container_id, port=port, path=path, seconds=seconds,
+                            on_created=self.probe_containers.add),
+                        where=self.env.settings.wait_probe)
                 except EnvctlError as exc:
                     result = ProbeResult(spec.service, container_id, False,
                                          f"{spec.describe()}: {exc.message}")

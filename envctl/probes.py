@@ -114,12 +114,20 @@ def _watch_log(output: Callable[[], Iterator[bytes]], pattern: re.Pattern[str], 
         outcome[0] = f"its output could not be read: {exc}"
 
 
+InNetwork = Callable[[int, "str | None", float], tuple[bool, str]]
+
+
 def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: threading.Event,
               endpoints: Callable[[int], list[tuple[str, int]]],
               output: Callable[[], Iterator[bytes]],
+              in_network: InNetwork | None = None, where: str = "auto",
               clock: Callable[[], float] = time.monotonic) -> ProbeResult:
     """Wait until the container meets ``spec`` (its log line first, then its port or path), or
-    ``deadline``/``stop``; the result says which, and why."""
+    ``deadline``/``stop``; the result says which, and why.
+
+    ``where`` (the wait_probe setting): "host" tries the port from this machine; "network" from
+    a container in the service's network namespace (``in_network(port, path, seconds)``);
+    "auto" from this machine when it has an address for the port, else from the network."""
     def result(ok: bool, detail: str) -> ProbeResult:
         return ProbeResult(spec.service, container_id, ok, detail)
 
@@ -136,16 +144,20 @@ def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: th
                           + (f" within {spec.timeout:g}s" if spec.timeout else " by the deadline"))
     if spec.port is None:
         return result(True, f"its output matched {spec.log!r}")
+    what = f"{'GET ' + spec.http if spec.http else 'port ' + str(spec.port)}"
     error: str | None = "not tried"
-    addresses: list[tuple[str, int]] = []
-    looked_at = -REINSPECT
+    addresses: list[tuple[str, int]] = [] if where == "network" else endpoints(spec.port)
+    looked_at = clock()
+    if in_network is not None and not addresses and where in ("network", "auto"):
+        ok, said = in_network(spec.port, spec.http, max(0.0, deadline - clock()))
+        return result(ok, f"{what} answered (from the service's network)" if ok else
+                      f"{spec.describe()}: not by the deadline; from the service's network: {said}")
     while not stop.is_set():
         if not addresses or clock() - looked_at >= REINSPECT:  # an inspect is an engine call
             addresses, looked_at = endpoints(spec.port), clock()
         error = http_error(addresses, spec.http) if spec.http else tcp_error(addresses)
         if error is None:
-            return result(True, f"{'GET ' + spec.http if spec.http else 'port ' + str(spec.port)} "
-                                "answered")
+            return result(True, f"{what} answered")
         if clock() >= deadline:
             break
         time.sleep(POLL)

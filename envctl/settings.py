@@ -241,6 +241,15 @@ def _inject(value: object) -> str:
     return str(value)
 
 
+WAIT_PROBES = ("auto", "host", "network")
+
+
+def _wait_probe(value: object) -> str:
+    if value not in WAIT_PROBES:
+        raise ValueError(f"expected one of {', '.join(WAIT_PROBES)}")
+    return str(value)
+
+
 def _log_format(value: object) -> str:
     if value not in LOG_FORMATS:
         raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}")
@@ -306,6 +315,11 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("wait", (), _waits,
               "Readiness for services with no health check: [wait.SERVICE] with port = N, "
               "http = \"/path\" (with port), log = \"regex\", timeout = \"30s\"."),
+    FieldSpec("wait_probe", "auto", _wait_probe,
+              "Where port and http waits are tried from: host (this machine: a published port, or "
+              "the container's address on a local Linux engine), network (a short-lived container "
+              "of the test service's image in the service's own network namespace), or auto (host "
+              "when it has an address, else network: Docker Desktop, remote engines)."),
     FieldSpec("secrets", (), _variables,
               "Environment variables whose values envctl never writes anywhere, besides those whose "
               "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
@@ -341,6 +355,7 @@ class Settings:
     profiles: tuple[str, ...] = ()
     env_files: tuple[str, ...] = ()
     wait: tuple[ServiceWait, ...] = ()
+    wait_probe: str = "auto"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -282,6 +282,37 @@ class Engine:
             return False
         return True
 
+    def probe_in_network(self, image: str, target: str, argv: list[str], *, labels: dict[str, str],
+                         seconds: float, on_created: Callable[[str], None] = lambda _id: None,
+                         ) -> tuple[bool, str]:
+        """Run ``argv`` in a container of ``image`` sharing ``target``'s network namespace, at
+        most ``seconds`` (+ a start's grace); (exited 0, what it printed last). It is removed
+        whatever happens (``on_created`` learns its id, to remove it sooner); its labels let
+        `down` find it if this process dies first."""
+        with translate_errors("starting a probe container"):
+            created = self.client.api.create_container(
+                image, command=argv[1:], entrypoint=argv[:1], labels=labels,
+                host_config=self.client.api.create_host_config(network_mode=f"container:{target}"))
+        probe = str(created["Id"])
+        on_created(probe)
+        try:
+            with translate_errors("starting a probe container"):
+                self.client.api.start(probe)
+            try:
+                code = self.wait_exit(probe, timeout=seconds + 10)
+            except ContainerGoneError:
+                return False, "the probe was stopped"
+            if code is None:
+                return False, f"the probe did not end within {seconds + 10:.0f}s"
+            with translate_errors("reading a probe container's output"):
+                raw = self.client.api.logs(probe, stdout=True, stderr=True, tail=5)
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
+            said = text.strip().splitlines()
+            return code == 0, (said[-1][:300] if said else f"the probe exited {code}")
+        finally:
+            with contextlib.suppress(DockerError):
+                self.remove(probe)
+
     def remove(self, container_id: str) -> None:
 
         try:

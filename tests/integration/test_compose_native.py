@@ -222,6 +222,27 @@ def test_waits_for_services_without_a_health_check(native: Make) -> None:
     assert leftovers(name) == {}
 
 
+def test_waits_from_the_services_own_network(native: Make) -> None:
+    """wait_probe = "network" (what auto picks on Docker Desktop or a remote engine, whose
+    containers this machine cannot reach): the unpublished web port is tried from a container of
+    the test image in web's network namespace; a port that never opens fails saying so; no
+    probe container is left behind."""
+    project, name = native({
+        "compose.yaml": "name: {name}\nservices:\n" + WEB + TEST.format(build=".", suite="./suite"),
+        "envctl.toml": 'wait_probe = "network"\n\n[wait.web]\nport = 8000\nhttp = "/"\n'})
+    up = project.envctl("up", "web")
+    assert up.returncode == 0, up.output
+    assert up.seconds >= 2
+    assert '"detail": "ready (HTTP GET :8000/ answering 2xx/3xx)"' in up.stderr
+    (project.path / "envctl.toml").write_text(
+        'wait_probe = "network"\n\n[wait.worker]\nport = 9999\ntimeout = "2s"\n')
+    failed = project.envctl("up", "worker")
+    assert failed.returncode == 15, failed.output
+    assert "worker: port 9999: not by the deadline; from the service's network: port 9999:" in failed.stderr
+    assert project.envctl("down", "--volumes").returncode == 0
+    assert leftovers(name) == {}
+
+
 def test_a_test_on_a_running_environment_still_waits_for_its_gates(native: Make) -> None:
     """The user started the services with their own `docker compose up -d`: `envctl test` does not
     take "running" for ready, it waits for [wait.web] (the server starts 2 s late) first."""

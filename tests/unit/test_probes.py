@@ -138,6 +138,39 @@ def test_addresses_that_answer_nothing_are_looked_at_again_once_a_second() -> No
     assert time.monotonic() - began < 3
 
 
+@pytest.mark.parametrize(("where", "addresses", "from_network"), [
+    ("network", [("127.0.0.1", 1)], True), ("auto", [], True), ("auto", [("10.0.0.1", 80)], False)])
+def test_where_a_port_is_tried_from(where: str, addresses: list[tuple[str, int]], from_network: bool,
+                                    web: tuple[str, int]) -> None:
+    """network: always from the service's network; auto: from there only when this machine has no
+    address for the port (Docker Desktop, a remote engine without a published port)."""
+    asked: list[tuple[int, str | None]] = []
+
+    def in_network(port: int, path: str | None, _seconds: float) -> tuple[bool, str]:
+        asked.append((port, path))
+        return True, "ready"
+
+    host = [web] if addresses else []
+    result = run_probe(ServiceWait("api", port=web[1], http="/ok"), "c1", deadline=time.monotonic() + 5,
+                       stop=threading.Event(), endpoints=lambda _p: host, output=lambda: iter(()),
+                       in_network=in_network, where=where)
+    assert result.ok is True
+    assert asked == ([(web[1], "/ok")] if from_network else [])
+    assert result.detail.endswith("(from the service's network)") is from_network
+
+
+def test_the_in_network_probe_answers_like_the_host_one(web: tuple[str, int]) -> None:
+    """The script a probe container runs: exit 0 once GET answers 2xx/3xx; else 1 at its deadline
+    with the last error."""
+    from envctl import wait_probe  # noqa: PLC0415
+
+    assert wait_probe.main([str(web[1]), "/ok", "2"]) == 0
+    began = time.monotonic()
+    assert wait_probe.main([str(web[1]), "/missing", "0.3"]) == 1
+    assert wait_probe.main([str(closed_port()), "", "0.2"]) == 1
+    assert time.monotonic() - began < 3
+
+
 def test_run_probe_fails_at_its_deadline_saying_why() -> None:
     """Never open: not ready, with the last error, once the deadline passes."""
     port = closed_port()
