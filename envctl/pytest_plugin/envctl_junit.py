@@ -9,6 +9,7 @@ header before it. A run killed before the end leaves only the side file, which n
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -25,6 +26,8 @@ _LOGGING = ("no", "log", "system-out", "system-err", "out-err", "all")
 
 
 def _legal(text: str) -> str:
+    if text.isprintable():  # nearly every name and path: no regex to run
+        return text
     return _ILLEGAL.sub(lambda m: f"#x{ord(m.group()):02X}", text)
 
 
@@ -41,9 +44,15 @@ def names_of(nodeid: str) -> tuple[str, str]:
     ("tests.a_test.TestX", "test_y[1]")."""
     path, bracket, params = nodeid.partition("[")
     names = path.split("::")
-    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[0] = _dotted(names[0])
     names[-1] += bracket + params
     return ".".join(names[:-1]), names[-1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _dotted(file: str) -> str:
+    """A test file as JUnit's classname starts (once per file, not per test)."""
+    return re.sub(r"\.py$", "", file.replace("/", "."))
 
 
 class _Case:
