@@ -22,6 +22,7 @@ from envctl.runs.store import CANCEL_FILE, collector_alive
 STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
 COLLECTOR_START_GRACE = 10.0  # how long a fresh collector may take to take its lock
 MAX_FAILED_TAKEOVERS = 3  # collectors that died in a row, the run no further, before giving up
+TAKEOVER_WINDOW = 300.0  # seconds: deaths further apart than this are not "in a row"
 POLL = 0.05  # seconds between looks at a record while no engine call can wait for us
 DEFAULT_CLEANUP_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 
@@ -87,7 +88,7 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
     deadline = Deadline(timeout)
     take_over(run_dir)
     lost_collector_at: float | None = None
-    failed_takeovers, last_state = 0, None
+    failed_takeovers, last_state, last_death = 0, None, None
     waiter: _ExitWaiter | None = None
     cleanup: Deadline | None = None
     while True:
@@ -108,8 +109,10 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
         elif lost_collector_at is None:
             lost_collector_at = time.monotonic()
         elif time.monotonic() - lost_collector_at > COLLECTOR_START_GRACE:
-            failed_takeovers = failed_takeovers + 1 if record.state is last_state else 1
-            last_state = record.state
+            # In a row: the run got no further (same state) and the last death was recent.
+            recent = last_death is not None and time.monotonic() - last_death < TAKEOVER_WINDOW
+            failed_takeovers = failed_takeovers + 1 if record.state is last_state and recent else 1
+            last_state, last_death = record.state, time.monotonic()
             if failed_takeovers > MAX_FAILED_TAKEOVERS:
                 raise _cannot_record(run_dir, record, failed_takeovers - 1)
             take_over(run_dir)  # its collector died while we waited

@@ -30,5 +30,10 @@ def follow_shards(parent_dir: Path) -> RunRecord:
     try:
         return control.wait_for(parent_dir, cleaned=True, on_tick=show)
     except signals.INTERRUPTS:
-        control.stop(parent_dir)  # every shard at once: interrupt, terminate, kill
+        with signals.shielded():  # the request itself is never cut short
+            control.request_stop(parent_dir)  # every shard's collector stops its container
+        try:
+            control.stop(parent_dir)  # every shard at once: interrupt, terminate, kill
+        except signals.INTERRUPTS:
+            print("envctl: not waiting for the stop; it goes on", file=sys.stderr)
         raise

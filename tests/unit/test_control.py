@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from envctl.docker import engine as engine_module
-from envctl.errors import WaitTimeoutError
+from envctl.errors import EnvctlError, WaitTimeoutError
 from envctl.runs import control, exchange, lifecycle
 from envctl.runs.outcome import EndFacts
 from envctl.runs.run import Run
@@ -106,3 +106,29 @@ def test_an_ended_run_is_returned_at_the_deadline_even_if_not_yet_cleaned(held_r
     lifecycle.finish(held_run, EndFacts(exit_code=0))
     record = control.wait_for(held_run, timeout=0.3)
     assert (record.state, record.cleaned) == (RunState.PASSED, False)
+
+
+@pytest.mark.parametrize(("window", "gives_up"), [(300.0, True), (0.0, False)])
+def test_dying_collectors_end_the_wait_only_in_a_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     window: float, gives_up: bool) -> None:
+    """Collectors that die again and again with the run no further end the wait with a reason;
+    deaths further apart than TAKEOVER_WINDOW (hours into a long run) do not add up."""
+    monkeypatch.setattr(engine_module, "Engine", FakeEngine)
+    FakeEngine.reset([])
+    path = tmp_path / RUN_ID
+    path.mkdir(mode=0o700)
+    exchange.create_dirs(path)
+    lifecycle.create(path, RunRecord(id=RUN_ID, project="p", service="test", command=["pytest"],
+                                     limits=Limits(1 << 30, 1.0, 100)))
+    started: list[Path] = []
+    monkeypatch.setattr(control, "take_over", started.append)  # a collector that dies at once
+    monkeypatch.setattr(control, "COLLECTOR_START_GRACE", 0.01)
+    monkeypatch.setattr(control, "TAKEOVER_WINDOW", window)
+    if gives_up:
+        with pytest.raises(EnvctlError, match="collector"):
+            control.wait_for(path, timeout=5)
+        assert len(started) == control.MAX_FAILED_TAKEOVERS + 1
+    else:
+        with pytest.raises(WaitTimeoutError):
+            control.wait_for(path, timeout=0.5)
+        assert len(started) > control.MAX_FAILED_TAKEOVERS + 1
