@@ -9,7 +9,6 @@ every POLL seconds, each try bounded."""
 
 from __future__ import annotations
 
-import http.client
 import re
 import socket
 import threading
@@ -67,18 +66,43 @@ def http_error(endpoints: Iterable[tuple[str, int]], path: str) -> str | None:
     """None when GET ``path`` answers 2xx or 3xx on one endpoint; else why not."""
     error = "no address reaches it (publish the port, or run envctl on the engine's machine)"
     for host, port in endpoints:
-        connection = http.client.HTTPConnection(host, port, timeout=TRY_TIMEOUT)
         try:
-            connection.request("GET", path, headers={"User-Agent": "envctl-wait"})
-            status = connection.getresponse().status
+            status = http_status(host, port, path)
             if 200 <= status < 400:
                 return None
             error = f"GET {path} on {host}:{port} answered {status}"
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ValueError) as exc:
             error = f"GET {path} on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
-        finally:
-            connection.close()
     return error
+
+
+def http_status(host: str, port: int, path: str, seconds: float = TRY_TIMEOUT) -> int:
+    """The status of GET ``path``, read from the answer's first line within ``seconds`` in all
+    (a server that trickles its answer cannot hold a try longer); ValueError when the answer is
+    not HTTP, or does not come."""
+    deadline = time.monotonic() + seconds
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    request = (f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: envctl-wait\r\n"
+               "Connection: close\r\n\r\n")
+    with socket.create_connection((host, port), timeout=seconds) as connection:
+        connection.sendall(request.encode("ascii"))
+        answer = b""
+        while b"\r\n" not in answer and len(answer) < 4096:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ValueError(f"no answer within {seconds:g}s")
+            connection.settimeout(left)
+            try:
+                chunk = connection.recv(4096)
+            except TimeoutError:
+                raise ValueError(f"no answer within {seconds:g}s") from None
+            if not chunk:
+                break
+            answer += chunk
+    first = answer.split(b"\r\n", 1)[0].split()
+    if len(first) < 2 or not first[0].startswith(b"HTTP/") or not first[1].isdigit():
+        raise ValueError("no HTTP answer" if not answer else f"not an HTTP answer: {answer[:40]!r}")
+    return int(first[1])
 
 
 # Bytes of one line a log pattern is tried on: `.*ready` costs the square of a line's length, so

@@ -13,7 +13,7 @@ import pytest
 
 from envctl.docker.engine import container_endpoints
 from envctl.health import Phase, ReadinessWatch
-from envctl.probes import first_match, http_error, run_probe, tcp_error
+from envctl.probes import first_match, http_error, http_status, run_probe, tcp_error
 from envctl.settings import ServiceWait, _waits
 from tests.unit.fake_engine import state
 
@@ -97,6 +97,28 @@ def serve_once(respond: bytes | None) -> tuple[str, int]:
 
     threading.Thread(target=serve, daemon=True).start()
     return "127.0.0.1", int(listener.getsockname()[1])
+
+
+def test_an_http_try_is_bounded_whatever_the_server_does() -> None:
+    """A server that accepts and says nothing, or trickles bytes, holds one try no longer than
+    its time; a closed connection or a non-HTTP answer is not ready either."""
+    silent = serve_once(b"")
+    began = time.monotonic()
+    assert "no answer within 0.3s" in (http_error_within(silent, 0.3) or "")
+    assert time.monotonic() - began < 1.5
+    # Closed at once: an end of stream, or a reset when our request was still unread (timing).
+    assert http_error_within(serve_once(None), 1) in (
+        "no HTTP answer", "[Errno 104] Connection reset by peer", "[Errno 32] Broken pipe")
+    assert http_error_within(serve_once(b"SSH-2.0-OpenSSH\r\n"), 1) == \
+        "not an HTTP answer: b'SSH-2.0-OpenSSH\\r\\n'"
+
+
+def http_error_within(address: tuple[str, int], seconds: float) -> str | None:
+    try:
+        http_status(*address, "/", seconds)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def test_a_port_a_proxy_accepts_and_closes_is_not_ready() -> None:
