@@ -9,6 +9,7 @@ header before it. A run killed before the end leaves only the side file, which n
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -154,14 +155,18 @@ class JUnitWriter:
             f'timestamp="{datetime.fromtimestamp(self.started, timezone.utc).astimezone().isoformat()}" '
             f'hostname="{attr(socket.gethostname())}">')
         tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as out, open(self.part, encoding="utf-8") as body:
-            os.fchmod(out.fileno(), 0o644)
-            out.write(header)
-            while chunk := body.read(1 << 20):
-                out.write(chunk)
-            out.write("</testsuite></testsuites>")
-        os.replace(tmp, self.path)
-        os.unlink(self.part)
+        try:
+            with open(tmp, "w", encoding="utf-8") as out, open(self.part, encoding="utf-8") as body:
+                os.fchmod(out.fileno(), 0o644)
+                out.write(header)
+                while chunk := body.read(1 << 20):
+                    out.write(chunk)
+                out.write("</testsuite></testsuites>")
+            os.replace(tmp, self.path)
+        finally:
+            for leftover in (tmp, self.part):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
 
     # the children, as pytest's junitxml words them -------------------------------------------
 

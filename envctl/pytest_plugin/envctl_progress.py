@@ -105,7 +105,20 @@ class _Progress:
                 self.snapshot(force=True)
 
 
-_progress = _Progress(_DIR) if _DIR and not _WORKER and os.path.isdir(_DIR) else None
+# A pytest the tests start (pytester, a subprocess) sees our environment too: only the session
+# envctl started records. A child process knows it by the owner's pid; a session run inside ours
+# (pytester's inline runs) by a second configure while ours lasts.
+_OWNER = os.environ.get("ENVCTL_PROGRESS_OWNER", "")
+_NESTED_PROCESS = bool(_OWNER) and str(os.getpid()) != _OWNER and not _WORKER
+if _DIR and not _WORKER and not _NESTED_PROCESS:
+    os.environ["ENVCTL_PROGRESS_OWNER"] = str(os.getpid())
+_progress = _Progress(_DIR) if _DIR and not _WORKER and not _NESTED_PROCESS and os.path.isdir(_DIR) else None
+_configs: list[Any] = []  # sessions configured in this process, ours first
+
+
+def _nested() -> bool:
+    """Whether this hook call is a session's run inside ours (nothing to record)."""
+    return len(_configs) > 1
 _running: dict[str, None] = {}  # tests started and not torn down, oldest first
 _junit: dict[str, Any] = {}
 
@@ -114,7 +127,8 @@ def pytest_configure(config: Any) -> None:
     """envctl's own JUnit report, beside any the user asked for (pytest keeps one --junitxml):
     xunit1, whose `file` attribute makes node ids exact whatever the files and classes are named.
     Written as the tests run (envctl_junit), not by pytest's junitxml, which costs 90 µs a test."""
-    if _progress is None or hasattr(config, "workerinput"):
+    _configs.append(config)
+    if _progress is None or _nested() or hasattr(config, "workerinput"):
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         def ini(name: str, default: object) -> Any:
@@ -132,8 +146,12 @@ def pytest_configure(config: Any) -> None:
 
 
 def pytest_unconfigure(config: Any) -> None:
-    if _progress is not None:
-        _progress.flush_events()
+    owner = _configs[0] if _configs else None
+    if config in _configs:
+        _configs.remove(config)
+    if _progress is None or owner is None or config is not owner:  # a nested session's end is not ours
+        return
+    _progress.flush_events()
     xml = _junit.pop("xml", None)
     if xml is not None:
         with contextlib.suppress(Exception):
@@ -153,7 +171,7 @@ _shard = {"empty": False}
 
 def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
     """With ENVCTL_SHARD=K/N, keep only shard K's tests (the same split on every runner)."""
-    if not _SHARD:
+    if not _SHARD or _NESTED_PROCESS or _nested():
         return
     k, n = parse_shard(_SHARD)
     durations = {}
@@ -176,20 +194,20 @@ def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-un
 def pytest_sessionstart(session: Any) -> None:
     """Where pytest's node ids are rooted: annotations map test paths back to the repository
     through it (it is not always the container's working directory)."""
-    if _progress is None:
+    if _progress is None or _nested():
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         _progress.emit("session", flush=True, path=str(session.config.rootpath))
 
 
 def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
-    if _progress is None:
+    if _progress is None or _nested():
         return
     _collected(len(session.items))
 
 
 def _collected(total: int) -> None:
-    if _progress is None or _progress.state["total"] is not None:
+    if _progress is None or _nested() or _progress.state["total"] is not None:
         return
     _progress.state["total"] = total
     _progress.emit("collected", flush=True, total=total)
@@ -215,7 +233,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 @_optional
 def pytest_testnodedown(node: Any, error: object) -> None:
     """A worker that died (e.g. OOM-killed): named, with the tests it was running."""
-    if _progress is None or not error:
+    if _progress is None or _nested() or not error:
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         worker = str(getattr(getattr(node, "gateway", None), "id", "?"))
@@ -224,7 +242,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 @_optional
 def pytest_handlecrashitem(crashitem: str, report: Any, sched: Any) -> None:
-    if _progress is None:
+    if _progress is None or _nested():
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         _progress.emit("crash", flush=True, nodeid=str(crashitem), message=str(report.longrepr)[-500:])
@@ -235,7 +253,7 @@ _COUNTED = {"passed": "passed", "failed": "failed", "skipped": "skipped", "error
 
 
 def pytest_runtest_logstart(nodeid: str, location: object) -> None:
-    if _progress is None:
+    if _progress is None or _nested():
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         _running[nodeid] = None
@@ -250,7 +268,7 @@ def pytest_runtest_logreport(report: Any) -> None:
     """Count and record a test's report. Whatever a plugin makes of a report (pytest-rerunfailures'
     `rerun`, an outcome of its own, a missing attribute), the run goes on: an outcome that is not
     pytest's own is recorded in the events but not counted."""
-    if _progress is None:
+    if _progress is None or _nested():
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         _logreport(report)
@@ -273,7 +291,7 @@ def _outcome(report: Any) -> str | None:
 
 def pytest_collectreport(report: Any) -> None:
     """A file that cannot be collected (exit 2): an error named after the file, with the cause."""
-    if _progress is None or not getattr(report, "failed", False):
+    if _progress is None or _nested() or not getattr(report, "failed", False):
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         text = str(report.longrepr)
@@ -339,10 +357,10 @@ def _traceback_tail(longrepr: object) -> list[str]:
 
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
-    if _shard["empty"] and exitstatus == 5:
+    if _shard["empty"] and exitstatus == 5 and not _nested():
         session.exitstatus = 0  # an empty shard is fine, not "no tests collected"
         exitstatus = 0
-    if _progress is None:
+    if _progress is None or _nested():
         return
     _progress.state["exitstatus"] = int(exitstatus)
     _progress.state["current"] = None

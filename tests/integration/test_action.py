@@ -137,6 +137,7 @@ def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
         run = json.loads((artifacts / f"envctl-shard-{index}" / "run.json").read_text())
         assert run["state"] in ("passed", "failed")
         assert (artifacts / f"envctl-shard-{index}" / "junit.xml").is_file()
+        assert not (artifacts / f"envctl-shard-{index}" / "start.json").exists()  # the arguments as given
     merge = step_results(output, "merge")
     assert merge.get("Merge the shards") == "Success", output[-6000:]
     assert "merge exit code: 1" in output

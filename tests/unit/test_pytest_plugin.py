@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from envctl.report.junit import read_junit
 from envctl.runs.container import PLUGIN_DIR
 
 SUITE = """
@@ -174,3 +175,50 @@ def test_a_failure_records_the_end_of_its_traceback(tmp_path: Path, monkeypatch:
     plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
     event = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[-1])
     assert event["tail"] == [*(f"line {i}" for i in range(29, 40)), "E   " + "x" * 236]
+
+
+NESTED = '''
+import subprocess, sys
+
+pytest_plugins = ["pytester"]
+
+def test_outer_fails():
+    assert 0, "outer"
+
+def test_runs_pytest_in_a_subprocess(tmp_path):
+    (tmp_path / "test_sub.py").write_text("def test_sub_inner():\\n    pass\\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+def test_runs_pytest_inline(pytester):
+    pytester.makepyfile(test_inline="def test_inline_inner():\\n    pass\\n")
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+'''
+
+
+def test_a_pytest_the_tests_start_records_nothing(tmp_path: Path) -> None:
+    """pytest run by the tests (a subprocess, or pytester inline) inherits envctl's environment:
+    only the outer session is recorded, in the events, the snapshot and envctl's JUnit."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    suite = tmp_path / "outer"
+    suite.mkdir()
+    (suite / "test_outer.py").write_text(NESTED)
+    env = {**os.environ, "PYTEST_PLUGINS": "envctl_progress", "PYTHONPATH": str(PLUGIN_DIR),
+           "ENVCTL_PROGRESS_DIR": str(run_dir)}
+    env.pop("ENVCTL_PROGRESS_OWNER", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "-p", "no:randomly", str(suite)],
+                            env=env, capture_output=True, text=True, timeout=120, check=False, cwd=suite)
+    assert result.returncode == 1, result.stdout[-2000:]
+    snapshot = json.loads((run_dir / "progress.json").read_text())
+    assert (snapshot["total"], snapshot["passed"], snapshot["failed"], snapshot["exitstatus"]) == (3, 2, 1, 1)
+    junit = read_junit(run_dir / "junit.xml")
+    assert sorted((c.nodeid, c.outcome) for c in junit.cases) == [
+        ("test_outer.py::test_outer_fails", "failed"),
+        ("test_outer.py::test_runs_pytest_in_a_subprocess", "passed"),
+        ("test_outer.py::test_runs_pytest_inline", "passed")]
+    events = (run_dir / "events.jsonl").read_text()
+    assert "inner" not in events
+    assert sorted(p.name for p in run_dir.iterdir()) == ["events.jsonl", "junit.xml", "progress.json"]
