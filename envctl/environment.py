@@ -345,7 +345,7 @@ class Environment:
                 return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]
             return self.up(services, cancelled=cancelled)
 
-    def probe_in_network(self, engine: Engine, service: str, container_id: str, *, port: int,
+    def probe_in_network(self, engine: Engine, container_id: str, *, port: int,
                          path: str | None, seconds: float,
                          on_created: Callable[[str], None] = lambda _id: None) -> tuple[bool, str]:
         """A port or http wait tried from a container of the test service's image (it has
@@ -356,8 +356,7 @@ class Environment:
         source = Path(wait_probe.__file__).read_text(encoding="utf-8")
         # envctl's labels only: with compose's, `up` would take it for one of the service's
         # containers. `down` removes any left by a process that died while it ran.
-        tags = {**labels.project_labels(self.project, self.isolated_for), labels.ROLE: PROBE_ROLE,
-                labels.RUN: service}
+        tags = {**labels.project_labels(self.project, self.isolated_for), labels.ROLE: PROBE_ROLE}
         return engine.probe_in_network(self.image_for(self.settings.test_service), container_id,
                                        ["python3", "-c", source, str(port), path or "", f"{seconds:.3f}"],
                                        labels=tags, seconds=seconds, on_created=on_created)
@@ -399,7 +398,8 @@ class Environment:
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         compose = self.compose()
-        with Engine(timeout=self.settings.docker_timeout) as engine:  # first: they use the services' networks
+        with Engine(timeout=self.settings.docker_timeout) as engine, contextlib.suppress(DockerError):
+            # First: they use the services' networks. A failure here must not keep `down` from running.
             engine.remove_labelled(f"{labels.PROJECT}={self.project}", f"{labels.ROLE}={PROBE_ROLE}")
         DOCKER_CALL.call(lambda: compose.down(volumes=volumes))
 
@@ -497,7 +497,7 @@ class _ReadinessWait:
         if kind == "event":
             self._on_event(payload)
         elif kind == "probe":
-            changed = self.watch.gate(payload.service, payload.ok, payload.detail)
+            changed = self.watch.gate(payload.service, payload.ok, payload.detail, payload.container_id)
             if changed is not None:
                 self._report(*changed)
         elif kind == "exit" and payload is self.proc:
@@ -521,6 +521,13 @@ class _ReadinessWait:
         return (self.proc is not None and self.proc.poll() is None and state.status in ("exited", "dead")
                 and state.started_at is not None and state.started_at < self.began
                 and state.finished_at is not None and state.finished_at >= self.began - 1)
+
+    def _probe_created(self, probe: str) -> None:
+        """Called in the probe's thread once its container exists: one the wait no longer wants
+        (it ended meanwhile) is removed at once, by the probe's own cleanup."""
+        self.probe_containers.add(probe)
+        if self.stop_probes.is_set():
+            raise CancelRequestedError("the wait ended before its probe started")
 
     def _apply(self, state: ContainerState) -> None:
         if self._being_replaced(state):
@@ -550,12 +557,15 @@ class _ReadinessWait:
                         endpoints=lambda port: inspecting.endpoints(container_id, port),
                         output=lambda: streaming.output_stream(container_id, follow=True),
                         in_network=lambda port, path, seconds: self.env.probe_in_network(
-                            inspecting, spec.service, container_id, port=port, path=path, seconds=seconds,
-                            on_created=self.probe_containers.add),
+                            inspecting, container_id, port=port, path=path, seconds=seconds,
+                            on_created=self._probe_created),
                         where=self.env.settings.wait_probe)
                 except EnvctlError as exc:
                     result = ProbeResult(spec.service, container_id, False,
                                          f"{spec.describe()}: {exc.message}")
+                except Exception as exc:  # a thread's error would be lost and the wait run out
+                    result = ProbeResult(spec.service, container_id, False,
+                                         f"{spec.describe()}: {type(exc).__name__}: {exc}")
             self.inbox.put(("probe", result))
 
         threading.Thread(target=probe, daemon=True, name=f"envctl-wait-{spec.service}").start()

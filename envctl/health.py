@@ -106,8 +106,10 @@ class ReadinessWatch:
                  gates: dict[str, str] | None = None) -> None:
         # gates: services that are ready only once their `wait` probe passed (what it waits for)
         self.gates = {s: d for s, d in (gates or {}).items() if s in services}
-        self.passed: set[str] = set()
-        self.gate_failures: dict[str, str] = {}
+        # Per container: a probe's verdict is about the container it probed, not one compose
+        # creates later in its place (a recreate during `up`).
+        self.passed: dict[str, str] = {}  # service -> the container whose probe passed
+        self.gate_failures: dict[str, tuple[str, str]] = {}  # service -> (container, why)
         # one_shots: services others wait on with service_completed_successfully; running is
         # not ready for them, exiting 0 is.
         self.one_shots = one_shots
@@ -134,9 +136,9 @@ class ReadinessWatch:
         verdict = self._combine(self.states[service])
         if service in self.one_shots and verdict.phase is Phase.READY:
             verdict = Verdict(Phase.STARTING, "running (one-shot, waiting for it to exit 0)")
-        elif service in self.gate_failures and verdict.phase is not Phase.FAILED:
-            verdict = Verdict(Phase.FAILED, self.gate_failures[service])
-        elif service in self.gates and verdict.phase is Phase.READY and service not in self.passed:
+        elif self._gate_failed(service) and verdict.phase is not Phase.FAILED:
+            verdict = Verdict(Phase.FAILED, self.gate_failures[service][1])
+        elif service in self.gates and verdict.phase is Phase.READY and not self._gate_passed(service):
             verdict = Verdict(Phase.STARTING, f"running; waiting for {self.gates[service]}")
         elif service in self.gates and verdict.phase is Phase.READY:
             verdict = Verdict(Phase.READY, f"ready ({self.gates[service]})")
@@ -164,15 +166,23 @@ class ReadinessWatch:
         """Re-judge every service from the states already seen (after a settle time passed)."""
         return [c for c in (self._reevaluate(s) for s in self.services) if c is not None]
 
-    def gate(self, service: str, ok: bool, detail: str) -> tuple[str, Verdict] | None:
-        """The service's `wait` probe passed (or failed, saying why)."""
+    def gate(self, service: str, ok: bool, detail: str, container_id: str = "") -> tuple[str, Verdict] | None:
+        """The service's `wait` probe of ``container_id`` passed (or failed, saying why)."""
         if service not in self.gates:
             return None
         if ok:
-            self.passed.add(service)
+            self.passed[service] = container_id
         else:
-            self.gate_failures[service] = detail
+            self.gate_failures[service] = (container_id, detail)
         return self._reevaluate(service)
+
+    def _gate_passed(self, service: str) -> bool:
+        probed = self.passed.get(service)
+        return probed is not None and (not probed or probed in self.states[service])
+
+    def _gate_failed(self, service: str) -> bool:
+        probed = self.gate_failures.get(service, (None, ""))[0]
+        return probed is not None and (not probed or probed in self.states[service])
 
     def forget(self, service: str, container_id: str) -> None:
         self.states.get(service, {}).pop(container_id, None)

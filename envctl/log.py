@@ -32,6 +32,7 @@ _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGN
 MIN_SECRET = 4  # shorter values ("1", "yes") would cut ordinary words out of every line
 _secrets: set[str] = set()
 _secrets_read = [False]
+_named: set[str] = set()  # the `secrets` setting's values (name-matched ones come from the environment)
 
 
 def secret_values(environ: Mapping[str, str]) -> set[str]:
@@ -52,8 +53,9 @@ def redact_project(env_files: Iterable[Path], names: Iterable[str] = ()) -> None
     --env-file), and of the variables ``names`` (the `secrets` setting)."""
     for path in env_files:
         _secrets.update(dotenv_values(path))
-    _secrets.update(value for name in names
-                    if len(value := os.environ.get(name, "")) >= MIN_SECRET)
+    named = {value for name in names if len(value := os.environ.get(name, "")) >= MIN_SECRET}
+    _secrets.update(named)
+    _named.update(named)
 
 
 def redact(text: str) -> str:
@@ -61,6 +63,16 @@ def redact(text: str) -> str:
         _secrets.update(secret_values(os.environ))
         _secrets_read[0] = True
     for value in sorted(_secrets, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def redact_named(text: str) -> str:
+    """Only the values of variables that are secrets by name or by the `secrets` setting: for
+    text a user wrote (a command line), where every `.env` value of 4+ characters (`test`)
+    would cut ordinary words out."""
+    for value in sorted(secret_values(os.environ) | _named, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
     return text

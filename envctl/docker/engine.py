@@ -294,8 +294,8 @@ class Engine:
                 image, command=argv[1:], entrypoint=argv[:1], labels=labels,
                 host_config=self.client.api.create_host_config(network_mode=f"container:{target}"))
         probe = str(created["Id"])
-        on_created(probe)
         try:
+            on_created(probe)
             with translate_errors("starting a probe container"):
                 self.client.api.start(probe)
             try:
@@ -397,13 +397,6 @@ def container_endpoints(data: dict[str, Any], port: int, docker_host: str,
     remote = urllib.parse.urlsplit(docker_host) if docker_host else None
     engine_host = remote.hostname if remote is not None and remote.scheme in ("tcp", "ssh", "http", "https") \
         else None
-    if engine_host is None and platform.startswith("linux"):  # the bridge is this machine's:
-        # the container's own address first, straight to the service with no proxy between
-        networks = settings.get("Networks") or {}
-        for network in networks.values() if isinstance(networks, dict) else []:
-            address = network.get("IPAddress") if isinstance(network, dict) else None
-            if isinstance(address, str) and address:
-                found.append((address, port))
     bindings = (settings.get("Ports") or {}).get(f"{port}/tcp") or []
     for binding in bindings if isinstance(bindings, list) else []:
         host_port = str(binding.get("HostPort", "")) if isinstance(binding, dict) else ""
@@ -414,6 +407,14 @@ def container_endpoints(data: dict[str, Any], port: int, docker_host: str,
                                "::1" if host_ip == "::" else host_ip)
         if (host, int(host_port)) not in found:
             found.append((host, int(host_port)))
+    if engine_host is None and platform.startswith("linux"):  # the bridge is this machine's
+        # After the published ports: where the bridge is not routable (rootless Docker, envctl in
+        # a CI job container) a connect to it hangs for the whole try.
+        networks = settings.get("Networks") or {}
+        for network in networks.values() if isinstance(networks, dict) else []:
+            address = network.get("IPAddress") if isinstance(network, dict) else None
+            if isinstance(address, str) and address:
+                found.append((address, port))
     return found
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from envctl.files import write_private
-from envctl.log import redact
+from envctl.log import redact, redact_named
 from envctl.runs.outcome import EndFacts, Outcome, decide, decide_parent
 from envctl.runs.state import RECORD_FILE, Counts, RunRecord, RunState
 
@@ -26,7 +26,7 @@ def save(run_dir: Path, record: RunRecord) -> RunRecord:
     # the command may hold one given on the command line. start.json keeps the real arguments
     # (the collector runs them), in the host-only run dir, and is left out of uploads.
     record.message = redact(record.message)
-    record.command = [redact(part) for part in record.command]
+    record.command = [redact_named(part) for part in record.command]
     write_private(run_dir / RECORD_FILE, record.to_json())
     return record
 

@@ -67,6 +67,7 @@ def test_variables_named_in_the_secrets_setting_are_cut_out(tmp_path: Path,
 
     monkeypatch.setenv("DSN", "postgres://app:opensesame@db/app")
     monkeypatch.setattr(log, "_secrets", set())
+    monkeypatch.setattr(log, "_named", set())
     monkeypatch.setattr(log, "_secrets_read", [False])
     assert log.redact("dsn postgres://app:opensesame@db/app") == "dsn postgres://app:opensesame@db/app"
     log.redact_project([], ["DSN"])
@@ -80,3 +81,25 @@ def test_variables_named_in_the_secrets_setting_are_cut_out(tmp_path: Path,
     assert "opensesame" not in (run_dir / "run.json").read_text()
     assert RunRecord.load(run_dir).message == f"compose: bad url {log.MASK}"
     assert RunRecord.load(run_dir).command == ["pytest", f"--dsn={log.MASK}"]
+
+
+def test_a_command_loses_secrets_not_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recorded command hides a secret-named variable's value and the `secrets` setting's, but
+    not a `.env` value such as APP_ENV=test, which would cut `test` out of every path."""
+    from envctl.runs import lifecycle  # noqa: PLC0415
+    from envctl.runs.state import Limits, RunRecord  # noqa: PLC0415
+
+    monkeypatch.setenv("API_TOKEN", "tok-123456")
+    monkeypatch.setenv("DSN", "postgres://db/app")
+    monkeypatch.setattr(log, "_secrets", set())
+    monkeypatch.setattr(log, "_named", set())
+    monkeypatch.setattr(log, "_secrets_read", [False])
+    (tmp_path / ".env").write_text("APP_ENV=test\n")
+    log.redact_project([tmp_path / ".env"], ["DSN"])
+    run_dir = tmp_path / "20260101-000000-abcd"
+    run_dir.mkdir()
+    lifecycle.save(run_dir, RunRecord(id=run_dir.name, project="p", service="test", limits=Limits(1, 1.0, 1),
+                                      command=["pytest", "tests/test_x.py", "--token=tok-123456",
+                                               "--dsn=postgres://db/app"]))
+    assert RunRecord.load(run_dir).command == ["pytest", "tests/test_x.py", f"--token={log.MASK}",
+                                               f"--dsn={log.MASK}"]

@@ -228,14 +228,30 @@ def test_a_gated_service_is_ready_only_once_its_probe_passed() -> None:
     assert failing.failed == ["cache"]
 
 
-def test_endpoints_the_containers_own_address_then_published() -> None:
-    """A local Linux engine: the container's address on each network first (no proxy between),
-    then the published ports on localhost; a remote engine: its host's published ports only."""
+def test_a_probe_passed_by_a_container_compose_replaced_does_not_count() -> None:
+    """`up` recreates a container after its probe passed: the new one waits for its own probe."""
+    watch = ReadinessWatch(["cache"], settle=0.0, gates={"cache": "port 6379"})
+    old = type(state("c1"))(**{**state("c1").__dict__, "service": "cache"})
+    watch.update(old)
+    watch.gate("cache", True, "port 6379 answered", "c1")
+    assert watch.verdicts["cache"].phase is Phase.READY
+    watch.forget("cache", "c1")
+    watch.update(type(old)(**{**old.__dict__, "id": "c2"}))
+    assert watch.verdicts["cache"].detail == "running; waiting for port 6379"
+    watch.gate("cache", False, "an old container's failure", "c1")
+    assert watch.failed == []
+    watch.gate("cache", True, "port 6379 answered", "c2")
+    assert watch.verdicts["cache"].phase is Phase.READY
+
+
+def test_endpoints_published_then_the_containers_own_address() -> None:
+    """Published on all interfaces: localhost (or the remote engine's host); a local Linux engine
+    adds the container's address on each network; a remote one does not."""
     data = {"NetworkSettings": {"Ports": {"6379/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"},  # noqa: S104  # an answer, not a bind
                                                        {"HostIp": "::", "HostPort": "49153"}]},
                                 "Networks": {"p_default": {"IPAddress": "172.18.0.3"}}}}
-    assert container_endpoints(data, 6379, "", "linux") == [("172.18.0.3", 6379), ("127.0.0.1", 49153),
-                                                            ("::1", 49153)]
+    assert container_endpoints(data, 6379, "", "linux") == [("127.0.0.1", 49153), ("::1", 49153),
+                                                            ("172.18.0.3", 6379)]
     assert container_endpoints(data, 6379, "tcp://ci-engine:2376", "linux") == [("ci-engine", 49153)]
     assert container_endpoints({"NetworkSettings": {}}, 6379, "", "darwin") == []
 
