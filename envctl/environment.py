@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -368,8 +369,9 @@ class Environment:
             return False
         if not any(w.port is not None and w.service in targets for w in self.settings.wait):
             return False
-        return self.settings.wait_probe == "network" or bool(os.environ.get("DOCKER_HOST")) \
-            or not sys.platform.startswith("linux")
+        scheme = urllib.parse.urlsplit(os.environ.get("DOCKER_HOST", "")).scheme
+        remote = scheme in ("tcp", "ssh", "http", "https")  # not a local (rootless) unix socket
+        return self.settings.wait_probe == "network" or remote or not sys.platform.startswith("linux")
 
     def _one_shots(self) -> frozenset[str]:
         return frozenset(dep for spec in self.config().services.values()

@@ -133,11 +133,33 @@ def parse_dotenv(text: str) -> dict[str, str]:
                 index += 1
             end = _closing(body, quote)
             body = body[:end] if end >= 0 else body
-            found[key] = _unescape(body) if quote == '"' else body
+            found[key] = _expand(_unescape(body), found) if quote == '"' else body
         else:
             comment = re.search(r"\s#", value)
-            found[key] = (value[:comment.start()] if comment else value).rstrip()
+            found[key] = _expand((value[:comment.start()] if comment else value).rstrip(), found)
     return found
+
+
+_VARIABLE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _expand(value: str, known: dict[str, str]) -> str:
+    """Compose's interpolation in a `.env` value: `$VAR`, `${VAR}`, `${VAR:-default}` and the
+    like, from the lines above and the environment; `$$` is a `$`."""
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1) or match.group(4)
+        current = known.get(name, os.environ.get(name))
+        operator, word = match.group(2), match.group(3) or ""
+        unset = current is None or (operator is not None and operator.startswith(":") and not current)
+        if operator is not None and operator.endswith("-") and unset:
+            return word
+        if operator is not None and operator.endswith("+"):
+            return "" if unset else word
+        return current or ""
+
+    return _VARIABLE.sub(one, value)
 
 
 def _closing(body: str, quote: str) -> int:

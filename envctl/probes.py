@@ -24,6 +24,7 @@ TRY_TIMEOUT = 1.0  # seconds one connection or request may take
 # (docker-proxy, Docker Desktop) accepts on a published port before the service listens, then
 # closes the connection when it cannot reach the service. A service that listens keeps it open.
 PEEK = 0.05
+NETWORK_SLICE = 10.0  # seconds one probe container tries before a fresh one takes over
 REINSPECT = 1.0  # seconds between two looks at the container's addresses while they answer nothing
 
 
@@ -141,6 +142,17 @@ def _watch_log(output: Callable[[], Iterator[bytes]], pattern: re.Pattern[str], 
 InNetwork = Callable[[int, "str | None", float], tuple[bool, str]]
 
 
+def _from_network(port: int, path: str | None, in_network: InNetwork, deadline: float,  # noqa: PLR0917  # one call site
+                  stop: threading.Event, clock: Callable[[], float]) -> tuple[bool, str]:
+    """Probe containers in turn, each for a slice: a probe stays in the network namespace it
+    joined, and a service container that restarts (crashing until its database is up) gets a
+    new one."""
+    while True:
+        ok, said = in_network(port, path, max(0.0, min(NETWORK_SLICE, deadline - clock())))
+        if ok or clock() >= deadline or stop.is_set():
+            return ok, said
+
+
 def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: threading.Event,
               endpoints: Callable[[int], list[tuple[str, int]]],
               output: Callable[[], Iterator[bytes]],
@@ -173,7 +185,7 @@ def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: th
     addresses: list[tuple[str, int]] = [] if where == "network" else endpoints(spec.port)
     looked_at = clock()
     if in_network is not None and not addresses and where in ("network", "auto"):
-        ok, said = in_network(spec.port, spec.http, max(0.0, deadline - clock()))
+        ok, said = _from_network(spec.port, spec.http, in_network, deadline, stop, clock)
         return result(ok, f"{what} answered (from the service's network)" if ok else
                       f"{spec.describe()}: not by the deadline; from the service's network: {said}")
     while not stop.is_set():

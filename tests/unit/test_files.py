@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from envctl.files import parse_dotenv, read_dotenv
 
 
@@ -27,3 +29,15 @@ def test_a_fifo_or_a_link_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "link.env").symlink_to(tmp_path / "real")
     assert read_dotenv(tmp_path / "link.env") == {}
     assert read_dotenv(tmp_path / "real") == {"A": "1"}
+
+
+def test_values_are_interpolated_as_compose_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`${VAR}` and `$VAR` from the lines above or the environment, defaults, `$$`; none in
+    single quotes: the value compose prints is the one envctl masks."""
+    monkeypatch.setenv("CI_DB_URL", "postgres://ci:s3cret@db/app")
+    monkeypatch.delenv("UNSET_FOR_TEST", raising=False)
+    text = ("DATABASE_URL=${CI_DB_URL}\nUSER=app\nDSN=\"$USER@${HOST:-localhost}\"\n"
+            "LITERAL='${CI_DB_URL}'\nPRICE=$$5\nEMPTY=${UNSET_FOR_TEST}\nALT=${USER:+set}\n")
+    assert parse_dotenv(text) == {
+        "DATABASE_URL": "postgres://ci:s3cret@db/app", "USER": "app", "DSN": "app@localhost",
+        "LITERAL": "${CI_DB_URL}", "PRICE": "$5", "EMPTY": "", "ALT": "set"}

@@ -181,6 +181,25 @@ def test_where_a_port_is_tried_from(where: str, addresses: list[tuple[str, int]]
     assert result.detail.endswith("(from the service's network)") is from_network
 
 
+def test_probes_from_the_network_go_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each probe container tries for a slice, then a fresh one joins the service's (perhaps
+    new, after a restart) network namespace, until the deadline."""
+    from envctl import probes  # noqa: PLC0415
+
+    monkeypatch.setattr(probes, "NETWORK_SLICE", 0.05)
+    slices: list[float] = []
+
+    def in_network(_port: int, _path: str | None, seconds: float) -> tuple[bool, str]:
+        slices.append(seconds)
+        time.sleep(seconds)
+        return len(slices) == 3, "Connection refused"
+
+    result = run_probe(ServiceWait("api", port=80), "c1", deadline=time.monotonic() + 5,
+                       stop=threading.Event(), endpoints=lambda _p: [], output=lambda: iter(()),
+                       in_network=in_network)
+    assert (result.ok, len(slices), max(slices)) == (True, 3, 0.05)
+
+
 def test_the_in_network_probe_answers_like_the_host_one(web: tuple[str, int]) -> None:
     """The script a probe container runs: exit 0 once GET answers 2xx/3xx; else 1 at its deadline
     with the last error."""
