@@ -23,8 +23,8 @@ RUN_ID = "20260101-000000-abcd"
 
 
 @pytest.fixture
-def held_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A starting run whose (pretend) collector holds its lock, on a fake engine."""
+def starting_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A starting run, on a fake engine, that no collector holds."""
     monkeypatch.setattr(engine_module, "Engine", FakeEngine)
     FakeEngine.reset([])
     path = tmp_path / RUN_ID
@@ -32,6 +32,13 @@ def held_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     exchange.create_dirs(path)
     lifecycle.create(path, RunRecord(id=RUN_ID, project="p", service="test", command=["pytest"],
                                      limits=Limits(1 << 30, 1.0, 100)))
+    return path
+
+
+@pytest.fixture
+def held_run(starting_run: Path) -> Iterator[Path]:
+    """A starting run whose (pretend) collector holds its lock, on a fake engine."""
+    path = starting_run
     fd = take_collector_lock(path)
     assert fd is not None
     yield path
@@ -109,17 +116,11 @@ def test_an_ended_run_is_returned_at_the_deadline_even_if_not_yet_cleaned(held_r
 
 
 @pytest.mark.parametrize(("window", "gives_up"), [(300.0, True), (0.0, False)])
-def test_dying_collectors_end_the_wait_only_in_a_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_dying_collectors_end_the_wait_only_in_a_row(starting_run: Path, monkeypatch: pytest.MonkeyPatch,
                                                      window: float, gives_up: bool) -> None:
     """Collectors that die again and again with the run no further end the wait with a reason;
     deaths further apart than TAKEOVER_WINDOW (hours into a long run) do not add up."""
-    monkeypatch.setattr(engine_module, "Engine", FakeEngine)
-    FakeEngine.reset([])
-    path = tmp_path / RUN_ID
-    path.mkdir(mode=0o700)
-    exchange.create_dirs(path)
-    lifecycle.create(path, RunRecord(id=RUN_ID, project="p", service="test", command=["pytest"],
-                                     limits=Limits(1 << 30, 1.0, 100)))
+    path = starting_run
     started: list[Path] = []
     monkeypatch.setattr(control, "take_over", started.append)  # a collector that dies at once
     monkeypatch.setattr(control, "COLLECTOR_START_GRACE", 0.01)
