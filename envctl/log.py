@@ -62,17 +62,18 @@ def redact(text: str) -> str:
     if not _secrets_read[0]:
         _secrets.update(secret_values(os.environ))
         _secrets_read[0] = True
-    for value in sorted(_secrets, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    return _mask(text, _secrets)
 
 
 def redact_named(text: str) -> str:
     """Only the values of variables that are secrets by name or by the `secrets` setting: for
     text a user wrote (a command line), where every `.env` value of 4+ characters (`test`)
     would cut ordinary words out."""
-    for value in sorted(secret_values(os.environ) | _named, key=len, reverse=True):
+    return _mask(text, secret_values(os.environ) | _named)
+
+
+def _mask(text: str, values: set[str]) -> str:
+    for value in sorted(values, key=len, reverse=True):  # the longest first: one may hold another
         if value in text:
             text = text.replace(value, MASK)
     return text

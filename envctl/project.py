@@ -53,12 +53,19 @@ def secret_sources(settings: Settings) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+_REDACTING: set[tuple[object, ...]] = set()  # the projects whose secrets this process masks
+
+
 def redact_secrets(settings: Settings) -> None:
     """From now on, this process cuts the project's secret values out of everything it writes:
     its `.env` values and the variables named in the `secrets` setting."""
     from envctl import log  # noqa: PLC0415
 
+    key = (settings.project_dir, settings.env_files, settings.compose_files, settings.secrets)
+    if key in _REDACTING:  # every Environment asks: the CLI, each shard, the collector
+        return
     log.redact_project(secret_sources(settings), settings.secrets)
+    _REDACTING.add(key)
 
 
 def active_profiles(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
