@@ -8,10 +8,12 @@ started as processes envctl can watch and kill while it follows the engine's eve
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -77,7 +79,9 @@ class Compose:
         Built here rather than by python-on-whales: the process-style calls (up, run) are on
         `envctl test --detach`'s hot path, and importing python-on-whales costs ~260 ms.
         """
-        argv = ["docker", *(["--context", self.context] if self.context else []), "compose"]
+        plugin = None if self.context else compose_plugin()
+        argv = [str(plugin)] if plugin else \
+            ["docker", *(["--context", self.context] if self.context else []), "compose"]
         for path in self.files:
             argv += ["--file", str(path)]
         for path in self.env_files:
@@ -172,6 +176,57 @@ class Compose:
                 *self.command("up", "--detach", "--no-build", "--no-color", *services)]
         return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
+
+
+# Where the docker CLI looks for its plugins after the user's own folder (docker/cli's
+# defaultSystemPluginDirs on Linux), in its order.
+SYSTEM_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+                      "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+_plugin_cache: dict[str, Path | None] = {}
+
+
+def compose_plugin(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The compose plugin the docker CLI would run for `docker compose`, to run it directly
+    (its standalone mode: the same binary, flags and output, ~40 ms less per call than going
+    through the docker CLI, which first asks each plugin for its metadata).
+
+    None (go through `docker compose`) whenever the docker CLI would decide something the plugin
+    alone might not: a context other than the default (DOCKER_CONTEXT or the config's
+    ``currentContext``), extra plugin folders, a config that cannot be read, or no plugin found."""
+    env = os.environ if environ is None else environ
+    key = "\0".join(env.get(k, "") for k in ("DOCKER_CONFIG", "HOME", "DOCKER_CONTEXT"))
+    if environ is None and key in _plugin_cache:
+        return _plugin_cache[key]
+    found = _find_plugin(env)
+    if environ is None:
+        _plugin_cache[key] = found
+    return found
+
+
+def _find_plugin(env: Mapping[str, str]) -> Path | None:
+    if env.get("DOCKER_CONTEXT", "") not in ("", "default"):
+        return None
+    config_dir = Path(env["DOCKER_CONFIG"]) if env.get("DOCKER_CONFIG") else \
+        Path(env.get("HOME", "/nonexistent")) / ".docker"
+    try:
+        text = (config_dir / "config.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        config: object = {}
+    except (OSError, UnicodeDecodeError):
+        return None
+    else:
+        try:
+            config = json.loads(text) if text.strip() else {}
+        except ValueError:
+            return None
+    if not isinstance(config, dict) or config.get("cliPluginsExtraDirs") or \
+            config.get("currentContext", "") not in ("", "default"):
+        return None
+    for folder in (config_dir / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
+        candidate = folder / "docker-compose"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 _ERROR_LINE = re.compile(r"(error|failed|invalid|unknown|no such|not found|denied|refused|already)",

@@ -541,12 +541,6 @@ def _reporting(run: Callable[[], RunRecord | None], run_dir: Path) -> int:
     return 0
 
 
-def _import_sdk() -> None:
-    from envctl.docker.engine import preload_sdk  # noqa: PLC0415
-
-    preload_sdk()
-
-
 def parse_args(argv: list[str]) -> tuple[list[tuple[Path, int | None]], tuple[Path, int | None] | None]:
     """``[--fd N] RUN_DIR ... [--parent-fd N --parent PARENT_DIR]``: each run with the lock fd
     its spawner handed over, if any, and the --shards parent to finish after them."""
@@ -578,9 +572,6 @@ def main(argv: list[str]) -> int:
         print("usage: python -m envctl.runs.collector [--fd N] RUN_DIR ... "
               "[--parent-fd N --parent DIR]", file=sys.stderr)
         return 2
-    # The docker SDK (~150 ms to import) is first needed to attach, after `compose run`:
-    # import it alongside, so starting the container does not wait for it.
-    threading.Thread(target=_import_sdk, daemon=True, name="import-sdk").start()
     codes: list[int] = []
     threads = [threading.Thread(
         target=lambda r=run_dir, f=fd: codes.append(_reporting(lambda: collect(r, held_fd=f), r)),

@@ -129,6 +129,8 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
 
     Raises the EnvctlError that stopped it (CancelRequestedError when ``cancelled`` turned
     true); a container half-made by then is removed."""
+    from envctl.docker.engine import preload_sdk_in_background  # noqa: PLC0415
+
     env, request = environment_from_file(run_dir)
     settings = env.settings
     service = record.service
@@ -145,6 +147,9 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             if cancelled():
                 raise CancelRequestedError("the run was cancelled before its container started")
             record = lifecycle.assign_container(run_dir, name)  # before it exists: always findable
+            # The SDK is first needed to attach, once compose has made the container: import it
+            # while compose works, not before (it would slow what comes first).
+            preload_sdk_in_background()
             compose.run_detached(service, test_argv(settings.test_command, request.pytest_args,
                                                     request.timeout, mounted=record.injected),
                                  name=name, deadline=RUN_START_DEADLINE)
