@@ -8,7 +8,6 @@ started as processes envctl can watch and kill while it follows the engine's eve
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -204,25 +203,11 @@ def compose_plugin(environ: Mapping[str, str] | None = None) -> Path | None:
 
 
 def _find_plugin(env: Mapping[str, str]) -> Path | None:
-    if env.get("DOCKER_CONTEXT", "") not in ("", "default"):
+    from envctl.docker.cli_config import config_dir, plain_default_context  # noqa: PLC0415
+
+    if plain_default_context(env) is None:
         return None
-    config_dir = Path(env["DOCKER_CONFIG"]) if env.get("DOCKER_CONFIG") else \
-        Path(env.get("HOME", "/nonexistent")) / ".docker"
-    try:
-        text = (config_dir / "config.json").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        config: object = {}
-    except (OSError, UnicodeDecodeError):
-        return None
-    else:
-        try:
-            config = json.loads(text) if text.strip() else {}
-        except ValueError:
-            return None
-    if not isinstance(config, dict) or config.get("cliPluginsExtraDirs") or \
-            config.get("currentContext", "") not in ("", "default"):
-        return None
-    for folder in (config_dir / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
+    for folder in (config_dir(env) / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
         candidate = folder / "docker-compose"
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate

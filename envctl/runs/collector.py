@@ -182,14 +182,24 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             why = state.error or f"not started within {START_WAIT:.0f}s"
             return lifecycle.finish(run_dir, EndFacts(
                 cancel_requested=cancel(), infra_error=f"the test container was created but {why}"))
-        record = lifecycle.mark_running(run_dir, state.started_at)
-        cancel.on_cancel = lambda: _stop_container(name)
-        if cancel():
-            _stop_container(name)
         watch = DependencyWatch(record.project, name, run_dir)
-        watch.start()
+        running: list[RunRecord] = []
+
+        def begin() -> None:
+            """Record the run as running and watch the rest of the environment: once the output
+            is captured, so the tests held at the gate are not kept waiting for it."""
+            if running:
+                return
+            running.append(lifecycle.mark_running(run_dir, state.started_at))
+            cancel.on_cancel = lambda: _stop_container(name)
+            if cancel():
+                _stop_container(name)
+            watch.start()
+
         log = _capture_output(run_dir, record, streaming, name, follow=not state.ended,
-                              pristine=_nothing_written_yet(run_dir, record, state))
+                              pristine=_nothing_written_yet(run_dir, record, state), on_capturing=begin)
+        begin()  # the capture ended before it could (the container went away at once)
+        record = running[0]
         exit_seen = time.time()
         final = _await_end(engine, streaming, name)
         lifecycle.mark_collecting(run_dir, log_bytes=log.total, log_cut_bytes=log.cut, log_error=log.error)
@@ -319,15 +329,20 @@ def _free_bytes(path: Path) -> int:
 
 
 def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container: str,
-                    *, follow: bool, pristine: bool) -> _Log:
+                    *, follow: bool, pristine: bool, on_capturing: Callable[[], None]) -> _Log:
     """Write the container's whole output to the capped log: through the attach (byte-exact)
     when it comes before any output, else from the engine's stored log, which has no gap (a
-    collector taking over a running container, a run without the gate)."""
+    collector taking over a running container, a run without the gate). ``on_capturing``: called
+    once the capture is in place (the gate open), before the output is read."""
     if follow and pristine:
         log = _Log(run_dir, record.log_cap)
+
+        def attached() -> None:
+            _open_gate(run_dir)
+            on_capturing()
+
         try:
-            _code, complete = engine.follow_output(
-                container, log.write, on_attached=lambda: _open_gate(run_dir))
+            _code, complete = engine.follow_output(container, log.write, on_attached=attached)
         finally:
             log.close()
         if complete:
@@ -335,6 +350,7 @@ def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container:
     # Output came before us, it finished before we attached, or the attach hung.
     if follow and record.injected:
         _open_gate(run_dir)  # a runner still held (its collector died first) need not wait on
+    on_capturing()
     log = _Log(run_dir, record.log_cap)
     try:
         for chunk in engine.output_stream(container, follow=follow and not pristine):

@@ -24,6 +24,9 @@ COLLECTOR_START_GRACE = 10.0  # how long a fresh collector may take to take its 
 MAX_FAILED_TAKEOVERS = 3  # collectors that died in a row, the run no further, before giving up
 TAKEOVER_WINDOW = 300.0  # seconds: deaths further apart than this are not "in a row"
 POLL = 0.05  # seconds between looks at a record while no engine call can wait for us
+# Once the container has exited, the record is written within ~0.1 s: looked at more often then,
+# so a foreground `envctl test` returns as soon as the result is safe.
+ENDING_POLL = 0.01
 DEFAULT_CLEANUP_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 
 
@@ -123,7 +126,9 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
         if waiter is not None and not waiter.done.is_set():
             waiter.done.wait(deadline.left(0.5))
         else:
-            time.sleep(deadline.left(POLL) or 0.0)
+            ending = (waiter is not None or record.state is RunState.COLLECTING
+                      or record.state.terminal) and not record.children
+            time.sleep(deadline.left(ENDING_POLL if ending else POLL) or 0.0)
 
 
 def _cannot_record(run_dir: Path, record: RunRecord, attempts: int) -> EnvctlError:

@@ -90,7 +90,10 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
 
 def run_tests(settings: Settings, options: TestOptions) -> int:
     """Start the run and follow it (or print its id); the exit code."""
-    started = start_run(settings, options)
+    from envctl.runs.spawn import fork_allowed  # noqa: PLC0415
+
+    with fork_allowed():  # a command line: its collector may be a fork of it
+        started = start_run(settings, options)
     for note in started.notes:
         print(f"envctl: {note}", file=sys.stderr)
     if started.run_dir is None or started.record is None:

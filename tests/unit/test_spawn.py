@@ -1,11 +1,15 @@
-"""The collector's spawn: its own session, only its locks, and signals back to their defaults."""
+"""The collector's spawn (or fork): its own session, only its locks, and signals back to their defaults."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import stat
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +54,74 @@ def test_a_collector_runs_in_a_session_of_its_own(tmp_path: Path, monkeypatch: p
     pid = spawn._SPAWNED[-1]
     os.waitpid(pid, 0)
     assert int((run_dir / COLLECTOR_LOG).read_text().split()[0]) == pid
+
+
+def _forked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Spawn with forking allowed, the collector replaced by a stand-in that reports its state."""
+    monkeypatch.setattr(spawn, "COLLECTOR_MODULE", "tests.unit.collector_stand_in")
+    monkeypatch.delitem(sys.modules, "docker", raising=False)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with spawn.fork_allowed():
+        assert spawn._may_fork() is True
+        assert spawn.spawn_collector(run_dir) is True
+    pid = spawn._SPAWNED[-1]
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 3  # the stand-in's main() return value
+    report: dict[str, Any] = json.loads((run_dir / COLLECTOR_LOG).read_text())
+    assert report["pid"] == pid
+    return report
+
+
+def test_a_forked_collector_is_set_up_as_a_spawned_one(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked: its own session, stdin from /dev/null, the lock handed over, signals at their defaults."""
+    previous = {s: signal.getsignal(s) for s in signals.HANDLED}
+    try:
+        with signals.shielded():  # the caller ignores INT/TERM/HUP: the child must not
+            report = _forked(tmp_path, monkeypatch)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert report["sid"] == report["pid"]
+    assert report["stdin"] == "/dev/null"
+    assert [s for s in signals.HANDLED if report["ignored"] & (1 << (s - 1))] == []
+    assert report["handlers"] == {"SIGINT": str(signal.default_int_handler), "SIGTERM": str(signal.SIG_DFL),
+                                  "SIGHUP": str(signal.SIG_DFL)}
+    fd = int(report["argv"][1])
+    assert report["argv"] == ["--fd", str(fd), str(tmp_path / "run")]
+    assert fd in report["fds"]
+
+
+def test_a_forked_collector_does_not_keep_the_callers_descriptors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A descriptor the caller inherited (a pipe it was given) is closed in the child, as with a spawn."""
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    try:
+        report = _forked(tmp_path, monkeypatch)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+    assert write_end not in report["fds"]
+
+
+def test_only_a_command_line_forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside fork_allowed, with another thread alive or with the docker SDK loaded: a spawn."""
+    monkeypatch.delitem(sys.modules, "docker", raising=False)
+    assert spawn._may_fork() is False
+    with spawn.fork_allowed():
+        assert spawn._may_fork() is True
+        monkeypatch.setitem(sys.modules, "docker", sys)
+        assert spawn._may_fork() is False
+        monkeypatch.delitem(sys.modules, "docker")
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        try:
+            assert spawn._may_fork() is False
+        finally:
+            stop.set()
+            other.join()
+        assert spawn._may_fork() is True
+    assert spawn._may_fork() is False

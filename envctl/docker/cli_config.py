@@ -1,0 +1,61 @@
+"""What the docker CLI would decide from its config and environment: which context is in use,
+and where the engine's socket is. Asked before envctl skips the CLI for a call (the compose
+plugin run directly, an image looked up on the socket); anything unusual keeps the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    """$DOCKER_CONFIG, else ~/.docker."""
+    if env.get("DOCKER_CONFIG"):
+        return Path(env["DOCKER_CONFIG"])
+    return Path(env.get("HOME", "/nonexistent")) / ".docker"
+
+
+def read_config(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The CLI's config.json ({} when there is none); None when it cannot be read as the CLI would."""
+    try:
+        text = (config_dir(env) / "config.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        config = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def plain_default_context(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The config, when the CLI would use its default context (DOCKER_HOST or the local socket)
+    and has no extra plugin folders; else None."""
+    env = os.environ if env is None else env
+    if env.get("DOCKER_CONTEXT", "") not in ("", "default"):
+        return None
+    config = read_config(env)
+    if config is None or config.get("cliPluginsExtraDirs") or \
+            config.get("currentContext", "") not in ("", "default"):
+        return None
+    return config
+
+
+def local_socket(env: Mapping[str, str] | None = None) -> str | None:
+    """The path of the engine's unix socket when the CLI would talk to one on this machine."""
+    env = os.environ if env is None else env
+    if plain_default_context(env) is None:
+        return None
+    host = env.get("DOCKER_HOST", "")
+    if not host:
+        return DEFAULT_SOCKET
+    if host.startswith("unix://") and len(host) > len("unix://"):
+        return host[len("unix://"):]
+    return None

@@ -1,0 +1,92 @@
+"""The engine's socket asked for a status: answers, wrong answers, and silence, each bounded."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from envctl.docker.socket_api import get_status, image_path
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[tuple[str, list[bytes], list[bytes]]]:
+    """A stand-in engine on a unix socket: answers each connection with the next scripted reply
+    (None: says nothing and holds the connection), and keeps what it was asked."""
+    path = str(tmp_path / "docker.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen()
+    replies: list[bytes] = []
+    asked: list[bytes] = []
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            asked.append(conn.recv(4096))
+            reply = replies.pop(0)
+            if reply:
+                conn.sendall(reply)
+                conn.close()
+            else:
+                held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield path, replies, asked
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_the_status_of_an_answer(engine: tuple[str, list[bytes], list[bytes]]) -> None:
+    """200 and 404 come back as numbers; the request names the API version and the path."""
+    path, replies, asked = engine
+    replies += [b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}",
+                b"HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"No such image\"}"]
+    assert get_status(path, "/images/x:1/json", timeout=2) == 200
+    assert get_status(path, "/images/y/json", timeout=2) == 404
+    assert asked[0].startswith(b"GET /v1.24/images/x:1/json HTTP/1.0\r\n")
+
+
+def test_an_answer_that_is_not_http_is_an_error(engine: tuple[str, list[bytes], list[bytes]]) -> None:
+    """Something else on the socket (an SSH banner) is an OSError, not a status."""
+    path, replies, _asked = engine
+    replies.append(b"SSH-2.0-OpenSSH_9.2\r\n")
+    with pytest.raises(OSError, match="not an HTTP answer"):
+        get_status(path, "/images/x/json", timeout=2)
+
+
+def test_a_silent_engine_is_given_up_at_the_deadline(engine: tuple[str, list[bytes], list[bytes]]) -> None:
+    """An engine that accepts and never answers holds the call for its timeout, not longer."""
+    path, replies, _asked = engine
+    replies.append(b"")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        get_status(path, "/images/x/json", timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 2
+
+
+def test_no_engine_is_an_oserror(tmp_path: Path) -> None:
+    """Nothing listening on the socket: the caller falls back to the CLI on OSError."""
+    with pytest.raises(OSError):
+        get_status(str(tmp_path / "none.sock"), "/images/x/json", timeout=1)
+
+
+@pytest.mark.parametrize(("name", "path"), [
+    ("python:3.11-slim", "/images/python:3.11-slim/json"),
+    ("registry:5000/team/app:1", "/images/registry:5000/team/app:1/json"),
+    ("app@sha256:abc", "/images/app@sha256:abc/json"),
+    ("a b?c#d", "/images/a%20b%3Fc%23d/json"),
+])
+def test_an_image_reference_is_one_path(name: str, path: str) -> None:
+    """A reference keeps its slashes, colons and digest; anything that would end the path is quoted."""
+    assert image_path(name) == path
