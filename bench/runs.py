@@ -102,16 +102,20 @@ def bench_status(env: dict[str, str], log_dir: Path, rounds: int) -> None:
 
 
 def collector_pid(run_dir: Path, timeout: float = 10) -> int | None:
+    """The process holding the run's collector lock open (the starter has returned by now). Found
+    by its descriptors, not its command line: a collector forked from `envctl test` keeps the
+    command's own."""
+    lock = str(run_dir / "collector.lock")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    argv = (entry / "cmdline").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                if b"envctl.runs.collector" in argv and str(run_dir).encode() in argv:
+            if not entry.name.isdigit():
+                continue
+            try:
+                if any(str(fd.readlink()) == lock for fd in (entry / "fd").iterdir()):
                     return int(entry.name)
+            except OSError:
+                continue
         time.sleep(0.01)
     return None
 

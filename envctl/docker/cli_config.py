@@ -13,17 +13,23 @@ from typing import Any
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
 
-def config_dir(env: Mapping[str, str]) -> Path:
-    """$DOCKER_CONFIG, else ~/.docker."""
+def config_dir(env: Mapping[str, str]) -> Path | None:
+    """$DOCKER_CONFIG, else ~/.docker; None without HOME (the CLI would look the home up in the
+    password database: left to it)."""
     if env.get("DOCKER_CONFIG"):
         return Path(env["DOCKER_CONFIG"])
-    return Path(env.get("HOME", "/nonexistent")) / ".docker"
+    if not env.get("HOME"):
+        return None
+    return Path(env["HOME"]) / ".docker"
 
 
 def read_config(env: Mapping[str, str]) -> dict[str, Any] | None:
     """The CLI's config.json ({} when there is none); None when it cannot be read as the CLI would."""
+    folder = config_dir(env)
+    if folder is None:
+        return None
     try:
-        text = (config_dir(env) / "config.json").read_text(encoding="utf-8")
+        text = (folder / "config.json").read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError):

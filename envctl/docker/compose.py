@@ -87,7 +87,8 @@ class Compose:
             argv += ["--env-file", str(path)]
         for profile in self.profiles:
             argv += ["--profile", profile]
-        return [*argv, *(["--project-name", self.project] if self.project else []), *args]
+        # One argument: standalone compose drops a first bare word `compose` (a project so named).
+        return [*argv, *([f"--project-name={self.project}"] if self.project else []), *args]
 
     def _call(self, what: str, fn: Any, deadline: float | None = None) -> Any:
         from python_on_whales.exceptions import DockerException  # noqa: PLC0415
@@ -193,7 +194,8 @@ def compose_plugin(environ: Mapping[str, str] | None = None) -> Path | None:
     alone might not: a context other than the default (DOCKER_CONTEXT or the config's
     ``currentContext``), extra plugin folders, a config that cannot be read, or no plugin found."""
     env = os.environ if environ is None else environ
-    key = "\0".join(env.get(k, "") for k in ("DOCKER_CONFIG", "HOME", "DOCKER_CONTEXT"))
+    key = "\0".join(env.get(k, "") for k in ("DOCKER_CONFIG", "HOME", "DOCKER_CONTEXT",
+                                              "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"))
     if environ is None and key in _plugin_cache:
         return _plugin_cache[key]
     found = _find_plugin(env)
@@ -205,12 +207,16 @@ def compose_plugin(environ: Mapping[str, str] | None = None) -> Path | None:
 def _find_plugin(env: Mapping[str, str]) -> Path | None:
     from envctl.docker.cli_config import config_dir, plain_default_context  # noqa: PLC0415
 
-    if plain_default_context(env) is None:
+    # Set, the plugin believes the docker CLI started it, and reads its arguments as a plugin.
+    if env.get("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND") or plain_default_context(env) is None:
         return None
-    for folder in (config_dir(env) / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
+    user = config_dir(env)
+    if user is None:
+        return None
+    for folder in (user / "cli-plugins", *map(Path, SYSTEM_PLUGIN_DIRS)):
         candidate = folder / "docker-compose"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
+        if candidate.exists():  # the first one found is the CLI's, runnable or not
+            return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
     return None
 
 

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,7 +59,8 @@ def translate_errors(what: str) -> Iterator[None]:
         raise DockerError(f"{what}: {text}") from exc
 
 
-_API_VERSIONS: dict[str, str] = {}  # engine address -> the API version negotiated with it
+_API_VERSIONS: dict[str, tuple[str, float]] = {}  # engine address -> (API version agreed, when)
+API_VERSION_REUSE = 10.0  # seconds an agreed API version is reused without asking again
 
 
 class Engine:
@@ -72,19 +74,22 @@ class Engine:
         import docker  # noqa: PLC0415  # lazy import, see translate_errors
 
         self.timeout = timeout
-        kwargs = _client_kwargs()
-        # "auto" negotiates the API version with one bounded call, so a dead DOCKER_HOST fails
-        # here, inside the deadline, and newer engines that dropped old APIs work. Once per
-        # process and engine: the collector opens several clients on the way to the tests.
-        version = _API_VERSIONS.get(str(kwargs["base_url"]), "auto")
         with translate_errors("connecting to Docker"):
+            kwargs = _client_kwargs()  # a bad DOCKER_CERT_PATH fails here: a DockerError too
+            # "auto" negotiates the API version with one bounded call, so a dead DOCKER_HOST
+            # fails here, inside the deadline, and newer engines that dropped old APIs work.
+            # Reused for a few seconds: the collector opens several clients on the way to the
+            # tests; a long-lived process asks again (the engine may have been replaced).
+            address = str(kwargs["base_url"])
+            cached = _API_VERSIONS.get(address)
+            version = cached[0] if cached and time.monotonic() - cached[1] < API_VERSION_REUSE else "auto"
             self.client: docker.DockerClient = docker.DockerClient(
                 **kwargs,
                 timeout=None if timeout is None else max(1, round(timeout)),  # type: ignore[arg-type]  # None = no socket timeout, which docker-py supports
                 version=version
             )
         if version == "auto":
-            _API_VERSIONS[str(kwargs["base_url"])] = str(self.client.api.api_version)
+            _API_VERSIONS[address] = (str(self.client.api.api_version), time.monotonic())
 
     def close(self) -> None:
         self.client.close()
@@ -180,7 +185,12 @@ class Engine:
         except ContainerGoneError:
             return None, False
         if on_attached is not None:
-            on_attached()
+            try:
+                on_attached()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    stream.close()
+                raise
         state = self.container_state(container_id)
         if state is None or state.status not in ("running", "paused", "restarting"):
             with contextlib.suppress(Exception):
@@ -517,6 +527,10 @@ def _image_on_socket(socket_path: str, name: str, timeout: float) -> bool | None
 
     try:
         status = get_status(socket_path, image_path(name), timeout=timeout)
+    except TimeoutError:
+        # The engine is there but silent: the CLI would wait as long again. Say so now.
+        raise DockerError(f"checking for image {name}: the engine did not answer within {timeout:.0f}s",
+                          hint=ENGINE_HINT) from None
     except OSError:
         return None
     if status == 200:

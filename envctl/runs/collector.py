@@ -185,16 +185,21 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
         watch = DependencyWatch(record.project, name, run_dir)
         running: list[RunRecord] = []
 
-        def begin() -> None:
-            """Record the run as running and watch the rest of the environment: once the output
-            is captured, so the tests held at the gate are not kept waiting for it."""
+        started_at = state.started_at
+
+        def begin() -> bool:
+            """Record the run as running, honour a stop asked for by now, and watch the rest of
+            the environment (from the container's start, in a thread); whether the tests may
+            go on. Called once the output is captured, before the gate opens."""
             if running:
-                return
-            running.append(lifecycle.mark_running(run_dir, state.started_at))
+                return not cancel()
+            running.append(lifecycle.mark_running(run_dir, started_at))
             cancel.on_cancel = lambda: _stop_container(name)
+            watch.start(since=started_at)
             if cancel():
                 _stop_container(name)
-            watch.start()
+                return False
+            return True
 
         log = _capture_output(run_dir, record, streaming, name, follow=not state.ended,
                               pristine=_nothing_written_yet(run_dir, record, state), on_capturing=begin)
@@ -329,17 +334,18 @@ def _free_bytes(path: Path) -> int:
 
 
 def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container: str,
-                    *, follow: bool, pristine: bool, on_capturing: Callable[[], None]) -> _Log:
+                    *, follow: bool, pristine: bool, on_capturing: Callable[[], bool]) -> _Log:
     """Write the container's whole output to the capped log: through the attach (byte-exact)
     when it comes before any output, else from the engine's stored log, which has no gap (a
     collector taking over a running container, a run without the gate). ``on_capturing``: called
-    once the capture is in place (the gate open), before the output is read."""
+    once the capture is in place, before the gate opens and the output is read; False keeps the
+    gate shut (the run was stopped before its tests began)."""
     if follow and pristine:
         log = _Log(run_dir, record.log_cap)
 
         def attached() -> None:
-            _open_gate(run_dir)
-            on_capturing()
+            if on_capturing():  # a run stopped before its tests began keeps them held
+                _open_gate(run_dir)
 
         try:
             _code, complete = engine.follow_output(container, log.write, on_attached=attached)
@@ -385,25 +391,48 @@ class DependencyWatch:
         self.stream: Any = None
         self.engine: Engine | None = None
         self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()  # the subscription (made in the thread) against stop()
+        self.stopped = False
 
-    def start(self) -> None:
+    def start(self, since: float | None = None) -> None:
+        """Watch from ``since`` (the test container's start; the engine replays what came
+        after it), in a thread: the subscription never holds up the output's capture."""
+        self.thread = threading.Thread(target=self._pump, args=(since,), daemon=True,
+                                       name="envctl-dependencies")
+        self.thread.start()
+
+    def _subscribe(self, since: float | None) -> bool:
         from envctl.docker import labels  # noqa: PLC0415
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         try:
-            self.engine = Engine(timeout=None)
-            self.stream = self.engine.events(filters={
-                "type": ["container"], "event": ["die", "oom", "kill"],
-                "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]})
+            engine = Engine(timeout=None)
         except EnvctlError as exc:
             _say(f"collector: not watching the environment: {exc}")
-            return
-        self.thread = threading.Thread(target=self._pump, daemon=True, name="envctl-dependencies")
-        self.thread.start()
+            return False
+        try:
+            stream = engine.events(filters={
+                "type": ["container"], "event": ["die", "oom", "kill"],
+                "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]},
+                since=None if since is None else int(since))
+        except EnvctlError as exc:
+            engine.close()
+            _say(f"collector: not watching the environment: {exc}")
+            return False
+        with self.lock:
+            self.engine, self.stream = engine, stream
+            if self.stopped:  # stop() came first: it found nothing to close
+                with contextlib.suppress(Exception):
+                    stream.close()
+                engine.close()
+                return False
+        return True
 
-    def _pump(self) -> None:
+    def _pump(self, since: float | None) -> None:
         from envctl.docker.models import ContainerEvent  # noqa: PLC0415
 
+        if not self._subscribe(since):
+            return
         try:
             for payload in self.stream:
                 event = ContainerEvent.from_event(payload)
@@ -442,13 +471,17 @@ class DependencyWatch:
         self.events.append(event)
 
     def stop(self) -> list[DependencyEvent]:
-        if self.stream is not None:
-            with contextlib.suppress(Exception):
-                self.stream.close()
-        if self.thread is not None:
-            self.thread.join(2.0)
-        if self.engine is not None:
-            self.engine.close()
+        if self.thread is None:
+            return list(self.events)
+        with self.lock:
+            self.stopped = True
+            if self.stream is not None:
+                with contextlib.suppress(Exception):
+                    self.stream.close()
+        self.thread.join(2.0)
+        with self.lock:
+            if self.engine is not None:
+                self.engine.close()
         return list(self.events)
 
     def sweep(self, engine: Engine, *, since: float, until: float) -> list[DependencyEvent]:

@@ -27,6 +27,7 @@ POLL = 0.05  # seconds between looks at a record while no engine call can wait f
 # Once the container has exited, the record is written within ~0.1 s: looked at more often then,
 # so a foreground `envctl test` returns as soon as the result is safe.
 ENDING_POLL = 0.01
+ENDING_WINDOW = 5.0  # seconds after the exit that ENDING_POLL lasts
 DEFAULT_CLEANUP_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 
 
@@ -126,9 +127,7 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
         if waiter is not None and not waiter.done.is_set():
             waiter.done.wait(deadline.left(0.5))
         else:
-            ending = (waiter is not None or record.state is RunState.COLLECTING
-                      or record.state.terminal) and not record.children
-            time.sleep(deadline.left(ENDING_POLL if ending else POLL) or 0.0)
+            time.sleep(deadline.left(ENDING_POLL if _ending(record, waiter) else POLL) or 0.0)
 
 
 def _cannot_record(run_dir: Path, record: RunRecord, attempts: int) -> EnvctlError:
@@ -148,6 +147,15 @@ def _cannot_record(run_dir: Path, record: RunRecord, attempts: int) -> EnvctlErr
                        hint=f"see {run_dir / 'collector.log'}; free some space and wait again")
 
 
+def _ending(record: RunRecord, waiter: _ExitWaiter | None) -> bool:
+    """Whether the run's record is about to say its end: the container exited moments ago. Only
+    for ENDING_WINDOW: a record that takes longer (a cleanup that keeps failing) is looked at at
+    the usual pace."""
+    exited_at = waiter.exited_at if waiter is not None else None
+    return not record.children and exited_at is not None \
+        and time.monotonic() - exited_at < ENDING_WINDOW
+
+
 def _children_collected(run_dir: Path, record: RunRecord) -> bool:
     return any(collector_alive(run_dir.parent / child) for child in record.children)
 
@@ -157,6 +165,7 @@ class _ExitWaiter:
 
     def __init__(self, container: str) -> None:
         self.done = threading.Event()
+        self.exited_at: float | None = None  # when the engine said it exited (not: gave up)
         threading.Thread(target=self._wait, args=(container,), daemon=True, name="envctl-exit").start()
 
     def _wait(self, container: str) -> None:
@@ -165,6 +174,7 @@ class _ExitWaiter:
         try:
             with Engine(timeout=None) as engine:
                 engine.wait_exit(container)
+            self.exited_at = time.monotonic()
         except EnvctlError:
             pass  # gone, or not created yet: the record says what happened
         finally:

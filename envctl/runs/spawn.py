@@ -4,11 +4,12 @@ each run's lock before it exists, so no run is ever without its collector in bet
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,8 @@ def _reap() -> None:
 
 def _inherited() -> list[int]:
     """This process's inheritable descriptors above stderr."""
-    try:
-        candidates = [int(entry.name) for entry in Path("/proc/self/fd").iterdir()]
-    except OSError:
-        candidates = list(range(3, 1024))
     found = []
-    for fd in candidates:
+    for fd in _open_descriptors():
         if fd > 2:
             try:
                 if os.get_inheritable(fd):
@@ -96,12 +93,12 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int 
     if not held and parent_fd is None:
         os.close(log)
         return False
-    argv = [sys.executable, "-m", COLLECTOR_MODULE]
+    args: list[str] = []
     for run_dir, fd in held:
-        argv += ["--fd", str(fd), str(run_dir)]
+        args += ["--fd", str(fd), str(run_dir)]
     fds = [fd for _d, fd in held]
     if parent is not None and parent_fd is not None:
-        argv += ["--parent-fd", str(parent_fd), "--parent", str(parent)]
+        args += ["--parent-fd", str(parent_fd), "--parent", str(parent)]
         fds.append(parent_fd)
     try:
         for fd in fds:
@@ -109,10 +106,11 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int 
         # A session of its own (setsid): it survives this process, its group and its terminal.
         # Only the handed-over locks reach it: an inherited pipe (a caller's captured output)
         # kept open by the collector would keep that caller waiting until the run ends.
-        closed = [fd for fd in _inherited() if fd not in fds]
         if _may_fork():
-            _SPAWNED.append(_fork(argv[3:], closed, log))
+            _SPAWNED.append(_fork(args, fds, log))
         else:
+            argv = [*_interpreter(), *args]
+            closed = [fd for fd in _inherited() if fd not in fds]
             actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_CLOSE, fd) for fd in closed]
             actions += [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                         (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
@@ -128,33 +126,40 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int 
     return True
 
 
-def _fork(argv: list[str], closed: list[int], log: int) -> int:
-    """The collector as a fork of this process, set up as `posix_spawn` sets up a fresh one:
-    its own session, the same descriptors closed, stdin from /dev/null, output to the log, the
-    handled signals at their defaults (SIGINT as a fresh interpreter has it)."""
+def _interpreter() -> list[str]:
+    """The collector's command line before its arguments. Never with the current directory on
+    its import path, which `python -m` puts first: a test container that can write the project
+    folder (a read-write bind mount) would otherwise plant a `shutil.py` there that the host
+    process imports."""
+    if sys.version_info >= (3, 11):
+        return [sys.executable, "-P", "-m", COLLECTOR_MODULE]
+    # Python 3.10 has no -P: drop the '' that -c puts first before anything is imported.
+    return [sys.executable, "-c", f"import sys; del sys.path[0]; import runpy; "
+            f"runpy.run_module({COLLECTOR_MODULE!r}, run_name='__main__', alter_sys=True)"]
+
+
+def _fork(args: list[str], kept: list[int], log: int) -> int:
+    """The collector as a fork of this process, set up as a fresh one is: its own session, only
+    the handed-over locks and the log among its descriptors, stdin from /dev/null, the handled
+    signals at their defaults (SIGINT as a fresh interpreter has it), and the current directory
+    off its import path."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(Exception):  # None when closed (`>&-`): nothing to write then
             stream.flush()  # else what this process has not written yet is written twice
+    gc.collect()  # no garbage left whose finalizer would close a descriptor in the child
+    # Blocked across the fork: until the child has its own session and handlers, a Ctrl-C or a
+    # closed terminal would reach it with the caller's handlers.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         return pid
     code = 70
     try:
-        os.setsid()
-        for signum in HANDLED:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for fd in closed:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
+        _become_collector(kept, log, previous)
         import importlib  # noqa: PLC0415
 
-        code = importlib.import_module(COLLECTOR_MODULE).main(argv)
+        code = importlib.import_module(COLLECTOR_MODULE).main(args)
     except BaseException:  # the child must never return into the caller's code
         import traceback  # noqa: PLC0415
 
@@ -165,3 +170,34 @@ def _fork(argv: list[str], closed: list[int], log: int) -> int:
             with contextlib.suppress(BaseException):
                 stream.flush()
         os._exit(code)
+
+
+def _become_collector(kept: list[int], log: int, mask: Iterable[int]) -> None:
+    """In the forked child: everything a fresh collector process would have, before any of it runs."""
+    gc.freeze()  # the caller's objects are never finalized here (they may own closed descriptors)
+    _FORK_ALLOWED[0] = False
+    os.setsid()
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_IGN)  # drops one that came while they were blocked
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    keep = {0, 1, 2, *kept}
+    for fd in _open_descriptors():
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    safe_path = getattr(sys.flags, "safe_path", False)  # -P, Python 3.11+
+    if not safe_path and sys.path and sys.path[0] in ("", str(Path.cwd())):
+        del sys.path[0]  # `python -m envctl` put the current directory there
+
+
+def _open_descriptors() -> list[int]:
+    try:
+        return [int(entry.name) for entry in Path("/proc/self/fd").iterdir()]
+    except OSError:
+        return list(range(3, 1024))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 
@@ -17,5 +18,6 @@ def main(argv: list[str]) -> int:
         "argv": argv, "pid": os.getpid(), "sid": os.getsid(0), "handlers": handlers,
         "ignored": int(ignored, 16), "stdin": str(Path("/proc/self/fd/0").readlink()),
         "fds": sorted(int(fd.name) for fd in Path("/proc/self/fd").iterdir()),
+        "path0": sys.path[0] if sys.path else None,
     }).encode() + b"\n")
     return 3

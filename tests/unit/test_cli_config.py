@@ -42,3 +42,10 @@ def test_a_config_that_is_a_folder_is_not_read_as_default(tmp_path: Path) -> Non
     """config.json that cannot be read (here a folder) leaves every decision to the CLI."""
     (tmp_path / "config.json").mkdir()
     assert plain_default_context({"DOCKER_CONFIG": str(tmp_path)}) is None
+
+
+def test_without_home_the_cli_decides(tmp_path: Path) -> None:
+    """No HOME and no DOCKER_CONFIG: the CLI would find the home in the password database; we
+    cannot tell its context, so nothing skips the CLI."""
+    assert plain_default_context({}) is None
+    assert local_socket({}) is None

@@ -64,17 +64,30 @@ def test_a_context_in_the_environment_goes_through_the_docker_cli(config_dir: Pa
     assert compose_plugin({"DOCKER_CONFIG": str(config_dir), "DOCKER_CONTEXT": "remote"}) is None
 
 
-def test_a_plugin_that_cannot_run_is_not_used(config_dir: Path) -> None:
-    """A plugin file without the execute bit is left to the docker CLI (and its error)."""
+def test_a_plugin_that_cannot_run_is_left_to_the_docker_cli(config_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first plugin found is the CLI's, runnable or not: not skipped for a later one."""
     (config_dir / "cli-plugins" / "docker-compose").chmod(0o644)
+    system = tmp_path / "system"
+    system.mkdir()
+    (system / "docker-compose").write_text("")
+    (system / "docker-compose").chmod(0o755)
+    monkeypatch.setattr(compose, "SYSTEM_PLUGIN_DIRS", (str(system),))
     assert compose_plugin({"DOCKER_CONFIG": str(config_dir)}) is None
+
+
+def test_under_the_docker_cli_the_plugin_is_not_run_standalone(config_dir: Path) -> None:
+    """DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND set (envctl run from a CLI plugin): the plugin would
+    read its arguments as a plugin's; `docker compose` then."""
+    env = {"DOCKER_CONFIG": str(config_dir), "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND": "/usr/bin/docker"}
+    assert compose_plugin(env) is None
 
 
 def test_a_context_setting_always_goes_through_the_docker_cli() -> None:
     """`context = "x"` in the settings is the docker CLI's --context flag."""
     argv = Compose([Path("/p/compose.yaml")], "proj", context="remote").command("run", "test")
     assert argv == ["docker", "--context", "remote", "compose", "--file", "/p/compose.yaml",
-                    "--project-name", "proj", "run", "test"]
+                    "--project-name=proj", "run", "test"]
 
 
 def test_the_command_line_names_files_env_files_profiles_and_project(

@@ -133,3 +133,23 @@ def test_dying_collectors_end_the_wait_only_in_a_row(starting_run: Path, monkeyp
         with pytest.raises(WaitTimeoutError):
             control.wait_for(path, timeout=0.5)
         assert len(started) > control.MAX_FAILED_TAKEOVERS + 1
+
+
+def test_the_record_is_looked_at_often_only_just_after_the_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 ms polls for ENDING_WINDOW after the engine said the container exited; never after a
+    wait that failed (an engine blip), and never for a --shards parent."""
+    record = RunRecord(id="r", project="p", service="test", command=[], limits=Limits(1, 1.0, 1),
+                       container="c", state=RunState.RUNNING)
+    waiter = control._ExitWaiter.__new__(control._ExitWaiter)  # no thread: its outcome set below
+    waiter.exited_at = None
+    assert control._ending(record, None) is False
+    assert control._ending(record, waiter) is False  # gave up (or still waiting): the usual pace
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    waiter.exited_at = 1000.0
+    assert control._ending(record, waiter) is True
+    now[0] += control.ENDING_WINDOW + 0.1
+    assert control._ending(record, waiter) is False
+    now[0] = 1000.0
+    record.children = ["a", "b"]
+    assert control._ending(record, waiter) is False

@@ -331,3 +331,34 @@ def test_an_end_near_the_engines_loss_is_infra_error(run_dir: Path, ended_after_
     record = collector.collect(run_dir)
     assert record is not None
     assert record.state is state
+
+
+def _injected(run_dir: Path) -> None:
+    """The plugin and the gate are mounted: the tests wait at the gate for the collector."""
+    record = RunRecord.load(run_dir)
+    record.injected = True
+    lifecycle.save(run_dir, record)
+
+
+def test_the_gate_opens_once_the_run_is_recorded_running(run_dir: Path) -> None:
+    """Attached first; then the record says running and the gate opens, before any output is read."""
+    _injected(run_dir)
+    seen: list[tuple[RunState, bool]] = []
+    FakeEngine.reset([state(), ended(exit_code=0)], output=b"1 passed\n", exit_code=0)
+    FakeEngine.on_follow = lambda: seen.append((RunRecord.load(run_dir).state, exchange.gate_open(run_dir)))
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert seen == [(RunState.RUNNING, True)]
+    assert (record.state, FakeEngine.attaches) == (RunState.PASSED, 1)
+
+
+def test_a_run_stopped_before_its_tests_began_keeps_them_at_the_gate(run_dir: Path) -> None:
+    """A stop asked for while the container started: it is stopped, and the gate never opens."""
+    _injected(run_dir)
+    (run_dir / CANCEL_FILE).touch()
+    FakeEngine.reset([state(), ended(exit_code=130)], exit_code=130)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.CANCELLED
+    assert ("c", "SIGINT") in FakeEngine.killed
+    assert exchange.gate_open(run_dir) is False

@@ -54,7 +54,7 @@ def test_the_status_of_an_answer(engine: tuple[str, list[bytes], list[bytes]]) -
                 b"HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"No such image\"}"]
     assert get_status(path, "/images/x:1/json", timeout=2) == 200
     assert get_status(path, "/images/y/json", timeout=2) == 404
-    assert asked[0].startswith(b"GET /v1.24/images/x:1/json HTTP/1.0\r\n")
+    assert asked[0].startswith(b"GET /images/x:1/json HTTP/1.0\r\n")
 
 
 def test_an_answer_that_is_not_http_is_an_error(engine: tuple[str, list[bytes], list[bytes]]) -> None:

@@ -60,6 +60,7 @@ def _forked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Spawn with forking allowed, the collector replaced by a stand-in that reports its state."""
     monkeypatch.setattr(spawn, "COLLECTOR_MODULE", "tests.unit.collector_stand_in")
     monkeypatch.delitem(sys.modules, "docker", raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # other tests' threads linger here
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     with spawn.fork_allowed():
@@ -93,35 +94,63 @@ def test_a_forked_collector_is_set_up_as_a_spawned_one(tmp_path: Path,
     assert fd in report["fds"]
 
 
-def test_a_forked_collector_does_not_keep_the_callers_descriptors(
+def test_a_forked_collector_keeps_no_descriptor_of_the_callers(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A descriptor the caller inherited (a pipe it was given) is closed in the child, as with a spawn."""
+    """Closed in the child: a pipe the caller inherited, and the caller's own (close-on-exec) files
+    and pipes, which an exec would have closed: a held lock or a captured output among them would
+    otherwise stay held, or keep a reader waiting, until the run ends."""
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, True)
+    own = os.open(tmp_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         report = _forked(tmp_path, monkeypatch)
     finally:
-        os.close(write_end)
-        os.close(read_end)
-    assert write_end not in report["fds"]
+        for fd in (write_end, read_end, own):
+            os.close(fd)
+    assert [fd for fd in (read_end, write_end, own) if fd in report["fds"]] == []
+    lock = int(report["argv"][1])
+    assert {0, 1, 2, lock} <= set(report["fds"])
+    assert len(report["fds"]) <= 5  # and, at most, the one the stand-in listed /proc/self/fd with
+
+
+def test_a_forked_collector_does_not_import_from_the_current_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m envctl` puts the current folder first on the import path; the child drops it (a
+    test container can write a `shutil.py` into a mounted project)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    report = _forked(tmp_path, monkeypatch)
+    assert report["path0"] != str(tmp_path)
+
+
+def test_a_closed_stdout_does_not_stop_the_fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`envctl test --detach >&-`: no sys.stdout to flush; the collector starts all the same."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert _forked(tmp_path, monkeypatch)["stdin"] == "/dev/null"
+
+
+def test_a_spawned_collector_never_has_the_current_folder_on_its_path() -> None:
+    """The fresh interpreter runs with -P (3.11+), or drops '' itself (3.10)."""
+    argv = spawn._interpreter()
+    if sys.version_info >= (3, 11):
+        assert argv == [sys.executable, "-P", "-m", spawn.COLLECTOR_MODULE]
+    else:
+        assert argv[1] == "-c" and argv[2].startswith("import sys; del sys.path[0];")
 
 
 def test_only_a_command_line_forks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Outside fork_allowed, with another thread alive or with the docker SDK loaded: a spawn."""
     monkeypatch.delitem(sys.modules, "docker", raising=False)
+    threads = [1]
+    monkeypatch.setattr(threading, "active_count", lambda: threads[0])
     assert spawn._may_fork() is False
     with spawn.fork_allowed():
         assert spawn._may_fork() is True
         monkeypatch.setitem(sys.modules, "docker", sys)
         assert spawn._may_fork() is False
         monkeypatch.delitem(sys.modules, "docker")
-        stop = threading.Event()
-        other = threading.Thread(target=stop.wait)
-        other.start()
-        try:
-            assert spawn._may_fork() is False
-        finally:
-            stop.set()
-            other.join()
+        threads[0] = 2
+        assert spawn._may_fork() is False
+        threads[0] = 1
         assert spawn._may_fork() is True
     assert spawn._may_fork() is False
