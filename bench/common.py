@@ -28,6 +28,24 @@ def bench_env(project: str, log_dir: Path) -> dict[str, str]:
     return env
 
 
+def plugins_project(tmp: Path, files: dict[str, str]) -> Path:
+    """A copy of the compatibility project (tests/fixtures/plugins) whose suite is ``files``
+    (names under tests/ -> their text); its folder."""
+    import shutil  # noqa: PLC0415
+
+    project_dir = tmp / "project"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "plugins", project_dir,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    suite = project_dir / "suite"
+    shutil.rmtree(suite / "tests")
+    shutil.rmtree(suite / "crash")
+    (suite / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    (suite / "tests").mkdir()
+    for name, text in files.items():
+        (suite / "tests" / name).write_text(text)
+    return project_dir
+
+
 def compose_down(project: str) -> None:
     subprocess.run(["docker", "compose", "-p", project, "down", "-v", "-t", "1"], capture_output=True,
                    timeout=120, check=False)

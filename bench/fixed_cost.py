@@ -13,15 +13,13 @@ whatever the size of its suite.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bench.common import ENVCTL, ROOT, bench_env, compose_down, median, project_name
+from bench.common import ENVCTL, bench_env, compose_down, median, plugins_project, project_name
 
-FIXTURE = ROOT / "tests" / "fixtures" / "plugins"
 PHASES = ("to create", "create to start", "start to exit", "exit to return", "total")
 
 
@@ -59,14 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     project = project_name("fixed")
     with TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-        project_dir = Path(tmp) / "project"
-        shutil.copytree(FIXTURE, project_dir, ignore=shutil.ignore_patterns("__pycache__"))
-        suite = project_dir / "suite"
-        shutil.rmtree(suite / "tests")
-        shutil.rmtree(suite / "crash")
-        (suite / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
-        (suite / "tests").mkdir()
-        (suite / "tests" / "test_one.py").write_text("def test_one():\n    assert True\n")
+        project_dir = plugins_project(Path(tmp), {"test_one.py": "def test_one():\n    assert True\n"})
         env = bench_env(project, Path(tmp) / "runs") | {"ENVCTL_MEMORY": "4g", "ENVCTL_CPUS": "2"}
         pytest_args = ["-q", "-p", "no:randomly"]
         raw = ["docker", "compose", "-p", f"{project}-raw", "run", "--rm", "test", "pytest", *pytest_args]

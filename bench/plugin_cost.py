@@ -14,15 +14,12 @@ Target: envctl <= 1.03x raw.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bench.common import ENVCTL, ROOT, bench_env, compose_down, median, project_name
-
-FIXTURE = ROOT / "tests" / "fixtures" / "plugins"
+from bench.common import ENVCTL, bench_env, compose_down, median, plugins_project, project_name
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -40,18 +37,11 @@ def main() -> None:
     args = parser.parse_args()
     project = project_name("cost")
     with TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-        project_dir = Path(tmp) / "project"
-        shutil.copytree(FIXTURE, project_dir, ignore=shutil.ignore_patterns("__pycache__"))
-        suite = project_dir / "suite"
-        shutil.rmtree(suite / "tests")
-        shutil.rmtree(suite / "crash")
-        (suite / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
-        (suite / "tests").mkdir()
         per_file = 100
-        for k in range(args.tests // per_file):
-            (suite / "tests" / f"test_m{k}.py").write_text(
-                f"import pytest\n\n\n@pytest.mark.parametrize('n', range({per_file}))\ndef test_t(n):\n"
-                "    assert n >= 0\n")
+        project_dir = plugins_project(Path(tmp), {
+            f"test_m{k}.py": f"import pytest\n\n\n@pytest.mark.parametrize('n', range({per_file}))\n"
+                             "def test_t(n):\n    assert n >= 0\n"
+            for k in range(args.tests // per_file)})
         env = bench_env(project, Path(tmp) / "runs") | {"ENVCTL_MEMORY": "4g", "ENVCTL_CPUS": "2"}
         off = env | {"ENVCTL_INJECT_PLUGIN": "off"}
         raw = ["docker", "compose", "-p", f"{project}-raw", "run", "--rm", "test", "pytest", "-q",
