@@ -546,6 +546,9 @@ def run() -> None:
     which would be most of `envctl up`'s latency after the last service turns healthy. Every
     file envctl writes is closed (and state files fsynced) before this point.
     """
+    from envctl.files import ensure_standard_descriptors  # noqa: PLC0415
+
+    ensure_standard_descriptors()  # a lock or log opened on a closed fd 0-2 would be lost in a child
     code = main()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):

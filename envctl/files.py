@@ -177,3 +177,16 @@ def _closing(body: str, quote: str) -> int:
 
 def _unescape(body: str) -> str:
     return re.sub(r"\\(.)", lambda m: _DOUBLE_QUOTED_ESCAPES.get(m.group(1), "\\" + m.group(1)), body)
+
+
+def ensure_standard_descriptors() -> None:
+    """Open /dev/null on whichever of stdin, stdout and stderr is closed (`envctl ... <&- >&-`
+    from a daemon), so no file envctl opens later lands on 0-2."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)

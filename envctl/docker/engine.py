@@ -393,11 +393,16 @@ class Engine:
                     counts["volumes"] += 1
         return counts
 
-    def events(self, *, filters: dict[str, Any], since: int | None = None,
-               until: int | None = None) -> Any:
-        """The engine's event stream (decoded dicts), closed by the caller."""
+    def events(self, *, filters: dict[str, Any], since: float | None = None,
+               until: float | None = None) -> Any:
+        """The engine's event stream (decoded dicts), closed by the caller. ``since``/``until``
+        to the nanosecond (the engine reads "seconds.fraction"), not to the whole second."""
+        def stamp(moment: float | None) -> Any:  # the SDK passes a string through; its stubs say int
+            return None if moment is None else f"{moment:.9f}"
+
         with translate_errors("subscribing to engine events"):
-            return self.client.api.events(decode=True, filters=filters, since=since, until=until)
+            return self.client.api.events(decode=True, filters=filters, since=stamp(since),
+                                          until=stamp(until))
 
 
 @dataclass

@@ -42,6 +42,7 @@ ENGINE_BACK_WITHIN = 300.0  # seconds: a restarted daemon stamps their end when 
 RECHECK_DELAY = 0.5  # seconds between two looks for a container nobody seems to be creating
 DISK_RESERVE = 1 << 20  # bytes kept free where the log goes: room for the record and the results
 DISK_CHECK_EVERY = 256 << 10  # bytes of output between two looks at the free space
+REPLAYED_AFTER = 2.0  # seconds: an event older than this when read names no running test
 GATE_MARGIN = 5.0  # seconds: a container started this close to the runner's gate deadline may be past it
 
 
@@ -188,9 +189,9 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
         started_at = state.started_at
 
         def begin() -> bool:
-            """Record the run as running, honour a stop asked for by now, and watch the rest of
-            the environment (from the container's start, in a thread); whether the tests may
-            go on. Called once the output is captured, before the gate opens."""
+            """Record the run as running, watch the rest of the environment (from the
+            container's start) and honour a stop asked for by now; whether the tests may go
+            on. Called once the output is captured, before the gate opens."""
             if running:
                 return not cancel()
             running.append(lifecycle.mark_running(run_dir, started_at))
@@ -354,9 +355,8 @@ def _capture_output(run_dir: Path, record: RunRecord, engine: Engine, container:
         if complete:
             return log
     # Output came before us, it finished before we attached, or the attach hung.
-    if follow and record.injected:
+    if on_capturing() and follow and record.injected:
         _open_gate(run_dir)  # a runner still held (its collector died first) need not wait on
-    on_capturing()
     log = _Log(run_dir, record.log_cap)
     try:
         for chunk in engine.output_stream(container, follow=follow and not pristine):
@@ -391,64 +391,47 @@ class DependencyWatch:
         self.stream: Any = None
         self.engine: Engine | None = None
         self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()  # the subscription (made in the thread) against stop()
-        self.stopped = False
+        self.since: float | None = None
 
     def start(self, since: float | None = None) -> None:
-        """Watch from ``since`` (the test container's start; the engine replays what came
-        after it), in a thread: the subscription never holds up the output's capture."""
-        self.thread = threading.Thread(target=self._pump, args=(since,), daemon=True,
-                                       name="envctl-dependencies")
-        self.thread.start()
-
-    def _subscribe(self, since: float | None) -> bool:
+        """Watch from ``since`` (the test container's start: the engine replays what came between
+        it and now; anything before it is not this run's)."""
         from envctl.docker import labels  # noqa: PLC0415
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
+        self.since = since
         try:
-            engine = Engine(timeout=None)
-        except EnvctlError as exc:
-            _say(f"collector: not watching the environment: {exc}")
-            return False
-        try:
-            stream = engine.events(filters={
+            self.engine = Engine(timeout=None)
+            self.stream = self.engine.events(filters={
                 "type": ["container"], "event": ["die", "oom", "kill"],
-                "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]},
-                since=None if since is None else int(since))
+                "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]}, since=since)
         except EnvctlError as exc:
-            engine.close()
             _say(f"collector: not watching the environment: {exc}")
-            return False
-        with self.lock:
-            self.engine, self.stream = engine, stream
-            if self.stopped:  # stop() came first: it found nothing to close
-                with contextlib.suppress(Exception):
-                    stream.close()
-                engine.close()
-                return False
-        return True
+            return
+        self.thread = threading.Thread(target=self._pump, daemon=True, name="envctl-dependencies")
+        self.thread.start()
 
-    def _pump(self, since: float | None) -> None:
+    def _pump(self) -> None:
         from envctl.docker.models import ContainerEvent  # noqa: PLC0415
 
-        if not self._subscribe(since):
-            return
         try:
             for payload in self.stream:
                 event = ContainerEvent.from_event(payload)
-                if event is not None and event.action == "kill":
+                if event is None or (self.since is not None and event.time_nano / 1e9 < self.since):
+                    continue  # before the tests' container started (a one-shot that ended, a recreate)
+                if event.action == "kill":
                     if event.attributes.get("name") == self.test_container and self.killed_with is None:
                         # Someone signalled the test container through the engine: `docker
                         # stop`, or the daemon stopping. envctl's own stop is a cancel.
                         self.killed_with = event.attributes.get("signal", "?")
                     continue
-                if event is not None and self._is_dependency(event.attributes, event.service):
+                if self._is_dependency(event.attributes, event.service):
                     code = event.attributes.get("exitCode")
                     self._add(DependencyEvent(
                         service=event.service, container=event.attributes.get("name", ""),
                         action=event.action, at=event.time_nano / 1e9 or time.time(),
                         exit_code=int(code) if code and code.lstrip("-").isdigit() else None,
-                        running_test=self._running_test()))
+                        running_test=self._running_test(event.time_nano / 1e9)))
         except Exception:  # noqa: S110  # the stream ends with an error when it is closed
             pass
 
@@ -459,7 +442,11 @@ class DependencyWatch:
             and attributes.get(labels.COMPOSE_ONEOFF) != "True" \
             and attributes.get(labels.ROLE) != "test-run"
 
-    def _running_test(self) -> str | None:
+    def _running_test(self, at: float) -> str | None:
+        """The test running now, if the event is from now: one the engine replays from earlier (a
+        collector that took over) happened during some other test."""
+        if time.time() - at > REPLAYED_AFTER:
+            return None
         snapshot = exchange.read_snapshot(self.run_dir)
         return snapshot.current if snapshot is not None else None
 
@@ -471,17 +458,13 @@ class DependencyWatch:
         self.events.append(event)
 
     def stop(self) -> list[DependencyEvent]:
-        if self.thread is None:
-            return list(self.events)
-        with self.lock:
-            self.stopped = True
-            if self.stream is not None:
-                with contextlib.suppress(Exception):
-                    self.stream.close()
-        self.thread.join(2.0)
-        with self.lock:
-            if self.engine is not None:
-                self.engine.close()
+        if self.stream is not None:
+            with contextlib.suppress(Exception):
+                self.stream.close()
+        if self.thread is not None:
+            self.thread.join(2.0)
+        if self.engine is not None:
+            self.engine.close()
         return list(self.events)
 
     def sweep(self, engine: Engine, *, since: float, until: float) -> list[DependencyEvent]:

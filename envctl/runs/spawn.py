@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from envctl.files import ensure_standard_descriptors
 from envctl.runs.store import COLLECTOR_LOG, take_collector_lock
 from envctl.signals import HANDLED
 
@@ -84,6 +85,7 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int 
     _reap()
     if not run_dirs and parent is None:
         return False
+    ensure_standard_descriptors()  # else the log or a lock could be fd 0-2, which the child replaces
     log_dir = parent or run_dirs[0]
     # The log first: nothing below may fail while this process holds locks it has not handed over.
     log = os.open(log_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
@@ -106,8 +108,9 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int 
         # A session of its own (setsid): it survives this process, its group and its terminal.
         # Only the handed-over locks reach it: an inherited pipe (a caller's captured output)
         # kept open by the collector would keep that caller waiting until the run ends.
-        if _may_fork():
-            _SPAWNED.append(_fork(args, fds, log))
+        forked = _fork(args, fds, log) if _may_fork() else None
+        if forked is not None:
+            _SPAWNED.append(forked)
         else:
             argv = [*_interpreter(), *args]
             closed = [fd for fd in _inherited() if fd not in fds]
@@ -117,7 +120,7 @@ def spawn_collector(*run_dirs: Path, parent: Path | None = None, parent_fd: int 
             # Signals back to their defaults: a collector started during a shielded cleanup (or
             # under nohup) would otherwise inherit SIG_IGN, which survives exec, and never end on
             # SIGTERM.
-            _SPAWNED.append(os.posix_spawn(sys.executable, argv, dict(os.environ), setsid=True,
+            _SPAWNED.append(os.posix_spawn(sys.executable, argv, _environment(), setsid=True,
                                            setsigdef=HANDLED, file_actions=actions))
     finally:
         os.close(log)
@@ -138,7 +141,27 @@ def _interpreter() -> list[str]:
             f"runpy.run_module({COLLECTOR_MODULE!r}, run_name='__main__', alter_sys=True)"]
 
 
-def _fork(args: list[str], kept: list[int], log: int) -> int:
+def _safe_path(entries: Iterable[str]) -> list[str]:
+    """Import path entries without the relative ones ('' and the like): they name the current
+    folder, which the tests may write."""
+    return [entry for entry in entries if entry and Path(entry).is_absolute()]
+
+
+def _environment() -> dict[str, str]:
+    """The collector's environment: ours, with PYTHONPATH's relative entries dropped (an empty
+    one, as in `PYTHONPATH=$PYTHONPATH:/x` with nothing before, puts the current folder ahead of
+    the standard library, -P or not)."""
+    env = dict(os.environ)
+    if "PYTHONPATH" in env:
+        kept = _safe_path(env["PYTHONPATH"].split(os.pathsep))
+        if kept:
+            env["PYTHONPATH"] = os.pathsep.join(kept)
+        else:
+            del env["PYTHONPATH"]
+    return env
+
+
+def _fork(args: list[str], kept: list[int], log: int) -> int | None:
     """The collector as a fork of this process, set up as a fresh one is: its own session, only
     the handed-over locks and the log among its descriptors, stdin from /dev/null, the handled
     signals at their defaults (SIGINT as a fresh interpreter has it), and the current directory
@@ -150,7 +173,11 @@ def _fork(args: list[str], kept: list[int], log: int) -> int:
     # Blocked across the fork: until the child has its own session and handlers, a Ctrl-C or a
     # closed terminal would reach it with the caller's handlers.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no memory or process slot for a copy: a fresh process may still fit
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        return None
     if pid:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         return pid
@@ -191,9 +218,11 @@ def _become_collector(kept: list[int], log: int, mask: Iterable[int]) -> None:
         if fd not in keep:
             with contextlib.suppress(OSError):
                 os.close(fd)
-    safe_path = getattr(sys.flags, "safe_path", False)  # -P, Python 3.11+
-    if not safe_path and sys.path and sys.path[0] in ("", str(Path.cwd())):
-        del sys.path[0]  # `python -m envctl` put the current directory there
+    # `python -m envctl` put the current folder first; an empty PYTHONPATH entry puts '' there.
+    entries = list(sys.path)
+    if entries and not getattr(sys.flags, "safe_path", False) and entries[0] == str(Path.cwd()):
+        entries = entries[1:]
+    sys.path[:] = _safe_path(entries)
 
 
 def _open_descriptors() -> list[int]:

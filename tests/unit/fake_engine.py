@@ -107,8 +107,8 @@ class FakeEngine:
     def copy_file_out(self, _container: str, _path: str, _dest: Path, *, cap: int = 0) -> bool:
         return False
 
-    def events(self, *, filters: dict[str, Any], since: int | None = None,
-               until: int | None = None) -> _Stream:
+    def events(self, *, filters: dict[str, Any], since: float | None = None,
+               until: float | None = None) -> _Stream:
         return _Stream()
 
 

@@ -1,8 +1,10 @@
-"""`.env` files read as compose reads them, and never a link or a FIFO."""
+"""`.env` files read as compose reads them (never a link or a FIFO), and the standard descriptors."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,16 @@ def test_values_are_interpolated_as_compose_does(monkeypatch: pytest.MonkeyPatch
     assert parse_dotenv(text) == {
         "DATABASE_URL": "postgres://ci:s3cret@db/app", "USER": "app", "DSN": "app@localhost",
         "LITERAL": "${CI_DB_URL}", "PRICE": "$5", "EMPTY": "", "ALT": "set"}
+
+
+def test_closed_standard_descriptors_are_opened_on_dev_null() -> None:
+    """`envctl ... <&- >&-`: fd 0 and 1 become /dev/null, so no file envctl opens later takes them."""
+    code = ("import os; from envctl.files import ensure_standard_descriptors; "
+            "ensure_standard_descriptors(); fd = os.open('/proc/self/status', os.O_RDONLY); "
+            "os.write(2, (os.readlink('/proc/self/fd/0') + ' ' + os.readlink('/proc/self/fd/1') + ' '"
+            " + str(fd)).encode())")
+    proc = subprocess.run(["sh", "-c", 'exec "$0" -c "$1" <&- >&-', sys.executable, code],
+                          stderr=subprocess.PIPE, check=True)
+    null0, null1, fd = proc.stderr.decode().split()
+    assert (null0, null1) == ("/dev/null", "/dev/null")
+    assert int(fd) > 2

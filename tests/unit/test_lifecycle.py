@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -362,3 +363,48 @@ def test_a_run_stopped_before_its_tests_began_keeps_them_at_the_gate(run_dir: Pa
     assert record.state is RunState.CANCELLED
     assert ("c", "SIGINT") in FakeEngine.killed
     assert exchange.gate_open(run_dir) is False
+
+
+class _Replay:
+    """An event stream that hands out ``events`` (the engine replaying from ``since``), then ends."""
+
+    def __init__(self, events: list[dict[str, object]]) -> None:
+        self.events = events
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        return iter(self.events)
+
+    def close(self) -> None:
+        pass
+
+
+def _event(action: str, name: str, service: str, at: float, **attributes: str) -> dict[str, object]:
+    return {"Type": "container", "Action": action, "timeNano": int(at * 1e9),
+            "Actor": {"ID": name, "Attributes": {"name": name, "com.docker.compose.service": service,
+                                                 **attributes}}}
+
+
+def test_events_from_before_the_tests_started_are_not_this_runs(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-shot service that ended, or a container recreated, just before the tests' container
+    started (the engine replays from the start's whole second): failing tests stay failed."""
+    started = state()
+    assert started.started_at is not None
+    before, after = started.started_at - 0.4, started.started_at + 0.2
+    asked: list[float | None] = []
+
+    def events(_self: FakeEngine, *, filters: dict[str, object], since: float | None = None,
+               until: float | None = None) -> _Replay:
+        asked.append(since)
+        return _Replay([_event("die", "p-migrate-1", "migrate", before, exitCode="0"),
+                        _event("kill", "c", "test", before, signal="SIGTERM"),
+                        _event("die", "p-db-1", "db", after, exitCode="137")])
+
+    monkeypatch.setattr(FakeEngine, "events", events)
+    FakeEngine.reset([started, ended(exit_code=1)], output=b"1 failed\n", exit_code=1)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert asked == [started.started_at]  # from the start itself, to the nanosecond
+    assert record.state is RunState.ENV_BROKEN
+    assert "service db died (exit 137)" in record.message
+    assert "migrate" not in record.message

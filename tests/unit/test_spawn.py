@@ -154,3 +154,38 @@ def test_only_a_command_line_forks(monkeypatch: pytest.MonkeyPatch) -> None:
         threads[0] = 1
         assert spawn._may_fork() is True
     assert spawn._may_fork() is False
+
+
+def test_relative_import_path_entries_never_reach_a_collector(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`PYTHONPATH=:/x` (an empty entry: the current folder) and relative entries are dropped from
+    a spawned collector's environment and from a forked one's import path; absolute ones stay."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["", "src", "/opt/lib", "."]))
+    assert spawn._environment()["PYTHONPATH"] == "/opt/lib"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["", "."]))
+    assert "PYTHONPATH" not in spawn._environment()
+    monkeypatch.setattr(sys, "path", ["", "src", *sys.path])
+    report = _forked(tmp_path, monkeypatch)
+    assert report["path0"] not in ("", "src")
+
+
+def test_a_failed_fork_falls_back_to_a_spawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No memory for a copy of the caller: a fresh process instead, and the caller's signals are
+    not left blocked."""
+    def no_fork() -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    fake = tmp_path / "fake-python"
+    fake.write_text("#!/bin/sh\necho spawned\n")
+    fake.chmod(stat.S_IRWXU)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.delitem(sys.modules, "docker", raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with spawn.fork_allowed():
+        assert spawn.spawn_collector(run_dir) is True
+    os.waitpid(spawn._SPAWNED[-1], 0)
+    assert (run_dir / COLLECTOR_LOG).read_text() == "spawned\n"
+    assert [s for s in signals.HANDLED if s in signal.pthread_sigmask(signal.SIG_BLOCK, [])] == []
