@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from envctl import environment
+from envctl.env import environment
 from envctl.runs.launch import RunRequest, start_detached
 from envctl.runs.run import Run, RunStatus
 from envctl.runs.store import RunStore
@@ -21,7 +21,7 @@ __all__ = ["Environment", "Run", "RunRequest", "RunStatus"]
 
 
 class Environment(environment.Environment):
-    """A compose project (``envctl.environment``) that also starts test runs."""
+    """A compose project (``envctl.env.environment``) that also starts test runs."""
 
     def test(self, request: RunRequest | None = None, *, detach: bool = True) -> Run:
         """Start a test run; with ``detach=False``, wait for its end before returning."""

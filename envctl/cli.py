@@ -71,7 +71,7 @@ def _root(
 def _settings(**flags: Any) -> Any:
     """Resolve settings (flags win) and configure logging from them."""
     from envctl import log  # noqa: PLC0415
-    from envctl.project import redact_secrets  # noqa: PLC0415
+    from envctl.env.project import redact_secrets  # noqa: PLC0415
     from envctl.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(GLOBALS.project_dir, flags={"log_format": GLOBALS.log_format, **flags})
@@ -188,7 +188,7 @@ def up(
 
 def _environment(settings: Any, isolated: bool) -> Any:
     """The configured project, or a throwaway one of its own (--isolated)."""
-    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.env.environment import Environment  # noqa: PLC0415
 
     return Environment.isolated(settings) if isolated else Environment(settings)
 
@@ -198,7 +198,7 @@ def down(
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove volumes too.")] = False,
 ) -> int:
     """Remove this project's containers and networks (and volumes with --volumes)."""
-    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.env.environment import Environment  # noqa: PLC0415
 
     Environment(_settings()).down(volumes=volumes)
     return 0
@@ -210,7 +210,7 @@ def ps(
         "--json", help="Print the services as JSON (envctl/services/1).")] = False,
 ) -> int:
     """Show the project's services, their state and health."""
-    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.env.environment import Environment  # noqa: PLC0415
 
     env = Environment(_settings())
     rows = env.ps()

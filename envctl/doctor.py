@@ -105,7 +105,7 @@ def check_test_service(settings: Settings, project: Any) -> Check:
 def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
     from envctl.docker.compose import Compose  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
-    from envctl.project import compose_files  # noqa: PLC0415
+    from envctl.env.project import compose_files  # noqa: PLC0415
 
     try:
         files = compose_files(settings)

@@ -219,8 +219,8 @@ def commands_of(raw_config: dict[str, object]) -> dict[str, list[str]]:
 
 def init(project_dir: Path, *, workflow: bool) -> list[Written]:
     """Write the starting settings (and the workflow, if asked); what was written or kept."""
-    from envctl.environment import Environment  # noqa: PLC0415
-    from envctl.project import compose_files  # noqa: PLC0415
+    from envctl.env.environment import Environment  # noqa: PLC0415
+    from envctl.env.project import compose_files  # noqa: PLC0415
     from envctl.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(project_dir)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envctl.docker import labels as label_names
 from envctl.docker.models import ContainerState, EngineInfo
 from envctl.errors import ContainerGoneError, DockerError, EngineUnavailableError, EnvctlError
 
@@ -364,7 +365,7 @@ class Engine:
             tags = summary.get("Labels") or {}
             info = projects.setdefault(str(tags.get(project_label, "")), ProjectAge())
             info.newest_created = max(info.newest_created, float(summary.get("Created") or 0))
-            if tags.get("io.envctl.role") == "test-run" and summary.get("State") == "running":
+            if tags.get(label_names.ROLE) == label_names.TEST_RUN_ROLE and summary.get("State") == "running":
                 info.running_tests = True
         for other in [*networks, *volumes]:
             tags = other.get("Labels") or {}

@@ -12,6 +12,9 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 
+TEST_RUN_ROLE = "test-run"  # the container that runs the tests
+PROBE_ROLE = "wait-probe"  # a container that tries a wait from a service's network
+
 
 def project_labels(project: str, isolated_for: str | None = None) -> dict[str, str]:
     """Labels for every service container, network and volume of an envctl-managed project.
@@ -25,5 +28,5 @@ def project_labels(project: str, isolated_for: str | None = None) -> dict[str, s
 
 def run_labels(project: str, run_id: str) -> dict[str, str]:
     """Labels for a test-run container."""
-    return {**project_labels(project), RUN: run_id, ROLE: "test-run"}
+    return {**project_labels(project), RUN: run_id, ROLE: TEST_RUN_ROLE}
 

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from envctl.docker import labels as label_names
+
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -81,7 +83,7 @@ class ContainerState:
         return cls(
             id=str(data.get("Id", "")),
             name=str(data.get("Name", "")).lstrip("/"),
-            service=labels.get("com.docker.compose.service", ""),
+            service=labels.get(label_names.COMPOSE_SERVICE, ""),
             status=str(state.get("Status", "unknown")),
             exit_code=int(state.get("ExitCode") or 0),
             oom_killed=bool(state.get("OOMKilled")),
@@ -137,7 +139,7 @@ class ContainerEvent:
         return cls(
             action=action.split(":", 1)[0].strip(),
             container_id=str(actor.get("ID") or data.get("id") or ""),
-            service=attributes.get("com.docker.compose.service", ""),
+            service=attributes.get(label_names.COMPOSE_SERVICE, ""),
             attributes=attributes,
             time_nano=int(data.get("timeNano") or 0),
         )

@@ -440,7 +440,7 @@ class DependencyWatch:
 
         return bool(service) and attributes.get("name") != self.test_container \
             and attributes.get(labels.COMPOSE_ONEOFF) != "True" \
-            and attributes.get(labels.ROLE) != "test-run"
+            and attributes.get(labels.ROLE) != labels.TEST_RUN_ROLE
 
     def _running_test(self, at: float) -> str | None:
         """The test running now, if the event is from now: one the engine replays from earlier (a

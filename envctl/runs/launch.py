@@ -23,7 +23,7 @@ from envctl.runs.store import DETACHED_FILE, START_FILE, RunStore
 from envctl.settings import Settings
 
 if TYPE_CHECKING:
-    from envctl.environment import Environment
+    from envctl.env.environment import Environment
 
 RUN_OVERRIDE = "compose.run.json"
 RUN_START_DEADLINE = 120.0
@@ -107,7 +107,7 @@ def refuse_unsafe(service: str, unsafe: tuple[tuple[str, str], ...], allowed: tu
 
 def environment_from_file(run_dir: Path) -> tuple[Environment, RunRequest]:
     """The run's environment and request, as its starter saw them (start.json)."""
-    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.env.environment import Environment  # noqa: PLC0415
 
     data = json.loads((run_dir / START_FILE).read_text(encoding="utf-8"))
     env = Environment(Settings.from_json(data["settings"]), project=data["project"],

@@ -32,7 +32,7 @@ from envctl.settings import Settings
 
 def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[Path, RunRecord]:
     """Create the parent record and start every shard as a detached isolated run."""
-    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.env.environment import Environment  # noqa: PLC0415
 
     base = Environment(settings).project  # compose's name for the user's project (may raise)
     store = RunStore(settings.resolved_log_dir)

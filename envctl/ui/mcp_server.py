@@ -250,7 +250,7 @@ class Tools:
                       + (f"; latest {last.id} {last.state.value}" if last else ""))
 
     def up(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.environment import Environment  # noqa: PLC0415
+        from envctl.env.environment import Environment  # noqa: PLC0415
         from envctl.ui.views import services_view  # noqa: PLC0415
 
         env = Environment(self.settings(health_timeout=args.get("timeout")))
@@ -272,7 +272,7 @@ class Tools:
                       "ready: " + ", ".join(f"{r.service} ({r.phase.value})" for r in reports))
 
     def down(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.environment import Environment  # noqa: PLC0415
+        from envctl.env.environment import Environment  # noqa: PLC0415
         from envctl.ui.views import down_view  # noqa: PLC0415
 
         env = Environment(self.settings())
@@ -280,7 +280,7 @@ class Tools:
         return Answer(down_view(env.project, bool(args.get("volumes"))), f"project {env.project} is down")
 
     def ps(self, _args: Mapping[str, Any]) -> Answer:
-        from envctl.environment import Environment  # noqa: PLC0415
+        from envctl.env.environment import Environment  # noqa: PLC0415
         from envctl.ui.views import services_view  # noqa: PLC0415
 
         env = Environment(self.settings())

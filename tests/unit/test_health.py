@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from envctl.docker.models import ContainerState, HealthProbe
-from envctl.health import RESTART_LOOP, Phase, ReadinessWatch, ServiceReport, judge
+from envctl.env.health import RESTART_LOOP, Phase, ReadinessWatch, ServiceReport, judge
 
 
 def state(service: str = "db", cid: str = "c1", **overrides: Any) -> ContainerState:

@@ -73,11 +73,11 @@ def test_layers_import_downwards_only() -> None:
     """runs/ and report/ know no terminal; report/ knows no runs; environment knows no runs."""
     graph = imports()
     for name, targets in graph.items():
-        if name.startswith(("envctl.runs", "envctl.report", "envctl.environment", "envctl.docker")):
+        if name.startswith(("envctl.runs", "envctl.report", "envctl.env.environment", "envctl.docker")):
             assert not {t for t in targets if t.startswith(("envctl.ui", "envctl.cli"))}, name
         if name.startswith("envctl.report"):
             assert not {t for t in targets if t.startswith("envctl.runs")}, name
-        if name == "envctl.environment":
+        if name == "envctl.env.environment":
             assert not {t for t in targets if t.startswith(("envctl.runs", "envctl.api"))}, name
 
 

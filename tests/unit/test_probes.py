@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from envctl.docker.engine import container_endpoints
-from envctl.health import Phase, ReadinessWatch
-from envctl.probes import first_match, http_error, http_status, run_probe, tcp_error
+from envctl.env.health import Phase, ReadinessWatch
+from envctl.env.probes import first_match, http_error, http_status, run_probe, tcp_error
 from envctl.settings import ServiceWait, _waits
 from tests.unit.fake_engine import state
 
@@ -203,7 +203,7 @@ def test_probes_from_the_network_go_in_slices(monkeypatch: pytest.MonkeyPatch) -
 def test_the_in_network_probe_answers_like_the_host_one(web: tuple[str, int]) -> None:
     """The script a probe container runs: exit 0 once GET answers 2xx/3xx; else 1 at its deadline
     with the last error."""
-    from envctl import wait_probe  # noqa: PLC0415
+    from envctl.env import wait_probe  # noqa: PLC0415
 
     assert wait_probe.main([str(web[1]), "/ok", "2"]) == 0
     began = time.monotonic()

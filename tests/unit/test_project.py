@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from envctl.docker.models import ServiceSpec
+from envctl.env.project import active_profiles, compose_files, env_files, secret_sources
 from envctl.errors import ConfigError
-from envctl.project import active_profiles, compose_files, env_files, secret_sources
 from envctl.settings import Settings
 
 

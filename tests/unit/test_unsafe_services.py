@@ -74,7 +74,7 @@ def test_the_start_lock_is_per_engine_and_project_not_per_checkout(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two checkouts of one compose project on one engine wait for each other's starts; another
     engine, or another project, does not."""
-    from envctl.environment import Environment  # noqa: PLC0415
+    from envctl.env.environment import Environment  # noqa: PLC0415
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("DOCKER_HOST", raising=False)

@@ -34,6 +34,15 @@ from typing import TYPE_CHECKING, Any
 from envctl.docker import labels
 from envctl.docker.compose import TIMEOUT_EXIT, Compose, ComposeCommandError, first_error_line
 from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState, reduce_config
+from envctl.env.health import (
+    NO_HEALTHCHECK,
+    Phase,
+    ReadinessWatch,
+    ServiceReport,
+    Verdict,
+    explain_failures,
+)
+from envctl.env.project import active_profiles, compose_files, env_files, redact_secrets
 from envctl.errors import (
     CancelRequestedError,
     ComposeFileError,
@@ -43,16 +52,7 @@ from envctl.errors import (
     EnvironmentFailedError,
 )
 from envctl.files import private_dir, write_private
-from envctl.health import (
-    NO_HEALTHCHECK,
-    Phase,
-    ReadinessWatch,
-    ServiceReport,
-    Verdict,
-    explain_failures,
-)
 from envctl.log import get_logger, redact
-from envctl.project import active_profiles, compose_files, env_files, redact_secrets
 from envctl.retry import COMPOSE_UP, DOCKER_CALL, TRANSIENT_PATTERNS
 from envctl.settings import ServiceWait, Settings, normalize_project_name
 
@@ -107,7 +107,7 @@ class Environment:
         # published host ports removed so any number of them can run side by side.
         self.isolated_for = isolated_for
         self.on_progress = on_progress or _log_progress
-        self.log = get_logger("envctl.environment").bind(project=self.project)
+        self.log = get_logger("envctl.env.environment").bind(project=self.project)
         self._label_override: Path | None = None
 
     @classmethod
@@ -352,12 +352,12 @@ class Environment:
         """A port or http wait tried from a container of the test service's image (it has
         Python) in ``container_id``'s network namespace: for engines whose containers this
         machine cannot reach, and ports that are not published."""
-        from envctl import wait_probe  # noqa: PLC0415
+        from envctl.env import wait_probe  # noqa: PLC0415
 
         source = Path(wait_probe.__file__).read_text(encoding="utf-8")
         # envctl's labels only: with compose's, `up` would take it for one of the service's
         # containers. `down` removes any left by a process that died while it ran.
-        tags = {**labels.project_labels(self.project, self.isolated_for), labels.ROLE: PROBE_ROLE}
+        tags = {**labels.project_labels(self.project, self.isolated_for), labels.ROLE: labels.PROBE_ROLE}
         return engine.probe_in_network(self.image_for(self.settings.test_service), container_id,
                                        ["python3", "-c", source, str(port), path or "", f"{seconds:.3f}"],
                                        labels=tags, seconds=seconds, on_created=on_created)
@@ -402,13 +402,13 @@ class Environment:
         compose = self.compose()
         with Engine(timeout=self.settings.docker_timeout) as engine, contextlib.suppress(DockerError):
             # First: they use the services' networks. A failure here must not keep `down` from running.
-            engine.remove_labelled(f"{labels.PROJECT}={self.project}", f"{labels.ROLE}={PROBE_ROLE}")
+            engine.remove_labelled(f"{labels.PROJECT}={self.project}", f"{labels.ROLE}={labels.PROBE_ROLE}")
         DOCKER_CALL.call(lambda: compose.down(volumes=volumes))
 
     def ps(self) -> list[ServiceStatus]:
         """Every container of this project, with its phase."""
         from envctl.docker.engine import Engine  # noqa: PLC0415
-        from envctl.health import judge  # noqa: PLC0415
+        from envctl.env.health import judge  # noqa: PLC0415
 
         with Engine(timeout=self.settings.docker_timeout) as engine:
             states = engine.containers({labels.COMPOSE_PROJECT: self.project})
@@ -420,7 +420,6 @@ class Environment:
         return rows
 
 
-PROBE_ROLE = "wait-probe"  # the label of a container that tries a wait from a service's network
 
 
 class _ReadinessWait:
@@ -545,7 +544,7 @@ class _ReadinessWait:
     def _start_probe(self, spec: ServiceWait, container_id: str) -> None:
         """The service's `wait` probe, in a thread of its own; its result comes to the inbox."""
         from envctl.docker.engine import Engine  # noqa: PLC0415
-        from envctl.probes import ProbeResult, run_probe  # noqa: PLC0415
+        from envctl.env.probes import ProbeResult, run_probe  # noqa: PLC0415
 
         deadline = time.monotonic() + spec.timeout if spec.timeout else self.deadline
 
