@@ -184,7 +184,7 @@ def test_where_a_port_is_tried_from(where: str, addresses: list[tuple[str, int]]
 def test_probes_from_the_network_go_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each probe container tries for a slice, then a fresh one joins the service's (perhaps
     new, after a restart) network namespace, until the deadline."""
-    from envctl import probes  # noqa: PLC0415
+    from envctl.env import probes  # noqa: PLC0415
 
     monkeypatch.setattr(probes, "NETWORK_SLICE", 0.05)
     slices: list[float] = []
