@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-import xml.etree.ElementTree as ET  # pytest's output; expat expands no external entities, caps internal ones
+import xml.etree.ElementTree as ET  # pytest's output, refused at once if it declares a DOCTYPE (below)
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -80,6 +80,23 @@ CASES_CAP = 1_000_000
 MESSAGE_CAP = 2000
 NODEID_CAP = 1000
 _LINE = re.compile(r"[0-9]{1,8}")
+# pytest never writes a DOCTYPE, and without one no entity can be declared: refusing any keeps a
+# hostile report from expanding entities ("billion laughs" within expat's own 100x guard). The
+# scan is on raw bytes, so the encoding must be one where "<!DOCTYPE" is those very bytes.
+_DOCTYPE = b"<!DOCTYPE"
+_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
+_ASCII_SUPERSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
+REFUSED_DOCTYPE = "refused: the report declares a DOCTYPE, which pytest never writes"
+
+
+def _refused_encoding(start: bytes) -> str | None:
+    """Why a report that starts with ``start`` is refused for its encoding, or None."""
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in start[:4]:
+        return "refused: the report is UTF-16 or UTF-32, which pytest never writes"
+    declared = _DECLARED.match(start.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared.group(1).decode("ascii").lower() not in _ASCII_SUPERSETS:
+        return f"refused: the report's encoding is {declared.group(1).decode('ascii')}, not UTF-8"
+    return None
 
 
 def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool = False) -> Results:
@@ -87,41 +104,59 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool
     chunks up to ``cap`` bytes and ``CASES_CAP`` cases; a missing, broken or hostile file gives
     what could be read, never an exception. ``keep_text``: each case keeps its failure text and
     output too (up to TEXT_CAP each, TEXTS_CAP in all)."""
-    results = Results()
-    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))  # see the import
+    reader = _Reader(keep_text)
     try:
         handle = source.open("rb") if isinstance(source, Path) else source
     except OSError as exc:
-        results.problem = exc.strerror or str(exc)
-        return results
-    read = tails = texts = 0
+        reader.results.problem = exc.strerror or str(exc)
+        return reader.results
+    read = 0
+    before = b""  # the end of the previous chunk: a DOCTYPE split across two chunks is seen too
     try:
-        while read < cap and len(results.cases) < CASES_CAP:
+        while read < cap and len(reader.results.cases) < CASES_CAP:
             chunk = handle.read(min(1 << 20, cap - read))
             if not chunk:
                 break
+            refused = _refused_encoding(chunk[:200]) if not read else None
+            if refused or _DOCTYPE in before + chunk[:len(_DOCTYPE)] or _DOCTYPE in chunk:
+                reader.results.problem = refused or REFUSED_DOCTYPE
+                break
+            before = chunk[-len(_DOCTYPE):]
             read += len(chunk)
-            parser.feed(chunk)
-            for event in parser.read_events():
-                element: object = event[-1] if isinstance(event, tuple) else None
-                if not isinstance(element, ET.Element):
-                    continue
-                if element.tag == "testsuite":
-                    results.suites += 1
-                    element.clear()
-                elif element.tag == "testcase" and len(results.cases) < CASES_CAP:
-                    case = _case(element, with_tail=tails < TAILS_CAP,
-                                 with_text=keep_text and texts < TEXTS_CAP)
-                    tails += bool(case.tail)
-                    texts += len(case.body) + len(case.system_out) + len(case.system_err)
-                    results.cases.append(case)
-                    element.clear()
+            reader.feed(chunk)
     except (OSError, ET.ParseError, ValueError) as exc:
-        results.problem = str(exc)[:200]
+        reader.results.problem = str(exc)[:200]
     finally:
         if isinstance(source, Path):
             handle.close()
-    return results
+    return reader.results
+
+
+class _Reader:
+    """Cases out of a stream of XML chunks; each case element is emptied once read."""
+
+    def __init__(self, keep_text: bool) -> None:
+        self.results = Results()
+        self.keep_text = keep_text
+        self.parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+        self.tails = self.texts = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.parser.feed(chunk)
+        for event in self.parser.read_events():
+            element: object = event[-1] if isinstance(event, tuple) else None
+            if not isinstance(element, ET.Element):
+                continue
+            if element.tag == "testsuite":
+                self.results.suites += 1
+                element.clear()
+            elif element.tag == "testcase" and len(self.results.cases) < CASES_CAP:
+                case = _case(element, with_tail=self.tails < TAILS_CAP,
+                             with_text=self.keep_text and self.texts < TEXTS_CAP)
+                self.tails += bool(case.tail)
+                self.texts += len(case.body) + len(case.system_out) + len(case.system_err)
+                self.results.cases.append(case)
+                element.clear()
 
 
 def _case(element: ET.Element, *, with_tail: bool = True, with_text: bool = False) -> TestCase:

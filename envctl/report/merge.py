@@ -46,6 +46,8 @@ def merge(inputs: list[Path]) -> Results:
                     results = read_junit(handle, keep_text=True)
             except OSError:
                 continue
+        if results.problem:  # a report refused or cut short is said, and never reads as a pass
+            merged.problem = "; ".join(filter(None, [merged.problem, f"{path}: {results.problem}"]))
         for case in results.cases:
             if case.nodeid not in seen:  # the same report passed twice counts once
                 seen.add(case.nodeid)
@@ -54,7 +56,10 @@ def merge(inputs: list[Path]) -> Results:
 
 
 def exit_code(results: Results) -> int:
-    """pytest's meaning: 1 if anything failed or errored, 5 if nothing ran, else 0."""
+    """pytest's meaning: 1 if anything failed or errored (or a report could not be read whole),
+    5 if nothing ran, else 0."""
+    if results.problem:
+        return 1
     if not results.cases:
         return 5
     return 1 if results.failures else 0

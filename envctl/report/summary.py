@@ -15,9 +15,15 @@ from envctl.units import format_duration, format_size
 FORMATS = ("md", "json", "csv", "junit")
 
 
-def code_span(text: object) -> str:
-    """``text`` as a markdown code span on one line, whatever it holds (backticks, pipes)."""
-    return "`" + clean_text(text, 1000).replace("`", "'").replace("|", "\\|") + "`"
+def code_span(text: object, limit: int = 1000) -> str:
+    """``text`` as a markdown code span on one line, whatever it holds (backticks, pipes): what
+    the test container wrote (names, messages) never becomes a link, an image or HTML."""
+    return "`" + clean_text(text, limit).replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _message(text: object) -> str:
+    """A failure's message on one line, fenced (it comes from the test container)."""
+    return code_span(" ".join(str(text).split()), 300)
 
 
 def _not_run(counts: dict[str, Any]) -> str:
@@ -41,7 +47,7 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         "",
     ]
     if data["message"]:
-        lines += [f"> {data['message']}", ""]
+        lines += [f"> {code_span(data['message'])}", ""]
     if data.get("dependency_events"):
         lines += ["### The environment during the run", ""]
         for event in data["dependency_events"]:
@@ -56,8 +62,8 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     if data["failures"]:
         lines += ["### Failures", ""]
         for failure in data["failures"][:max_failures]:
-            message = " ".join(str(failure["message"]).split())[:300]
-            lines.append(f"- {code_span(failure['test'])} ({failure['outcome']}): {clean_text(message, 300)}")
+            test, outcome = code_span(failure["test"]), failure["outcome"]
+            lines.append(f"- {test} ({outcome}): {_message(failure['message'])}")
         if len(data["failures"]) > max_failures:
             lines.append(f"- ... and {len(data['failures']) - max_failures} more")
         lines.append("")
@@ -94,7 +100,8 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
     slowest = [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)]
     if fmt == "json":
         return json.dumps({"schema": "envctl/merged/1", "exit_code": code, "counts": counts,
-                           "failures": failures, "slowest": slowest, "duration": results.duration},
+                           "failures": failures, "slowest": slowest, "duration": results.duration,
+                           "problem": results.problem},
                           indent=2) + "\n"
     if fmt == "junit":
         from envctl.report.merge import junit_text  # noqa: PLC0415
@@ -106,10 +113,11 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
              f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
              f"{counts['skipped']} skipped of {counts['total']} "
              f"({format_duration(results.duration)} of test time)", ""]
+    if results.problem:
+        lines += [f"> not read whole: {code_span(results.problem)}", ""]
     if failures:
         lines += ["### Failures", ""]
-        lines += [f"- {code_span(f['test'])} ({f['outcome']}): "
-                  f"{clean_text(' '.join(str(f['message']).split()), 300)}"
+        lines += [f"- {code_span(f['test'])} ({f['outcome']}): {_message(f['message'])}"
                   for f in failures[:200]]
         lines.append("")
     if slowest:

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from envctl.report.junit import nodeid_of, read_junit
-from envctl.report.summary import markdown
+from envctl.report.junit import REFUSED_DOCTYPE, nodeid_of, read_junit
+from envctl.report.summary import markdown, merged_render
 from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.ui.report import summary_data
 
@@ -50,7 +50,7 @@ def test_markdown_summary(tmp_path: Path) -> None:
     text = markdown(summary_data(tmp_path, record))
     assert "failed" in text
     assert "1 passed, 1 failed, 1 errors, 1 skipped of 4" in text
-    assert "`tests/test_a.py::TestK::test_bad[1]` (failed): assert 1 == 2" in text
+    assert "`tests/test_a.py::TestK::test_bad[1]` (failed): `assert 1 == 2`" in text
     assert "memory 1g, cpus 2, pids 512" in text
 
 
@@ -82,3 +82,43 @@ def test_a_run_stopped_early_says_how_far_it_got() -> None:
             "limits": {"memory": 1 << 30, "cpus": 1.0, "pids": 10}, "failures": [], "slowest": [],
             "log": "output.log", "junit": None}
     assert "0 skipped of 60 (46 not run: stopped at 14 of 60)" in markdown(data)
+
+
+def test_a_doctype_is_refused_before_any_entity_expands(tmp_path: Path) -> None:
+    """A report that declares a DOCTYPE (entities: "billion laughs") is refused, read or not."""
+    entity = '<!ENTITY a "' + "x" * 90 + '">'
+    cases = '<testcase classname="c" name="t"><failure message="&a;&a;">&a;&a;&a;</failure></testcase>'
+    body = f"<testsuites><testsuite>{cases * 100}</testsuite></testsuites>"
+    bomb = f'<?xml version="1.0"?>\n<!DOCTYPE t [{entity}]>{body}'
+    (tmp_path / "junit.xml").write_text(bomb)
+    results = read_junit(tmp_path / "junit.xml")
+    assert (results.cases, results.problem) == ([], REFUSED_DOCTYPE)
+
+
+def test_a_doctype_split_across_chunks_is_seen(tmp_path: Path) -> None:
+    """The DOCTYPE scan looks across the boundary of two reads (1 MiB each)."""
+    head = '<?xml version="1.0"?>' + "<!-- " + "p" * ((1 << 20) - 30) + " -->"
+    (tmp_path / "junit.xml").write_text(head + "<!DOCTYPE t []><testsuites/>")
+    assert read_junit(tmp_path / "junit.xml").problem == REFUSED_DOCTYPE
+
+
+def test_an_encoding_that_hides_a_doctype_is_refused(tmp_path: Path) -> None:
+    """UTF-16 (where "<!DOCTYPE" is other bytes) and non-ASCII declared encodings are refused."""
+    (tmp_path / "u16.xml").write_bytes(JUNIT.replace("utf-8", "utf-16").encode("utf-16"))
+    assert read_junit(tmp_path / "u16.xml").problem == (
+        "refused: the report is UTF-16 or UTF-32, which pytest never writes")
+    (tmp_path / "ebcdic.xml").write_text(JUNIT.replace("utf-8", "cp037"))
+    assert read_junit(tmp_path / "ebcdic.xml").problem == (
+        "refused: the report's encoding is cp037, not UTF-8")
+    (tmp_path / "latin.xml").write_text(JUNIT.replace("utf-8", "ISO-8859-1"))
+    assert len(read_junit(tmp_path / "latin.xml").cases) == 4
+
+
+def test_container_strings_are_fenced_in_markdown(tmp_path: Path) -> None:
+    """A failure message holding a link, an image or HTML stays inert text in the summary."""
+    hostile = '<img src=x onerror=alert(1)> [click](https://evil.example) ![i](https://e.x/i.png)'
+    escaped = hostile.replace("<", "&lt;").replace(">", "&gt;")
+    junit = JUNIT.replace('message="assert 1 == 2"', f'message="{escaped}"')
+    (tmp_path / "junit.xml").write_text(junit)
+    text = merged_render(read_junit(tmp_path / "junit.xml"), "md", 1)
+    assert f"- `tests/test_a.py::TestK::test_bad[1]` (failed): `{hostile}`" in text

@@ -8,6 +8,7 @@ import pytest
 from envctl.errors import UsageError
 from envctl.report.junit import read_junit
 from envctl.report.merge import exit_code, merge, write_durations, write_junit
+from envctl.report.summary import merged_render
 
 
 def junit(path: Path, cases: list[tuple[str, str, str, float]]) -> Path:
@@ -94,3 +95,16 @@ def test_report_merge_as_junit_prints_junit(tmp_path: Path) -> None:
     (tmp_path / "printed.xml").write_text(text)
     assert [c.nodeid for c in read_junit(tmp_path / "printed.xml").cases] == [
         "tests/pkg/foo_test.py::TestThing::TestNested::test_a[x-1]", "tests/pkg/foo_test.py::test_b"]
+
+
+def test_a_refused_report_is_said_and_never_passes(tmp_path: Path) -> None:
+    """A shard's report with a DOCTYPE is refused: the merge says so and does not exit 0."""
+    good = tmp_path / "good.xml"
+    good.write_text('<testsuites><testsuite><testcase classname="tests.test_a" name="test_ok" '
+                    'file="tests/test_a.py"/></testsuite></testsuites>')
+    bad = tmp_path / "bad.xml"
+    bad.write_text('<?xml version="1.0"?><!DOCTYPE x []><testsuites/>')
+    results = merge([good, bad])
+    assert results.problem == f"{bad}: refused: the report declares a DOCTYPE, which pytest never writes"
+    assert exit_code(results) == 1
+    assert json.loads(merged_render(results, "json", 1))["problem"] == results.problem
