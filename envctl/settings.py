@@ -9,6 +9,7 @@ never at import.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -19,15 +20,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from envctl.errors import ConfigError
+from envctl.errors import ConfigError, UsageError
 from envctl.units import MAX_DURATION, parse_duration, parse_size
 
 ENV_PREFIX = "ENVCTL_"
 # Variables under these prefixes belong to the setup scripts and the test suite, not to settings.
 _ENV_NOT_SETTINGS = ("ENVCTL_SETUP_", "ENVCTL_BENCH_", "ENVCTL_CI_")
 _ENV_NOT_SETTINGS_NAMES = frozenset({"ENVCTL_PROJECT_DIR"})
-PROJECT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-SERVICE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# Matched whole (fullmatch): "$" would let a trailing newline through ("test\n").
+PROJECT_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*", re.ASCII)
+SERVICE_NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", re.ASCII)
 LOG_FORMATS = ("auto", "console", "json")
 INJECT_MODES = ("auto", "off")
 _MIN_MEMORY = 6 << 20  # Docker refuses a memory limit below 6 MiB
@@ -170,7 +172,7 @@ def _command(value: object) -> tuple[str, ...]:
 def _optional_project_name(value: object) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not PROJECT_NAME_PATTERN.match(value):
+    if not isinstance(value, str) or not PROJECT_NAME_PATTERN.fullmatch(value):
         raise ValueError(
             "a project name is lowercase letters, digits, '-' and '_', starting with a letter or digit"
         )
@@ -178,7 +180,7 @@ def _optional_project_name(value: object) -> str | None:
 
 
 def _service(value: object) -> str:
-    if not isinstance(value, str) or not SERVICE_NAME_PATTERN.match(value):
+    if not isinstance(value, str) or not SERVICE_NAME_PATTERN.fullmatch(value):
         raise ValueError("a service name is letters, digits, '.', '-' and '_'")
     return value
 
@@ -419,21 +421,29 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def nearest_setting(name: str) -> str:
+    """A hint naming the known setting closest to a misspelt ``name``, or where the list is."""
+    close = difflib.get_close_matches(name.replace("-", "_").lower(), FIELDS_BY_NAME, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else "`envctl config` lists every setting"
+
+
 def _apply(layer: Mapping[str, object], source: str, values: dict[str, object],
            sources: dict[str, str], *, key_style: str) -> None:
+    # A bad value given as a flag is a usage error (exit 10), one in a file or variable a
+    # configuration error (exit 11), whichever setting it is.
+    error = UsageError if key_style == "flag" else ConfigError
     for raw_key, raw in layer.items():
         name = raw_key.replace("-", "_")
         spec = FIELDS_BY_NAME.get(name)
         if spec is None:
-            known = ", ".join(f.name for f in FIELDS)
-            raise ConfigError(f"{source}: unknown setting {raw_key!r}", hint=f"known settings: {known}")
+            raise error(f"{source}: unknown setting {raw_key!r}", hint=nearest_setting(raw_key))
         try:
             values[name] = spec.parse(raw)
         except ValueError as exc:
             shown = spec.env if key_style == "env" else raw_key
             text = repr(raw)
             text = text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
-            raise ConfigError(f"{source}: {shown} = {text}: {exc}") from None
+            raise error(f"{source}: {shown} = {text}: {exc}") from None
         sources[name] = source
 
 
@@ -444,6 +454,8 @@ def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object
     if project_dir is None:
         project_dir = Path(environ.get("ENVCTL_PROJECT_DIR") or Path.cwd())
     project_dir = project_dir.resolve()
+    if not project_dir.is_dir():  # a settings file cannot be there: defaults would mislead
+        raise UsageError(f"{project_dir}: no such project directory", hint="check -C or ENVCTL_PROJECT_DIR")
     values: dict[str, object] = {f.name: f.default for f in FIELDS}
     sources: dict[str, str] = {f.name: "default" for f in FIELDS}
 
@@ -467,8 +479,10 @@ def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object
             continue
         name = key[len(ENV_PREFIX):].lower()
         if name not in FIELDS_BY_NAME:
+            close = difflib.get_close_matches(name, FIELDS_BY_NAME, n=1, cutoff=0.6)
             raise ConfigError(f"environment: unknown variable {key}",
-                              hint="unset it, or see `envctl config --help` for the known ones")
+                              hint=f"did you mean {FIELDS_BY_NAME[close[0]].env}?" if close
+                              else "unset it; `envctl config` lists every setting")
         from_env[name] = text
     for name, env_value in from_env.items():
         _apply({name: env_value}, f"env {FIELDS_BY_NAME[name].env}", values, sources, key_style="env")
@@ -476,6 +490,6 @@ def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object
     for name, flag_value in (flags or {}).items():
         if flag_value is None:
             continue
-        _apply({name: flag_value}, f"flag --{name.replace('_', '-')}", values, sources, key_style="toml")
+        _apply({name: flag_value}, f"flag --{name.replace('_', '-')}", values, sources, key_style="flag")
 
     return Settings(project_dir=project_dir, sources=sources, **values)  # type: ignore[arg-type]  # values parsed per field above

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from envctl import settings as settings_module
-from envctl.errors import ConfigError, ExitCode
+from envctl.errors import ConfigError, ExitCode, UsageError
 from envctl.settings import FIELDS, ServiceWait, Settings, load_settings, normalize_project_name
 
 
@@ -203,8 +203,8 @@ def test_setup_and_bench_variables_are_not_settings(tmp_path: Path) -> None:
 
 
 def test_bad_flag_names_the_flag(tmp_path: Path) -> None:
-    """A bad --memory is reported as that flag."""
-    with pytest.raises(ConfigError, match="flag --memory"):
+    """A bad --memory is reported as that flag, a usage error (exit 10) like every bad flag."""
+    with pytest.raises(UsageError, match="flag --memory"):
         load_settings(tmp_path, environ={}, flags={"memory": "lots"})
 
 
@@ -264,3 +264,28 @@ def test_waits_from_toml_and_json_alike(tmp_path: Path) -> None:
     as_json = '{"db": {"port": 5432, "timeout": "20s"}}'
     from_env = load_settings(tmp_path, environ={"ENVCTL_WAIT": as_json}).wait
     assert from_toml == from_env == (ServiceWait("db", 5432, None, None, 20.0),)
+
+
+def test_a_misspelt_setting_names_the_nearest(tmp_path: Path) -> None:
+    """An unknown key suggests the closest known setting, not the whole list."""
+    (tmp_path / "envctl.toml").write_text('test_servce = "tests"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'test_servce'") as caught:
+        load_settings(tmp_path, environ={})
+    assert caught.value.hint == "did you mean 'test_service'?"
+    with pytest.raises(ConfigError, match="ENVCTL_MEMORYY") as from_env:
+        load_settings(tmp_path / "..", environ={"ENVCTL_MEMORYY": "1g"})
+    assert from_env.value.hint == "did you mean ENVCTL_MEMORY?"
+
+
+def test_names_are_matched_to_their_end(tmp_path: Path) -> None:
+    """A trailing newline is not part of a valid service or project name."""
+    for key in ("test_service", "project_name"):
+        (tmp_path / "envctl.toml").write_text(f'{key} = "test\\n"\n')
+        with pytest.raises(ConfigError, match=key):
+            load_settings(tmp_path, environ={})
+
+
+def test_a_missing_project_directory_is_a_usage_error(tmp_path: Path) -> None:
+    """-C to a folder that does not exist is an error, not the defaults."""
+    with pytest.raises(UsageError, match="no such project directory"):
+        load_settings(tmp_path / "nope", environ={})
