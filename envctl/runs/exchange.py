@@ -331,11 +331,23 @@ def session_exit(run_dir: Path, max_bytes: int = 4096) -> int | None:
     return found
 
 
-def seed_durations(run_dir: Path, durations: Path) -> None:
-    """Hand the recorded durations to the container (read-only) for the shard split."""
-    if durations.is_file():
-        shutil.copyfile(durations, run_dir / INPUT_DIR / DURATIONS_FILE)
-        (run_dir / INPUT_DIR / DURATIONS_FILE).chmod(0o644)
+DURATIONS_CAP = 64 << 20  # bytes of a recorded durations file (100k tests take a few MiB)
+
+
+def seed_durations(run_dir: Path, durations: Path) -> bool:
+    """Hand the recorded durations to the container (read-only) for the shard split: only a
+    regular file of at most DURATIONS_CAP bytes, never through a link (a container that can
+    write the project folder, or a restored cache, could point it at a private host file)."""
+    try:
+        data = read_regular(durations, DURATIONS_CAP)
+    except OSError:
+        return False  # missing, a link, a FIFO or too large: the split counts tests instead
+    fd = os.open(run_dir / INPUT_DIR / DURATIONS_FILE,
+                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o644)  # readable by the container's user, whatever the umask
+        handle.write(data)
+    return True
 
 
 def gate_open(run_dir: Path) -> bool:

@@ -205,3 +205,23 @@ def test_a_file_renamed_over_while_it_is_looked_at_is_looked_at_again(
     with open_regular(path) as handle:
         assert handle.read() == b"{}"
     assert len(calls) == 2
+
+
+def test_durations_are_seeded_from_a_regular_file_only(tmp_path: Path) -> None:
+    """A durations file that is a link (to a private host file) is never copied for the container."""
+    from envctl.runs.exchange import DURATIONS_FILE, INPUT_DIR, seed_durations  # noqa: PLC0415
+
+    secret = tmp_path / "secret"
+    secret.write_text('{"password": 1}')
+    secret.chmod(0o600)
+    link = tmp_path / "durations.json"
+    link.symlink_to(secret)
+    run_dir = tmp_path / "run"
+    (run_dir / INPUT_DIR).mkdir(parents=True)
+    assert seed_durations(run_dir, link) is False
+    assert not (run_dir / INPUT_DIR / DURATIONS_FILE).exists()
+    link.unlink()
+    link.write_text('{"tests/test_a.py::test_x": 1.5}')
+    assert seed_durations(run_dir, link) is True
+    seeded = run_dir / INPUT_DIR / DURATIONS_FILE
+    assert (seeded.read_text(), seeded.stat().st_mode & 0o777) == ('{"tests/test_a.py::test_x": 1.5}', 0o644)
