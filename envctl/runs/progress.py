@@ -14,8 +14,11 @@ from envctl.runs.state import Counts
 from envctl.runs.store import OUTPUT_LOG
 
 _SUMMARY = re.compile(r"^=+ (?P<body>.*?) in (?P<secs>[\d.]+)s(?: \([^)]*\))? =+$")
-_SUMMARY_PART = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected|warnings?)")
-_COLLECTED = re.compile(r"collected (\d+) items?")
+# Numbers the test container prints are bounded (at most 9 digits): a line such as "collected
+# <5000 digits> items" must not reach int() (Python refuses over 4300 digits) nor count as one.
+_SUMMARY_PART = re.compile(
+    r"(?<![0-9])([0-9]{1,9}) (passed|failed|skipped|errors?|xfailed|xpassed|deselected|warnings?)")
+_COLLECTED = re.compile(r"collected ([0-9]{1,9}) items?\b")
 _PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
 
 

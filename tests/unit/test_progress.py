@@ -55,3 +55,16 @@ def test_percent_column_gives_progress_without_the_plugin(tmp_path) -> None:  # 
     progress = read_progress(tmp_path)
     assert progress.source == "output"
     assert (progress.counts.total, progress.counts.done, progress.counts.failed) == (200, 100, 1)
+
+
+def test_numbers_without_bound_are_not_counts() -> None:
+    """'collected <5000 digits> items' and a summary with such a number give no count, not a crash."""
+    from envctl.runs.progress import counts_from_percent  # noqa: PLC0415
+    from envctl.runs.state import Counts  # noqa: PLC0415
+
+    huge = "9" * 5000
+    assert counts_from_percent(f"collected {huge} items", ["tests/test_a.py .. [ 50%]"]) == Counts(
+        total=None, done=0, failed=0)
+    counts = counts_from_output([f"collected {huge} items", f"== {huge} passed, 2 failed in 1.0s =="])
+    assert counts is not None
+    assert (counts.total, counts.passed, counts.failed, counts.done) == (2, 0, 2, 2)
