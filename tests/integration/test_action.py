@@ -27,7 +27,8 @@ SETUP_PYTHON = "actions/setup-python@42375524e23c412d93fb67b49958b491fce71c38"
 DOGFOOD = ("envctl-dogfood-1", "envctl-dogfood-2")  # ci.yml's project per shard
 BUNDLED_SERVICES = ("db", "cache", "migrate", "api", "test")
 STEPS = ("Install envctl", "Restore recorded test durations", "Bring the environment up",
-         "Start the tests", "Wait for the tests", "Upload the run directory", "Tear the environment down")
+         "Start the tests", "Wait for the tests", "Collect the results", "Upload the run directory",
+         "Tear the environment down")
 
 
 def act_binary() -> str:
@@ -138,13 +139,21 @@ def test_the_action_and_the_merge_job_under_act(tmp_path: Path) -> None:
         assert run["state"] in ("passed", "failed")
         assert (artifacts / f"envctl-shard-{index}" / "junit.xml").is_file()
         assert not (artifacts / f"envctl-shard-{index}" / "start.json").exists()  # the arguments as given
+    # The action's outputs, as the next step of the job sees them.
+    assert "action outputs: exit-code=1 state=failed passed=0 failed=1 errors=0 skipped=0" in output
+    assert "action outputs: exit-code=0 state=passed passed=4 failed=0 errors=0 skipped=0" in output
+    assert output.count("junit-path is a file") == 2, output[-6000:]
+    assert len(re.findall(r"\| ## envctl run \S+: (passed|failed)", output)) == 2, output[-6000:]
+    # The merge mode: one exit code for the matrix (the step fails with the suite), its outputs,
+    # the merged report uploaded and the durations saved for the next split.
     merge = step_results(output, "merge")
-    assert merge.get("Merge the shards") == "Success", output[-6000:]
-    assert "merge exit code: 1" in output
-    counts = json.loads(output.split("merged counts: ", 1)[1].splitlines()[0])
-    assert (counts["total"], counts["passed"], counts["failed"]) == (5, 4, 1)
-    durations = json.loads((caches / "envctl-durations-main-1" / "durations.json").read_text())
-    assert len(durations) == 5
+    assert merge.get("Merge the shards") == "Failure", output[-6000:]
+    assert "merged outputs: exit-code=1 state=failed passed=4 failed=1" in output, output[-6000:]
+    assert "⚙  Summary - ## envctl merged report: exit code 1" in output
+    assert (artifacts / "envctl-merged" / "junit.xml").is_file()
+    saved = list(caches.glob("envctl-durations-main-*-*/durations.json"))
+    assert len(saved) == 1, saved
+    assert len(json.loads(saved[0].read_text())) == 5
 
 
 def test_the_dogfood_workflow_under_act(tmp_path: Path) -> None:
