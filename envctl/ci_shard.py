@@ -66,3 +66,20 @@ def resolve_shard(value: str, environ: Mapping[str, str]) -> str:
         return f"{k}/{n}"
     raise UsageError("--shard auto: no CI parallel-job variables are set "
                      f"({', '.join(s.index for s in SYSTEMS)})", hint=HINT)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/5"`` -> (2, 5); ValueError for anything else.
+
+    The host's copy of the plugin's rule (envctl/pytest_plugin/envctl_shards.py): the plugin is
+    mounted into the container and imports only the standard library, and the host imports
+    nothing of the plugin, so each side spells it once (tests/unit/test_ci_shard.py checks that
+    both agree)."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a shard; use K/N, e.g. 2/4") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"{text!r}: K must be between 1 and N")
+    return k, n

@@ -1,12 +1,12 @@
-"""The command line: each command parses its options, calls one core function, returns a code.
+"""The command line: each command declares its options, calls one verb (envctl/verbs/) and
+prints what it returns; the exit code is the verb's.
 
-Heavy modules (docker, python_on_whales, structlog, rich) are imported inside the commands so
-``envctl --help`` stays fast.
+Heavy modules (docker, python_on_whales, structlog, rich) and the verbs are imported inside the
+commands so ``envctl --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -16,8 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from envctl import __version__
-from envctl.boundary import guarded
-from envctl.errors import ExitCode
+from envctl.boundary import dispatch, guarded, leave
 
 app = typer.Typer(
     name="envctl",
@@ -61,11 +60,9 @@ def _root(
     GLOBALS.project_dir = project_dir
     GLOBALS.verbosity = verbose - quiet
     GLOBALS.log_format = log_format
-    context = context or os.environ.get("DOCKER_CONTEXT")
-    if context and context != "default":
-        from envctl.docker.engine import use_context  # noqa: PLC0415
+    from envctl.verbs.engine import use_context  # noqa: PLC0415
 
-        use_context(context)
+    use_context(context or os.environ.get("DOCKER_CONTEXT"))
 
 
 def _settings(**flags: Any) -> Any:
@@ -90,19 +87,18 @@ def doctor(
         "--json", help="Print the checks as JSON (envctl/doctor/1).")] = False,
 ) -> int:
     """Check the engine, the compose plugin, the images, and the log dir; say how to fix each."""
-    from envctl.doctor import CheckStatus, run_checks  # noqa: PLC0415
+    from envctl.verbs import setup  # noqa: PLC0415
 
-    checks = run_checks(_settings())
-    failed = any(c.status is CheckStatus.FAIL for c in checks)
+    result = setup.doctor(_settings())
     if as_json:
         from envctl.ui.views import doctor_view  # noqa: PLC0415
 
-        _print_json(doctor_view(checks, failed))
+        _print_json(doctor_view(result.checks, result.failed))
     else:
         from envctl.ui.render import doctor_table  # noqa: PLC0415
 
-        doctor_table(checks)
-    return int(ExitCode.DOCTOR_FAILED if failed else ExitCode.OK)
+        doctor_table(result.checks)
+    return result.exit_code
 
 
 @app.command()
@@ -113,9 +109,9 @@ def config(
     """Print the resolved settings and where each value came from."""
     settings = _settings()
     if as_json:
-        from envctl.ui.views import config_view  # noqa: PLC0415
+        from envctl.verbs import setup  # noqa: PLC0415
 
-        _print_json(config_view(settings))
+        _print_json(setup.config(settings))
     else:
         from envctl.ui.render import settings_table  # noqa: PLC0415
 
@@ -129,10 +125,9 @@ def init(
         "--workflow", help="Also write .github/workflows/envctl.yml, which uses the action.")] = False,
 ) -> int:
     """Write a starting [tool.envctl] (or envctl.toml) from the compose file; never overwrites."""
-    from envctl.init import init as write_init  # noqa: PLC0415
+    from envctl.verbs import setup  # noqa: PLC0415
 
-    settings = _settings()  # a broken settings file is reported before anything is written
-    for written in write_init(settings.project_dir, workflow=workflow):
+    for written in setup.init(_settings(), workflow=workflow):
         if written.created:
             print(f"envctl: wrote {written.path}", file=sys.stderr)
         else:
@@ -154,43 +149,11 @@ def up(
         help="A project of its own (unique name, no published host ports); prints its name.")] = False,
 ) -> int:
     """Start the compose services and wait, on Docker events, until every one is ready."""
+    from envctl.ui.services import bring_up  # noqa: PLC0415
+    from envctl.verbs.env import UpOptions  # noqa: PLC0415
 
-    from envctl.errors import EnvironmentFailedError  # noqa: PLC0415
-
-    settings = _settings(health_timeout=timeout)
-    env = _environment(settings, isolated)
-    targets = env.targets(services or [])
-    try:
-        if sys.stderr.isatty():
-            from envctl.ui.render import LiveServices  # noqa: PLC0415
-
-            with LiveServices(targets) as live:
-                env.on_progress = live
-                reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
-        else:
-            reports = env.up(services or [], build=build, keep_on_failure=keep_on_failure)
-    except EnvironmentFailedError as exc:
-        if os.environ.get("GITHUB_ACTIONS") == "true":  # annotated on the run and in its summary
-            from envctl.ui.ci import annotate_failed_up  # noqa: PLC0415
-
-            summary = os.environ.get("GITHUB_STEP_SUMMARY")
-            annotate_failed_up(exc, Path(summary) if summary else None, sys.stdout.buffer)
-        raise
-    ready = ", ".join(f"{r.service} ({r.phase.value})" for r in reports)
-    print(f"envctl: ready: {ready}", file=sys.stderr)
-    if isolated:
-        print(f"envctl: isolated project {env.project}; use ENVCTL_PROJECT_NAME={env.project} "
-              "with later commands, and `envctl down` (or `envctl gc --older-than`) to remove it",
-              file=sys.stderr)
-        print(env.project)
-    return 0
-
-
-def _environment(settings: Any, isolated: bool) -> Any:
-    """The configured project, or a throwaway one of its own (--isolated)."""
-    from envctl.env.environment import Environment  # noqa: PLC0415
-
-    return Environment.isolated(settings) if isolated else Environment(settings)
+    return bring_up(_settings(health_timeout=timeout), UpOptions(
+        services=tuple(services or ()), build=build, keep_on_failure=keep_on_failure), isolated=isolated)
 
 
 @app.command()
@@ -198,9 +161,9 @@ def down(
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove volumes too.")] = False,
 ) -> int:
     """Remove this project's containers and networks (and volumes with --volumes)."""
-    from envctl.env.environment import Environment  # noqa: PLC0415
+    from envctl.verbs import env  # noqa: PLC0415
 
-    Environment(_settings()).down(volumes=volumes)
+    env.down(_settings(), volumes=volumes)
     return 0
 
 
@@ -210,28 +173,27 @@ def ps(
         "--json", help="Print the services as JSON (envctl/services/1).")] = False,
 ) -> int:
     """Show the project's services, their state and health."""
-    from envctl.env.environment import Environment  # noqa: PLC0415
+    from envctl.verbs import env  # noqa: PLC0415
 
-    env = Environment(_settings())
-    rows = env.ps()
+    found = env.ps(_settings())
     if as_json:
         from envctl.ui.views import services_view  # noqa: PLC0415
 
-        _print_json(services_view(env.project, rows))
+        _print_json(services_view(found.project, found.rows))
     else:
         from envctl.ui.render import services_table  # noqa: PLC0415
 
-        services_table(rows)
+        services_table(found.rows)
     return 0
 
 
 RunArg = Annotated[str, typer.Argument(help="Run id, or 'latest'.")]
 
 
-def _store() -> Any:
-    from envctl.runs.store import RunStore  # noqa: PLC0415
+def _run(run_id: str) -> Any:
+    from envctl.verbs.runs import open_run  # noqa: PLC0415
 
-    return RunStore(_settings().resolved_log_dir)
+    return open_run(_settings(), run_id)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -261,16 +223,13 @@ def test(
         "--json", help="With --detach: print the started run as JSON (envctl/started/1).")] = False,
 ) -> int:
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
-    from envctl.ui.testing import TestOptions, run_tests  # noqa: PLC0415
+    from envctl.ui.testing import run_tests  # noqa: PLC0415
+    from envctl.verbs.test import TestOptions, check_options  # noqa: PLC0415
 
-    if as_json and not detach:
-        from envctl.errors import UsageError  # noqa: PLC0415
-
-        raise UsageError("--json prints the started run: it goes with --detach")
-    settings = _settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids)
-    return run_tests(settings, TestOptions(
-        pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
-        isolated=isolated, shards=shards, rerun_failed=rerun_failed, as_json=as_json))
+    options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
+                          isolated=isolated, shards=shards, rerun_failed=rerun_failed, as_json=as_json)
+    check_options(options)  # before the settings are read: a usage error is the first answer
+    return run_tests(_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids), options)
 
 
 @app.command()
@@ -282,9 +241,7 @@ def status(
     lines: Annotated[int, typer.Option(help="How many output lines to show.")] = 10,
 ) -> int:
     """State, progress, rate, ETA, the test running now, limits, and the last output lines."""
-    from envctl.runs.run import Run  # noqa: PLC0415
-
-    handle = Run(_store(), run)
+    handle = _run(run)
     if watch:
         from envctl.ui.render import watch_run  # noqa: PLC0415
 
@@ -316,28 +273,16 @@ def logs(
     max_bytes: Annotated[int, typer.Option(help="With --json: at most this many bytes.")] = 64 * 1024,
 ) -> int:
     """Print a run's output log."""
-    from envctl.runs.run import Run  # noqa: PLC0415
-
-    handle = Run(_store(), run)
-    if not as_json and offset is not None:
-        from envctl.errors import UsageError  # noqa: PLC0415
-
-        raise UsageError("--offset reads a piece of the log as JSON: add --json")
-    if as_json:
-        from envctl.runs.logfile import read_chunk  # noqa: PLC0415
-        from envctl.ui.views import logs_view  # noqa: PLC0415
-
-        if follow or timestamps or (offset is not None and tail is not None):
-            from envctl.errors import UsageError  # noqa: PLC0415
-
-            raise UsageError("--json prints one piece of the log: the last --tail lines or the "
-                             "bytes from --offset; it does not combine with --follow or --timestamps")
-        record = handle.record
-        _print_json(logs_view(record, read_chunk(handle.dir, offset=offset, tail=tail,
-                                                 max_bytes=max(1024, min(max_bytes, 1 << 24)))))
-        return 0
     from envctl.ui.follow import print_log  # noqa: PLC0415
+    from envctl.verbs import logs as log_verb  # noqa: PLC0415
 
+    handle = _run(run)
+    options = log_verb.LogsOptions(follow=follow, tail=tail, timestamps=timestamps, as_json=as_json,
+                                   offset=offset, max_bytes=max_bytes)
+    if as_json:
+        _print_json(log_verb.piece(handle, options))
+        return 0
+    log_verb.check_options(options)
     print_log(handle, follow=follow, tail=tail, timestamps=timestamps)
     return 0
 
@@ -355,36 +300,20 @@ def wait(
                              "(default: on when CI=true).")] = None,
 ) -> int:
     """Block until the run ends; print its summary; exit with pytest's code (or envctl's)."""
-    from envctl.runs.run import Run  # noqa: PLC0415
-    from envctl.units import parse_duration  # noqa: PLC0415
+    from envctl.ui import environ  # noqa: PLC0415
+    from envctl.ui.waiting import bounded_wait  # noqa: PLC0415
+    from envctl.verbs import runs as run_verbs  # noqa: PLC0415
+    from envctl.verbs import wait as wait_verb  # noqa: PLC0415
 
     settings = _settings()
-    from envctl.runs.store import RunStore  # noqa: PLC0415
-
-    handle = Run(RunStore(settings.resolved_log_dir), run)
-    if ci and (timeout is not None or as_json):
-        from envctl.errors import UsageError  # noqa: PLC0415
-
-        raise UsageError("--ci waits to the end and reports for CI: it takes no --timeout or --json")
-    # CI=true turns CI mode on, unless the caller asked for a bounded or JSON answer: an agent
-    # in a CI job (CI=true) polls with `wait --timeout`, and must get its answer, not a stop.
-    on_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes") and timeout is None and not as_json
-    if ci if ci is not None else on_ci:
+    handle = run_verbs.open_run(settings, run)
+    options = wait_verb.WaitOptions(timeout=timeout, as_json=as_json, ci=ci)
+    if wait_verb.ci_mode(options, on_ci=environ.on_ci()):
         from envctl.ui.ci import ci_wait  # noqa: PLC0415
 
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        return ci_wait(handle.dir, heartbeat=settings.heartbeat,
-                       github_actions=os.environ.get("GITHUB_ACTIONS") == "true",
-                       summary_path=Path(summary) if summary else None, out=sys.stdout.buffer)
-    try:
-        limit = parse_duration(timeout) if timeout else None
-    except ValueError as exc:
-        from envctl.errors import UsageError  # noqa: PLC0415
-
-        raise UsageError(f"--timeout {timeout!r}: {exc}") from None
-    from envctl.ui.waiting import bounded_wait  # noqa: PLC0415
-
-    return bounded_wait(handle, limit, as_json=as_json)
+        return ci_wait(handle.dir, heartbeat=settings.heartbeat, github_actions=environ.github_actions(),
+                       summary_path=environ.step_summary(), out=sys.stdout.buffer)
+    return bounded_wait(handle, wait_verb.time_limit(options), as_json=as_json)
 
 
 @app.command()
@@ -394,9 +323,9 @@ def stop(
         "--json", help="Print the run's record as JSON (envctl/run/1).")] = False,
 ) -> int:
     """Cancel a run: interrupt, then terminate, then kill its container; record it cancelled."""
-    from envctl.runs.run import Run  # noqa: PLC0415
+    from envctl.verbs import runs as run_verbs  # noqa: PLC0415
 
-    record = Run(_store(), run).stop()
+    record = run_verbs.stop(_settings(), run)
     if as_json:
         from envctl.ui.views import run_view  # noqa: PLC0415
 
@@ -415,16 +344,17 @@ def runs(
         "--json", help="Print the history as JSON (envctl/runs/1).")] = False,
 ) -> int:
     """The run history: id, state, start, duration, counts, exit code."""
-    found, damaged = _store().scan()
-    records = [record for _path, record in found]
+    from envctl.verbs import runs as run_verbs  # noqa: PLC0415
+
+    found = run_verbs.history(_settings())
     if as_json:
         from envctl.ui.views import runs_view  # noqa: PLC0415
 
-        _print_json(runs_view(records, damaged))
+        _print_json(runs_view(found.records, found.damaged))
     else:
         from envctl.ui.render import runs_table  # noqa: PLC0415
 
-        runs_table(records, damaged)
+        runs_table(found.records, found.damaged)
     return 0
 
 
@@ -437,13 +367,14 @@ def failures(
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (envctl/failures/1).")] = False,
 ) -> int:
     """The failed tests of a run, compact: id, file:line, message, the traceback's last lines."""
-    from envctl.runs.run import Run  # noqa: PLC0415
-    from envctl.ui.views import failures_text, run_failures_view  # noqa: PLC0415
+    from envctl.verbs import runs as run_verbs  # noqa: PLC0415
 
-    view = run_failures_view(Run(_store(), run), limit=limit, tail=tail)
+    view = run_verbs.failures(_settings(), run, limit=limit, tail=tail)
     if as_json:
         _print_json(view)
     else:
+        from envctl.ui.views import failures_text  # noqa: PLC0415
+
         print(failures_text(view))
     return 0
 
@@ -471,38 +402,17 @@ def report(
         help="With merge: write durations here (default: the durations_file setting).")] = None,
 ) -> int:
     """The aggregated results of a run; `report merge INPUTS...` merges shards into one."""
-    from envctl.errors import UsageError  # noqa: PLC0415
-    from envctl.runs.run import Run  # noqa: PLC0415
-    from envctl.ui.report import FORMATS, render  # noqa: PLC0415
+    from envctl.verbs import report as report_verb  # noqa: PLC0415
 
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    if as_json:  # every read command takes --json
-        if fmt not in ("md", "json"):
-            raise UsageError(f"--json and --format {fmt} ask for two formats")
-        fmt = "json"
+    options = report_verb.ReportOptions(run=run, inputs=tuple(inputs or ()), fmt=fmt, as_json=as_json,
+                                        junit_out=junit_out, durations_out=durations_out)
+    chosen = report_verb.check_options(options)
     if run == "merge":
-        return _report_merge(inputs or [], fmt, junit_out, durations_out)
-    if inputs:
-        raise UsageError("only `report merge` takes more than one argument")
-    handle = Run(_store(), run)
-    sys.stdout.write(render(handle.dir, handle.record, fmt))
+        merged = report_verb.merge(_settings(), options, chosen)
+        sys.stdout.write(merged.text)
+        return merged.exit_code
+    sys.stdout.write(report_verb.render(_run(run), chosen))
     return 0
-
-
-def _report_merge(inputs: list[Path], fmt: str, junit_out: Path | None,
-                  durations_out: Path | None) -> int:
-    from envctl.report import merge  # noqa: PLC0415
-    from envctl.report.summary import merged_render  # noqa: PLC0415
-
-    settings = _settings()
-    results = merge.merge(inputs)
-    if junit_out is not None:
-        merge.write_junit(results, junit_out)
-    merge.write_durations(results, durations_out or settings.resolved_durations_file)
-    code = merge.exit_code(results)
-    sys.stdout.write(merged_render(results, fmt, code))
-    return code
 
 
 @app.command()
@@ -512,66 +422,27 @@ def gc(
              "older than this (e.g. 2h).")] = None,
 ) -> int:
     """Rotate run records (keep_runs, max_age); with --older-than, remove stale isolated projects."""
-    from envctl.runs.rotation import rotate  # noqa: PLC0415
-    from envctl.runs.store import RunStore  # noqa: PLC0415
+    from envctl.verbs import gc as gc_verb  # noqa: PLC0415
 
     settings = _settings()
-    removed = rotate(RunStore(settings.resolved_log_dir), keep=settings.keep_runs,
-                     max_age=settings.max_age)
+    removed = gc_verb.rotate_runs(settings)
     print(f"envctl: removed {len(removed)} run(s)" + (f": {', '.join(removed)}" if removed else ""),
           file=sys.stderr)
-    if older_than is not None:
-        from envctl.errors import UsageError  # noqa: PLC0415
-        from envctl.gc import remove_stale_projects  # noqa: PLC0415
-        from envctl.units import parse_duration  # noqa: PLC0415
-
-        try:
-            age = parse_duration(older_than)
-        except ValueError as exc:
-            raise UsageError(f"--older-than {older_than!r}: {exc}") from None
-        for project, objects in remove_stale_projects(age, timeout=settings.docker_timeout).items():
+    age = gc_verb.older_than_seconds(older_than)
+    if age is not None:
+        for project, objects in gc_verb.remove_projects(settings, age).items():
             print(f"envctl: removed isolated project {project}: {objects}", file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``envctl`` console script."""
-    return guarded(lambda: _dispatch(sys.argv[1:] if argv is None else argv))
+    return guarded(lambda: dispatch(app, sys.argv[1:] if argv is None else argv))
 
 
 def run() -> None:
-    """Console-script entry: run, flush, and leave without interpreter teardown.
-
-    Tearing down the docker, requests and rich modules costs ~130 ms after the work is done,
-    which would be most of `envctl up`'s latency after the last service turns healthy. Every
-    file envctl writes is closed (and state files fsynced) before this point.
-    """
+    """Console-script entry: run, flush, and leave without interpreter teardown (boundary.leave)."""
     from envctl.files import ensure_standard_descriptors  # noqa: PLC0415
 
     ensure_standard_descriptors()  # a lock or log opened on a closed fd 0-2 would be lost in a child
-    code = main()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
-
-
-def _dispatch(argv: list[str]) -> int:
-    try:
-        result = app(args=argv, standalone_mode=False, prog_name="envctl")
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except typer.Abort as exc:
-        # click turns every KeyboardInterrupt into Abort: give back the one that was raised (a
-        # SIGTERM or SIGHUP carries its signal, for the exit code).
-        cause = exc.__cause__ or exc.__context__
-        raise (cause if isinstance(cause, KeyboardInterrupt) else KeyboardInterrupt()) from None
-    except typer.TyperException as exc:
-        # click's usage errors exit 2, which is pytest's; envctl's usage code is 10.
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            print(f"envctl: error: {exc.format_message()}", file=sys.stderr)
-        return int(ExitCode.USAGE)
-    return int(result) if isinstance(result, int) else 0
+    leave(main())

@@ -10,12 +10,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from envctl.docker import timeouts
 from envctl.errors import EnvctlError
 from envctl.files import private_dir
 from envctl.settings import Settings
 from envctl.units import format_size
 
-ENGINE_DEADLINE = 5.0  # a dead DOCKER_HOST must be reported within this
+ENGINE_DEADLINE = timeouts.CHECK  # a dead DOCKER_HOST must be reported within this
 MIN_FREE_DISK = 1 << 30
 
 

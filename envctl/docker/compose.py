@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from envctl.docker import timeouts
 from envctl.docker.models import ComposeProject
 from envctl.errors import ComposeFileError, ComposeUnavailableError, DockerError
 
@@ -24,6 +25,7 @@ _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 MIN_COMPOSE = (2, 20)
 NO_PLUGIN = "'compose' is not a docker command"  # the docker CLI's words when the plugin is absent
 COMPOSE_HINT = "run scripts/setup-docker, or install docker-compose-plugin"
+KILL_AFTER = f"--kill-after={timeouts.KILL_AFTER}"  # timeout(1)'s flag
 
 
 class ComposeCommandError(DockerError):
@@ -46,7 +48,7 @@ class Compose:
     """One compose project: its files, name and directory."""
 
     def __init__(self, files: Sequence[Path], project: str | None, *,
-                 timeout: float = 60.0, context: str | None = None,
+                 timeout: float = timeouts.CALL, context: str | None = None,
                  env_files: Sequence[Path] = (), profiles: Sequence[str] = ()) -> None:
         # No project directory: compose takes the first file's folder, as users expect. No
         # project name (None): compose's own (COMPOSE_PROJECT_NAME, `name:`, that folder's name).
@@ -62,7 +64,7 @@ class Compose:
 
         call = ["docker"]
         if deadline is not None and shutil.which("timeout"):
-            call = ["timeout", "--kill-after=5", f"{deadline:.0f}", "docker"]
+            call = ["timeout", KILL_AFTER, f"{deadline:.0f}", "docker"]
         return DockerClient(
             client_call=call,
             compose_files=self.files,
@@ -113,7 +115,7 @@ class Compose:
         from python_on_whales.exceptions import DockerException  # noqa: PLC0415
 
         try:
-            text = self._client(min(self.timeout, 20)).compose.version()
+            text = self._client(min(self.timeout, timeouts.COMPOSE_VERSION)).compose.version()
         except DockerException as exc:
             raise ComposeUnavailableError("the docker compose v2 plugin is not installed",
                                           hint=COMPOSE_HINT) from exc
@@ -156,7 +158,7 @@ class Compose:
                      deadline: float) -> None:
         """``compose run --detach --no-deps --no-TTY --name NAME SERVICE COMMAND...``, no --rm:
         the container must outlive its exit until its results are collected."""
-        argv = ["timeout", "--kill-after=5", f"{deadline:.0f}",
+        argv = ["timeout", KILL_AFTER, f"{deadline:.0f}",
                 *self.command("run", "--detach", "--no-deps", "--no-TTY", "--name", name, service,
                               *command)]
         proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False)
@@ -172,7 +174,7 @@ class Compose:
     def start_up(self, services: Sequence[str], *, output: IO[bytes],
                  deadline: float) -> subprocess.Popen[bytes]:
         """Start ``compose up -d --no-build SERVICES`` as a process the caller watches."""
-        argv = ["timeout", "--kill-after=5", f"{deadline:.0f}",
+        argv = ["timeout", KILL_AFTER, f"{deadline:.0f}",
                 *self.command("up", "--detach", "--no-build", "--no-color", *services)]
         return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)

@@ -9,22 +9,25 @@ import re
 import socket
 import time
 import urllib.parse
+from collections.abc import Callable
 
 STATUS_LINE_LIMIT = 1024  # bytes: an answer whose status line is longer is not the engine's
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})[ \r]")
 
 
-def get_status(socket_path: str, path: str, *, timeout: float) -> int:
+def get_status(socket_path: str, path: str, *, timeout: float,
+               clock: Callable[[], float] = time.monotonic) -> int:
     """The HTTP status of ``GET path``, the rest of the answer unread; TimeoutError when the
     engine does not answer within ``timeout`` (connecting, asking and answering together),
     another OSError when it cannot be reached or does not answer in HTTP.
 
     The path carries no API version: the engine answers at its own (engines drop old versions:
-    Docker 29 refuses anything before 1.44), and an image inspect has not changed in years."""
-    deadline = time.monotonic() + timeout
+    Docker 29 refuses anything before 1.44), and an image inspect has not changed in years.
+    ``clock`` measures the deadline (each socket step waits at most what is left of it)."""
+    deadline = clock() + timeout
 
     def left() -> float:
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock()
         if remaining <= 0:
             raise TimeoutError(f"the engine did not answer within {timeout:g}s")
         return remaining

@@ -2,7 +2,7 @@
 
 ``judge`` is pure: one container's inspected state in, a phase out. ``ReadinessWatch`` keeps the
 latest state of every container of the project and says when every wanted service is ready,
-when one has certainly failed, and why. The event loop that feeds it lives in ``environment``.
+when one has certainly failed, and why. The event loop that feeds it lives in ``readiness``.
 """
 
 from __future__ import annotations

@@ -9,14 +9,22 @@ every POLL seconds, each try bounded."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envctl.settings import ServiceWait
+
+if TYPE_CHECKING:
+    from envctl.docker.engine import Engine
 
 POLL = 0.02  # seconds between two tries of a port: the gap to "ready" stays under ~25 ms
 TRY_TIMEOUT = 1.0  # seconds one connection or request may take
@@ -77,11 +85,12 @@ def http_error(endpoints: Iterable[tuple[str, int]], path: str) -> str | None:
     return error
 
 
-def http_status(host: str, port: int, path: str, seconds: float = TRY_TIMEOUT) -> int:
+def http_status(host: str, port: int, path: str, seconds: float = TRY_TIMEOUT,
+                clock: Callable[[], float] = time.monotonic) -> int:
     """The status of GET ``path``, read from the answer's first line within ``seconds`` in all
     (a server that trickles its answer cannot hold a try longer); ValueError when the answer is
     not HTTP, or does not come."""
-    deadline = time.monotonic() + seconds
+    deadline = clock() + seconds
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     request = (f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: envctl-wait\r\n"
                "Connection: close\r\n\r\n")
@@ -89,7 +98,7 @@ def http_status(host: str, port: int, path: str, seconds: float = TRY_TIMEOUT) -
         connection.sendall(request.encode("ascii"))
         answer = b""
         while b"\r\n" not in answer and len(answer) < 4096:
-            left = deadline - time.monotonic()
+            left = deadline - clock()
             if left <= 0:
                 raise ValueError(f"no answer within {seconds:g}s")
             connection.settimeout(left)
@@ -157,7 +166,8 @@ def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: th
               endpoints: Callable[[int], list[tuple[str, int]]],
               output: Callable[[], Iterator[bytes]],
               in_network: InNetwork | None = None, where: str = "auto",
-              clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+              clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
     """Wait until the container meets ``spec`` (its log line first, then its port or path), or
     ``deadline``/``stop``; the result says which, and why.
 
@@ -196,5 +206,58 @@ def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: th
             return result(True, f"{what} answered")
         if clock() >= deadline:
             break
-        time.sleep(POLL)
+        sleep(POLL)
     return result(False, f"{spec.describe()}: not by the deadline; last try: {error}")
+
+
+def probe_in_network(engine: Engine, image: str, container_id: str, *, labels: dict[str, str],
+                     port: int, path: str | None, seconds: float,
+                     on_created: Callable[[str], None] = lambda _id: None) -> tuple[bool, str]:
+    """A port or http wait tried from a container of ``image`` (the test service's: it has
+    Python) in ``container_id``'s network namespace: for engines whose containers this machine
+    cannot reach, and ports that are not published. ``labels``: envctl's only (with compose's,
+    `up` would take it for one of the service's containers); `down` removes any left by a
+    process that died while it ran."""
+    from envctl.env import wait_probe  # noqa: PLC0415
+
+    source = Path(wait_probe.__file__).read_text(encoding="utf-8")
+    return engine.probe_in_network(image, container_id,
+                                   ["python3", "-c", source, str(port), path or "", f"{seconds:.3f}"],
+                                   labels=labels, seconds=seconds, on_created=on_created)
+
+
+def probe_service(spec: ServiceWait, container_id: str, *, deadline: float, stop: threading.Event,
+                  docker_timeout: float, where: str, image: Callable[[], str], labels: dict[str, str],
+                  on_created: Callable[[str], None]) -> ProbeResult:
+    """``run_probe`` on the engine: its ports from the container's inspect, its log from the
+    engine's stream, and (``where`` allowing) from a probe container of ``image()`` in the
+    service's network."""
+    from envctl.docker import timeouts  # noqa: PLC0415
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    # Engines of its own: it runs in a thread, and the docker SDK's client is not shared across threads.
+    with Engine(timeout=docker_timeout) as inspecting, Engine(timeout=timeouts.LOG_WATCH) as streaming:
+        return run_probe(
+            spec, container_id, deadline=deadline, stop=stop,
+            endpoints=lambda port: inspecting.endpoints(container_id, port),
+            output=lambda: streaming.output_stream(container_id, follow=True),
+            in_network=lambda port, path, seconds: probe_in_network(
+                inspecting, image(), container_id, labels=labels, port=port, path=path,
+                seconds=seconds, on_created=on_created),
+            where=where)
+
+
+def may_probe_from_network(where: str, waits: Iterable[ServiceWait], targets: Iterable[str],
+                           environ: Mapping[str, str] | None = None, platform: str = sys.platform) -> bool:
+    """Whether a port or http wait of ``targets`` may be tried from the service's network (see
+    probe_in_network), which takes the test service's image: ``where`` (the wait_probe setting)
+    says so, or the engine is remote, or its containers are in a VM (not Linux)."""
+    if where == "host":
+        return False
+    wanted = set(targets)
+    if not any(w.port is not None and w.service in wanted for w in waits):
+        return False
+    env = os.environ if environ is None else environ
+    scheme = urllib.parse.urlsplit(env.get("DOCKER_HOST", "")).scheme
+    remote = scheme in ("tcp", "ssh", "http", "https")  # not a local (rootless) unix socket
+    return where == "network" or remote or not platform.startswith("linux")

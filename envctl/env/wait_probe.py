@@ -14,6 +14,7 @@ import http.client
 import socket
 import sys
 import time
+from collections.abc import Callable
 
 POLL = 0.02
 TRY_TIMEOUT = 1.0
@@ -34,9 +35,10 @@ def _try(host: str, port: int, path: str) -> str | None:
     return None if 200 <= status < 400 else f"GET {path} answered {status}"
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], clock: Callable[[], float] = time.monotonic,
+         sleep: Callable[[float], None] = time.sleep) -> int:
     port, path, seconds = int(argv[0]), argv[1], float(argv[2])
-    deadline = time.monotonic() + seconds
+    deadline = clock() + seconds
     error = "not tried"
     while True:
         errors = []
@@ -50,10 +52,10 @@ def main(argv: list[str]) -> int:
                 return 0
             errors.append(said)
         error = errors[0]  # IPv4's: a namespace without IPv6 says nothing useful about ::1
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
             print(f"port {port}{' ' + path if path else ''}: {error}", file=sys.stderr, flush=True)
             return 1
-        time.sleep(POLL)
+        sleep(POLL)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 
 TIMED_OUT_EXIT = 124
 GRACE_INTERRUPT = 10.0
@@ -33,7 +34,19 @@ def _wait(proc: subprocess.Popen, seconds: float) -> bool:  # type: ignore[type-
     return True
 
 
-GATE_WAIT = 30.0  # seconds to wait for envctl's collector to attach before starting anyway
+# Seconds to wait for envctl's collector to attach before starting anyway. The host says how
+# long in ENVCTL_GATE_WAIT (it weighs the same number when it decides whether to attach); this
+# default holds when it does not, since this file runs where envctl is not installed.
+GATE_WAIT = 30.0
+
+
+def gate_wait(environ: Mapping[str, str]) -> float:
+    """The gate's wait, as the host passed it (the default when absent or not a number)."""
+    try:
+        seconds = float(environ.get("ENVCTL_GATE_WAIT", ""))
+    except ValueError:
+        return GATE_WAIT
+    return seconds if 0 <= seconds < float("inf") else GATE_WAIT
 
 
 def _wait_for_gate() -> None:
@@ -42,7 +55,7 @@ def _wait_for_gate() -> None:
     gate = os.environ.get("ENVCTL_ATTACH_GATE", "")
     if not gate:
         return
-    deadline = time.monotonic() + GATE_WAIT
+    deadline = time.monotonic() + gate_wait(os.environ)
     while not os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.005)
 

@@ -21,6 +21,10 @@ PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugin"
 IN_CONTAINER_PLUGIN = "/envctl"
 IN_CONTAINER_RUN_DIR = "/envctl-run"  # the exchange folder
 IN_CONTAINER_INPUT = "/envctl-in"
+# Seconds the runner holds the tests at the attach gate before starting anyway. Passed to it in
+# ENVCTL_GATE_WAIT (the runner, stdlib only in the container, keeps the same default), so the host
+# never imports the container's code to learn it.
+GATE_WAIT = 30.0
 
 
 def container_name(project: str, service: str, run_id: str) -> str:
@@ -63,6 +67,7 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
         "PYTHONPATH": IN_CONTAINER_PLUGIN,
         "ENVCTL_PROGRESS_DIR": IN_CONTAINER_RUN_DIR,
         "ENVCTL_ATTACH_GATE": f"{IN_CONTAINER_INPUT}/{ATTACHED_FILE}",
+        "ENVCTL_GATE_WAIT": f"{GATE_WAIT:g}",
         # Files the container writes are handed to the host user (a root container chowns them).
         "ENVCTL_HOST_UID": str(os.getuid()),
         "ENVCTL_HOST_GID": str(os.getgid()),

@@ -30,6 +30,11 @@ ENDING_POLL = 0.01
 ENDING_WINDOW = 5.0  # seconds after the exit that ENDING_POLL lasts
 DEFAULT_CLEANUP_WAIT = 60.0  # an isolated project's removal (by label, usually < 1 s)
 
+# The clock and the pause of every wait here, looked up at each call: a unit test puts a fake
+# clock in their place, so deadlines are checked without waiting for them.
+monotonic: Callable[[], float] = time.monotonic
+sleep: Callable[[float], None] = time.sleep
+
 
 def take_over(run_dir: Path) -> bool:
     """Start a collector for the run if it needs one and none holds it; whether one started.
@@ -59,17 +64,17 @@ class Deadline:
 
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds
-        self.at = None if seconds is None else time.monotonic() + seconds
+        self.at = None if seconds is None else monotonic() + seconds
 
     def left(self, cap: float | None = None) -> float | None:
         if self.at is None:
             return cap
-        left = max(0.0, self.at - time.monotonic())
+        left = max(0.0, self.at - monotonic())
         return left if cap is None else min(left, cap)
 
     @property
     def passed(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at
+        return self.at is not None and monotonic() >= self.at
 
     def check(self, record: RunRecord) -> None:
         if self.passed:
@@ -111,12 +116,12 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
         if collector_alive(run_dir) or (record.children and _children_collected(run_dir, record)):
             lost_collector_at = None
         elif lost_collector_at is None:
-            lost_collector_at = time.monotonic()
-        elif time.monotonic() - lost_collector_at > COLLECTOR_START_GRACE:
+            lost_collector_at = monotonic()
+        elif monotonic() - lost_collector_at > COLLECTOR_START_GRACE:
             # In a row: the run got no further (same state) and the last death was recent.
-            recent = last_death is not None and time.monotonic() - last_death < TAKEOVER_WINDOW
+            recent = last_death is not None and monotonic() - last_death < TAKEOVER_WINDOW
             failed_takeovers = failed_takeovers + 1 if record.state is last_state and recent else 1
-            last_state, last_death = record.state, time.monotonic()
+            last_state, last_death = record.state, monotonic()
             if failed_takeovers > MAX_FAILED_TAKEOVERS:
                 raise _cannot_record(run_dir, record, failed_takeovers - 1)
             take_over(run_dir)  # its collector died while we waited
@@ -127,7 +132,7 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
         if waiter is not None and not waiter.done.is_set():
             waiter.done.wait(deadline.left(0.5))
         else:
-            time.sleep(deadline.left(ENDING_POLL if _ending(record, waiter) else POLL) or 0.0)
+            sleep(deadline.left(ENDING_POLL if _ending(record, waiter) else POLL) or 0.0)
 
 
 def _cannot_record(run_dir: Path, record: RunRecord, attempts: int) -> EnvctlError:
@@ -153,7 +158,7 @@ def _ending(record: RunRecord, waiter: _ExitWaiter | None) -> bool:
     the usual pace."""
     exited_at = waiter.exited_at if waiter is not None else None
     return not record.children and exited_at is not None \
-        and time.monotonic() - exited_at < ENDING_WINDOW
+        and monotonic() - exited_at < ENDING_WINDOW
 
 
 def _children_collected(run_dir: Path, record: RunRecord) -> bool:
@@ -169,12 +174,13 @@ class _ExitWaiter:
         threading.Thread(target=self._wait, args=(container,), daemon=True, name="envctl-exit").start()
 
     def _wait(self, container: str) -> None:
+        from envctl.docker import timeouts  # noqa: PLC0415
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         try:
-            with Engine(timeout=None) as engine:
+            with Engine(timeout=timeouts.UNTIL_EXIT) as engine:
                 engine.wait_exit(container)
-            self.exited_at = time.monotonic()
+            self.exited_at = monotonic()
         except EnvctlError:
             pass  # gone, or not created yet: the record says what happened
         finally:
@@ -237,9 +243,10 @@ def _stop_all(run_dirs: list[Path], escalation: tuple[tuple[str, float], ...], r
 
 def escalate(container: str, escalation: tuple[tuple[str, float], ...]) -> None:
     """Send each signal in turn, until the container exits within the signal's grace."""
+    from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
-    with Engine(timeout=30) as engine:
+    with Engine(timeout=timeouts.PROMPT) as engine:
         for signal, grace in escalation:
             if not engine.kill(container, signal):
                 return

@@ -193,10 +193,11 @@ def creation_under_way(name: str, proc: Path = Path("/proc")) -> bool | None:
 def remove_container(name: str | None) -> None:
     if name is None:
         return
+    from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     try:
-        with Engine(timeout=30) as engine:
+        with Engine(timeout=timeouts.PROMPT) as engine:
             engine.remove(name)
     except EnvctlError:
         pass

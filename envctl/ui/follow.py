@@ -32,7 +32,7 @@ def _started(record: RunRecord) -> bool:
 def _stream_container(container: str | None, *, tail: int | None = None,
                       write: Callable[[bytes], None] = _write) -> tuple[int, bool]:
     """Copy the container's output to stdout until it exits: (bytes copied, complete)."""
-    from envctl.docker.engine import Engine  # noqa: PLC0415
+    from envctl.verbs.logs import container_output  # noqa: PLC0415
 
     if container is None:
         return 0, False
@@ -43,11 +43,8 @@ def _stream_container(container: str | None, *, tail: int | None = None,
         write(chunk)
         copied += len(chunk)
 
-    # The engine's stored log, followed: an attach made after the tests began would drop what
-    # they print while the engine replays its log (invalid UTF-8 is re-encoded: this is a view).
-    with Engine(timeout=None) as engine:
-        for chunk in engine.output_stream(container, follow=True, tail=tail):
-            sink(chunk)
+    for chunk in container_output(container, tail=tail):
+        sink(chunk)
     return copied, True
 
 

@@ -11,9 +11,7 @@ The SDK is an optional extra (``pip install 'envctl[mcp]'``), imported only by t
 
 from __future__ import annotations
 
-import contextlib
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,6 @@ from envctl.errors import EnvctlError, UsageError
 
 WAIT_DEFAULT = 50.0  # seconds: under the ~60 s at which MCP clients cut a call by default
 WAIT_MAX = 600.0
-REPORT_EVERY = 5.0  # seconds between progress notifications when nothing changed
 LOGS_DEFAULT_BYTES = 16 * 1024
 LOGS_MAX_BYTES = 256 * 1024
 
@@ -125,9 +122,11 @@ class Tools:
     """The tools' work, synchronous (run in worker threads), for one project directory."""
 
     def __init__(self, project_dir: Path | None,
-                 report: Callable[[float, float | None, str], None] | None = None) -> None:
+                 report: Callable[[float, float | None, str], None] | None = None,
+                 wait_with: Mapping[str, Any] | None = None) -> None:
         self.project_dir = project_dir
         self.report = report or (lambda _done, _total, _message: None)
+        self.wait_with = dict(wait_with or {})  # verbs.wait.wait_at_most's wait_for and clock (tests)
 
     def settings(self, **flags: object) -> Any:
         from envctl.settings import load_settings  # noqa: PLC0415
@@ -135,13 +134,12 @@ class Tools:
         return load_settings(self.project_dir, flags={k: v for k, v in flags.items() if v is not None})
 
     def run(self, run_id: str) -> Any:
-        from envctl.runs.run import Run  # noqa: PLC0415
-        from envctl.runs.store import RunStore  # noqa: PLC0415
+        from envctl.verbs.runs import open_run  # noqa: PLC0415
 
-        return Run(RunStore(self.settings().resolved_log_dir), run_id)
+        return open_run(self.settings(), run_id)
 
     def start_run(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.ui.testing import TestOptions  # noqa: PLC0415
+        from envctl.verbs.test import TestOptions  # noqa: PLC0415
 
         cpus, pids = args.get("cpus"), args.get("pids")
         settings = self.settings(run_timeout=args.get("timeout"), memory=args.get("memory"),
@@ -153,19 +151,17 @@ class Tools:
             shard=args.get("shard"), shards=None if shards is None else int(shards)))
 
     def rerun_failed(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.ui.testing import TestOptions  # noqa: PLC0415
+        from envctl.verbs.test import TestOptions  # noqa: PLC0415
 
         return self._start(self.settings(), TestOptions(
             pytest_args=tuple(args.get("pytest_args") or ()), detach=True, no_up=bool(args.get("no_up")),
             rerun_failed=args.get("run_id", "latest")))
 
     def _start(self, settings: Any, options: Any) -> Answer:
-        from envctl.ui.testing import start_run  # noqa: PLC0415
         from envctl.ui.views import started_view  # noqa: PLC0415
+        from envctl.verbs.test import start_in_background  # noqa: PLC0415
 
-        started = start_run(settings, options)
-        if started.run_dir is None or started.record is None:
-            raise UsageError("; ".join(started.notes) or "nothing to run")
+        started = start_in_background(settings, options)
         view = started_view(started.run_dir, started.record, rerun=started.rerun)
         notes = "; ".join(started.notes)
         return Answer(view, f"run {started.record.id} started" + (f" ({notes})" if notes else "")
@@ -173,89 +169,69 @@ class Tools:
 
     def status(self, args: Mapping[str, Any]) -> Answer:
         from envctl.ui.views import progress_line, status_view  # noqa: PLC0415
+        from envctl.verbs import runs  # noqa: PLC0415
 
-        status = self.run(args.get("run_id", "latest")).status(lines=int(args.get("lines", 10)))
+        status = runs.status(self.settings(), args.get("run_id", "latest"), lines=int(args.get("lines", 10)))
         return Answer(status_view(status), progress_line(status))
 
     def wait(self, args: Mapping[str, Any]) -> Answer:
-        """`envctl wait`'s own wait (control.wait_for: it takes a dead recorder's run over and
-        blocks on the engine's exit event), bounded by ``seconds``, reporting as it goes."""
-        from envctl.errors import WaitTimeoutError  # noqa: PLC0415
-        from envctl.runs import control  # noqa: PLC0415
+        """A wait bounded by ``seconds`` (verbs/wait.py), reporting the seconds waited out of
+        ``seconds`` (MCP progress must increase) with the run's own progress as the message."""
         from envctl.ui.views import progress_line, wait_view  # noqa: PLC0415
+        from envctl.verbs.wait import wait_at_most  # noqa: PLC0415
 
-        began = time.monotonic()
         seconds = float(args.get("seconds", WAIT_DEFAULT))
-        handle = self.run(args.get("run_id", "latest"))
-        reported: list[Any] = [(), -1e9]  # what was last reported, and when
-
-        def tick(_record: Any) -> None:
-            status = handle.status(lines=0)
-            counts = status.progress.counts
-            now_state = (status.record.state, counts.done, counts.failed, counts.errors,
-                         status.progress.current)
-            if now_state != reported[0] or time.monotonic() - reported[1] >= REPORT_EVERY:
-                # MCP progress must increase with each notification: the seconds waited do,
-                # out of the seconds asked for; the run's own done/total is in the message.
-                self.report(round(time.monotonic() - began, 3), seconds, progress_line(status))
-                reported[:] = [now_state, time.monotonic()]
-
-        with contextlib.suppress(WaitTimeoutError):  # the deadline is an answer: not ended yet
-            control.wait_for(handle.dir, timeout=seconds, cleaned=False, on_tick=tick)
-        status = handle.status(lines=5)
-        return Answer(wait_view(status, waited=time.monotonic() - began), progress_line(status))
+        waited = wait_at_most(self.run(args.get("run_id", "latest")), seconds,
+                              on_progress=lambda at, status: self.report(at, seconds, progress_line(status)),
+                              **self.wait_with)
+        return Answer(wait_view(waited.status, waited=waited.waited), progress_line(waited.status))
 
     def failures(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.ui.views import run_failures_view  # noqa: PLC0415
+        from envctl.verbs import runs  # noqa: PLC0415
 
         limit = None if args.get("limit") is None else int(args["limit"])
-        view = run_failures_view(self.run(args.get("run_id", "latest")), limit=limit,
-                                 tail=int(args.get("tail", 6)))
+        view = runs.failures(self.settings(), args.get("run_id", "latest"), limit=limit,
+                             tail=int(args.get("tail", 6)))
         names = ", ".join(item["test"] for item in view["failures"][:3])
         more = f" and {view['total'] - 3} more" if view["total"] > 3 else ""
         return Answer(view, f"run {view['run']} ({view['state']}): {view['total']} failed"
                       + (f": {names}{more}" if names else ""))
 
     def logs(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.runs.logfile import read_chunk  # noqa: PLC0415
-        from envctl.ui.views import logs_view  # noqa: PLC0415
+        from envctl.verbs.logs import MCP, LogsOptions, piece  # noqa: PLC0415
 
-        handle = self.run(args.get("run_id", "latest"))
-        record = handle.record
-        if args.get("offset") is not None and args.get("tail") is not None:
-            raise UsageError("give `tail` (the last lines) or `offset` (bytes from there), not both")
         offset, tail = args.get("offset"), args.get("tail")
-        chunk = read_chunk(handle.dir, offset=None if offset is None else int(offset),
-                           tail=None if tail is None else int(tail),
-                           max_bytes=int(args.get("max_bytes", LOGS_DEFAULT_BYTES)))
-        where = f"bytes {chunk.start}-{chunk.end}" if chunk.start is not None else "last lines"
-        return Answer(logs_view(record, chunk),
-                      f"run {record.id} ({record.state.value}): {where} of {chunk.size}")
+        view = piece(self.run(args.get("run_id", "latest")), LogsOptions(
+            as_json=True, offset=None if offset is None else int(offset),
+            tail=None if tail is None else int(tail),
+            max_bytes=int(args.get("max_bytes", LOGS_DEFAULT_BYTES))), MCP)
+        where = f"bytes {view['start']}-{view['end']}" if view["start"] is not None else "last lines"
+        return Answer(view, f"run {view['run']} ({view['state']}): {where} of {view['size']}")
 
     def stop(self, args: Mapping[str, Any]) -> Answer:
         from envctl.ui.views import run_view  # noqa: PLC0415
+        from envctl.verbs import runs  # noqa: PLC0415
 
-        record = self.run(args.get("run_id", "latest")).stop()
+        record = runs.stop(self.settings(), args.get("run_id", "latest"))
         return Answer(run_view(record), f"run {record.id}: {record.state.value}"
                       + ("" if record.state.terminal else " (stop requested; it ends cancelled)"))
 
     def runs(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.runs.store import RunStore  # noqa: PLC0415
         from envctl.ui.views import runs_view  # noqa: PLC0415
+        from envctl.verbs.runs import history  # noqa: PLC0415
 
-        found, damaged = RunStore(self.settings().resolved_log_dir).scan()
-        records = [record for _path, record in found][-int(args.get("limit", 20)):]
-        last = records[-1] if records else None
-        return Answer(runs_view(records, damaged), f"{len(records)} run(s)"
+        found = history(self.settings(), limit=int(args.get("limit", 20)))
+        last = found.records[-1] if found.records else None
+        return Answer(runs_view(found.records, found.damaged), f"{len(found.records)} run(s)"
                       + (f"; latest {last.id} {last.state.value}" if last else ""))
 
     def up(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.env.environment import Environment  # noqa: PLC0415
         from envctl.ui.views import services_view  # noqa: PLC0415
+        from envctl.verbs import env as env_verbs  # noqa: PLC0415
 
-        env = Environment(self.settings(health_timeout=args.get("timeout")))
-        services = list(args.get("services") or [])
-        targets = env.targets(services)
+        env = env_verbs.environment(self.settings(health_timeout=args.get("timeout")))
+        options = env_verbs.UpOptions(services=tuple(args.get("services") or ()))
+        targets = env.targets(list(options.services))
         ready: set[str] = set()
         changes = [0]
 
@@ -266,27 +242,23 @@ class Tools:
             self.report(float(changes[0]), None, f"{service}: {verdict.phase.value} "
                                                  f"({len(ready)}/{len(targets)} ready)")
 
-        env.on_progress = progress
-        reports = env.up(services)
-        return Answer(services_view(env.project, env.ps()),
-                      "ready: " + ", ".join(f"{r.service} ({r.phase.value})" for r in reports))
+        reports = env_verbs.up(env, options, on_progress=progress)
+        return Answer(services_view(env.project, env.ps()), "ready: " + env_verbs.ready_line(reports))
 
     def down(self, args: Mapping[str, Any]) -> Answer:
-        from envctl.env.environment import Environment  # noqa: PLC0415
         from envctl.ui.views import down_view  # noqa: PLC0415
+        from envctl.verbs import env as env_verbs  # noqa: PLC0415
 
-        env = Environment(self.settings())
-        env.down(volumes=bool(args.get("volumes")))
-        return Answer(down_view(env.project, bool(args.get("volumes"))), f"project {env.project} is down")
+        project = env_verbs.down(self.settings(), volumes=bool(args.get("volumes")))
+        return Answer(down_view(project, bool(args.get("volumes"))), f"project {project} is down")
 
     def ps(self, _args: Mapping[str, Any]) -> Answer:
-        from envctl.env.environment import Environment  # noqa: PLC0415
         from envctl.ui.views import services_view  # noqa: PLC0415
+        from envctl.verbs import env as env_verbs  # noqa: PLC0415
 
-        env = Environment(self.settings())
-        rows = env.ps()
-        return Answer(services_view(env.project, rows),
-                      ", ".join(f"{r.service} {r.phase.value}" for r in rows) or "no services running")
+        found = env_verbs.ps(self.settings())
+        return Answer(services_view(found.project, found.rows),
+                      ", ".join(f"{r.service} {r.phase.value}" for r in found.rows) or "no services running")
 
     def call(self, name: str, args: Mapping[str, Any]) -> Answer:
         method: Callable[[Mapping[str, Any]], Answer] = getattr(self, name)

@@ -10,13 +10,13 @@ from typing import Any
 
 from envctl.report.failures import Failure
 from envctl.report.junit import Results
-from envctl.report.summary import cases_csv, markdown
+from envctl.report.summary import FORMATS, cases_csv, markdown
 from envctl.runs.exchange import JUNIT_FILE, open_result
 from envctl.runs.progress import read_progress
 from envctl.runs.results import run_flaky, run_results
 from envctl.runs.state import Counts, RunRecord
 
-FORMATS = ("md", "json", "csv", "junit")
+__all__ = ["FORMATS", "render", "summary_data"]
 
 
 def summary_data(run_dir: Path, record: RunRecord, results: Results | None = None,

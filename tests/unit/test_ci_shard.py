@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from envctl.ci_shard import resolve_shard
@@ -39,3 +41,18 @@ def test_a_given_total_must_agree_with_the_ci_systems() -> None:
     with pytest.raises(UsageError, match="says the total is 4"):
         resolve_shard("auto/3", {"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": "4"})
     assert resolve_shard("auto/4", {"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": "4"}) == "1/4"
+
+
+@pytest.mark.parametrize("text", ["1/1", "2/5", "0/3", "4/3", "x/2", "1/2/3", "", "-1/2"])
+def test_the_hosts_shard_rule_is_the_plugins(text: str) -> None:
+    """The host's parse_shard (the host imports nothing of the plugin) agrees with the plugin's."""
+    from envctl.ci_shard import parse_shard  # noqa: PLC0415
+    from envctl.pytest_plugin.envctl_shards import parse_shard as plugin_parse  # noqa: PLC0415
+
+    def outcome(parse: Callable[[str], tuple[int, int]]) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            return str(exc)
+
+    assert outcome(parse_shard) == outcome(plugin_parse)

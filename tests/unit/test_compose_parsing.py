@@ -37,10 +37,10 @@ def test_first_error_line_prefers_the_engines_reason() -> None:
 
 def test_a_failed_pull_names_the_service_and_its_image() -> None:
     """compose's " SERVICE Pulling" then " SERVICE Error ...": the message names both."""
-    from envctl.env.environment import _compose_failure  # noqa: PLC0415
+    from envctl.env.diagnosis import compose_failure  # noqa: PLC0415
 
     output = (' sidecar Pulling \n sidecar Error Get "http://localhost:5999/v2/": connection refused\n'
               'Error response from daemon: Get "http://localhost:5999/v2/": connection refused\n')
-    assert _compose_failure(output, ["sidecar", "db"], {"sidecar": "localhost:5999/nope:1", "db": "pg"}) == (
+    assert compose_failure(output, ["sidecar", "db"], {"sidecar": "localhost:5999/nope:1", "db": "pg"}) == (
         'the image of sidecar (localhost:5999/nope:1) cannot be pulled: Get "http://localhost:5999/v2/": '
         'connection refused')

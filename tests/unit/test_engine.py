@@ -1,53 +1,132 @@
-"""Engine calls that need no engine to test: which images are missing, asked on the socket or the CLI."""
+"""The Engine handle: one connection under one deadline, handing each call to its noun."""
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests.exceptions
 
-from envctl.docker import cli_config
-from envctl.docker.engine import missing_images
-from envctl.errors import DockerError
-from tests.unit.test_socket_api import engine
-
-__all__ = ["engine"]  # the stand-in engine fixture, shared with the socket's own tests
-
-
-def test_missing_images_are_asked_on_the_local_socket(
-        engine: tuple[str, list[bytes], list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
-    """One GET per image on the socket: 200 is there, 404 is missing; the CLI is not run."""
-    path, replies, asked = engine
-    monkeypatch.setattr(cli_config, "local_socket", lambda env=None: path)
-    monkeypatch.setenv("PATH", "/nonexistent")  # a CLI call would fail loudly
-    replies += [b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/1.1 404 Not Found\r\n\r\n"]
-    assert missing_images(["app:1", "db:2"]) == ["db:2"]
-    assert [line.split(b" ")[1] for line in asked] == [b"/images/app:1/json",
-                                                       b"/images/db:2/json"]
+from envctl.docker import engine as engine_module
+from envctl.docker import timeouts
+from envctl.docker.engine import Engine
+from envctl.errors import EngineUnavailableError
+from tests.unit.fake_api import FakeAPI, Stream, tar_of
 
 
-def test_an_answer_the_socket_cannot_give_goes_to_the_cli(
-        engine: tuple[str, list[bytes], list[bytes]], monkeypatch: pytest.MonkeyPatch,
-        tmp_path: Path) -> None:
-    """A 500 (or no socket) is asked again through `docker image inspect`, whose words decide."""
-    path, replies, _asked = engine
-    monkeypatch.setattr(cli_config, "local_socket", lambda env=None: path)
-    fake = tmp_path / "docker"
-    fake.write_text("#!/bin/sh\necho 'Error response from daemon: No such image: app:1' >&2\nexit 1\n")
-    fake.chmod(stat.S_IRWXU)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    replies.append(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
-    assert missing_images(["app:1"]) == ["app:1"]
+class Client:
+    """A stand-in SDK client around a FakeAPI."""
+
+    def __init__(self, api: FakeAPI) -> None:
+        self.api = api
+        self.closed = False
+
+    def version(self) -> dict[str, Any]:
+        return dict(self.api.version())
+
+    def ping(self) -> bool:
+        return bool(self.api.ping())
+
+    def close(self) -> None:
+        self.closed = True
 
 
-def test_a_silent_engine_is_an_error_not_a_second_wait(
-        engine: tuple[str, list[bytes], list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
-    """An engine that takes the request and never answers: a DockerError at the deadline, not
-    a fall back to the CLI that would wait as long again."""
-    path, replies, _asked = engine
-    monkeypatch.setattr(cli_config, "local_socket", lambda env=None: path)
-    monkeypatch.setenv("PATH", "/nonexistent")
-    replies.append(b"")
-    with pytest.raises(DockerError, match="did not answer within"):
-        missing_images(["app:1"], timeout=0.5)
+MADE: list[tuple[object, str | None]] = []  # each connect's timeout and host, in the running test
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
+    """The API every Engine made in the test talks to; each connect goes to MADE."""
+    fake = FakeAPI(version={"Version": "28.1.1", "ApiVersion": "1.49", "Os": "linux", "Arch": "amd64"},
+                   ping=True)
+    MADE.clear()
+
+    def connect(timeout: object, *, host: str | None = None) -> Client:
+        MADE.append((timeout, host))
+        return Client(fake)
+
+    monkeypatch.setattr(engine_module, "connect", connect)
+    return fake
+
+
+@pytest.mark.usefixtures("api")
+def test_an_engine_connects_under_the_policys_deadline() -> None:
+    """One call's deadline by default; the unbounded kind only when named; closed on exit."""
+    with Engine() as engine:
+        client = engine.client
+    assert Engine(timeout=timeouts.UNTIL_EXIT).timeout is timeouts.UNTIL_EXIT
+    assert MADE == [(timeouts.CALL, None), (timeouts.UNTIL_EXIT, None)]
+    assert client.closed
+
+
+def test_an_engine_can_be_named_without_touching_the_environment(
+        api: FakeAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``host`` picks the engine for this handle only; its containers are reached there."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    api.answers["inspect_container"] = {"NetworkSettings": {"Ports": {"80/tcp": [{"HostPort": "8080"}]}}}
+    engine = Engine(host="tcp://ci-engine:2376")
+    assert MADE == [(timeouts.CALL, "tcp://ci-engine:2376")]
+    assert engine.endpoints("c1", 80) == [("ci-engine", 8080)]
+
+
+@pytest.mark.usefixtures("api")
+def test_an_engine_says_what_it_is() -> None:
+    """Its version answer, typed."""
+    info = Engine().info()
+    assert (info.version, info.api_version, info.os, info.arch) == ("28.1.1", "1.49", "linux", "amd64")
+
+
+def test_a_ping_that_fails_is_not_ok(api: FakeAPI) -> None:
+    """An engine that answers a ping is ok; one that does not, not."""
+    engine = Engine()
+    engine.ping()
+    assert engine.ping_ok() is True
+    api.answers["ping"] = requests.exceptions.ConnectionError()
+    assert engine.ping_ok() is False
+    with pytest.raises(EngineUnavailableError, match=r"^pinging the engine: "):
+        engine.ping()
+
+
+def test_container_calls_go_to_the_containers(api: FakeAPI, tmp_path: Path) -> None:
+    """Inspect, list, logs, wait, kill, copy, remove: the same API, the same answers."""
+    api.answers.update(inspect_container={"Id": "c1", "State": {"Status": "running"}},
+                       containers=[{"Id": "c1"}], logs=b"a\nb\n", wait={"StatusCode": 4},
+                       get_archive=([tar_of("f", b"data")], {}))
+    engine = Engine()
+    state = engine.container_state("c1")
+    assert state is not None and state.status == "running"
+    assert [s.id for s in engine.containers({"k": "v"})] == ["c1"]
+    assert engine.container_logs_tail("c1", lines=1) == ["b"]
+    assert engine.wait_exit("c1", timeout=1) == 4
+    assert engine.kill("c1", "SIGTERM") is True
+    assert engine.copy_file_out("c1", "/f", tmp_path / "f") is True
+    assert engine.endpoints("c1", 80) == []
+    engine.remove("c1")
+    assert [name for name, _args, _kwargs in api.calls if name not in ("inspect_container",)] == [
+        "containers", "logs", "wait", "kill", "get_archive", "remove_container"]
+
+
+def test_output_images_resources_and_events_go_to_their_modules(api: FakeAPI) -> None:
+    """Each of the other nouns answers through the same connection."""
+    events = Stream([])
+    api.answers.update(logs=Stream([b"out"]), attach=Stream([b"x"]),
+                       inspect_container={"Id": "c1", "State": {"Status": "running"}},
+                       wait={"StatusCode": 0}, inspect_image={}, containers=[], networks=[],
+                       volumes={"Volumes": []}, events=events, create_container={"Id": "p"},
+                       create_host_config={})
+    engine = Engine()
+    assert list(engine.output_stream("c1", follow=False)) == [b"out"]
+    assert engine.follow_output("c1", lambda _chunk: None) == (0, True)
+    assert engine.image_exists("app:1") is True
+    assert engine.isolated_projects("i", "p") == {}
+    assert engine.remove_labelled("a=b") == {"containers": 0, "networks": 0, "volumes": 0}
+    assert engine.events(filters={}) is events
+    assert engine.probe_in_network("img", "c1", ["true"], labels={}, seconds=1) == (
+        True, "the probe exited 0")
+
+
+def test_the_names_callers_import_from_engine_are_still_there() -> None:
+    """Callers written before the split import these from envctl.docker.engine."""
+    for name in engine_module.__all__:
+        assert getattr(engine_module, name) is not None, name

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +53,10 @@ def test_a_fifo_is_refused_at_once(run_dir: Path) -> None:
     os.mkfifo(box(run_dir) / "events.jsonl")
     result: list[object] = []
     reader = threading.Thread(target=lambda: result.append(run_failures(run_dir)), daemon=True)
-    started = time.monotonic()
     reader.start()
-    reader.join(5)
+    reader.join(5)  # a bound for a broken reader, not a measure: alive after it means it hung
     assert not reader.is_alive()
     assert result == [([], 0)]
-    assert time.monotonic() - started < 5
 
 
 def test_dev_zero_as_progress_does_not_exhaust_memory(run_dir: Path) -> None:

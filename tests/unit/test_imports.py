@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "envctl"
@@ -70,15 +71,60 @@ def test_no_import_cycle() -> None:
 
 
 def test_layers_import_downwards_only() -> None:
-    """runs/ and report/ know no terminal; report/ knows no runs; environment knows no runs."""
+    """runs/ and report/ know no terminal; report/ knows no runs; env/ knows no runs."""
     graph = imports()
     for name, targets in graph.items():
-        if name.startswith(("envctl.runs", "envctl.report", "envctl.env.environment", "envctl.docker")):
-            assert not {t for t in targets if t.startswith(("envctl.ui", "envctl.cli"))}, name
+        if name.startswith(("envctl.runs", "envctl.report", "envctl.env", "envctl.docker")):
+            assert not {t for t in targets if t.startswith(("envctl.ui", "envctl.cli", "envctl.verbs"))}, name
         if name.startswith("envctl.report"):
             assert not {t for t in targets if t.startswith("envctl.runs")}, name
-        if name == "envctl.env.environment":
+        if name.startswith("envctl.env"):
             assert not {t for t in targets if t.startswith(("envctl.runs", "envctl.api"))}, name
+
+
+def test_screens_never_reach_the_engine() -> None:
+    """envctl.cli and envctl.ui.* go through the verbs: none imports envctl.docker, even lazily."""
+    graph = imports()
+    screens = {name for name in graph if name == "envctl.cli" or name.startswith("envctl.ui")}
+    assert {name: sorted(t for t in graph[name] if t.startswith("envctl.docker"))
+            for name in screens if any(t.startswith("envctl.docker") for t in graph[name])} == {}
+
+
+def test_verbs_know_no_face() -> None:
+    """The verbs import nothing of the CLI and, of ui/, only the value models (views, report)."""
+    graph = imports()
+    for name, targets in graph.items():
+        if name.startswith("envctl.verbs"):
+            assert not {t for t in targets if t == "envctl.cli" or (
+                t.startswith("envctl.ui") and t not in ("envctl.ui.views", "envctl.ui.report"))}, name
+
+
+def test_the_host_never_imports_the_plugin() -> None:
+    """The plugin is mounted into the test container: the host imports nothing of it."""
+    graph = imports()
+    host = {name for name in graph if not name.startswith("envctl.pytest_plugin")}
+    assert {name: sorted(t for t in graph[name] if t.startswith("envctl.pytest_plugin"))
+            for name in host if any(t.startswith("envctl.pytest_plugin") for t in graph[name])} == {}
+
+
+def test_the_plugin_imports_only_the_standard_library() -> None:
+    """Inside the container only the standard library (and the plugin's own modules) exist."""
+    own = {path.stem for path in (PACKAGE / "pytest_plugin").glob("*.py")}  # siblings on its path
+    allowed = set(sys.stdlib_module_names) | own | {"pytest", "_pytest", "__future__"}
+    found: dict[str, set[str]] = {}
+    for path in (PACKAGE / "pytest_plugin").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                tops = {node.module}
+            elif isinstance(node, ast.Import):
+                tops = {alias.name for alias in node.names}
+            else:
+                continue
+            outside = {t for t in tops if t.split(".")[0] not in allowed
+                       and not t.startswith("envctl.pytest_plugin")}
+            if outside:
+                found.setdefault(path.name, set()).update(outside)
+    assert found == {}
 
 
 def test_only_the_docker_package_imports_docker() -> None:

@@ -1,10 +1,39 @@
-"""Starting a run: what can be told about a start that a killed starter left half done."""
+"""Starting a run: its directory, record and container (fake environment and engine), what the
+container looks like, and what can be told about a start that a killed starter left half done."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from envctl.runs.launch import creation_under_way
+import pytest
+
+from envctl.docker import engine as engine_module
+from envctl.docker.models import ServiceSpec
+from envctl.env import environment as environment_module
+from envctl.errors import CancelRequestedError, ComposeFileError, EnvctlError, UsageError
+from envctl.runs import container, exchange, launch
+from envctl.runs.container import GATE_WAIT, PLUGIN_DIR, container_name, run_override
+from envctl.runs.launch import (
+    RUN_OVERRIDE,
+    RunRequest,
+    creation_under_way,
+    environment_from_file,
+    plugin_mountable,
+    prepare_run,
+    refuse_unsafe,
+    remove_container,
+    start_detached,
+)
+from envctl.runs.state import Limits, RunRecord, RunState
+from envctl.runs.store import DETACHED_FILE, START_FILE, UNMOUNTED_RUN_DIR
+from envctl.settings import Settings
+from tests.unit.fake_engine import FakeEngine, FakeEnvironment
+
+if TYPE_CHECKING:
+    from envctl.env.environment import Environment
 
 NAME = "p-test-run-20260101-000000-abcd"
 
@@ -49,3 +78,212 @@ def test_a_process_in_another_pid_namespace_does_not_count(tmp_path: Path) -> No
 def test_without_proc_it_cannot_tell(tmp_path: Path) -> None:
     """No /proc (macOS): None, and the caller waits for the container as before."""
     assert creation_under_way(NAME, tmp_path / "absent") is None
+
+
+# ---- preparing and starting a run, on a fake environment and engine ----
+
+RUN_SPEC = ServiceSpec(name="test", image="img", build_context=None, dockerfile=None,
+                       has_healthcheck=False, restart="no", depends_on={}, ports=())
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings of a project in tmp_path, on a local engine, with a fake environment and engine."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(environment_module, "Environment", FakeEnvironment)
+    monkeypatch.setattr(engine_module, "Engine", FakeEngine)
+    monkeypatch.setattr(engine_module, "preload_sdk_in_background", lambda: None)
+    monkeypatch.setattr(FakeEnvironment, "spec", RUN_SPEC)
+    monkeypatch.setattr(FakeEnvironment, "run_error", None)
+    FakeEngine.reset([])
+    return Settings(project_dir=tmp_path, log_dir=tmp_path / "runs")
+
+
+def _env(settings: Settings, project: str = "p", isolated_for: str | None = None) -> Environment:
+    return cast("Environment", FakeEnvironment(settings, project, isolated_for))
+
+
+@pytest.mark.parametrize(("inject", "docker_host", "mountable"), [
+    ("auto", None, True), ("auto", "unix:///run/docker.sock", True),
+    ("auto", "tcp://10.0.0.2:2375", False), ("off", None, False)])
+def test_the_plugin_is_mounted_only_on_a_local_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      inject: str, docker_host: str | None,
+                                                      mountable: bool) -> None:
+    """Bind mounts reach the container only through a local socket, and never when turned off."""
+    if docker_host is None:
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+    else:
+        monkeypatch.setenv("DOCKER_HOST", docker_host)
+    assert plugin_mountable(Settings(project_dir=tmp_path, inject_plugin=inject)) is mountable
+
+
+def test_prepare_run_writes_the_directory_the_first_record_and_start_json(settings: Settings) -> None:
+    """A prepared run: its record `starting`, start.json and the detached marker in the host-only dir."""
+    request = RunRequest(pytest_args=("-k", "fast"), timeout=30.0, memory=1 << 30)
+    run_dir, record = prepare_run(_env(settings, "proj"), request)
+    assert run_dir == settings.resolved_log_dir / record.id
+    assert (record.state, record.project, record.service, record.command) == \
+        (RunState.STARTING, "proj", "test", ["pytest", "-k", "fast"])
+    assert (record.limits, record.timeout, record.injected, record.isolated) == \
+        (Limits(1 << 30, 2.0, 1024), 30.0, True, False)
+    assert RunRecord.load(run_dir) == record
+    start = json.loads((run_dir / START_FILE).read_text())
+    assert (start["project"], start["isolated_for"], start["request"]["pytest_args"]) == \
+        ("proj", None, ["-k", "fast"])
+    assert (run_dir / DETACHED_FILE).exists()
+    assert exchange.box(run_dir).is_dir()
+
+
+def test_prepare_run_needs_the_test_service(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No such service in the compose files: a compose-file error naming it, and no run made."""
+    monkeypatch.setattr(FakeEnvironment, "spec", None)
+    with pytest.raises(ComposeFileError, match="no test service 'test'"):
+        prepare_run(_env(settings), RunRequest())
+    assert not settings.resolved_log_dir.exists()
+
+
+def test_a_shard_needs_a_local_engine(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--shard reads its split from the mounted plugin: refused on a remote engine."""
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.2:2375")
+    with pytest.raises(UsageError, match="--shard needs envctl's plugin"):
+        prepare_run(_env(settings), RunRequest(shard="1/2"))
+
+
+def test_an_unsafe_test_service_is_refused_unless_allowed() -> None:
+    """A service handing the tests the host is refused, naming the key; allowing it lets it pass."""
+    unsafe = (("docker-socket", "volumes: /var/run/docker.sock"),)
+    with pytest.raises(ComposeFileError, match=r"volumes: /var/run/docker.sock \(docker-socket\)"):
+        refuse_unsafe("test", unsafe, ())
+    refuse_unsafe("test", unsafe, ("docker-socket",))
+
+
+def test_start_container_brings_the_environment_up_then_runs_the_tests(settings: Settings) -> None:
+    """Locked: up, build, the override, the container named in the record, then `compose run`."""
+    run_dir, record = prepare_run(_env(settings), RunRequest(timeout=5.0))
+    env = FakeEnvironment(settings)
+    started = start_container_with(env, run_dir, record)
+    name = f"p-test-run-{record.id}"
+    assert env.calls == [("lock",), ("up",), ("build", "test"), ("compose",), ("run", "test", name)]
+    assert started.container == name == RunRecord.load(run_dir).container
+    assert env.argv == ["python3", "/envctl/envctl_runner.py", "5", "/envctl-run", "--", "pytest"]
+    assert env.extra_files == [run_dir / RUN_OVERRIDE]
+    override = json.loads((run_dir / RUN_OVERRIDE).read_text())
+    assert override["services"]["test"]["environment"]["ENVCTL_GATE_WAIT"] == "30"
+
+
+def test_start_container_with_no_up_skips_the_environment(settings: Settings) -> None:
+    """`--no-up`: the environment is not brought up, the test image still built."""
+    run_dir, record = prepare_run(_env(settings), RunRequest(no_up=True))
+    env = FakeEnvironment(settings)
+    start_container_with(env, run_dir, record)
+    assert [call[0] for call in env.calls] == ["lock", "build", "compose", "run"]
+
+
+def test_a_start_cancelled_before_the_container_removes_what_was_made(settings: Settings) -> None:
+    """A stop asked for while the environment came up: CancelRequestedError, nothing left behind."""
+    run_dir, record = prepare_run(_env(settings), RunRequest())
+    env = FakeEnvironment(settings)
+    with pytest.raises(CancelRequestedError):
+        start_container_with(env, run_dir, record, cancelled=lambda: True)
+    assert ("run", "test", f"p-test-run-{record.id}") not in env.calls
+    assert FakeEngine.removed == [f"p-test-run-{record.id}"]
+
+
+def test_a_failed_compose_run_logs_compose_output_and_removes_the_container(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose run fails: its whole output is logged, the half-made container removed, the error raised."""
+    failure = EnvctlError("compose run failed")
+    failure.output = "no such image"  # type: ignore[attr-defined]
+    monkeypatch.setattr(FakeEnvironment, "run_error", failure)
+    run_dir, record = prepare_run(_env(settings), RunRequest())
+    env = FakeEnvironment(settings)
+    with pytest.raises(EnvctlError, match="compose run failed"):
+        start_container_with(env, run_dir, record)
+    assert env.log.lines == [("the test container did not start",
+                              {"error": "compose run failed", "compose_output": "no such image"})]
+    assert FakeEngine.removed == [f"p-test-run-{record.id}"]
+
+
+def test_environment_from_file_gives_back_what_the_starter_saw(settings: Settings) -> None:
+    """start.json round-trips the settings, the project, the isolation and the request."""
+    request = RunRequest(pytest_args=("-x",), timeout=9.0, shard="2/3", parent="parent-id")
+    run_dir, _record = prepare_run(_env(settings, "iso-p", "tok"), request)
+    env, again = environment_from_file(run_dir)
+    assert again == request
+    assert (env.settings, env.project, env.isolated_for) == (settings, "iso-p", "tok")
+
+
+def test_start_detached_spawns_the_collector(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run is prepared here; everything after it is the collector's, started for that run."""
+    spawned: list[tuple[Path, ...]] = []
+    monkeypatch.setattr(launch, "spawn_collector", lambda *dirs: spawned.append(dirs))
+    run_dir, record = start_detached(_env(settings), RunRequest())
+    assert spawned == [(run_dir,)]
+    assert record.state is RunState.STARTING
+
+
+def test_remove_container_ignores_engine_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No name: nothing; a name: removed; an engine error is not raised (best effort)."""
+    monkeypatch.setattr(engine_module, "Engine", FakeEngine)
+    FakeEngine.reset([])
+    remove_container(None)
+    remove_container("c")
+    assert FakeEngine.removed == ["c"]
+
+    def broken(_self: FakeEngine, _name: str) -> None:
+        raise EnvctlError("engine gone")
+
+    monkeypatch.setattr(FakeEngine, "remove", broken)
+    remove_container("c")
+
+
+def start_container_with(env: FakeEnvironment, run_dir: Path, record: RunRecord,
+                         cancelled: Callable[[], bool] = lambda: False) -> RunRecord:
+    """start_container with ``env`` as the run's environment (start.json's request kept)."""
+    _env_again, request = environment_from_file(run_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(launch, "environment_from_file", lambda _run_dir: (cast("Environment", env), request))
+        return launch.start_container(run_dir, record, cancelled)
+
+
+# ---- what the test container looks like ----
+
+def test_the_mounted_runner_runs_the_command_under_the_timeout() -> None:
+    """Mounted: the runner from the plugin folder, the exchange folder, then the command."""
+    assert container.test_argv(("pytest",), ("-x",), 12.5) == \
+        ["python3", "/envctl/envctl_runner.py", "12.5", "/envctl-run", "--", "pytest", "-x"]
+
+
+def test_an_unmounted_runner_is_passed_inline_and_pytest_writes_the_junit() -> None:
+    """Remote engine: the runner's source with -c, and pytest's own --junitxml in the container."""
+    argv = container.test_argv(("python", "-m", "pytest"), (), 0.0, mounted=False)
+    assert argv[:2] == ["python3", "-c"]
+    assert argv[2] == (PLUGIN_DIR / "envctl_runner.py").read_text(encoding="utf-8")
+    assert argv[3:] == ["0", UNMOUNTED_RUN_DIR, "--", "python", "-m", "pytest",
+                        f"--junitxml={UNMOUNTED_RUN_DIR}/junit.xml"]
+
+
+def test_the_override_mounts_the_plugin_input_and_exchange_read_only_but_the_last(tmp_path: Path) -> None:
+    """Mounted: the plugin and input read-only, the exchange folder writable, the gate's wait
+    and the shard passed in the environment; no CAP_MKNOD, the limits and labels."""
+    run_dir = tmp_path / "r1"
+    override = run_override("test", "p", "r1", run_dir, Limits(1 << 30, 1.5, 64), shard="1/2")
+    spec = cast("dict[str, Any]", override["services"])["test"]
+    assert (spec["mem_limit"], spec["memswap_limit"], spec["cpus"], spec["pids_limit"], spec["cap_drop"]) \
+        == (1 << 30, 1 << 30, 1.5, 64, ["MKNOD"])
+    assert [(v["target"], v.get("read_only", False)) for v in spec["volumes"]] == \
+        [("/envctl", True), ("/envctl-in", True), ("/envctl-run", False)]
+    assert [v["source"] for v in spec["volumes"]] == \
+        [str(PLUGIN_DIR), str(run_dir / "input"), str(exchange.box(run_dir))]
+    environment = spec["environment"]
+    assert (environment["ENVCTL_GATE_WAIT"], environment["ENVCTL_SHARD"],
+            environment["ENVCTL_DURATIONS"], environment["ENVCTL_ATTACH_GATE"]) == \
+        (f"{GATE_WAIT:g}", "1/2", "/envctl-in/durations.json", "/envctl-in/attached")
+
+
+def test_an_unmounted_override_has_only_the_limits_and_labels(tmp_path: Path) -> None:
+    """Remote engine: no mounts and no plugin environment."""
+    override = run_override("test", "p", "r1", tmp_path, Limits(1, 1.0, 1), mounted=False)
+    spec = cast("dict[str, Any]", override["services"])["test"]
+    assert "volumes" not in spec and "environment" not in spec
+    assert container_name("p", "test", "r1") == "p-test-run-r1"

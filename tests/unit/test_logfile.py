@@ -29,7 +29,13 @@ def test_big_output_is_capped_with_a_note(tmp_path) -> None:  # type: ignore[no-
     assert data.endswith(b"\nTAIL")
     assert f"[envctl: {cut} bytes of output cut here".encode() in data
     assert len(data) <= cap + 200
-    assert cut == 5 + 100 * 100_000 + 5 - (len(data) - len(data.split(b"\n[envctl:")[1]) - 1) or cut > 0
+    # 10_000_010 bytes written; kept: the 512 KiB head, the older 256 KiB tail segment (full)
+    # and the 38_538 bytes of the newer one (9_475_722 past the head, modulo 262_144).
+    kept = 524_288 + 262_144 + 38_538
+    assert cut == 10_000_010 - kept == 9_175_040
+    marker = (f"\n[envctl: {cut} bytes of output cut here to keep the log under {cap} bytes; "
+              "the start and the end are kept]\n").encode()
+    assert len(data) == kept + len(marker)
     assert not any((tmp_path / s).exists() for s in TAIL_SEGMENTS)
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
-from envctl.errors import RunNotFoundError, UsageError
+from envctl.errors import RunNotFoundError, UsageError, WaitTimeoutError
 from envctl.runs import exchange, lifecycle
 from envctl.runs.outcome import EndFacts
 from envctl.runs.state import Limits, RunRecord
@@ -76,36 +76,53 @@ def test_pytest_arguments_are_passed_as_given() -> None:
     assert argument_errors(SPECS["start_run"], {"pytest_args": ["-k", "a and not $(b)", "x;y", "--"]}) == []
 
 
+class FakeWait:
+    """control.wait_for without an engine: ticks the run's record on a fake clock, then ends
+    the run (``finish``) or reaches the deadline."""
+
+    def __init__(self, *, ticks: int, step: float, finish: int | None = None) -> None:
+        self.now = 100.0
+        self.ticks, self.step, self.finish = ticks, step, finish
+        self.asked: dict[str, object] = {}
+
+    def clock(self) -> float:
+        return self.now
+
+    def __call__(self, run_dir: Path, **kwargs: Any) -> RunRecord:
+        self.asked = kwargs
+        for _ in range(self.ticks):
+            self.now += self.step
+            kwargs["on_tick"](RunRecord.load(run_dir))
+        if self.finish is not None:
+            lifecycle.finish(run_dir, EndFacts(exit_code=self.finish))
+            return RunRecord.load(run_dir)
+        self.now = 100.0 + kwargs["timeout"]
+        raise WaitTimeoutError("the deadline")
+
+
 def test_wait_returns_at_its_deadline_while_the_run_goes_on(running: Path) -> None:
     """`wait` never blocks past `seconds`; it says the run has not ended, and reports progress."""
-    reports: list[str] = []
-    progress: list[float] = []
-
-    def report(done: float, _total: float | None, message: str) -> None:
-        progress.append(done)
-        reports.append(message)
-
-    tools = Tools(running.parent.parent, report)
-    began = time.monotonic()
-    answer = tools.wait({"run_id": RUN_ID, "seconds": 0.6})
-    assert 0.6 <= time.monotonic() - began < 1.5
-    assert (answer.data["ended"], answer.data["state"]) == (False, "running")
+    reports: list[tuple[float, float | None, str]] = []
+    fake = FakeWait(ticks=3, step=3.0)
+    tools = Tools(running.parent.parent, lambda done, total, message: reports.append((done, total, message)),
+                  wait_with={"wait_for": fake, "clock": fake.clock})
+    answer = tools.wait({"run_id": RUN_ID, "seconds": 20})
+    assert fake.asked["timeout"] == 20.0
+    assert fake.asked["cleaned"] is False
+    assert (answer.data["ended"], answer.data["state"], answer.data["waited"]) == (False, "running", 20.0)
     assert answer.data["next"] == f"envctl wait {RUN_ID} --timeout 100s"
-    assert reports[0].startswith(f"run {RUN_ID} running: 0/? done")
-    assert progress == sorted(progress)  # MCP progress only increases
+    # Nothing changed between the ticks: the first is reported, and the third, 5 s later.
+    assert [(done, total) for done, total, _m in reports] == [(3.0, 20.0), (9.0, 20.0)]
+    assert reports[0][2].startswith(f"run {RUN_ID} running: 0/? done")
 
 
 def test_wait_returns_as_soon_as_the_run_ends(running: Path) -> None:
-    """The end is seen within a poll, long before the deadline, with pytest's exit code."""
-    def finish() -> None:
-        time.sleep(0.3)
-        lifecycle.finish(running, EndFacts(exit_code=1))
-
-    threading.Thread(target=finish).start()
-    began = time.monotonic()
-    answer = Tools(running.parent.parent).wait({"run_id": RUN_ID, "seconds": 30})
-    assert time.monotonic() - began < 2
+    """The end is an answer at once, with pytest's exit code."""
+    fake = FakeWait(ticks=1, step=0.25, finish=1)
+    answer = Tools(running.parent.parent, wait_with={"wait_for": fake, "clock": fake.clock}).wait(
+        {"run_id": RUN_ID, "seconds": 30})
     assert (answer.data["ended"], answer.data["state"], answer.data["exit_code"]) == (True, "failed", 1)
+    assert answer.data["waited"] == 0.25
     assert answer.summary.endswith("; exit 1")
 
 
@@ -147,3 +164,62 @@ def test_integer_arguments_given_as_floats_work(running: Path) -> None:
     assert (answer.data["text"], answer.data["start"]) == ("second\n", 6)
     with pytest.raises(UsageError, match="not both"):
         Tools(running.parent.parent).logs({"run_id": RUN_ID, "offset": 0, "tail": 3})
+
+
+def test_start_run_maps_its_arguments(running: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """start_run: the limits become settings, the rest the test options; the answer is the
+    started view with a summary that says to wait."""
+    from envctl.verbs import test as test_verb  # noqa: PLC0415
+
+    seen: list[Any] = []
+
+    def start_run(settings: Any, options: Any) -> Any:
+        seen.append((settings.cpus, settings.pids, options))
+        return test_verb.Started(running, RunRecord.load(running), ("a note",), None)
+
+    monkeypatch.setattr(test_verb, "start_run", start_run)
+    answer = Tools(running.parent.parent).start_run({"pytest_args": ["-k", "x"], "cpus": 2, "pids": 50,
+                                                     "shards": 2})
+    assert seen[0][:2] == (2.0, 50)
+    assert (seen[0][2].pytest_args, seen[0][2].detach, seen[0][2].shards) == (("-k", "x"), True, 2)
+    assert answer.data["id"] == RUN_ID
+    assert answer.summary == f"run {RUN_ID} started (a note); call wait(run_id={RUN_ID!r}) until it has ended"
+    answer = Tools(running.parent.parent).rerun_failed({"run_id": RUN_ID})
+    assert seen[1][2].rerun_failed == RUN_ID
+
+
+def test_status_runs_and_stop(running: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """status, runs and stop answer with their views and one line."""
+    from envctl.runs.run import Run  # noqa: PLC0415
+
+    tools = Tools(running.parent.parent)
+    assert tools.status({"run_id": RUN_ID}).data["state"] == "running"
+    answer = tools.runs({"limit": 5})
+    assert answer.summary == f"1 run(s); latest {RUN_ID} running"
+    monkeypatch.setattr(Run, "stop", lambda run: run.record)
+    assert tools.stop({"run_id": RUN_ID}).summary == (
+        f"run {RUN_ID}: running (stop requested; it ends cancelled)")
+
+
+def test_up_down_ps_report_progress(running: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """up reports each service's change (a count that only increases); down and ps answer."""
+    import envctl.env.environment  # noqa: PLC0415
+    from tests.unit.test_verbs_misc import FakeEnvironment, _Phase  # noqa: PLC0415
+
+    class Verdict:
+        phase = _Phase("ready")
+
+    def up(self: FakeEnvironment, services: list[str], **_kwargs: Any) -> list[Any]:
+        self.on_progress("db", Verdict())
+        return []
+
+    reports: list[tuple[float, str]] = []
+    monkeypatch.setattr(envctl.env.environment, "Environment", FakeEnvironment)
+    monkeypatch.setattr(FakeEnvironment, "targets", lambda self, names: ["db"], raising=False)
+    monkeypatch.setattr(FakeEnvironment, "up", up)
+    monkeypatch.setattr(FakeEnvironment, "ps", lambda self: [])
+    tools = Tools(running.parent.parent, lambda done, _total, message: reports.append((done, message)))
+    assert tools.up({"services": ["db"]}).summary == "ready: "
+    assert reports == [(1.0, "db: ready (1/1 ready)")]
+    assert tools.down({"volumes": True}).summary == "project p is down"
+    assert tools.call("ps", {}).summary == "no services running"

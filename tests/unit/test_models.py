@@ -67,3 +67,33 @@ def test_engine_info() -> None:
     info = EngineInfo.from_version(
         {"Version": "20.10.24", "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64"})
     assert (info.version, info.api_version) == ("20.10.24", "1.41")
+
+
+def test_engine_times_to_the_fraction() -> None:
+    """RFC 3339 with nanoseconds becomes a Unix time; the zero time is "never"; a container
+    that ran and exited has ended."""
+    state = ContainerState.from_inspect({"State": {
+        "Status": "exited", "StartedAt": "2026-12-04T18:00:00.25Z",
+        "FinishedAt": "2026-12-04T18:00:01.5+00:00"}})
+    assert state.started_at == 1796407200.25
+    assert state.finished_at == 1796407201.5
+    assert state.ended
+    never = ContainerState.from_inspect({"State": {"Status": "created",
+                                                   "StartedAt": "0001-01-01T00:00:00Z"}})
+    assert (never.started, never.started_at, never.ended) == (False, None, False)
+
+
+def test_unreadable_engine_times_are_none() -> None:
+    """A time that does not parse is treated as never, not as an error."""
+    for value in ("2026-13-45T99:00:00Z", "yesterday", 12, "2026-12-04T18:00:00"):
+        assert ContainerState.from_inspect({"State": {"StartedAt": value}}).started_at is None
+    whole = ContainerState.from_inspect({"State": {"StartedAt": "2026-12-04T18:00:00Z"}})
+    assert whole.started_at == 1796407200.0
+
+
+def test_short_compose_forms_are_read() -> None:
+    """``build: ./dir`` is a context; ``depends_on`` as a list means started."""
+    project = ComposeProject.from_config({"services": {"app": {"build": "./app",
+                                                                 "depends_on": ["db"]}}})
+    app = project.services["app"]
+    assert (app.build_context, app.dockerfile, app.depends_on) == ("./app", None, {"db": "service_started"})

@@ -4,13 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from envctl.report.junit import read_junit
-from envctl.runs.container import PLUGIN_DIR
+from envctl.runs.container import GATE_WAIT, PLUGIN_DIR
 
 SUITE = """
 import pytest
@@ -124,16 +123,39 @@ def test_runner_passes_the_exit_code_through(tmp_path: Path) -> None:
     assert result.returncode == 3
 
 
+INTERRUPTIBLE = """
+import pathlib, sys, time
+try:
+    time.sleep(300)
+except KeyboardInterrupt:
+    pathlib.Path(sys.argv[1]).write_text("interrupted")
+"""
+
+
 def test_runner_enforces_the_timeout(tmp_path: Path) -> None:
-    """At the deadline the command is interrupted, timeout.json is written, the code is 124."""
+    """At the deadline the command is interrupted (SIGINT, so pytest can write its reports),
+    timeout.json is written, the code is 124."""
     runner = PLUGIN_DIR / "envctl_runner.py"
-    started = time.monotonic()
+    marker = tmp_path / "marker"
     result = subprocess.run([sys.executable, str(runner), "1", str(tmp_path), "--",
-                             sys.executable, "-c", "import time; time.sleep(30)"], timeout=60, check=False,
+                             sys.executable, "-c", INTERRUPTIBLE, str(marker)], timeout=60, check=False,
                             capture_output=True, text=True)
     assert result.returncode == 124
-    assert time.monotonic() - started < 15
+    assert marker.read_text() == "interrupted"  # stopped by the runner's SIGINT, not by its sleep's end
     assert json.loads((tmp_path / "timeout.json").read_text())["timeout"] == 1
+
+
+@pytest.mark.parametrize(("environ", "seconds"), [
+    ({}, 30.0), ({"ENVCTL_GATE_WAIT": "12.5"}, 12.5), ({"ENVCTL_GATE_WAIT": "0"}, 0.0),
+    ({"ENVCTL_GATE_WAIT": "soon"}, 30.0), ({"ENVCTL_GATE_WAIT": "-1"}, 30.0),
+    ({"ENVCTL_GATE_WAIT": "inf"}, 30.0), ({"ENVCTL_GATE_WAIT": "nan"}, 30.0)])
+def test_the_runner_holds_the_gate_as_long_as_the_host_says(environ: dict[str, str], seconds: float) -> None:
+    """The host passes the gate's wait; the runner's own default (the host's too) when it does not
+    say, or says something that is not a duration."""
+    from envctl.pytest_plugin import envctl_runner  # noqa: PLC0415
+
+    assert envctl_runner.gate_wait(environ) == seconds
+    assert envctl_runner.GATE_WAIT == GATE_WAIT  # one number on both sides of the container
 
 
 class _Report:

@@ -198,8 +198,12 @@ def test_unknown_environment_variable_is_an_error(tmp_path: Path) -> None:
 
 
 def test_setup_and_bench_variables_are_not_settings(tmp_path: Path) -> None:
-    """ENVCTL_SETUP_* (setup script) and ENVCTL_PROJECT_DIR are someone else's."""
-    load_settings(tmp_path, environ={"ENVCTL_SETUP_CACHE": "/x", "ENVCTL_PROJECT_DIR": str(tmp_path)})
+    """ENVCTL_SETUP_* (setup script) and ENVCTL_PROJECT_DIR are someone else's: no error, and
+    no setting takes its value from them."""
+    settings = load_settings(tmp_path, environ={"ENVCTL_SETUP_CACHE": "/x",
+                                                "ENVCTL_PROJECT_DIR": str(tmp_path / "elsewhere")})
+    assert set(settings.sources.values()) == {"default"}
+    assert settings.project_dir == tmp_path
 
 
 def test_bad_flag_names_the_flag(tmp_path: Path) -> None:

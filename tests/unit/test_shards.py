@@ -1,8 +1,31 @@
-"""Sharding: every test exactly once, deterministic, balanced by durations or by file."""
+"""Sharding: the plugin's split (every test exactly once, deterministic, balanced by durations
+or by file), and the host's --shards runs (runs/shards.py) on a fake environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from envctl.docker.models import ServiceSpec
+from envctl.env import environment as environment_module
 from envctl.pytest_plugin.envctl_shards import parse_shard, split
+from envctl.runs import exchange, launch, lifecycle, shards
+from envctl.runs.launch import RunRequest
+from envctl.runs.outcome import EndFacts
+from envctl.runs.results import run_results
+from envctl.runs.state import Counts, Limits, RunRecord, RunState
+from envctl.runs.store import CANCEL_FILE, START_FILE
+from envctl.settings import Settings
+from tests.unit.fake_engine import FakeEnvironment
+
+if TYPE_CHECKING:
+    from envctl.env.environment import Environment
 
 NODEIDS = [f"tests/test_{f}.py::test_{i}" for f in "abcdefg" for i in range(1 + ord(f) % 5)]
 
@@ -68,3 +91,158 @@ def test_fewer_files_than_shards_splits_by_test() -> None:
     """One file, four shards, no durations: the tests are spread, not all on one shard."""
     nodeids = [f"tests/test_io.py::test_{i}" for i in range(200)]
     assert [len(s) for s in split(nodeids, 4)] == [50, 50, 50, 50]
+
+
+# ---- `envctl test --shards N`: the parent run and its shards (fake environment, no collector) ----
+
+S1, S2, PARENT = "20260101-000000-aaa1", "20260101-000000-aaa2", "20260101-000000-aaa0"
+PASSED_CASE = '<testsuite><testcase classname="t" name="test_{}" time="0.5"/></testsuite>'
+FAILED_CASE = ('<testsuite><testcase classname="t" name="test_{}" time="1.5"><failure message="no"/>'
+               "</testcase></testsuite>")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A project in tmp_path on a local engine, its environment faked, its test service plain."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(environment_module, "Environment", FakeEnvironment)
+    monkeypatch.setattr(FakeEnvironment, "spec", ServiceSpec(
+        name="test", image="img", build_context=None, dockerfile=None, has_healthcheck=False,
+        restart="no", depends_on={}, ports=()))
+    return Settings(project_dir=tmp_path, log_dir=tmp_path / "runs")
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[tuple[Path, ...], Path | None]]]:
+    """What would have started the one collector: the shards' dirs and the parent's (its lock closed)."""
+    calls: list[tuple[tuple[Path, ...], Path | None]] = []
+
+    def spawn(*run_dirs: Path, parent: Path | None = None, parent_fd: int | None = None) -> bool:
+        calls.append((run_dirs, parent))
+        if parent_fd is not None:
+            os.close(parent_fd)
+        return True
+
+    monkeypatch.setattr(shards, "spawn_collector", spawn)
+    yield calls
+
+
+def test_start_shards_makes_a_parent_and_one_isolated_run_per_shard(
+        settings: Settings, spawned: list[tuple[tuple[Path, ...], Path | None]]) -> None:
+    """N shard runs, each `--shard k/N` in a throwaway project of its own, and one collector for all."""
+    parent_dir, parent = shards.start_shards(settings, RunRequest(pytest_args=("-x",)), 2)
+    assert (parent.state, parent.message, parent.project) == (RunState.RUNNING, "2 shards", "p")
+    children = shards.children_of(parent, parent_dir.parent)
+    assert [(c.shard, c.parent, c.isolated, c.state) for _d, c in children] == \
+        [("1/2", parent.id, True, RunState.STARTING), ("2/2", parent.id, True, RunState.STARTING)]
+    assert [c.project.rsplit("-", 1)[0] for _d, c in children] == ["p-s1", "p-s2"]
+    assert spawned == [(tuple(d for d, _c in children), parent_dir)]
+    assert shards.durations_file_of(parent_dir) == settings.resolved_durations_file
+
+
+def test_a_start_interrupted_cancels_the_shards_made_so_far(
+        settings: Settings, spawned: list[tuple[tuple[Path, ...], Path | None]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while making shard 2: shard 1 is cancelled and still handed to a collector."""
+    made: list[Path] = []
+    real = launch.prepare_run
+
+    def prepare(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
+        if made:
+            raise KeyboardInterrupt
+        run_dir, record = real(env, request)
+        made.append(run_dir)
+        return run_dir, record
+
+    monkeypatch.setattr(shards, "prepare_run", prepare)
+    with pytest.raises(KeyboardInterrupt):
+        shards.start_shards(settings, RunRequest(), 2)
+    assert (made[0] / CANCEL_FILE).exists()
+    assert [dirs for dirs, _parent in spawned] == [(made[0],)]
+
+
+def _ended_shard(root: Path, run_id: str, shard: str, exit_code: int, junit: str | None) -> RunRecord:
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    lifecycle.create(run_dir, RunRecord(id=run_id, project="p", service="test", command=["pytest"],
+                                        limits=Limits(1, 1.0, 1), shard=shard,
+                                        counts=Counts(total=1, done=1, passed=1 - exit_code,
+                                                      failed=exit_code)))
+    if junit is not None:
+        (run_dir / "junit.xml").write_text(junit)
+    return lifecycle.finish(run_dir, EndFacts(exit_code=exit_code))
+
+
+def _parent(root: Path, children: list[str], durations: Path | None) -> Path:
+    parent_dir = root / PARENT
+    parent_dir.mkdir(parents=True)
+    lifecycle.create(parent_dir, RunRecord(id=PARENT, project="p", service="test", command=["pytest"],
+                                           limits=Limits(1, 1.0, 1), state=RunState.RUNNING,
+                                           children=children))
+    if durations is not None:
+        (parent_dir / START_FILE).write_text(json.dumps({"durations_file": str(durations)}))
+    return parent_dir
+
+
+def test_finalize_merges_the_shards_reports_and_durations(tmp_path: Path) -> None:
+    """Every shard ended: one JUnit of all their tests, their durations for the next split, and
+    the parent failed with its worst shard."""
+    root, durations = tmp_path / "runs", tmp_path / "durations.json"
+    children = [_ended_shard(root, S1, "1/2", 0, PASSED_CASE.format("a")),
+                _ended_shard(root, S2, "2/2", 1, FAILED_CASE.format("b"))]
+    parent_dir = _parent(root, [S1, S2], durations)
+    record = shards.finalize(parent_dir, children)
+    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+    assert (record.counts.total, record.counts.passed, record.counts.failed) == (2, 1, 1)
+    assert [c.nodeid for c in run_results(parent_dir).cases] == ["t::test_a", "t::test_b"]
+    assert json.loads(durations.read_text()) == {"t::test_a": 0.5, "t::test_b": 1.5}
+
+
+def test_finalize_waits_for_every_shard(tmp_path: Path) -> None:
+    """A shard still running: the parent's record is left as it is."""
+    root = tmp_path / "runs"
+    done = _ended_shard(root, S1, "1/2", 0, None)
+    running = replace(done, id=S2, state=RunState.RUNNING)
+    parent_dir = _parent(root, [S1, S2], None)
+    assert shards.finalize(parent_dir, [done, running]).state is RunState.RUNNING
+
+
+def test_finalize_without_reports_adds_the_shards_counts(tmp_path: Path) -> None:
+    """No shard left a JUnit report: the counts are the sum of the shards' own."""
+    root = tmp_path / "runs"
+    children = [_ended_shard(root, S1, "1/2", 0, None), _ended_shard(root, S2, "2/2", 0, None)]
+    record = shards.finalize(_parent(root, [S1, S2], None), children)
+    assert (record.state, record.counts.total, record.counts.passed) == (RunState.PASSED, 2, 2)
+
+
+def test_combined_progress_adds_the_shards_and_lists_each(tmp_path: Path) -> None:
+    """One progress of all shards, with a line per shard naming its state and counts."""
+    root = tmp_path / "runs"
+    _ended_shard(root, S1, "1/2", 0, None)
+    running_dir = root / S2
+    running_dir.mkdir()
+    exchange.create_dirs(running_dir)
+    lifecycle.create(running_dir, RunRecord(id=S2, project="p", service="test", command=[],
+                                            limits=Limits(1, 1.0, 1), shard="2/2", state=RunState.RUNNING))
+    (exchange.box(running_dir) / "progress.json").write_text(json.dumps(
+        {"total": 4, "done": 1, "passed": 1, "current": "t.py::slow", "updated": 50.0}))
+    parent = RunRecord.load(_parent(root, [S1, S2], None))
+    progress, lines = shards.combined_progress(parent, root)
+    assert (progress.counts.total, progress.counts.done, progress.current, progress.updated) == \
+        (4, 1, "t.py::slow", 50.0)
+    assert lines == [f"shard 1/2 {S1}: passed, 0/? done, 0 failed",  # no snapshot, no output: unknown
+                     f"shard 2/2 {S2}: running, 1/4 done, 0 failed  t.py::slow"]
+
+
+def test_combined_counts_leave_unknown_totals_unknown() -> None:
+    """Counts add field by field; a total nobody knows stays counted from the known ones."""
+    total = shards.combined_counts([Counts(total=2, done=2, passed=2), Counts(total=None, failed=1)])
+    assert (total.total, total.done, total.passed, total.failed) == (2, 2, 2, 1)
+
+
+@pytest.mark.parametrize("content", [None, "not json", "[1]", '{"durations_file": 3}'])
+def test_no_durations_file_when_start_json_does_not_name_one(tmp_path: Path, content: str | None) -> None:
+    """start.json missing, damaged or without a path: no durations are written."""
+    if content is not None:
+        (tmp_path / START_FILE).write_text(content)
+    assert shards.durations_file_of(tmp_path) is None

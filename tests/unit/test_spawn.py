@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 
 from envctl import signals
+from envctl.runs import collector as collector_module
 from envctl.runs import spawn
-from envctl.runs.store import COLLECTOR_LOG
+from envctl.runs.store import COLLECTOR_LOG, take_collector_lock
 
 
 def _ignored_mask(status: str) -> int:
@@ -189,3 +191,58 @@ def test_a_failed_fork_falls_back_to_a_spawn(tmp_path: Path, monkeypatch: pytest
     os.waitpid(spawn._SPAWNED[-1], 0)
     assert (run_dir / COLLECTOR_LOG).read_text() == "spawned\n"
     assert [s for s in signals.HANDLED if s in signal.pthread_sigmask(signal.SIG_BLOCK, [])] == []
+
+
+def _echo_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interpreter that writes its arguments to collector.log (its stdout), one a line."""
+    fake = tmp_path / "fake-python"
+    fake.write_text('#!/bin/sh\nfor arg in "$@"; do echo "$arg"; done\n')
+    fake.chmod(stat.S_IRWXU)
+    monkeypatch.setattr(sys, "executable", str(fake))
+
+
+def test_nothing_to_collect_spawns_nothing(tmp_path: Path) -> None:
+    """No run and no parent: False; every run already held: False, no log descriptor left open."""
+    assert spawn.spawn_collector() is False
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    fd = take_collector_lock(run_dir)
+    assert fd is not None
+    before = sorted(spawn._open_descriptors())
+    try:
+        assert spawn.spawn_collector(run_dir) is False
+        assert sorted(spawn._open_descriptors()) == before
+    finally:
+        os.close(fd)
+
+
+def test_a_parent_is_handed_to_the_collector_after_its_shards(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--fd N RUN ... --parent-fd M --parent DIR`, the log in the parent's folder; both locks taken."""
+    _echo_python(tmp_path, monkeypatch)
+    shard, parent = tmp_path / "shard", tmp_path / "parent"
+    shard.mkdir()
+    parent.mkdir()
+    assert spawn.spawn_collector(shard, parent=parent) is True
+    os.waitpid(spawn._SPAWNED[-1], 0)
+    args = (parent / COLLECTOR_LOG).read_text().splitlines()
+    assert args[:3] == ["-P", "-m", "envctl.runs.collector"]
+    assert [args[3], args[5], args[6], args[8]] == ["--fd", str(shard), "--parent-fd", "--parent"]
+    assert args[9:] == [str(parent)]
+    assert collector_module.parse_args(args[3:]) == ([(shard, int(args[4]))], (parent, int(args[7])))
+
+
+def test_a_child_still_running_is_kept_to_be_reaped_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_reap keeps the pid of a collector still alive, and drops one that has ended."""
+    child = subprocess.Popen(["cat"], stdin=subprocess.PIPE)  # alive until its stdin closes
+    monkeypatch.setattr(spawn, "_SPAWNED", [child.pid])
+    spawn._reap()
+    kept = list(spawn._SPAWNED)
+    assert kept == [child.pid]
+    assert child.stdin is not None
+    child.stdin.close()
+    os.waitpid(child.pid, 0)
+    child.returncode = 0  # reaped here: Popen must not wait for it again
+    spawn._reap()
+    kept = list(spawn._SPAWNED)
+    assert kept == []

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from envctl.runs import exchange, lifecycle
+from envctl.errors import WaitTimeoutError
+from envctl.runs import control, exchange, lifecycle
 from envctl.runs.outcome import EndFacts
 from envctl.runs.run import Run
 from envctl.runs.state import Limits, RunRecord
@@ -34,6 +35,17 @@ def running(tmp_path: Path) -> Iterator[Run]:
     os.close(fd)
 
 
+@pytest.fixture
+def at_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bounded wait reaches its deadline at once (no real waiting, no engine)."""
+    def wait_for(_run_dir: Path, **kwargs: object) -> RunRecord:
+        assert kwargs["timeout"] is not None
+        raise WaitTimeoutError(f"not ended within {kwargs['timeout']}s")
+
+    monkeypatch.setattr(control, "wait_for", wait_for)
+
+
+@pytest.mark.usefixtures("at_deadline")
 def test_timeout_prints_one_progress_line_and_exits_25(running: Run,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """At the deadline: exit 25, one line saying where the run is and how to wait again."""
@@ -45,6 +57,7 @@ def test_timeout_prints_one_progress_line_and_exits_25(running: Run,
     assert err.rstrip().endswith(f"still going: `envctl wait {RUN_ID} --timeout 100s`")
 
 
+@pytest.mark.usefixtures("at_deadline")
 def test_timeout_with_json(running: Run, capsys: pytest.CaptureFixture[str]) -> None:
     """With --json the same answer is the wait view, on stdout."""
     assert bounded_wait(running, 0.3, as_json=True) == 25
@@ -60,6 +73,7 @@ def test_an_ended_run_exits_with_its_code(running: Run, capsys: pytest.CaptureFi
     assert f"envctl: run {RUN_ID} failed in" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("at_deadline")
 def test_a_bounded_wait_stays_bounded_under_ci(running: Run, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """CI=true (an agent in a CI job) does not turn `wait --timeout` into CI mode, which waits to

@@ -1,0 +1,57 @@
+"""A docker SDK client for one engine (``host``, else the one DOCKER_HOST names), made once
+per Engine.
+
+The API version is agreed with one bounded call and reused for a few seconds: the collector
+opens several clients on the way to the tests; a long-lived process asks again (the engine may
+have been replaced).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from envctl.docker import timeouts
+from envctl.docker.translate import translate_errors
+
+if TYPE_CHECKING:
+    import docker
+
+_API_VERSIONS: dict[str, tuple[str, float]] = {}  # engine address -> (API version agreed, when)
+API_VERSION_REUSE = 10.0  # seconds an agreed API version is reused without asking again
+
+
+def connect(timeout: timeouts.Timeout | None, *, host: str | None = None,
+            clock: Callable[[], float] = time.monotonic) -> docker.DockerClient:
+    """A client whose every HTTP call is bounded by ``timeout`` (see :mod:`timeouts`), to the
+    engine at ``host`` (a DOCKER_HOST value; None: DOCKER_HOST's); ``clock`` dates the API
+    version agreed."""
+    import docker  # noqa: PLC0415  # lazy: the SDK costs ~150 ms to import
+
+    with translate_errors("connecting to Docker"):
+        kwargs = client_kwargs(host)  # a bad DOCKER_CERT_PATH fails here: a DockerError too
+        # "auto" negotiates the API version with one bounded call, so a dead DOCKER_HOST
+        # fails here, inside the deadline, and newer engines that dropped old APIs work.
+        address = str(kwargs["base_url"])
+        cached = _API_VERSIONS.get(address)
+        version = cached[0] if cached and clock() - cached[1] < API_VERSION_REUSE else "auto"
+        client = docker.DockerClient(
+            **kwargs,
+            timeout=timeouts.socket_seconds(timeout),  # type: ignore[arg-type]  # None = no socket timeout, which docker-py supports
+            version=version,
+        )
+    if version == "auto":
+        _API_VERSIONS[address] = (str(client.api.api_version), clock())
+    return client
+
+
+def client_kwargs(host: str | None = None) -> dict[str, Any]:
+    """Connection parameters from DOCKER_HOST (or ``host``) / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH."""
+    from docker.utils import kwargs_from_env  # noqa: PLC0415
+
+    environment = dict(os.environ) if host is None else {**os.environ, "DOCKER_HOST": host}
+    kwargs: dict[str, Any] = dict(kwargs_from_env(environment=environment))
+    kwargs.setdefault("base_url", "unix:///var/run/docker.sock")
+    return kwargs

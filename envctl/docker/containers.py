@@ -1,0 +1,174 @@
+"""Containers, through the SDK's low-level API: inspect, list, wait, signal, copy out, remove,
+and a probe container in another's network. Output streams are in :mod:`output`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from envctl.docker import timeouts
+from envctl.docker.endpoints import container_endpoints
+from envctl.docker.models import ContainerState
+from envctl.docker.translate import translate_errors
+from envctl.errors import ContainerGoneError, DockerError, EngineUnavailableError
+
+if TYPE_CHECKING:
+    from docker import APIClient
+
+COPY_CAP = 512 << 20  # bytes of one file copied out of a container (JUnit, events)
+
+
+class Containers:
+    """The containers of one engine (``api``: its SDK client's low-level API; ``docker_host``:
+    its address, which says whether its containers' own addresses are this machine's)."""
+
+    def __init__(self, api: APIClient, docker_host: str | None = None) -> None:
+        self.api = api
+        self.docker_host = docker_host
+
+    def state(self, container_id: str) -> ContainerState | None:
+        """One inspect; ``None`` when the container is gone."""
+        try:
+            with translate_errors("inspecting a container"):
+                data = self.api.inspect_container(container_id)
+        except ContainerGoneError:
+            return None
+        return ContainerState.from_inspect(data)
+
+    def endpoints(self, container_id: str, port: int) -> list[tuple[str, int]]:
+        """Where this machine can reach the container's TCP ``port``: its published binding (on
+        the engine's host), then, with a local engine on Linux, its address on each network."""
+        try:
+            with translate_errors("inspecting a container"):
+                data = self.api.inspect_container(container_id)
+        except ContainerGoneError:
+            return []
+        host = os.environ.get("DOCKER_HOST", "") if self.docker_host is None else self.docker_host
+        return container_endpoints(data, port, host, sys.platform)
+
+    def labelled(self, labels: dict[str, str] | list[str], *, all_: bool = True) -> list[ContainerState]:
+        """Every container carrying ``labels`` (a dict or ``key=value`` strings), inspected."""
+        label_filter = [f"{k}={v}" for k, v in labels.items()] if isinstance(labels, dict) else labels
+        with translate_errors("listing containers"):
+            summaries = self.api.containers(all=all_, filters={"label": label_filter})
+        states = []
+        for summary in summaries:
+            state = self.state(str(summary["Id"]))
+            if state is not None:
+                states.append(state)
+        return states
+
+    def logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
+        """The last ``lines`` of its stored log (stdout and stderr); none when it is gone."""
+        try:
+            with translate_errors("reading container logs"):
+                raw: bytes = self.api.logs(container_id, tail=lines, stdout=True, stderr=True)
+        except ContainerGoneError:
+            return []
+        return raw.decode("utf-8", errors="replace").splitlines()[-lines:]
+
+    def wait_exit(self, container_id: str, timeout: float | None = None) -> int | None:
+        """Block until the container exits: its exit code, or None if ``timeout`` passed first.
+
+        Without ``timeout`` the wait is the engine's own (its client's socket timeout, if any)."""
+        import requests.exceptions  # noqa: PLC0415
+
+        try:
+            with translate_errors("waiting for the test container"):
+                result = self.api.wait(container_id, timeout=timeouts.wait_seconds(timeout))
+        except EngineUnavailableError as exc:
+            timed_out = isinstance(exc.__cause__, (requests.exceptions.ReadTimeout,
+                                                   requests.exceptions.ConnectionError))
+            if timeout is not None and timed_out and self.engine_answers():
+                return None
+            raise
+        return int(result.get("StatusCode", -1))
+
+    def engine_answers(self) -> bool:
+        """Whether the engine answers a ping (a wait that timed out, not an engine that died)."""
+        try:
+            with translate_errors("pinging the engine"):
+                self.api.ping()
+        except EngineUnavailableError:
+            return False
+        return True
+
+    def kill(self, container_id: str, signal: str) -> bool:
+        """Send ``signal``; False when the container is not running any more."""
+        try:
+            with translate_errors("signalling the test container"):
+                self.api.kill(container_id, signal=signal)
+        except DockerError:
+            return False
+        return True
+
+    def copy_file_out(self, container_id: str, path: str, dest: Path, *, cap: int = COPY_CAP) -> bool:
+        """Copy one regular file out of a (stopped) container to ``dest`` (0600); False if absent."""
+        import tarfile  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        try:
+            with translate_errors(f"copying {path} out of the test container"):
+                stream, _stat = self.api.get_archive(container_id, path)
+                with tempfile.TemporaryFile() as archive:
+                    for chunk in stream:
+                        archive.write(chunk)
+                    archive.seek(0)
+                    with tarfile.open(fileobj=archive) as tar:
+                        member = next((m for m in tar.getmembers() if m.isfile()), None)
+                        source = tar.extractfile(member) if member else None
+                        if source is None:
+                            return False
+                        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                        with os.fdopen(fd, "wb") as out:
+                            copied = 0
+                            while (block := source.read(1 << 20)) and copied < cap:
+                                out.write(block[:cap - copied])
+                                copied += len(block)
+        except ContainerGoneError:
+            return False
+        return True
+
+    def probe_in_network(self, image: str, target: str, argv: list[str], *, labels: dict[str, str],
+                         seconds: float, on_created: Callable[[str], None] = lambda _id: None,
+                         ) -> tuple[bool, str]:
+        """Run ``argv`` in a container of ``image`` sharing ``target``'s network namespace, at
+        most ``seconds`` (+ a start's grace); (exited 0, what it printed last). It is removed
+        whatever happens (``on_created`` learns its id, to remove it sooner); its labels let
+        `down` find it if this process dies first."""
+        with translate_errors("starting a probe container"):
+            created = self.api.create_container(
+                image, command=argv[1:], entrypoint=argv[:1], labels=labels,
+                host_config=self.api.create_host_config(network_mode=f"container:{target}"))
+        probe = str(created["Id"])
+        limit = seconds + timeouts.PROBE_START
+        try:
+            on_created(probe)
+            with translate_errors("starting a probe container"):
+                self.api.start(probe)
+            try:
+                code = self.wait_exit(probe, timeout=limit)
+            except ContainerGoneError:
+                return False, "the probe was stopped"
+            if code is None:
+                return False, f"the probe did not end within {limit:.0f}s"
+            with translate_errors("reading a probe container's output"):
+                raw = self.api.logs(probe, stdout=True, stderr=True, tail=5)
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
+            said = text.strip().splitlines()
+            return code == 0, (said[-1][:300] if said else f"the probe exited {code}")
+        finally:
+            with contextlib.suppress(DockerError):
+                self.remove(probe)
+
+    def remove(self, container_id: str) -> None:
+        """Force-remove it with its anonymous volumes; gone already is fine."""
+        try:
+            with translate_errors("removing the test container"):
+                self.api.remove_container(container_id, force=True, v=True)
+        except ContainerGoneError:
+            pass

@@ -1,0 +1,37 @@
+"""Docker contexts: which engine a context names."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from envctl.docker import timeouts
+from envctl.errors import ConfigError, EngineUnavailableError
+
+
+def context_host(name: str) -> str:
+    """The engine address (a DOCKER_HOST value) of docker context ``name``; nothing changes."""
+    try:
+        proc = subprocess.run(["docker", "context", "inspect", name, "--format",  # noqa: S607  # docker from PATH, as python-on-whales finds it
+                               "{{.Endpoints.docker.Host}}"],
+                              capture_output=True, text=True, timeout=timeouts.CONTEXT_LOOKUP,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EngineUnavailableError(f"cannot read docker context {name!r}: {exc}") from None
+    host = proc.stdout.strip()
+    if proc.returncode != 0 or not host:
+        raise ConfigError(f"docker context {name!r}: {proc.stderr.strip() or 'no docker endpoint'}",
+                          hint="`docker context ls` lists the contexts")
+    return host
+
+
+def use_context(name: str) -> str:
+    """Point this process (and every process it starts) at docker context ``name``.
+
+    The context's endpoint becomes DOCKER_HOST, which the docker CLI (and so python-on-whales
+    and compose) and the SDK both honour, as do collectors started later.
+    """
+    host = context_host(name)
+    os.environ["DOCKER_HOST"] = host
+    os.environ.pop("DOCKER_CONTEXT", None)
+    return host

@@ -1,0 +1,41 @@
+"""A run's clean-up, once its record is final: its test container, an isolated run's project
+and its exchange folder go, and then the record says so (removed last, so a collector that dies
+before it finds everything still there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envctl.errors import EnvctlError
+from envctl.runs import exchange, lifecycle
+from envctl.runs.collector_log import say
+from envctl.runs.state import RunRecord
+
+
+def clean_up(run_dir: Path, record: RunRecord) -> None:
+    """Once the record is final: remove the test container (the --rm of `compose run --rm`) and
+    an isolated run's project, empty the exchange folder, then say so in the record."""
+    if not record.state.terminal or record.cleaned:
+        return
+    from envctl.docker import labels  # noqa: PLC0415
+
+    if record.container is not None or record.isolated:
+        from envctl.docker import timeouts  # noqa: PLC0415
+        from envctl.docker.engine import Engine  # noqa: PLC0415
+
+        try:
+            with Engine(timeout=timeouts.CALL) as engine:
+                if record.container is not None:
+                    engine.remove(record.container)
+                    # One a killed starter's `compose run` created after the run was recorded.
+                    engine.remove_labelled(f"{labels.RUN}={record.id}",
+                                           f"{labels.ROLE}={labels.TEST_RUN_ROLE}")
+                if record.isolated:
+                    # Everything of it carries the project and isolated labels, so it goes through
+                    # the API by label (~50 ms): a throwaway project needs no graceful stop.
+                    engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
+        except EnvctlError as exc:
+            say(f"collector {run_dir.name}: could not clean up: {exc}")
+            return
+    exchange.clear(run_dir)
+    lifecycle.mark_cleaned(run_dir)

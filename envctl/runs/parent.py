@@ -1,0 +1,53 @@
+"""A --shards parent's end, in the collector process: once every shard has ended (collecting any
+that has no collector), merge them and record the parent's end; once their projects are gone,
+say so."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from envctl.runs import lifecycle
+from envctl.runs.state import RunRecord
+from envctl.runs.store import collector_lock
+
+PARENT_POLL = 0.5  # seconds between looks at the shards' records
+CLEANUP_WAIT = 60.0  # how long a parent waits for its shards' projects to go
+
+# The clock and the pause between looks, looked up at each call: a unit test fakes them.
+monotonic: Callable[[], float] = time.monotonic
+sleep: Callable[[float], None] = time.sleep
+
+
+def collect_parent(parent_dir: Path, held_fd: int | None,
+                   collect: Callable[[Path], object]) -> RunRecord | None:
+    """Finish the parent once its shards have ended; None when another collector holds it.
+    ``collect``: collects one shard (the collector's own step: a no-op while another holds it)."""
+    from envctl.runs.shards import finalize  # noqa: PLC0415
+
+    with collector_lock(parent_dir, held_fd=held_fd) as mine:
+        if not mine:
+            return None
+        record = RunRecord.load(parent_dir)
+        children = [parent_dir.parent / child for child in record.children]
+        records = _children_when(children, lambda c: c.state.terminal, None, collect)
+        record = finalize(parent_dir, records)
+        records = _children_when(children, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
+        if record.state.terminal and all(child.cleaned for child in records):
+            record = lifecycle.mark_cleaned(parent_dir)
+        return record
+
+
+def _children_when(children: list[Path], done: Callable[[RunRecord], bool], deadline: float | None,
+                   collect: Callable[[Path], object]) -> list[RunRecord]:
+    """The shards' records once ``done`` holds for each (or the deadline passes); a shard with
+    no collector is collected here meanwhile."""
+    while True:
+        records = [RunRecord.load(child) for child in children]
+        if all(done(child) for child in records) or (deadline is not None and monotonic() > deadline):
+            return records
+        for child_dir, child in zip(children, records, strict=True):
+            if not done(child):
+                collect(child_dir)  # a no-op while another collector holds it
+        sleep(PARENT_POLL)

@@ -1,0 +1,64 @@
+"""`envctl up`, `down`, `ps` and their MCP tools: the compose project as values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envctl.env.environment import Environment
+    from envctl.settings import Settings
+
+Progress = Callable[[str, Any], None]  # (service, its verdict) as readiness changes
+
+
+def environment(settings: Settings, *, isolated: bool = False) -> Environment:
+    """The configured project, or a throwaway one of its own (--isolated)."""
+    from envctl.env.environment import Environment  # noqa: PLC0415
+
+    return Environment.isolated(settings) if isolated else Environment(settings)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """The options of `envctl up`."""
+
+    services: tuple[str, ...] = ()
+    build: bool | None = None
+    keep_on_failure: bool = False
+
+
+def up(env: Environment, options: UpOptions, on_progress: Progress | None = None) -> list[Any]:
+    """Bring the services up and wait until every one is ready; their readiness reports.
+    Raises EnvironmentFailedError, explained, when one fails."""
+    if on_progress is not None:
+        env.on_progress = on_progress
+    return env.up(list(options.services), build=options.build,
+                  keep_on_failure=options.keep_on_failure)
+
+
+def ready_line(reports: list[Any]) -> str:
+    """`service (phase)` for each service brought up."""
+    return ", ".join(f"{r.service} ({r.phase.value})" for r in reports)
+
+
+def down(settings: Settings, *, volumes: bool = False) -> str:
+    """Remove the project's containers and networks (and volumes); the project's name."""
+    env = environment(settings)
+    env.down(volumes=volumes)
+    return env.project
+
+
+@dataclass(frozen=True)
+class Services:
+    """The project and its services' states."""
+
+    project: str
+    rows: list[Any]
+
+
+def ps(settings: Settings) -> Services:
+    """The project's services, their state and health."""
+    env = environment(settings)
+    return Services(env.project, env.ps())

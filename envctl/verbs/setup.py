@@ -1,0 +1,47 @@
+"""`envctl doctor`, `config` and `init`: the machine, the settings, and a first configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from envctl.errors import ExitCode
+
+if TYPE_CHECKING:
+    from envctl.init import Written
+    from envctl.settings import Settings
+
+
+@dataclass(frozen=True)
+class Doctor:
+    """The machine's checks, and whether any failed."""
+
+    checks: list[Any]
+    failed: bool
+
+    @property
+    def exit_code(self) -> int:
+        return int(ExitCode.DOCTOR_FAILED if self.failed else ExitCode.OK)
+
+
+def doctor(settings: Settings) -> Doctor:
+    """Check the engine, the compose plugin, the images and the log dir."""
+    from envctl.doctor import CheckStatus, run_checks  # noqa: PLC0415
+
+    checks = run_checks(settings)
+    return Doctor(checks, any(check.status is CheckStatus.FAIL for check in checks))
+
+
+def config(settings: Settings) -> dict[str, Any]:
+    """The resolved settings and where each came from (envctl/config/1)."""
+    from envctl.ui.views import config_view  # noqa: PLC0415
+
+    return config_view(settings)
+
+
+def init(settings: Settings, *, workflow: bool = False) -> list[Written]:
+    """Write a starting configuration (and the workflow); never overwrites. The settings are
+    loaded first by the caller, so a broken settings file is reported before anything is written."""
+    from envctl.init import init as write_init  # noqa: PLC0415
+
+    return write_init(settings.project_dir, workflow=workflow)

@@ -1,0 +1,74 @@
+"""A run's clean-up: only once the record is final, by label for an isolated project, and a
+failure leaves the run uncleaned for the next collector (fake engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from envctl.docker import engine as engine_module
+from envctl.docker import labels
+from envctl.errors import EnvctlError
+from envctl.runs import exchange, lifecycle
+from envctl.runs.cleanup import clean_up
+from envctl.runs.outcome import EndFacts
+from envctl.runs.state import Limits, RunRecord
+from tests.unit.fake_engine import FakeEngine
+
+RUN_ID = "20260101-000000-abcd"
+
+
+class _Labelled(FakeEngine):
+    """Records what was removed by label."""
+
+    labelled: list[tuple[str, ...]] = []  # noqa: RUF012
+
+    def remove_labelled(self, *filters: str) -> dict[str, int]:
+        _Labelled.labelled.append(filters)
+        return {"containers": 1, "networks": 0, "volumes": 0}
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated run with a container, on a fake engine."""
+    monkeypatch.setattr(engine_module, "Engine", _Labelled)
+    FakeEngine.reset([])
+    _Labelled.labelled = []
+    path = tmp_path / RUN_ID
+    path.mkdir(mode=0o700)
+    exchange.create_dirs(path)
+    lifecycle.create(path, RunRecord(id=RUN_ID, project="p-iso", service="test", command=["pytest"],
+                                     limits=Limits(1, 1.0, 1), container="c", isolated=True))
+    return path
+
+
+def test_a_run_not_yet_ended_is_not_cleaned(run_dir: Path) -> None:
+    """Before the end is recorded, nothing is removed: the next collector needs the container."""
+    clean_up(run_dir, RunRecord.load(run_dir))
+    assert (FakeEngine.removed, _Labelled.labelled, RunRecord.load(run_dir).cleaned) == ([], [], False)
+
+
+def test_an_ended_isolated_run_loses_its_container_and_project(run_dir: Path) -> None:
+    """The container, a late one-off of the run, and the isolated project by label; then `cleaned`."""
+    (exchange.box(run_dir) / "left-by-the-tests").write_text("x")
+    record = lifecycle.finish(run_dir, EndFacts(exit_code=0))
+    clean_up(run_dir, record)
+    assert FakeEngine.removed == ["c"]
+    assert _Labelled.labelled == [(f"{labels.RUN}={RUN_ID}", f"{labels.ROLE}=test-run"),
+                                  (f"{labels.PROJECT}=p-iso", f"{labels.ISOLATED}=true")]
+    assert RunRecord.load(run_dir).cleaned is True
+    assert list(exchange.box(run_dir).iterdir()) == []
+
+
+def test_a_failed_clean_up_is_said_and_left_for_later(run_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine refuses: a line in collector.log, and the record is not marked cleaned."""
+    def broken(_self: FakeEngine, _name: str) -> None:
+        raise EnvctlError("engine gone")
+
+    monkeypatch.setattr(FakeEngine, "remove", broken)
+    record = lifecycle.finish(run_dir, EndFacts(exit_code=0))
+    clean_up(run_dir, record)
+    assert capsys.readouterr().err == f"collector {RUN_ID}: could not clean up: engine gone\n"
+    assert RunRecord.load(run_dir).cleaned is False
