@@ -10,252 +10,24 @@ never at import.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
-import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from envctl import setting_values as values
 from envctl.errors import ConfigError, UsageError
-from envctl.units import MAX_DURATION, parse_duration, parse_size
+# Re-exported: a wait is part of the settings model, and callers know it from here.
+from envctl.setting_values import ServiceWait as ServiceWait  # noqa: PLC0414
+from envctl.units import parse_duration, parse_size
 
 ENV_PREFIX = "ENVCTL_"
 # Variables under these prefixes belong to the setup scripts and the test suite, not to settings.
 _ENV_NOT_SETTINGS = ("ENVCTL_SETUP_", "ENVCTL_BENCH_", "ENVCTL_CI_")
 _ENV_NOT_SETTINGS_NAMES = frozenset({"ENVCTL_PROJECT_DIR"})
-# Matched whole (fullmatch): "$" would let a trailing newline through ("test\n").
-PROJECT_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*", re.ASCII)
-SERVICE_NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", re.ASCII)
-LOG_FORMATS = ("auto", "console", "json")
-INJECT_MODES = ("auto", "off")
-_MIN_MEMORY = 6 << 20  # Docker refuses a memory limit below 6 MiB
-
-
-def _str_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(p for p in value.split(os.pathsep) if p) if value else ()
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ValueError("expected a list of paths")
-
-
-UNSAFE = ("privileged", "docker-socket", "host-network", "host-pid", "host-ipc")
-
-
-def _allow(value: object) -> tuple[str, ...]:
-    names = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"expected a list of: {', '.join(UNSAFE)}")
-    unknown = [n for n in names if n not in UNSAFE]
-    if unknown:
-        raise ValueError(f"unknown {', '.join(map(repr, unknown))}; known: {', '.join(UNSAFE)}")
-    return tuple(names)
-
-
-_PROFILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*|\*", re.ASCII)  # compose's profile names
-
-
-def _names(value: object, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
-    """A list of names (TOML) or a comma- or space-separated string (a variable), each matching."""
-    names = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and pattern.fullmatch(n)
-                                                       for n in names):
-        raise ValueError(f"expected a list of {what}")
-    return tuple(names)
-
-
-def _profiles(value: object) -> tuple[str, ...]:
-    return _names(value, _PROFILE, "compose profile names (letters, digits, _ . -)")
-
-
-@dataclass(frozen=True)
-class ServiceWait:
-    """When a service with no health check (or more than one) counts as ready: it accepts TCP
-    connections on ``port``; GET ``http`` on that port answers 2xx or 3xx; a line of its output
-    matches ``log``. Each within ``timeout`` seconds (0: the health_timeout)."""
-
-    service: str
-    port: int | None = None
-    http: str | None = None
-    log: str | None = None
-    timeout: float = 0.0
-
-    def describe(self) -> str:
-        parts = [f"port {self.port}" if self.port and not self.http else "",
-                 f"HTTP GET :{self.port}{self.http} answering 2xx/3xx" if self.http else "",
-                 f"a log line matching {self.log!r}" if self.log else ""]
-        return " and ".join(p for p in parts if p)
-
-
-_WAIT_KEYS = ("port", "http", "log", "timeout")
-
-
-def _waits(value: object) -> tuple[ServiceWait, ...]:
-    """``{service: {port, http, log, timeout}}`` (TOML tables, or JSON in ENVCTL_WAIT), or the
-    list a background process gets back from ``to_json``."""
-    import json  # noqa: PLC0415
-
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError('expected JSON such as {"cache": {"port": 6379}}') from None
-    if isinstance(value, (list, tuple)):
-        tables = [_dict_of(item) for item in value]
-        value = {str(t.get("service")): {k: v for k, v in t.items() if k != "service"} for t in tables}
-    if not isinstance(value, dict):
-        raise ValueError("expected a table per service, such as [wait.cache] with port = 6379")
-    return tuple(_service_wait(str(service), spec) for service, spec in value.items())
-
-
-def _dict_of(value: object) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise ValueError("expected a table per service")
-    return value
-
-
-_HTTP_PATH = re.compile(r"/[\x21-\x7e]*")  # what an HTTP request line can carry as is
-
-
-def _service_wait(service: str, spec: object) -> ServiceWait:
-    table = _dict_of(spec)
-    unknown = [k for k in table if k not in _WAIT_KEYS]
-    if unknown:
-        raise ValueError(f"{service}: unknown key {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(_WAIT_KEYS)}")
-    port, http, log = table.get("port"), table.get("http"), table.get("log")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
-        raise ValueError(f"{service}: port must be a number from 1 to 65535")
-    if http is not None and (not isinstance(http, str) or not _HTTP_PATH.fullmatch(http) or port is None):
-        raise ValueError(f"{service}: http is a path such as \"/health\" (no spaces), with port set")
-    if log is not None:
-        if not isinstance(log, str) or not log:
-            raise ValueError(f"{service}: log is a regular expression")
-        try:
-            re.compile(log)
-        except re.error as exc:
-            raise ValueError(f"{service}: log {log!r} is not a regular expression: {exc}") from None
-    if port is None and log is None:
-        raise ValueError(f"{service}: give port (with http, optionally) or log")
-    timeout = parse_duration(table["timeout"]) if table.get("timeout") is not None else 0.0
-    if not 0 <= timeout <= MAX_DURATION:
-        raise ValueError(f"{service}: timeout out of range")
-    return ServiceWait(service, port, http, log, timeout)
-
-
-_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
-
-
-def _variables(value: object) -> tuple[str, ...]:
-    return _names(value, _VARIABLE, "environment variable names")
-
-
-def _command(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        try:
-            argv = shlex.split(value)
-        except ValueError as exc:
-            raise ValueError(f"cannot split into arguments: {exc}") from None
-    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        argv = list(value)
-    else:
-        raise ValueError("expected a command, as a string or a list of arguments")
-    if not argv:
-        raise ValueError("the command is empty")
-    return tuple(argv)
-
-
-def _optional_project_name(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not PROJECT_NAME_PATTERN.fullmatch(value):
-        raise ValueError(
-            "a project name is lowercase letters, digits, '-' and '_', starting with a letter or digit"
-        )
-    return value
-
-
-def _service(value: object) -> str:
-    if not isinstance(value, str) or not SERVICE_NAME_PATTERN.fullmatch(value):
-        raise ValueError("a service name is letters, digits, '.', '-' and '_'")
-    return value
-
-
-def _positive_duration(value: object) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError("must be more than zero")
-    return seconds
-
-
-def _memory(value: object) -> int:
-    size = parse_size(value)
-    if size < _MIN_MEMORY:
-        raise ValueError("Docker needs at least 6m")
-    return size
-
-
-MAX_CPUS = 4096.0
-MAX_INT = 1 << 31
-
-
-def _cpus(value: object) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected a number of CPUs such as 2 or 0.5")
-    try:
-        cpus = float(value)  # type: ignore[arg-type]  # str/int/float; anything else raises
-    except (TypeError, ValueError):
-        raise ValueError("expected a number of CPUs such as 2 or 0.5") from None
-    if not cpus > 0:
-        raise ValueError("must be more than zero")
-    if not math.isfinite(cpus) or cpus > MAX_CPUS:
-        raise ValueError(f"at most {MAX_CPUS:g} CPUs")
-    return cpus
-
-
-def _positive_int(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if not isinstance(value, int):
-        raise ValueError("expected a whole number")
-    if value < 1:
-        raise ValueError("must be at least 1")
-    if value > MAX_INT:
-        raise ValueError(f"at most {MAX_INT}")  # a 400-digit number is a typo, and no JSON reader takes it
-    return value
-
-
-def _path(value: object) -> Path:
-    if not isinstance(value, (str, Path)) or str(value) == "":
-        raise ValueError("expected a path")
-    return Path(value).expanduser()
-
-
-def _inject(value: object) -> str:
-    if value not in INJECT_MODES:
-        raise ValueError(f"expected one of {', '.join(INJECT_MODES)}")
-    return str(value)
-
-
-WAIT_PROBES = ("auto", "host", "network")
-
-
-def _wait_probe(value: object) -> str:
-    if value not in WAIT_PROBES:
-        raise ValueError(f"expected one of {', '.join(WAIT_PROBES)}")
-    return str(value)
-
-
-def _log_format(value: object) -> str:
-    if value not in LOG_FORMATS:
-        raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}")
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -273,56 +45,57 @@ class FieldSpec:
 
 
 FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("compose_files", (), _str_list,
+    FieldSpec("compose_files", (), values.str_list,
               "Compose files, in order. Empty: compose's own names in the project dir "
               "(compose.yaml, docker-compose.yml, ...), then compose/compose.yaml. "
               "In ENVCTL_COMPOSE_FILES, separate them with ':'."),
-    FieldSpec("project_name", None, _optional_project_name,
+    FieldSpec("project_name", None, values.optional_project_name,
               "Compose project name. Empty: the project directory's name, normalized as compose does."),
-    FieldSpec("test_service", "test", _service, "The compose service that runs the tests."),
-    FieldSpec("test_command", ("pytest",), _command,
+    FieldSpec("test_service", "test", values.service, "The compose service that runs the tests."),
+    FieldSpec("test_command", ("pytest",), values.command,
               "The test command run in the test service; pytest arguments are appended."),
-    FieldSpec("health_timeout", 180.0, _positive_duration,
+    FieldSpec("health_timeout", 180.0, values.positive_duration,
               "How long `up` waits for every service to be ready (e.g. 90s, 5m)."),
-    FieldSpec("memory", 2 << 30, _memory, "Memory limit of the test container (e.g. 512m, 2g)."),
-    FieldSpec("cpus", 2.0, _cpus, "CPU limit of the test container."),
-    FieldSpec("pids", 1024, _positive_int, "Process limit of the test container."),
-    FieldSpec("log_dir", Path(".envctl/runs"), _path,
+    FieldSpec("memory", 2 << 30, values.memory, "Memory limit of the test container (e.g. 512m, 2g)."),
+    FieldSpec("cpus", 2.0, values.cpus, "CPU limit of the test container."),
+    FieldSpec("pids", 1024, values.positive_int, "Process limit of the test container."),
+    FieldSpec("log_dir", Path(".envctl/runs"), values.path,
               "Where run records go; relative paths are under the project directory."),
-    FieldSpec("durations_file", Path(".envctl/durations.json"), _path,
+    FieldSpec("durations_file", Path(".envctl/durations.json"), values.path,
               "Recorded test durations that shard splits balance on; `report merge` writes it."),
-    FieldSpec("keep_runs", 20, _positive_int, "How many finished runs rotation keeps."),
-    FieldSpec("max_age", 14 * 86400.0, _positive_duration, "Runs older than this are removed (e.g. 14d)."),
+    FieldSpec("keep_runs", 20, values.positive_int, "How many finished runs rotation keeps."),
+    FieldSpec("max_age", 14 * 86400.0, values.positive_duration,
+              "Runs older than this are removed (e.g. 14d)."),
     FieldSpec("max_log_size", 200 << 20, parse_size,
               "Cap on each run's output log; the rest is cut, and the log says so (e.g. 200m)."),
     FieldSpec("run_timeout", 0.0, parse_duration,
               "Default timeout of a test run; 0 means none. Enforced inside the container."),
-    FieldSpec("docker_timeout", 60.0, _positive_duration,
+    FieldSpec("docker_timeout", 60.0, values.positive_duration,
               "Deadline of each single Docker call (not of waits, which have their own)."),
-    FieldSpec("heartbeat", 60.0, _positive_duration,
+    FieldSpec("heartbeat", 60.0, values.positive_duration,
               "In `wait --ci`, the longest silence between two progress lines."),
-    FieldSpec("inject_plugin", "auto", _inject,
+    FieldSpec("inject_plugin", "auto", values.inject,
               "Mount envctl's progress plugin and runner into the test container: auto (when the "
               "engine is local) or off (progress parsed from pytest's output; JUnit copied out)."),
-    FieldSpec("log_format", "auto", _log_format,
+    FieldSpec("log_format", "auto", values.log_format,
               "envctl's own log lines: auto (console on a TTY, JSON otherwise), console or json."),
-    FieldSpec("allow", (), _allow,
+    FieldSpec("allow", (), values.allow,
               "What the test service may do that hands it the host, refused otherwise: privileged, "
               "docker-socket, host-network, host-pid, host-ipc."),
-    FieldSpec("profiles", (), _profiles,
+    FieldSpec("profiles", (), values.profiles,
               "Compose profiles to activate, besides COMPOSE_PROFILES (as `docker compose --profile`)."),
-    FieldSpec("env_files", (), _str_list,
+    FieldSpec("env_files", (), values.str_list,
               "Files of variables for compose to interpolate, instead of the project's .env (as "
               "`docker compose --env-file`); relative to the project directory."),
-    FieldSpec("wait", (), _waits,
+    FieldSpec("wait", (), values.waits,
               "Readiness for services with no health check: [wait.SERVICE] with port = N, "
               "http = \"/path\" (with port), log = \"regex\", timeout = \"30s\"."),
-    FieldSpec("wait_probe", "auto", _wait_probe,
+    FieldSpec("wait_probe", "auto", values.wait_probe,
               "Where port and http waits are tried from: host (this machine: a published port, or "
               "the container's address on a local Linux engine), network (a short-lived container "
               "of the test service's image in the service's own network namespace), or auto (host "
               "when it has an address, else network: Docker Desktop, remote engines)."),
-    FieldSpec("secrets", (), _variables,
+    FieldSpec("secrets", (), values.variables,
               "Environment variables whose values envctl never writes anywhere, besides those whose "
               "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
 )

@@ -28,7 +28,8 @@ from envctl.env.probes import (
     run_probe,
     tcp_error,
 )
-from envctl.settings import ServiceWait, _waits
+from envctl.setting_values import waits as _waits
+from envctl.settings import ServiceWait
 from tests.unit.fake_engine import FakeClock, state
 
 

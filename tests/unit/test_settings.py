@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from envctl import settings as settings_module
+from envctl import setting_values
 from envctl.errors import ConfigError, ExitCode, UsageError
 from envctl.settings import FIELDS, ServiceWait, Settings, load_settings, normalize_project_name
 
@@ -258,7 +258,7 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
 def test_bad_waits_say_what_is_wrong(spec: object, message: str) -> None:
     """Each wrong [wait.X] table is refused with what a right one looks like."""
     with pytest.raises(ValueError, match=re.escape(message)):
-        settings_module._waits(spec)
+        setting_values.waits(spec)
 
 
 def test_waits_from_toml_and_json_alike(tmp_path: Path) -> None:
