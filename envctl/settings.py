@@ -20,6 +20,7 @@ from typing import Any
 
 from envctl import setting_values as values
 from envctl.errors import ConfigError, UsageError
+
 # Re-exported: a wait is part of the settings model, and callers know it from here.
 from envctl.setting_values import ServiceWait as ServiceWait  # noqa: PLC0414
 from envctl.units import parse_duration, parse_size
