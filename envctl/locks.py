@@ -13,7 +13,15 @@ from pathlib import Path
 
 from envctl.errors import CancelRequestedError, EnvironmentFailedError
 
-_held = threading.local()  # the lock files this thread holds, and how deeply
+_held = threading.local()  # the lock files this thread holds, how deeply, and their descriptors
+
+
+def held_fds() -> tuple[int, ...]:
+    """The descriptors of the locks this thread holds now: a process that creates containers
+    under a lock (``compose up``, ``compose run``) is handed them, so the lock outlives a
+    starter killed while that process still works (an flock is dropped only when every process
+    holding its descriptor has closed it)."""
+    return tuple(_held.__dict__.get("fds", {}).values())
 
 
 @contextlib.contextmanager
@@ -45,9 +53,12 @@ def file_lock(path: Path, *, timeout: float, what: str,
                         hint="wait for it to finish, or look for a stuck envctl process") from None
                 time.sleep(0.05)
         depth[path] = 1
+        fds: dict[Path, int] = _held.__dict__.setdefault("fds", {})
+        fds[path] = fd
         try:
             yield
         finally:
             del depth[path]
+            del fds[path]
     finally:
         os.close(fd)

@@ -19,6 +19,7 @@ from typing import IO, Any
 from envctl.docker import timeouts
 from envctl.docker.models import ComposeProject
 from envctl.errors import ComposeFileError, ComposeUnavailableError, DockerError
+from envctl.locks import held_fds
 
 TIMEOUT_EXIT = 124  # what timeout(1) returns when the deadline killed the command
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
@@ -161,7 +162,8 @@ class Compose:
         argv = ["timeout", KILL_AFTER, f"{deadline:.0f}",
                 *self.command("run", "--detach", "--no-deps", "--no-TTY", "--name", name, service,
                               *command)]
-        proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False,
+                              pass_fds=held_fds())  # see start_up
         if proc.returncode == 0:
             return
         output = (proc.stdout + proc.stderr).decode("utf-8", errors="replace")
@@ -173,11 +175,15 @@ class Compose:
 
     def start_up(self, services: Sequence[str], *, output: IO[bytes],
                  deadline: float) -> subprocess.Popen[bytes]:
-        """Start ``compose up -d --no-build SERVICES`` as a process the caller watches."""
+        """Start ``compose up -d --no-build SERVICES`` as a process the caller watches.
+
+        It is handed the start lock this thread holds: a starter killed while compose still
+        creates containers leaves the lock held until compose is done, so the next start never
+        races it for a container name."""
         argv = ["timeout", KILL_AFTER, f"{deadline:.0f}",
                 *self.command("up", "--detach", "--no-build", "--no-color", *services)]
         return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, pass_fds=held_fds())
 
 
 # Where the docker CLI looks for its plugins after the user's own folder (docker/cli's
