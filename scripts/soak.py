@@ -111,11 +111,41 @@ def check(env: dict[str, str], cwd: Path, run_id: str, choice: str) -> str | Non
     return None if got == want else f"{run_id} ({choice}): got {got}, want {want}: {view['message']}"
 
 
+def start_all(options: argparse.Namespace, rng: random.Random, env: dict[str, str], cwd: Path,
+              projects: list[str]) -> int:
+    """Start runs until ``options.runs`` were made; how many starts that took. With
+    ``--fresh-project`` each batch goes to a new project (appended to ``projects``)."""
+    log_dir = Path(env["ENVCTL_LOG_DIR"])
+    attempts = 0
+    with ThreadPoolExecutor(options.parallel) as pool:
+        while (missing := options.runs - len(runs_made(log_dir))) > 0:
+            batch = [rng.choice(sorted(CHOICES)) for _ in range(min(missing, options.parallel))]
+            attempts += len(batch)
+            if options.fresh_project:
+                projects.append(f"{projects[0]}-{len(projects)}")
+            batch_env = {**env, "ENVCTL_PROJECT_NAME": projects[-1]}
+            list(pool.map(lambda c, e=batch_env: start(e, cwd, c), batch))
+    return attempts
+
+
+def tear_down(env: dict[str, str], cwd: Path, projects: list[str]) -> list[str]:
+    """`envctl down` each project; the containers any of them left behind."""
+    left = []
+    for each in projects:
+        envctl({**env, "ENVCTL_PROJECT_NAME": each}, cwd, "down", "--volumes", timeout=120)
+        argv = ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={each}"]
+        left += subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False).stdout.split()
+    return left
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/soak", description=__doc__)
     parser.add_argument("--runs", type=int, default=50, help="how many runs (default 50)")
     parser.add_argument("--parallel", type=int, default=4, help="runs started at once (default 4)")
     parser.add_argument("--seed", type=int, default=None, help="the random seed (printed)")
+    parser.add_argument("--fresh-project", action="store_true",
+                        help="each batch of starts on a project of its own that is not up yet, so "
+                             "starts killed during `compose up` race the next ones")
     options = parser.parse_args()
     seed = options.seed if options.seed is not None else random.randrange(1 << 32)
     rng = random.Random(seed)
@@ -130,20 +160,18 @@ def main() -> int:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ENVCTL_", "GITHUB_")) and k != "CI"},
            "ENVCTL_LOG_DIR": log_dir, "ENVCTL_PROJECT_NAME": name, "ENVCTL_KEEP_RUNS": str(options.runs + 10),
            "PYTHONPATH": str(ROOT)}
-    print(f"soak: {options.runs} runs, {options.parallel} at a time, seed {seed}, project {name}", flush=True)
+    fresh = " (a fresh project per batch)" if options.fresh_project else ""
+    print(f"soak: {options.runs} runs, {options.parallel} at a time, seed {seed}, project {name}{fresh}",
+          flush=True)
     began = time.monotonic()
     stop, kills = threading.Event(), [0]
+    projects = [name]  # every compose project the soak starts runs on
     thread = threading.Thread(target=killer, args=(log_dir, stop, rng, kills), daemon=True)
     thread.start()
-    attempts = 0
     try:
         # A starter killed before it made its run made nothing (its shell saw no run id either):
         # start again until there are N runs. A run made is a run that must end with its answer.
-        with ThreadPoolExecutor(options.parallel) as pool:
-            while (missing := options.runs - len(runs_made(Path(log_dir)))) > 0:
-                batch = [rng.choice(sorted(CHOICES)) for _ in range(min(missing, options.parallel))]
-                attempts += len(batch)
-                list(pool.map(lambda c: start(env, project, c), batch))
+        attempts = start_all(options, rng, env, project, projects)
         time.sleep(rng.uniform(0, 3))  # and some more killing while the last ones run
     finally:
         stop.set()
@@ -157,11 +185,9 @@ def main() -> int:
             wrong.append(problem)
             print(f"soak: wrong: {problem}", flush=True)
     results = len(made) - len(wrong)
-    envctl(env, project, "down", "--volumes", timeout=120)
-    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"],
-                          capture_output=True, text=True, timeout=60, check=False).stdout.split()
+    left = tear_down(env, project, projects)
     if left:
-        print(f"soak: {len(left)} container(s) of {name} left behind", flush=True)
+        print(f"soak: {len(left)} container(s) of {name}* left behind", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     print(f"soak: {kills[0]} envctl processes killed with -9; {attempts} starts for {len(made)} runs; "
           f"{time.monotonic() - began:.0f} s", flush=True)
