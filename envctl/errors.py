@@ -42,9 +42,15 @@ class EnvctlError(Exception):
     exit_code: ExitCode = ExitCode.INFRA_ERROR
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Every face shows this text (stderr, the job summary and annotations, MCP answers, the
+        # crash log): it goes through the one redaction here, where it is made. Lazily: the
+        # errors are imported everywhere, the secrets' sources only when an error happens.
+        from envctl.log import redact  # noqa: PLC0415
+
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
     def __str__(self) -> str:
         return self.message
@@ -87,8 +93,10 @@ class EnvironmentFailedError(EnvctlError):
 
     def __init__(self, message: str, *, hint: str | None = None,
                  failures: list[tuple[str, str]] | None = None) -> None:
+        from envctl.log import redact  # noqa: PLC0415  # as EnvctlError's own text
+
         super().__init__(message, hint=hint)
-        self.failures = failures or []
+        self.failures = [(service, redact(cause)) for service, cause in failures or []]
 
 
 class DoctorFailedError(EnvctlError):

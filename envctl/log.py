@@ -8,6 +8,7 @@ on a failed start, for one, prints them expanded).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -29,7 +30,9 @@ def mask_secrets(_logger: object, _method: str, event: MutableMapping[str, Any])
 
 
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
-MIN_SECRET = 4  # shorter values ("1", "yes") would cut ordinary words out of every line
+# Shorter values ("1", "yes", "test") would cut ordinary words out of every line: a value the
+# `secrets` setting names is masked whatever its length, others from this length on.
+MIN_SECRET = 6
 _secrets: set[str] = set()
 _secrets_read = [False]
 _named: set[str] = set()  # the `secrets` setting's values (name-matched ones come from the environment)
@@ -53,7 +56,7 @@ def redact_project(env_files: Iterable[Path], names: Iterable[str] = ()) -> None
     --env-file), and of the variables ``names`` (the `secrets` setting)."""
     for path in env_files:
         _secrets.update(dotenv_values(path))
-    named = {value for name in names if len(value := os.environ.get(name, "")) >= MIN_SECRET}
+    named = {value for name in names if (value := os.environ.get(name, ""))}
     _secrets.update(named)
     _named.update(named)
 
@@ -73,10 +76,17 @@ def redact_named(text: str) -> str:
 
 
 def _mask(text: str, values: set[str]) -> str:
-    for value in sorted(values, key=len, reverse=True):  # the longest first: one may hold another
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    """``text`` with each whole occurrence of a value masked: not inside a longer word (a `.env`
+    value `secret1` leaves `secret12` alone; in `user:secret1@db` it goes)."""
+    present = [value for value in values if value in text]  # the cheap test first: most lines hold none
+    return _pattern(frozenset(present)).sub(MASK, text) if present else text
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(values: frozenset[str]) -> re.Pattern[str]:
+    # The longest first: one value may hold another.
+    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
 
 
 def redact_values(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

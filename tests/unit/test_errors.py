@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from envctl.errors import EnvctlError, ExitCode
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "exit-codes.md"
@@ -35,3 +37,17 @@ def test_error_carries_hint() -> None:
     error = EnvctlError("the engine is down", hint="start it")
     assert str(error) == "the engine is down"
     assert error.hint == "start it"
+
+
+def test_every_error_text_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed start's message, hint and per-service causes lose the secrets compose quoted."""
+    from envctl import log  # noqa: PLC0415
+    from envctl.errors import EnvironmentFailedError  # noqa: PLC0415
+
+    monkeypatch.setattr(log, "_secrets", {"hunter2-hunter2"})
+    monkeypatch.setattr(log, "_secrets_read", [True])
+    error = EnvironmentFailedError("db: password hunter2-hunter2 refused", hint="check hunter2-hunter2",
+                                   failures=[("db", "exited 1: FATAL hunter2-hunter2")])
+    assert (str(error), error.hint, error.failures, error.args) == (
+        "db: password *** refused", "check ***", [("db", "exited 1: FATAL ***")],
+        ("db: password *** refused",))

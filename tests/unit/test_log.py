@@ -103,3 +103,17 @@ def test_a_command_loses_secrets_not_words(tmp_path: Path, monkeypatch: pytest.M
                                                "--dsn=postgres://db/app"]))
     assert RunRecord.load(run_dir).command == ["pytest", "tests/test_x.py", f"--token={log.MASK}",
                                                f"--dsn={log.MASK}"]
+
+
+def test_values_are_masked_whole_and_short_ones_only_when_named(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `.env` value under 6 characters is no secret unless `secrets` names it; a value is masked
+    as a whole word, never inside a longer one."""
+    monkeypatch.setenv("PIN", "4711")
+    monkeypatch.setattr(log, "_secrets", set())
+    monkeypatch.setattr(log, "_named", set())
+    monkeypatch.setattr(log, "_secrets_read", [True])
+    (tmp_path / ".env").write_text("APP_ENV=test\nDB_PASS=s3cret-pw\n")
+    log.redact_project([tmp_path / ".env"], ["PIN"])
+    assert log.redact("tests/test_app.py failed: pin 4711, user:s3cret-pw@db, s3cret-pwx 47110") == (
+        "tests/test_app.py failed: pin ***, user:***@db, s3cret-pwx 47110")
