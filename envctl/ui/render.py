@@ -42,6 +42,10 @@ def setting_value(name: str, value: object) -> str:
         return format_size(value)
     if name in ("health_timeout", "max_age", "run_timeout", "docker_timeout") and isinstance(value, float):
         return "none" if value == 0 else format_duration(value)
+    if name == "wait" and isinstance(value, tuple):
+        return "; ".join(f"{w.service}: {w.describe()}"
+                         + (f" within {format_duration(w.timeout)}" if w.timeout else "")
+                         for w in value) or "none"
     if isinstance(value, tuple):
         return " ".join(value) if name == "test_command" else ", ".join(value) or "(discover)"
     if value is None:

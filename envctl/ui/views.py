@@ -258,9 +258,23 @@ def config_view(settings: Any) -> dict[str, Any]:
 
     return tagged("config", {
         "project_dir": str(settings.project_dir),
-        "settings": {spec.name: {"value": getattr(settings, spec.name), "source": settings.sources[spec.name],
-                                 "env": spec.env} for spec in FIELDS},
+        "settings": {spec.name: {"value": setting_json(getattr(settings, spec.name)),
+                                 "source": settings.sources[spec.name], "env": spec.env} for spec in FIELDS},
     })
+
+
+def setting_json(value: object) -> object:
+    """A setting's value as JSON: a wait is an object, tuples are lists, paths are strings."""
+    from envctl.settings import ServiceWait  # noqa: PLC0415
+
+    if isinstance(value, ServiceWait):
+        return {"service": value.service, "port": value.port, "http": value.http, "log": value.log,
+                "timeout": value.timeout}
+    if isinstance(value, (tuple, list)):
+        return [setting_json(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def down_view(project: str, volumes: bool) -> dict[str, Any]:

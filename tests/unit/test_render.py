@@ -88,3 +88,14 @@ def test_runs_table_is_aligned_plain_text(tmp_path: Path, capsys: pytest.Capture
     assert lines[1].startswith(f"{RUN_ID}          starting")
     assert lines[2].startswith("  └ 1/1 20260101-000001-abcd  starting")
     assert len({line.index("starting") for line in lines[1:]}) == 1
+
+
+def test_the_settings_table_shows_waits() -> None:
+    """Each wait is shown as the service and what it waits for (it used to crash `config`)."""
+    from envctl.settings import ServiceWait  # noqa: PLC0415
+    from envctl.ui.render import setting_value  # noqa: PLC0415
+
+    waits = (ServiceWait("cache", port=6379, timeout=30.0), ServiceWait("api", port=8000, http="/health"))
+    assert setting_value("wait", waits) == (
+        "cache: port 6379 within 30s; api: HTTP GET :8000/health answering 2xx/3xx")
+    assert setting_value("wait", ()) == "none"

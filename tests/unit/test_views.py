@@ -177,3 +177,15 @@ def test_hostile_progress_times_do_not_break_status(ended: Path) -> None:
     from envctl.units import format_duration  # noqa: PLC0415
 
     assert format_duration(status.progress.eta) == "?"
+
+
+def test_config_view_gives_waits_as_objects(tmp_path: Path) -> None:
+    """`config --json` after `init`: each [wait.X] table is an object, the whole is valid JSON."""
+    from envctl.settings import load_settings  # noqa: PLC0415
+
+    (tmp_path / "envctl.toml").write_text('[wait.cache]\nport = 6379\ntimeout = "30s"\n')
+    view = json.loads(json.dumps(views.config_view(load_settings(tmp_path, environ={}))))
+    valid("config", view)
+    assert view["settings"]["wait"]["value"] == [
+        {"service": "cache", "port": 6379, "http": None, "log": None, "timeout": 30.0}]
+    assert view["settings"]["log_dir"]["value"] == ".envctl/runs"
