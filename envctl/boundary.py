@@ -76,6 +76,8 @@ def dispatch(app: Any, argv: list[str]) -> int:
     exits, and click's usage errors as envctl's usage code."""
     import typer  # noqa: PLC0415  # only a command line comes here
 
+    if not argv:  # bare `envctl` asks what there is: the help, and success
+        argv = ["--help"]
     try:
         result = app(args=argv, standalone_mode=False, prog_name="envctl")
     except typer.Exit as exc:
@@ -92,8 +94,19 @@ def dispatch(app: Any, argv: list[str]) -> int:
             show()
         else:
             print(f"envctl: error: {exc.format_message()}", file=sys.stderr)
+        if _pytest_option_before_dashes(exc):
+            print("envctl: hint: pytest's own options go after `--`, e.g. `envctl test -- -k foo`",
+                  file=sys.stderr)
         return int(ExitCode.USAGE)
     return int(result) if isinstance(result, int) else 0
+
+
+def _pytest_option_before_dashes(exc: BaseException) -> bool:
+    """Whether ``exc`` is `envctl test` refusing an option it does not know (pytest's, given
+    before the `--` that would have passed it on)."""
+    # By name: Typer carries its own copy of click's exceptions (typer._click), not click's.
+    context = getattr(exc, "ctx", None)
+    return type(exc).__name__ == "NoSuchOption" and getattr(context, "info_name", None) == "test"
 
 
 def leave(code: int, exit_now: Callable[[int], None] = os._exit) -> None:

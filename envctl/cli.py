@@ -47,12 +47,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     project_dir: Annotated[Path | None, typer.Option(
-        "--project-dir", "-C", help="Project directory (default: the working directory).")] = None,
+        "--project-dir", "-C", metavar="DIR",
+        help="Project directory (default: the working directory).")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log lines.")] = 0,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Fewer log lines.")] = 0,
     log_format: Annotated[str | None, typer.Option(
-        help="envctl's log lines: auto, console or json.")] = None,
+        metavar="auto|console|json", help="envctl's log lines (default: auto).")] = None,
     context: Annotated[str | None, typer.Option(
+        metavar="NAME",
         help="Docker context to use (default: DOCKER_CONTEXT, DOCKER_HOST, or docker's own).")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -140,6 +142,7 @@ def up(
     services: Annotated[list[str] | None, typer.Argument(
         help="Services to bring up (default: all but the test service).")] = None,
     timeout: Annotated[str | None, typer.Option(
+        metavar="DURATION",
         help="How long to wait for readiness (e.g. 90s, 5m); default: health_timeout.")] = None,
     build: Annotated[bool | None, typer.Option(
         "--build/--no-build", help="Rebuild images / never build (default: build missing ones).")] = None,
@@ -203,21 +206,26 @@ def test(
     detach: Annotated[bool, typer.Option(
         "--detach", "-d", help="Start the run and return its id at once.")] = False,
     timeout: Annotated[str | None, typer.Option(
-        help="Stop the run after this long (e.g. 20m); enforced inside the container.")] = None,
-    memory: Annotated[str | None, typer.Option(help="Memory limit (e.g. 1g).")] = None,
-    cpus: Annotated[str | None, typer.Option(help="CPU limit.")] = None,
-    pids: Annotated[str | None, typer.Option(help="Process limit.")] = None,
+        metavar="DURATION",
+        help="Stop the run after this long (e.g. 20m; default: run_timeout, none).")] = None,
+    memory: Annotated[str | None, typer.Option(
+        metavar="SIZE", help="Memory limit of the test container (e.g. 1g; default: memory, 2g).")] = None,
+    cpus: Annotated[str | None, typer.Option(
+        metavar="N", help="CPU limit; pytest-xdist's -n auto uses it (default: cpus, 2).")] = None,
+    pids: Annotated[str | None, typer.Option(metavar="N",
+    help="Process limit (default: pids, 1024).")] = None,
     no_up: Annotated[bool, typer.Option("--no-up", help="Do not bring the environment up.")] = False,
     shard: Annotated[str | None, typer.Option(
+        metavar="K/N|auto",
         help="Run only shard K of N (K/N), split the same way on every runner; `auto` reads "
              "GitLab, CircleCI or Buildkite's parallel-job variables (`auto/N`: a Kubernetes "
              "Indexed Job).")] = None,
     isolated: Annotated[bool, typer.Option(
         help="Run in a project of its own, removed after the run (no shared state, no port clash).")] = False,
     shards: Annotated[int | None, typer.Option(
-        help="Run N shards at once, each in its own isolated project, and merge them.")] = None,
+        metavar="N", help="Run N shards at once, each in its own isolated project, and merge them.")] = None,
     rerun_failed: Annotated[str | None, typer.Option(
-        help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
+        metavar="RUN", help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
              "report directory or a JUnit file).")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="With --detach: print the started run as JSON (envctl/started/1).")] = False,
@@ -238,7 +246,7 @@ def status(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the status as JSON (envctl/status/1).")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="A live progress bar until the end.")] = False,
-    lines: Annotated[int, typer.Option(help="How many output lines to show.")] = 10,
+    lines: Annotated[int, typer.Option(metavar="N", help="How many output lines to show.")] = 10,
 ) -> int:
     """State, progress, rate, ETA, the test running now, limits, and the last output lines."""
     handle = _run(run)
@@ -262,15 +270,17 @@ def status(
 def logs(
     run: RunArg = "latest",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
-    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    tail: Annotated[int | None, typer.Option(metavar="N", help="Only the last N lines.")] = None,
     timestamps: Annotated[bool, typer.Option(
         "--timestamps", "-t", help="Each line behind the time it arrived (UTC, to 0.1 s).")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="A piece of the log as JSON (envctl/logs/1): the last --tail lines (50 by "
                        "default), or --offset's bytes; `end` is the next --offset.")] = False,
     offset: Annotated[int | None, typer.Option(
+        metavar="BYTES",
         help="With --json: output.log from this byte (the previous answer's `end`).")] = None,
-    max_bytes: Annotated[int, typer.Option(help="With --json: at most this many bytes.")] = 64 * 1024,
+    max_bytes: Annotated[int, typer.Option(metavar="BYTES",
+    help="With --json: at most this many bytes.")] = 64 * 1024,
 ) -> int:
     """Print a run's output log."""
     from envctl.ui.follow import print_log  # noqa: PLC0415
@@ -291,6 +301,7 @@ def logs(
 def wait(
     run: RunArg = "latest",
     timeout: Annotated[str | None, typer.Option(
+        metavar="DURATION",
         help="Wait at most this long (e.g. 100s): then print one line of progress and exit 25 "
              "while the run goes on.")] = None,
     as_json: Annotated[bool, typer.Option(
@@ -305,15 +316,17 @@ def wait(
     from envctl.verbs import runs as run_verbs  # noqa: PLC0415
     from envctl.verbs import wait as wait_verb  # noqa: PLC0415
 
+    options = wait_verb.WaitOptions(timeout=timeout, as_json=as_json, ci=ci)
+    limit = wait_verb.time_limit(options)  # flags first: a bad value never waits on a lookup
+    on_ci = wait_verb.ci_mode(options, on_ci=environ.on_ci())
     settings = _settings()
     handle = run_verbs.open_run(settings, run)
-    options = wait_verb.WaitOptions(timeout=timeout, as_json=as_json, ci=ci)
-    if wait_verb.ci_mode(options, on_ci=environ.on_ci()):
+    if on_ci:
         from envctl.ui.ci import ci_wait  # noqa: PLC0415
 
         return ci_wait(handle.dir, heartbeat=settings.heartbeat, github_actions=environ.github_actions(),
                        summary_path=environ.step_summary(), out=sys.stdout.buffer)
-    return bounded_wait(handle, wait_verb.time_limit(options), as_json=as_json)
+    return bounded_wait(handle, limit, as_json=as_json)
 
 
 @app.command()
@@ -362,8 +375,9 @@ def runs(
 def failures(
     run: RunArg = "latest",
     limit: Annotated[int | None, typer.Option(
+        metavar="N",
         help="At most this many tests (default: 20, within 16 KB; with a limit, within 256 KB).")] = None,
-    tail: Annotated[int, typer.Option(help="Traceback lines per test.")] = 6,
+    tail: Annotated[int, typer.Option(metavar="N", help="Traceback lines per test.")] = 6,
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (envctl/failures/1).")] = False,
 ) -> int:
     """The failed tests of a run, compact: id, file:line, message, the traceback's last lines."""
@@ -395,10 +409,13 @@ def report(
     run: Annotated[str, typer.Argument(help="Run id, 'latest', or 'merge' followed by inputs.")] = "latest",
     inputs: Annotated[list[Path] | None, typer.Argument(
         help="With `merge`: shard run directories or JUnit files.", show_default=False)] = None,
-    fmt: Annotated[str, typer.Option("--format", help="md, json, csv or junit.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", metavar="md|json|csv|junit",
+    help="The report's format.")] = "md",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    junit_out: Annotated[Path | None, typer.Option(help="With merge: write the merged JUnit here.")] = None,
+    junit_out: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="With merge: write the merged JUnit here.")] = None,
     durations_out: Annotated[Path | None, typer.Option(
+        metavar="FILE",
         help="With merge: write durations here (default: the durations_file setting).")] = None,
 ) -> int:
     """The aggregated results of a run; `report merge INPUTS...` merges shards into one."""
@@ -418,17 +435,18 @@ def report(
 @app.command()
 def gc(
     older_than: Annotated[str | None, typer.Option(
+        metavar="DURATION",
         help="Also remove isolated projects (containers, networks, volumes) left by crashed runs, "
              "older than this (e.g. 2h).")] = None,
 ) -> int:
     """Rotate run records (keep_runs, max_age); with --older-than, remove stale isolated projects."""
     from envctl.verbs import gc as gc_verb  # noqa: PLC0415
 
+    age = gc_verb.older_than_seconds(older_than)  # a bad value is the first answer, before any change
     settings = _settings()
     removed = gc_verb.rotate_runs(settings)
     print(f"envctl: removed {len(removed)} run(s)" + (f": {', '.join(removed)}" if removed else ""),
           file=sys.stderr)
-    age = gc_verb.older_than_seconds(older_than)
     if age is not None:
         for project, objects in gc_verb.remove_projects(settings, age).items():
             print(f"envctl: removed isolated project {project}: {objects}", file=sys.stderr)

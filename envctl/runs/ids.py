@@ -9,6 +9,8 @@ import time
 from envctl.errors import UsageError
 
 RUN_ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}", re.ASCII)  # not other scripts' digits
+# The end of a run id, as people type it: its random part (`9d09`), or more of the id before it.
+RUN_ID_SUFFIX = re.compile(r"(?:\d{1,8}-)?(?:\d{1,6}-)?[0-9a-f]{4}", re.ASCII)
 LATEST = "latest"
 
 
@@ -23,9 +25,23 @@ def shorten_id(value: str, limit: int = 60) -> str:
     return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
 
 
-def validate_run_id(value: str) -> str:
-    """``value`` if it is a well-formed run id (or "latest"); UsageError otherwise."""
-    if value == LATEST or RUN_ID_PATTERN.fullmatch(value):
+def validate_run_id(value: str, *, suffix: bool = False) -> str:
+    """``value`` if it is a well-formed run id (or "latest"; with ``suffix``, or the end of one,
+    such as its random part ``ab12``); UsageError otherwise."""
+    if value == LATEST or RUN_ID_PATTERN.fullmatch(value) or (suffix and RUN_ID_SUFFIX.fullmatch(value)):
         return value
     raise UsageError(f"{shorten_id(value)} is not a run id",
-                     hint="run ids look like 20260807-143022-ab12; `envctl runs` lists them")
+                     hint="run ids look like 20260807-143022-ab12 (or its end: ab12); "
+                          "`envctl runs` lists them")
+
+
+def complete_run_id(value: str, ids: list[str]) -> str:
+    """The one id of ``ids`` that ``value`` (a whole id or its end) names; UsageError when the end
+    names several, and ``value`` itself when it names none (the caller says it is not there)."""
+    if RUN_ID_PATTERN.fullmatch(value):
+        return value
+    matches = [run_id for run_id in ids if run_id.endswith(value)]
+    if len(matches) > 1:
+        raise UsageError(f"{value!r} names {len(matches)} runs: {', '.join(matches[-5:])}",
+                         hint="give more of the id")
+    return matches[0] if matches else value

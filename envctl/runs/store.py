@@ -11,7 +11,7 @@ from pathlib import Path
 
 from envctl.errors import DamagedRunError, RunNotFoundError
 from envctl.files import private_dir
-from envctl.runs.ids import LATEST, RUN_ID_PATTERN, validate_run_id
+from envctl.runs.ids import LATEST, RUN_ID_PATTERN, complete_run_id, validate_run_id
 from envctl.runs.state import RECORD_FILE, RunRecord
 
 # The run directory (0700, the host user's; never mounted into a container). What the test
@@ -48,9 +48,11 @@ class RunStore:
 
     def path(self, run_id: str = LATEST) -> Path:
         """The directory of ``run_id`` ("latest" = newest), validated before any path is built."""
-        run_id = validate_run_id(run_id)
+        run_id = validate_run_id(run_id, suffix=True)
         if run_id == LATEST:
             run_id = self.latest()
+        elif not RUN_ID_PATTERN.fullmatch(run_id):
+            run_id = complete_run_id(run_id, self.ids())
         path = self.root / run_id
         if not os.path.lexists(path / RECORD_FILE):
             raise RunNotFoundError(f"no run {run_id} in {self.root}", hint="`envctl runs` lists the runs")

@@ -12,6 +12,7 @@ The SDK is an optional extra (``pip install 'envctl[mcp]'``), imported only by t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,15 @@ wait (it returns within `seconds`, 50 by default) until `ended` is true; read fa
 compact list of what failed, and logs for output. Never run the suite with a bare pytest.
 A run id of "latest" means the most recent run."""
 
-_RUN = {"type": "string", "description": "A run id, or 'latest'.", "default": "latest",
-        "pattern": r"^(latest|[0-9]{8}-[0-9]{6}-[0-9a-f]{4})$"}
+# Patterns end with (?![\s\S]) (nothing after), not $: in Python's re, which checks them here,
+# $ also matches before a final newline ("latest\n" would pass). It means the same in ECMA-262.
+_END = r"(?![\s\S])"
+_RUN = {"type": "string", "description": "A run id (or its end, e.g. 9d09), or 'latest'.",
+        "default": "latest",
+        "pattern": r"^(latest|[0-9]{8}-[0-9]{6}-[0-9a-f]{4}|([0-9]{1,8}-)?([0-9]{1,6}-)?[0-9a-f]{4})" + _END}
 _DURATION = {"type": "string", "description": "A duration: 90s, 20m, 1h (at most a year).",
-             "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?[smhd]?$"}
+             "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?[smhd]?" + _END}
+UP_TIMEOUT_MAX = 3600.0  # an `up` call holds the project's start lock: at most an hour
 
 
 def _input(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -59,11 +65,12 @@ TOOLS = (
                  "pytest_args": {"type": "array", "items": {"type": "string"}, "maxItems": 1000,
                                  "description": "Arguments for pytest, e.g. ['-k', 'smoke', 'tests/api']."},
                  "timeout": {**_DURATION, "description": "Stop the run after this long (e.g. 20m)."},
-                 "memory": {"type": "string", "pattern": r"^[0-9.]+[kKmMgGtT]?[bB]?$",
+                 "memory": {"type": "string", "pattern": r"^[0-9.]{1,20}[kKmMgGtT]?[bB]?" + _END,
                             "description": "Memory limit of the test container, e.g. 2g."},
                  "cpus": {"type": "number", "exclusiveMinimum": 0, "maximum": 1024},
                  "pids": {"type": "integer", "minimum": 1, "maximum": 1 << 22},
-                 "shard": {"type": "string", "pattern": r"^[0-9]+/[0-9]+$", "description": "Run shard K/N."},
+                 "shard": {"type": "string", "pattern": r"^[0-9]{1,4}/[0-9]{1,4}" + _END,
+                           "description": "Run shard K/N."},
                  "shards": {"type": "integer", "minimum": 1, "maximum": 64,
                             "description": "Run N isolated shards at once and merge them."},
                  "no_up": {"type": "boolean", "description": "Do not bring the environment up."},
@@ -101,7 +108,8 @@ TOOLS = (
     ToolSpec("up", "Bring the compose services up and wait until every one is ready (or say which "
              "failed and why).",
              _input({"services": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
-                     "timeout": {**_DURATION, "description": "How long to wait for readiness."}}),
+                     "timeout": {**_DURATION, "description": "How long to wait for readiness (at "
+                                                             "most 1h; default: health_timeout)."}}),
              "services", read_only=False),
     ToolSpec("down", "Remove the project's containers and networks (volumes too with volumes=true).",
              _input({"volumes": {"type": "boolean"}}), "down", read_only=False, destructive=True),
@@ -127,6 +135,9 @@ class Tools:
         self.project_dir = project_dir
         self.report = report or (lambda _done, _total, _message: None)
         self.wait_with = dict(wait_with or {})  # verbs.wait.wait_at_most's wait_for and clock (tests)
+        # Set when the client cancels the call: the work under way stops at its next look (an
+        # `up` gives the project's start lock back instead of holding it to its deadline).
+        self.cancel = threading.Event()
 
     def settings(self, **flags: object) -> Any:
         from envctl.settings import load_settings  # noqa: PLC0415
@@ -229,7 +240,11 @@ class Tools:
         from envctl.ui.views import services_view  # noqa: PLC0415
         from envctl.verbs import env as env_verbs  # noqa: PLC0415
 
-        env = env_verbs.environment(self.settings(health_timeout=args.get("timeout")))
+        settings = self.settings(health_timeout=args.get("timeout"))
+        if settings.health_timeout > UP_TIMEOUT_MAX:
+            raise UsageError(f"timeout {args.get('timeout')}: at most 1h for an up call",
+                             hint="a longer wait belongs in `envctl up --timeout` in a shell")
+        env = env_verbs.environment(settings)
         options = env_verbs.UpOptions(services=tuple(args.get("services") or ()))
         targets = env.targets(list(options.services))
         ready: set[str] = set()
@@ -242,7 +257,7 @@ class Tools:
             self.report(float(changes[0]), None, f"{service}: {verdict.phase.value} "
                                                  f"({len(ready)}/{len(targets)} ready)")
 
-        reports = env_verbs.up(env, options, on_progress=progress)
+        reports = env_verbs.up(env, options, on_progress=progress, cancelled=self.cancel.is_set)
         return Answer(services_view(env.project, env.ps()), "ready: " + env_verbs.ready_line(reports))
 
     def down(self, args: Mapping[str, Any]) -> Answer:
@@ -331,6 +346,9 @@ def serve(project_dir: Path | None) -> None:
             # bounded); the server answers the next call at once.
             answer = await anyio.to_thread.run_sync(worker.call, spec.name, arguments,
                                                     abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            worker.cancel.set()  # the abandoned thread stops its work at its next look
+            raise
         except Exception as exc:  # any failure is the call's answer, never the server's end
             if not isinstance(exc, EnvctlError | OSError | ValueError):
                 import traceback  # noqa: PLC0415

@@ -29,13 +29,17 @@ class UpOptions:
     keep_on_failure: bool = False
 
 
-def up(env: Environment, options: UpOptions, on_progress: Progress | None = None) -> list[Any]:
+def up(env: Environment, options: UpOptions, on_progress: Progress | None = None,
+       cancelled: Callable[[], bool] | None = None) -> list[Any]:
     """Bring the services up and wait until every one is ready; their readiness reports.
-    Raises EnvironmentFailedError, explained, when one fails."""
+    Raises EnvironmentFailedError, explained, when one fails; CancelRequestedError once
+    ``cancelled`` says so (the half-started project is removed as after a failure)."""
     if on_progress is not None:
         env.on_progress = on_progress
-    return env.up(list(options.services), build=options.build,
-                  keep_on_failure=options.keep_on_failure)
+    if cancelled is None:
+        return env.up(list(options.services), build=options.build, keep_on_failure=options.keep_on_failure)
+    return env.up(list(options.services), build=options.build, keep_on_failure=options.keep_on_failure,
+                  cancelled=cancelled)
 
 
 def ready_line(reports: list[Any]) -> str:

@@ -4,6 +4,7 @@ out. Verbs that would reach an engine are faked; runs live in a tmp dir."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,55 @@ def test_a_click_usage_error_is_envctls_usage_code(capsys: pytest.CaptureFixture
     """An unknown option exits 10 (click's 2 is pytest's)."""
     assert main(["status", "--no-such-option"]) == 10
     assert "No such option" in capsys.readouterr().err
+
+
+def test_pytest_options_before_the_dashes_get_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    """`envctl test -k foo` says where pytest's options go; another command's unknown option does not."""
+    assert main(["test", "-k", "foo"]) == 10
+    assert "envctl: hint: pytest's own options go after `--`, e.g. `envctl test -- -k foo`" in (
+        capsys.readouterr().err)
+    assert main(["status", "-k"]) == 10
+    assert "hint" not in capsys.readouterr().err
+
+
+def test_bare_envctl_prints_the_help_and_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
+    """No command at all is a question: the help, exit 0."""
+    assert main([]) == 0
+    assert capsys.readouterr().out.startswith("Usage: envctl [OPTIONS] COMMAND [ARGS]...")
+
+
+def test_every_option_has_a_typed_metavar() -> None:
+    """Walk each command's --help: no option value is shown as a bare type (<str>, TEXT...)."""
+    runner = CliRunner()
+    commands = ["", *(command.name for command in app.registered_commands)]
+    for name in commands:
+        result = runner.invoke(app, [*([name] if name else []), "--help"], prog_name="envctl")
+        assert result.exit_code == 0, (name, result.output)
+        bare = re.findall(r"<(?:str|path|int|float)>|\b(?:TEXT|INTEGER|FLOAT|PATH)\b", result.output)
+        assert bare == [], (name, result.output)
+
+
+def test_bad_flag_values_are_refused_before_anything_runs(project: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`gc --older-than yesterday` removes nothing first; `wait --timeout 5x` looks no run up."""
+    assert main(["gc", "--older-than", "yesterday"]) == 10
+    err = capsys.readouterr().err
+    assert "removed" not in err and "'yesterday' is not a duration" in err
+    assert main(["wait", "--timeout", "5x", "20990101-000000-ffff"]) == 10
+    assert "'5x' is not a duration" in capsys.readouterr().err
+    assert main(["-C", str(project / "missing"), "config"]) == 10
+    assert "no such project directory" in capsys.readouterr().err
+
+
+def test_limits_defaults_in_the_help_are_the_settings_defaults() -> None:
+    """`envctl test --help` names each limit's default as the settings model has it."""
+    from envctl.settings import FIELDS_BY_NAME  # noqa: PLC0415
+    from envctl.units import format_size  # noqa: PLC0415
+
+    text = " ".join(CliRunner().invoke(app, ["test", "--help"], prog_name="envctl").output.split())
+    assert f"default: memory, {format_size(FIELDS_BY_NAME['memory'].default).lower()}" in text.lower()
+    assert f"default: cpus, {FIELDS_BY_NAME['cpus'].default:g}" in text
+    assert f"default: pids, {FIELDS_BY_NAME['pids'].default}" in text
 
 
 def test_a_context_is_handed_to_the_verb(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

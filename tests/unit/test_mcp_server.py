@@ -62,6 +62,9 @@ def test_the_tools_and_their_schemas() -> None:
     ("ps", {"extra": 1}, "arguments: Additional properties are not allowed ('extra' was unexpected)"),
     ("stop", {}, "arguments: 'run_id' is a required property"),
     ("start_run", {"timeout": "9" * 400}, "timeout: '" + "9" * 400 + "' does not match"),
+    ("status", {"run_id": "latest\n"}, "run_id: 'latest\\n' does not match"),
+    ("start_run", {"shard": "1/2\n"}, "shard: '1/2\\n' does not match"),
+    ("up", {"timeout": "90s\n"}, "timeout: '90s\\n' does not match"),
 ])
 def test_bad_arguments_are_refused_before_any_work(tool: str, arguments: dict[str, object],
                                                    error: str) -> None:
@@ -223,3 +226,40 @@ def test_up_down_ps_report_progress(running: Path, monkeypatch: pytest.MonkeyPat
     assert reports == [(1.0, "db: ready (1/1 ready)")]
     assert tools.down({"volumes": True}).summary == "project p is down"
     assert tools.call("ps", {}).summary == "no services running"
+
+
+def test_a_run_ids_end_is_a_run_id() -> None:
+    """The random part of an id (or more of its end) passes the schema, as on the command line."""
+    for run_id in ("9d09", "050202-9d09", "20261123-050202-9d09", "latest"):
+        assert argument_errors(SPECS["status"], {"run_id": run_id}) == []
+
+
+def test_an_up_call_waits_at_most_an_hour(tmp_path: Path) -> None:
+    """An `up` call's timeout beyond an hour is refused before anything starts."""
+    with pytest.raises(UsageError, match="at most 1h for an up call"):
+        Tools(tmp_path).up({"timeout": "2h"})
+
+
+def test_a_cancelled_up_call_stops_its_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The call's cancel event is what the environment's start checks: set, the start gives up."""
+    from envctl.verbs import env as env_verbs  # noqa: PLC0415
+
+    seen: list[bool] = []
+
+    class Env:
+        project = "p"
+
+        def targets(self, _services: list[str]) -> list[str]:
+            return ["db"]
+
+        def up(self, _services: list[str], **kwargs: Any) -> list[Any]:
+            seen.append(kwargs["cancelled"]())
+            tools.cancel.set()
+            seen.append(kwargs["cancelled"]())
+            raise UsageError("stand-in for the cancelled start")
+
+    tools = Tools(tmp_path)
+    monkeypatch.setattr(env_verbs, "environment", lambda _settings: Env())
+    with pytest.raises(UsageError, match="stand-in"):
+        tools.up({})
+    assert seen == [False, True]

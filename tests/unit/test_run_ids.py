@@ -34,3 +34,20 @@ def test_a_long_bad_id_is_quoted_short() -> None:
     with pytest.raises(UsageError) as raised:
         validate_run_id("a" * 300)
     assert raised.value.message == f"{'a' * 60!r}... (300 characters) is not a run id"
+
+
+def test_the_end_of_an_id_names_the_one_run_it_ends() -> None:
+    """`9d09` (or `050202-9d09`) is the run whose id ends so; two such runs are a usage error."""
+    from envctl.runs.ids import complete_run_id  # noqa: PLC0415
+
+    ids = ["20261123-050202-9d09", "20261123-060000-ab12", "20261124-070000-cd34", "20261125-070000-cd34"]
+    assert validate_run_id("9d09", suffix=True) == "9d09"
+    assert complete_run_id("9d09", ids) == "20261123-050202-9d09"
+    assert complete_run_id("050202-9d09", ids) == "20261123-050202-9d09"
+    assert complete_run_id("ffff", ids) == "ffff"  # none: the store says there is no such run
+    with pytest.raises(UsageError, match="'cd34' names 2 runs"):
+        complete_run_id("cd34", ids)
+    with pytest.raises(UsageError):
+        validate_run_id("9d09")  # where a whole id is needed (a new run's), an end is not one
+    with pytest.raises(UsageError):
+        validate_run_id("../9d09", suffix=True)
