@@ -125,15 +125,18 @@ def config(
 def init(
     workflow: Annotated[bool, typer.Option(
         "--workflow", help="Also write .github/workflows/envctl.yml, which uses the action.")] = False,
+    action: Annotated[str | None, typer.Option(
+        metavar="OWNER/REPO@REF",
+        help="The action the workflow uses (default: this envctl checkout's origin and v<major>).")] = None,
+    test_service: Annotated[bool, typer.Option(
+        "--test-service",
+        help="With no test service, write one (compose.envctl.yaml, Dockerfile.test).")] = False,
 ) -> int:
     """Write a starting [tool.envctl] (or envctl.toml) from the compose file; never overwrites."""
     from envctl.verbs import setup  # noqa: PLC0415
 
-    for written in setup.init(_settings(), workflow=workflow):
-        if written.created:
-            print(f"envctl: wrote {written.path}", file=sys.stderr)
-        else:
-            print(f"envctl: kept {written.path}: {written.why}; nothing changed there", file=sys.stderr)
+    report = setup.init(_settings(), workflow=workflow, test_service=test_service, action=action)
+    sys.stdout.write(report.summary())
     return 0
 
 

@@ -168,6 +168,7 @@ class ServiceSpec:
     # "host-network", "host-pid", "host-ipc", each with the compose key that does it.
     unsafe: tuple[tuple[str, str], ...] = ()
     profiles: tuple[str, ...] = ()  # none: the service is always active
+    environment: frozenset[str] = frozenset()  # which of READ_VARIABLES it sets (env files too)
 
     def active(self, profiles: Iterable[str]) -> bool:
         """Whether compose starts it under ``profiles`` (as `up` with no service named does)."""
@@ -212,7 +213,17 @@ class ServiceSpec:
                         if isinstance(v, dict) and v.get("type") == "bind"
                         and isinstance(v.get("source"), str) and isinstance(v.get("target"), str)),
             unsafe=unsafe_keys(data),
+            environment=_variable_names(data.get("environment")) & READ_VARIABLES,
         )
+
+
+def _variable_names(environment: object) -> frozenset[str]:
+    """The names a service's ``environment`` sets: a mapping, or ``KEY=value`` strings."""
+    if isinstance(environment, dict):
+        return frozenset(str(key) for key in environment)
+    if isinstance(environment, list):
+        return frozenset(str(item).split("=", 1)[0] for item in environment)
+    return frozenset()
 
 
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
@@ -240,12 +251,20 @@ _SERVICE_KEYS = ("image", "build", "healthcheck", "restart", "depends_on", "port
                  "volumes", "privileged", "network_mode", "pid", "ipc", "profiles")
 
 
+# The service variables envctl looks at (whether the user set them), by name only.
+READ_VARIABLES = frozenset({"PYTEST_XDIST_AUTO_NUM_WORKERS"})
+
+
 def reduce_config(data: dict[str, Any]) -> dict[str, Any]:
-    """``docker compose config`` JSON with only what envctl reads (no environment, no secrets)."""
+    """``docker compose config`` JSON with only what envctl reads: of the environment only
+    whether READ_VARIABLES are set (never a value: no secrets)."""
     services = {}
     for name, raw in _dict(data.get("services")).items():
         spec = _dict(raw)
         kept = {key: spec[key] for key in _SERVICE_KEYS if key in spec}
+        names = _variable_names(spec.get("environment")) & READ_VARIABLES
+        if names:
+            kept["environment"] = sorted(names)
         build = kept.get("build")
         if isinstance(build, dict):  # build args can carry secrets too
             kept["build"] = {k: build[k] for k in ("context", "dockerfile") if k in build}

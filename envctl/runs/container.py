@@ -48,10 +48,21 @@ def test_argv(command: tuple[str, ...], pytest_args: tuple[str, ...], timeout: f
     return [*runner, f"{timeout:g}", run_dir, "--", *argv]
 
 
+XDIST_WORKERS = "PYTEST_XDIST_AUTO_NUM_WORKERS"  # what pytest-xdist's `-n auto` starts
+
+
+def auto_workers(cpus: float) -> int:
+    """`-n auto`'s worker count under a CPU limit: whole CPUs, at least one (xdist would count
+    every CPU of the host and oversubscribe the limit)."""
+    return max(1, int(cpus))
+
+
 def run_override(service: str, project: str, run_id: str, run_dir: Path, limits: Limits,
-                 *, mounted: bool = True, shard: str | None = None) -> dict[str, object]:
-    """A compose override for the test service alone: limits, labels, and (when the engine is
-    local) the plugin, input and exchange mounts with the plugin's environment."""
+                 *, mounted: bool = True, shard: str | None = None,
+                 service_sets: frozenset[str] = frozenset()) -> dict[str, object]:
+    """A compose override for the test service alone: limits, labels, `-n auto`'s worker count
+    (unless the service sets its own: ``service_sets`` names its variables), and (when the
+    engine is local) the plugin, input and exchange mounts with the plugin's environment."""
     spec: dict[str, object] = {
         "mem_limit": limits.memory,
         "memswap_limit": limits.memory,  # no swap: over the limit is an OOM kill, not a crawl
@@ -60,9 +71,11 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
         "cap_drop": ["MKNOD"],
         "labels": labels.run_labels(project, run_id),
     }
+    workers = {} if XDIST_WORKERS in service_sets else {XDIST_WORKERS: str(auto_workers(limits.cpus))}
     if not mounted:
-        return {"services": {service: spec}}
+        return {"services": {service: {**spec, "environment": workers} if workers else spec}}
     environment = {
+        **workers,
         "PYTEST_PLUGINS": "envctl_progress",
         "PYTHONPATH": IN_CONTAINER_PLUGIN,
         "ENVCTL_PROGRESS_DIR": IN_CONTAINER_RUN_DIR,

@@ -140,9 +140,10 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             if not request.no_up:
                 env.ensure_up(cancelled=cancelled)
             env.build([service])
+            spec = env.config().services.get(service)
             override = write_private(run_dir / RUN_OVERRIDE, json.dumps(run_override(
                 service, env.project, record.id, run_dir, record.limits, mounted=record.injected,
-                shard=record.shard)))
+                shard=record.shard, service_sets=spec.environment if spec else frozenset())))
             compose = env.compose(extra_files=[override])
             if cancelled():
                 raise CancelRequestedError("the run was cancelled before its container started")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from envctl.errors import ExitCode
 
 if TYPE_CHECKING:
-    from envctl.init import Written
+    from envctl.init import Report
     from envctl.settings import Settings
 
 
@@ -39,9 +39,10 @@ def config(settings: Settings) -> dict[str, Any]:
     return config_view(settings)
 
 
-def init(settings: Settings, *, workflow: bool = False) -> list[Written]:
+def init(settings: Settings, *, workflow: bool = False, test_service: bool = False,
+         action: str | None = None) -> Report:
     """Write a starting configuration (and the workflow); never overwrites. The settings are
     loaded first by the caller, so a broken settings file is reported before anything is written."""
     from envctl.init import init as write_init  # noqa: PLC0415
 
-    return write_init(settings.project_dir, workflow=workflow)
+    return write_init(settings.project_dir, workflow=workflow, test_service=test_service, action=action)

@@ -20,7 +20,7 @@ from envctl import cli
 from envctl.cli import app, main
 from envctl.doctor import Check, CheckStatus
 from envctl.errors import WaitTimeoutError
-from envctl.init import Written
+from envctl.init import Report, Written
 from envctl.runs import control
 from envctl.runs.run import Run
 from envctl.runs.state import RunRecord
@@ -258,12 +258,12 @@ def test_doctor_config_init(project: Path, monkeypatch: pytest.MonkeyPatch,
     assert json.loads(capsys.readouterr().out)["schema"] == "envctl/config/1"
     assert main(["config"]) == 0
     assert "log_dir" in capsys.readouterr().out
-    monkeypatch.setattr(envctl.init, "init", lambda d, *, workflow: [
-        Written(d / "envctl.toml", True), Written(d / "w.yml", False, "it exists")])
-    assert main(["init", "--workflow"]) == 0
-    assert capsys.readouterr().err == (
-        f"envctl: wrote {project / 'envctl.toml'}\n"
-        f"envctl: kept {project / 'w.yml'}: it exists; nothing changed there\n")
+    monkeypatch.setattr(envctl.init, "init", lambda d, **_kw: Report(
+        d, ["compose.yaml"], "p", "test", None, False, [], {}, [], False,
+        [Written(d / "envctl.toml", True), Written(d / "w.yml", False, "it exists")]))
+    assert main(["init", "--workflow", "--action", "acme/envctl@v1"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote         envctl.toml\n" in out and "kept          w.yml (it exists)\n" in out
 
 
 def test_up_down_ps(project: Path, monkeypatch: pytest.MonkeyPatch,

@@ -282,8 +282,25 @@ def test_the_override_mounts_the_plugin_input_and_exchange_read_only_but_the_las
 
 
 def test_an_unmounted_override_has_only_the_limits_and_labels(tmp_path: Path) -> None:
-    """Remote engine: no mounts and no plugin environment."""
+    """Remote engine: no mounts and no plugin environment; only `-n auto`'s worker count."""
     override = run_override("test", "p", "r1", tmp_path, Limits(1, 1.0, 1), mounted=False)
     spec = cast("dict[str, Any]", override["services"])["test"]
-    assert "volumes" not in spec and "environment" not in spec
+    assert "volumes" not in spec
+    assert spec["environment"] == {"PYTEST_XDIST_AUTO_NUM_WORKERS": "1"}
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(0.5, "1"), (1.5, "1"), (2.0, "2"), (6.0, "6")])
+def test_xdist_auto_starts_as_many_workers_as_whole_cpus(tmp_path: Path, cpus: float, workers: str) -> None:
+    """`-n auto` in the container counts the CPU limit, not the host's CPUs."""
+    override = run_override("test", "p", "r1", tmp_path, Limits(1, cpus, 1))
+    spec = cast("dict[str, Any]", override["services"])["test"]
+    assert spec["environment"]["PYTEST_XDIST_AUTO_NUM_WORKERS"] == workers
+
+
+def test_a_worker_count_the_service_sets_is_kept(tmp_path: Path) -> None:
+    """A service that sets PYTEST_XDIST_AUTO_NUM_WORKERS itself keeps its own value."""
+    override = run_override("test", "p", "r1", tmp_path, Limits(1, 2.0, 1),
+                            service_sets=frozenset({"PYTEST_XDIST_AUTO_NUM_WORKERS"}))
+    spec = cast("dict[str, Any]", override["services"])["test"]
+    assert "PYTEST_XDIST_AUTO_NUM_WORKERS" not in spec["environment"]
     assert container_name("p", "test", "r1") == "p-test-run-r1"

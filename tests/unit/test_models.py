@@ -97,3 +97,19 @@ def test_short_compose_forms_are_read() -> None:
                                                                  "depends_on": ["db"]}}})
     app = project.services["app"]
     assert (app.build_context, app.dockerfile, app.depends_on) == ("./app", None, {"db": "service_started"})
+
+
+def test_a_services_variable_names_are_kept_never_their_values() -> None:
+    """The reduced configuration keeps whether a service sets the variables envctl reads, no value."""
+    from envctl.docker.models import ComposeProject, reduce_config  # noqa: PLC0415
+
+    config = {"services": {"test": {"image": "x", "environment": {"PYTEST_XDIST_AUTO_NUM_WORKERS": "3",
+                                                                  "DB_PASSWORD": "hunter2"}},
+                           "other": {"image": "y", "environment": ["A=1", "B"]}}}
+    reduced = reduce_config(config)
+    assert reduced["services"]["test"]["environment"] == ["PYTEST_XDIST_AUTO_NUM_WORKERS"]
+    assert "hunter2" not in str(reduced) and "DB_PASSWORD" not in str(reduced)
+    assert "environment" not in reduced["services"]["other"]
+    assert ComposeProject.from_config(config).services["other"].environment == frozenset()
+    assert ComposeProject.from_config(reduced).services["test"].environment == frozenset(
+        {"PYTEST_XDIST_AUTO_NUM_WORKERS"})

@@ -116,9 +116,9 @@ def test_config_and_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     """config is the settings view; init writes in the project directory."""
     settings = settings_at(tmp_path)
     assert setup.config(settings)["settings"]["log_dir"]["source"] == "env ENVCTL_LOG_DIR"
-    monkeypatch.setattr(envctl.init, "init", lambda project_dir, *, workflow: [
+    monkeypatch.setattr(envctl.init, "init", lambda project_dir, *, workflow, **_kw: [
         Written(project_dir / "envctl.toml", created=workflow)])
-    assert setup.init(settings, workflow=True) == [Written(tmp_path / "envctl.toml", True)]
+    assert setup.init(settings, workflow=True) == [Written(tmp_path / "envctl.toml", True)]  # type: ignore[comparison-overlap]
 
 
 class FakeEnvironment:

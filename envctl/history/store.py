@@ -1,0 +1,257 @@
+"""Every test's outcome and duration over the last runs, kept beside the runs (``<log_dir>/
+history.jsonl``) so it outlives `envctl gc`.
+
+The file is JSON lines, column by column: a header line naming the runs (oldest first), then one
+line per test, ``[nodeid, letters, durations]``, with one outcome letter and one duration (in
+milliseconds, or null) per run of the header. A 100,000-test suite over 30 runs is ~20 MB, and
+the file is bounded both in runs and in bytes (the oldest runs go first).
+
+It is rewritten whole on each record, atomically (temp file, fsync, rename): a kill -9 mid-write
+leaves the previous file. A damaged file (cut, edited, hostile) is read line by line: a bad line
+is skipped, a bad header gives an empty history; reading never raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envctl.files import open_regular, write_private
+from envctl.text import clean_text
+
+HISTORY_FILE = "history.jsonl"
+SCHEMA = "envctl/history/1"
+MAX_RUNS = 30
+MAX_BYTES = 64 << 20
+READ_CAP = 256 << 20  # bytes read of a history file: a planted huge one costs no more
+NODEID_CAP = 1000
+KEY_CAP = 200
+
+# One letter per outcome; "r": passed after a rerun; "-": not in that run.
+OUTCOME_LETTERS = {"passed": "p", "failed": "f", "error": "e", "skipped": "s", "xfailed": "x",
+                   "xpassed": "X", "flaky": "r"}
+_FAILED = frozenset("fe")
+_PASSED = frozenset("pr")
+ABSENT = "-"
+_LETTERS = frozenset(OUTCOME_LETTERS.values()) | {ABSENT}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One test's result in the run being recorded."""
+
+    nodeid: str
+    outcome: str  # passed, failed, error, skipped, xfailed, xpassed
+    duration: float
+    flaky: bool = False  # passed after a rerun
+
+
+@dataclass(frozen=True)
+class HistoryRun:
+    run_id: str
+    command: str  # command_key of its command
+    code: str  # e.g. the commit it tested; "" when unknown
+    at: float = 0.0
+
+
+@dataclass
+class History:
+    runs: list[HistoryRun] = field(default_factory=list)  # oldest first
+    tests: dict[str, tuple[str, list[int | None]]] = field(default_factory=dict)  # letters, ms
+    problem: str | None = None  # why the file was not read whole
+
+    def last_outcomes(self, nodeid: str, last: int = 20) -> str:
+        """The test's last ``last`` outcome letters, oldest first ("-": not in that run)."""
+        found = self.tests.get(nodeid)
+        return found[0][-last:] if found else ""
+
+    def durations(self, nodeid: str) -> tuple[float, float] | None:
+        """The test's p50 and p95 duration in seconds over the runs it ran in (None: never ran)."""
+        found = self.tests.get(nodeid)
+        if not found:
+            return None
+        letters, durations = found
+        values = sorted(ms for letter, ms in zip(letters, durations, strict=True)
+                        if ms is not None and letter != ABSENT)
+        if not values:
+            return None
+        return _percentile(values, 50) / 1000, _percentile(values, 95) / 1000
+
+    def flaky(self) -> list[str]:
+        """Tests that both failed and passed in runs of the same code (and command): the code did
+        not change, the outcome did. Runs without a code key never count."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, run in enumerate(self.runs):
+            if run.code:
+                groups.setdefault((run.code, run.command), []).append(index)
+        found = []
+        for nodeid, (letters, _) in self.tests.items():
+            for columns in groups.values():
+                seen = {letters[i] for i in columns if i < len(letters)}
+                if seen & _FAILED and seen & _PASSED:
+                    found.append(nodeid)
+                    break
+        return sorted(found)
+
+    def new_failures(self, current: Iterable[Outcome], command: str, *,
+                     exclude_run: str | None = None) -> list[str]:
+        """The tests failing in ``current`` that did not fail in the last recorded run of the same
+        command (``exclude_run``: the current run, when it is recorded already). Every failure is
+        new when no such run is recorded."""
+        last = next((i for i in range(len(self.runs) - 1, -1, -1)
+                     if self.runs[i].command == command and self.runs[i].run_id != exclude_run), None)
+        found = []
+        for case in current:
+            if case.outcome not in ("failed", "error"):
+                continue
+            before = self.tests.get(case.nodeid)
+            letter = before[0][last] if last is not None and before and last < len(before[0]) else ABSENT
+            if letter not in _FAILED:
+                found.append(case.nodeid)
+        return found
+
+
+def _percentile(values: list[int], percent: int) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    rank = max(1, math.ceil(percent / 100 * len(values)))
+    return float(values[rank - 1])
+
+
+def command_key(command: Iterable[str]) -> str:
+    """A short stable key for a test command (its argv): runs of the same command compare."""
+    return hashlib.sha256(json.dumps(list(command)).encode("utf-8")).hexdigest()[:16]
+
+
+def load(path: Path) -> History:
+    """The history in ``path``; empty if it is missing. Never raises: a damaged line is skipped, a
+    link, FIFO or oversized file is not read (``problem`` says why)."""
+    history = History()
+    try:
+        with open_regular(path) as handle:
+            data = handle.read(READ_CAP + 1)
+    except FileNotFoundError:
+        return history
+    except OSError as exc:
+        history.problem = f"not read: {exc.strerror or exc}"
+        return history
+    if len(data) > READ_CAP:
+        data = data[:READ_CAP]
+        history.problem = f"read only its first {READ_CAP} bytes"
+    lines = data.split(b"\n")
+    header = _json(lines[0])
+    runs = _runs(header)
+    if runs is None:
+        history.problem = "its header is damaged"
+        return history
+    history.runs = runs
+    width = len(runs)
+    bad = 0
+    for raw in lines[1:]:
+        if not raw.strip():
+            continue
+        row = _json(raw)
+        if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str) and row[0]
+                and isinstance(row[1], str) and len(row[1]) == width and set(row[1]) <= _LETTERS
+                and isinstance(row[2], list) and len(row[2]) == width):
+            bad += 1
+            continue
+        history.tests[clean_text(row[0], NODEID_CAP)] = (row[1], [_ms(v) for v in row[2]])
+    if bad and history.problem is None:
+        history.problem = f"{bad} damaged lines skipped"
+    return history
+
+
+def _json(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _runs(header: object) -> list[HistoryRun] | None:
+    if not isinstance(header, dict) or header.get("schema") != SCHEMA:
+        return None
+    if not isinstance(header.get("runs"), list):
+        return None
+    runs = []
+    for item in header["runs"]:
+        if not isinstance(item, dict) or not isinstance(item.get("run"), str):
+            return None
+        at = item.get("at")
+        runs.append(HistoryRun(clean_text(item["run"], KEY_CAP),
+                               clean_text(item.get("command") or "", KEY_CAP),
+                               clean_text(item.get("code") or "", KEY_CAP),
+                               float(at) if isinstance(at, (int, float)) and math.isfinite(at) else 0.0))
+    return runs
+
+
+def _ms(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**10 else None
+
+
+def record(path: Path, run_id: str, command: str, code: str, cases: Iterable[Outcome], *,
+           at: float = 0.0, max_runs: int = MAX_RUNS, max_bytes: int = MAX_BYTES) -> History:
+    """Add one run's outcomes to the history at ``path`` (re-recording a run replaces it), keep
+    the last ``max_runs`` runs and at most ``max_bytes``, write it atomically; the new history."""
+    history = load(path)
+    keep = [i for i, run in enumerate(history.runs) if run.run_id != run_id]
+    runs = [history.runs[i] for i in keep] + [HistoryRun(run_id, command, code, at)]
+    now: dict[str, tuple[str, int]] = {}
+    for case in cases:
+        letter = "r" if case.flaky and case.outcome == "passed" else OUTCOME_LETTERS.get(case.outcome, ABSENT)
+        now[clean_text(case.nodeid, NODEID_CAP)] = (letter, round(max(0.0, case.duration) * 1000))
+    tests: dict[str, tuple[str, list[int | None]]] = {}
+    for nodeid, (letters, durations) in history.tests.items():
+        letter, ms = now.pop(nodeid, (ABSENT, None))
+        tests[nodeid] = ("".join(letters[i] for i in keep) + letter, [durations[i] for i in keep] + [ms])
+    absent = ABSENT * (len(runs) - 1)
+    for nodeid, (letter, ms) in now.items():
+        tests[nodeid] = (absent + letter, [None] * (len(runs) - 1) + [ms])
+    result = History(runs, tests)
+    _trim(result, max(1, max_runs))
+    text = _text(result)
+    while len(text.encode("utf-8")) > max_bytes and len(result.runs) > 1:
+        # Drop a quarter of the runs at a time (oldest first): a few serializations, not thirty.
+        _trim(result, len(result.runs) - max(1, len(result.runs) // 4))
+        text = _text(result)
+    write_private(path, text)
+    return result
+
+
+def _trim(history: History, runs: int) -> None:
+    """Keep the last ``runs`` runs; drop tests that are in none of them."""
+    drop = max(0, len(history.runs) - runs)
+    if not drop:
+        return
+    history.runs = history.runs[drop:]
+    kept: dict[str, tuple[str, list[int | None]]] = {}
+    for nodeid, (letters, durations) in history.tests.items():
+        if letters[drop:].strip(ABSENT):
+            kept[nodeid] = (letters[drop:], durations[drop:])
+    history.tests = kept
+
+
+def _text(history: History) -> str:
+    header = {"schema": SCHEMA, "runs": [{"run": r.run_id, "command": r.command, "code": r.code, "at": r.at}
+                                         for r in history.runs]}
+    lines = [json.dumps(header, separators=(",", ":"))]
+    lines += [json.dumps([nodeid, letters, durations], separators=(",", ":"))
+              for nodeid, (letters, durations) in history.tests.items()]
+    return "\n".join(lines) + "\n"
+
+
+View = tuple[str, float | None, float | None]  # strip, p50, p95
+
+
+def views(history: History, nodeids: Iterable[str]) -> Mapping[str, View]:
+    """Each test's strip and p50/p95 (what the HTML report shows), for the tests asked about."""
+    out: dict[str, View] = {}
+    for nodeid in nodeids:
+        if nodeid in history.tests:
+            percentiles = history.durations(nodeid)
+            out[nodeid] = (history.last_outcomes(nodeid), *(percentiles or (None, None)))
+    return out
