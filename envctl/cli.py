@@ -412,7 +412,7 @@ def report(
     run: Annotated[str, typer.Argument(help="Run id, 'latest', or 'merge' followed by inputs.")] = "latest",
     inputs: Annotated[list[Path] | None, typer.Argument(
         help="With `merge`: shard run directories or JUnit files.", show_default=False)] = None,
-    fmt: Annotated[str, typer.Option("--format", metavar="md|json|csv|junit",
+    fmt: Annotated[str, typer.Option("--format", metavar="md|json|csv|junit|html",
     help="The report's format.")] = "md",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     junit_out: Annotated[Path | None, typer.Option(

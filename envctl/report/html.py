@@ -26,6 +26,7 @@ from envctl.report.html_parts import (
     tests_blob,
 )
 from envctl.report.html_text import esc, esc_line, script_json, well_formed
+from envctl.report.junit import Results
 
 
 @lru_cache(maxsize=4)
@@ -134,3 +135,16 @@ def _tests_html(total: int) -> str:
 
 
 __all__ = ["HtmlCase", "HtmlRun", "asset", "csp", "esc", "render_html", "strip_html"]
+
+
+def merged_html(results: Results, code: int) -> str:
+    """`report merge --format html`: the merged cases as one report (no run record, no log)."""
+    cases = tuple(HtmlCase(nodeid=c.nodeid, outcome=c.outcome, duration=c.duration, message=c.message,
+                           traceback=c.body or "\n".join(c.tail), system_out=c.system_out,
+                           system_err=c.system_err) for c in results.cases)
+    counts = {"total": len(results.cases), "passed": results.count("passed"),
+              "failed": results.count("failed"), "errors": results.count("error"),
+              "skipped": results.count("skipped")}
+    state = {0: "passed", 1: "failed", 5: "no-tests"}.get(code, "error")
+    return render_html(HtmlRun(run_id="merged", state=state, exit_code=code, counts=counts,
+                               duration=results.duration, cases=cases, problem=results.problem))

@@ -12,7 +12,7 @@ from envctl.report.junit import Results
 from envctl.text import clean_text
 from envctl.units import format_duration, format_size
 
-FORMATS = ("md", "json", "csv", "junit")
+FORMATS = ("md", "json", "csv", "junit", "html")
 
 
 def code_span(text: object, limit: int = 1000) -> str:
@@ -109,6 +109,10 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
         return junit_text(results)
     if fmt == "csv":
         return cases_csv(results)
+    if fmt == "html":
+        from envctl.report.html import merged_html  # noqa: PLC0415
+
+        return merged_html(results, code)
     lines = [f"## envctl merged report: exit code {code}", "",
              f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
              f"{counts['skipped']} skipped of {counts['total']} "

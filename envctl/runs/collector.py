@@ -76,7 +76,18 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
                         infra_error=f"envctl failed while recording the run: {type(exc).__name__}: "
                                     f"{exc} (the traceback is in collector.log)"))
         clean_up(run_dir, record)
+        _record_history(run_dir)
         return RunRecord.load(run_dir)
+
+
+def _record_history(run_dir: Path) -> None:
+    """The ended run into the tests' history; a failure there is said, never the run's."""
+    from envctl.runs.history import record_history  # noqa: PLC0415
+
+    try:
+        record_history(run_dir, RunRecord.load(run_dir))
+    except Exception as exc:  # the history is a side record: the run stands as recorded
+        say(f"collector {run_dir.name}: the history was not updated: {type(exc).__name__}: {exc}")
 
 
 def _redact_the_projects_secrets(run_dir: Path) -> None:
@@ -311,7 +322,8 @@ def main(argv: list[str]) -> int:
         thread.join()
     if parent is not None:
         parent_dir, parent_fd = parent
-        codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect), parent_dir))
+        codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect, _record_history),
+                                parent_dir))
     return max(codes, default=0)
 
 

@@ -20,10 +20,11 @@ monotonic: Callable[[], float] = time.monotonic
 sleep: Callable[[float], None] = time.sleep
 
 
-def collect_parent(parent_dir: Path, held_fd: int | None,
-                   collect: Callable[[Path], object]) -> RunRecord | None:
+def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Path], object],
+                   record_history: Callable[[Path], None] = lambda _dir: None) -> RunRecord | None:
     """Finish the parent once its shards have ended; None when another collector holds it.
-    ``collect``: collects one shard (the collector's own step: a no-op while another holds it)."""
+    ``collect``: collects one shard (the collector's own step: a no-op while another holds it);
+    ``record_history``: adds the ended parent to the tests' history."""
     from envctl.runs.shards import finalize  # noqa: PLC0415
 
     with collector_lock(parent_dir, held_fd=held_fd) as mine:
@@ -36,6 +37,8 @@ def collect_parent(parent_dir: Path, held_fd: int | None,
         records = _children_when(children, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
         if record.state.terminal and all(child.cleaned for child in records):
             record = lifecycle.mark_cleaned(parent_dir)
+        if record.state.terminal:
+            record_history(parent_dir)
         return record
 
 

@@ -59,6 +59,8 @@ def _live_counts(run_dir: Path, record: RunRecord) -> Counts:
 
 
 def render(run_dir: Path, record: RunRecord, fmt: str) -> str:
+    if fmt == "html":
+        return html_report(run_dir, record)
     if fmt == "junit":
         handle = open_result(run_dir, JUNIT_FILE)
         if handle is None:
@@ -72,3 +74,14 @@ def render(run_dir: Path, record: RunRecord, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2)
     return markdown(data)
+
+
+def html_report(run_dir: Path, record: RunRecord) -> str:
+    """The run's self-contained HTML report, with each test's history from beside the runs."""
+    from envctl.history import HISTORY_FILE, load  # noqa: PLC0415
+    from envctl.report.html import render_html  # noqa: PLC0415
+    from envctl.runs.html_data import html_run_from  # noqa: PLC0415
+
+    children = [RunRecord.load(run_dir.parent / child) for child in record.children]
+    history = load(run_dir.parent / HISTORY_FILE)
+    return render_html(html_run_from(run_dir, record, history=history, children=children))

@@ -312,3 +312,18 @@ def test_mcp_serves_the_project(project: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(envctl.ui.mcp_server, "serve", served.append)
     assert main(["-C", str(project), "mcp"]) == 0
     assert served == [project]
+
+
+def test_report_as_html_for_a_run_and_a_merge(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`report --format html` prints one self-contained page; `report merge --format html` too."""
+    run_dir = make_run(project, RUN_ID, exit_code=1)
+    (run_dir / "junit.xml").write_text(
+        '<testsuites><testsuite><testcase classname="tests.test_a" name="test_bad" file="tests/test_a.py">'
+        '<failure message="&lt;script&gt;x&lt;/script&gt;">tb</failure></testcase></testsuite></testsuites>')
+    assert main(["report", RUN_ID, "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith("<!doctype html>") or page.startswith("<!DOCTYPE html>")
+    assert "tests/test_a.py::test_bad" in page and "<script>x</script>" not in page
+    assert main(["report", "merge", str(run_dir / "junit.xml"), "--format", "html",
+                 "--durations-out", str(project / "d.json")]) == 1
+    assert "tests/test_a.py::test_bad" in capsys.readouterr().out

@@ -55,7 +55,7 @@ def test_main_collects_each_run_then_the_parent(run_dir: Path, monkeypatch: pyte
         seen.append((path.name, held_fd))
         return RunRecord.load(run_dir)
 
-    def collect_parent(path: Path, fd: int | None, collect_one: object) -> None:
+    def collect_parent(path: Path, fd: int | None, collect_one: object, _history: object) -> None:
         seen.append((f"parent {path.name}", fd))
         assert collect_one is collect
 

@@ -33,7 +33,7 @@ def test_report_formats(options: ReportOptions, expected: str) -> None:
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (ReportOptions(fmt="yaml"), "--format 'yaml': expected one of md, json, csv, junit"),
+    (ReportOptions(fmt="yaml"), "--format 'yaml': expected one of md, json, csv, junit, html"),
     (ReportOptions(fmt="csv", as_json=True), "--json and --format csv ask for two formats"),
     (ReportOptions(inputs=(Path("x"),)), "only `report merge` takes more than one argument"),
 ])
