@@ -7,7 +7,6 @@ commands so ``envctl --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,8 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from envctl import __version__
 from envctl.boundary import dispatch, guarded, leave
+from envctl.ui.cli_state import GLOBALS, print_json, version
+from envctl.ui.cli_state import settings as resolve_settings
 
 app = typer.Typer(
     name="envctl",
@@ -27,21 +27,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class _Globals:
-    project_dir: Path | None = None
-    verbosity: int = 0
-    log_format: str | None = None
-
-
-GLOBALS = _Globals()
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"envctl {__version__}")
-        raise typer.Exit(0)
 
 
 @app.callback()
@@ -57,7 +42,7 @@ def _root(
         metavar="NAME",
         help="Docker context to use (default: DOCKER_CONTEXT, DOCKER_HOST, or docker's own).")] = None,
     version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+        "--version", callback=version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     GLOBALS.project_dir = project_dir
     GLOBALS.verbosity = verbose - quiet
@@ -65,22 +50,6 @@ def _root(
     from envctl.verbs.engine import use_context  # noqa: PLC0415
 
     use_context(context or os.environ.get("DOCKER_CONTEXT"))
-
-
-def _settings(**flags: Any) -> Any:
-    """Resolve settings (flags win) and configure logging from them."""
-    from envctl import log  # noqa: PLC0415
-    from envctl.env.project import redact_secrets  # noqa: PLC0415
-    from envctl.settings import load_settings  # noqa: PLC0415
-
-    settings = load_settings(GLOBALS.project_dir, flags={"log_format": GLOBALS.log_format, **flags})
-    log.configure(log_format=settings.log_format, verbosity=GLOBALS.verbosity)
-    redact_secrets(settings)
-    return settings
-
-
-def _print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, default=str))
 
 
 @app.command()
@@ -91,11 +60,11 @@ def doctor(
     """Check the engine, the compose plugin, the images, and the log dir; say how to fix each."""
     from envctl.verbs import setup  # noqa: PLC0415
 
-    result = setup.doctor(_settings())
+    result = setup.doctor(resolve_settings())
     if as_json:
         from envctl.ui.views import doctor_view  # noqa: PLC0415
 
-        _print_json(doctor_view(result.checks, result.failed))
+        print_json(doctor_view(result.checks, result.failed))
     else:
         from envctl.ui.render import doctor_table  # noqa: PLC0415
 
@@ -109,11 +78,11 @@ def config(
         "--json", help="Print the settings as JSON (envctl/config/1).")] = False,
 ) -> int:
     """Print the resolved settings and where each value came from."""
-    settings = _settings()
+    settings = resolve_settings()
     if as_json:
         from envctl.verbs import setup  # noqa: PLC0415
 
-        _print_json(setup.config(settings))
+        print_json(setup.config(settings))
     else:
         from envctl.ui.render import settings_table  # noqa: PLC0415
 
@@ -135,7 +104,7 @@ def init(
     """Write a starting [tool.envctl] (or envctl.toml) from the compose file; never overwrites."""
     from envctl.verbs import setup  # noqa: PLC0415
 
-    report = setup.init(_settings(), workflow=workflow, test_service=test_service, action=action)
+    report = setup.init(resolve_settings(), workflow=workflow, test_service=test_service, action=action)
     sys.stdout.write(report.summary())
     return 0
 
@@ -158,7 +127,7 @@ def up(
     from envctl.ui.services import bring_up  # noqa: PLC0415
     from envctl.verbs.env import UpOptions  # noqa: PLC0415
 
-    return bring_up(_settings(health_timeout=timeout), UpOptions(
+    return bring_up(resolve_settings(health_timeout=timeout), UpOptions(
         services=tuple(services or ()), build=build, keep_on_failure=keep_on_failure), isolated=isolated)
 
 
@@ -169,7 +138,7 @@ def down(
     """Remove this project's containers and networks (and volumes with --volumes)."""
     from envctl.verbs import env  # noqa: PLC0415
 
-    env.down(_settings(), volumes=volumes)
+    env.down(resolve_settings(), volumes=volumes)
     return 0
 
 
@@ -181,11 +150,11 @@ def ps(
     """Show the project's services, their state and health."""
     from envctl.verbs import env  # noqa: PLC0415
 
-    found = env.ps(_settings())
+    found = env.ps(resolve_settings())
     if as_json:
         from envctl.ui.views import services_view  # noqa: PLC0415
 
-        _print_json(services_view(found.project, found.rows))
+        print_json(services_view(found.project, found.rows))
     else:
         from envctl.ui.render import services_table  # noqa: PLC0415
 
@@ -199,7 +168,7 @@ RunArg = Annotated[str, typer.Argument(help="Run id, or 'latest'.")]
 def _run(run_id: str) -> Any:
     from envctl.verbs.runs import open_run  # noqa: PLC0415
 
-    return open_run(_settings(), run_id)
+    return open_run(resolve_settings(), run_id)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -240,7 +209,7 @@ def test(
     options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
                           isolated=isolated, shards=shards, rerun_failed=rerun_failed, as_json=as_json)
     check_options(options)  # before the settings are read: a usage error is the first answer
-    return run_tests(_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids), options)
+    return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids), options)
 
 
 @app.command()
@@ -261,7 +230,7 @@ def status(
     if as_json:
         from envctl.ui.views import status_view  # noqa: PLC0415
 
-        _print_json(status_view(current))
+        print_json(status_view(current))
     else:
         from envctl.ui.render import status_text  # noqa: PLC0415
 
@@ -293,7 +262,7 @@ def logs(
     options = log_verb.LogsOptions(follow=follow, tail=tail, timestamps=timestamps, as_json=as_json,
                                    offset=offset, max_bytes=max_bytes)
     if as_json:
-        _print_json(log_verb.piece(handle, options))
+        print_json(log_verb.piece(handle, options))
         return 0
     log_verb.check_options(options)
     print_log(handle, follow=follow, tail=tail, timestamps=timestamps)
@@ -322,7 +291,7 @@ def wait(
     options = wait_verb.WaitOptions(timeout=timeout, as_json=as_json, ci=ci)
     limit = wait_verb.time_limit(options)  # flags first: a bad value never waits on a lookup
     on_ci = wait_verb.ci_mode(options, on_ci=environ.on_ci())
-    settings = _settings()
+    settings = resolve_settings()
     handle = run_verbs.open_run(settings, run)
     if on_ci:
         from envctl.ui.ci import ci_wait  # noqa: PLC0415
@@ -341,11 +310,11 @@ def stop(
     """Cancel a run: interrupt, then terminate, then kill its container; record it cancelled."""
     from envctl.verbs import runs as run_verbs  # noqa: PLC0415
 
-    record = run_verbs.stop(_settings(), run)
+    record = run_verbs.stop(resolve_settings(), run)
     if as_json:
         from envctl.ui.views import run_view  # noqa: PLC0415
 
-        _print_json(run_view(record))
+        print_json(run_view(record))
     if record.state.terminal:
         print(f"envctl: run {record.id}: {record.state.value}", file=sys.stderr)
     else:
@@ -362,11 +331,11 @@ def runs(
     """The run history: id, state, start, duration, counts, exit code."""
     from envctl.verbs import runs as run_verbs  # noqa: PLC0415
 
-    found = run_verbs.history(_settings())
+    found = run_verbs.history(resolve_settings())
     if as_json:
         from envctl.ui.views import runs_view  # noqa: PLC0415
 
-        _print_json(runs_view(found.records, found.damaged))
+        print_json(runs_view(found.records, found.damaged))
     else:
         from envctl.ui.render import runs_table  # noqa: PLC0415
 
@@ -386,9 +355,9 @@ def failures(
     """The failed tests of a run, compact: id, file:line, message, the traceback's last lines."""
     from envctl.verbs import runs as run_verbs  # noqa: PLC0415
 
-    view = run_verbs.failures(_settings(), run, limit=limit, tail=tail)
+    view = run_verbs.failures(resolve_settings(), run, limit=limit, tail=tail)
     if as_json:
-        _print_json(view)
+        print_json(view)
     else:
         from envctl.ui.views import failures_text  # noqa: PLC0415
 
@@ -428,7 +397,7 @@ def report(
                                         junit_out=junit_out, durations_out=durations_out)
     chosen = report_verb.check_options(options)
     if run == "merge":
-        merged = report_verb.merge(_settings(), options, chosen)
+        merged = report_verb.merge(resolve_settings(), options, chosen)
         sys.stdout.write(merged.text)
         return merged.exit_code
     sys.stdout.write(report_verb.render(_run(run), chosen))
@@ -446,7 +415,7 @@ def gc(
     from envctl.verbs import gc as gc_verb  # noqa: PLC0415
 
     age = gc_verb.older_than_seconds(older_than)  # a bad value is the first answer, before any change
-    settings = _settings()
+    settings = resolve_settings()
     removed = gc_verb.rotate_runs(settings)
     print(f"envctl: removed {len(removed)} run(s)" + (f": {', '.join(removed)}" if removed else ""),
           file=sys.stderr)

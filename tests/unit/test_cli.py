@@ -270,7 +270,7 @@ def test_up_down_ps(project: Path, monkeypatch: pytest.MonkeyPatch,
                     capsys: pytest.CaptureFixture[str]) -> None:
     """up prints what is ready (and an isolated project's name); down and ps reach the verbs."""
     monkeypatch.setattr(envctl.env.environment, "Environment", FakeEnvironment)
-    monkeypatch.setattr(cli, "_settings", lambda **_flags: object())
+    monkeypatch.setattr(cli, "resolve_settings", lambda **_flags: object())
     rows: list[Any] = []
     monkeypatch.setattr(FakeEnvironment, "ps", lambda self: rows)
     FakeEnvironment.asked = []
