@@ -171,16 +171,17 @@ def test_init_writes_settings_and_a_workflow_once(native: Make) -> None:
         "    healthcheck: {test: [\"CMD\", \"true\"], interval: 500ms, timeout: 2s, retries: 5}\n", "")
         + TEST.format(build=".", suite="./suite").replace("  test:", "  suite-runner:")
         + '    profiles: ["test"]\n'})
-    first = project.envctl("init", "--workflow")
+    first = project.envctl("init", "--workflow", "--action", "acme/envctl@v1")
     assert first.returncode == 0, first.output
     toml = (project.path / "envctl.toml").read_text()
     assert 'test_service = "suite-runner"' in toml
     assert "waits for these to be running only: sidecar." in toml
     workflow = (project.path / ".github" / "workflows" / "envctl.yml").read_text()
-    assert "uses: <owner>/envctl@v1" in workflow
-    again = project.envctl("init", "--workflow")
+    assert "uses: acme/envctl@v1" in workflow
+    again = project.envctl("init", "--workflow", "--action", "acme/envctl@v1")
     assert again.returncode == 0
-    assert again.stderr.count("envctl: kept") == 2
+    assert [line.split()[1] for line in again.stdout.splitlines() if line.startswith("kept ")] == [
+        "envctl.toml", ".gitignore", ".github/workflows/envctl.yml"], again.stdout
     assert (project.path / "envctl.toml").read_text() == toml
     passes(project)
     assert project.envctl("down", "--volumes").returncode == 0
