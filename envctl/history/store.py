@@ -7,8 +7,14 @@ milliseconds, or null) per run of the header. A 100,000-test suite over 30 runs 
 the file is bounded both in runs and in bytes (the oldest runs go first).
 
 It is rewritten whole on each record, atomically (temp file, fsync, rename): a kill -9 mid-write
-leaves the previous file. A damaged file (cut, edited, hostile) is read line by line: a bad line
-is skipped, a bad header gives an empty history; reading never raises.
+leaves the previous file. Recorders (two collectors ending at once, a --shards parent and a
+shard's collector) take turns under a lock file beside it (``history.jsonl.lock``), so none
+loses another's run. A run too large for the byte cap on its own is kept cut (its failures
+first) and its header entry says how many tests were left out ("cut"): the file never passes the cap.
+
+A damaged file (cut, edited, hostile) is read line by line: a bad line is skipped, a bad header
+gives an empty history; every number is checked for its type (a bool is no number) and range
+before use, so reading never raises.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from envctl.files import open_regular, write_private
+from envctl.files import open_regular, private_dir, write_private
+from envctl.locks import file_lock
 from envctl.text import clean_text
 
 HISTORY_FILE = "history.jsonl"
@@ -30,6 +37,11 @@ MAX_BYTES = 64 << 20
 READ_CAP = 256 << 20  # bytes read of a history file: a planted huge one costs no more
 NODEID_CAP = 1000
 KEY_CAP = 200
+EPOCH_MAX = 1e10  # a run's end, in epoch seconds (year 2286): past it the value is damage
+MS_MAX = 10**10  # one duration in milliseconds (115 days)
+COUNT_MAX = 10**9  # tests left out of one run
+LOCK_TIMEOUT = 30.0  # seconds to wait for another recorder (one record of 100k tests takes ~1 s)
+LOCK_SUFFIX = ".lock"
 
 # One letter per outcome; "r": passed after a rerun; "-": not in that run.
 OUTCOME_LETTERS = {"passed": "p", "failed": "f", "error": "e", "skipped": "s", "xfailed": "x",
@@ -56,6 +68,7 @@ class HistoryRun:
     command: str  # command_key of its command
     code: str  # e.g. the commit it tested; "" when unknown
     at: float = 0.0
+    cut: int = 0  # its tests left out to keep the file under its byte cap (0: none)
 
 
 @dataclass
@@ -168,8 +181,21 @@ def load(path: Path) -> History:
 def _json(raw: bytes) -> object:
     try:
         return json.loads(raw)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, OverflowError):
         return None
+
+
+def _number(value: object, low: float, high: float) -> float | None:
+    """``value`` if it is an int or a float (never a bool) with ``low <= value < high``; None
+    otherwise. Compared before any conversion: float() of a 400-digit int, or isfinite() of it,
+    raises OverflowError, and NaN fails both comparisons."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if low <= value < high else None
+
+
+def _string(value: object) -> str:
+    return clean_text(value, KEY_CAP) if isinstance(value, str) else ""
 
 
 def _runs(header: object) -> list[HistoryRun] | None:
@@ -179,47 +205,100 @@ def _runs(header: object) -> list[HistoryRun] | None:
         return None
     runs = []
     for item in header["runs"]:
-        if not isinstance(item, dict) or not isinstance(item.get("run"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("run"), str) or not item["run"]:
             return None
-        at = item.get("at")
-        runs.append(HistoryRun(clean_text(item["run"], KEY_CAP),
-                               clean_text(item.get("command") or "", KEY_CAP),
-                               clean_text(item.get("code") or "", KEY_CAP),
-                               float(at) if isinstance(at, (int, float)) and math.isfinite(at) else 0.0))
+        cut = item.get("cut", 0)
+        runs.append(HistoryRun(_string(item["run"]), _string(item.get("command")), _string(item.get("code")),
+                               _number(item.get("at"), 0, EPOCH_MAX) or 0.0,
+                               cut if isinstance(cut, int) and _number(cut, 0, COUNT_MAX) is not None else 0))
     return runs
 
 
 def _ms(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**10 else None
+    return value if isinstance(value, int) and _number(value, 0, MS_MAX) is not None else None
+
+
+def _duration_ms(seconds: object) -> int | None:
+    """A test's duration as recorded: whole milliseconds; None for what is no duration (NaN, inf, a
+    bool, a 400-digit int from a hostile report). A negative one is 0."""
+    value = _number(seconds, -math.inf, MS_MAX / 1000)
+    return None if value is None else round(max(0.0, value) * 1000)
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file beside the history at ``path``."""
+    return path.with_name(path.name + LOCK_SUFFIX)
 
 
 def record(path: Path, run_id: str, command: str, code: str, cases: Iterable[Outcome], *,
-           at: float = 0.0, max_runs: int = MAX_RUNS, max_bytes: int = MAX_BYTES) -> History:
+           at: float = 0.0, max_runs: int = MAX_RUNS, max_bytes: int = MAX_BYTES,
+           lock_timeout: float = LOCK_TIMEOUT) -> History:
     """Add one run's outcomes to the history at ``path`` (re-recording a run replaces it), keep
-    the last ``max_runs`` runs and at most ``max_bytes``, write it atomically; the new history."""
-    history = load(path)
-    keep = [i for i, run in enumerate(history.runs) if run.run_id != run_id]
-    runs = [history.runs[i] for i in keep] + [HistoryRun(run_id, command, code, at)]
-    now: dict[str, tuple[str, int]] = {}
+    the last ``max_runs`` runs and at most ``max_bytes``, write it atomically; the new history.
+
+    Read, change and write happen under the lock file beside it: EnvironmentFailedError when
+    another recorder held it for ``lock_timeout`` seconds; ValueError when ``max_bytes`` cannot
+    hold even the run's header (nothing written)."""
+    cases = list(cases)
+    private_dir(path.parent)
+    with file_lock(lock_path(path), timeout=lock_timeout, what="recording the test history"):
+        run = HistoryRun(clean_text(run_id, KEY_CAP), clean_text(command, KEY_CAP), clean_text(code, KEY_CAP),
+                         _number(at, 0, EPOCH_MAX) or 0.0)
+        result = _recorded(load(path), run, cases, max_runs)
+        write_private(path, _bounded_text(result, max_bytes))
+    return result
+
+
+def _recorded(history: History, new: HistoryRun, cases: list[Outcome], max_runs: int) -> History:
+    keep = [i for i, run in enumerate(history.runs) if run.run_id != new.run_id]
+    runs = [history.runs[i] for i in keep] + [new]
+    now: dict[str, tuple[str, int | None]] = {}
     for case in cases:
         letter = "r" if case.flaky and case.outcome == "passed" else OUTCOME_LETTERS.get(case.outcome, ABSENT)
-        now[clean_text(case.nodeid, NODEID_CAP)] = (letter, round(max(0.0, case.duration) * 1000))
+        now[clean_text(case.nodeid, NODEID_CAP)] = (letter, _duration_ms(case.duration))
     tests: dict[str, tuple[str, list[int | None]]] = {}
     for nodeid, (letters, durations) in history.tests.items():
         letter, ms = now.pop(nodeid, (ABSENT, None))
         tests[nodeid] = ("".join(letters[i] for i in keep) + letter, [durations[i] for i in keep] + [ms])
     absent = ABSENT * (len(runs) - 1)
     for nodeid, (letter, ms) in now.items():
-        tests[nodeid] = (absent + letter, [None] * (len(runs) - 1) + [ms])
+        before: list[int | None] = [None] * (len(runs) - 1)
+        tests[nodeid] = (absent + letter, [*before, ms])
     result = History(runs, tests)
     _trim(result, max(1, max_runs))
-    text = _text(result)
-    while len(text.encode("utf-8")) > max_bytes and len(result.runs) > 1:
-        # Drop a quarter of the runs at a time (oldest first): a few serializations, not thirty.
-        _trim(result, len(result.runs) - max(1, len(result.runs) // 4))
-        text = _text(result)
-    write_private(path, text)
     return result
+
+
+def _bounded_text(history: History, max_bytes: int) -> str:
+    """The file's text for ``history``, at most ``max_bytes`` of UTF-8: the oldest runs go first,
+    and a last run too large on its own is cut (``_cut_last``). ``history`` is changed to match."""
+    text = _text(history)
+    while len(text.encode("utf-8")) > max_bytes and len(history.runs) > 1:
+        # Drop a quarter of the runs at a time (oldest first): a few serializations, not thirty.
+        _trim(history, len(history.runs) - max(1, len(history.runs) // 4))
+        text = _text(history)
+    if len(text.encode("utf-8")) > max_bytes:
+        _cut_last(history, max_bytes)
+        text = _text(history)
+    return text
+
+
+def _cut_last(history: History, max_bytes: int) -> None:
+    """Keep of the one run left the tests that fit in ``max_bytes`` (its failures first, then in
+    order), and mark the run with how many were left out."""
+    header_cap = len(_header(replace(history.runs[-1], cut=len(history.tests))).encode("utf-8")) + 1
+    if header_cap > max_bytes:
+        raise ValueError(f"the history's byte cap ({max_bytes}) cannot hold one run's header")
+    sizes = {nodeid: len(_line(nodeid, letters, durations).encode("utf-8")) + 1
+             for nodeid, (letters, durations) in history.tests.items()}
+    order = sorted(history.tests, key=lambda nodeid: history.tests[nodeid][0][-1:] not in _FAILED)
+    room, kept = max_bytes - header_cap, set()
+    for nodeid in order:
+        if sizes[nodeid] <= room:
+            room -= sizes[nodeid]
+            kept.add(nodeid)
+    history.runs[-1] = replace(history.runs[-1], cut=len(history.tests) - len(kept))
+    history.tests = {nodeid: value for nodeid, value in history.tests.items() if nodeid in kept}
 
 
 def _trim(history: History, runs: int) -> None:
@@ -235,12 +314,19 @@ def _trim(history: History, runs: int) -> None:
     history.tests = kept
 
 
+def _header(*runs: HistoryRun) -> str:
+    entries = [{"run": r.run_id, "command": r.command, "code": r.code, "at": r.at}
+               | ({"cut": r.cut} if r.cut else {}) for r in runs]
+    return json.dumps({"schema": SCHEMA, "runs": entries}, separators=(",", ":"))
+
+
+def _line(nodeid: str, letters: str, durations: list[int | None]) -> str:
+    return json.dumps([nodeid, letters, durations], separators=(",", ":"))
+
+
 def _text(history: History) -> str:
-    header = {"schema": SCHEMA, "runs": [{"run": r.run_id, "command": r.command, "code": r.code, "at": r.at}
-                                         for r in history.runs]}
-    lines = [json.dumps(header, separators=(",", ":"))]
-    lines += [json.dumps([nodeid, letters, durations], separators=(",", ":"))
-              for nodeid, (letters, durations) in history.tests.items()]
+    lines = [_header(*history.runs)]
+    lines += [_line(nodeid, letters, durations) for nodeid, (letters, durations) in history.tests.items()]
     return "\n".join(lines) + "\n"
 
 

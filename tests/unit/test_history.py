@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import threading
 from pathlib import Path
 
-from envctl.history import History, Outcome, command_key, load, record, views
+import pytest
+
+from envctl.errors import EnvironmentFailedError
+from envctl.files import write_private
+from envctl.history import History, Outcome, command_key, load, record, store, views
 
 CMD = command_key(["pytest", "-q"])
 OTHER = command_key(["pytest", "tests/unit"])
@@ -195,3 +202,143 @@ def test_command_key_is_stable() -> None:
     assert command_key(["pytest", "-q"]) == CMD
     assert command_key(["pytest"]) != CMD
     assert len(CMD) == 16
+
+
+def _hostile_file(path: Path, header_runs: str, *rows: str) -> None:
+    header = '{"schema":"envctl/history/1","runs":[' + header_runs + "]}\n"
+    path.write_text(header + "".join(row + "\n" for row in rows))
+
+
+def test_hostile_numbers_in_the_header_are_no_crash(tmp_path: Path) -> None:
+    """A 400-digit, boolean, NaN or negative "at" or "cut" reads as 0; load never raises on them."""
+    path = tmp_path / "history.jsonl"
+    huge = "1" + "0" * 400
+    _hostile_file(path, f'{{"run":"r1","at":{huge},"cut":{huge}}},{{"run":"r2","at":true,"cut":true}},'
+                        '{"run":"r3","at":NaN,"cut":-1},{"run":"r4","at":-5,"command":7,"code":[1]},'
+                        '{"run":"r5","at":1700000000.5,"cut":3}',
+                  '["t::a","ppppp",[1,2,3,4,5]]')
+    history = load(path)
+    assert [(r.run_id, r.command, r.code, r.at, r.cut) for r in history.runs] == [
+        ("r1", "", "", 0.0, 0), ("r2", "", "", 0.0, 0), ("r3", "", "", 0.0, 0), ("r4", "", "", 0.0, 0),
+        ("r5", "", "", 1700000000.5, 3)]
+    assert (history.last_outcomes("t::a"), history.problem) == ("ppppp", None)
+
+
+def test_hostile_numbers_in_a_line_are_skipped_or_dropped(tmp_path: Path) -> None:
+    """Durations that are bools, huge ints, floats or negative read as unknown; a line whose
+    name is a number is skipped; the rest is read."""
+    path = tmp_path / "history.jsonl"
+    _hostile_file(path, '{"run":"r1"},{"run":"r2"},{"run":"r3"},{"run":"r4"},{"run":"r5"}',
+                  f'["t::a","ppppp",[true,{"9" * 400},1.5,-1,250]]', '[12,"ppppp",[1,2,3,4,5]]')
+    history = load(path)
+    assert history.tests == {"t::a": ("ppppp", [None, None, None, None, 250])}
+    assert history.problem == "1 damaged lines skipped"
+
+
+def test_recording_over_a_hostile_header_keeps_the_history_going(tmp_path: Path) -> None:
+    """A huge "at" no longer stops every later record: the next run is added to what was read."""
+    path = tmp_path / "history.jsonl"
+    _hostile_file(path, '{"run":"r1","at":1' + "0" * 400 + "}", '["t::a","f",[5]]')
+    _run(path, "r2", {"t::a": "passed"})
+    history = load(path)
+    assert ([r.run_id for r in history.runs], history.last_outcomes("t::a")) == (["r1", "r2"], "fp")
+
+
+def test_hostile_durations_and_times_are_recorded_as_unknown(tmp_path: Path) -> None:
+    """A NaN, infinite or 400-digit duration (or end time) from a report is stored as unknown,
+    never raises, and the file stays strict JSON."""
+    path = tmp_path / "history.jsonl"
+    cases = [Outcome("t::inf", "passed", float("inf")), Outcome("t::nan", "passed", float("nan")),
+             Outcome("t::huge", "passed", 10**400), Outcome("t::neg", "passed", -2.0),
+             Outcome("t::ok", "passed", 0.5)]
+    record(path, "r1", CMD, "", cases, at=float("inf"))
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    history = load(path)
+    assert history.runs[0].at == 0.0
+    assert {n: d for n, (_, d) in history.tests.items()} == {
+        "t::inf": [None], "t::nan": [None], "t::huge": [None], "t::neg": [0], "t::ok": [500]}
+
+
+def test_a_run_larger_than_the_cap_is_kept_cut_with_a_marker(tmp_path: Path) -> None:
+    """One run whose tests alone pass max_bytes is cut to fit, its failures first, and its
+    header entry says how many tests were left out; the file never passes the cap."""
+    path = tmp_path / "history.jsonl"
+    _run(path, "r0", {"t::old": "passed"})
+    cases = [Outcome(f"t::test_{i:03d}", "failed" if i % 50 == 49 else "passed", 1.0) for i in range(300)]
+    record(path, "r1", CMD, "abc", cases, max_bytes=2000)
+    assert path.stat().st_size == 113 + 69 * 27  # the header, and 69 lines of 27 bytes: 1976 <= 2000
+    history = load(path)
+    assert [(r.run_id, r.cut) for r in history.runs] == [("r1", 231)]
+    assert json.loads(path.read_text().splitlines()[0])["runs"][0]["cut"] == 231
+    kept = list(history.tests)
+    assert len(kept) == 69
+    assert kept[:6] == ["t::test_000", "t::test_001", "t::test_002", "t::test_003", "t::test_004",
+                        "t::test_005"]
+    failed = [f"t::test_{i:03d}" for i in (49, 99, 149, 199, 249, 299)]
+    assert [n for n in kept if history.tests[n][0] == "f"] == failed
+
+
+def test_a_cap_too_small_for_one_header_writes_nothing(tmp_path: Path) -> None:
+    """A byte cap that cannot hold even the run's header is said, and the file is left as it was."""
+    path = tmp_path / "history.jsonl"
+    _run(path, "r0", {"t::a": "passed"})
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"the history's byte cap \(50\) cannot hold one run's header"):
+        record(path, "r1", CMD, "abc", [Outcome("t::a", "passed", 1.0)], max_bytes=50)
+    assert path.read_bytes() == before
+
+
+def test_the_file_is_written_under_its_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the new file is written, the lock file beside it is held: another recorder waits."""
+    path = tmp_path / "history.jsonl"
+    seen: list[bool] = []
+
+    def probing_write(target: Path, text: str) -> Path:
+        fd = os.open(store.lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append(False)
+        except BlockingIOError:
+            seen.append(True)
+        finally:
+            os.close(fd)
+        return write_private(target, text)
+
+    monkeypatch.setattr(store, "write_private", probing_write)
+    _run(path, "r1", {"t::a": "passed"})
+    assert (seen, store.lock_path(path).name) == ([True], "history.jsonl.lock")
+
+
+def test_a_recorder_held_up_too_long_gives_up_and_writes_nothing(tmp_path: Path) -> None:
+    """With the lock held elsewhere past the deadline, record raises and leaves the file alone."""
+    path = tmp_path / "history.jsonl"
+    _run(path, "r1", {"t::a": "passed"})
+    before = path.read_bytes()
+    fd = os.open(store.lock_path(path), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(EnvironmentFailedError, match="another envctl has been recording the test hist"):
+            record(path, "r2", CMD, "", [Outcome("t::a", "failed", 1.0)], lock_timeout=0.0)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == before
+
+
+def test_concurrent_recorders_lose_no_run(tmp_path: Path) -> None:
+    """Eight recorders at once (threads, each its own lock descriptor): every run is in the file."""
+    path = tmp_path / "history.jsonl"
+    start = threading.Barrier(8)
+
+    def one(i: int) -> None:
+        start.wait()
+        _run(path, f"r{i}", {f"t::test_{i}": "passed", "t::shared": "failed"})
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    history = load(path)
+    assert sorted(r.run_id for r in history.runs) == [f"r{i}" for i in range(8)]
+    assert history.last_outcomes("t::shared") == "f" * 8
