@@ -1,5 +1,6 @@
 """The HTML report at scale: a 100,000-test run (8 xdist workers in 2 shards, 1% failing), the
-time to write its report, its size, and how long Chromium takes to show the failures list.
+time to write its report, its size, and how long Chromium takes to show the failures list; and
+the time to pick the log lines of 5,000 failures out of a 200,000-line log.
 
     .venv/bin/python -m bench.html_report [--tests 100000] [--out /tmp/report.html]
 """
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import random
+import tempfile
 import time
 from pathlib import Path
 
 from envctl.report.html import render_html
 from envctl.report.html_model import HtmlCase, HtmlEnv, HtmlRun, LogLine, TestHistory
+from envctl.runs.html_data import read_log_lines
 
 T0 = 1_700_000_000.0
 CHROMIUM = "/usr/bin/chromium"
@@ -79,6 +82,25 @@ def time_to_failures(path: Path) -> float | None:
     return shown
 
 
+def log_lines_seconds(lines: int = 200_000, failures: int = 5000) -> tuple[float, int]:
+    """Seconds to pick the lines of ``failures`` windows out of a ``lines``-line log (one time
+    index entry per line), and how many were picked."""
+    with tempfile.TemporaryDirectory() as folder:
+        run_dir = Path(folder)
+        data = [b"line %d\n" % i for i in range(lines)]
+        (run_dir / "output.log").write_bytes(b"".join(data))
+        offsets, offset = [], 0
+        for i, line in enumerate(data):
+            offsets.append(f"{offset} {T0 + i * 0.01!r}\n")
+            offset += len(line)
+        (run_dir / "output.times").write_text("".join(offsets))
+        step = lines // failures
+        windows = [(T0 + j * step * 0.01, T0 + (j * step + 2) * 0.01) for j in range(failures)]
+        started = time.perf_counter()
+        kept = read_log_lines(run_dir, windows, slack=0.0)
+        return time.perf_counter() - started, len(kept)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tests", type=int, default=100_000)
@@ -95,6 +117,8 @@ def main() -> None:
     shown = time_to_failures(args.out)
     print("chromium: not available" if shown is None
           else f"chromium shows the failures list after {shown:.2f} s")
+    seconds, picked = log_lines_seconds()
+    print(f"log lines of 5000 failures in a 200000-line log: {picked} picked in {seconds:.2f} s")
 
 
 if __name__ == "__main__":

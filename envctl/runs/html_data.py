@@ -7,6 +7,7 @@ link followed, no FIFO, capped); the renderer escapes it.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -173,13 +174,16 @@ def _infer_lanes(timings: dict[str, Timing]) -> dict[str, Timing]:
 def read_log_lines(run_dir: Path, windows: Sequence[tuple[float, float]],
                    slack: float = 0.25) -> list[LogLine]:
     """The lines of the run's output.log that arrived within one of ``windows`` (start, stop),
-    with their times; at most LOG_KEEP_CAP lines, each cut at LINE_TEXT_CAP characters."""
+    with their times; at most LOG_KEEP_CAP lines, each cut at LINE_TEXT_CAP characters.
+
+    O((windows + lines) log windows): the windows are merged once into disjoint spans, and each
+    line is placed among them by bisection."""
     if not windows:
         return []
     index = TimeIndex(run_dir)
     if not index.offsets:
         return []
-    spans = sorted((start, stop + slack) for start, stop in windows)
+    spans = Spans(windows, slack)
     kept: list[LogLine] = []
     try:
         handle = (run_dir / OUTPUT_LOG).open("rb")
@@ -190,17 +194,26 @@ def read_log_lines(run_dir: Path, windows: Sequence[tuple[float, float]],
         while offset < LOG_READ_CAP and len(kept) < LOG_KEEP_CAP and (raw := handle.readline(LINE_CAP)):
             at = index.time_at(offset)
             offset += len(raw)
-            if at is not None and _within(spans, at):
+            if at is not None and at in spans:
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 kept.append(LogLine(at, text[:LINE_TEXT_CAP]))
     return kept
 
 
-def _within(spans: list[tuple[float, float]], at: float) -> bool:
-    # Few failures have a window at all; a linear scan of sorted spans stops early.
-    for start, stop in spans:
-        if start > at:
-            return False
-        if at <= stop:
-            return True
-    return False
+class Spans:
+    """Time windows (start, stop), each widened by ``slack`` after its stop, merged into disjoint
+    sorted spans: whether a time is in any of them is one bisection, however many there are."""
+
+    def __init__(self, windows: Iterable[tuple[float, float]], slack: float = 0.0) -> None:
+        self.starts: list[float] = []
+        self.stops: list[float] = []
+        for start, stop in sorted((start, max(start, stop) + slack) for start, stop in windows):
+            if self.stops and start <= self.stops[-1]:
+                self.stops[-1] = max(self.stops[-1], stop)  # overlaps the span before: extend it
+            else:
+                self.starts.append(start)
+                self.stops.append(stop)
+
+    def __contains__(self, at: float) -> bool:
+        found = bisect.bisect_right(self.starts, at) - 1  # the last span starting at or before ``at``
+        return found >= 0 and at <= self.stops[found]

@@ -1,0 +1,66 @@
+"""The report's values from a run directory: the log lines written while failures ran."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envctl.report.html_model import LogLine
+from envctl.runs.html_data import Spans, read_log_lines
+
+T0 = 1_700_000_000.0
+
+
+class _Counted(float):
+    """A time that counts how often it is compared: the cost of one look-up, without a clock."""
+
+    compared = 0
+
+    def __lt__(self, other: object) -> bool:
+        _Counted.compared += 1
+        return float(self) < other  # type: ignore[operator]  # other is a float here
+
+    def __le__(self, other: object) -> bool:
+        _Counted.compared += 1
+        return float(self) <= other  # type: ignore[operator]  # other is a float here
+
+
+def test_spans_merge_overlaps_and_widen_by_the_slack() -> None:
+    """Overlapping and touching windows become one span; each stop moves by the slack."""
+    spans = Spans([(10.0, 12.0), (1.0, 2.0), (11.0, 15.0), (2.5, 3.0), (20.0, 19.0)], slack=0.5)
+    assert (spans.starts, spans.stops) == ([1.0, 10.0, 20.0], [3.5, 15.5, 20.5])
+    assert [at in spans for at in (0.9, 1.0, 2.2, 3.5, 3.6, 9.99, 15.5, 15.6, 20.5, 21.0)] == [
+        False, True, True, True, False, False, True, False, True, False]
+
+
+def test_a_time_is_placed_among_5000_windows_by_bisection() -> None:
+    """One look-up among 5,000 windows costs at most 14 comparisons (a scan would cost thousands)."""
+    spans = Spans([(T0 + 40 * j, T0 + 40 * j + 2) for j in range(5000)])
+    _Counted.compared = 0
+    assert _Counted(T0 + 40 * 4999 + 1) in spans
+    assert 0 < _Counted.compared <= 14
+    _Counted.compared = 0
+    assert _Counted(T0 + 40 * 4999 + 3) not in spans
+    assert 0 < _Counted.compared <= 14
+
+
+def test_the_lines_of_5000_failures_in_a_200k_line_log(tmp_path: Path) -> None:
+    """Line i arrived at T0 + i; failure j ran from T0 + 40j to T0 + 40j + 2 (failure 7 to
+    + 41, over failure 8's start): exactly the lines of each window are picked, in log order."""
+    lines = 200_000
+    (tmp_path / "output.log").write_bytes(b"".join(b"line %d\n" % i for i in range(lines)))
+    offsets, offset = [], 0
+    for i in range(lines):
+        offsets.append(f"{offset} {T0 + i!r}\n")
+        offset += len(b"line %d\n" % i)
+    (tmp_path / "output.times").write_text("".join(offsets))
+    windows = [(T0 + 40 * j, T0 + 40 * j + (41 if j == 7 else 2)) for j in range(5000)]
+    kept = read_log_lines(tmp_path, windows, slack=0.0)
+    assert len(kept) == 5000 * 3 - 6 + 43  # failures 7 and 8 together: lines 280 to 322
+    picked = {line.text for line in kept}
+    for j in (0, 1, 2500, 4999):
+        around = range(40 * j - 1, 40 * j + 4)
+        assert [f"line {i}" in picked for i in around] == [False, True, True, True, False]
+    assert [line.text for line in kept[:3]] == ["line 0", "line 1", "line 2"]
+    assert kept[-1] == LogLine(T0 + 199_962, "line 199962")
+    around_7 = [line.text for line in kept if line.at is not None and 280 <= line.at - T0 <= 330]
+    assert around_7 == [f"line {i}" for i in range(280, 323)]
