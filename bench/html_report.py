@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -114,6 +115,9 @@ def main() -> None:
     size = args.out.stat().st_size
     print(f"tests: {args.tests}, failures: {run.counts['failed']}")
     print(f"report written in {written:.2f} s, {size / 1e6:.1f} MB ({args.out})")
+    held = re.search(r'id="tests-cut">([^<]*)', page)
+    if held:  # past the page's 15 MB cap
+        print(held.group(1))
     shown = time_to_failures(args.out)
     print("chromium: not available" if shown is None
           else f"chromium shows the failures list after {shown:.2f} s")

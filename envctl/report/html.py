@@ -5,7 +5,13 @@ Without JavaScript the page shows what matters first: the state, the counts, the
 a <details> with its message, traceback, output and the log lines written while it ran), the
 slowest and flaky tests, as static HTML. With JavaScript it adds the timeline and the full list
 of tests (filtered, sorted, and drawn only as far as it is scrolled), read from one JSON blob,
-so a 100,000-test run stays a few MB and opens at once.
+so a 100,000-test run opens at once.
+
+The page never passes PAGE_CAP (15 MB) of UTF-8, whatever the run holds: each part is measured
+as it is written (escaped, so a `<` counts as the four bytes of `&lt;`). The overview, the lists
+and the timeline's lanes are bounded (a few MB at the very worst); the failures get at most
+FAILURES_BUDGET of the rest (``html_failures``) and the tests' blob what is left
+(``html_blob``). What is left out is said where it would have been; the counts stay exact.
 """
 
 from __future__ import annotations
@@ -16,17 +22,16 @@ import time
 from functools import lru_cache
 from importlib import resources
 
+from envctl.report.html_blob import blob_text, tests_blob
+from envctl.report.html_failures import CAP_WORDS, failures_html
 from envctl.report.html_model import HtmlCase, HtmlRun
-from envctl.report.html_parts import (
-    failures_html,
-    lanes_of,
-    overview_html,
-    slowest_html,
-    strip_html,
-    tests_blob,
-)
-from envctl.report.html_text import esc, esc_line, script_json, well_formed
+from envctl.report.html_parts import lanes_of, overview_html, slowest_html, strip_html
+from envctl.report.html_text import esc, esc_line, script_json, size, well_formed
 from envctl.report.junit import Results
+
+PAGE_CAP = 15_000_000  # bytes of the whole page
+FAILURES_BUDGET = 6_000_000  # of them for the failures section at most; the tests' blob gets the rest
+_NOTE_RESERVE = 400  # bytes kept for the line that says the blob holds only some of the tests
 
 
 @lru_cache(maxsize=4)
@@ -47,36 +52,34 @@ def csp(script: str, style: str) -> str:
             "img-src data:; base-uri 'none'; form-action 'none'")
 
 
-def render_html(run: HtmlRun, *, generated_at: float | None = None) -> str:
-    """The whole report page for ``run`` (a pure function of its values)."""
+def render_html(run: HtmlRun, *, generated_at: float | None = None, page_cap: int = PAGE_CAP) -> str:
+    """The whole report page for ``run`` (a pure function of its values), in at most
+    ``page_cap`` bytes of UTF-8 (when its bounded parts alone fit, as they do in 15 MB)."""
     script, style = asset("report.js"), asset("report.css")
     cases = run.cases
     failing = [c for c in cases if c.outcome in ("failed", "error")]
     lanes, lane_of = lanes_of(cases)
     stamp = generated_at if generated_at is not None else time.time()
-    body = [
-        overview_html(run),
-        _lists_html(run),
-        failures_html(run, failing),
-        slowest_html(run),
-        _timeline_html(lanes, any(c.start is not None for c in cases)),
-        _tests_html(len(cases)),
-    ]
-    blob = script_json(tests_blob(run, lanes, lane_of))
-    page = "".join([
+    head = "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f'<meta http-equiv="Content-Security-Policy" content="{csp(script, style)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="referrer" content="no-referrer">',
         f"<title>envctl run {esc_line(run.run_id, 100)}: {esc_line(run.state, 40)}</title>",
         f"<style>{style}</style></head><body>",
-        *body,
-        f'<footer>envctl report, written {time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))} UTC'
-        "</footer>",
-        f'<script type="application/json" id="envctl-data">{blob}</script>',
-        f"<script>{script}</script></body></html>\n",
+        overview_html(run),
+        _lists_html(run),
     ])
-    return well_formed(page)
+    middle = slowest_html(run) + _timeline_html(lanes, any(c.start is not None for c in cases))
+    tail = (f'<footer>envctl report, written {time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))} UTC'
+            '</footer><script type="application/json" id="envctl-data">')
+    end = f"</script><script>{script}</script></body></html>\n"
+    room = page_cap - _NOTE_RESERVE - sum(size(part) for part in (
+        head, middle, _tests_html(len(cases), len(cases)), tail, end))
+    empty = size(script_json(tests_blob(run, lanes, lane_of, 0, ())))
+    failures, shown = failures_html(run, failing, min(FAILURES_BUDGET, room - empty))
+    blob, kept = blob_text(run, lanes, lane_of, shown, room - size(failures))
+    return well_formed("".join([head, failures, middle, _tests_html(len(cases), kept), tail, blob, end]))
 
 
 def _lists_html(run: HtmlRun) -> str:
@@ -114,8 +117,10 @@ def _timeline_html(lanes: list[str], timed: bool) -> str:
             '<div id="tip" class="muted" aria-live="polite"></div></section>')
 
 
-def _tests_html(total: int) -> str:
-    return (f'<section id="tests"><h2>All tests ({total})</h2>'
+def _tests_html(total: int, kept: int) -> str:
+    cut = (f'<p class="warn" id="tests-cut">The list and the timeline hold {kept} of {total} tests, '
+           f"failures first ({CAP_WORDS}); the counts above are exact.</p>" if kept < total else "")
+    return (f'<section id="tests"><h2>All tests ({total})</h2>{cut}'
             '<noscript><p class="muted">The full list is drawn by JavaScript; the failures are above.'
             "</p></noscript>"
             '<div id="filters" hidden>'

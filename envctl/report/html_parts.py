@@ -1,26 +1,19 @@
-"""The static parts of the HTML report (what shows without JavaScript) and the JSON blob the
-script draws the rest from."""
+"""The static parts of the HTML report (what shows without JavaScript): the overview, the
+slowest tests, the history strips and the timeline's lanes. The failures are in
+``html_failures``, the JSON blob the script draws the rest from in ``html_blob``."""
 
 from __future__ import annotations
 
-import bisect
 import shlex
 import time
 from collections.abc import Mapping, Sequence
 
-from envctl.report.html_model import HtmlCase, HtmlRun, LogLine
+from envctl.report.html_model import HtmlCase, HtmlRun
 from envctl.report.html_text import esc, esc_line
 from envctl.units import format_duration, format_size
 
-FAILURES_CAP = 2000  # failures listed; past it the count says how many more
-TEXT_BUDGET = 6 << 20  # characters of tracebacks, output and log lines in all (the 15 MB page cap)
-TRACEBACK_CAP = 16_000
-OUTPUT_CAP = 8000
-LOG_LINES_CAP = 80  # log lines shown with one failure
-LOG_SLACK = 0.25  # seconds after a test's stop: the time index stamps a chunk when it arrives
 SLOWEST = 20
-
-OUTCOME_LETTER = {"passed": "p", "failed": "f", "error": "e", "skipped": "s", "xfailed": "x", "xpassed": "X"}
+LANES_CAP = 200  # timeline lanes; the tests of any further ones share the last (hostile worker names)
 _LETTER_CLASS = {"p": "passed", "f": "failed", "e": "error", "s": "skipped", "x": "xfailed",
                  "X": "xpassed", "r": "flaky", "-": "none"}
 _LETTER_NAME = {"p": "passed", "f": "failed", "e": "error", "s": "skipped", "x": "xfailed",
@@ -111,64 +104,6 @@ def _shards_html(run: HtmlRun) -> str:
             f"</tr>{rows}</table>")
 
 
-def failures_html(run: HtmlRun, failing: Sequence[HtmlCase]) -> str:
-    """Each failure as a <details> (opens on a click, without JavaScript): message, traceback,
-    captured output, and the log lines written while it ran."""
-    if not failing:
-        return '<section id="failures"><h2>Failures (0)</h2><p class="muted">None.</p></section>'
-    times = [line.at if line.at is not None else -1.0 for line in run.log]
-    budget = TEXT_BUDGET
-    items = []
-    for index, case in enumerate(failing[:FAILURES_CAP]):
-        parts = []
-        if budget > 0:
-            for title, text, cap in (("Traceback", case.traceback, TRACEBACK_CAP),
-                                     ("Captured stdout", case.system_out, OUTPUT_CAP),
-                                     ("Captured stderr", case.system_err, OUTPUT_CAP)):
-                if text:
-                    shown = text[-cap:] if len(text) > cap else text  # a traceback ends where it failed
-                    budget -= len(shown)
-                    cut = f"(the first {len(text) - cap} characters cut)\n" if len(text) > cap else ""
-                    parts.append(f"<h4>{title}</h4><pre>{esc(cut + shown)}</pre>")
-            logs = _log_lines(run.log, times, case)
-            if logs:
-                budget -= sum(len(line.text) for line in logs)
-                parts.append(f'<h4>Log lines while it ran ({len(logs)})</h4><pre class="log">'
-                             + "\n".join(f'<span class="at">{_clock(line.at)}</span> {esc(line.text, 2000)}'
-                                         for line in logs) + "</pre>")
-        else:
-            parts.append('<p class="muted">Details left out: the report holds enough text already.</p>')
-        shard = f" · shard {esc_line(case.shard, 20)}" if case.shard else ""
-        history = run.history.get(case.nodeid)
-        items.append(
-            f'<details class="failure" id="f{index}"><summary><span class="o-{esc_line(case.outcome, 20)}">'
-            f"{esc_line(case.outcome, 20)}</span> <code>{esc_line(case.nodeid)}</code>"
-            f"{strip_html(history.strip if history else '')}"
-            f'<div class="msg">{esc_line(case.message, 500) or "(no message)"}</div></summary>'
-            f'<div class="body"><p class="muted">{case.duration:.3f}s{shard}'
-            f"{' · ' + esc_line(case.worker, 40) if case.worker else ''}</p>"
-            f"<h4>Message</h4><pre>{esc(case.message, 4000)}</pre>{''.join(parts)}</div></details>")
-    more = (f'<p class="muted">… and {len(failing) - FAILURES_CAP} more failures (in the list below).</p>'
-            if len(failing) > FAILURES_CAP else "")
-    return f'<section id="failures"><h2>Failures ({len(failing)})</h2>{"".join(items)}{more}</section>'
-
-
-def _clock(at: float | None) -> str:
-    if at is None:
-        return "--:--:--.---"
-    return time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}"
-
-
-def _log_lines(log: Sequence[LogLine], times: list[float], case: HtmlCase) -> Sequence[LogLine]:
-    """The log lines that arrived while ``case`` ran (the log is in arrival order)."""
-    if case.start is None or case.stop is None or not log:
-        return ()
-    first = bisect.bisect_left(times, case.start)
-    last = bisect.bisect_right(times, case.stop + LOG_SLACK)
-    lines = log[first:last]
-    return lines[-LOG_LINES_CAP:] if len(lines) > LOG_LINES_CAP else lines
-
-
 def slowest_html(run: HtmlRun) -> str:
     slow = sorted(run.cases, key=lambda c: c.duration, reverse=True)[:SLOWEST]
     if not slow:
@@ -193,11 +128,15 @@ def lane_key(case: HtmlCase) -> str:
 
 
 def lanes_of(cases: Sequence[HtmlCase]) -> tuple[list[str], list[int]]:
-    """The lanes (sorted by name, numbers in order) and each case's lane index."""
+    """The lanes (sorted by name, numbers in order) and each case's lane index; past LANES_CAP
+    lanes, the tests of the rest share one last lane that says how many it holds."""
     index: dict[str, int] = {}
     raw = [index.setdefault(lane_key(c), len(index)) for c in cases]
     names = sorted(index, key=_natural)
     order = {index[name]: i for i, name in enumerate(names)}
+    if len(names) > LANES_CAP:
+        order = {lane: min(at, LANES_CAP - 1) for lane, at in order.items()}
+        names = [*names[:LANES_CAP - 1], f"{len(names) - LANES_CAP + 1} more lanes"]
     return names, [order[i] for i in raw]
 
 
@@ -214,45 +153,3 @@ def _natural(name: str) -> list[object]:
             number = ""
         out.append((1, 0, char))
     return out
-
-
-def tests_blob(run: HtmlRun, lanes: list[str], lane_of: list[int]) -> dict[str, object]:
-    """Every test, column by column (a list of names, a string of outcome letters, numbers in
-    milliseconds): a 100,000-test run is a few MB and parses in a blink."""
-    cases = run.cases
-    starts = [c.start for c in cases if c.start is not None]
-    t0 = min(starts) if starts else 0.0
-    shards = sorted({c.shard for c in cases if c.shard})
-    shard_index = {s: i for i, s in enumerate(shards)}
-    flags = []
-    new, history_flaky = set(run.new_failures), set(run.flaky_history)
-    for c in cases:
-        flags.append("r" if c.nodeid in run.flaky else "n" if c.nodeid in new
-                     else "h" if c.nodeid in history_flaky else ".")
-    history = run.history
-    failing = [i for i, c in enumerate(cases) if c.outcome in ("failed", "error")][:FAILURES_CAP]
-    return {
-        "v": 1,
-        "t0": round(t0, 3),
-        "n": [c.nodeid for c in cases],
-        "o": "".join(OUTCOME_LETTER.get(c.outcome, "-") for c in cases),
-        "k": "".join(flags),
-        "d": [round(c.duration * 1000) for c in cases],
-        "s": [round((c.start - t0) * 1000) if c.start is not None else -1 for c in cases],
-        "e": [round((c.stop - t0) * 1000) if c.stop is not None else -1 for c in cases],
-        "l": lane_of,
-        "lanes": lanes,
-        "sh": [shard_index[c.shard] if c.shard else -1 for c in cases],
-        "shards": shards,
-        "m": {str(i): cases[i].message[:300] for i in failing},  # the rest is in the static list
-        "f": {str(i): n for n, i in enumerate(failing)},  # case index -> its <details id="f<n>">
-        "h": [history[c.nodeid].strip[-20:] if c.nodeid in history else "" for c in cases] if history else [],
-        "p": [_percentiles(run, c.nodeid) for c in cases] if history else [],
-    }
-
-
-def _percentiles(run: HtmlRun, nodeid: str) -> list[int] | int:
-    found = run.history.get(nodeid)
-    if found is None or found.p50 is None or found.p95 is None:
-        return 0
-    return [round(found.p50 * 1000), round(found.p95 * 1000)]

@@ -31,6 +31,33 @@ def esc(value: object, cap: int = 100_000) -> str:
     return html.escape(_CONTROLS.sub(_visible, text), quote=True)
 
 
+def size(text: str) -> int:
+    """Bytes of ``text`` in the page (UTF-8; a lone surrogate is written as one '?')."""
+    return len(text.encode("utf-8", "replace"))
+
+
+def esc_fit(text: str, chars: int, cap: int, *, end: bool = False) -> str:
+    """``text`` escaped (see ``esc``) in at most ``chars`` characters of it and ``cap`` bytes of
+    the page, the cut said; ``end``: its end is kept (a traceback ends where it failed), else
+    its start. Escaping grows text up to sixfold (``"`` is ``&quot;``): the bound is on the
+    escaped bytes, so a text of quotes is cut shorter than one of letters."""
+    keep = min(len(text), chars, cap)  # every character takes at least one byte
+    while True:
+        cut = len(text) - keep
+        body = html.escape(_CONTROLS.sub(_visible, text[cut:] if end else text[:keep]), quote=True)
+        if not cut:
+            out = body
+        elif end:
+            out = f"(the first {cut} characters cut)\n{body}"
+        else:
+            out = f"{body}\n… ({cut} more characters cut)"
+        over = size(out) - cap
+        if over <= 0 or keep == 0:
+            return out if over <= 0 else ""
+        # Shrink by the share that is over (and at least one character): one or two rounds.
+        keep = max(0, min(keep - 1, keep - keep * over // max(1, size(body)) - 8))
+
+
 def esc_line(value: object, cap: int = 1000) -> str:
     """``value`` escaped on one line (a name, a message in a summary)."""
     text = str(value)

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 from envctl.history import Outcome, command_key, load, record
-from envctl.report.html import render_html
+from envctl.report.html import PAGE_CAP, render_html
 from envctl.report.html_model import HtmlCase, HtmlEnv, HtmlRun, HtmlShard, LogLine, TestHistory
-from envctl.report.html_text import esc, script_json
+from envctl.report.html_parts import lanes_of
+from envctl.report.html_text import esc, esc_fit, script_json, size
 from envctl.runs.html_data import html_run_from
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 
@@ -194,3 +195,54 @@ def test_overlapping_tests_without_workers_get_inferred_lanes(tmp_path: Path) ->
         for t, k, n in events))
     run = html_run_from(run_dir, _record())
     assert [c.worker for c in run.cases] == ["lane 1", "lane 2", "lane 1"]
+
+
+def test_esc_fit_bounds_the_escaped_bytes() -> None:
+    """A text is cut to its character cap and to a cap on its escaped bytes (a quote is 6), the cut said."""
+    assert esc_fit("abcdef", 4, 100) == "abcd\n… (2 more characters cut)"
+    assert esc_fit("abcdef", 4, 100, end=True) == "(the first 2 characters cut)\ncdef"
+    fitted = esc_fit('"' * 1000, 1000, 600, end=True)
+    assert (fitted, size(fitted)) == ("(the first 913 characters cut)\n" + "&quot;" * 87, 553)
+    assert esc_fit("<" * 10, 100, 3) == ""
+
+
+def _hostile_run(failures: int = 2500) -> HtmlRun:
+    """Failures whose every text is at its cap and made of the characters escaping grows most."""
+    log = tuple(LogLine(T0 + i * 0.01, "<" * 2000) for i in range(200))
+    cases = tuple(
+        HtmlCase(f"t.py::test_{i}_" + '"' * 980, "failed", 1.0, message="<" * 4000, traceback="&" * 70_000,
+                 system_out='"' * 70_000, system_err="'" * 70_000, start=T0, stop=T0 + 2, worker="gw0")
+        for i in range(failures))
+    names = tuple(c.nodeid for c in cases[:300])
+    return _run(cases=cases, log=log, history={}, new_failures=names, flaky=frozenset(names),
+                flaky_history=names, counts={"total": failures, "passed": 0, "failed": failures, "errors": 0})
+
+
+def test_a_hostile_run_stays_under_the_page_cap() -> None:
+    """2,500 failures with every text at its cap, escaping sixfold: the page stays under 15 MB,
+    says what it left out, and its counts stay exact."""
+    page = render_html(_hostile_run(), generated_at=0.0)
+    assert size(page) <= PAGE_CAP
+    assert "<h2>Failures (2500)</h2>" in page
+    assert '<div class="count c-failed"><b>2500</b> failed</div>' in page
+    assert "<h2>All tests (2500)</h2>" in page
+    shown = page.count('<details class="failure"')
+    more = re.search(r'<p class="muted" id="failures-more">… and (\d+) more failures \((\d+) are shown: '
+                     r"the page is kept under 15 MB;", page)
+    assert more is not None
+    assert (int(more.group(1)) + shown, int(more.group(2))) == (2500, shown)
+    left_out = "Left out (the page is kept under 15 MB): traceback, captured output or log lines."
+    assert page.count(left_out) == shown
+    kept = len(_blob(page)["n"])  # type: ignore[arg-type]  # a list
+    assert 0 < kept < 2500
+    assert (f'<p class="warn" id="tests-cut">The list and the timeline hold {kept} of 2500 tests, failures '
+            "first (the page is kept under 15 MB); the counts above are exact.</p>") in page
+
+
+def test_lanes_past_their_cap_share_the_last() -> None:
+    """250 worker names (hostile events) give 200 lanes; the tests of the last 51 share one."""
+    cases = tuple(HtmlCase(f"t.py::test_{i}", "passed", 1.0, start=T0, stop=T0 + 1, worker=f"gw{i}")
+                  for i in range(250))
+    lanes, lane_of = lanes_of(cases)
+    assert (len(lanes), lanes[:2], lanes[198:]) == (200, ["gw0", "gw1"], ["gw198", "51 more lanes"])
+    assert (lane_of[0], lane_of[198], lane_of[199], lane_of[249]) == (0, 198, 199, 199)
