@@ -77,16 +77,52 @@ def redact_named(text: str) -> str:
 
 def _mask(text: str, values: set[str]) -> str:
     """``text`` with each whole occurrence of a value masked: not inside a longer word (a `.env`
-    value `secret1` leaves `secret12` alone; in `user:secret1@db` it goes)."""
-    present = [value for value in values if value in text]  # the cheap test first: most lines hold none
-    return _pattern(frozenset(present)).sub(MASK, text) if present else text
+    value `secret1` leaves `secret12` alone; in `user:secret1@db` it goes). One pass of one
+    pattern, compiled once per set of values, whatever their number."""
+    words = frozenset(values) - {""}
+    return _pattern(words).sub(MASK, text) if words and text else text
 
 
-@functools.lru_cache(maxsize=64)
+_BOUNDED = r"(?<![A-Za-z0-9])(?:{})(?![A-Za-z0-9])"
+
+
+@functools.lru_cache(maxsize=8)
 def _pattern(values: frozenset[str]) -> re.Pattern[str]:
-    # The longest first: one value may hold another.
-    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+    """The values as one regular expression shaped as their prefix tree: a line is read once,
+    each position costing one branch per distinct next character rather than one try per value
+    (2,000 secrets: ~1 ms for 20 KB, where a test per value took 7 ms and an alternation 17).
+    Greedy, the tree tries the longest value first, as a longest-first alternation does. Values
+    nested too deep for the regex compiler (a, aa, aaa, ... hundreds deep) fall back to the
+    alternation."""
+    try:
+        return re.compile(_BOUNDED.format(_tree(values)))
+    except RecursionError:
+        longest_first = sorted(values, key=len, reverse=True)
+        return re.compile(_BOUNDED.format("|".join(re.escape(v) for v in longest_first)))
+
+
+def _tree(values: frozenset[str]) -> str:
+    root: dict[str, Any] = {}
+    for value in values:
+        node = root
+        for char in value:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a value ends here
+    return _branches(root)
+
+
+def _branches(node: dict[str, Any]) -> str:
+    parts = []
+    for first in sorted(key for key in node if key):
+        literal, child = re.escape(first), node[first]
+        while len(child) == 1 and "" not in child:  # a run without a fork is one literal, not nested groups
+            (char, child), = child.items()
+            literal += re.escape(char)
+        parts.append(literal + _branches(child))
+    if not parts:
+        return ""
+    body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+    return f"(?:{body})?" if "" in node else body
 
 
 def redact_values(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -11,6 +11,7 @@ import re
 from envctl.docker.compose import first_error_line
 from envctl.env.health import ServiceReport, explain_failures
 from envctl.errors import EnvironmentFailedError
+from envctl.log import redact
 
 # compose's own words for a failed pull: " SERVICE Pulling", then " SERVICE Error ..."
 PULL_FAILED = re.compile(r"^\s*(\S+) Error\b", re.MULTILINE)
@@ -46,12 +47,15 @@ def compose_hint(output: str) -> str:
 
 
 def cause(report: ServiceReport) -> str:
-    """One service's failure for an annotation: what happened, its last health output or log."""
+    """One service's failure for an annotation: what happened, its last health output or log.
+
+    The output is redacted before it is cut: cut first, a secret across the cut would keep its
+    first characters, which no later redaction recognises as the secret."""
     said = report.detail
     if report.health_log:
-        said += f"; last health check: {report.health_log[-1].output[:CAUSE_CHARS]}"
+        said += f"; last health check: {redact(report.health_log[-1].output)[:CAUSE_CHARS]}"
     elif report.log_tail:
-        said += f"; last log line: {report.log_tail[-1][:CAUSE_CHARS]}"
+        said += f"; last log line: {redact(report.log_tail[-1])[:CAUSE_CHARS]}"
     return said
 
 

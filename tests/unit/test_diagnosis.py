@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from envctl import log
 from envctl.docker.models import HealthProbe
 from envctl.env.diagnosis import (
     PULL_FAILED,
@@ -74,3 +75,17 @@ def test_the_error_for_failed_services() -> None:
         "api: exited with code 3\n    last 1 log lines:\n    | crash")
     assert error.failures == [("db", "unhealthy"), ("api", "exited with code 3; last log line: crash")]
     assert error.hint == "fix the service named above, or use --keep-on-failure to inspect it"
+
+
+def test_a_secret_across_the_cut_is_masked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secret straddling the 300th character of a health check's output or a log line is
+    masked before the cut: not even its first 6 characters are left."""
+    monkeypatch.setattr(log, "_secrets", {"hunter2-secret-value"})
+    monkeypatch.setattr(log, "_secrets_read", [True])
+    output = "x" * 290 + " hunter2-secret-value tail"
+    for report in (ServiceReport("db", Phase.FAILED, "unhealthy", health_log=(HealthProbe(1, output),)),
+                   ServiceReport("db", Phase.FAILED, "exited with code 1", log_tail=[output])):
+        said = cause(report)
+        assert "hunter" not in said
+        assert said.endswith("x" * 290 + " *** tail")
+        assert "hunter" not in environment_failed([report]).failures[0][1]
