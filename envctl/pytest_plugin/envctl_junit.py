@@ -56,13 +56,19 @@ def _dotted(file: str) -> str:
     return re.sub(r"\.py$", "", file.replace("/", "."))
 
 
+# pytest's report writes an xpassed test as a pass; envctl's marks it with a testcase property
+# (as pytest's record_property writes them), so a reader counts pytest's "xpassed" as pytest does.
+_XPASSED = '<properties><property name="envctl.outcome" value="xpassed" /></properties>'
+
+
 class _Case:
-    __slots__ = ("children", "duration", "location", "nodeid")
+    __slots__ = ("children", "duration", "location", "nodeid", "xpassed")
 
     def __init__(self, nodeid: str, location: Any) -> None:
         self.nodeid = nodeid
         self.location = location
         self.duration = 0.0
+        self.xpassed = False
         self.children: list[str] = []  # <failure>, <error>, <skipped>, <system-out> ... as XML
 
 
@@ -80,6 +86,9 @@ class JUnitWriter:
         self.call_durations_only = call_durations_only  # junit_duration_report = call
         self.cases: dict[str, _Case] = {}  # opened, not yet written (xdist interleaves them)
         self.counts = {"tests": 0, "errors": 0, "failures": 0, "skipped": 0}
+        # The suite's <properties>, as pytest's record_testsuite_property writes them: a shard's
+        # split (envctl_shards.split_properties), which `report merge` compares across shards.
+        self.properties: dict[str, str] = {}
         self.started = time.time()
         self.broken = False
         self.handle = open(self.part, "w", encoding="utf-8")  # open until the end
@@ -123,6 +132,8 @@ class JUnitWriter:
                 self._error(case, report)
         elif outcome == "skipped":
             self._skipped(case, report)
+        elif outcome == "passed" and report.when == "call" and hasattr(report, "wasxfail"):
+            case.xpassed = True
         # "passed" adds nothing; a plugin's own outcome ("rerun": the test runs again) neither.
         if report.when == "teardown":
             self._output(case, report)
@@ -154,6 +165,10 @@ class JUnitWriter:
             f'time="{time.time() - self.started:.3f}" '
             f'timestamp="{datetime.fromtimestamp(self.started, timezone.utc).astimezone().isoformat()}" '
             f'hostname="{attr(socket.gethostname())}">')
+        if self.properties:
+            header += "<properties>" + "".join(
+                f'<property name="{attr(name)}" value="{attr(value)}" />'
+                for name, value in self.properties.items()) + "</properties>"
         tmp = self.path + ".tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as out, open(self.part, encoding="utf-8") as body:
@@ -237,4 +252,5 @@ class JUnitWriter:
                     break
         head = (f'<testcase classname="{attr(classname)}" name="{attr(name)}" file="{attr(location[0])}"'
                 f'{line} time="{case.duration:.3f}"')
-        self.handle.write(f"{head}>{''.join(case.children)}</testcase>" if case.children else f"{head} />")
+        children = ([_XPASSED] if case.xpassed else []) + case.children
+        self.handle.write(f"{head}>{''.join(children)}</testcase>" if children else f"{head} />")

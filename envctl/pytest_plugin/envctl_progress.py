@@ -40,9 +40,13 @@ class _Progress:
         self.events_lock = threading.Lock()
         self.unflushed = False
         self.rerun: set[str] = set()  # tests a plugin ran again (pytest-rerunfailures' `rerun`)
+        self.collectors = 0  # collectors reported skipped or failed before the total was known
+        # pytest's own categories, as its summary line counts them. `total` is the tests collected
+        # and the collectors reported on their own (a module skipped at import is one skipped, as
+        # pytest counts it): each is counted once in `done`, so a finished run's done is its total.
         self.state: dict[str, Any] = {"total": None, "done": 0, "passed": 0, "failed": 0, "skipped": 0,
-                      "errors": 0, "xfailed": 0, "xpassed": 0, "flaky": 0, "current": None,
-                      "running": [], "flaky_tests": [],
+                      "errors": 0, "xfailed": 0, "xpassed": 0, "flaky": 0, "deselected": 0,
+                      "current": None, "running": [], "flaky_tests": [],
                       "started": self.started, "updated": self.started, "exitstatus": None}
         try:
             self.events = open(os.path.join(directory, "events.jsonl"), "a", encoding="utf-8")
@@ -160,17 +164,32 @@ def pytest_unconfigure(config: Any) -> None:
 
 try:  # in the container this folder is on PYTHONPATH; in envctl's own tests it is a package
     from envctl_junit import JUnitWriter  # type: ignore[import-not-found,unused-ignore]
-    from envctl_shards import parse_shard, split  # type: ignore[import-not-found,unused-ignore]
+    from envctl_shards import SHARD_TESTS, parse_shard, split, split_properties  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     from envctl.pytest_plugin.envctl_junit import JUnitWriter
-    from envctl.pytest_plugin.envctl_shards import parse_shard, split
+    from envctl.pytest_plugin.envctl_shards import SHARD_TESTS, parse_shard, split, split_properties
+
+try:
+    import pytest as _pytest_module
+
+    _optional = _pytest_module.hookimpl(optionalhook=True)
+    _last = _pytest_module.hookimpl(trylast=True)
+except Exception:  # never break a run: without pytest's markers, no xdist hooks and no order
+    def _optional(function: Any) -> Any:
+        return function
+
+    _last = _optional
 
 _SHARD = os.environ.get("ENVCTL_SHARD", "")
-_shard = {"empty": False}
+_shard: dict[str, Any] = {"empty": False}
+_SPLIT_OUTPUT = "envctl_split"  # an xdist worker's split properties, in its workeroutput
 
 
+@_last
 def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
-    """With ENVCTL_SHARD=K/N, keep only shard K's tests (the same split on every runner)."""
+    """With ENVCTL_SHARD=K/N, keep only shard K's tests (the same split on every runner). Last
+    of the plugins: what is split is what `-k`, `-m` and `--deselect` left, so the split balances
+    the tests that run and each shard's report can say how many were split."""
     if not _SHARD or _NESTED_PROCESS or _nested():
         return
     k, n = parse_shard(_SHARD)
@@ -182,13 +201,29 @@ def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-un
                 durations = {str(k_): float(v) for k_, v in json.load(handle).items()}
         except (OSError, ValueError, AttributeError):
             durations = {}
-    keep = set(split([item.nodeid for item in items], n, durations)[k - 1])
+    nodeids = [item.nodeid for item in items]
+    keep = set(split(nodeids, n, durations)[k - 1])
     selected = [item for item in items if item.nodeid in keep]
     deselected = [item for item in items if item.nodeid not in keep]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
     items[:] = selected
     _shard["empty"] = not selected
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        _split_made(config, split_properties(nodeids, k, n, durations))
+
+
+def _split_made(config: Any, properties: dict[str, str]) -> None:
+    """What the split was computed from goes into the JUnit report's suite properties, which
+    `report merge` compares across shards. Under xdist each worker splits (the controller
+    collects nothing) and hands them to the controller, which writes the report."""
+    workeroutput = getattr(config, "workeroutput", None)
+    if isinstance(workeroutput, dict):
+        workeroutput[_SPLIT_OUTPUT] = properties
+    xml = _junit.get("xml")
+    if xml is not None:
+        for name, value in properties.items():  # the first worker's, as for the total
+            xml.properties.setdefault(name, value)
 
 
 def pytest_sessionstart(session: Any) -> None:
@@ -209,18 +244,20 @@ def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
 def _collected(total: int) -> None:
     if _progress is None or _nested() or _progress.state["total"] is not None:
         return
-    _progress.state["total"] = total
+    if _SHARD:  # what this shard was to run, once every plugin has selected (`--lf` selects last)
+        with contextlib.suppress(Exception):  # the plugin must never break a run
+            _split_made(None, {SHARD_TESTS: str(total)})
+    _progress.state["total"] = total + _progress.collectors
     _progress.emit("collected", flush=True, total=total)
     _progress.snapshot(force=True)
 
 
-try:
-    import pytest as _pytest_module
-
-    _optional = _pytest_module.hookimpl(optionalhook=True)
-except Exception:  # never break a run: without pytest's marker, no xdist hooks
-    def _optional(function: Any) -> Any:
-        return function
+def pytest_deselected(items: Any) -> None:
+    """pytest's "deselected": `-k`, `-m`, `--deselect`, and the other shards' tests."""
+    if _progress is None or _nested():
+        return
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        _progress.state["deselected"] += len(items)
 
 
 @_optional
@@ -232,8 +269,15 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 @_optional
 def pytest_testnodedown(node: Any, error: object) -> None:
-    """A worker that died (e.g. OOM-killed): named, with the tests it was running."""
-    if _progress is None or _nested() or not error:
+    """A worker that ended: its split (the first worker's is the shard's); one that died (e.g.
+    OOM-killed), named, with the tests it was running."""
+    if _progress is None or _nested():
+        return
+    with contextlib.suppress(Exception):  # the plugin must never break a run
+        properties = getattr(node, "workeroutput", {}).get(_SPLIT_OUTPUT)
+        if isinstance(properties, dict):
+            _split_made(None, {str(key): str(value) for key, value in properties.items()})
+    if not error:
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
         worker = str(getattr(getattr(node, "gateway", None), "id", "?"))
@@ -275,10 +319,12 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def _outcome(report: Any) -> str | None:
-    """What a report counts as, or None when it counts as nothing (a passing setup)."""
+    """What a report counts as, or None when it counts as nothing (a passing setup). pytest's
+    own rule: a report marked xfail is xfailed when skipped (in setup too: `pytest.xfail()` in a
+    fixture, `xfail(run=False)`), xpassed when it passed."""
+    if hasattr(report, "wasxfail") and (report.skipped or (report.passed and report.when == "call")):
+        return "xfailed" if report.skipped else "xpassed"
     if report.when == "call":
-        if hasattr(report, "wasxfail"):
-            return "xfailed" if report.skipped else "xpassed"
         return report.outcome  # type: ignore[no-any-return]  # passed, failed, skipped, or a plugin's
     if report.when == "setup" and not report.passed:
         return "skipped" if report.skipped else "error"
@@ -290,17 +336,39 @@ def _outcome(report: Any) -> str | None:
 
 
 def pytest_collectreport(report: Any) -> None:
-    """A file that cannot be collected (exit 2): an error named after the file, with the cause."""
-    if _progress is None or _nested() or not getattr(report, "failed", False):
+    """A collector's own result, as pytest counts it: a file that cannot be collected (exit 2)
+    is an error named after the file, with the cause; a module skipped at import
+    (`pytest.skip(allow_module_level=True)`, `pytest.importorskip`) is one skipped."""
+    if _progress is None or _nested() or getattr(report, "passed", True):
         return
     with contextlib.suppress(Exception):  # the plugin must never break a run
-        text = str(report.longrepr)
+        _collector(report)
+
+
+def _collector(report: Any) -> None:
+    progress: _Progress = _progress  # type: ignore[assignment]  # checked by the caller
+    longrepr = report.longrepr
+    fields: dict[str, object]
+    if report.skipped:
+        # pytest's skip is (file, line, "Skipped: reason"); say the reason.
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        outcome, key, fields = "skipped", "skipped", {"message": reason.removeprefix("Skipped: ")[:500]}
+    else:
+        text = str(longrepr)
         lines = [line for line in text.splitlines() if line.strip()]
-        _progress.state["errors"] += 1
-        _progress.emit("result", flush=True, nodeid=str(report.nodeid), outcome="error", when="collect",
-                       duration=0.0, message=(lines[-1] if lines else text)[:500],
-                       path=None, line=None, tail=[line[:_TAIL_WIDTH] for line in lines[-_TAIL_LINES:]])
-        _progress.snapshot(force=True)
+        outcome, key, fields = "error", "errors", {
+            "message": (lines[-1] if lines else text)[:500], "path": None, "line": None,
+            "tail": [line[:_TAIL_WIDTH] for line in lines[-_TAIL_LINES:]]}
+    state = progress.state
+    state[key] += 1
+    state["done"] += 1
+    if state["total"] is None:
+        progress.collectors += 1  # added to the total once collection ends
+    else:
+        state["total"] += 1
+    progress.emit("result", flush=True, nodeid=str(report.nodeid), outcome=outcome, when="collect",
+                  duration=0.0, **fields)
+    progress.snapshot(force=True)
 
 
 def _logreport(report: Any) -> None:

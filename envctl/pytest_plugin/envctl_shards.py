@@ -5,10 +5,16 @@ same split, so N CI runners can each run one shard and together run every test e
 With recorded durations the split balances time (longest first onto the least loaded shard);
 without them it balances test counts, keeping each file on one shard when there are at least as
 many files as shards (and splitting by test when there are fewer).
+
+But CI runners restore the durations each on its own: ``split_properties`` names what a split was
+computed from, for the shard's JUnit report, so ``report merge`` can tell shards that split
+differently (envctl/report/splits.py spells the same names on the host).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 
 
@@ -50,3 +56,28 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 1 <= k <= n:
         raise ValueError(f"{text!r}: K must be between 1 and N")
     return k, n
+
+
+SHARD = "envctl.shard"
+DURATIONS = "envctl.split.durations"
+TESTS = "envctl.split.tests"
+SHARD_TESTS = "envctl.shard.tests"
+
+
+def split_properties(nodeids: list[str], k: int, shards: int,
+                     durations: dict[str, float] | None = None) -> dict[str, str]:
+    """Shard ``k``'s JUnit suite properties: which shard it is and short checksums (sha256) of
+    the split's inputs (the durations of the tests split, with N; the node ids split). Two
+    shards of one split have the same checksums. (The plugin adds SHARD_TESTS, how many tests
+    the shard was to run, once every plugin has selected.)"""
+    ids = sorted(set(nodeids))
+    used = {nodeid: durations[nodeid] for nodeid in ids if durations and nodeid in durations}
+    return {SHARD: f"{k}/{shards}",
+            DURATIONS: _digest({"shards": shards, "durations": used}),
+            TESTS: _digest(ids)}
+
+
+def _digest(value: object) -> str:
+    """sha256 of ``value`` as canonical JSON (sorted keys, no spaces), its first 16 hex digits."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]

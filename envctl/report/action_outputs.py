@@ -18,7 +18,7 @@ from envctl.files import read_regular
 REPORT_CAP = 64 << 20  # a report's JSON: failures are capped, so far below this
 _STATE = re.compile(r"[a-z][a-z-]{0,30}", re.ASCII)
 _MERGED_STATES = {0: "passed", 1: "failed", 5: "no-tests"}  # pytest's codes; anything else: error
-COUNTS = ("passed", "failed", "errors", "skipped")
+COUNTS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")  # pytest's own categories
 
 
 def outputs(report: dict[str, Any], junit: Path, rendered: Path) -> dict[str, str]:

@@ -5,18 +5,30 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET  # pytest's output, refused at once if it declares a DOCTYPE (below)
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from envctl.text import TAIL_LINES, TAIL_WIDTH, clean_text, tail_of
+
+# pytest's own outcomes, as its summary line counts them. In JUnit an xfailed test is a
+# <skipped type="pytest.xfail">; an xpassed one is a pass (pytest's report marks it nowhere), which
+# envctl's own report marks with a testcase property (XPASSED below).
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+XFAIL_TYPE = "pytest.xfail"
+OUTCOME_PROPERTY = "envctl.outcome"  # a testcase <property>: "xpassed" where JUnit says passed
+# pytest's words for a collector's report (a module skipped at import, a file that cannot be
+# collected): a case of its own, with no `type`, that every shard of a split reports alike.
+COLLECTION_MESSAGES = {"skipped": "collection skipped", "error": "collection failure"}
 
 
 @dataclass(frozen=True)
 class TestCase:
     nodeid: str
-    outcome: str  # passed, failed, error, skipped
+    outcome: str  # one of OUTCOMES
     duration: float
     message: str = ""
     file: str | None = None
@@ -27,6 +39,30 @@ class TestCase:
     body: str = ""
     system_out: str = ""
     system_err: str = ""
+    collection: bool = False  # a collector's report (a module skipped at import), not a test's
+
+
+class Outcome(Protocol):
+    """Anything with a node id and one of OUTCOMES (a TestCase, the HTML report's case)."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+
+
+def outcome_counts(cases: Iterable[Outcome]) -> dict[str, int]:
+    """pytest's numbers for ``cases``, keyed as a run's counts are: ``total`` (and ``done``) is
+    the tests and collectors reported, each once, though a test that failed and then errored in
+    teardown is two cases (pytest counts it "1 failed, 1 error" too)."""
+    tally: Counter[str] = Counter()
+    ids = set()
+    for case in cases:
+        tally[case.outcome] += 1
+        ids.add(case.nodeid)
+    return {"total": len(ids), "done": len(ids), "passed": tally["passed"], "failed": tally["failed"],
+            "errors": tally["error"], "skipped": tally["skipped"], "xfailed": tally["xfailed"],
+            "xpassed": tally["xpassed"]}
 
 
 TAILS_CAP = 1000  # failures that keep their traceback's tail: memory stays flat at 100k failures
@@ -38,10 +74,15 @@ TEXTS_CAP = 64 << 20  # bytes of such text kept in all; past it, cases keep thei
 class Results:
     cases: list[TestCase] = field(default_factory=list)
     suites: int = 0  # <testsuite> elements seen: none means the file is not a JUnit report
-    problem: str | None = None  # why reading stopped early (not XML, unreadable)
+    problem: str | None = None  # why reading stopped early (not XML, unreadable); or a merge's
+    properties: dict[str, str] = field(default_factory=dict)  # the suites' <properties> (capped)
 
     def count(self, outcome: str) -> int:
         return sum(1 for c in self.cases if c.outcome == outcome)
+
+    def counts(self) -> dict[str, int]:
+        """pytest's numbers for these cases (``outcome_counts``)."""
+        return outcome_counts(self.cases)
 
     @property
     def failures(self) -> list[TestCase]:
@@ -65,6 +106,8 @@ def nodeid_of(classname: str, name: str, file: str | None) -> str:
     """pytest's node id from JUnit's classname ("tests.test_x.TestY") and name."""
     if file:  # xunit1 reports name the file; the classname then adds only the test classes
         stem = _dotted(file)
+        if not classname and name == stem:  # a module's own case (skipped at collection): its file
+            return file
         rest = classname[len(stem) + 1:] if classname.startswith(stem) else ""
         return "::".join([file, *(rest.split(".") if rest else []), name])
     parts = classname.split(".")
@@ -79,6 +122,8 @@ JUNIT_CAP = 256 << 20  # bytes read of one report (a 100k-test report is tens of
 CASES_CAP = 1_000_000
 MESSAGE_CAP = 2000
 NODEID_CAP = 1000
+PROPERTIES_CAP = 100  # suite properties kept from one report
+PROPERTY_CAP = 200  # characters of a property's name or value
 _LINE = re.compile(r"[0-9]{1,8}")
 # pytest never writes a DOCTYPE, and without one no entity can be declared: refusing any keeps a
 # hostile report from expanding entities ("billion laughs" within expat's own 100x guard). The
@@ -149,6 +194,7 @@ class _Reader:
                 continue
             if element.tag == "testsuite":
                 self.results.suites += 1
+                self._suite_properties(element)
                 element.clear()
             elif element.tag == "testcase" and len(self.results.cases) < CASES_CAP:
                 case = _case(element, with_tail=self.tails < TAILS_CAP,
@@ -158,6 +204,17 @@ class _Reader:
                 self.results.cases.append(case)
                 element.clear()
 
+    def _suite_properties(self, suite: ET.Element) -> None:
+        """The suite's own <properties> (first child, as pytest writes them): the first of each
+        name is kept, within PROPERTIES_CAP."""
+        found = suite.find("properties")
+        kept = self.results.properties
+        for item in found if found is not None else ():
+            name, value = item.get("name"), item.get("value")
+            if item.tag != "property" or name is None or value is None or len(kept) >= PROPERTIES_CAP:
+                continue
+            kept.setdefault(clean_text(name, PROPERTY_CAP), clean_text(value, PROPERTY_CAP))
+
 
 def _case(element: ET.Element, *, with_tail: bool = True, with_text: bool = False) -> TestCase:
     file = element.get("file")
@@ -165,21 +222,29 @@ def _case(element: ET.Element, *, with_tail: bool = True, with_text: bool = Fals
     outcome, message, body = "passed", "", ""
     tail: tuple[str, ...] = ()
     output = {"system-out": "", "system-err": ""}
+    collection = xpassed = False
     for child in element:
         if with_text and child.tag in output:
             output[child.tag] = (child.text or "")[:TEXT_CAP]
+        elif child.tag == "properties":
+            xpassed = any(p.get("name") == OUTCOME_PROPERTY and p.get("value") == "xpassed" for p in child)
         if child.tag in ("failure", "error", "skipped") and outcome == "passed":
             outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
             message = (child.get("message") or (child.text or "").strip())[:MESSAGE_CAP]
-            if with_tail and outcome != "skipped" and child.text:
+            kind = child.get("type")
+            if outcome == "skipped" and kind == XFAIL_TYPE:
+                outcome = "xfailed"
+            collection = kind is None and child.get("message") == COLLECTION_MESSAGES.get(outcome)
+            if with_tail and outcome in ("failed", "error") and child.text:
                 tail = tail_of(child.text[-TAIL_LINES * (TAIL_WIDTH + 10):].strip().splitlines())
             if with_text:
                 body = (child.text or "")[:TEXT_CAP]
     line = element.get("line") or ""
-    return TestCase(nodeid, outcome, _seconds(element.get("time")), message,
+    return TestCase(nodeid, "xpassed" if xpassed and outcome == "passed" else outcome,
+                    _seconds(element.get("time")), message,
                     clean_text(file, NODEID_CAP) if file else None,
                     int(line) + 1 if _LINE.fullmatch(line) else None, tail, body,
-                    output["system-out"], output["system-err"])
+                    output["system-out"], output["system-err"], collection)
 
 
 def _seconds(value: str | None) -> float:

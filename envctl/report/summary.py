@@ -26,11 +26,26 @@ def _message(text: object) -> str:
     return code_span(" ".join(str(text).split()), 300)
 
 
+RAN = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")  # pytest's categories of a result
+
+
 def _not_run(counts: dict[str, Any]) -> str:
     """How far a run got, when it stopped before the end (a cancelled job, a timeout)."""
-    ran = sum(int(counts.get(k) or 0) for k in ("passed", "failed", "errors", "skipped"))
+    ran = sum(int(counts.get(k) or 0) for k in RAN)
     total = int(counts.get("total") or 0)
     return f" ({total - ran} not run: stopped at {ran} of {total})" if total > ran else ""
+
+
+def counts_text(counts: dict[str, Any]) -> str:
+    """pytest's numbers in its words: passed, failed, errors and skipped always; xfailed,
+    xpassed, deselected (when known) and flaky (passed after a rerun, among the passed) when
+    there are any."""
+    always = ("passed", "failed", "errors", "skipped")
+    text = ", ".join(f"{int(counts.get(key) or 0)} {key}" for key in always)
+    for key in ("xfailed", "xpassed", "deselected", "flaky"):
+        if counts.get(key):
+            text += f", {int(counts[key])} {key}"
+    return text
 
 
 def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
@@ -40,10 +55,8 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     lines = [
         f"## envctl run {data['run']}: {data['state']}",
         "",
-        f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
-        f"{counts.get('errors', 0)} errors, {counts.get('skipped', 0)} skipped"
-        + (f", {counts['flaky']} flaky" if counts.get("flaky") else "")
-        + f" of {counts.get('total') or 0}{_not_run(counts)} in {duration} (exit code {data['exit_code']})",
+        f"{counts_text(counts)} of {counts.get('total') or 0}{_not_run(counts)} in {duration} "
+        f"(exit code {data['exit_code']})",
         "",
     ]
     if data["message"]:
@@ -93,9 +106,7 @@ def cases_csv(results: Results, flaky: set[str] | frozenset[str] = frozenset()) 
 
 def merged_render(results: Results, fmt: str, code: int) -> str:
     """A merged result (no single run record): md, json or csv."""
-    counts = {"total": len(results.cases), "passed": results.count("passed"),
-              "failed": results.count("failed"), "errors": results.count("error"),
-              "skipped": results.count("skipped")}
+    counts = results.counts()
     failures = [{"test": c.nodeid, "outcome": c.outcome, "message": c.message} for c in results.failures]
     slowest = [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)]
     if fmt == "json":
@@ -114,11 +125,10 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
 
         return merged_html(results, code)
     lines = [f"## envctl merged report: exit code {code}", "",
-             f"{counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, "
-             f"{counts['skipped']} skipped of {counts['total']} "
+             f"{counts_text(counts)} of {counts['total']} "
              f"({format_duration(results.duration)} of test time)", ""]
     if results.problem:
-        lines += [f"> not read whole: {code_span(results.problem)}", ""]
+        lines += [f"> not a whole result: {code_span(results.problem, 4000)}", ""]
     if failures:
         lines += ["### Failures", ""]
         lines += [f"- {code_span(f['test'])} ({f['outcome']}): {_message(f['message'])}"

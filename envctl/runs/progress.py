@@ -18,7 +18,10 @@ _SUMMARY = re.compile(r"^=+ (?P<body>.*?) in (?P<secs>[\d.]+)s(?: \([^)]*\))? =+
 # <5000 digits> items" must not reach int() (Python refuses over 4300 digits) nor count as one.
 _SUMMARY_PART = re.compile(
     r"(?<![0-9])([0-9]{1,9}) (passed|failed|skipped|errors?|xfailed|xpassed|deselected|warnings?)")
-_COLLECTED = re.compile(r"collected ([0-9]{1,9}) items?\b")
+# pytest's header: "collected 6164 items / 956 deselected / 3 skipped / 5208 selected" (errors
+# and skips there are collectors', each one more result to come; deselected ones never run).
+_COLLECTED = re.compile(r"collected ([0-9]{1,9}) items?\b((?: / [0-9]{1,9} [a-z]+)*)")
+_COLLECTED_PART = re.compile(r" / ([0-9]{1,9}) ([a-z]+)")
 _PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
 
 
@@ -82,31 +85,41 @@ def head_text(run_dir: Path, max_bytes: int = 64 * 1024) -> str:
         return ""
 
 
+def collected_total(text: str) -> int | None:
+    """The results a run is to give, from pytest's last "collected N items ..." line in
+    ``text``: the tests selected, and each collector skipped or broken (pytest counts a module
+    skipped at import as one skipped)."""
+    matches = list(_COLLECTED.finditer(text))
+    if not matches:
+        return None
+    found = matches[-1]
+    parts = {word: int(number) for number, word in _COLLECTED_PART.findall(found[2])}
+    selected = parts.get("selected", int(found[1]) - parts.get("deselected", 0))
+    return max(0, selected) + parts.get("skipped", 0) + parts.get("error", 0) + parts.get("errors", 0)
+
+
 def counts_from_percent(head: str, tail: list[str]) -> Counts | None:
     """While pytest runs without the plugin: its ``[ 42%]`` column and "collected N items"."""
-    collected = _COLLECTED.search(head)
+    collected = collected_total(head)
     for line in reversed(tail):
         match = _PERCENT.search(line)
         if match is None:
             continue
-        total = int(collected[1]) if collected else None
+        total = collected
         done = round(int(match[1]) * total / 100) if total else 0
         # Only the outcome letters between the file name and the [ NN%] column count.
         marks = [ln.rsplit("[", 1)[0].split(" ", 1)[-1] for ln in tail if _PERCENT.search(ln)]
         failed = sum(m.count("F") + m.count("E") for m in marks)
         return Counts(total=total, done=done, failed=min(failed, done))
-    if collected:
-        return Counts(total=int(collected[1]))
+    if collected is not None:
+        return Counts(total=collected)
     return None
 
 
 def counts_from_output(lines: list[str]) -> Counts | None:
-    """Counts from pytest's terminal summary line (``== 3 failed, 10 passed in 2.1s ==``)."""
-    total = None
-    for line in lines:
-        collected = _COLLECTED.search(line)
-        if collected:
-            total = int(collected[1])
+    """Counts from pytest's terminal summary line (``== 3 failed, 10 passed in 2.1s ==``), in
+    its own categories; the total from its "collected" line (``collected_total``)."""
+    total = collected_total("\n".join(lines))
     for line in reversed(lines):
         match = _SUMMARY.match(line.strip())
         if match is None:
@@ -114,9 +127,11 @@ def counts_from_output(lines: list[str]) -> Counts | None:
         counts = Counts(total=total)
         for number, word in _SUMMARY_PART.findall(match["body"]):
             key = {"error": "errors", "errors": "errors"}.get(word, word)
-            if hasattr(counts, key) and key not in ("deselected",):
+            if hasattr(counts, key):  # deselected too, once a run's counts hold it
                 setattr(counts, key, int(number))
-        counts.done = counts.passed + counts.failed + counts.skipped + counts.xfailed + counts.xpassed
+        # Each result once; a test that failed and then errored in teardown is two of them.
+        ran = counts.passed + counts.failed + counts.errors + counts.skipped + counts.xfailed + counts.xpassed
+        counts.done = min(ran, counts.total) if counts.total else ran
         counts.total = counts.total or counts.done
         return counts
     return None

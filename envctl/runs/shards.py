@@ -17,9 +17,8 @@ from pathlib import Path
 
 from envctl.files import write_private
 from envctl.report import merge as merging
-from envctl.report.junit import Results
 from envctl.runs import lifecycle
-from envctl.runs.exchange import JUNIT_FILE
+from envctl.runs.exchange import JUNIT_FILE, read_events
 from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, limits_of, prepare_run
 from envctl.runs.progress import Progress, read_progress
@@ -88,8 +87,37 @@ def combined_counts(counts: Iterable[Counts]) -> Counts:
     return total
 
 
+def _collectors(run_dir: Path) -> dict[str, str]:
+    """The collectors a shard reported on their own (a module skipped at import: node id ->
+    outcome): the results before its "collected" event, at the head of its events."""
+    found: dict[str, str] = {}
+    for event in read_events(run_dir):
+        if event.kind == "collected":
+            break
+        if event.kind == "result" and event.nodeid and event.outcome in ("skipped", "error"):
+            found[event.nodeid] = event.outcome
+    return found
+
+
+def without_repeats(counts: Counts, run_dirs: Iterable[Path]) -> Counts:
+    """Shards' counts added up, less the collectors every shard reported: each shard collects
+    every test, so a module skipped at import is one skipped in each shard's counts (as pytest
+    counts that shard) but one in the whole run's."""
+    seen: dict[str, str] = {}
+    for run_dir in run_dirs:
+        for nodeid, outcome in _collectors(run_dir).items():
+            if nodeid in seen:
+                key = "errors" if outcome == "error" else "skipped"
+                setattr(counts, key, max(0, getattr(counts, key) - 1))
+                counts.done = max(0, counts.done - 1)
+                counts.total = None if counts.total is None else max(0, counts.total - 1)
+            seen.setdefault(nodeid, outcome)
+    return counts
+
+
 def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str]]:
-    """The shards' progress as one, and a line per shard (state, done/total, test running)."""
+    """The shards' progress as one, and a line per shard (state, done/total, test running).
+    Once the parent has ended, its numbers are its record's (its shards' results merged)."""
     children = children_of(parent, root)
     progresses = [read_progress(child_dir) for child_dir, _child in children]
     lines, current, updated = [], None, None
@@ -102,7 +130,11 @@ def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str
         current = current or (progress.current if not child.state.terminal else None)
         if progress.updated is not None:
             updated = max(updated or 0.0, progress.updated)
-    total = combined_counts(p.counts for p in progresses)
+    if parent.state.terminal:
+        total = dataclasses.replace(parent.counts)
+    else:
+        total = without_repeats(combined_counts(p.counts for p in progresses),
+                                (child_dir for child_dir, _child in children))
     return Progress(total, current, parent.started_at, updated, "plugin"), lines
 
 
@@ -116,25 +148,22 @@ def durations_file_of(parent_dir: Path) -> Path | None:
 
 
 def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:
-    """Once every shard has ended: merge their reports and record the parent's end."""
+    """Once every shard has ended: merge their reports (as `report merge` does: a test in two
+    shards, or a shard that stopped early, is a problem and never a pass) and record the
+    parent's end, with pytest's numbers for the whole run."""
     if any(not child.state.terminal for child in children):
         return RunRecord.load(parent_dir)
-    merged = Results()
-    seen: set[str] = set()
-    for child in children:
-        for case in run_results(parent_dir.parent / child.id).cases:
-            if case.nodeid not in seen:
-                seen.add(case.nodeid)
-                merged.cases.append(case)
+    merged = merging.combine([(f"shard {child.shard or child.id}", run_results(parent_dir.parent / child.id))
+                              for child in children])
     if merged.cases:
         merging.write_junit(merged, parent_dir / JUNIT_FILE)
         durations = durations_file_of(parent_dir)
         if durations is not None:
             merging.write_durations(merged, durations)
-    counts = combined_counts(c.counts for c in children)
+    counts = without_repeats(combined_counts(c.counts for c in children),
+                             (parent_dir.parent / child.id for child in children))
     if merged.cases:
-        counts = Counts(total=len(merged.cases), done=len(merged.cases),
-                        passed=merged.count("passed"), failed=merged.count("failed"),
-                        errors=merged.count("error"), skipped=merged.count("skipped"))
+        # JUnit has no flaky test (it passed after a rerun): the shards' own count says it.
+        counts = Counts(**merged.counts(), flaky=counts.flaky)
     return lifecycle.finish_parent(parent_dir, children,
                                    merging.exit_code(merged) if merged.cases else None, counts)

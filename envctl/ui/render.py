@@ -116,6 +116,18 @@ def services_table(rows: list[Any]) -> None:
     console().print(table)
 
 
+# pytest's categories shown only when a run has any (its summary line does the same); flaky
+# tests passed after a rerun and are among the passed.
+_WHEN_ANY = ("xfailed", "xpassed", "deselected", "flaky")
+
+
+def count_items(counts: Any) -> list[tuple[str, int]]:
+    """A run's numbers in pytest's categories: passed, failed, errors and skipped always, the
+    others when there are any."""
+    items = [(key, int(getattr(counts, key))) for key in ("passed", "failed", "errors", "skipped")]
+    return items + [(key, int(getattr(counts, key, 0))) for key in _WHEN_ANY if getattr(counts, key, 0)]
+
+
 def status_text(status: Any) -> str:
     record = status.record
     progress = status.progress
@@ -125,9 +137,8 @@ def status_text(status: Any) -> str:
     pct = f" ({progress.fraction:.0%})" if progress.fraction is not None else ""
     lines = [f"run {record.id}: {record.state.value} after {elapsed}"
              + (f" - {record.message}" if record.message else "")]
-    lines.append(f"progress: {counts.done}/{total}{pct}  passed {counts.passed}  failed {counts.failed}"
-                 f"  errors {counts.errors}  skipped {counts.skipped}"
-                 + (f"  flaky {counts.flaky}" if counts.flaky else ""))
+    lines.append(f"progress: {counts.done}/{total}{pct}  "
+                 + "  ".join(f"{key} {number}" for key, number in count_items(counts)))
     if progress.rate is not None and not record.state.terminal:
         eta = format_duration(progress.eta) if progress.eta is not None else "?"
         lines.append(f"rate: {progress.rate:.1f} tests/s  ETA {eta}")
@@ -158,9 +169,8 @@ def status_text(status: Any) -> str:
 def final_summary(run_dir: Any, record: Any) -> str:
     counts = record.counts
     duration = format_duration(record.duration) if record.duration else "-"
-    text = (f"envctl: run {record.id} {record.state.value} in {duration}: {counts.passed} passed, "
-            f"{counts.failed} failed, {counts.errors} errors, {counts.skipped} skipped "
-            f"(exit {record.exit_code})")
+    numbers = ", ".join(f"{number} {key}" for key, number in count_items(counts))
+    text = f"envctl: run {record.id} {record.state.value} in {duration}: {numbers} (exit {record.exit_code})"
     if record.message and record.state.value not in ("passed", "failed"):
         text += f"\nenvctl: {record.message}"
     if record.children:
@@ -180,17 +190,17 @@ def runs_table(records: list[Any], damaged: list[Any] = ()) -> None:  # type: ig
         if record.parent is None or record.parent not in by_id:
             shown.append((record.id, record))
             shown += [(f"  └ {by_id[c].shard} {c}", by_id[c]) for c in record.children if c in by_id]
-    rows = [["run", "state", "started", "duration", "passed", "failed", "errors", "skipped", "exit"]]
+    kinds = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")  # pytest's categories
+    rows = [["run", "state", "started", "duration", *kinds, "exit"]]
     for label, record in shown:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at or record.created_at))
-        c = record.counts
         rows.append([label, record.state.value, started,
                      format_duration(record.duration) if record.duration else "-",
-                     str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
+                     *(str(getattr(record.counts, kind)) for kind in kinds),
                      str(record.exit_code) if record.state.terminal else "-"])
-    rows += [[error.run_id, "damaged", "-", "-", "-", "-", "-", "-", "-"] for error in damaged]
+    rows += [[error.run_id, "damaged", *["-"] * (len(rows[0]) - 2)] for error in damaged]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    numeric = {4, 5, 6, 7, 8}
+    numeric = set(range(4, len(rows[0])))
     lines = ["  ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
                        for i, cell in enumerate(row)).rstrip() for row in rows]
     sys.stdout.write("\n".join(lines) + "\n")

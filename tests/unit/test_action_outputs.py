@@ -8,17 +8,22 @@ from pathlib import Path
 import pytest
 
 from envctl.report.action_outputs import main, outputs
+from envctl.report.merge import exit_code, merge
+from envctl.report.summary import merged_render
+from envctl.runs.state import RunRecord
+from envctl.ui.report import render
+from tests.unit.pytest_numbers import ended_run
 
 
 def test_a_runs_report_gives_every_output(tmp_path: Path) -> None:
-    """State, exit code, counts and the two paths, from `envctl report --format json`."""
+    """State, exit code, pytest's counts and the two paths, from `envctl report --format json`."""
     (tmp_path / "junit.xml").write_text("<testsuites/>")
     (tmp_path / "report.md").write_text("## envctl run\n")
     report = {"schema": "envctl/report/1", "state": "failed", "exit_code": 1,
-              "counts": {"passed": 4, "failed": 1, "errors": 0, "skipped": 2}}
+              "counts": {"passed": 4, "failed": 1, "errors": 0, "skipped": 2, "xfailed": 3}}
     assert outputs(report, tmp_path / "junit.xml", tmp_path / "report.md") == {
         "exit-code": "1", "state": "failed", "passed": "4", "failed": "1", "errors": "0",
-        "skipped": "2", "junit-path": str(tmp_path / "junit.xml"),
+        "skipped": "2", "xfailed": "3", "xpassed": "0", "junit-path": str(tmp_path / "junit.xml"),
         "report-path": str(tmp_path / "report.md")}
 
 
@@ -43,3 +48,18 @@ def test_main_prints_github_output_lines(tmp_path: Path, capsys: pytest.CaptureF
     assert capsys.readouterr().out.splitlines()[:2] == ["exit-code=0", "state=passed"]
     assert main([str(tmp_path / "missing.json"), "j", "r"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "exit-code="
+
+
+def test_a_run_and_its_merge_give_pytests_numbers(tmp_path: Path) -> None:
+    """A module skipped at collection, xfails and an xpass: the outputs of the run's report and
+    of its merge are pytest's numbers (2 skipped, 2 xfailed, 1 xpassed), not xfails counted twice."""
+    run_dir = ended_run(tmp_path / "runs")
+    record = RunRecord.load(run_dir)
+    merged = merge([run_dir])
+    for report in (json.loads(render(run_dir, record, "json")),
+                   json.loads(merged_render(merged, "json", exit_code(merged)))):
+        found = outputs(report, run_dir / "junit.xml", run_dir / "none.md")
+        assert {key: found[key] for key in ("exit-code", "state", "passed", "failed", "errors", "skipped",
+                                            "xfailed", "xpassed")} == {
+            "exit-code": "1", "state": "failed", "passed": "2", "failed": "1", "errors": "0", "skipped": "2",
+            "xfailed": "2", "xpassed": "1"}

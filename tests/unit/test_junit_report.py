@@ -1,11 +1,15 @@
 """JUnit XML becomes results; the summary renders counts, failures and slowest tests."""
 
+import csv
+import io
+import json
 from pathlib import Path
 
-from envctl.report.junit import REFUSED_DOCTYPE, nodeid_of, read_junit
+from envctl.report.junit import REFUSED_DOCTYPE, nodeid_of, outcome_counts, read_junit
 from envctl.report.summary import markdown, merged_render
 from envctl.runs.state import Limits, RunRecord, RunState
-from envctl.ui.report import summary_data
+from envctl.ui.report import render, summary_data
+from tests.unit import pytest_numbers
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4">
@@ -36,9 +40,52 @@ def test_missing_or_broken_junit_is_empty(tmp_path: Path) -> None:
 
 
 def test_nodeid_of() -> None:
-    """JUnit classnames map back to pytest node ids."""
+    """JUnit classnames map back to pytest node ids; a module's own case (skipped at collection)
+    to its file."""
     assert nodeid_of("tests.test_a", "test_x", None) == "tests/test_a.py::test_x"
     assert nodeid_of("test_a.TestC", "test_x", None) == "test_a.py::TestC::test_x"
+    assert nodeid_of("", "pkg.test_mod", "pkg/test_mod.py") == "pkg/test_mod.py"
+
+
+def test_pytests_outcomes_are_read_apart(tmp_path: Path) -> None:
+    """An xfail (<skipped type="pytest.xfail">) is xfailed, not skipped; envctl's xpassed mark is
+    xpassed; a module skipped at collection is one skipped case, a collector's: pytest's numbers."""
+    (tmp_path / "junit.xml").write_text(pytest_numbers.JUNIT)
+    results = read_junit(tmp_path / "junit.xml")
+    assert [(c.nodeid, c.outcome, c.collection) for c in results.cases] == [
+        ("test_skipped_module.py", "skipped", True),
+        *((f"test_main.py::{name}", outcome, False) for name, outcome in (
+            ("test_pass_one", "passed"), ("test_pass_two", "passed"), ("test_fail", "failed"),
+            ("test_skip_inside", "skipped"), ("test_xfail_one", "xfailed"), ("test_xfail_two", "xfailed"),
+            ("test_xpass", "xpassed")))]
+    assert results.counts() == pytest_numbers.NUMBERS
+
+
+def test_a_failure_and_its_teardown_error_are_one_test() -> None:
+    """Two cases of one test (pytest: "1 failed, 1 error"): both counted, the test once."""
+    cases = [Case("t.py::a", "failed"), Case("t.py::a", "error"), Case("t.py::b", "passed")]
+    assert outcome_counts(cases) == {"total": 2, "done": 2, "passed": 1, "failed": 1, "errors": 1,
+                                     "skipped": 0, "xfailed": 0, "xpassed": 0}
+
+
+class Case:
+    def __init__(self, nodeid: str, outcome: str) -> None:
+        self.nodeid, self.outcome = nodeid, outcome
+
+
+def test_the_report_and_job_summary_give_pytests_numbers(tmp_path: Path) -> None:
+    """`report` as markdown (the job summary too), JSON and CSV: pytest's numbers, the module
+    skipped at collection among the skipped, xfails not counted again as skipped."""
+    run_dir = pytest_numbers.ended_run(tmp_path)
+    record = RunRecord.load(run_dir)
+    counts = json.loads(render(run_dir, record, "json"))["counts"]
+    assert {key: counts[key] for key in pytest_numbers.NUMBERS} == pytest_numbers.NUMBERS
+    line = "2 passed, 1 failed, 0 errors, 2 skipped, 2 xfailed, 1 xpassed of 8 in "
+    assert line in render(run_dir, record, "md")
+    assert line in markdown(summary_data(run_dir, record))  # the job summary
+    rows = list(csv.DictReader(io.StringIO(render(run_dir, record, "csv"))))
+    assert sorted(row["outcome"] for row in rows) == [
+        "failed", "passed", "passed", "skipped", "skipped", "xfailed", "xfailed", "xpassed"]
 
 
 def test_markdown_summary(tmp_path: Path) -> None:
@@ -76,12 +123,16 @@ def test_junit_reading_stops_at_its_cap(tmp_path: Path) -> None:
 
 
 def test_a_run_stopped_early_says_how_far_it_got() -> None:
-    """14 of 60 collected tests ran before the job was cancelled: the summary says 46 did not."""
+    """14 of 60 collected tests ran before the job was cancelled: the summary says 46 did not;
+    xfailed and xpassed tests ran."""
     data = {"run": "r", "state": "cancelled", "exit_code": 22, "message": "", "duration": 5.0,
             "counts": {"total": 60, "passed": 14, "failed": 0, "errors": 0, "skipped": 0},
             "limits": {"memory": 1 << 30, "cpus": 1.0, "pids": 10}, "failures": [], "slowest": [],
             "log": "output.log", "junit": None}
     assert "0 skipped of 60 (46 not run: stopped at 14 of 60)" in markdown(data)
+    data["counts"] = {"total": 20, "passed": 14, "failed": 0, "errors": 0, "skipped": 0, "xfailed": 5,
+                      "xpassed": 1}
+    assert "0 skipped, 5 xfailed, 1 xpassed of 20 in 5.0s (exit code 22)" in markdown(data)
 
 
 def test_a_doctype_is_refused_before_any_entity_expands(tmp_path: Path) -> None:

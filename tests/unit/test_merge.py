@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 from envctl.errors import UsageError
+from envctl.pytest_plugin.envctl_shards import DURATIONS, SHARD_TESTS, split, split_properties
 from envctl.report.junit import read_junit
 from envctl.report.merge import exit_code, merge, write_durations, write_junit
 from envctl.report.summary import merged_render
+from tests.unit import pytest_numbers
 
 
 def junit(path: Path, cases: list[tuple[str, str, str, float]]) -> Path:
@@ -108,3 +110,105 @@ def test_a_refused_report_is_said_and_never_passes(tmp_path: Path) -> None:
     assert results.problem == f"{bad}: refused: the report declares a DOCTYPE, which pytest never writes"
     assert exit_code(results) == 1
     assert json.loads(merged_render(results, "json", 1))["problem"] == results.problem
+
+
+# ---- pytest's numbers, and shards that must come from one split ----
+
+TESTS = [f"tests/test_{f}.py::test_{i}" for f in "abc" for i in range(4)]
+SKIPPED_MODULE = ('<testcase classname="" name="tests.test_gone" file="tests/test_gone.py" time="0.000">'
+                  '<skipped message="collection skipped">no backend</skipped></testcase>')
+
+
+def shard_report(path: Path, k: int, n: int, durations: dict[str, float], *,
+                 tests: list[str] | None = None, drop: int = 0) -> Path:
+    """Shard k/n's JUnit as the plugin writes it: the split's properties, the module every shard
+    skips at collection, and the tests its split (on ``durations``) gave it, less ``drop``."""
+    properties = split_properties(TESTS, k, n, durations)
+    mine = split(TESTS, n, durations)[k - 1]
+    properties[SHARD_TESTS] = str(len(mine))
+    cases = "".join(f'<testcase classname="{nodeid.split("::")[0][:-3].replace("/", ".")}" '
+                    f'name="{nodeid.split("::")[1]}" file="{nodeid.split("::")[0]}" time="0.1" />'
+                    for nodeid in (tests if tests is not None else mine)[drop:])
+    props = "".join(f'<property name="{name}" value="{value}" />' for name, value in properties.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'<testsuites><testsuite name="pytest"><properties>{props}</properties>'
+                    f"{SKIPPED_MODULE}{cases}</testsuite></testsuites>")
+    return path
+
+
+def test_a_clean_split_merges_whole_with_no_problem(tmp_path: Path) -> None:
+    """Two shards split on the same durations: every test once, the module every shard skipped
+    once (pytest's number), no problem, exit 0."""
+    durations = {TESTS[0]: 3.0, TESTS[5]: 2.0}
+    results = merge([shard_report(tmp_path / "s1" / "junit.xml", 1, 2, durations),
+                     shard_report(tmp_path / "s2" / "junit.xml", 2, 2, durations)])
+    assert results.problem is None
+    assert sorted(c.nodeid for c in results.cases) == sorted([*TESTS, "tests/test_gone.py"])
+    assert results.counts() == {"total": 13, "done": 13, "passed": 12, "failed": 0, "errors": 0,
+                                "skipped": 1, "xfailed": 0, "xpassed": 0}
+    assert exit_code(results) == 0
+
+
+def test_shards_split_on_different_durations_are_a_problem(tmp_path: Path) -> None:
+    """Each shard restored other durations (a merge saved newer ones between their starts): the
+    checksums differ, the merge says so and does not pass."""
+    one = shard_report(tmp_path / "one.xml", 1, 2, {TESTS[0]: 9.0})
+    two = shard_report(tmp_path / "two.xml", 2, 2, {TESTS[0]: 1.0, TESTS[1]: 9.0})
+    results = merge([one, two])
+    durations_one = split_properties(TESTS, 1, 2, {TESTS[0]: 9.0})[DURATIONS]
+    durations_two = split_properties(TESTS, 2, 2, {TESTS[0]: 1.0, TESTS[1]: 9.0})[DURATIONS]
+    assert results.problem is not None
+    assert (f"the shards split on different durations (envctl.split.durations: {durations_one} in 1/2; "
+            f"{durations_two} in 2/2): a test may have run in two shards or in none") in results.problem
+    assert exit_code(results) == 1
+
+
+def test_a_test_in_two_shards_is_a_problem(tmp_path: Path) -> None:
+    """A test two shards ran is kept once and named; the merge does not pass."""
+    durations = {TESTS[0]: 3.0}
+    first, second = split(TESTS, 2, durations)
+    one = shard_report(tmp_path / "one.xml", 1, 2, durations)
+    two = shard_report(tmp_path / "two.xml", 2, 2, durations, tests=[first[0], *second])
+    results = merge([one, two])
+    assert results.problem == (
+        f"1 test(s) in more than one shard's report, counted once: {first[0]} ({one}, {two})")
+    assert [c.nodeid for c in results.cases].count(first[0]) == 1
+    assert exit_code(results) == 1
+
+
+def test_a_missing_shard_or_a_shard_stopped_early_is_a_problem(tmp_path: Path) -> None:
+    """Shard 2/3's report is missing, and shard 3/3 reported one test less than its split gave
+    it: neither passes."""
+    one = shard_report(tmp_path / "one.xml", 1, 3, {})
+    three = shard_report(tmp_path / "three.xml", 3, 3, {}, drop=1)
+    results = merge([one, three])
+    assert results.problem == (
+        "no report of shard 2/3: its tests are not in the result; tests of shard 3/3 (1 of 4) are not "
+        "in its report: they did not run (the shard stopped early?)")
+    assert exit_code(results) == 1
+
+
+def test_the_same_report_named_twice_counts_once(tmp_path: Path) -> None:
+    """A folder and the report in it: one report, not a test in two shards."""
+    path = shard_report(tmp_path / "s" / "junit.xml", 1, 1, {})
+    results = merge([tmp_path / "s", path])
+    assert (results.problem, len(results.cases)) == (None, 13)
+
+
+def test_a_merge_gives_pytests_numbers_and_writes_them_back(tmp_path: Path) -> None:
+    """A run with a module skipped at collection, xfails and an xpass: the merge's markdown and
+    JSON give pytest's numbers, and its JUnit reads back as the same outcomes."""
+    run_dir = pytest_numbers.ended_run(tmp_path / "runs")
+    results = merge([run_dir])
+    assert json.loads(merged_render(results, "json", 1))["counts"] == pytest_numbers.NUMBERS
+    assert ("2 passed, 1 failed, 0 errors, 2 skipped, 2 xfailed, 1 xpassed of 8 "
+            in merged_render(results, "md", 1))
+    write_junit(results, tmp_path / "merged.xml")
+    again = read_junit(tmp_path / "merged.xml")
+    assert [(c.nodeid, c.outcome, c.collection) for c in again.cases] == [
+        (c.nodeid, c.outcome, c.collection) for c in results.cases]
+    assert again.counts() == pytest_numbers.NUMBERS
+    write_durations(results, tmp_path / "durations.json")  # what ran: no skipped test, no collector
+    assert sorted(json.loads((tmp_path / "durations.json").read_text())) == [
+        "test_main.py::test_fail", "test_main.py::test_pass_one", "test_main.py::test_pass_two",
+        "test_main.py::test_xfail_one", "test_main.py::test_xfail_two", "test_main.py::test_xpass"]

@@ -3,7 +3,8 @@
 import json
 
 from envctl.runs.exchange import box, create_dirs, running_test
-from envctl.runs.progress import counts_from_output, read_progress
+from envctl.runs.progress import collected_total, counts_from_output, read_progress
+from tests.unit import pytest_numbers
 
 
 def test_snapshot_gives_counts_rate_and_eta(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -68,3 +69,15 @@ def test_numbers_without_bound_are_not_counts() -> None:
     counts = counts_from_output([f"collected {huge} items", f"== {huge} passed, 2 failed in 1.0s =="])
     assert counts is not None
     assert (counts.total, counts.passed, counts.failed, counts.done) == (2, 0, 2, 2)
+
+
+def test_output_fallback_gives_pytests_numbers() -> None:
+    """Without the plugin: the header's selected tests and the module skipped at collection make
+    the total, the summary line pytest's categories, and the ended run's done is its total."""
+    counts = counts_from_output([pytest_numbers.COLLECTED_LINE, "",
+                                 f"==== {pytest_numbers.PYTEST_LINE} in 0.05s ===="])
+    assert counts is not None
+    assert {key: getattr(counts, key) for key in pytest_numbers.NUMBERS} == pytest_numbers.NUMBERS
+    assert collected_total("collected 12 items / 2 errors") == 14
+    assert collected_total("collected 5 items / 3 deselected") == 2
+    assert collected_total("no header") is None

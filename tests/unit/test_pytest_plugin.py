@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from envctl.pytest_plugin.envctl_shards import SHARD_TESTS, split, split_properties
 from envctl.report.junit import read_junit
 from envctl.runs.container import GATE_WAIT, PLUGIN_DIR
+from tests.unit import pytest_numbers
 
 SUITE = """
 import pytest
@@ -244,3 +246,130 @@ def test_a_pytest_the_tests_start_records_nothing(tmp_path: Path) -> None:
     events = (run_dir / "events.jsonl").read_text()
     assert "inner" not in events
     assert sorted(p.name for p in run_dir.iterdir()) == ["events.jsonl", "junit.xml", "progress.json"]
+
+
+# ---- pytest's own numbers: collectors skipped at import, xfails in setup, shards ----
+
+NUMBERS_SUITE = {
+    "test_main.py": '''
+import pytest
+
+def test_pass_one():
+    pass
+
+def test_pass_two():
+    pass
+
+def test_fail():
+    assert 0
+
+def test_skip_inside():
+    pytest.skip("not here")
+
+@pytest.mark.xfail(reason="known")
+def test_xfail_one():
+    assert 0
+
+@pytest.fixture
+def known_bug():
+    pytest.xfail("known")
+
+def test_xfail_two(known_bug):
+    pass
+
+@pytest.mark.xfail(reason="may")
+def test_xpass():
+    pass
+
+def test_deselected():
+    pass
+''',
+    "test_skipped_module.py": 'import pytest\npytest.importorskip("no_such_backend_module")\n\n'
+                              "def test_never():\n    pass\n",
+}
+
+
+def run_suite(tmp_path: Path, run_dir: Path, *extra: str,
+              extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    for name, body in NUMBERS_SUITE.items():
+        (tmp_path / name).write_text(body)
+    run_dir.mkdir()
+    env = {**os.environ, "PYTEST_PLUGINS": "envctl_progress", "PYTHONPATH": str(PLUGIN_DIR),
+           "ENVCTL_PROGRESS_DIR": str(run_dir), **(extra_env or {})}
+    env.pop("ENVCTL_PROGRESS_OWNER", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+                           "--deselect", "test_main.py::test_deselected", *extra],
+                          env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+
+
+def test_the_plugin_counts_as_pytest_does(tmp_path: Path) -> None:
+    """A module skipped at import (`importorskip`), a runtime skip, an xfail in a fixture, an
+    xpass, a deselected test: the snapshot and the JUnit give pytest's own line, the skipped
+    module among the skipped and in the total, and done equals total at the end."""
+    run_dir = tmp_path / "run"
+    result = run_suite(tmp_path, run_dir)
+    assert result.returncode == 1
+    assert pytest_numbers.COLLECTED_LINE in result.stdout
+    assert f"== {pytest_numbers.PYTEST_LINE} in " in result.stdout
+    snapshot = json.loads((run_dir / "progress.json").read_text())
+    assert {key: snapshot[key] for key in pytest_numbers.NUMBERS} == pytest_numbers.NUMBERS
+    assert snapshot["deselected"] == 1
+    assert read_junit(run_dir / "junit.xml").counts() == pytest_numbers.NUMBERS
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    reason = "could not import 'no_such_backend_module': No module named 'no_such_backend_module'"
+    assert events[1] == {**events[1], "kind": "result", "nodeid": "test_skipped_module.py",
+                         "outcome": "skipped", "when": "collect", "message": reason}
+
+
+def test_a_collection_error_is_one_error_in_the_total(tmp_path: Path) -> None:
+    """A file that cannot be imported (run on with --continue-on-collection-errors): one error,
+    counted in done and total as pytest counts it."""
+    (tmp_path / "test_broken.py").write_text("import no_such_module_for_envctl\n")
+    run_dir = tmp_path / "run"
+    result = run_suite(tmp_path, run_dir, "--continue-on-collection-errors")
+    assert "1 failed, 2 passed, 2 skipped, 1 deselected, 2 xfailed, 1 xpassed, 1 error in " in result.stdout
+    snapshot = json.loads((run_dir / "progress.json").read_text())
+    assert (snapshot["errors"], snapshot["done"], snapshot["total"]) == (1, 9, 9)
+
+
+def test_each_shard_says_what_its_split_came_from(tmp_path: Path) -> None:
+    """Under ENVCTL_SHARD the JUnit suite carries the shard, the checksums of the split's inputs
+    (what -k and --deselect left, with the durations used) and how many tests it was to run."""
+    durations = tmp_path / "durations.json"
+    durations.write_text(json.dumps({"test_main.py::test_fail": 5.0, "elsewhere.py::test_x": 1.0}))
+    run_dir = tmp_path / "run"
+    run_suite(tmp_path, run_dir, extra_env={"ENVCTL_SHARD": "2/2", "ENVCTL_DURATIONS": str(durations)})
+    selected = [f"test_main.py::{name}" for name in (
+        "test_pass_one", "test_pass_two", "test_fail", "test_skip_inside", "test_xfail_one", "test_xfail_two",
+        "test_xpass")]
+    used = {"test_main.py::test_fail": 5.0}
+    expected = {**split_properties(selected, 2, 2, used), SHARD_TESTS: str(len(split(selected, 2, used)[1]))}
+    assert read_junit(run_dir / "junit.xml").properties == expected
+
+
+def test_an_xdist_controller_writes_its_workers_split(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under xdist the workers split (the controller collects nothing): the first worker's
+    properties, handed back in its workeroutput, go into the controller's JUnit."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+    from envctl.pytest_plugin.envctl_junit import JUnitWriter  # noqa: PLC0415
+
+    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_SHARD", "1/2")
+    xml = JUnitWriter(str(tmp_path / "junit.xml"))
+    monkeypatch.setattr(plugin, "_junit", {"xml": xml})
+    plugin.pytest_xdist_node_collection_finished(None, ["t.py::a", "t.py::b"])
+    first, second = _Node({"envctl_split": {"envctl.shard": "1/2", "envctl.split.tests": "aa"}}), \
+        _Node({"envctl_split": {"envctl.shard": "1/2", "envctl.split.tests": "bb"}})
+    plugin.pytest_testnodedown(first, None)
+    plugin.pytest_testnodedown(second, None)
+    xml.pytest_sessionfinish()
+    assert read_junit(tmp_path / "junit.xml").properties == {
+        "envctl.shard.tests": "2", "envctl.shard": "1/2", "envctl.split.tests": "aa"}
+
+
+class _Node:
+    """An xdist worker node as the controller's hooks see it."""
+
+    def __init__(self, workeroutput: dict[str, object]) -> None:
+        self.workeroutput = workeroutput

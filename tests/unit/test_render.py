@@ -16,6 +16,8 @@ from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import RunStore
 from envctl.ui import render
 from envctl.ui.render import shorten, watch_line
+from tests.unit import pytest_numbers
+from tests.unit.pytest_numbers import ended_run
 
 RUN_ID = "20260101-000000-abcd"
 LONG = ("tests/integration/payments/test_refunds_with_a_very_long_module_name.py::TestRefunds::"
@@ -84,7 +86,7 @@ def test_runs_table_is_aligned_plain_text(tmp_path: Path, capsys: pytest.Capture
     render.runs_table([parent, child])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["run", "state", "started", "duration", "passed", "failed", "errors",
-                                "skipped", "exit"]
+                                "skipped", "xfailed", "xpassed", "exit"]
     assert lines[1].startswith(f"{RUN_ID}          starting")
     assert lines[2].startswith("  └ 1/1 20260101-000001-abcd  starting")
     assert len({line.index("starting") for line in lines[1:]}) == 1
@@ -99,3 +101,19 @@ def test_the_settings_table_shows_waits() -> None:
     assert setting_value("wait", waits) == (
         "cache: port 6379 within 30s; api: HTTP GET :8000/health answering 2xx/3xx")
     assert setting_value("wait", ()) == "none"
+
+
+def test_status_runs_and_the_end_give_pytests_numbers(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A module skipped at collection, a runtime skip, xfails and an xpass: `status`, `runs` and
+    the end-of-run line say what pytest said ("1 failed, 2 passed, 2 skipped, 2 xfailed, 1
+    xpassed"), and the finished run's done is its total."""
+    run_dir = ended_run(tmp_path / "runs")
+    run = Run(RunStore(tmp_path / "runs"), pytest_numbers.RUN_ID)
+    text = render.status_text(run.status(lines=0))
+    assert "progress: 8/8 (100%)  passed 2  failed 1  errors 0  skipped 2  xfailed 2  xpassed 1" in text
+    end = render.final_summary(run_dir, run.record)
+    assert ": 2 passed, 1 failed, 0 errors, 2 skipped, 2 xfailed, 1 xpassed (exit 1)" in end
+    render.runs_table([run.record])
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[-7:] == ["2", "1", "0", "2", "2", "1", "1"]  # passed ... xpassed, exit

@@ -246,3 +246,67 @@ def test_no_durations_file_when_start_json_does_not_name_one(tmp_path: Path, con
     if content is not None:
         (tmp_path / START_FILE).write_text(content)
     assert shards.durations_file_of(tmp_path) is None
+
+
+GONE = ('<testcase classname="" name="t.test_gone" file="t/test_gone.py" time="0.0">'
+        '<skipped message="collection skipped">no backend</skipped></testcase>')
+XFAILED = ('<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.2">'
+           '<skipped type="pytest.xfail" message="known" /></testcase>')
+XPASSED = ('<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.2"><properties>'
+           '<property name="envctl.outcome" value="xpassed" /></properties></testcase>')
+RUNTIME_SKIP = ('<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.0">'
+                '<skipped type="pytest.skip" message="later" /></testcase>')
+PLAIN = '<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.5" />'
+SKIPPED_AT_COLLECTION: dict[str, object] = {
+    "kind": "result", "nodeid": "t/test_gone.py", "outcome": "skipped", "when": "collect"}
+
+
+def _with_events(root: Path, run_id: str, *events: dict[str, object]) -> None:
+    """The shard's events as the plugin wrote them (a collector's result comes before "collected")."""
+    exchange.create_dirs(root / run_id)
+    (root / run_id / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
+def test_a_parent_gives_pytests_numbers(tmp_path: Path) -> None:
+    """Two shards that each skipped a module at collection, with an xfail, an xpass and a
+    runtime skip: the parent's counts are pytest's for the whole run (the module once, the xfail
+    not again among the skipped), and its status once ended says the same."""
+    root = tmp_path / "runs"
+    one = f"<testsuite>{GONE}{PLAIN.format('a')}{XFAILED.format('b')}</testsuite>"
+    two = f"<testsuite>{GONE}{XPASSED.format('c')}{RUNTIME_SKIP.format('d')}</testsuite>"
+    children = [_ended_shard(root, S1, "1/2", 0, one), _ended_shard(root, S2, "2/2", 0, two)]
+    parent_dir = _parent(root, [S1, S2], None)
+    record = shards.finalize(parent_dir, children)
+    assert (record.state, record.exit_code) == (RunState.PASSED, 0)
+    assert record.counts == Counts(total=5, done=5, passed=1, failed=0, skipped=2, errors=0, xfailed=1,
+                                   xpassed=1, flaky=0)
+    assert shards.combined_progress(record, root)[0].counts == record.counts
+
+
+def test_a_test_two_shards_ran_is_never_a_pass(tmp_path: Path) -> None:
+    """Both shards passed, but one test is in both reports: the merged result is a problem, and
+    the parent does not pass."""
+    root = tmp_path / "runs"
+    both = f"<testsuite>{PLAIN.format('a')}{PLAIN.format('b')}</testsuite>"
+    children = [_ended_shard(root, S1, "1/2", 0, f"<testsuite>{PLAIN.format('a')}</testsuite>"),
+                _ended_shard(root, S2, "2/2", 0, both)]
+    record = shards.finalize(_parent(root, [S1, S2], None), children)
+    assert (record.state, record.exit_code, record.counts.total) == (RunState.FAILED, 1, 2)
+
+
+def test_live_shards_count_a_module_they_all_skipped_once(tmp_path: Path) -> None:
+    """While the shards run, each counts the module it skipped at collection (as pytest counts
+    that shard); the parent's progress counts it once."""
+    root = tmp_path / "runs"
+    for run_id, shard in ((S1, "1/2"), (S2, "2/2")):
+        lifecycle.create(root / run_id, RunRecord(id=run_id, project="p", service="test", command=[],
+                                                  limits=Limits(1, 1.0, 1), shard=shard,
+                                                  state=RunState.RUNNING))
+        _with_events(root, run_id, {"kind": "session", "path": "/src"}, SKIPPED_AT_COLLECTION,
+                     {"kind": "collected", "total": 2},
+                     {"kind": "result", "nodeid": "t/test_a.py::test_x", "outcome": "skipped"})
+        (exchange.box(root / run_id) / "progress.json").write_text(json.dumps(
+            {"total": 3, "done": 2, "passed": 0, "skipped": 2, "updated": 50.0}))
+    parent = RunRecord.load(_parent(root, [S1, S2], None))
+    counts = shards.combined_progress(parent, root)[0].counts
+    assert (counts.total, counts.done, counts.skipped) == (5, 3, 3)

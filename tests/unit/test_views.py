@@ -18,6 +18,7 @@ from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.runs.store import RunStore
 from envctl.schemas import load, names
 from envctl.ui import views
+from tests.unit import pytest_numbers
 
 RUN_ID = "20260101-000000-abcd"
 
@@ -189,3 +190,16 @@ def test_config_view_gives_waits_as_objects(tmp_path: Path) -> None:
     assert view["settings"]["wait"]["value"] == [
         {"service": "cache", "port": 6379, "http": None, "log": None, "timeout": 30.0}]
     assert view["settings"]["log_dir"]["value"] == ".envctl/runs"
+
+
+def test_status_run_and_runs_views_give_pytests_numbers(tmp_path: Path) -> None:
+    """What `status --json`, `runs --json` and the MCP tools answer: pytest's numbers, the module
+    skipped at collection among the skipped, xfails apart, and done equal to total."""
+    pytest_numbers.ended_run(tmp_path)
+    status = Run(RunStore(tmp_path), pytest_numbers.RUN_ID).status(lines=0)
+    progress = valid("status", views.status_view(status))["progress"]
+    assert {key: progress[key] for key in pytest_numbers.NUMBERS} == pytest_numbers.NUMBERS
+    for counts in (valid("run", views.run_view(status.record))["counts"],
+                   valid("runs", views.runs_view([status.record], []))["runs"][0]["counts"]):
+        assert {key: counts[key] for key in pytest_numbers.NUMBERS} == pytest_numbers.NUMBERS
+    assert views.progress_line(status).startswith(f"run {pytest_numbers.RUN_ID} failed: 8/8 done, 1 failed")
