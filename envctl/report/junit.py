@@ -156,7 +156,7 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool
         reader.results.problem = exc.strerror or str(exc)
         return reader.results
     read = 0
-    before = b""  # the end of the previous chunk: a DOCTYPE split across two chunks is seen too
+    before = b""  # the last bytes read: a DOCTYPE split across any number of reads is seen too
     try:
         while read < cap and len(reader.results.cases) < CASES_CAP:
             chunk = handle.read(min(1 << 20, cap - read))
@@ -166,7 +166,7 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool
             if refused or _DOCTYPE in before + chunk[:len(_DOCTYPE)] or _DOCTYPE in chunk:
                 reader.results.problem = refused or REFUSED_DOCTYPE
                 break
-            before = chunk[-len(_DOCTYPE):]
+            before = (before + chunk[-len(_DOCTYPE):])[-len(_DOCTYPE):]  # reads may be shorter than it
             read += len(chunk)
             reader.feed(chunk)
     except (OSError, ET.ParseError, ValueError) as exc:
