@@ -86,7 +86,8 @@ def dockerfile_bases(dockerfile: Path) -> list[str]:
 
 def check_test_service(settings: Settings, project: Any) -> Check:
     """The test service exists, and hands its untrusted container nothing of the host unless
-    the settings allow it."""
+    the settings allow it: every way it would is listed, with its compose key, refused or
+    allowed."""
     from envctl.errors import ComposeFileError  # noqa: PLC0415
     from envctl.runs.launch import refuse_unsafe  # noqa: PLC0415
 
@@ -94,13 +95,16 @@ def check_test_service(settings: Settings, project: Any) -> Check:
     if spec is None:
         return Check("test service", CheckStatus.FAIL, f"no service {settings.test_service!r}",
                      "set test_service in envctl.toml")
+    refused = [f"{key} ({name})" for name, key in spec.unsafe if name not in settings.allow]
+    allowed = [f"{key} ({name})" for name, key in spec.unsafe if name in settings.allow]
+    detail = " | ".join(([f"refused: {'; '.join(refused)}"] if refused else [])
+                        + ([f"allowed by the settings: {'; '.join(allowed)}"] if allowed else []))
+    detail = f"{spec.name}: {detail}" if detail else spec.name
     try:
         refuse_unsafe(spec.name, spec.unsafe, settings.allow)
     except ComposeFileError as exc:
-        return Check("test service", CheckStatus.FAIL, exc.message, exc.hint or "")
-    allowed = ", ".join(name for name, _key in spec.unsafe)
-    return Check("test service", CheckStatus.WARN if allowed else CheckStatus.OK,
-                 f"{spec.name}" + (f": allowed by the settings: {allowed}" if allowed else ""))
+        return Check("test service", CheckStatus.FAIL, detail, exc.hint or "")
+    return Check("test service", CheckStatus.WARN if allowed else CheckStatus.OK, detail)
 
 
 def check_images(settings: Settings, engine_ok: bool) -> list[Check]:

@@ -82,7 +82,12 @@ FIELDS: tuple[FieldSpec, ...] = (
               "envctl's own log lines: auto (console on a TTY, JSON otherwise), console or json."),
     FieldSpec("allow", (), values.allow,
               "What the test service may do that hands it the host, refused otherwise: privileged, "
-              "docker-socket, host-network, host-pid, host-ipc."),
+              "docker-socket (an engine's socket or a folder holding one), host-root-mount (/), "
+              "host-network, host-pid, host-ipc, host-userns, host-cgroup, host-uts (each also "
+              "through service:X), capabilities (cap_add of ALL, SYS_ADMIN, SYS_PTRACE, SYS_MODULE, "
+              "DAC_READ_SEARCH, MKNOD), devices, security-opt (seccomp, apparmor or systempaths "
+              "unconfined, label disable), shared-namespace (container:X, or pid of a service "
+              "holding any of these), volumes-from (container:X)."),
     FieldSpec("profiles", (), values.profiles,
               "Compose profiles to activate, besides COMPOSE_PROFILES (as `docker compose --profile`)."),
     FieldSpec("env_files", (), values.str_list,

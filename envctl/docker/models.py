@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from envctl.docker import labels as label_names
+from envctl.docker import unsafe as unsafe_ways
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -164,8 +166,8 @@ class ServiceSpec:
     ports: tuple[str, ...]
     working_dir: str | None = None
     binds: tuple[tuple[str, str], ...] = ()  # (host source, container target) of bind mounts
-    # What would hand the host to this service's container: "privileged", "docker-socket",
-    # "host-network", "host-pid", "host-ipc", each with the compose key that does it.
+    # What would hand the host to this service's container, each way with the compose key that
+    # does it: (name, key) pairs, the names those of the `allow` setting (``docker.unsafe``).
     unsafe: tuple[tuple[str, str], ...] = ()
     profiles: tuple[str, ...] = ()  # none: the service is always active
     environment: frozenset[str] = frozenset()  # which of READ_VARIABLES it sets (env files too)
@@ -176,7 +178,9 @@ class ServiceSpec:
         return not self.profiles or "*" in wanted or bool(wanted.intersection(self.profiles))
 
     @classmethod
-    def from_config(cls, name: str, data: dict[str, Any]) -> ServiceSpec:
+    def from_config(cls, name: str, data: dict[str, Any],
+                    unsafe: tuple[tuple[str, str], ...] | None = None) -> ServiceSpec:
+        """One service; ``unsafe`` as its project found it (None: from this service alone)."""
         build = data.get("build")
         context = dockerfile = None
         if isinstance(build, dict):
@@ -212,7 +216,8 @@ class ServiceSpec:
             binds=tuple((str(v["source"]), str(v["target"])) for v in data.get("volumes") or []
                         if isinstance(v, dict) and v.get("type") == "bind"
                         and isinstance(v.get("source"), str) and isinstance(v.get("target"), str)),
-            unsafe=unsafe_keys(data),
+            unsafe=unsafe if unsafe is not None else
+            unsafe_ways.project_findings({name: data}, sockets=engine_sockets())[name],
             environment=_variable_names(data.get("environment")) & READ_VARIABLES,
         )
 
@@ -226,29 +231,20 @@ def _variable_names(environment: object) -> frozenset[str]:
     return frozenset()
 
 
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
-
-
-def unsafe_keys(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """(name, compose key) for each way a service's container would reach the host."""
-    found: list[tuple[str, str]] = []
-    if data.get("privileged") is True:
-        found.append(("privileged", "privileged: true"))
-    for volume in data.get("volumes") or []:
-        source = str(volume.get("source", "")) if isinstance(volume, dict) else ""
-        if source.rstrip("/") in DOCKER_SOCKETS or source.endswith("/docker.sock"):
-            found.append(("docker-socket", f"volumes: {source}"))
-            break
-    for key, name in (("network_mode", "host-network"), ("pid", "host-pid"), ("ipc", "host-ipc")):
-        if data.get(key) == "host":
-            found.append((name, f"{key}: host"))
-    return tuple(found)
+def engine_sockets() -> tuple[str, ...]:
+    """The engine sockets a bind mount of the test service must not reach, from DOCKER_HOST and
+    XDG_RUNTIME_DIR as they are now (not cached: the cache key does not cover them all)."""
+    return unsafe_ways.engine_sockets(os.environ.get("DOCKER_HOST", ""),
+                                      os.environ.get("XDG_RUNTIME_DIR", ""))
 
 
 # The keys of a service that envctl reads. The configuration is cached on disk with these only:
 # `docker compose config` expands every environment value (passwords, tokens) into its output.
+# What docker.unsafe looks at is kept too (flags and host paths: no secret in them).
 _SERVICE_KEYS = ("image", "build", "healthcheck", "restart", "depends_on", "ports", "working_dir",
-                 "volumes", "privileged", "network_mode", "pid", "ipc", "profiles")
+                 "volumes", "privileged", "network_mode", "pid", "ipc", "profiles", "volumes_from",
+                 "cap_add", "devices", "device_cgroup_rules", "security_opt", "userns_mode", "cgroup",
+                 "uts")
 
 
 # The service variables envctl looks at (whether the user set them), by name only.
@@ -272,8 +268,14 @@ def reduce_config(data: dict[str, Any]) -> dict[str, Any]:
     return {"name": data.get("name", ""), "services": services,
             "networks": {str(n): {"external": bool(_dict(s).get("external"))}
                          for n, s in _dict(data.get("networks")).items()},
-            "volumes": {str(v): {"external": bool(_dict(s).get("external"))}
-                        for v, s in _dict(data.get("volumes")).items()}}
+            "volumes": {str(v): _reduced_volume(s) for v, s in _dict(data.get("volumes")).items()}}
+
+
+def _reduced_volume(spec: object) -> dict[str, Any]:
+    """A top-level volume: whether it is external and, for a bind-type one, the host folder it
+    binds (of its driver options only that: a CIFS volume's carry a password)."""
+    device = unsafe_ways.bind_device(spec)
+    return {"external": bool(_dict(spec).get("external")), **({"device": device} if device else {})}
 
 
 @dataclass(frozen=True)
@@ -299,10 +301,10 @@ class ComposeProject:
 
     @classmethod
     def from_config(cls, data: dict[str, Any]) -> ComposeProject:
-        services = {
-            str(name): ServiceSpec.from_config(str(name), _dict(spec))
-            for name, spec in _dict(data.get("services")).items()
-        }
+        raw = {str(name): _dict(spec) for name, spec in _dict(data.get("services")).items()}
+        unsafe = unsafe_ways.project_findings(raw, sockets=engine_sockets(),
+                                              volumes=_dict(data.get("volumes")))
+        services = {name: ServiceSpec.from_config(name, spec, unsafe[name]) for name, spec in raw.items()}
         networks = {str(n): ResourceSpec.from_config(str(n), spec)
                     for n, spec in _dict(data.get("networks")).items()}
         volumes = {str(v): ResourceSpec.from_config(str(v), spec)

@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from envctl.docker.models import ComposeProject, reduce_config
+from envctl.env import compose_references
+from envctl.env.compose_yaml import Unfollowable
 from envctl.files import write_private
 from envctl.log import redact
 
 CACHE_ENTRIES = 8  # reduced configurations kept per state folder (checkouts, file sets)
+# In every key: raised when reduce_config keeps more, so that no entry an earlier envctl wrote
+# (without the keys the refusal of unsafe services reads now) is ever taken.
+REDUCED_FORM = b"reduced-form-2\0"
 _INTERPOLATED = re.compile(rb"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _RESET_LIST = "__envctl_reset_list__"
 
@@ -36,18 +41,22 @@ def holds_a_secret(data: object) -> bool:
     return False
 
 
-def config_key(files: list[Path]) -> str:
-    """What `compose config` depends on: the files, a .env beside them, the variables they
-    interpolate, and compose's and Docker's own variables."""
-    digest = hashlib.sha256()
+def config_key(files: list[Path]) -> str | None:
+    """What `compose config` depends on: every file it reads for ``files`` (see
+    ``compose_references.files_read``), the variables they interpolate, and compose's and
+    Docker's own variables. None when a file they reference cannot be followed for sure."""
+    # compose's env files when no --env-file is given (relative to the working directory).
+    from_environment = [Path(p) for p in os.environ.get("COMPOSE_ENV_FILES", "").split(",") if p]
+    try:
+        found = compose_references.files_read([*files, *from_environment])
+    except Unfollowable:  # not logged: the first log line costs structlog's import (~130 ms)
+        return None
+    digest = hashlib.sha256(REDUCED_FORM)
     names: set[str] = set()
-    for path in files:
-        text = path.read_bytes()
-        digest.update(str(path).encode() + b"\0" + text)
-        names.update(n.decode() for n in _INTERPOLATED.findall(text))
-        env_file = path.parent / ".env"
-        if env_file.is_file():
-            digest.update(env_file.read_bytes())
+    for path, data in found:
+        # The length marks where one file ends: moving text between files changes the key.
+        digest.update(str(path).encode() + (b"\0-\0" if data is None else b"\0%d\0" % len(data) + data))
+        names.update(n.decode() for n in _INTERPOLATED.findall(data or b""))
     for key, value in sorted(os.environ.items()):
         if key in names or key.startswith(("COMPOSE_", "DOCKER_")):
             digest.update(f"{key}={value}\0".encode())
@@ -55,16 +64,25 @@ def config_key(files: list[Path]) -> str:
 
 
 def cached_config(files: list[Path], folder: Path, read: Callable[[], Any]) -> ComposeProject:
-    """The configuration of ``files`` (compose files and env files), from ``folder``'s cache
+    """The configuration of ``files`` (compose files, then env files), from ``folder``'s cache
     when it has this key, else ``read()`` (`compose config`'s JSON) reduced and cached.
 
+    The key covers every file compose reads: those given (and COMPOSE_ENV_FILES'), a `.env`
+    beside them, and what their `include` (its files, env files, and the `.env` of its project
+    folder), `extends: {file}`, `env_file` and `label_file` pull in, followed recursively and
+    resolved as compose resolves them; with the variables they interpolate. When one cannot be
+    followed for sure (an interpolated or remote path, YAML this reader does not take there, a
+    file to include that is missing), nothing is cached: ``read()`` runs every time, so the
+    refusal of unsafe test services never judges a stale configuration.
+
     Not keyed by project: envctl reads only service, network and volume keys, which the project
-    name does not change, so shard and isolated projects share one entry. Files pulled in by
-    `include`, `extends` or `env_file` are not part of the key: `envctl up` re-reads after
-    editing those."""
+    name does not change, so shard and isolated projects share one entry."""
+    key = config_key(files)
+    if key is None:
+        return ComposeProject.from_config(reduce_config(read()))
     # "reduced-": the entries of earlier versions held the whole configuration, secrets and
     # all; they are never read, and the sweep below removes them.
-    cache = folder / f"reduced-config-{config_key(files)}.json"
+    cache = folder / f"reduced-config-{key}.json"
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -93,8 +93,9 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
 
 def refuse_unsafe(service: str, unsafe: tuple[tuple[str, str], ...], allowed: tuple[str, ...]) -> None:
     """The test container runs untrusted code: a service that would hand it the host (root on
-    it, the Docker socket, its network, processes or IPC) is refused unless the settings allow
-    exactly that."""
+    it, an engine's socket, its filesystem, namespaces, devices, dangerous capabilities or
+    unconfined security options: ``docker.unsafe``) is refused unless the settings allow exactly
+    that way."""
     refused = [(name, key) for name, key in unsafe if name not in allowed]
     if refused:
         keys = "; ".join(f"{key} ({name})" for name, key in refused)

@@ -1,6 +1,8 @@
 """Docker JSON becomes typed models where it enters; unknown keys are ignored."""
 
-from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState, EngineInfo
+import pytest
+
+from envctl.docker.models import ComposeProject, ContainerEvent, ContainerState, EngineInfo, reduce_config
 
 
 def test_container_state_from_inspect() -> None:
@@ -113,3 +115,57 @@ def test_a_services_variable_names_are_kept_never_their_values() -> None:
     assert ComposeProject.from_config(config).services["other"].environment == frozenset()
     assert ComposeProject.from_config(reduced).services["test"].environment == frozenset(
         {"PYTEST_XDIST_AUTO_NUM_WORKERS"})
+
+
+WHOLE = {
+    "name": "p",
+    "services": {
+        "test": {"image": "x", "cap_add": ["SYS_ADMIN"], "devices": [{"source": "/dev/fuse"}],
+                 "security_opt": ["label=disable"], "userns_mode": "host", "cgroup": "host", "uts": "host",
+                 "volumes_from": ["tools"], "device_cgroup_rules": ["c 1:3 mr"],
+                 "volumes": [{"type": "volume", "source": "root", "target": "/h"}],
+                 "environment": {"API_TOKEN": "t0k3n"}},
+        "tools": {"image": "docker", "pid": "service:test",
+                  "volumes": [{"type": "bind", "source": "/srv/engine", "target": "/e"}]},
+    },
+    "volumes": {"root": {"name": "p_root", "driver_opts": {"type": "none", "o": "bind", "device": "/"}},
+                "share": {"driver_opts": {"type": "cifs", "o": "username=u,password=hunter2",
+                                         "device": "//nas/share"}}},
+}
+
+
+def test_the_reduced_configuration_keeps_what_the_refusal_reads_and_no_secret(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every key the unsafe checks read survives the reduction (the findings are the same from
+    either); of a volume's driver options only a bind's device (a CIFS password is dropped).
+    What `tools` shares back through `test` is not counted twice."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///srv/engine/docker.sock")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    reduced = reduce_config(WHOLE)
+    assert reduced["volumes"] == {"root": {"external": False, "device": "/"}, "share": {"external": False}}
+    assert "hunter2" not in str(reduced) and "t0k3n" not in str(reduced)
+    whole, cached = ComposeProject.from_config(WHOLE), ComposeProject.from_config(reduced)
+    assert whole == cached
+    assert cached.services["tools"].unsafe == (
+        ("docker-socket", "volumes: /srv/engine"),
+        ("shared-namespace", "pid: service:test (test: volumes: root (a bind of /))"),
+        ("shared-namespace", "pid: service:test (test: userns_mode: host)"),
+        ("shared-namespace", "pid: service:test (test: cgroup: host)"),
+        ("shared-namespace", "pid: service:test (test: uts: host)"),
+        ("shared-namespace", "pid: service:test (test: cap_add: SYS_ADMIN)"),
+        ("shared-namespace", "pid: service:test (test: devices: /dev/fuse)"),
+        ("shared-namespace", "pid: service:test (test: device_cgroup_rules: c 1:3 mr)"),
+        ("shared-namespace", "pid: service:test (test: security_opt: label=disable)"))
+    assert [name for name, _key in cached.services["test"].unsafe] == [
+        "host-root-mount", "docker-socket", "host-userns", "host-cgroup", "host-uts", "capabilities",
+        "devices", "devices", "security-opt"]
+
+
+def test_a_service_alone_is_judged_without_its_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ServiceSpec.from_config with no project: another service it names cannot be checked."""
+    from envctl.docker.models import ServiceSpec  # noqa: PLC0415
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    spec = ServiceSpec.from_config("test", {"image": "x", "volumes_from": ["tools"], "privileged": True})
+    assert spec.unsafe == (("privileged", "privileged: true"),
+                           ("volumes-from", "volumes_from: tools (no such service)"))

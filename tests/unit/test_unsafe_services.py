@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envctl.docker.models import ComposeProject, reduce_config, unsafe_keys
+from envctl.docker.models import ComposeProject, reduce_config
 from envctl.errors import ComposeFileError, ConfigError
 from envctl.runs.launch import refuse_unsafe
 from envctl.settings import load_settings
@@ -31,15 +31,16 @@ CONFIG = {
 
 def test_each_way_to_the_host_is_named_with_its_key() -> None:
     """privileged, the Docker socket, and the host's network, pid and ipc namespaces."""
-    assert unsafe_keys(CONFIG["services"]["test"]) == (  # type: ignore[index]
+    services = ComposeProject.from_config(CONFIG).services
+    assert services["test"].unsafe == (
         ("privileged", "privileged: true"), ("docker-socket", "volumes: /var/run/docker.sock"),
         ("host-network", "network_mode: host"), ("host-pid", "pid: host"), ("host-ipc", "ipc: host"))
-    assert unsafe_keys(CONFIG["services"]["db"]) == ()  # type: ignore[index]
+    assert services["db"].unsafe == ()
 
 
 def test_refused_unless_allowed_with_a_message_saying_how() -> None:
     """The message names each key; the hint says how to allow exactly those."""
-    unsafe = unsafe_keys(CONFIG["services"]["test"])  # type: ignore[index]
+    unsafe = ComposeProject.from_config(CONFIG).services["test"].unsafe
     with pytest.raises(ComposeFileError) as caught:
         refuse_unsafe("test", unsafe, ("host-pid", "host-ipc"))
     assert caught.value.message == ("the test service 'test' would give the tests the host: "
@@ -91,3 +92,27 @@ def test_the_start_lock_is_per_engine_and_project_not_per_checkout(
     assert first.parent == tmp_path / "state" / "envctl" / "locks"
     monkeypatch.setenv("DOCKER_HOST", "tcp://build-box:2376")
     assert lock("a", "shop") != first
+
+
+def test_allow_takes_every_name_the_checks_give_the_first_ones_unchanged(tmp_path: Path) -> None:
+    """The names of the first release still work; the new ones are accepted from the file and
+    from ENVCTL_ALLOW."""
+    (tmp_path / "envctl.toml").write_text(
+        'allow = ["privileged", "docker-socket", "host-network", "host-pid", "host-ipc", "capabilities"]\n')
+    assert load_settings(tmp_path, environ={}).allow == (
+        "privileged", "docker-socket", "host-network", "host-pid", "host-ipc", "capabilities")
+    environ = {"ENVCTL_ALLOW": "host-root-mount,devices security-opt shared-namespace,volumes-from"}
+    assert load_settings(tmp_path, environ=environ).allow == (
+        "host-root-mount", "devices", "security-opt", "shared-namespace", "volumes-from")
+
+
+def test_the_refusal_names_a_new_way_and_how_to_allow_it() -> None:
+    """cap_add SYS_ADMIN is refused with its key; allowing `capabilities` lets it through."""
+    project = ComposeProject.from_config({"services": {"test": {"image": "x", "cap_add": ["SYS_ADMIN"]}}})
+    unsafe = project.services["test"].unsafe
+    with pytest.raises(ComposeFileError) as caught:
+        refuse_unsafe("test", unsafe, ("privileged",))
+    assert caught.value.message == ("the test service 'test' would give the tests the host: "
+                                    "cap_add: SYS_ADMIN (capabilities)")
+    assert 'allow = ["capabilities"]' in (caught.value.hint or "")
+    refuse_unsafe("test", unsafe, ("capabilities",))
