@@ -12,11 +12,11 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from envctl.docker import timeouts
+from envctl.docker import process, timeouts
 from envctl.docker.models import ComposeProject
 from envctl.errors import ComposeFileError, ComposeUnavailableError, DockerError
 from envctl.locks import held_fds
@@ -145,10 +145,22 @@ class Compose:
                                    hint="fix the compose file") from None
         return data
 
-    def build(self, services: Sequence[str], *, deadline: float) -> None:
-        if services:
-            self._call(f"building {', '.join(services)}",
-                       lambda c: c.compose.build(list(services), quiet=True), deadline)
+    def build(self, services: Sequence[str], *, deadline: float,
+              cancelled: Callable[[], bool] = lambda: False) -> None:
+        """``compose build --quiet SERVICES``; a cancel ends it (CancelRequestedError)."""
+        if not services:
+            return
+        what = f"building {', '.join(services)}"
+        argv = ["timeout", KILL_AFTER, f"{deadline:.0f}", *self.command("build", "--quiet", *services)]
+        done = process.run(argv, cancelled=cancelled, what=what)
+        if done.returncode == 0:
+            return
+        output = done.output.decode("utf-8", errors="replace")
+        if done.returncode == TIMEOUT_EXIT:
+            raise DockerError(f"{what}: docker compose did not finish within {deadline:.0f}s",
+                              hint="is the engine overloaded? raise docker_timeout")
+        raise ComposeCommandError(f"{what}: {first_error_line(output)}", output=output,
+                                  returncode=done.returncode)
 
     def down(self, *, volumes: bool = False, deadline: float | None = None) -> None:
         self._call("docker compose down",
@@ -156,22 +168,23 @@ class Compose:
                    deadline)
 
     def run_detached(self, service: str, command: Sequence[str], *, name: str,
-                     deadline: float) -> None:
+                     deadline: float, cancelled: Callable[[], bool] = lambda: False) -> None:
         """``compose run --detach --no-deps --no-TTY --name NAME SERVICE COMMAND...``, no --rm:
-        the container must outlive its exit until its results are collected."""
+        the container must outlive its exit until its results are collected. A cancel ends it
+        (CancelRequestedError); the caller removes what it may have created."""
         argv = ["timeout", KILL_AFTER, f"{deadline:.0f}",
                 *self.command("run", "--detach", "--no-deps", "--no-TTY", "--name", name, service,
                               *command)]
-        proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False,
-                              pass_fds=held_fds())  # see start_up
-        if proc.returncode == 0:
+        done = process.run(argv, cancelled=cancelled, what=f"starting the {service} container",
+                           pass_fds=held_fds())  # see start_up
+        if done.returncode == 0:
             return
-        output = (proc.stdout + proc.stderr).decode("utf-8", errors="replace")
-        if proc.returncode == TIMEOUT_EXIT:
+        output = done.output.decode("utf-8", errors="replace")
+        if done.returncode == TIMEOUT_EXIT:
             raise DockerError(f"starting the {service} container: docker compose run did not finish "
                               f"within {deadline:.0f}s")
         raise ComposeCommandError(f"starting the {service} container: {first_error_line(output)}",
-                                  output=output, returncode=proc.returncode)
+                                  output=output, returncode=done.returncode)
 
     def start_up(self, services: Sequence[str], *, output: IO[bytes],
                  deadline: float) -> subprocess.Popen[bytes]:

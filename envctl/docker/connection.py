@@ -23,7 +23,7 @@ _API_VERSIONS: dict[str, tuple[str, float]] = {}  # engine address -> (API versi
 API_VERSION_REUSE = 10.0  # seconds an agreed API version is reused without asking again
 
 
-def connect(timeout: timeouts.Timeout | None, *, host: str | None = None,
+def connect(timeout: float, *, host: str | None = None,
             clock: Callable[[], float] = time.monotonic) -> docker.DockerClient:
     """A client whose every HTTP call is bounded by ``timeout`` (see :mod:`timeouts`), to the
     engine at ``host`` (a DOCKER_HOST value; None: DOCKER_HOST's); ``clock`` dates the API
@@ -39,7 +39,7 @@ def connect(timeout: timeouts.Timeout | None, *, host: str | None = None,
         version = cached[0] if cached and clock() - cached[1] < API_VERSION_REUSE else "auto"
         client = docker.DockerClient(
             **kwargs,
-            timeout=timeouts.socket_seconds(timeout),  # type: ignore[arg-type]  # None = no socket timeout, which docker-py supports
+            timeout=timeouts.socket_seconds(timeout),
             version=version,
         )
     if version == "auto":

@@ -36,12 +36,11 @@ __all__ = ["ATTACH_GRACE", "ENGINE_HINT", "Engine", "ProjectAge", "container_end
 class Engine:
     """The engine at ``host`` (a DOCKER_HOST value; by default DOCKER_HOST's own).
 
-    ``timeout`` bounds each HTTP call: a number of seconds from :mod:`timeouts`, or
-    :data:`timeouts.UNTIL_EXIT` for the collector's output stream and exit wait, whose deadline
-    is the run's own (enforced inside the container). ``None`` is the older spelling of
-    ``UNTIL_EXIT``."""
+    ``timeout`` bounds each HTTP call, a stream's opening included: seconds from
+    :mod:`timeouts`. Only a stream's reads and the wait for a container's exit go on past it
+    (each named by a :class:`timeouts.Unbounded`)."""
 
-    def __init__(self, timeout: timeouts.Timeout | None = timeouts.CALL, *,
+    def __init__(self, timeout: float = timeouts.CALL, *,
                  host: str | None = None) -> None:
         self.timeout = timeout
         self.host = host

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from envctl.docker import streams, timeouts
 from envctl.docker.containers import Containers
 from envctl.docker.translate import translate_errors
 from envctl.errors import ContainerGoneError
@@ -35,8 +36,8 @@ class Output:
         try:
             stream = self._open(container_id, follow=follow, tail=tail, attach=False)
         except ContainerGoneError:
-            return iter(())
-        return guarded(stream)
+            return Closable(iter(()), None)
+        return Closable(guarded(stream), stream)
 
     def follow(self, container_id: str, sink: Callable[[bytes], None], *,
                grace: float = ATTACH_GRACE,
@@ -105,9 +106,32 @@ class Output:
             if attach:
                 # The engine replays the stored log, then joins the live stream: bytes written
                 # in between are lost, so only an attach made before any output is whole.
-                return self.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True)
+                # Opened within the client's deadline; read until the container ends.
+                stream = self.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True)
+                response = cast("Any", stream)._response  # the CancellableStream's HTTP response
+                streams.read_without_deadline(self.api, response, timeouts.UNTIL_EXIT)
+                return stream
+            # The SDK lifts a followed log's socket timeout itself once its headers arrived.
             return self.api.logs(container_id, stdout=True, stderr=True, stream=True,
                                  follow=follow, tail="all" if tail is None else tail)
+
+
+class Closable(Iterator[bytes]):
+    """A log's chunks that another thread can end: ``close`` shuts the stream's socket, which
+    wakes a read blocked on a container that prints nothing (a generator cannot be closed
+    while another thread runs it)."""
+
+    def __init__(self, chunks: Iterator[bytes], stream: Any) -> None:
+        self.chunks = chunks
+        self.stream = stream
+
+    def __next__(self) -> bytes:
+        return next(self.chunks)
+
+    def close(self) -> None:
+        if self.stream is not None:
+            with contextlib.suppress(Exception):
+                self.stream.close()
 
 
 def guarded(stream: Any) -> Iterator[bytes]:

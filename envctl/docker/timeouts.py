@@ -1,7 +1,9 @@
 """How long a Docker call may take: the one place that decides.
 
-Every call to the engine has a deadline. A call without one says why in one line: it is
-:class:`Unbounded`, whose ``why`` names what ends it instead.
+Every call to the engine has a deadline: every client is made with one of these (seconds).
+A stream is opened within it too; only its reads, and the engine's wait for an exit, go on
+without one, and each of those says why in one line: an :class:`Unbounded` whose ``why`` names
+what ends it instead (see :mod:`streams`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ KILL_AFTER = 5  # seconds timeout(1) waits after its TERM before it KILLs a comp
 
 @dataclass(frozen=True)
 class Unbounded:
-    """No socket deadline; ``why`` names what bounds the call instead."""
+    """No socket deadline for a stream's reads or an exit wait, once opened within the
+    client's; ``why`` names what ends them instead."""
 
     why: str
 
@@ -30,21 +33,14 @@ class Unbounded:
 # The collector's and `logs -f`'s copy of a test container's output, and the wait for its exit:
 # they end when the container does, and the run's deadline is enforced inside the container.
 UNTIL_EXIT = Unbounded("a stream or wait that ends with its container, which the run's deadline ends")
-# The engine's events about a run's other containers while its tests run: the collector closes
-# the stream when the test container exits.
-RUN_EVENTS = Unbounded("a run's dependency events, closed by the collector when its tests end")
-# A service's log read for a readiness pattern, in a thread the probe leaves at its own deadline.
-LOG_WATCH = Unbounded("a service's log, read in a thread its probe leaves at the probe's deadline")
+# The engine's event stream: closed by its reader (the collector when the tests end, a readiness
+# wait at its deadline).
+RUN_EVENTS = Unbounded("an event stream, closed by its reader (tests ended, a wait's deadline passed)")
+# A service's log read for a readiness pattern, in a thread: the probe closes it at its deadline.
+LOG_WATCH = Unbounded("a service's log, read in a thread; the probe closes it at its own deadline")
 
-Timeout = float | Unbounded
-
-
-def socket_seconds(timeout: Timeout | None) -> int | None:
-    """The SDK's socket timeout for ``timeout``: whole seconds, at least 1; None when unbounded.
-
-    ``None`` is the older spelling of :data:`UNTIL_EXIT`, kept for the callers not yet moved."""
-    if timeout is None or isinstance(timeout, Unbounded):
-        return None
+def socket_seconds(timeout: float) -> int:
+    """The SDK's socket timeout for ``timeout``: whole seconds, at least 1."""
     return max(1, round(timeout))
 
 

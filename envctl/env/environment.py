@@ -168,8 +168,9 @@ class Environment:
                 hint=f"services in the compose files: {', '.join(sorted(config.services))}")
         return compose_config.with_dependencies(config, wanted)
 
-    def build(self, services: list[str], *, force: bool = False) -> None:
-        """Build images that are missing (or all of ``services`` when ``force``)."""
+    def build(self, services: list[str], *, force: bool = False, cancelled: Cancelled = never) -> None:
+        """Build images that are missing (or all of ``services`` when ``force``); a cancel ends
+        the build (CancelRequestedError)."""
         from envctl.docker.engine import missing_images  # noqa: PLC0415
 
         config = self.config()
@@ -184,7 +185,8 @@ class Environment:
                 return
             self.log.info("building images", services=buildable)
             try:
-                DOCKER_CALL.call(lambda: self.compose().build(buildable, deadline=BUILD_DEADLINE))
+                DOCKER_CALL.call(lambda: self.compose().build(buildable, deadline=BUILD_DEADLINE,
+                                                              cancelled=cancelled))
             except ComposeCommandError as exc:
                 raise EnvironmentFailedError(
                     f"the image for {', '.join(buildable)} cannot be built: {first_error_line(exc.output)}",
@@ -212,7 +214,7 @@ class Environment:
         with self.start_lock(cancelled=cancelled):
             if build is not False:
                 needs = [self.settings.test_service] if self._needs_the_test_image(targets) else []
-                self.build([*targets, *needs], force=bool(build))
+                self.build([*targets, *needs], force=bool(build), cancelled=cancelled)
             compose = self.compose()
             with Engine(timeout=self.settings.docker_timeout) as engine:
                 fresh = not engine.containers({labels.COMPOSE_PROJECT: self.project})

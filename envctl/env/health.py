@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from envctl.docker.models import ContainerState, HealthProbe
+from envctl.log import redact
 
 RESTART_LOOP = 3  # restarts after which a crashing service is failed, not "still starting"
 # A service without a health check is ready once it has stayed running this long: a process that
@@ -90,7 +91,8 @@ class ServiceReport:
     def explain(self) -> str:
         lines = [f"{self.service}: {self.detail}" + (f" [{self.container}]" if self.container else "")]
         for probe in self.health_log[-3:]:
-            output = " ".join(probe.output.split())[:300] or "(no output)"
+            # Redacted before it is cut: a secret across the cut would keep its first characters.
+            output = redact(" ".join(probe.output.split()))[:300] or "(no output)"
             lines.append(f"    health check exit {probe.exit_code}: {output}")
         if self.log_tail:
             lines.append(f"    last {len(self.log_tail)} log lines:")

@@ -34,6 +34,7 @@ TRY_TIMEOUT = 1.0  # seconds one connection or request may take
 PEEK = 0.05
 NETWORK_SLICE = 10.0  # seconds one probe container tries before a fresh one takes over
 REINSPECT = 1.0  # seconds between two looks at the container's addresses while they answer nothing
+CLOSE_GRACE = 1.0  # seconds a closed log read has to end its thread
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,44 @@ def first_match(chunks: Iterable[bytes], pattern: re.Pattern[str], stop: threadi
     return bool(pending) and not stop.is_set() and matches(pending)
 
 
-def _watch_log(output: Callable[[], Iterator[bytes]], pattern: re.Pattern[str], stop: threading.Event,
+def _watch_log(chunks: Iterator[bytes], pattern: re.Pattern[str], stop: threading.Event,
                outcome: list[object]) -> None:
     """The log watcher's thread: whether a line matched, or why it could not read the log."""
     try:
-        outcome[0] = first_match(output(), pattern, stop)
+        outcome[0] = first_match(chunks, pattern, stop)
     except Exception as exc:  # a thread's error would print a traceback and say nothing useful
         outcome[0] = f"its output could not be read: {exc}"
+
+
+def _close(chunks: Iterator[bytes], thread: threading.Thread) -> None:
+    """End a log read the probe no longer needs: closing its stream wakes the thread's blocked
+    read (else it would wait for the container's next line, for ever if it prints no more)."""
+    close = getattr(chunks, "close", None)
+    if callable(close):
+        close()
+    thread.join(CLOSE_GRACE)
+
+
+def _log_failure(spec: ServiceWait, pattern: str, output: Callable[[], Iterator[bytes]],
+                 stop: threading.Event, seconds: float) -> str | None:
+    """Why no line of the service's output matched ``pattern`` within ``seconds`` (None: one
+    did). The read runs in a thread, closed when the wait is over."""
+    outcome: list[object] = [False]
+    try:
+        chunks = output()
+    except Exception as exc:  # told as the wait's failure, like a read's error
+        return f"its output could not be read: {exc}"
+    watcher = threading.Thread(target=_watch_log, args=(chunks, re.compile(pattern), stop, outcome),
+                               daemon=True, name=f"envctl-wait-log-{spec.service}")
+    watcher.start()
+    watcher.join(seconds)
+    _close(chunks, watcher)
+    if isinstance(outcome[0], str):
+        return outcome[0]
+    if outcome[0] is not True:
+        return f"no line of its output matched {pattern!r}" + (
+            f" within {spec.timeout:g}s" if spec.timeout else " by the deadline")
+    return None
 
 
 InNetwork = Callable[[int, "str | None", float], tuple[bool, str]]
@@ -178,16 +210,9 @@ def run_probe(spec: ServiceWait, container_id: str, *, deadline: float, stop: th
         return ProbeResult(spec.service, container_id, ok, detail)
 
     if spec.log is not None:
-        outcome: list[object] = [False]
-        watcher = threading.Thread(target=_watch_log, args=(output, re.compile(spec.log), stop, outcome),
-                                   daemon=True, name=f"envctl-wait-log-{spec.service}")
-        watcher.start()
-        watcher.join(max(0.0, deadline - clock()))
-        if isinstance(outcome[0], str):
-            return result(False, outcome[0])
-        if outcome[0] is not True:
-            return result(False, f"no line of its output matched {spec.log!r}"
-                          + (f" within {spec.timeout:g}s" if spec.timeout else " by the deadline"))
+        failed = _log_failure(spec, spec.log, output, stop, max(0.0, deadline - clock()))
+        if failed is not None:
+            return result(False, failed)
     if spec.port is None:
         return result(True, f"its output matched {spec.log!r}")
     what = f"{'GET ' + spec.http if spec.http else 'port ' + str(spec.port)}"
@@ -232,11 +257,10 @@ def probe_service(spec: ServiceWait, container_id: str, *, deadline: float, stop
     """``run_probe`` on the engine: its ports from the container's inspect, its log from the
     engine's stream, and (``where`` allowing) from a probe container of ``image()`` in the
     service's network."""
-    from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     # Engines of its own: it runs in a thread, and the docker SDK's client is not shared across threads.
-    with Engine(timeout=docker_timeout) as inspecting, Engine(timeout=timeouts.LOG_WATCH) as streaming:
+    with Engine(timeout=docker_timeout) as inspecting, Engine(timeout=docker_timeout) as streaming:
         return run_probe(
             spec, container_id, deadline=deadline, stop=stop,
             endpoints=lambda port: inspecting.endpoints(container_id, port),

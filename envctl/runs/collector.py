@@ -29,6 +29,7 @@ from envctl.runs.cancel import CANCEL_SLACK, CancelWatch
 from envctl.runs.capture import capture_output, nothing_written_yet
 from envctl.runs.cleanup import clean_up
 from envctl.runs.collector_log import say
+from envctl.runs.deadline import DeadlineWatch, host_deadline
 from envctl.runs.dependency_watch import DependencyWatch
 from envctl.runs.logfile import tail_lines
 from envctl.runs.outcome import EndFacts
@@ -141,7 +142,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
     from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
 
     name = str(record.container)
-    with Engine(timeout=timeouts.CALL) as engine, Engine(timeout=timeouts.UNTIL_EXIT) as streaming:
+    with Engine(timeout=timeouts.CALL) as engine, Engine(timeout=timeouts.CALL) as streaming:
         state = engine.container_state(name)
         if state is None and record.state is RunState.STARTING:
             # Named but not there yet: a starter killed during `compose run` leaves compose
@@ -163,6 +164,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                 cancel_requested=cancel(), infra_error=f"the test container was created but {why}"))
         watch = DependencyWatch(record.project, name, run_dir)
         running: list[RunRecord] = []
+        overtime = DeadlineWatch(None, lambda: _stop_container(name))
 
         started_at = state.started_at
 
@@ -175,6 +177,8 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             running.append(lifecycle.mark_running(run_dir, started_at))
             cancel.on_cancel = lambda: _stop_container(name)
             watch.start(since=started_at)
+            overtime.deadline = host_deadline(running[0])
+            overtime.start()
             if cancel():
                 _stop_container(name)
                 return False
@@ -186,6 +190,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
         record = running[0]
         exit_seen = time.time()
         final = _await_end(engine, streaming, name)
+        deadline_passed = overtime.stop()
         lifecycle.mark_collecting(run_dir, log_bytes=log.total, log_cut_bytes=log.cut, log_error=log.error)
         ended_at = (final.finished_at if final is not None else None) or exit_seen
         if final is None:
@@ -208,6 +213,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                          signalled_from_outside=watch.killed_with,
                          cancel_requested=cancel.requested_before(ended_at),
                          timed_out=exchange.exchange_file_exists(run_dir, exchange.TIMEOUT_FILE),
+                         deadline_passed=deadline_passed,
                          running_test=exchange.running_test(run_dir),
                          dependency_events=tuple(events))
         return lifecycle.finish(run_dir, facts, _final_counts(run_dir), refused)

@@ -178,7 +178,7 @@ class _ExitWaiter:
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         try:
-            with Engine(timeout=timeouts.UNTIL_EXIT) as engine:
+            with Engine(timeout=timeouts.CALL) as engine:
                 engine.wait_exit(container)
             self.exited_at = monotonic()
         except EnvctlError:

@@ -43,7 +43,7 @@ class DependencyWatch:
 
         self.since = since
         try:
-            self.engine = Engine(timeout=timeouts.RUN_EVENTS)
+            self.engine = Engine(timeout=timeouts.CALL)
             self.stream = self.engine.events(filters={
                 "type": ["container"], "event": ["die", "oom", "kill"],
                 "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]}, since=since)

@@ -140,7 +140,7 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
         with env.start_lock(cancelled=cancelled):  # `compose run` may create the network: one at a time
             if not request.no_up:
                 env.ensure_up(cancelled=cancelled)
-            env.build([service])
+            env.build([service], cancelled=cancelled)
             spec = env.config().services.get(service)
             override = write_private(run_dir / RUN_OVERRIDE, json.dumps(run_override(
                 service, env.project, record.id, run_dir, record.limits, mounted=record.injected,
@@ -154,7 +154,7 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             preload_sdk_in_background()
             compose.run_detached(service, test_argv(settings.test_command, request.pytest_args,
                                                     request.timeout, mounted=record.injected),
-                                 name=name, deadline=RUN_START_DEADLINE)
+                                 name=name, deadline=RUN_START_DEADLINE, cancelled=cancelled)
     except EnvctlError as exc:
         details = getattr(exc, "output", "")
         if details:  # compose's whole output: the one-line message may not say it all

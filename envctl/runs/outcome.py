@@ -29,6 +29,7 @@ class EndFacts:
     oom_killed: bool = False
     cancel_requested: bool = False
     timed_out: bool = False  # the runner's marker is there
+    deadline_passed: bool = False  # the collector stopped it at the host's deadline (runs/deadline.py)
     running_test: str | None = None
     container_gone: bool = False  # removed before its exit was recorded
     infra_error: str | None = None
@@ -52,6 +53,9 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
         return Outcome(RunState.LOST, "the test container vanished before its result was recorded", None)
     code = facts.exit_code
     where = f" while running {facts.running_test}" if facts.running_test else ""
+    if facts.deadline_passed:  # envctl's own stop, like a cancel: not a signal from outside
+        return Outcome(RunState.TIMED_OUT, "the run passed its timeout and envctl stopped it (the "
+                       f"runner in the container had not){where}", None)
     if facts.engine_lost and not _ended_by_itself(facts):
         return Outcome(RunState.INFRA_ERROR,
                        f"the Docker engine went away during the run (stopped or restarted){where}; "

@@ -38,6 +38,14 @@ class RunStatus:
         return (self.record.finished_at or time.time()) - self.record.started_at
 
     @property
+    def overdue(self) -> float | None:
+        """Seconds the run is past its timeout and the host's grace (runs/deadline.py), while
+        still not ended: the runner in the container did not end it."""
+        from envctl.runs.deadline import overdue  # noqa: PLC0415
+
+        return overdue(self.record)
+
+    @property
     def orphaned(self) -> bool:
         """Unfinished with no process recording it: `envctl wait` takes it over."""
         return not self.record.state.terminal and not self.collector_alive

@@ -152,6 +152,13 @@ def status_text(status: Any) -> str:
     if record.running_test:
         lines.append(f"was running: {record.running_test}")
     lines += [f"environment: {event.describe()}" for event in record.dependency_events]
+    overdue = status.overdue
+    if overdue is not None:
+        lines.append(f"note: {format_duration(overdue)} past its timeout of "
+                     f"{format_duration(record.timeout)} and the grace after it; the runner in the "
+                     "container did not stop it: "
+                     + ("its collector is stopping it" if status.collector_alive
+                        else f"`envctl wait {record.id}` stops it"))
     if status.orphaned:
         lines.append(f"note: no envctl process is recording this run (its collector died); "
                      f"`envctl wait {record.id}` takes it over")

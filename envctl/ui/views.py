@@ -119,6 +119,7 @@ def _status_fields(status: RunStatus) -> dict[str, Any]:
         "recorded_by_collector": status.collector_alive,
         "limits": asdict(record.limits),
         "timeout": record.timeout or None,
+        "overdue": None if status.overdue is None else round(status.overdue, 3),
         "log": str(status.log_path),
         "last_lines": list(status.last_lines),
     }

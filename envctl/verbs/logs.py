@@ -74,5 +74,5 @@ def container_output(container: str, *, tail: int | None = None) -> Iterator[byt
     from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
-    with Engine(timeout=timeouts.UNTIL_EXIT) as engine:
+    with Engine(timeout=timeouts.CALL) as engine:
         yield from engine.output_stream(container, follow=True, tail=tail)

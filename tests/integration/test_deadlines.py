@@ -71,3 +71,63 @@ def test_wait_ci_honours_a_signal_while_starting(make_project, signum: int, code
     assert "job cancelled" in out
     final = project.envctl("wait", run_id, "--timeout", "60s", timeout=90)
     assert final.returncode == 22, final.output
+
+
+def compose_builds(tag: str) -> list[int]:
+    """The pids of `compose build` processes building ``tag``'s project on this machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"build" in argv and any(arg.endswith(b"compose") for arg in argv) \
+                and any(tag.encode() in arg for arg in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def test_stop_during_an_image_build_cancels_within_seconds(make_project) -> None:  # type: ignore[no-untyped-def]
+    """A build may take 30 minutes: `stop` ends it (and compose) within seconds, not after it."""
+    project = make_project("runs")
+    (project.path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN sleep 300\n")
+    compose_file = project.path / "compose.yaml"
+    compose_file.write_text(compose_file.read_text().replace(
+        "envctltest-pytest:1", f"envctltest-slow-build-{project.name}:1"))
+    assert project.envctl("up", "sidecar").returncode == 0
+    started = project.envctl("test", "--detach")
+    assert started.returncode == 0, started.output
+    run_id = started.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 120
+    while not compose_builds(project.name) and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling for the build to begin, bounded by the deadline
+    assert compose_builds(project.name), "the build never started"
+    stopped = project.envctl("stop", run_id, timeout=60)
+    assert stopped.returncode == 0, stopped.output
+    assert stopped.seconds < 15
+    assert record_of(project, run_id)["state"] == "cancelled"
+    assert compose_builds(project.name) == []
+    images = subprocess.run(["docker", "image", "ls", "-q", f"envctltest-slow-build-{project.name}"],
+                            capture_output=True, text=True, timeout=30, check=True)
+    assert images.stdout.strip() == ""
+
+
+def test_a_timeout_holds_when_the_tests_kill_the_runner(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """With `init: true` the runner is not PID 1 and the tests can kill it: the collector holds
+    the deadline too, and the run ends timed-out (not hanging, not passed)."""
+    compose_file = runs_project.path / "compose.yaml"
+    compose_file.write_text(compose_file.read_text().replace(
+        "    working_dir: /suite\n", "    working_dir: /suite\n    init: true\n"))
+    (runs_project.path / "suite" / "test_escape.py").write_text(
+        "import os, signal, time\n"
+        "def test_escape():\n"
+        "    os.kill(os.getppid(), signal.SIGKILL)  # the runner, which holds the timeout\n"
+        "    time.sleep(600)\n")
+    result = runs_project.envctl("test", "--timeout", "1s", timeout=240)
+    assert result.returncode == 20, result.output
+    record = json.loads(max((Path(runs_project.env["ENVCTL_LOG_DIR"])).glob("*/run.json"),
+                            key=lambda p: p.stat().st_mtime).read_text())
+    assert record["state"] == "timed-out"
+    assert record["message"].startswith("the run passed its timeout and envctl stopped it")

@@ -46,6 +46,7 @@ class Stream:
         self.chunks = chunks
         self.error = error
         self.closed = False
+        self._response = self  # as the SDK's CancellableStream keeps its HTTP response
 
     def __iter__(self) -> Iterator[Any]:
         yield from self.chunks
@@ -86,6 +87,28 @@ class FakeAPI:
     def called(self, name: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
         """The arguments of every call of ``name``, in order."""
         return [(args, kwargs) for called, args, kwargs in self.calls if called == name]
+
+    # The SDK's response helpers envctl's streams use (docker/streams.py): a GET of /events is
+    # the "events" answer; a lifted socket timeout is recorded as "disable_socket_timeout".
+    def _url(self, path: str) -> str:
+        return path
+
+    def _get(self, url: str, *, params: dict[str, Any], stream: bool) -> Any:
+        assert url == "/events" and stream, url
+        return self._answer("events", params=params)
+
+    def _raise_for_status(self, response: Any) -> None:
+        pass
+
+    def _stream_helper(self, response: Any, *, decode: bool) -> Iterator[Any]:
+        assert decode
+        return iter(response)
+
+    def _get_raw_response_socket(self, response: Any) -> Any:
+        return response
+
+    def _disable_socket_timeout(self, sock: Any) -> None:
+        self._answer("disable_socket_timeout", sock)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -143,7 +143,8 @@ class _Compose:
     def __init__(self, env: FakeEnvironment) -> None:
         self.env = env
 
-    def run_detached(self, service: str, argv: list[str], *, name: str, deadline: float) -> None:
+    def run_detached(self, service: str, argv: list[str], *, name: str, deadline: float,
+                     cancelled: Callable[[], bool] = lambda: False) -> None:
         self.env.calls.append(("run", service, name))
         self.env.argv = list(argv)
         if self.env.run_error is not None:
@@ -188,7 +189,7 @@ class FakeEnvironment:
     def ensure_up(self, *, cancelled: Callable[[], bool]) -> None:
         self.calls.append(("up",))
 
-    def build(self, services: list[str]) -> None:
+    def build(self, services: list[str], *, cancelled: Callable[[], bool] = lambda: False) -> None:
         self.calls.append(("build", *services))
 
     def compose(self, *, extra_files: list[Path]) -> _Compose:

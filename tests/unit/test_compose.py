@@ -184,18 +184,10 @@ def test_files_compose_rejects_are_a_compose_file_error(
 def test_a_call_killed_at_its_deadline_says_so(whales: tuple[Compose, Whales, list[float | None]]) -> None:
     """timeout(1)'s exit 124 is the deadline, named in seconds."""
     project, client, deadlines = whales
-    client.answers["build"] = failed(compose.TIMEOUT_EXIT, "")
-    with pytest.raises(DockerError, match=r"^building web: docker compose did not finish within 90s$"):
-        project.build(["web"], deadline=90)
-    assert deadlines == [90]
-    assert client.calls == [("build", (["web"],), {"quiet": True})]
-
-
-def test_nothing_to_build_calls_nothing(whales: tuple[Compose, Whales, list[float | None]]) -> None:
-    """No services: no compose call at all."""
-    project, client, _deadlines = whales
-    project.build([], deadline=90)
-    assert client.calls == []
+    client.answers["down"] = failed(compose.TIMEOUT_EXIT, "")
+    with pytest.raises(DockerError, match=r"^docker compose down: docker compose did not finish within 20s$"):
+        project.down(deadline=20)
+    assert deadlines == [20]
 
 
 def test_a_missing_plugin_is_compose_unavailable(whales: tuple[Compose, Whales, list[float | None]]) -> None:
@@ -279,6 +271,31 @@ def test_run_detached_failures(timeout_cli: Path, monkeypatch: pytest.MonkeyPatc
         project.run_detached("test", [], name="n", deadline=120)
     assert str(caught.value) == "starting the test container: Conflict. The name is in use"
     assert caught.value.output == "Error response from daemon: Conflict. The name is in use"
+
+
+def test_build_runs_under_its_deadline_and_says_how_it_failed(timeout_cli: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`compose build --quiet` under timeout(1); killed at its deadline or failed in compose's words."""
+    project = Compose([Path("/p/c.yaml")], "proj", context="ci")
+    project.build(["web", "test"], deadline=1800)
+    assert timeout_cli.read_text().splitlines() == [
+        "--kill-after=5", "1800", "docker", "--context", "ci", "compose", "--file", "/p/c.yaml",
+        "--project-name=proj", "build", "--quiet", "web", "test"]
+    monkeypatch.setenv("EXIT", str(compose.TIMEOUT_EXIT))
+    with pytest.raises(DockerError, match=r"^building web: docker compose did not finish within 90s$"):
+        project.build(["web"], deadline=90)
+    monkeypatch.setenv("EXIT", "17")
+    monkeypatch.setenv("SAY", "failed to solve: process did not complete successfully")
+    with pytest.raises(compose.ComposeCommandError) as caught:
+        project.build(["web"], deadline=90)
+    assert (str(caught.value), caught.value.returncode) == (
+        "building web: failed to solve: process did not complete successfully", 17)
+
+
+def test_nothing_to_build_runs_nothing(timeout_cli: Path) -> None:
+    """No services: no compose call at all."""
+    Compose([Path("/p/c.yaml")], "proj").build([], deadline=90)
+    assert not timeout_cli.exists()
 
 
 def test_start_up_is_a_process_the_caller_watches(timeout_cli: Path, tmp_path: Path) -> None:

@@ -43,10 +43,10 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_the_socket_timeout_comes_from_the_policy(made: list[dict[str, Any]]) -> None:
-    """Whole seconds for a bounded client; none for one that waits for its container's exit."""
+    """Whole seconds, for every client: streams lift theirs only once opened."""
     connection.connect(2.4)
-    connection.connect(timeouts.UNTIL_EXIT)
-    assert [kwargs["timeout"] for kwargs in made] == [2, None]
+    connection.connect(timeouts.CALL)
+    assert [kwargs["timeout"] for kwargs in made] == [2, 60]
     assert made[0]["base_url"] == "unix:///nonexistent.sock"
 
 

@@ -52,11 +52,11 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
 
 @pytest.mark.usefixtures("api")
 def test_an_engine_connects_under_the_policys_deadline() -> None:
-    """One call's deadline by default; the unbounded kind only when named; closed on exit."""
+    """One call's deadline by default, or the one given; closed on exit."""
     with Engine() as engine:
         client = engine.client
-    assert Engine(timeout=timeouts.UNTIL_EXIT).timeout is timeouts.UNTIL_EXIT
-    assert MADE == [(timeouts.CALL, None), (timeouts.UNTIL_EXIT, None)]
+    assert Engine(timeout=timeouts.PROMPT).timeout == timeouts.PROMPT
+    assert MADE == [(timeouts.CALL, None), (timeouts.PROMPT, None)]
     assert client.closed
 
 
@@ -109,7 +109,7 @@ def test_container_calls_go_to_the_containers(api: FakeAPI, tmp_path: Path) -> N
 
 def test_output_images_resources_and_events_go_to_their_modules(api: FakeAPI) -> None:
     """Each of the other nouns answers through the same connection."""
-    events = Stream([])
+    events = Stream([{"Type": "container"}])
     api.answers.update(logs=Stream([b"out"]), attach=Stream([b"x"]),
                        inspect_container={"Id": "c1", "State": {"Status": "running"}},
                        wait={"StatusCode": 0}, inspect_image={}, containers=[], networks=[],
@@ -121,7 +121,7 @@ def test_output_images_resources_and_events_go_to_their_modules(api: FakeAPI) ->
     assert engine.image_exists("app:1") is True
     assert engine.isolated_projects("i", "p") == {}
     assert engine.remove_labelled("a=b") == {"containers": 0, "networks": 0, "volumes": 0}
-    assert engine.events(filters={}) is events
+    assert list(engine.events(filters={})) == [{"Type": "container"}]
     assert engine.probe_in_network("img", "c1", ["true"], labels={}, seconds=1) == (
         True, "the probe exited 0")
 

@@ -72,7 +72,8 @@ class Project:
     def down(self, *, volumes: bool = False, deadline: float | None = None) -> None:
         self.compose_calls.append(("down", volumes))
 
-    def build(self, services: Sequence[str], *, deadline: float) -> None:
+    def build(self, services: Sequence[str], *, deadline: float,
+              cancelled: Callable[[], bool] = lambda: False) -> None:
         self.compose_calls.append(("build", list(services)))
 
     def start_up(self, services: Sequence[str], *, output: IO[bytes],
@@ -225,7 +226,8 @@ def test_up_refuses_a_wait_for_an_unknown_service_and_skips_a_test_only_start(sh
 
 def test_a_build_that_fails_says_which_images(shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """compose build's first error line, and how to see the rest."""
-    def failing(_compose: Compose, services: Sequence[str], *, deadline: float) -> None:
+    def failing(_compose: Compose, services: Sequence[str], *, deadline: float,
+                cancelled: Callable[[], bool]) -> None:
         raise ComposeCommandError("build", output="ERROR: failed to solve: no such file", returncode=1)
 
     monkeypatch.setattr(Compose, "build", failing)

@@ -18,14 +18,19 @@ def test_times_are_sent_to_the_nanosecond() -> None:
     assert stamp(None) is None
 
 
-def test_subscribe_asks_for_decoded_events_with_the_filters() -> None:
-    """The stream comes back unread, for the caller to iterate and close."""
+def test_subscribe_asks_for_the_filtered_events_then_lifts_the_deadline() -> None:
+    """Opened within the client's deadline, then read without one until the caller closes it."""
     stream = Stream([{"Type": "container"}])
     api = FakeAPI(events=stream)
     filters = {"label": ["io.envctl.project=p"], "type": ["container"]}
-    assert subscribe(cast("Any", api), filters=filters, since=1.5) is stream
-    assert api.called("events") == [((), {"decode": True, "filters": filters,
-                                          "since": "1.500000000", "until": None})]
+    opened = subscribe(cast("Any", api), filters=filters, since=1.5)
+    assert api.called("events") == [((), {"params": {
+        "filters": '{"label": ["io.envctl.project=p"], "type": ["container"]}',
+        "since": "1.500000000", "until": None}})]
+    assert api.called("disable_socket_timeout") == [((stream,), {})]
+    assert list(opened) == [{"Type": "container"}]
+    opened.close()
+    assert stream.closed is True
 
 
 def test_a_refused_subscription_says_what_failed() -> None:

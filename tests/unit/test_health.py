@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from envctl import log
 from envctl.docker.models import ContainerState, HealthProbe
 from envctl.env.health import RESTART_LOOP, Phase, ReadinessWatch, ServiceReport, judge
 
@@ -144,3 +145,12 @@ def test_removed_container_is_pending_then_vanished() -> None:
     assert watch.verdicts["db"].phase is Phase.PENDING
     assert watch.vanished("db") is not None
     assert watch.failed == ["db"]
+
+
+def test_a_secret_across_the_cut_of_a_health_output_is_masked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The health output is redacted before it is cut to 300 characters: no prefix is left."""
+    monkeypatch.setattr(log, "_secrets", {"hunter2-secret-value"})
+    monkeypatch.setattr(log, "_secrets_read", [True])
+    report = ServiceReport("db", Phase.FAILED, "unhealthy",
+                           health_log=(HealthProbe(1, "x" * 290 + " hunter2-secret-value tail"),))
+    assert report.explain().splitlines()[1] == f"    health check exit 1: {'x' * 290} *** tail"

@@ -117,3 +117,15 @@ def test_status_runs_and_the_end_give_pytests_numbers(tmp_path: Path,
     render.runs_table([run.record])
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row[-7:] == ["2", "1", "0", "2", "2", "1", "1"]  # passed ... xpassed, exit
+
+
+def test_a_run_past_its_timeout_says_so_and_who_stops_it() -> None:
+    """Still running 2 minutes past its timeout and the grace: how late, and how it ends."""
+    late = status()
+    record = RunRecord(id=RUN_ID, project="p", service="test", command=[], limits=Limits(1, 1.0, 1),
+                       state=RunState.RUNNING, started_at=time.time() - 300 - 60 - 120, timeout=300)
+    text = render.status_text(RunStatus(record, late.progress, [], Path("output.log"),
+                                        collector_alive=False))
+    assert ("note: 2m00s past its timeout of 5m00s and the grace after it; the runner in the container did "
+            f"not stop it: `envctl wait {RUN_ID}` stops it") in text
+    assert "past its timeout" not in render.status_text(late)

@@ -17,11 +17,10 @@ def test_socket_seconds_are_whole_and_at_least_one(timeout: float, seconds: int)
     assert timeouts.socket_seconds(timeout) == seconds
 
 
-def test_only_a_named_unbounded_call_has_no_socket_timeout() -> None:
-    """UNTIL_EXIT (and None, its older spelling) is no socket timeout; it says why."""
-    assert timeouts.socket_seconds(timeouts.UNTIL_EXIT) is None
-    assert timeouts.socket_seconds(None) is None
+def test_each_unbounded_read_says_what_ends_it() -> None:
+    """The reads that go on past the client's deadline each name what ends them."""
     assert "ends with its container" in timeouts.UNTIL_EXIT.why
+    assert "closed by its reader" in timeouts.RUN_EVENTS.why
 
 
 @pytest.mark.parametrize(("timeout", "seconds"), [(2.1, 3), (0.1, 1), (5.0, 5), (None, None)])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,9 @@ from envctl.report.failures import Failure
 from envctl.runs import exchange, lifecycle
 from envctl.runs.logfile import read_chunk
 from envctl.runs.outcome import EndFacts
-from envctl.runs.run import Run
-from envctl.runs.state import Limits, RunRecord, RunState
+from envctl.runs.progress import Progress
+from envctl.runs.run import Run, RunStatus
+from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import RunStore
 from envctl.schemas import load, names
 from envctl.ui import views
@@ -203,3 +206,15 @@ def test_status_run_and_runs_views_give_pytests_numbers(tmp_path: Path) -> None:
                    valid("runs", views.runs_view([status.record], []))["runs"][0]["counts"]):
         assert {key: counts[key] for key in pytest_numbers.NUMBERS} == pytest_numbers.NUMBERS
     assert views.progress_line(status).startswith(f"run {pytest_numbers.RUN_ID} failed: 8/8 done, 1 failed")
+
+
+def test_status_gives_how_late_a_run_past_its_timeout_is() -> None:
+    """`overdue`: seconds past the timeout and the host's grace; null for a run within it."""
+    started = time.time() - 1000
+    record = RunRecord(id="r1", project="p", service="test", command=[], limits=Limits(1, 1.0, 1),
+                       state=RunState.RUNNING, started_at=started, timeout=100)
+    progress = Progress(Counts(), None, started, started, "plugin")
+    late = views.status_view(RunStatus(record, progress, [], Path("output.log")))
+    assert round(late["overdue"]) == 1000 - 100 - 60
+    on_time = RunStatus(replace(record, timeout=3600), progress, [], Path("output.log"))
+    assert views.status_view(on_time)["overdue"] is None

@@ -1,0 +1,75 @@
+"""A run's deadline, held on the host as well as in the container.
+
+The runner in the test container enforces `--timeout` with no envctl process alive. It can be
+undone from inside: with `init: true` or a tini entrypoint it is not PID 1, and the tests (the
+same user) can stop it. So whenever a collector is alive it holds the deadline too, a grace
+after the runner would have (the gate, then the runner's interrupt and terminate): past that,
+it stops the container as `envctl stop` does, and the run ends `timed-out`. A run found past
+that point by `status` or `wait` says so (`wait` starts a collector, which stops it at once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from envctl.runs.state import RunRecord
+
+# Seconds past started_at + timeout before the host steps in: the runner's gate (up to 30 s),
+# its interrupt and terminate graces (10 s + 5 s), and some slack for a loaded machine.
+HOST_GRACE = 60.0
+WAIT_SLICE = 86400.0  # seconds the watch waits at a time (the clock is read again after each)
+
+
+def host_deadline(record: RunRecord) -> float | None:
+    """When the host stops the run (epoch seconds); None with no timeout or before it started."""
+    if record.timeout <= 0 or record.started_at is None:
+        return None
+    return record.started_at + record.timeout + HOST_GRACE
+
+
+def overdue(record: RunRecord, now: float | None = None) -> float | None:
+    """Seconds a running run is past its host deadline (None: not past it, or not running)."""
+    deadline = host_deadline(record)
+    if deadline is None or record.state.terminal:
+        return None
+    late = (time.time() if now is None else now) - deadline
+    return late if late > 0 else None
+
+
+class DeadlineWatch:
+    """Calls ``on_passed`` once at ``deadline`` (epoch seconds, None: never) unless stopped first;
+    ``stop`` says whether it did."""
+
+    def __init__(self, deadline: float | None, on_passed: Callable[[], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.deadline = deadline
+        self.on_passed = on_passed
+        self.clock = clock
+        self.passed = False
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.deadline is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="envctl-deadline")
+        self._thread.start()
+
+    def _watch(self) -> None:
+        assert self.deadline is not None  # noqa: S101  # start() runs this only with one
+        while (left := self.deadline - self.clock()) > 0:
+            if self._stopped.wait(min(left, WAIT_SLICE)):  # a day at most: Event.wait overflows
+                return
+        if self._stopped.is_set():
+            return
+        self.passed = True
+        self.on_passed()
+
+    def stop(self) -> bool:
+        """Stop watching (waiting for a stop under way to finish); whether the deadline passed."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self.passed

@@ -1,0 +1,59 @@
+"""A run's deadline on the host: when it falls, how late a run is, and the watch that stops it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from envctl.runs.deadline import HOST_GRACE, DeadlineWatch, host_deadline, overdue
+from envctl.runs.outcome import EndFacts, decide
+from envctl.runs.state import Limits, RunRecord, RunState
+
+RUNNING = RunRecord(id="r1", project="p", service="test", command=["pytest"],
+                    limits=Limits(memory=2 << 30, cpus=2.0, pids=1024), created_at=1000.0,
+                    state=RunState.RUNNING, started_at=1010.0, timeout=300.0)
+
+
+def test_the_host_deadline_is_the_runners_plus_a_grace() -> None:
+    """started_at + timeout + HOST_GRACE; none without a timeout or before the start."""
+    assert HOST_GRACE == 60.0
+    assert host_deadline(RUNNING) == 1370.0
+    assert host_deadline(replace(RUNNING, timeout=0.0)) is None
+    assert host_deadline(replace(RUNNING, started_at=None)) is None
+
+
+def test_a_running_run_past_it_is_overdue_by_the_seconds_past() -> None:
+    """Late by now - deadline; not before it, nor once the run has ended."""
+    assert overdue(RUNNING, now=1400.5) == 30.5
+    assert overdue(RUNNING, now=1370.0) is None
+    assert overdue(replace(RUNNING, state=RunState.PASSED), now=9999.0) is None
+
+
+def test_a_deadline_already_past_stops_at_once() -> None:
+    """A collector taking over a run past its deadline stops the container right away."""
+    stopped = threading.Event()
+    watch = DeadlineWatch(99.0, stopped.set, clock=lambda: 100.0)
+    watch.start()
+    assert stopped.wait(5.0) is True
+    assert watch.stop() is True
+
+
+def test_a_run_that_ends_first_is_never_stopped() -> None:
+    """Stopped before its deadline: on_passed never runs; no deadline: no thread at all."""
+    calls: list[str] = []
+    watch = DeadlineWatch(1e12, lambda: calls.append("stop"), clock=lambda: 100.0)
+    watch.start()
+    assert watch.stop() is False
+    never = DeadlineWatch(None, lambda: calls.append("stop"))
+    never.start()
+    assert (never.stop(), calls) == (False, [])
+
+
+def test_a_run_the_host_stopped_is_timed_out_not_an_outside_signal() -> None:
+    """envctl's own stop at the deadline: timed-out naming the test, even though the engine
+    saw a kill (as for a cancel)."""
+    outcome = decide(EndFacts(exit_code=137, deadline_passed=True, signalled_from_outside="SIGKILL",
+                              running_test="tests/test_a.py::test_slow"))
+    assert (outcome.state, outcome.message) == (
+        RunState.TIMED_OUT, "the run passed its timeout and envctl stopped it (the runner in the "
+        "container had not) while running tests/test_a.py::test_slow")
