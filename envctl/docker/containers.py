@@ -4,11 +4,12 @@ and a probe container in another's network. Output streams are in :mod:`output`.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from envctl.docker import timeouts
 from envctl.docker.endpoints import container_endpoints
@@ -19,7 +20,69 @@ from envctl.errors import ContainerGoneError, DockerError, EngineUnavailableErro
 if TYPE_CHECKING:
     from docker import APIClient
 
-COPY_CAP = 512 << 20  # bytes of one file copied out of a container (JUnit, events)
+# Bytes of one file copied out of a container (JUnit, the timeout marker): one past the largest
+# cap the exchange copies a result under, so a file cut here is still seen there as too large,
+# and the run's record says so.
+COPY_CAP = (512 << 20) + 1
+ARCHIVE_CHUNK = 1 << 20  # bytes of the engine's archive read at a time
+ARCHIVE_SLACK = 1 << 20  # archive bytes beyond the file's own: its tar headers (a long name, xattrs)
+
+
+def _open_archive(api: APIClient, container_id: str, path: str) -> Any:
+    """The engine's tar of ``path`` in the container, as an HTTP response whose reads keep the
+    client's deadline: the SDK's get_archive lifts the socket's timeout for them, and a copy
+    (a bounded number of bytes) needs no such thing, where an engine that stops answering
+    mid-archive would hang the collector."""
+    sdk = cast("Any", api)  # the SDK's stubs omit its private helpers (streams.py uses them too)
+    response = sdk._get(sdk._url("/containers/{0}/archive", container_id), params={"path": path},
+                        stream=True, headers={"Accept-Encoding": "identity"})
+    sdk._raise_for_status(response)  # a missing path is the SDK's NotFound, as get_archive gives
+    return response
+
+
+class _ChunkReader(io.RawIOBase):
+    """The engine's archive (an HTTP response) as a file ``tarfile`` reads in stream mode,
+    ending after ``budget`` bytes whatever the archive holds; closing it closes the response."""
+
+    def __init__(self, response: Any, budget: int) -> None:
+        super().__init__()
+        self.response = response
+        self.chunks: Iterator[bytes] = iter(response.iter_content(ARCHIVE_CHUNK, False))
+        self.left = budget
+        self.pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending and self.left > 0:
+            chunk = next(self.chunks, b"")
+            if not chunk:
+                return 0
+            self.pending = memoryview(chunk)[:self.left]
+            self.left -= len(self.pending)
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+    def close(self) -> None:
+        self.response.close()  # what is left of the archive is never read
+        super().close()
+
+
+def _write_capped(source: IO[bytes], dest: Path, cap: int) -> None:
+    """Up to ``cap`` bytes of ``source`` into ``dest``; a failed write (a full disk) keeps what
+    was written, for the exchange's copy (which says what it found) to judge."""
+    copied = 0
+    try:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            while copied < cap and (block := source.read(min(ARCHIVE_CHUNK, cap - copied))):
+                out.write(block)
+                copied += len(block)
+    except OSError:
+        pass
 
 
 class Containers:
@@ -107,29 +170,23 @@ class Containers:
         return True
 
     def copy_file_out(self, container_id: str, path: str, dest: Path, *, cap: int = COPY_CAP) -> bool:
-        """Copy one regular file out of a (stopped) container to ``dest`` (0600); False if absent."""
+        """Copy one regular file out of a (stopped) container to ``dest`` (0600): at most ``cap``
+        bytes of it, read from the engine's archive as it streams (nothing spooled); whether
+        ``dest`` was written. Absent, or not a regular file: False, nothing written. A write
+        that fails (a full disk) keeps what was written, for the exchange's copy to judge."""
         import tarfile  # noqa: PLC0415
-        import tempfile  # noqa: PLC0415
 
         try:
             with translate_errors(f"copying {path} out of the test container"):
-                stream, _stat = self.api.get_archive(container_id, path)
-                with tempfile.TemporaryFile() as archive:
-                    for chunk in stream:
-                        archive.write(chunk)
-                    archive.seek(0)
-                    with tarfile.open(fileobj=archive) as tar:
-                        member = next((m for m in tar.getmembers() if m.isfile()), None)
-                        source = tar.extractfile(member) if member else None
-                        if source is None:
-                            return False
-                        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-                        with os.fdopen(fd, "wb") as out:
-                            copied = 0
-                            while (block := source.read(1 << 20)) and copied < cap:
-                                out.write(block[:cap - copied])
-                                copied += len(block)
-        except ContainerGoneError:
+                response = _open_archive(self.api, container_id, path)
+                with contextlib.closing(_ChunkReader(response, cap + ARCHIVE_SLACK)) as archive, \
+                        tarfile.open(fileobj=archive, mode="r|") as tar:
+                    member = tar.next()  # the path itself; a folder's members are never read
+                    source = tar.extractfile(member) if member is not None and member.isfile() else None
+                    if source is None:
+                        return False
+                    _write_capped(source, dest, cap)
+        except (ContainerGoneError, tarfile.TarError):
             return False
         return True
 

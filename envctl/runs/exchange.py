@@ -23,12 +23,15 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from envctl.files import open_regular, private_dir, read_regular
+from envctl.report.junit import JUNIT_CAP
+from envctl.runs.ids import RUN_ID_PATTERN
+from envctl.runs.result_copy import copy_capped
 from envctl.text import clean_text, has_control, tail_of
 
 EXCHANGE_ROOT = ".exchange"  # in the log dir (0700), beside the run dirs: <log_dir>/.exchange/<run_id>
@@ -43,7 +46,9 @@ RESULT_FILES = (JUNIT_FILE, EVENTS_FILE, PROGRESS_FILE)  # copied into the run d
 
 PROGRESS_CAP = 1 << 20
 TIMEOUT_CAP = 64 << 10
-RESULT_CAP = 512 << 20  # JUnit or events of a 100k-test suite are tens of MiB
+RESULT_CAP = 512 << 20  # events of a 100k-test suite are tens of MiB
+JUNIT_COPY_CAP = JUNIT_CAP  # what the JUnit reader reads: a larger copy would never be read whole
+RESULT_CAPS = {JUNIT_FILE: JUNIT_COPY_CAP, EVENTS_FILE: RESULT_CAP, PROGRESS_FILE: PROGRESS_CAP}
 LINE_CAP = 1 << 20  # one event line
 TEXT_CAP = 4000  # a failure message kept from an event
 NODEID_CAP = 1000
@@ -67,11 +72,10 @@ def create_dirs(run_dir: Path) -> None:
         path.chmod(mode)  # mkdir's mode is cut by the umask
 
 
-def remove_box(run_dir: Path) -> None:
-    """Remove the run's exchange folder (with the run); what cannot be removed stays behind."""
-    clear(run_dir)
-    with contextlib.suppress(OSError):
-        box(run_dir).rmdir()
+def remove_box(run_dir: Path) -> bool:
+    """Remove the run's exchange folder (with the run); whether it is gone (what a non-root
+    container left may not be: ``orphan_boxes`` finds it again)."""
+    return remove_folder(box(run_dir))
 
 
 def clean_nodeid(value: object) -> str | None:
@@ -117,55 +121,65 @@ def exchange_file_exists(run_dir: Path, name: str) -> bool:
 
 
 def copy_results(run_dir: Path) -> list[str]:
-    """Copy the container's results into the run dir (host-owned from then on); what was refused.
+    """Copy the container's results into the run dir (host-owned from then on), each under its
+    cap and the disk reserve (``result_copy``); what was refused or cut.
 
     Idempotent: a collector that takes over copies again, atomically replacing a copy."""
     refused = []
     for name in RESULT_FILES:
-        source_path = box(run_dir) / name
-        try:
-            source = open_regular(source_path)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            refused.append(f"{name}: {exc.strerror or exc}")
-            continue
-        tmp = run_dir / f".{name}.copy"
-        with source, _create_private(tmp) as out:
-            copied = 0
-            while chunk := source.read(1 << 20):
-                copied += len(chunk)
-                if copied > RESULT_CAP:
-                    refused.append(f"{name}: larger than {RESULT_CAP} bytes, cut")
-                    break
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(run_dir / name)
+        problem = copy_capped(box(run_dir) / name, run_dir / name, RESULT_CAPS[name])
+        if problem:
+            refused.append(f"{name}: {problem}")
     return refused
-
-
-def _create_private(path: Path) -> BinaryIO:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    return os.fdopen(fd, "wb")
 
 
 def clear(run_dir: Path) -> None:
     """Empty the exchange folder once the container is gone and its results are copied: what
     the tests left there (links to host files, FIFOs) must not outlive the run, where a CI
     artifact upload of the run directory would follow them."""
+    _clear_folder(box(run_dir))
+
+
+# Looked up at each call: a unit test fakes a tree the host user cannot remove (they run as root).
+remove_tree: Callable[[str], None] = shutil.rmtree
+
+
+def _clear_folder(folder: Path) -> None:
     try:
-        entries = list(os.scandir(box(run_dir)))
+        entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
         with contextlib.suppress(OSError):
             if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)  # never follows links inside
+                remove_tree(entry.path)  # never follows links inside
             else:
                 Path(entry.path).unlink()
+
+
+def remove_folder(folder: Path) -> bool:
+    """Empty and remove an exchange folder; whether it is gone. What a non-root container left
+    (a 0700 folder of its uid) cannot be removed by the host user: ``leftovers`` removes it."""
+    _clear_folder(folder)
+    try:
+        folder.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def orphan_boxes(log_dir: Path) -> list[Path]:
+    """The exchange folders in ``log_dir`` whose run directory is gone: what could not be
+    removed with its run, left for the next rotation to try again."""
+    try:
+        entries = list(os.scandir(log_dir / EXCHANGE_ROOT))
+    except OSError:
+        return []
+    return sorted(Path(entry.path) for entry in entries
+                  if RUN_ID_PATTERN.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+                  and not os.path.lexists(log_dir / entry.name))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
 """A --shards parent's end, in the collector process: once every shard has ended (collecting any
 that has no collector), merge them and record the parent's end; once their projects are gone,
-say so."""
+say so.
+
+The shards' reports are merged as streams (``report.junit_merged``): the parent holds one test
+case at a time, never a shard's report (up to a million cases each, at the JUnit cap).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from envctl.report.junit_merged import merge_reports
 from envctl.runs import lifecycle
-from envctl.runs.state import RunRecord
+from envctl.runs.collector_log import say
+from envctl.runs.exchange import JUNIT_FILE, open_result
+from envctl.runs.state import Counts, RunRecord
 from envctl.runs.store import collector_lock
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
@@ -25,8 +32,6 @@ def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Pat
     """Finish the parent once its shards have ended; None when another collector holds it.
     ``collect``: collects one shard (the collector's own step: a no-op while another holds it);
     ``record_history``: adds the ended parent to the tests' history."""
-    from envctl.runs.shards import finalize  # noqa: PLC0415
-
     with collector_lock(parent_dir, held_fd=held_fd) as mine:
         if not mine:
             return None
@@ -54,3 +59,26 @@ def _children_when(children: list[Path], done: Callable[[RunRecord], bool], dead
             if not done(child):
                 collect(child_dir)  # a no-op while another collector holds it
         sleep(PARENT_POLL)
+
+
+def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:
+    """Once every shard has ended: merge their reports as `report merge` does (a test in two
+    shards, or a shard that stopped early, is a problem and never a pass), with the durations
+    the next split balances on, and record the parent's end with pytest's numbers for the run."""
+    from envctl.runs.shards import combined_counts, durations_file_of, without_repeats  # noqa: PLC0415
+
+    if any(not child.state.terminal for child in children):
+        return RunRecord.load(parent_dir)
+    reports = ((f"shard {child.shard or child.id}", open_result(parent_dir.parent / child.id, JUNIT_FILE))
+               for child in children)  # opened one at a time, as the merge reaches each
+    merged = merge_reports(reports, parent_dir / JUNIT_FILE, durations_file_of(parent_dir))
+    for problem in merged.problems:
+        say(f"collector {parent_dir.name}: the shards' reports: {problem}")
+    for unwritten in merged.unwritten:
+        say(f"collector {parent_dir.name}: not written: {unwritten}")
+    counts = without_repeats(combined_counts(c.counts for c in children),
+                             (parent_dir.parent / child.id for child in children))
+    if merged.cases:
+        # JUnit has no flaky test (it passed after a rerun): the shards' own count says it.
+        counts = Counts(**merged.counts(), flaky=counts.flaky)
+    return lifecycle.finish_parent(parent_dir, children, merged.exit_code if merged.cases else None, counts)

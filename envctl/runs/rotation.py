@@ -1,27 +1,38 @@
-"""Log rotation: keep the last N runs, drop runs past the max age, never a running or the latest."""
+"""Log rotation: keep the last N runs, drop runs past the max age, never a running or the latest.
+
+A run's exchange folder goes with it. One that the host user cannot remove (what a non-root test
+container left) is purged through the engine (``leftovers``); if even that fails now (no engine,
+no image), it stays and every later rotation tries again: it is never forgotten, and rotation
+never fails because of it.
+"""
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from envctl.runs.exchange import remove_box
+from envctl.errors import EnvctlError
+from envctl.log import get_logger
+from envctl.runs.exchange import orphan_boxes, remove_box
 from envctl.runs.store import RunStore
 
+Purge = Callable[[Path, list[Path]], list[Path]]  # (log dir, exchange folders) -> the ones left
 
-def rotate(store: RunStore, *, keep: int, max_age: float, now: float | None = None) -> list[str]:
-    """Remove old finished runs; return the ids removed."""
+
+def rotate(store: RunStore, *, keep: int, max_age: float, now: float | None = None,
+           purge: Purge | None = None) -> list[str]:
+    """Remove old finished runs; return the ids removed. ``purge``: removes the exchange folders
+    the host could not (default: ``leftovers.purge_boxes``, through the engine)."""
     now = time.time() if now is None else now
     every = store.records()
     # Shard runs follow their --shards parent: kept with it, removed with it.
     records = [(p, r) for p, r in every if r.parent is None]
     children = {r.id: [(p, c) for p, c in every if c.parent == r.id] for _p, r in records}
-    if not records:
-        return []
-    latest = records[-1][1].id
     removed: list[str] = []
     kept = 0
+    latest = records[-1][1].id if records else None
     for path, record in reversed(records):  # newest first
         active = not record.state.terminal or any(not c.state.terminal for _p, c in children[record.id])
         too_old = now - record.created_at > max_age
@@ -33,9 +44,31 @@ def rotate(store: RunStore, *, keep: int, max_age: float, now: float | None = No
             removed.append(child.id)
         _remove(path)
         removed.append(record.id)
+    _purge_orphans(store.root, purge)
     return sorted(removed)
 
 
 def _remove(path: Path) -> None:
-    remove_box(path)
+    remove_box(path)  # one that stays is an orphan once its run is gone: purged below
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _purge_orphans(root: Path, purge: Purge | None) -> None:
+    """The exchange folders whose run is gone (this rotation's, and any earlier one could not
+    remove), through the engine; what stays is tried again next time."""
+    orphans = orphan_boxes(root)
+    if not orphans:
+        return
+    if purge is None:
+        from envctl.runs.leftovers import purge_boxes  # noqa: PLC0415  # lazy: only with leftovers
+
+        purge = purge_boxes
+    try:
+        left = purge(root, orphans)
+    except (EnvctlError, OSError) as exc:  # rotation runs before every test run: it never fails one
+        left = orphans
+        get_logger("envctl.rotation").warning("exchange folders not purged", error=str(exc))
+    if left:
+        get_logger("envctl.rotation").warning(
+            "exchange folders the host user cannot remove are left for the next rotation to try again",
+            folders=[str(path) for path in left])

@@ -3,15 +3,17 @@ rendered (markdown, JSON, CSV, or the JUnit report passed through)."""
 
 from __future__ import annotations
 
+import codecs
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from envctl.report.failures import Failure
 from envctl.report.junit import Results
 from envctl.report.summary import FORMATS, cases_csv, markdown
-from envctl.runs.exchange import JUNIT_FILE, open_result
+from envctl.runs.exchange import JUNIT_COPY_CAP, JUNIT_FILE, open_result
 from envctl.runs.progress import read_progress
 from envctl.runs.results import run_flaky, run_results
 from envctl.runs.state import Counts, RunRecord
@@ -58,15 +60,14 @@ def _live_counts(run_dir: Path, record: RunRecord) -> Counts:
     return read_progress(run_dir).counts
 
 
-def render(run_dir: Path, record: RunRecord, fmt: str) -> str:
+def render(run_dir: Path, record: RunRecord, fmt: str, out: TextIO | None = None) -> str:
+    """The report as text; the JUnit report is not returned but streamed to ``out`` (stdout by
+    default), since a 100k-test report is tens of MiB that need never be held whole."""
     if fmt == "html":
         return html_report(run_dir, record)
     if fmt == "junit":
-        handle = open_result(run_dir, JUNIT_FILE)
-        if handle is None:
-            return ""
-        with handle:
-            return handle.read().decode("utf-8", errors="replace")
+        stream_junit(run_dir, sys.stdout if out is None else out)
+        return ""
     if fmt == "csv":
         flaky = run_flaky(run_dir, record.children, limit=100_000)[0]
         return cases_csv(run_results(run_dir), flaky={f.nodeid for f in flaky})
@@ -74,6 +75,26 @@ def render(run_dir: Path, record: RunRecord, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2)
     return markdown(data)
+
+
+JUNIT_CHUNK = 1 << 20  # bytes of the JUnit report read, decoded and written at a time
+
+
+def stream_junit(run_dir: Path, out: TextIO) -> int:
+    """Copy the run's JUnit report to ``out`` a chunk at a time, decoded as UTF-8 (what is not
+    is replaced, a character split between chunks included), up to the cap the exchange copies
+    it under (the live file of a run still going may be growing); the bytes copied."""
+    handle = open_result(run_dir, JUNIT_FILE)
+    if handle is None:
+        return 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    copied = 0
+    with handle:
+        while copied < JUNIT_COPY_CAP and (chunk := handle.read(min(JUNIT_CHUNK, JUNIT_COPY_CAP - copied))):
+            copied += len(chunk)
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
+    return copied
 
 
 def html_report(run_dir: Path, record: RunRecord) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import docker.errors
@@ -57,6 +57,25 @@ class Stream:
         self.closed = True
 
 
+class Archive:
+    """The engine's answer to a GET of a container's archive: its chunks as they stream, and
+    whether it was closed (and how far it was read)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+        self.pulled = 0
+
+    def iter_content(self, chunk_size: int, decode_unicode: bool) -> Iterator[bytes]:
+        assert (chunk_size, decode_unicode) == (1 << 20, False)
+        for chunk in self.chunks:
+            self.pulled += 1
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class Each:
     """One answer per call, in order; the last repeats."""
 
@@ -89,12 +108,17 @@ class FakeAPI:
         return [(args, kwargs) for called, args, kwargs in self.calls if called == name]
 
     # The SDK's response helpers envctl's streams use (docker/streams.py): a GET of /events is
-    # the "events" answer; a lifted socket timeout is recorded as "disable_socket_timeout".
-    def _url(self, path: str) -> str:
-        return path
+    # the "events" answer; a lifted socket timeout is recorded as "disable_socket_timeout". A
+    # GET of a container's archive (containers.py's copy out) is the "get_archive" answer.
+    def _url(self, path: str, *args: str) -> str:
+        return path.format(*args)
 
-    def _get(self, url: str, *, params: dict[str, Any], stream: bool) -> Any:
-        assert url == "/events" and stream, url
+    def _get(self, url: str, *, params: dict[str, Any], stream: bool,
+             headers: dict[str, str] | None = None) -> Any:
+        assert stream, url
+        if url.endswith("/archive"):
+            return self._answer("get_archive", url, params=params, headers=headers)
+        assert url == "/events", url
         return self._answer("events", params=params)
 
     def _raise_for_status(self, response: Any) -> None:

@@ -3,7 +3,9 @@ signal, copy out, probe and remove, with the engine's errors as envctl's."""
 
 from __future__ import annotations
 
+import io
 import stat
+import tarfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,7 +14,7 @@ import requests.exceptions
 
 from envctl.docker.containers import Containers
 from envctl.errors import EngineUnavailableError
-from tests.unit.fake_api import Each, FakeAPI, api_error, not_found, tar_of
+from tests.unit.fake_api import Archive, Each, FakeAPI, api_error, not_found, tar_of
 
 INSPECT = {"Id": "c1", "Name": "/p-db-1", "State": {"Status": "running", "ExitCode": 0},
            "Config": {"Labels": {"com.docker.compose.service": "db"}},
@@ -119,18 +121,22 @@ def test_kill_says_whether_the_signal_was_delivered() -> None:
 
 
 def test_copy_file_out_writes_the_file_private(tmp_path: Path) -> None:
-    """The archive's one regular file lands at ``dest``, mode 0600."""
-    calls, api = containers(get_archive=([tar_of("junit.xml", b"<testsuites/>")], {}))
+    """The archive's one regular file lands at ``dest``, mode 0600; the archive is asked for
+    with the client's deadline kept (not the SDK's get_archive, which lifts it) and closed."""
+    archive = Archive([tar_of("junit.xml", b"<testsuites/>")])
+    calls, api = containers(get_archive=archive)
     dest = tmp_path / "junit.xml"
     assert calls.copy_file_out("c1", "/envctl-run/junit.xml", dest) is True
     assert dest.read_bytes() == b"<testsuites/>"
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
-    assert api.called("get_archive") == [(("c1", "/envctl-run/junit.xml"), {})]
+    assert api.called("get_archive") == [(("/containers/c1/archive",), {
+        "params": {"path": "/envctl-run/junit.xml"}, "headers": {"Accept-Encoding": "identity"}})]
+    assert archive.closed is True
 
 
 def test_copy_file_out_stops_at_the_cap(tmp_path: Path) -> None:
     """A file larger than ``cap`` is cut at ``cap`` bytes."""
-    calls, _api = containers(get_archive=([tar_of("events", b"x" * 100)], {}))
+    calls, _api = containers(get_archive=Archive([tar_of("events", b"x" * 100)]))
     assert calls.copy_file_out("c1", "/e", tmp_path / "events", cap=10) is True
     assert (tmp_path / "events").read_bytes() == b"x" * 10
 
@@ -139,9 +145,39 @@ def test_copy_file_out_of_nothing_is_false(tmp_path: Path) -> None:
     """A missing path (404) or an archive without a regular file copies nothing."""
     calls, _api = containers(get_archive=not_found("no such file"))
     assert calls.copy_file_out("c1", "/none", tmp_path / "a") is False
-    empty, _api = containers(get_archive=([b"\0" * 1024], {}))
+    empty, _api = containers(get_archive=Archive([b"\0" * 1024]))
     assert empty.copy_file_out("c1", "/none", tmp_path / "b") is False
     assert not (tmp_path / "b").exists()
+
+
+def test_copy_file_out_streams_the_archive_and_stops_reading_it_at_the_cap(tmp_path: Path) -> None:
+    """A 64 MiB file, cap 100 bytes: the archive is read as far as the cap (never spooled
+    whole), then closed; the copy holds the first 100 bytes."""
+    data = tar_of("junit.xml", b"y" * (64 << 20))
+    archive = Archive(data[start:start + (64 << 10)] for start in range(0, len(data), 64 << 10))
+    calls, _api = containers(get_archive=archive)
+    assert calls.copy_file_out("c1", "/j", tmp_path / "junit.xml", cap=100) is True
+    assert (tmp_path / "junit.xml").read_bytes() == b"y" * 100
+    assert (archive.pulled, archive.closed) == (1, True)
+
+
+def test_copy_file_out_of_a_folder_copies_nothing(tmp_path: Path) -> None:
+    """The container made the path a folder (with a file in it): not a file, nothing written."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.addfile(_folder("junit.xml"))
+        member = tarfile.TarInfo("junit.xml/inner")
+        member.size = 2
+        tar.addfile(member, io.BytesIO(b"hi"))
+    calls, _api = containers(get_archive=Archive([buffer.getvalue()]))
+    assert calls.copy_file_out("c1", "/j", tmp_path / "junit.xml") is False
+    assert not (tmp_path / "junit.xml").exists()
+
+
+def _folder(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
 
 
 def probe_api(**answers: Any) -> tuple[Containers, FakeAPI]:

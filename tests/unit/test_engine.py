@@ -12,7 +12,7 @@ from envctl.docker import engine as engine_module
 from envctl.docker import timeouts
 from envctl.docker.engine import Engine
 from envctl.errors import EngineUnavailableError
-from tests.unit.fake_api import FakeAPI, Stream, tar_of
+from tests.unit.fake_api import Archive, FakeAPI, Stream, tar_of
 
 
 class Client:
@@ -92,7 +92,7 @@ def test_container_calls_go_to_the_containers(api: FakeAPI, tmp_path: Path) -> N
     """Inspect, list, logs, wait, kill, copy, remove: the same API, the same answers."""
     api.answers.update(inspect_container={"Id": "c1", "State": {"Status": "running"}},
                        containers=[{"Id": "c1"}], logs=b"a\nb\n", wait={"StatusCode": 4},
-                       get_archive=([tar_of("f", b"data")], {}))
+                       get_archive=Archive([tar_of("f", b"data")]))
     engine = Engine()
     state = engine.container_state("c1")
     assert state is not None and state.status == "running"

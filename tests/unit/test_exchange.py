@@ -126,6 +126,51 @@ def test_copy_results_makes_host_copies_and_is_idempotent(run_dir: Path) -> None
     assert (run_dir / "junit.xml").stat().st_mode & 0o777 == 0o600
 
 
+def test_each_result_is_copied_under_its_own_cap_and_a_cut_is_said(run_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """JUnit past the JUnit reader's cap (small here), progress past its own: each cut and
+    said, as the record's problems; events within theirs: whole."""
+    assert exchange.RESULT_CAPS == {"junit.xml": 256 << 20, "events.jsonl": 512 << 20,
+                                    "progress.json": 1 << 20}
+    monkeypatch.setitem(exchange.RESULT_CAPS, "junit.xml", 10)
+    monkeypatch.setitem(exchange.RESULT_CAPS, "progress.json", 5)
+    for name in ("junit.xml", "events.jsonl", "progress.json"):
+        (box(run_dir) / name).write_text("y" * 12)
+    assert exchange.copy_results(run_dir) == ["junit.xml: larger than 10 bytes (0 MiB), cut there",
+                                               "progress.json: larger than 5 bytes (0 MiB), cut there"]
+    names = ("junit.xml", "events.jsonl", "progress.json")
+    assert [len((run_dir / name).read_bytes()) for name in names] == [10, 12, 5]
+
+
+def test_a_box_with_what_the_host_cannot_remove_stays_and_is_found_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder a non-root container left (0700, its uid: the host user cannot empty it; unit
+    tests run as root, so the removal is faked): the box stays, and once its run is gone it is
+    an orphan; a box whose run is there, or a name that is no run's, is not."""
+    runs = tmp_path / "logs"
+    kept, gone = runs / "20260101-000000-aaa1", runs / "20260101-000000-aaa2"
+    for run_dir in (kept, gone):
+        run_dir.mkdir(parents=True)
+        exchange.create_dirs(run_dir)
+        (box(run_dir) / "cache").mkdir()
+        (box(run_dir) / "cache" / "data").write_text("x")
+    (runs / ".exchange" / "not-a-run").mkdir()
+
+    def refused(path: str) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(exchange, "remove_tree", refused)
+    assert exchange.remove_box(gone) is False
+    (gone / "input").rmdir()
+    gone.rmdir()
+    assert exchange.orphan_boxes(runs) == [box(gone)]
+    monkeypatch.undo()
+    assert exchange.remove_box(gone) is True
+    assert exchange.remove_box(gone) is True  # gone already
+    assert exchange.orphan_boxes(runs) == []
+    assert exchange.orphan_boxes(tmp_path / "none") == []
+
+
 def test_running_test_is_the_started_one_without_a_result(run_dir: Path) -> None:
     """From the events' tail: a start with no result."""
     events = [{"kind": "start", "nodeid": "a"}, {"kind": "result", "nodeid": "a", "outcome": "passed"},

@@ -1,8 +1,14 @@
-"""Rotation keeps the last N runs, drops old ones, and never a running run or the latest."""
+"""Rotation keeps the last N runs, drops old ones, and never a running run or the latest; an
+exchange folder the host cannot remove is purged, or tried again next time."""
 
+import shutil
 import time
+from pathlib import Path
 
-from envctl.runs import lifecycle
+import pytest
+
+from envctl.errors import EngineUnavailableError
+from envctl.runs import exchange, lifecycle
 from envctl.runs.rotation import rotate
 from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.runs.store import RunStore
@@ -44,3 +50,60 @@ def test_max_age(tmp_path) -> None:  # type: ignore[no-untyped-def]
     make(store, "000002", RunState.PASSED, now)
     make(store, "000003", RunState.PASSED, now)
     assert rotate(store, keep=10, max_age=86400, now=now) == [old]
+
+
+def _with_stuck_box(store: RunStore, run_id: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The run's exchange folder holds a tree a non-root container left, which the host user
+    cannot remove (faked: unit tests run as root)."""
+    box = exchange.box(store.root / run_id)
+    exchange.create_dirs(store.root / run_id)
+    (box / "tmp" / "pytest-of-app").mkdir(parents=True)
+    real = exchange.remove_tree
+
+    def refused(path: str) -> None:
+        if Path(path).is_relative_to(box):
+            raise PermissionError(13, "Permission denied", path)
+        real(path)
+
+    monkeypatch.setattr(exchange, "remove_tree", refused)
+    return box
+
+
+def test_a_box_the_host_cannot_remove_goes_through_the_purge(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run goes; its exchange folder, which the host could not remove, is handed to the
+    purge (root through the engine), which removes it."""
+    store = RunStore(tmp_path)
+    now = time.time()
+    old = make(store, "000001", RunState.PASSED, now)
+    make(store, "000002", RunState.PASSED, now)
+    box = _with_stuck_box(store, old, monkeypatch)
+    handed: list[list[Path]] = []
+
+    def purge(root: Path, boxes: list[Path]) -> list[Path]:
+        handed.append(boxes)
+        shutil.rmtree(boxes[0])  # root in the helper removes anything
+        return []
+
+    assert rotate(store, keep=1, max_age=86400, now=now, purge=purge) == [old]
+    assert (handed, box.exists()) == ([[box]], False)
+
+
+def test_a_purge_that_fails_never_fails_rotation_and_is_tried_again(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No engine now: the run is removed all the same and its folder stays, an orphan; the next
+    rotation (nothing else to remove) hands it to the purge again."""
+    store = RunStore(tmp_path)
+    now = time.time()
+    old = make(store, "000001", RunState.PASSED, now)
+    latest = make(store, "000002", RunState.PASSED, now)
+    box = _with_stuck_box(store, old, monkeypatch)
+    handed: list[list[Path]] = []
+
+    def no_engine(_root: Path, boxes: list[Path]) -> list[Path]:
+        handed.append(boxes)
+        raise EngineUnavailableError("the Docker engine does not answer")
+
+    assert rotate(store, keep=1, max_age=86400, now=now, purge=no_engine) == [old]
+    assert rotate(store, keep=1, max_age=86400, now=now, purge=no_engine) == []
+    assert (store.ids(), handed, box.is_dir()) == ([latest], [[box], [box]], True)

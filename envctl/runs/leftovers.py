@@ -1,0 +1,94 @@
+"""What a test container left in the exchange area that the host user cannot remove, removed
+through the engine.
+
+A test container running as a non-root uid may leave a folder of that uid with mode 0700 (or
+0500) in its exchange folder: pytest's tmp_path, a cache. A non-root host user can neither list
+nor empty it, so the exchange folder stays. Nothing the host or envctl sets beforehand prevents
+it: the container may chmod what it owns (a default ACL is masked by `chmod 700`, and not every
+file system has ACLs), and its runner's last clean-up is skipped when it is killed (a timeout's
+SIGKILL, the OOM killer, a stopped engine). What always works is root over that folder alone:
+a one-shot helper container of a test image (``docker.purge``), started only when the host's
+own removal fails. Rotation asks for it, for every exchange folder whose run is gone
+(``exchange.orphan_boxes``), each time it runs: one it cannot purge now (no engine, no image,
+a remote engine that cannot mount the folder) is tried again next time, never forgotten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from envctl.errors import EnvctlError
+from envctl.runs.exchange import remove_folder
+from envctl.runs.store import START_FILE, RunStore
+
+IMAGES_TRIED = 3  # test images of the newest runs tried in turn (one the engine lacks is skipped)
+
+
+def purge_boxes(log_dir: Path, boxes: list[Path], *,
+                purge: Callable[[str, Path], bool] | None = None,
+                images: list[str] | None = None) -> list[Path]:
+    """Empty and remove ``boxes`` (exchange folders the host user could not remove) through a
+    helper container of a test image; the ones still there. ``purge(image, folder)``: empties
+    ``folder`` with ``image`` (default: through the engine); ``images``: the test images to try
+    (default: those of the newest runs in ``log_dir``)."""
+    if not boxes:
+        return []
+    purge = purge or _purge_with_engine
+    images = run_images(log_dir) if images is None else images
+    for box in boxes:
+        for image in images:
+            try:
+                if purge(image, box):
+                    break
+            except EnvctlError:
+                break  # no engine: every other image and folder would fail alike, until next time
+        remove_folder(box)
+    return [box for box in boxes if os.path.lexists(box)]
+
+
+def run_images(log_dir: Path) -> list[str]:
+    """The test images of the newest runs in ``log_dir`` (each run's start.json names its
+    settings and project), at most IMAGES_TRIED of them."""
+    found: list[str] = []
+    for run_id in reversed(RunStore(log_dir).ids()):
+        image = image_of(log_dir / run_id)
+        if image is not None and image not in found:
+            found.append(image)
+        if len(found) >= IMAGES_TRIED:
+            break
+    return found
+
+
+def _image_of(run_dir: Path) -> str | None:
+    from envctl.env.environment import Environment  # noqa: PLC0415  # lazy: only with leftovers
+    from envctl.settings import Settings  # noqa: PLC0415
+
+    try:
+        data = json.loads((run_dir / START_FILE).read_text(encoding="utf-8"))
+        env = Environment(Settings.from_json(data["settings"]), project=data["project"],
+                          isolated_for=data.get("isolated_for"))
+        return env.image_for(env.settings.test_service)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EnvctlError):
+        return None  # a run from an older envctl, a compose file since changed: the next run's
+
+
+# Looked up at each call: a unit test gives the images without a compose file.
+image_of: Callable[[Path], str | None] = _image_of
+
+
+def _purge_with_engine(image: str, folder: Path) -> bool:
+    """Empty ``folder`` from a helper container on the engine, if that engine is this machine's
+    (a remote one would mount a folder of its own machine)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return False
+    from envctl.docker import labels, timeouts  # noqa: PLC0415  # lazy: the SDK is heavy
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+    from envctl.docker.purge import purge_folder  # noqa: PLC0415
+
+    with Engine(timeout=timeouts.CALL) as engine:
+        return purge_folder(engine.client.api, image, folder.resolve(),
+                            labels={labels.MANAGED: "true", labels.RUN: folder.name})

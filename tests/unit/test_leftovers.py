@@ -1,0 +1,87 @@
+"""Exchange folders the host user cannot remove, purged through a helper of a test image: each
+image tried in turn, the folder removed once empty, what stays said (no engine here: the purge
+is faked, and so is the host's refusal, since unit tests run as root)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from envctl.errors import EngineUnavailableError
+from envctl.runs import exchange, leftovers
+from envctl.runs.leftovers import purge_boxes, run_images
+
+RUNS = ["20260101-000000-aaa1", "20260101-000000-aaa2", "20260101-000000-aaa3", "20260101-000000-aaa4"]
+
+
+@pytest.fixture
+def stuck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An orphan exchange folder holding a tree the host user cannot remove."""
+    box = tmp_path / ".exchange" / RUNS[0]
+    (box / "cache" / "v").mkdir(parents=True)
+    (box / "cache" / "v" / "data").write_text("x")
+
+    def refused(path: str) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(exchange, "remove_tree", refused)
+    return box
+
+
+def root_purge(tried: list[str], works_with: str) -> Callable[[str, Path], bool]:
+    """A helper that empties the folder as root, with one image only."""
+    def purge(image: str, folder: Path) -> bool:
+        tried.append(image)
+        if image != works_with:
+            return False
+        for entry in folder.iterdir():
+            shutil.rmtree(entry)
+        return True
+
+    return purge
+
+
+def test_a_stuck_folder_is_purged_with_the_first_image_that_works(stuck: Path, tmp_path: Path) -> None:
+    """The first image is not on the engine, the second is: the folder is emptied and removed."""
+    tried: list[str] = []
+    left = purge_boxes(tmp_path, [stuck], purge=root_purge(tried, "b:1"), images=["a:1", "b:1", "c:1"])
+    assert (left, tried, stuck.exists()) == ([], ["a:1", "b:1"], False)
+
+
+def test_without_an_engine_the_folder_stays_for_the_next_time(stuck: Path, tmp_path: Path) -> None:
+    """No engine: no other image is tried, the folder is returned as left."""
+    tried: list[str] = []
+
+    def no_engine(image: str, _folder: Path) -> bool:
+        tried.append(image)
+        raise EngineUnavailableError("the Docker engine does not answer")
+
+    assert purge_boxes(tmp_path, [stuck], purge=no_engine, images=["a:1", "b:1"]) == [stuck]
+    assert (tried, (stuck / "cache" / "v" / "data").read_text()) == (["a:1"], "x")
+
+
+def test_the_images_tried_are_the_newest_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Newest first, each once, a run whose image cannot be told skipped, at most IMAGES_TRIED."""
+    for run_id in RUNS:
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "run.json").write_text("{}")
+    images = {RUNS[3]: "shop-tests", RUNS[2]: None, RUNS[1]: "shop-tests", RUNS[0]: "old-tests"}
+    monkeypatch.setattr(leftovers, "image_of", lambda run_dir: images[run_dir.name])
+    assert run_images(tmp_path) == ["shop-tests", "old-tests"]
+    monkeypatch.setattr(leftovers, "IMAGES_TRIED", 1)
+    assert run_images(tmp_path) == ["shop-tests"]
+
+
+def test_a_run_without_its_start_file_has_no_image(tmp_path: Path) -> None:
+    """No start.json (an older envctl, a damaged run): None, no error."""
+    assert leftovers.image_of(tmp_path) is None
+
+
+def test_a_remote_engine_is_never_asked_to_mount_a_local_folder(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """DOCKER_HOST on another machine: its bind mount would be of its own folders, so no helper."""
+    monkeypatch.setenv("DOCKER_HOST", "tcp://ci-engine:2376")
+    assert leftovers._purge_with_engine("img", tmp_path) is False

@@ -1,0 +1,83 @@
+"""`report --format junit` streams the run's JUnit report a chunk at a time: the same text as a
+whole read, never the whole file in memory, never past the cap its copy has."""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from envctl.runs import exchange
+from envctl.runs.state import Limits, RunRecord, RunState
+from envctl.ui import report
+from envctl.ui.report import JUNIT_CHUNK, render, stream_junit
+
+RECORD = RunRecord(id="20260101-000000-abcd", project="p", service="test", command=["pytest"],
+                   limits=Limits(1, 1.0, 1), state=RunState.PASSED)
+
+
+class Counted(io.StringIO):
+    """stdout that keeps only how much was written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.size += len(text)
+        return len(text)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    path = tmp_path / RECORD.id
+    path.mkdir()
+    exchange.create_dirs(path)
+    return path
+
+
+def test_the_report_is_written_as_read_with_a_character_split_between_chunks(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 4 bytes cut the two-byte "é" and the four-byte emoji: the text comes out whole,
+    a byte that is no UTF-8 replaced; render itself returns nothing."""
+    monkeypatch.setattr(report, "JUNIT_CHUNK", 4)
+    (run_dir / "junit.xml").write_bytes("<testsuites name='é😀'/>\n".encode() + b"\xff")
+    out = io.StringIO()
+    assert render(run_dir, RECORD, "junit", out) == ""
+    assert out.getvalue() == "<testsuites name='é😀'/>\n\ufffd"
+
+
+def test_a_multi_megabyte_report_is_never_held_whole(run_dir: Path) -> None:
+    """24 MiB go out with memory near two chunks (the bytes read and their text)."""
+    size = 24 << 20
+    with (run_dir / "junit.xml").open("wb") as handle:
+        for _ in range(size // (1 << 20)):
+            handle.write(b"<testcase name='t'/>".ljust(1 << 20))
+    out = Counted()
+    tracemalloc.start()
+    try:
+        copied = stream_junit(run_dir, out)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (copied, out.size) == (size, size)
+    assert peak < 3 * JUNIT_CHUNK
+
+
+def test_the_live_report_of_a_run_still_going_stops_at_the_cap(run_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before collection the container's own file is read: at most the cap its copy would have."""
+    monkeypatch.setattr(report, "JUNIT_COPY_CAP", 10)
+    (exchange.box(run_dir) / "junit.xml").write_text("<testsuites/>" * 100)
+    out = io.StringIO()
+    assert stream_junit(run_dir, out) == 10
+    assert out.getvalue() == "<testsuite"
+
+
+def test_no_report_writes_nothing(run_dir: Path) -> None:
+    """No JUnit yet (or one refused, a link): nothing, and no error."""
+    (exchange.box(run_dir) / "junit.xml").symlink_to("/etc/passwd")
+    out = io.StringIO()
+    assert (stream_junit(run_dir, out), out.getvalue()) == (0, "")
