@@ -114,16 +114,17 @@ def test_stop_during_an_image_build_cancels_within_seconds(make_project) -> None
     assert images.stdout.strip() == ""
 
 
-def test_a_timeout_holds_when_the_tests_kill_the_runner(runs_project) -> None:  # type: ignore[no-untyped-def]
-    """With `init: true` the runner is not PID 1 and the tests can kill it: the collector holds
-    the deadline too, and the run ends timed-out (not hanging, not passed)."""
+def test_a_timeout_holds_when_the_tests_stop_the_runner(runs_project) -> None:  # type: ignore[no-untyped-def]
+    """With `init: true` the runner is not PID 1 and the tests can stop it (SIGSTOP: a kill
+    would end the init, and the container with it): the collector holds the deadline too, and
+    the run ends timed-out, not hanging."""
     compose_file = runs_project.path / "compose.yaml"
     compose_file.write_text(compose_file.read_text().replace(
         "    working_dir: /suite\n", "    working_dir: /suite\n    init: true\n"))
     (runs_project.path / "suite" / "test_escape.py").write_text(
         "import os, signal, time\n"
         "def test_escape():\n"
-        "    os.kill(os.getppid(), signal.SIGKILL)  # the runner, which holds the timeout\n"
+        "    os.kill(os.getppid(), signal.SIGSTOP)  # the runner, which holds the timeout\n"
         "    time.sleep(600)\n")
     result = runs_project.envctl("test", "--timeout", "1s", timeout=240)
     assert result.returncode == 20, result.output
