@@ -128,9 +128,11 @@ class Environment:
         base = self._base_compose()
         override = self._write_label_override()
         # Every profile: envctl always names the services it starts, so none starts unasked,
-        # and `down` or `run` reach a service behind a profile too.
+        # and `down` or `run` reach a service behind a profile too. Named one by one, not "*":
+        # compose before 2.24 or so finds no service behind a profile for `run --profile '*'`.
+        every = sorted({p for spec in self.config().services.values() for p in spec.profiles})
         return Compose([*base.files, override, *extra_files], self.project,
-                       timeout=self.settings.docker_timeout, env_files=base.env_files, profiles=["*"])
+                       timeout=self.settings.docker_timeout, env_files=base.env_files, profiles=every)
 
     def _state_dir(self) -> Path:
         return private_dir(self.settings.resolved_log_dir / ".compose")

@@ -173,6 +173,15 @@ def test_the_label_override_tags_everything_the_project_creates(shop: Project) -
     assert env.compose().files[1] == compose.files[1]  # written once
 
 
+def test_the_projects_compose_names_every_profile_one_by_one(shop: Project) -> None:
+    """Every profile of the files, by name: `run --profile '*'` finds no service behind a
+    profile on compose 2.20; reading the configuration keeps '*'."""
+    shop.config["services"]["db"]["profiles"] = ["infra", "debug"]
+    env = Environment(shop.settings())
+    assert env.compose().profiles == ["debug", "infra"]
+    assert env._base_compose().profiles == ["*"]
+
+
 def test_an_isolated_override_drops_published_ports_and_names_built_images(shop: Project) -> None:
     """`!reset []` for every service's ports; built images under the base project's name."""
     env = Environment.isolated(shop.settings())
