@@ -129,7 +129,7 @@ class Environment:
         override = self._write_label_override()
         # Every profile: envctl always names the services it starts, so none starts unasked,
         # and `down` or `run` reach a service behind a profile too. Named one by one, not "*":
-        # compose before 2.24 or so finds no service behind a profile for `run --profile '*'`.
+        # compose 2.20 finds no service behind a profile for `run --profile '*'`.
         every = sorted({p for spec in self.config().services.values() for p in spec.profiles})
         return Compose([*base.files, override, *extra_files], self.project,
                        timeout=self.settings.docker_timeout, env_files=base.env_files, profiles=every)
