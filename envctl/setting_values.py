@@ -162,6 +162,13 @@ def command(value: object) -> tuple[str, ...]:
     return tuple(argv)
 
 
+def optional_command(value: object) -> tuple[str, ...]:
+    """A command that may be left out: empty (``""`` or ``[]``) is none."""
+    if value in ([], ()) or (isinstance(value, str) and not value.strip()):
+        return ()
+    return command(value)
+
+
 def optional_project_name(value: object) -> str | None:
     if value is None or value == "":
         return None

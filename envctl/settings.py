@@ -28,7 +28,9 @@ from envctl.units import parse_duration, parse_size
 ENV_PREFIX = "ENVCTL_"
 # Variables under these prefixes belong to the setup scripts and the test suite, not to settings.
 _ENV_NOT_SETTINGS = ("ENVCTL_SETUP_", "ENVCTL_BENCH_", "ENVCTL_CI_")
-_ENV_NOT_SETTINGS_NAMES = frozenset({"ENVCTL_PROJECT_DIR"})
+# The on_finish hook's own variables (envctl.runs.hook): a hook that calls envctl keeps them.
+_ENV_NOT_SETTINGS_NAMES = frozenset({"ENVCTL_PROJECT_DIR", "ENVCTL_RUN_ID", "ENVCTL_RUN_STATE",
+                                     "ENVCTL_EXIT_CODE", "ENVCTL_RUN_DIR", "ENVCTL_SUMMARY"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,12 @@ FIELDS: tuple[FieldSpec, ...] = (
               "the container's address on a local Linux engine), network (a short-lived container "
               "of the test service's image in the service's own network namespace), or auto (host "
               "when it has an address, else network: Docker Desktop, remote engines)."),
+    FieldSpec("on_finish", (), values.optional_command,
+              "A command run on this machine once when a run's end is recorded (never a shard's), "
+              "with ENVCTL_RUN_ID, ENVCTL_RUN_STATE, ENVCTL_EXIT_CODE, ENVCTL_RUN_DIR and "
+              "ENVCTL_SUMMARY set; its output goes to hook.log in the run folder. Empty: none."),
+    FieldSpec("on_finish_timeout", 60.0, values.positive_duration,
+              "How long the on_finish command may take before it is interrupted, terminated, killed."),
     FieldSpec("secrets", (), values.variables,
               "Environment variables whose values envctl never writes anywhere, besides those whose "
               "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
@@ -137,6 +145,8 @@ class Settings:
     env_files: tuple[str, ...] = ()
     wait: tuple[ServiceWait, ...] = ()
     wait_probe: str = "auto"
+    on_finish: tuple[str, ...] = ()
+    on_finish_timeout: float = 60.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

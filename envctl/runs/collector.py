@@ -31,6 +31,7 @@ from envctl.runs.cleanup import clean_up
 from envctl.runs.collector_log import say
 from envctl.runs.deadline import DeadlineWatch, host_deadline
 from envctl.runs.dependency_watch import DependencyWatch
+from envctl.runs.hook import run_end_hook
 from envctl.runs.logfile import tail_lines
 from envctl.runs.outcome import EndFacts
 from envctl.runs.parent import collect_parent
@@ -76,9 +77,18 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
                         cancel_requested=cancel(),
                         infra_error=f"envctl failed while recording the run: {type(exc).__name__}: "
                                     f"{exc} (the traceback is in collector.log)"))
+        # Before the clean-up: until the record says `cleaned`, a collector killed here leaves
+        # a run that `wait` takes over, and the next one runs the hook (hook.json: once).
+        run_end_hook(run_dir)
         clean_up(run_dir, record)
         _record_history(run_dir)
         return RunRecord.load(run_dir)
+
+
+def _parent_ended(parent_dir: Path) -> None:
+    """A --shards parent's end is recorded: its hook (the whole run's), then its history."""
+    run_end_hook(parent_dir)
+    _record_history(parent_dir)
 
 
 def _record_history(run_dir: Path) -> None:
@@ -328,7 +338,7 @@ def main(argv: list[str]) -> int:
         thread.join()
     if parent is not None:
         parent_dir, parent_fd = parent
-        codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect, _record_history),
+        codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect, _parent_ended),
                                 parent_dir))
     return max(codes, default=0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,30 @@ def test_the_collector_starts_the_container_and_collects_it(run_dir: Path,
     assert record is not None
     assert (record.state, record.container, record.cleaned, FakeEngine.removed) == \
         (RunState.PASSED, "c", True, ["c"])
+
+
+def test_the_hook_runs_once_the_end_is_recorded_and_before_the_clean_up(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook step sees the run ended and not yet cleaned (so a collector killed before it
+    leaves a run `wait` takes over); a --shards parent's step runs its hook, then its history."""
+    seen: list[tuple[str, RunState, bool]] = []
+
+    def step(name: str) -> Callable[[Path], None]:
+        def seen_by(path: Path) -> None:
+            record = RunRecord.load(path)
+            seen.append((name, record.state, record.cleaned))
+        return seen_by
+
+    monkeypatch.setattr(launch, "start_container", lambda path, _record, _cancel:
+                        lifecycle.assign_container(path, "c"))
+    monkeypatch.setattr(collector, "run_end_hook", step("hook"))
+    monkeypatch.setattr(collector, "_record_history", step("history"))
+    FakeEngine.reset([state(), ended(exit_code=0)], output=b"1 passed\n")
+    collector.collect(run_dir)
+    assert seen == [("hook", RunState.PASSED, False), ("history", RunState.PASSED, True)]
+    seen.clear()
+    collector._parent_ended(run_dir)
+    assert [step for step, _state, _cleaned in seen] == ["hook", "history"]
 
 
 @pytest.mark.parametrize(("error", "end", "message"), [

@@ -65,6 +65,9 @@ def test_the_tools_and_their_schemas() -> None:
     ("status", {"run_id": "latest\n"}, "run_id: 'latest\\n' does not match"),
     ("start_run", {"shard": "1/2\n"}, "shard: '1/2\\n' does not match"),
     ("up", {"timeout": "90s\n"}, "timeout: '90s\\n' does not match"),
+    # The on_finish hook runs on the host: a setting of the user's files only, never a tool's.
+    ("start_run", {"on_finish": ["sh", "-c", "x"]},
+     "arguments: Additional properties are not allowed ('on_finish' was unexpected)"),
 ])
 def test_bad_arguments_are_refused_before_any_work(tool: str, arguments: dict[str, object],
                                                    error: str) -> None:

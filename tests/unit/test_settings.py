@@ -128,6 +128,9 @@ BAD_TOML = [
     ("compose_files = 3", "compose_files", "list of paths"),
     ('log_format = "xml"', "log_format", "one of auto, console, json"),
     ('max_log_size = "big"', "max_log_size", "is not a size"),
+    ("on_finish = 3", "on_finish", "as a string or a list"),
+    ('on_finish = "notify \'unclosed"', "on_finish", "cannot split"),
+    ("on_finish_timeout = 0", "on_finish_timeout", "more than zero"),
 ]
 
 
@@ -293,3 +296,26 @@ def test_a_missing_project_directory_is_a_usage_error(tmp_path: Path) -> None:
     """-C to a folder that does not exist is an error, not the defaults."""
     with pytest.raises(UsageError, match="no such project directory"):
         load_settings(tmp_path / "nope", environ={})
+
+
+def test_on_finish_is_an_argv_from_a_list_or_a_split_string(tmp_path: Path) -> None:
+    """The hook: none by default; a TOML list as given; a variable split like a shell would,
+    never evaluated; an empty one is none; its timeout a duration."""
+    assert (load_settings(tmp_path, environ={}).on_finish,
+            load_settings(tmp_path, environ={}).on_finish_timeout) == ((), 60.0)
+    write(tmp_path / "envctl.toml", 'on_finish = ["notify-send", "envctl", "$ENVCTL_SUMMARY"]\n'
+                                    'on_finish_timeout = "2m"\n')
+    settings = load_settings(tmp_path, environ={})
+    assert (settings.on_finish, settings.on_finish_timeout) == \
+        (("notify-send", "envctl", "$ENVCTL_SUMMARY"), 120.0)
+    variable = load_settings(tmp_path, environ={"ENVCTL_ON_FINISH": "curl -d 'a b' $X"})
+    assert variable.on_finish == ("curl", "-d", "a b", "$X")
+    assert load_settings(tmp_path, environ={"ENVCTL_ON_FINISH": "  "}).on_finish == ()
+    assert Settings.from_json(settings.to_json()).on_finish == ("notify-send", "envctl", "$ENVCTL_SUMMARY")
+
+
+def test_the_hooks_own_variables_are_not_settings(tmp_path: Path) -> None:
+    """A hook that calls envctl keeps ENVCTL_RUN_ID and its siblings: no error, no setting."""
+    names = ("ENVCTL_RUN_ID", "ENVCTL_RUN_STATE", "ENVCTL_EXIT_CODE", "ENVCTL_RUN_DIR", "ENVCTL_SUMMARY")
+    settings = load_settings(tmp_path, environ=dict.fromkeys(names, "x"))
+    assert set(settings.sources.values()) == {"default"}
