@@ -167,7 +167,8 @@ class CaseStream:
                 if refused or _DOCTYPE in before + chunk[:len(_DOCTYPE)] or _DOCTYPE in chunk:
                     self.problem = refused or REFUSED_DOCTYPE
                     break
-                before, read = chunk[-len(_DOCTYPE):], read + len(chunk)
+                # The last bytes read, across chunks however short (a pipe's may be 1 byte).
+                before, read = (before + chunk)[-len(_DOCTYPE):], read + len(chunk)
                 for start in range(0, len(chunk), FEED_SLICE):
                     calls = target.calls
                     parser.feed(chunk[start:start + FEED_SLICE])

@@ -33,7 +33,7 @@ REPORT = """<?xml version="1.0" encoding="utf-8"?>
 
 def cases_of(data: bytes, cap: int = junit.JUNIT_CAP) -> tuple[list[junit.TestCase], CaseStream]:
     stream = CaseStream(io.BytesIO(data), cap)
-    return [junit._case(element, with_text=True) for element in stream], stream
+    return [junit.read_case(element, with_text=True) for element in stream], stream
 
 
 def test_the_cases_are_read_junits() -> None:
@@ -100,6 +100,13 @@ def test_a_doctype_split_between_two_chunks_is_seen(monkeypatch: pytest.MonkeyPa
     assert cases_of(data)[1].problem == REFUSED_DOCTYPE
 
 
+def test_a_doctype_split_across_one_byte_chunks_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source that hands out one byte at a time cannot hide a DOCTYPE across its reads."""
+    monkeypatch.setattr(junit_stream, "READ_CHUNK", 1)
+    data = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><testsuites><testsuite/></testsuites>'
+    assert cases_of(data)[1].problem == REFUSED_DOCTYPE
+
+
 def test_one_huge_tag_ends_the_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     """A tag expat would buffer whole (a 1 MiB attribute, past a 256 KiB cap here) is refused."""
     monkeypatch.setattr(junit_stream, "TOKEN_CAP", 256 << 10)
@@ -119,4 +126,4 @@ def test_a_case_keeps_at_most_its_cap_of_elements(monkeypatch: pytest.MonkeyPatc
     stream = CaseStream(io.BytesIO(data))
     elements = list(stream)
     assert [len(list(e.iter())) for e in elements] == [3, 2]
-    assert [junit._case(e).outcome for e in elements] == ["passed", "failed"]
+    assert [junit.read_case(e).outcome for e in elements] == ["passed", "failed"]
