@@ -140,7 +140,8 @@ def run_hook(run_dir: Path, record: RunRecord, argv: Sequence[str], timeout: flo
     outcome = HookOutcome(started_at=started.started_at, finished=True,
                           error=None if ended.error is None else redact(ended.error),
                           **{k: v for k, v in asdict(ended).items() if k != "error"})
-    write_private(run_dir / HOOK_FILE, json.dumps(asdict(outcome)))
+    with contextlib.suppress(OSError):  # a full disk: hook.json keeps saying it started
+        write_private(run_dir / HOOK_FILE, json.dumps(asdict(outcome)))
     return outcome
 
 

@@ -178,6 +178,23 @@ def test_a_hook_whose_collector_died_is_not_run_again_and_reads_as_unknown(tmp_p
     assert outcome.problem() == "the on_finish hook started but its outcome is unknown (its collector died)"
 
 
+def test_an_outcome_that_cannot_be_written_leaves_the_start(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk at the end: no raise, and hook.json still says the hook started."""
+    from envctl.runs import hook  # noqa: PLC0415
+
+    def full(_path: Path, _text: str) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hook, "write_private", full)
+    path = run_dir_of(tmp_path, record_of())
+    outcome = run_hook(path, RunRecord.load(path), ["true"], 5.0)
+    written = read_outcome(path)
+    assert outcome is not None
+    assert written is not None
+    assert (outcome.ok, written.finished) == (True, False)
+
+
 @pytest.mark.parametrize("text", ["", "not json", '{"started_at": true}', '{"finished": true}', "[1]",
                                   '{"started_at": 1, "exit_code": "0"}'])
 def test_a_damaged_hook_json_reads_as_a_start_with_no_outcome(tmp_path: Path, text: str) -> None:
