@@ -162,6 +162,18 @@ def ps(
     return 0
 
 
+@app.command("env")
+def env_command(
+    fmt: Annotated[str, typer.Option("--format", metavar="text|json|dotenv|sh", help=(
+        "json: envctl/env/1; dotenv, sh: the ENVCTL_* variables, as a .env file or for eval."))] = "text",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    probe: Annotated[bool, typer.Option(help="Try each TCP port with a GET (0.5 s) for its URL.")] = True,
+) -> int:
+    """How to reach each running service from this machine: host, published ports, URL."""
+    from envctl.ui.endpoints import show  # noqa: PLC0415
+    return show(resolve_settings, fmt=fmt, as_json=as_json, probe=probe)
+
+
 RunArg = Annotated[str, typer.Argument(help="Run id, or 'latest'.")]
 
 

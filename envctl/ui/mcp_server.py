@@ -114,6 +114,11 @@ TOOLS = (
     ToolSpec("down", "Remove the project's containers and networks (volumes too with volumes=true).",
              _input({"volumes": {"type": "boolean"}}), "down", read_only=False, destructive=True),
     ToolSpec("ps", "The project's services, their state and health.", _input({}), "services"),
+    ToolSpec("env", "How this machine reaches each running service: host and published port per "
+             "container port, a URL for ports that answer HTTP, and the ENVCTL_* variables.",
+             _input({"probe": {"type": "boolean", "default": True,
+                               "description": "Try each TCP port with an HTTP GET (0.5 s) for its URL."}}),
+             "env"),
 )
 SPECS = {spec.name: spec for spec in TOOLS}
 
@@ -274,6 +279,13 @@ class Tools:
         found = env_verbs.ps(self.settings())
         return Answer(services_view(found.project, found.rows),
                       ", ".join(f"{r.service} {r.phase.value}" for r in found.rows) or "no services running")
+
+    def env(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.ui.endpoints import env_line, env_view  # noqa: PLC0415
+        from envctl.verbs import endpoints  # noqa: PLC0415
+
+        found = endpoints.endpoints(self.settings(), probe=bool(args.get("probe", True)))
+        return Answer(env_view(found), env_line(found))
 
     def call(self, name: str, args: Mapping[str, Any]) -> Answer:
         method: Callable[[Mapping[str, Any]], Answer] = getattr(self, name)

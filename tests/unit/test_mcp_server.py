@@ -45,7 +45,7 @@ def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_the_tools_and_their_schemas() -> None:
     """Every tool the issue names, each with a valid input schema and a known output schema."""
     assert set(SPECS) == {"start_run", "status", "wait", "failures", "logs", "rerun_failed", "stop",
-                          "runs", "up", "down", "ps"}
+                          "runs", "up", "down", "ps", "env"}
     for spec in SPECS.values():
         jsonschema.Draft202012Validator.check_schema(spec.input_schema)
         assert load(spec.output)["type"] == "object"
@@ -229,6 +229,28 @@ def test_up_down_ps_report_progress(running: Path, monkeypatch: pytest.MonkeyPat
     assert reports == [(1.0, "db: ready (1/1 ready)")]
     assert tools.down({"volumes": True}).summary == "project p is down"
     assert tools.call("ps", {}).summary == "no services running"
+
+
+def test_env_maps_its_argument_and_answers_the_view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """env: `probe` (default true) handed to the verb; envctl/env/1 and one line back."""
+    from envctl.verbs import endpoints  # noqa: PLC0415
+
+    asked: list[bool] = []
+    found = endpoints.Endpoints("p", (endpoints.ServiceEndpoints(
+        "web", "p-web-1", "running", None, "ready", (endpoints.Port(80, "tcp", "127.0.0.1", 8080),)),))
+
+    def verb(_settings: object, *, probe: bool) -> endpoints.Endpoints:
+        asked.append(probe)
+        return found
+
+    monkeypatch.setattr(endpoints, "endpoints", verb)
+    tools = Tools(tmp_path)
+    answer = tools.call("env", {})
+    jsonschema.Draft202012Validator(load("env")).validate(answer.data)
+    assert (answer.summary, answer.data["variables"]["ENVCTL_WEB_PORT"]) == ("web 127.0.0.1:8080", "8080")
+    tools.env({"probe": False})
+    assert asked == [True, False]
+    assert argument_errors(SPECS["env"], {"probe": "yes"}) == ["probe: 'yes' is not of type 'boolean'"]
 
 
 def test_a_run_ids_end_is_a_run_id() -> None:

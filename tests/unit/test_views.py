@@ -52,7 +52,7 @@ def failure(i: int, size: int = 200) -> Failure:
 
 def test_every_schema_is_a_valid_draft_2020_12_schema() -> None:
     """Each file under envctl/schemas/ is itself a valid JSON Schema with its own id."""
-    assert names() == ["config", "doctor", "down", "failures", "logs", "merged", "report", "run",
+    assert names() == ["config", "doctor", "down", "env", "failures", "logs", "merged", "report", "run",
                        "runs", "services", "started", "status", "wait"]
     for name in names():
         schema = load(name)
