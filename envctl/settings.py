@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from envctl import setting_values as values
+from envctl.addresses import is_address_variable
 from envctl.errors import ConfigError, UsageError
 
 # Re-exported: a wait is part of the settings model, and callers know it from here.
@@ -66,6 +67,9 @@ FIELDS: tuple[FieldSpec, ...] = (
               "Where run records go; relative paths are under the project directory."),
     FieldSpec("durations_file", Path(".envctl/durations.json"), values.path,
               "Recorded test durations that shard splits balance on; `report merge` writes it."),
+    FieldSpec("history_file", None, values.optional_path,
+              "Every test's outcomes over the last runs (new failures, flaky tests, the HTML "
+              "report's history). Empty: history.jsonl in log_dir."),
     FieldSpec("keep_runs", 20, values.positive_int, "How many finished runs rotation keeps."),
     FieldSpec("max_age", 14 * 86400.0, values.positive_duration,
               "Runs older than this are removed (e.g. 14d)."),
@@ -131,6 +135,7 @@ class Settings:
     pids: int = 1024
     log_dir: Path = Path(".envctl/runs")
     durations_file: Path = Path(".envctl/durations.json")
+    history_file: Path | None = None
     keep_runs: int = 20
     max_age: float = 14 * 86400.0
     max_log_size: int = 200 << 20
@@ -156,6 +161,15 @@ class Settings:
     @property
     def resolved_durations_file(self) -> Path:
         path = self.durations_file
+        return path if path.is_absolute() else self.project_dir / path
+
+    @property
+    def resolved_history_file(self) -> Path:
+        """Where the tests' history is kept: the setting, else beside the runs (the name is
+        ``envctl.history.HISTORY_FILE``; settings import nothing of envctl.history)."""
+        path = self.history_file
+        if path is None:
+            return self.resolved_log_dir / "history.jsonl"
         return path if path.is_absolute() else self.project_dir / path
 
     @property
@@ -264,8 +278,8 @@ def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object
     for key, text in environ.items():
         if not key.startswith(ENV_PREFIX) or key.startswith(_ENV_NOT_SETTINGS):
             continue
-        if key in _ENV_NOT_SETTINGS_NAMES:
-            continue
+        if key in _ENV_NOT_SETTINGS_NAMES or is_address_variable(key):
+            continue  # what envctl hands its hooks and `envctl env` prints, not settings
         name = key[len(ENV_PREFIX):].lower()
         if name not in FIELDS_BY_NAME:
             close = difflib.get_close_matches(name, FIELDS_BY_NAME, n=1, cutoff=0.6)

@@ -319,3 +319,25 @@ def test_the_hooks_own_variables_are_not_settings(tmp_path: Path) -> None:
     names = ("ENVCTL_RUN_ID", "ENVCTL_RUN_STATE", "ENVCTL_EXIT_CODE", "ENVCTL_RUN_DIR", "ENVCTL_SUMMARY")
     settings = load_settings(tmp_path, environ=dict.fromkeys(names, "x"))
     assert set(settings.sources.values()) == {"default"}
+
+
+def test_the_history_file_is_beside_the_runs_unless_set(tmp_path: Path) -> None:
+    """history_file: unset or empty, history.jsonl in log_dir (wherever that is); a relative one
+    under the project directory; it reaches a background process through to_json."""
+    from envctl.history import HISTORY_FILE  # noqa: PLC0415
+
+    settings = load_settings(tmp_path, environ={"ENVCTL_LOG_DIR": "/var/runs"})
+    assert settings.resolved_history_file == Path("/var/runs") / HISTORY_FILE
+    assert load_settings(tmp_path, environ={"ENVCTL_HISTORY_FILE": ""}).resolved_history_file == (
+        tmp_path / ".envctl" / "runs" / HISTORY_FILE)
+    chosen = load_settings(tmp_path, environ={"ENVCTL_HISTORY_FILE": "ci/history.jsonl"})
+    assert chosen.resolved_history_file == tmp_path / "ci" / "history.jsonl"
+    assert Settings.from_json(chosen.to_json()).resolved_history_file == tmp_path / "ci" / "history.jsonl"
+
+
+def test_address_variables_are_not_settings(tmp_path: Path) -> None:
+    """After `eval "$(envctl env --format sh)"` envctl still runs: the services' addresses are
+    not taken for unknown settings."""
+    settings = load_settings(tmp_path, environ={"ENVCTL_SERVICES": "web", "ENVCTL_WEB_HOST": "127.0.0.1",
+                                                "ENVCTL_WEB_PORT_80": "8080", "ENVCTL_WEB_URL": "http://x"})
+    assert settings.test_service == "test"
