@@ -237,6 +237,11 @@ def path(value: object) -> Path:
     return Path(value).expanduser()
 
 
+def optional_path(value: object) -> Path | None:
+    """A path that may be left out: empty is none (the setting's own default place)."""
+    return None if value is None or value == "" else path(value)
+
+
 def inject(value: object) -> str:
     if value not in INJECT_MODES:
         raise ValueError(f"expected one of {', '.join(INJECT_MODES)}")
