@@ -14,6 +14,7 @@ COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 
 TEST_RUN_ROLE = "test-run"  # the container that runs the tests
 PROBE_ROLE = "wait-probe"  # a container that tries a wait from a service's network
+PURGE_ROLE = "exchange-purge"  # a one-shot root helper emptying an exchange folder (docker/purge.py)
 
 
 def project_labels(project: str, isolated_for: str | None = None) -> dict[str, str]:
@@ -30,3 +31,8 @@ def run_labels(project: str, run_id: str) -> dict[str, str]:
     """Labels for a test-run container."""
     return {**project_labels(project), RUN: run_id, ROLE: TEST_RUN_ROLE}
 
+
+def purge_labels(run_id: str) -> dict[str, str]:
+    """Labels for the helper that purges the exchange folder of run ``run_id`` (the folder's
+    name), which belongs to no project: by these, a later purge of that folder finds one left."""
+    return {MANAGED: "true", RUN: run_id, ROLE: PURGE_ROLE}

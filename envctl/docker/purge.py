@@ -10,6 +10,10 @@ no network, no capability but the ones that pass file permissions, removes every
 The image is one the tests ran in: ``python3`` is there (envctl's runner needs it), and the
 engine has it (it is never pulled). Python runs isolated (``-I -S``: no site, no environment),
 so nothing the image adds to Python runs as root.
+
+The helper never outlives its deadline (``timeouts.PURGE``), even when the envctl that started
+it dies: its script ends itself then (a watchdog thread, which no blocked call holds up), and
+the engine removes it once ended (``auto_remove``). It carries ``labels.purge_labels``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from envctl.docker import timeouts
 from envctl.docker.containers import Containers
 from envctl.docker.translate import translate_errors
 from envctl.errors import ContainerGoneError, DockerError
@@ -26,12 +31,13 @@ if TYPE_CHECKING:
     from docker import APIClient
 
 IN_HELPER = "/envctl-purge"  # where the folder is mounted in the helper
-PURGE_SECONDS = 60.0  # the helper's own run: removing a large tree
 PURGE_MEMORY = 128 << 20
 PURGE_PIDS = 16
-# Every entry of the folder, never following a link (rmtree does not, and a link is unlinked).
+# Every entry of the folder (argv[1]), never following a link (rmtree does not, and a link is
+# unlinked); at argv[2] seconds the process ends itself, whatever it is doing.
 SCRIPT = """
-import os, shutil, sys
+import faulthandler, os, shutil, sys
+faulthandler.dump_traceback_later(int(sys.argv[2]), exit=True)
 failed = 0
 for entry in os.scandir(sys.argv[1]):
     try:
@@ -47,7 +53,7 @@ sys.exit(1 if failed else 0)
 
 
 def purge_folder(api: APIClient, image: str, folder: Path, *, labels: dict[str, str],
-                 seconds: float = PURGE_SECONDS) -> bool:
+                 seconds: float = timeouts.PURGE) -> bool:
     """Remove everything in the host folder ``folder`` (an absolute path on the engine's
     machine) from a helper container of ``image``; whether it ran to a clean end. ``folder``
     itself stays (its owner removes it). An image the engine lacks is False, never pulled; the
@@ -58,7 +64,8 @@ def purge_folder(api: APIClient, image: str, folder: Path, *, labels: dict[str, 
     try:
         with translate_errors("starting a clean-up container"):
             created = api.create_container(
-                image, entrypoint=["python3"], command=["-I", "-S", "-c", SCRIPT, IN_HELPER],
+                image, entrypoint=["python3"],
+                command=["-I", "-S", "-c", SCRIPT, IN_HELPER, str(timeouts.wait_seconds(seconds))],
                 user="0:0", labels=labels, network_disabled=True,
                 host_config=api.create_host_config(
                     # A bind mount (not a volume): the engine refuses one whose source is missing,

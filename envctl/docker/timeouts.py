@@ -18,6 +18,7 @@ PRELOAD = 10.0  # agreeing on the API version ahead of the first real call (a sp
 CONTEXT_LOOKUP = 10.0  # `docker context inspect`: a local file read by the CLI
 IMAGE_LOOKUP = 30.0  # whether the engine has an image, on its socket or through the CLI
 PROBE_START = 10.0  # beyond a probe's own seconds: creating, starting and removing its container
+PURGE = 60.0  # a helper emptying an exchange folder (a large tree), from its start; it ends itself then
 COMPOSE_VERSION = 20.0  # at most, asking compose its version (doctor, the first command)
 KILL_AFTER = 5  # seconds timeout(1) waits after its TERM before it KILLs a compose past its deadline
 

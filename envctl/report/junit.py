@@ -197,7 +197,7 @@ class _Reader:
                 self._suite_properties(element)
                 element.clear()
             elif element.tag == "testcase" and len(self.results.cases) < CASES_CAP:
-                case = _case(element, with_tail=self.tails < TAILS_CAP,
+                case = read_case(element, with_tail=self.tails < TAILS_CAP,
                              with_text=self.keep_text and self.texts < TEXTS_CAP)
                 self.tails += bool(case.tail)
                 self.texts += len(case.body) + len(case.system_out) + len(case.system_err)
@@ -216,7 +216,11 @@ class _Reader:
             kept.setdefault(clean_text(name, PROPERTY_CAP), clean_text(value, PROPERTY_CAP))
 
 
-def _case(element: ET.Element, *, with_tail: bool = True, with_text: bool = False) -> TestCase:
+def read_case(element: ET.Element, *, with_tail: bool = True, with_text: bool = False) -> TestCase:
+    """One ``<testcase>`` element as a TestCase: ``read_junit``'s reader of a case, and
+    ``junit_stream``'s callers' (so a report read whole or as a stream gives the same cases).
+    ``with_tail``: a failure keeps its traceback's last lines; ``with_text``: its whole text
+    and output too (each cut at TEXT_CAP)."""
     file = element.get("file")
     nodeid = clean_text(nodeid_of(element.get("classname", ""), element.get("name", ""), file), NODEID_CAP)
     outcome, message, body = "passed", "", ""

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from envctl.ci_shard import parse_shard
 from envctl.files import private_dir
-from envctl.report import junit, splits
-from envctl.report.junit import TEXTS_CAP, Results, TestCase
+from envctl.report import splits
+from envctl.report.junit import TEXTS_CAP, Results, TestCase, read_case
 from envctl.report.junit_stream import CaseStream
 from envctl.report.merge import junit_text
 
@@ -74,15 +73,6 @@ class Merged:
         return 1 if self.outcomes["failed"] + self.outcomes["error"] else 0
 
 
-@dataclass
-class _Report:
-    """What the split checks need of one report, once streamed: never its cases."""
-
-    label: str
-    properties: dict[str, str]
-    tests: int  # distinct node ids of tests (not collectors)
-
-
 def merge_reports(reports: Iterable[tuple[str, BinaryIO | None]], junit_out: Path,
                   durations_out: Path | None = None) -> Merged:
     """Merge ``reports`` (a label and an open report each, best opened as the iteration
@@ -92,7 +82,7 @@ def merge_reports(reports: Iterable[tuple[str, BinaryIO | None]], junit_out: Pat
     merged = Merged()
     holder: dict[bytes, int] = {}  # a test's digest -> the report that holds it
     duplicated: dict[str, list[str]] = {}
-    read: list[_Report] = []
+    read: list[splits.Report] = []  # what the split checks need of each report read
     texts = 0
     out = _Outputs(merged, junit_out, durations_out)
     for label, handle in reports:
@@ -103,7 +93,7 @@ def merge_reports(reports: Iterable[tuple[str, BinaryIO | None]], junit_out: Pat
         with handle:
             for element in stream:
                 # read_junit's own reader of a case: both give the same cases.
-                case = junit._case(element, with_tail=False, with_text=texts < TEXTS_CAP)
+                case = read_case(element, with_tail=False, with_text=texts < TEXTS_CAP)
                 digest = hashlib.blake2b(case.nodeid.encode("utf-8", "replace"), digest_size=16).digest()
                 new = digest not in holder
                 if holder.setdefault(digest, len(read)) != len(read):
@@ -117,37 +107,12 @@ def merge_reports(reports: Iterable[tuple[str, BinaryIO | None]], junit_out: Pat
                 merged.add(case, new_test=new)
                 texts += len(case.body) + len(case.system_out) + len(case.system_err)
                 out.write(case)
-        read.append(_Report(label, stream.properties, fresh + len(held_before)))
+        read.append(splits.Report(label, stream.properties, fresh + len(held_before)))
         if stream.problem:
             merged.problems.append(f"{label}: {stream.problem}")
-    merged.problems += filter(None, [splits.duplicate_problem(duplicated), *_split_problems(read)])
+    merged.problems += filter(None, [splits.duplicate_problem(duplicated), *splits.split_problems(read)])
     out.finish()
     return merged
-
-
-def _split_problems(read: list[_Report]) -> list[str]:
-    """``splits.split_problems`` on what the streams kept. It counts each shard's tests from its
-    cases, which are not kept here: that one check (a shard that stopped early) is made here on
-    the counts, the others there on the properties alone."""
-    problems = splits.split_problems([
-        (report.label, Results(properties={k: v for k, v in report.properties.items()
-                                           if k != splits.SHARD_TESTS}))
-        for report in read])
-    short = []
-    for report in read:
-        expected = report.properties.get(splits.SHARD_TESTS, "")
-        try:
-            k, n = parse_shard(report.properties.get(splits.SHARD, ""))
-        except ValueError:
-            continue
-        if expected.isdigit() and report.tests < int(expected):
-            short.append(f"{k}/{n} ({int(expected) - report.tests} of {int(expected)})")
-    if short:
-        listed = ", ".join(short[:splits.SHOWN]) + (
-            f" and {len(short) - splits.SHOWN} more" if len(short) > splits.SHOWN else "")
-        problems.append(f"tests of shard {listed} are not in its report: they did not run "
-                        "(the shard stopped early?)")
-    return problems
 
 
 def cases_xml(cases: list[TestCase]) -> str:

@@ -13,7 +13,8 @@ spells them once, and tests/unit/test_splits.py checks that both agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from envctl.ci_shard import parse_shard
 from envctl.report.junit import Results
@@ -26,30 +27,48 @@ NAMES = (SHARD, DURATIONS, TESTS, SHARD_TESTS)
 SHOWN = 5  # tests or shards named in one problem; the rest are counted
 
 
-Shard = tuple[str, int, int, Results]  # label, K, N, the report
+@dataclass(frozen=True)
+class Report:
+    """What the split checks need of one report: its label (it names the report in a
+    problem), its suite properties, and how many distinct tests it holds (collectors' cases
+    apart). A streamed merge keeps this much of a report, never its cases."""
+
+    label: str
+    properties: Mapping[str, str]
+    tests: int
+
+    @classmethod
+    def of(cls, label: str, results: Results) -> Report:
+        """The report read whole (``read_junit``)."""
+        return cls(label, results.properties, len({c.nodeid for c in results.cases if not c.collection}))
 
 
-def split_problems(reports: Sequence[tuple[str, Results]]) -> list[str]:
-    """Why the shards among ``reports`` (label, results) are not one split run whole: they
-    split on different durations or tests, a shard's report is missing or doubled, or tests
-    that were split are in no shard's report. Reports without the properties are not shards."""
+Shard = tuple[Report, int, int]  # the report, K, N
+
+
+def split_problems(reports: Sequence[Report | tuple[str, Results]]) -> list[str]:
+    """Why the shards among ``reports`` (each a ``Report``, or a label and the report read
+    whole) are not one split run whole: they split on different durations or tests, a shard's
+    report is missing or doubled, or tests that were split are in no shard's report. Reports
+    without the properties are not shards."""
     shards: list[Shard] = []
     problems = []
-    for label, results in reports:
-        value = results.properties.get(SHARD)
+    for given in reports:
+        report = given if isinstance(given, Report) else Report.of(*given)
+        value = report.properties.get(SHARD)
         if value is None:
             continue
         try:
             k, n = parse_shard(value)
         except ValueError:
-            problems.append(f"{label}: {SHARD} {value!r} is not a shard (K/N)")
+            problems.append(f"{report.label}: {SHARD} {value!r} is not a shard (K/N)")
             continue
-        shards.append((label, k, n, results))
+        shards.append((report, k, n))
     if not shards:
         return problems
-    if len({n for _label, _k, n, _r in shards}) > 1:
+    if len({n for _report, _k, n in shards}) > 1:
         return [*problems, "the reports come from splits into different numbers of shards: "
-                + _listed(f"{k}/{n} ({label})" for label, k, n, _r in shards)]
+                + _listed(f"{k}/{n} ({report.label})" for report, k, n in shards)]
     return problems + _presence(shards) + _agreement(shards) + _short(shards)
 
 
@@ -57,8 +76,8 @@ def _presence(shards: list[Shard]) -> list[str]:
     """Each of the N shards there once."""
     n = shards[0][2]
     present: dict[int, list[str]] = {}
-    for label, k, _n, _r in shards:
-        present.setdefault(k, []).append(label)
+    for report, k, _n in shards:
+        present.setdefault(k, []).append(report.label)
     problems = [f"shard {k}/{n} is there twice ({', '.join(labels)})"
                 for k, labels in sorted(present.items()) if len(labels) > 1]
     missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in present]
@@ -72,8 +91,8 @@ def _agreement(shards: list[Shard]) -> list[str]:
     problems = []
     for name, what in ((DURATIONS, "durations"), (TESTS, "collected tests")):
         groups: dict[str, list[str]] = {}
-        for _label, k, n, results in shards:
-            groups.setdefault(results.properties.get(name, "none"), []).append(f"{k}/{n}")
+        for report, k, n in shards:
+            groups.setdefault(report.properties.get(name, "none"), []).append(f"{k}/{n}")
         if len(groups) > 1:
             problems.append(f"the shards split on different {what} ({name}: "
                             + "; ".join(f"{value} in {', '.join(ks)}" for value, ks in groups.items())
@@ -84,11 +103,10 @@ def _agreement(shards: list[Shard]) -> list[str]:
 def _short(shards: list[Shard]) -> list[str]:
     """Each shard's report with every test its split gave it."""
     short = []
-    for _label, k, n, results in shards:
-        expected = results.properties.get(SHARD_TESTS, "")
-        reported = len({c.nodeid for c in results.cases if not c.collection})
-        if expected.isdigit() and reported < int(expected):
-            short.append(f"{k}/{n} ({int(expected) - reported} of {int(expected)})")
+    for report, k, n in shards:
+        expected = report.properties.get(SHARD_TESTS, "")
+        if expected.isdigit() and report.tests < int(expected):
+            short.append(f"{k}/{n} ({int(expected) - report.tests} of {int(expected)})")
     if not short:
         return []
     return [f"tests of shard {_listed(short)} are not in its report: they did not run "

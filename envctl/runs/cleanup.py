@@ -1,6 +1,8 @@
 """A run's clean-up, once its record is final: its test container, an isolated run's project
 and its exchange folder go, and then the record says so (removed last, so a collector that dies
-before it finds everything still there)."""
+before it finds everything still there). What a non-root test container left in the exchange
+folder, which the host user cannot remove, is purged through the engine (``leftovers``); if
+even that fails, rotation tries again once the run is gone."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from envctl.runs.state import RunRecord
 
 def clean_up(run_dir: Path, record: RunRecord) -> None:
     """Once the record is final: remove the test container (the --rm of `compose run --rm`) and
-    an isolated run's project, empty the exchange folder, then say so in the record."""
+    an isolated run's project, remove the exchange folder, then say so in the record."""
     if not record.state.terminal or record.cleaned:
         return
     from envctl.docker import labels  # noqa: PLC0415
@@ -37,5 +39,21 @@ def clean_up(run_dir: Path, record: RunRecord) -> None:
         except EnvctlError as exc:
             say(f"collector {run_dir.name}: could not clean up: {exc}")
             return
-    exchange.clear(run_dir)
+    if not exchange.remove_box(run_dir):
+        _purge_box(run_dir)
     lifecycle.mark_cleaned(run_dir)
+
+
+def _purge_box(run_dir: Path) -> None:
+    """The exchange folder through a helper container (the container is gone, so nothing
+    writes there any more); what stays is said, and left to rotation."""
+    from envctl.runs import leftovers  # noqa: PLC0415  # lazy: only when something is left
+
+    try:
+        gone = leftovers.purge_run_box(run_dir)
+    except (EnvctlError, OSError) as exc:
+        say(f"collector {run_dir.name}: could not purge its exchange folder: {exc}")
+        return
+    if not gone:
+        say(f"collector {run_dir.name}: its exchange folder holds what the host user cannot remove "
+            f"({exchange.box(run_dir)}); rotation tries again once the run is gone")

@@ -55,7 +55,8 @@ NODEID_CAP = 1000
 COUNT_CAP = 10**9
 
 OUTCOMES = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
-COUNT_KEYS = ("total", "done", "passed", "failed", "skipped", "errors", "xfailed", "xpassed", "flaky")
+COUNT_KEYS = ("total", "done", "passed", "failed", "skipped", "errors", "xfailed", "xpassed", "flaky",
+              "deselected")
 
 
 def box(run_dir: Path) -> Path:

@@ -8,9 +8,11 @@ it: the container may chmod what it owns (a default ACL is masked by `chmod 700`
 file system has ACLs), and its runner's last clean-up is skipped when it is killed (a timeout's
 SIGKILL, the OOM killer, a stopped engine). What always works is root over that folder alone:
 a one-shot helper container of a test image (``docker.purge``), started only when the host's
-own removal fails. Rotation asks for it, for every exchange folder whose run is gone
-(``exchange.orphan_boxes``), each time it runs: one it cannot purge now (no engine, no image,
-a remote engine that cannot mount the folder) is tried again next time, never forgotten.
+own removal fails. A run's clean-up asks for it first (``purge_run_box``), with the run's own
+image; then rotation, for every exchange folder whose run is gone (``exchange.orphan_boxes``),
+each time it runs: one it cannot purge now (no engine, no image, a remote engine that cannot
+mount the folder) is tried again next time, never forgotten. Before a helper starts, one an
+earlier purge of the same folder left (its envctl died, the engine kept it) is removed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envctl.errors import EnvctlError
-from envctl.runs.exchange import remove_folder
+from envctl.runs.exchange import box, remove_folder
 from envctl.runs.store import START_FILE, RunStore
 
 IMAGES_TRIED = 3  # test images of the newest runs tried in turn (one the engine lacks is skipped)
@@ -36,17 +38,26 @@ def purge_boxes(log_dir: Path, boxes: list[Path], *,
     (default: those of the newest runs in ``log_dir``)."""
     if not boxes:
         return []
-    purge = purge or _purge_with_engine
+    purge = purge or purge_with_engine
     images = run_images(log_dir) if images is None else images
-    for box in boxes:
+    for folder in boxes:
         for image in images:
             try:
-                if purge(image, box):
+                if purge(image, folder):
                     break
             except EnvctlError:
                 break  # no engine: every other image and folder would fail alike, until next time
-        remove_folder(box)
-    return [box for box in boxes if os.path.lexists(box)]
+        remove_folder(folder)
+    return [folder for folder in boxes if os.path.lexists(folder)]
+
+
+def purge_run_box(run_dir: Path, *, purge: Callable[[str, Path], bool] | None = None) -> bool:
+    """Purge the exchange folder of ``run_dir`` (a run still there, whose clean-up could not
+    remove it) with the run's own image first; whether it is gone."""
+    log_dir = run_dir.parent
+    own = image_of(run_dir)
+    images = [*([own] if own is not None else []), *(i for i in run_images(log_dir) if i != own)]
+    return not purge_boxes(log_dir, [box(run_dir)], purge=purge, images=images)
 
 
 def run_images(log_dir: Path) -> list[str]:
@@ -81,7 +92,8 @@ image_of: Callable[[Path], str | None] = _image_of
 
 def _purge_with_engine(image: str, folder: Path) -> bool:
     """Empty ``folder`` from a helper container on the engine, if that engine is this machine's
-    (a remote one would mount a folder of its own machine)."""
+    (a remote one would mount a folder of its own machine); a helper an earlier purge of it
+    left is removed first."""
     host = os.environ.get("DOCKER_HOST", "")
     if host and not host.startswith("unix://"):
         return False
@@ -89,6 +101,11 @@ def _purge_with_engine(image: str, folder: Path) -> bool:
     from envctl.docker.engine import Engine  # noqa: PLC0415
     from envctl.docker.purge import purge_folder  # noqa: PLC0415
 
+    helper = labels.purge_labels(folder.name)
     with Engine(timeout=timeouts.CALL) as engine:
-        return purge_folder(engine.client.api, image, folder.resolve(),
-                            labels={labels.MANAGED: "true", labels.RUN: folder.name})
+        engine.remove_labelled(*(f"{key}={value}" for key, value in helper.items()))
+        return purge_folder(engine.client.api, image, folder.resolve(), labels=helper)
+
+
+# Looked up at each call: a unit test (or a caller without an engine) empties folders its own way.
+purge_with_engine: Callable[[str, Path], bool] = _purge_with_engine

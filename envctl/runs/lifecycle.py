@@ -108,12 +108,13 @@ def finish(run_dir: Path, facts: EndFacts, counts: Counts | None = None,
 
 
 def finish_parent(run_dir: Path, children: Sequence[RunRecord], merged_exit: int | None,
-                  counts: Counts) -> RunRecord:
-    """A --shards parent's end, once every shard has ended. Idempotent."""
+                  counts: Counts, problems: Sequence[str] = ()) -> RunRecord:
+    """A --shards parent's end, once every shard has ended (``problems``: the merge's, said in
+    its message). Idempotent."""
     record = RunRecord.load(run_dir)
     if record.state.terminal:
         return record
-    _apply(record, decide_parent(children, merged_exit))
+    _apply(record, decide_parent(children, merged_exit, problems))
     record.counts = counts
     record.finished_at = max([c.finished_at or time.time() for c in children] or [time.time()])
     record.dependency_events = [e for c in children for e in c.dependency_events]

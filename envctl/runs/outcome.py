@@ -102,19 +102,29 @@ SEVERITY = [RunState.LOST, RunState.INFRA_ERROR, RunState.ENV_BROKEN, RunState.O
             RunState.PASSED, RunState.NO_TESTS]
 
 
-def decide_parent(children: Sequence[RunRecord], merged_exit: int | None) -> Outcome:
+def decide_parent(children: Sequence[RunRecord], merged_exit: int | None,
+                  problems: Sequence[str] = ()) -> Outcome:
     """A --shards parent's end: never better than its worst shard, nor than the merged JUnit
-    (``merged_exit``: 1 when it holds a failure, None when no shard left a report)."""
+    (``merged_exit``: 1 when it holds a failure or a problem, None when no shard left a
+    report). ``problems``: why the shards' reports are not one whole run (a test in two shards,
+    a split the shards did not share, a report cut short), said in the message whatever the
+    state."""
     if not children:
         return Outcome(RunState.INFRA_ERROR, "the run has no shards", None)
     worst = min((child.state for child in children), key=SEVERITY.index)
     of_worst = [child for child in children if child.state is worst]
+    said = f"the shards' reports: {'; '.join(problems)}" if problems else ""
     if not worst.from_pytest:
         message = "; ".join(f"shard {c.shard}: {c.state.value} {c.message}".strip() for c in of_worst)
-        return Outcome(worst, message, None)
+        return Outcome(worst, _joined(message, said), None)
     code = max(c.pytest_exit if c.pytest_exit is not None else 0 for c in of_worst)
     if worst is RunState.PASSED and merged_exit == 1:
-        return Outcome(RunState.FAILED, "a shard's JUnit report holds failures its pytest did not report", 1)
+        return Outcome(RunState.FAILED, f"every shard passed, but {said}" if said else
+                       "a shard's JUnit report holds failures its pytest did not report", 1)
     shards = ", ".join(str(c.shard) for c in of_worst)
-    return Outcome(worst, f"pytest exited {code} in shard {shards}" if worst is not RunState.PASSED
-                   else "every shard passed", code)
+    return Outcome(worst, _joined(f"pytest exited {code} in shard {shards}" if worst is not RunState.PASSED
+                                  else "every shard passed", said), code)
+
+
+def _joined(message: str, more: str) -> str:
+    return f"{message}; {more}" if more else message

@@ -63,9 +63,12 @@ def _children_when(children: list[Path], done: Callable[[RunRecord], bool], dead
 
 def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:
     """Once every shard has ended: merge their reports as `report merge` does (a test in two
-    shards, or a shard that stopped early, is a problem and never a pass), with the durations
-    the next split balances on, and record the parent's end with pytest's numbers for the run."""
-    from envctl.runs.shards import combined_counts, durations_file_of, without_repeats  # noqa: PLC0415
+    shards, a split the shards did not share or a shard that stopped early is a problem, said
+    in the parent's message and never a pass; a module skipped at collection in every shard is
+    one case), with the durations the next split balances on, and record the parent's end with
+    pytest's numbers for the run."""
+    # Lazy: shards brings the launch code and settings, which a collector of one run never needs.
+    from envctl.runs.shards import durations_file_of, shard_counts  # noqa: PLC0415
 
     if any(not child.state.terminal for child in children):
         return RunRecord.load(parent_dir)
@@ -76,9 +79,11 @@ def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:
         say(f"collector {parent_dir.name}: the shards' reports: {problem}")
     for unwritten in merged.unwritten:
         say(f"collector {parent_dir.name}: not written: {unwritten}")
-    counts = without_repeats(combined_counts(c.counts for c in children),
-                             (parent_dir.parent / child.id for child in children))
+    counts = shard_counts([c.counts for c in children], (parent_dir.parent / child.id for child in children))
     if merged.cases:
-        # JUnit has no flaky test (it passed after a rerun): the shards' own count says it.
-        counts = Counts(**merged.counts(), flaky=counts.flaky)
-    return lifecycle.finish_parent(parent_dir, children, merged.exit_code if merged.cases else None, counts)
+        # JUnit has neither flaky tests (passed after a rerun) nor deselected ones: the shards'
+        # own counts say them.
+        counts = Counts(**merged.counts(), flaky=counts.flaky, deselected=counts.deselected)
+    # A problem without a case (every report refused) is no pass either: report merge exits 1.
+    merged_exit = merged.exit_code if merged.cases or merged.problems else None
+    return lifecycle.finish_parent(parent_dir, children, merged_exit, counts, merged.problems)

@@ -12,17 +12,15 @@ import dataclasses
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from envctl.files import write_private
-from envctl.report import merge as merging
 from envctl.runs import lifecycle
-from envctl.runs.exchange import JUNIT_FILE, read_events
+from envctl.runs.exchange import read_events
 from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, limits_of, prepare_run
 from envctl.runs.progress import Progress, read_progress
-from envctl.runs.results import run_results
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Counts, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, START_FILE, RunStore, take_collector_lock
@@ -99,6 +97,26 @@ def _collectors(run_dir: Path) -> dict[str, str]:
     return found
 
 
+def shard_counts(counts: Sequence[Counts], run_dirs: Iterable[Path]) -> Counts:
+    """The shards' counts (``counts``, in ``run_dirs``) as one run's, as pytest would count the
+    whole run: added up (``combined_counts``), each collector once (``without_repeats``), and
+    the deselected tests of the whole run only (``deselected_once``)."""
+    total = without_repeats(combined_counts(counts), run_dirs)
+    total.deselected = deselected_once(total, counts)
+    return total
+
+
+def deselected_once(total: Counts, counts: Sequence[Counts]) -> int:
+    """The tests the whole run deselected (``-k``, ``-m``, ``--deselect``, ``--lf``), from its
+    shards' ``counts`` and their ``total`` (collectors once). A shard counts among its
+    deselected the tests the split gave the other shards, which the whole run's total holds:
+    shard k's deselected + its total - the whole run's total (the collectors cancel out, and so
+    do the tests ``--lf`` left out in the other shards). 0 until every shard has collected."""
+    if not counts or total.total is None or any(one.total is None for one in counts):
+        return 0
+    return max(0, min(one.deselected + (one.total or 0) for one in counts) - total.total)
+
+
 def without_repeats(counts: Counts, run_dirs: Iterable[Path]) -> Counts:
     """Shards' counts added up, less the collectors every shard reported: each shard collects
     every test, so a module skipped at import is one skipped in each shard's counts (as pytest
@@ -133,8 +151,7 @@ def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str
     if parent.state.terminal:
         total = dataclasses.replace(parent.counts)
     else:
-        total = without_repeats(combined_counts(p.counts for p in progresses),
-                                (child_dir for child_dir, _child in children))
+        total = shard_counts([p.counts for p in progresses], (child_dir for child_dir, _child in children))
     return Progress(total, current, parent.started_at, updated, "plugin"), lines
 
 
@@ -145,25 +162,3 @@ def durations_file_of(parent_dir: Path) -> Path | None:
     except (OSError, ValueError, AttributeError):
         return None
     return Path(value) if isinstance(value, str) else None
-
-
-def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:
-    """Once every shard has ended: merge their reports (as `report merge` does: a test in two
-    shards, or a shard that stopped early, is a problem and never a pass) and record the
-    parent's end, with pytest's numbers for the whole run."""
-    if any(not child.state.terminal for child in children):
-        return RunRecord.load(parent_dir)
-    merged = merging.combine([(f"shard {child.shard or child.id}", run_results(parent_dir.parent / child.id))
-                              for child in children])
-    if merged.cases:
-        merging.write_junit(merged, parent_dir / JUNIT_FILE)
-        durations = durations_file_of(parent_dir)
-        if durations is not None:
-            merging.write_durations(merged, durations)
-    counts = without_repeats(combined_counts(c.counts for c in children),
-                             (parent_dir.parent / child.id for child in children))
-    if merged.cases:
-        # JUnit has no flaky test (it passed after a rerun): the shards' own count says it.
-        counts = Counts(**merged.counts(), flaky=counts.flaky)
-    return lifecycle.finish_parent(parent_dir, children,
-                                   merging.exit_code(merged) if merged.cases else None, counts)

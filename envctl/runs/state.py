@@ -78,6 +78,9 @@ class Counts:
     xfailed: int = 0
     xpassed: int = 0
     flaky: int = 0  # passed after a rerun (pytest-rerunfailures); counted in passed too
+    # Not in total: pytest's "deselected" (-k, -m, --deselect, --lf). A record written before
+    # envctl counted them loads with 0.
+    deselected: int = 0
 
 
 @dataclass

@@ -27,10 +27,11 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
     flaky = flaky if flaky is not None else run_flaky(run_dir, record.children)[0]
     counts = asdict(record.counts if record.state.terminal else _live_counts(run_dir, record))
     if results.cases:
-        # JUnit says what ran; the collected total (from progress) says what was to run.
-        counts.update(total=max(len(results.cases), counts.get("total") or 0),
-                      passed=results.count("passed"), failed=results.count("failed"),
-                      errors=results.count("error"), skipped=results.count("skipped"))
+        # JUnit says what ran, in pytest's numbers (a test that failed and then errored in
+        # teardown is two results and one test); the collected total (from progress) says what
+        # was to run.
+        ran = results.counts()
+        counts.update(ran, total=max(ran["total"], counts.get("total") or 0))
     junit = run_dir / JUNIT_FILE
     return {
         "schema": "envctl/report/1",  # envctl/schemas/report.json

@@ -1,5 +1,6 @@
-"""A run's clean-up: only once the record is final, by label for an isolated project, and a
-failure leaves the run uncleaned for the next collector (fake engine)."""
+"""A run's clean-up: only once the record is final, by label for an isolated project, its
+exchange folder removed (through a helper when the host cannot), and a failure leaves the run
+uncleaned for the next collector (fake engine)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from envctl.docker import engine as engine_module
 from envctl.docker import labels
 from envctl.errors import EnvctlError
-from envctl.runs import exchange, lifecycle
+from envctl.runs import exchange, leftovers, lifecycle
 from envctl.runs.cleanup import clean_up
 from envctl.runs.outcome import EndFacts
 from envctl.runs.state import Limits, RunRecord
@@ -58,7 +59,7 @@ def test_an_ended_isolated_run_loses_its_container_and_project(run_dir: Path) ->
     assert _Labelled.labelled == [(f"{labels.RUN}={RUN_ID}", f"{labels.ROLE}=test-run"),
                                   (f"{labels.PROJECT}=p-iso", f"{labels.ISOLATED}=true")]
     assert RunRecord.load(run_dir).cleaned is True
-    assert list(exchange.box(run_dir).iterdir()) == []
+    assert not exchange.box(run_dir).exists()
 
 
 def test_a_failed_clean_up_is_said_and_left_for_later(run_dir: Path, monkeypatch: pytest.MonkeyPatch,
@@ -72,3 +73,47 @@ def test_a_failed_clean_up_is_said_and_left_for_later(run_dir: Path, monkeypatch
     clean_up(run_dir, record)
     assert capsys.readouterr().err == f"collector {RUN_ID}: could not clean up: engine gone\n"
     assert RunRecord.load(run_dir).cleaned is False
+
+
+@pytest.fixture
+def stuck(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What a non-root test container left in the run's exchange folder, which the host user
+    cannot remove (faked: unit tests run as root)."""
+    (exchange.box(run_dir) / "cache" / "deep").mkdir(parents=True)
+
+    def refused(path: str) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(exchange, "remove_tree", refused)
+    return exchange.box(run_dir)
+
+
+def test_what_the_host_cannot_remove_is_purged_with_the_runs_own_image(
+        run_dir: Path, stuck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper gets the run's own image first; once it has emptied the folder, the folder
+    goes and the run is cleaned."""
+    tried: list[tuple[str, Path]] = []
+
+    def purge(image: str, folder: Path) -> bool:
+        tried.append((image, folder))
+        (folder / "cache" / "deep").rmdir()
+        (folder / "cache").rmdir()
+        return True
+
+    monkeypatch.setattr(leftovers, "image_of", lambda path: "own-tests" if path == run_dir else None)
+    monkeypatch.setattr(leftovers, "purge_with_engine", purge)
+    clean_up(run_dir, lifecycle.finish(run_dir, EndFacts(exit_code=0)))
+    assert (tried, stuck.exists(), RunRecord.load(run_dir).cleaned) == ([("own-tests", stuck)], False, True)
+
+
+def test_a_folder_no_helper_could_purge_is_said_and_left_to_rotation(
+        run_dir: Path, stuck: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """No image to purge with: the folder stays (rotation tries again once the run is gone), a
+    line says so, and the run is cleaned all the same."""
+    monkeypatch.setattr(leftovers, "image_of", lambda _path: None)
+    clean_up(run_dir, lifecycle.finish(run_dir, EndFacts(exit_code=0)))
+    assert capsys.readouterr().err == (
+        f"collector {RUN_ID}: its exchange folder holds what the host user cannot remove ({stuck}); "
+        "rotation tries again once the run is gone\n")
+    assert (stuck.exists(), RunRecord.load(run_dir).cleaned) == (True, True)

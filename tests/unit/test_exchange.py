@@ -82,6 +82,15 @@ def test_reads_are_capped(run_dir: Path) -> None:
     assert exchange.read_snapshot(run_dir) is None
 
 
+def test_the_snapshot_gives_pytests_deselected(run_dir: Path) -> None:
+    """The plugin's "deselected" (-k, -m, --deselect, the other shards' tests) is read as a count."""
+    (box(run_dir) / "progress.json").write_text(json.dumps({"total": 2, "done": 2, "passed": 2,
+                                                            "deselected": 7}))
+    snapshot = exchange.read_snapshot(run_dir)
+    assert snapshot is not None
+    assert (snapshot.counts["deselected"], snapshot.counts["total"]) == (7, 2)
+
+
 def test_snapshot_values_are_validated_and_names_cleaned(run_dir: Path) -> None:
     """Wrong types become 0, and a test name cannot carry a newline into a CI log line."""
     (box(run_dir) / "progress.json").write_text(json.dumps({
@@ -90,7 +99,7 @@ def test_snapshot_values_are_validated_and_names_cleaned(run_dir: Path) -> None:
     snapshot = exchange.read_snapshot(run_dir)
     assert snapshot is not None
     assert snapshot.counts == {"total": 0, "done": 0, "passed": 3, "failed": 0, "skipped": 0,
-                               "errors": 0, "xfailed": 0, "xpassed": 0, "flaky": 0}
+                               "errors": 0, "xfailed": 0, "xpassed": 0, "flaky": 0, "deselected": 0}
     assert snapshot.current == "t.py::x?::error::pwned"
     assert (snapshot.started, snapshot.updated) == (None, 12.5)
 

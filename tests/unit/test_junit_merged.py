@@ -140,3 +140,25 @@ def test_a_write_that_fails_half_way_drops_that_file_alone(tmp_path: Path,
                            tmp_path / "durations.json")
     assert (merged.unwritten, len(synced)) == ([f"{tmp_path / 'junit.xml'}: No space left on device"], 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["durations.json"]
+
+
+SPLIT = ('<properties><property name="envctl.shard" value="{}/2"/><property name="envctl.split.durations" '
+         'value="{}"/><property name="envctl.shard.tests" value="1"/></properties>')
+
+
+def test_a_module_every_shard_skipped_is_one_case_and_a_split_not_shared_a_problem(tmp_path: Path) -> None:
+    """Both shards report the module they skipped at collection and the one test each was to
+    run: kept once, no problem. The same reports from splits on other durations: combine's one
+    problem, never a pass."""
+    one = f"<testsuite>{SPLIT.format(1, 'd1')}{GONE}{PLAIN.format('a')}</testsuite>"
+    two = f"<testsuite>{SPLIT.format(2, 'd1')}{GONE}{PLAIN.format('b')}</testsuite>"
+    whole = merge_reports(reports(one, two), tmp_path / "junit.xml")
+    assert (whole.cases, whole.outcomes["skipped"], whole.problems, whole.exit_code) == (3, 1, [], 0)
+    other = f"<testsuite>{SPLIT.format(2, 'd2')}{GONE}{PLAIN.format('b')}</testsuite>"
+    split = merge_reports(reports(one, other), tmp_path / "junit.xml")
+    combined = merging.combine([(f"shard {k}/2", read_junit(io.BytesIO(text.encode())))
+                                for k, text in ((1, one), (2, other))])
+    assert split.problems == [
+        "the shards split on different durations (envctl.split.durations: d1 in 1/2; d2 in 2/2): "
+        "a test may have run in two shards or in none"]
+    assert ("; ".join(split.problems), split.exit_code) == (combined.problem, 1)

@@ -75,12 +75,14 @@ class Case:
 
 def test_the_report_and_job_summary_give_pytests_numbers(tmp_path: Path) -> None:
     """`report` as markdown (the job summary too), JSON and CSV: pytest's numbers, the module
-    skipped at collection among the skipped, xfails not counted again as skipped."""
+    skipped at collection among the skipped, xfails not counted again as skipped, the
+    deselected test apart from the total."""
     run_dir = pytest_numbers.ended_run(tmp_path)
     record = RunRecord.load(run_dir)
     counts = json.loads(render(run_dir, record, "json"))["counts"]
     assert {key: counts[key] for key in pytest_numbers.NUMBERS} == pytest_numbers.NUMBERS
-    line = "2 passed, 1 failed, 0 errors, 2 skipped, 2 xfailed, 1 xpassed of 8 in "
+    assert counts["deselected"] == 1
+    line = "2 passed, 1 failed, 0 errors, 2 skipped, 2 xfailed, 1 xpassed, 1 deselected of 8 in "
     assert line in render(run_dir, record, "md")
     assert line in markdown(summary_data(run_dir, record))  # the job summary
     rows = list(csv.DictReader(io.StringIO(render(run_dir, record, "csv"))))

@@ -29,7 +29,13 @@ def test_a_test_run_container_carries_its_run_and_role() -> None:
         "io.envctl.role": "test-run"}
 
 
-SPELLED = re.compile(r"io\.envctl\.|com\.docker\.compose\.|\btest-run\b|\bwait-probe\b")
+def test_the_purge_helper_carries_its_role_and_the_folders_run() -> None:
+    """Managed, the run whose exchange folder it empties, its own role; no project."""
+    assert labels.purge_labels("r3") == {"io.envctl.managed": "true", "io.envctl.run": "r3",
+                                         "io.envctl.role": "exchange-purge"}
+
+
+SPELLED = re.compile(r"io\.envctl\.|com\.docker\.compose\.|\btest-run\b|\bwait-probe\b|\bexchange-purge\b")
 
 
 def strings_in(tree: ast.AST) -> list[str]:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from envctl.docker import engine as engine_module
+from envctl.docker import purge as purge_module
 from envctl.errors import EngineUnavailableError
 from envctl.runs import exchange, leftovers
 from envctl.runs.leftovers import purge_boxes, run_images
@@ -84,4 +87,59 @@ def test_a_remote_engine_is_never_asked_to_mount_a_local_folder(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """DOCKER_HOST on another machine: its bind mount would be of its own folders, so no helper."""
     monkeypatch.setenv("DOCKER_HOST", "tcp://ci-engine:2376")
-    assert leftovers._purge_with_engine("img", tmp_path) is False
+    assert leftovers.purge_with_engine("img", tmp_path) is False
+
+
+class _Engine:
+    """An engine that records what it removes by label and what the helper is given."""
+
+    removed: list[tuple[str, ...]] = []  # noqa: RUF012  # class-wide: the code under test makes its own
+    client = SimpleNamespace(api="the api")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def __enter__(self) -> _Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def remove_labelled(self, *filters: str) -> dict[str, int]:
+        _Engine.removed.append(filters)
+        return {"containers": 1, "networks": 0, "volumes": 0}
+
+
+def test_a_helper_an_earlier_purge_left_is_removed_before_the_next_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper carries its role and the folder's run; one left with those labels goes first."""
+    started: list[tuple[object, str, Path, dict[str, str]]] = []
+
+    def purge_folder(api: object, image: str, folder: Path, *, labels: dict[str, str]) -> bool:
+        started.append((api, image, folder, labels))
+        return True
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    monkeypatch.setattr(engine_module, "Engine", _Engine)
+    monkeypatch.setattr(purge_module, "purge_folder", purge_folder)
+    _Engine.removed = []
+    folder = tmp_path / ".exchange" / RUNS[0]
+    assert leftovers.purge_with_engine("img", folder) is True
+    assert _Engine.removed == [("io.envctl.managed=true", f"io.envctl.run={RUNS[0]}",
+                                "io.envctl.role=exchange-purge")]
+    assert started == [("the api", "img", folder, {"io.envctl.managed": "true", "io.envctl.run": RUNS[0],
+                                                    "io.envctl.role": "exchange-purge"})]
+
+
+def test_a_runs_own_folder_is_purged_with_its_own_image_first(stuck: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run still there: its image, then the newest runs' others; gone once purged."""
+    run_dir = tmp_path / RUNS[0]
+    for run_id in (RUNS[0], RUNS[1]):
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "run.json").write_text("{}")
+    images = {RUNS[0]: "own-tests", RUNS[1]: "newer-tests"}
+    monkeypatch.setattr(leftovers, "image_of", lambda path: images[path.name])
+    tried: list[str] = []
+    assert leftovers.purge_run_box(run_dir, purge=root_purge(tried, "newer-tests")) is True
+    assert (tried, stuck.exists()) == (["own-tests", "newer-tests"], False)

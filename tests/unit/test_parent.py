@@ -4,6 +4,7 @@ reports merged as streams, as reading each whole would merge them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from envctl.report import junit
+from envctl.report import merge as merging
 from envctl.report.junit import read_junit
-from envctl.runs import lifecycle, parent
+from envctl.runs import lifecycle, parent, shards
 from envctl.runs.outcome import EndFacts
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import START_FILE, take_collector_lock
@@ -97,15 +99,28 @@ SKIPPED = ('<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" tim
            '<skipped type="pytest.skip" message="later" /></testcase>')
 
 
-def _shards(root: Path, *reports: str | None, durations: Path | None = None) -> tuple[Path, list[RunRecord]]:
-    """Ended shards with these JUnit reports (None: none), and their parent."""
+SPLIT = ('<properties><property name="envctl.shard" value="{k}/2"/><property name="envctl.split.durations" '
+         'value="{durations}"/><property name="envctl.split.tests" value="t1"/>'
+         '<property name="envctl.shard.tests" value="{tests}"/></properties>')
+
+
+def _split(k: int, tests: int, durations: str = "d1") -> str:
+    """The properties the plugin writes into shard k/2's report."""
+    return SPLIT.format(k=k, tests=tests, durations=durations)
+
+
+def _shards(root: Path, *reports: str | None, durations: Path | None = None,
+            exits: tuple[int, ...] = (0, 0), counts: tuple[Counts, ...] | None = None,
+            ) -> tuple[Path, list[RunRecord]]:
+    """Ended shards with these JUnit reports (None: none), pytest exits and counts, and their
+    parent."""
     children = []
     for k, (run_id, report) in enumerate(zip((S1, S2), reports, strict=False), 1):
         run_dir = _run(root, run_id, shard=f"{k}/{len(reports)}",
-                       counts=Counts(total=2, done=2, passed=2, flaky=1))
+                       counts=counts[k - 1] if counts else Counts(total=2, done=2, passed=2, flaky=1))
         if report is not None:
             (run_dir / "junit.xml").write_text(f"<testsuites><testsuite>{report}</testsuite></testsuites>")
-        children.append(lifecycle.finish(run_dir, EndFacts(exit_code=0)))
+        children.append(lifecycle.finish(run_dir, EndFacts(exit_code=exits[k - 1])))
     parent_dir = _run(root, PARENT, state=RunState.RUNNING, children=[c.id for c in children])
     if durations is not None:
         (parent_dir / START_FILE).write_text(json.dumps({"durations_file": str(durations)}))
@@ -121,6 +136,7 @@ def test_finalize_merges_the_shards_reports_as_streams(tmp_path: Path) -> None:
                                    GONE + FAILED.format("b"), durations=durations)
     record = parent.finalize(parent_dir, children)
     assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+    assert record.message == "a shard's JUnit report holds failures its pytest did not report"
     assert record.counts == Counts(total=4, done=4, passed=1, failed=1, skipped=1, xfailed=1, flaky=2)
     cases = read_junit(parent_dir / "junit.xml", keep_text=True).cases
     assert [(c.nodeid, c.outcome) for c in cases] == [
@@ -131,6 +147,28 @@ def test_finalize_merges_the_shards_reports_as_streams(tmp_path: Path) -> None:
                                                  "t/test_a.py::test_b": 1.5}
 
 
+def test_finalize_fails_the_parent_with_its_worst_shard(tmp_path: Path) -> None:
+    """One shard's pytest exited 1: the parent failed with it, the JUnit and durations merged."""
+    durations = tmp_path / "durations.json"
+    parent_dir, children = _shards(tmp_path / "runs", PLAIN.format("a"), FAILED.format("b"),
+                                   durations=durations, exits=(0, 1))
+    record = parent.finalize(parent_dir, children)
+    assert (record.state, record.exit_code, record.message) == \
+        (RunState.FAILED, 1, "pytest exited 1 in shard 2/2")
+    assert (record.counts.total, record.counts.passed, record.counts.failed) == (2, 1, 1)
+    assert [c.nodeid for c in read_junit(parent_dir / "junit.xml").cases] == ["t/test_a.py::test_a",
+                                                                             "t/test_a.py::test_b"]
+    assert json.loads(durations.read_text()) == {"t/test_a.py::test_a": 0.5, "t/test_a.py::test_b": 1.5}
+
+
+def test_finalize_waits_for_every_shard(tmp_path: Path) -> None:
+    """A shard still running: the parent's record is left as it is, nothing merged."""
+    parent_dir, children = _shards(tmp_path / "runs", PLAIN.format("a"), PLAIN.format("b"))
+    running = dataclasses.replace(children[1], state=RunState.RUNNING)
+    assert parent.finalize(parent_dir, [children[0], running]).state is RunState.RUNNING
+    assert not (parent_dir / "junit.xml").exists()
+
+
 def test_finalize_without_reports_adds_the_shards_counts(tmp_path: Path) -> None:
     """No shard left a report: no merged JUnit, the shards' own counts added up."""
     parent_dir, children = _shards(tmp_path / "runs", None, None)
@@ -139,26 +177,117 @@ def test_finalize_without_reports_adds_the_shards_counts(tmp_path: Path) -> None
     assert not (parent_dir / "junit.xml").exists()
 
 
+def test_finalize_without_reports_counts_a_module_every_shard_skipped_once(tmp_path: Path) -> None:
+    """No report, but each shard's events say it skipped the same module at collection: one
+    skipped in the parent's counts, as pytest counts the whole run."""
+    counts = (Counts(total=2, done=2, passed=1, skipped=1), Counts(total=3, done=3, passed=2, skipped=1))
+    parent_dir, children = _shards(tmp_path / "runs", None, None, counts=counts)
+    for child in children:
+        (parent_dir.parent / child.id / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in (
+            {"kind": "result", "nodeid": "t/test_gone.py", "outcome": "skipped", "when": "collect"},
+            {"kind": "collected", "total": 1})))
+    record = parent.finalize(parent_dir, children)
+    assert record.counts == Counts(total=4, done=4, passed=3, skipped=1)
+
+
+def test_a_parent_gives_pytests_numbers(tmp_path: Path) -> None:
+    """Two shards that each skipped a module at collection, with an xfail, an xpass and a
+    runtime skip: the parent's counts are pytest's for the whole run (the module once, the xfail
+    not again among the skipped), and its status once ended says the same."""
+    root = tmp_path / "runs"
+    parent_dir, children = _shards(root, GONE + PLAIN.format("a") + XFAILED.format("b"),
+                                   GONE + XPASSED.format("c") + SKIPPED.format("d"))
+    record = parent.finalize(parent_dir, children)
+    assert (record.state, record.exit_code) == (RunState.PASSED, 0)
+    assert record.counts == Counts(total=5, done=5, passed=1, failed=0, skipped=2, errors=0, xfailed=1,
+                                   xpassed=1, flaky=2)
+    assert shards.combined_progress(record, root)[0].counts == record.counts
+
+
+def test_a_module_skipped_at_collection_in_every_shard_is_one_case_and_no_problem(tmp_path: Path) -> None:
+    """Shards of one split, each reporting the module it skipped at collection: kept once,
+    silently (no duplicate, no shard short of its tests), and the parent passes."""
+    parent_dir, children = _shards(tmp_path / "runs", _split(1, 1) + GONE + PLAIN.format("a"),
+                                   _split(2, 1) + GONE + PLAIN.format("b"))
+    record = parent.finalize(parent_dir, children)
+    assert (record.state, record.exit_code, record.message) == (RunState.PASSED, 0, "every shard passed")
+    assert [c.nodeid for c in read_junit(parent_dir / "junit.xml").cases] == [
+        "t/test_gone.py", "t/test_a.py::test_a", "t/test_a.py::test_b"]
+    assert (record.counts.total, record.counts.skipped) == (3, 1)
+
+
+def test_shards_that_split_on_different_durations_never_pass(tmp_path: Path) -> None:
+    """Both shards passed, but they split on different durations (a test may have run twice or
+    not at all): the parent fails, and its message says why."""
+    parent_dir, children = _shards(tmp_path / "runs", _split(1, 1) + PLAIN.format("a"),
+                                   _split(2, 1, durations="d2") + PLAIN.format("b"))
+    record = parent.finalize(parent_dir, children)
+    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+    assert record.message == (
+        "every shard passed, but the shards' reports: the shards split on different durations "
+        "(envctl.split.durations: d1 in 1/2; d2 in 2/2): a test may have run in two shards or in none")
+
+
+def test_a_test_two_shards_ran_is_never_a_pass(tmp_path: Path) -> None:
+    """Both shards passed, but one test is in both reports: counted once, the merge's problem is
+    the parent's reason, and it does not pass."""
+    parent_dir, children = _shards(tmp_path / "runs", PLAIN.format("a"),
+                                   PLAIN.format("a") + PLAIN.format("b"))
+    record = parent.finalize(parent_dir, children)
+    assert (record.state, record.exit_code, record.counts.total) == (RunState.FAILED, 1, 2)
+    assert record.message == ("every shard passed, but the shards' reports: 1 test(s) in more than one "
+                              "shard's report, counted once: t/test_a.py::test_a (shard 1/2, shard 2/2)")
+
+
+def test_every_report_refused_is_no_pass(tmp_path: Path) -> None:
+    """No case could be read (both reports declare a DOCTYPE): no merged JUnit, and the parent
+    fails with the refusals as its reason, as report merge exits 1."""
+    refused = '<!DOCTYPE x [<!ENTITY a "b">]><testsuites/>'
+    parent_dir, children = _shards(tmp_path / "runs", "", "")
+    for child in children:
+        (parent_dir.parent / child.id / "junit.xml").write_text(refused)
+    record = parent.finalize(parent_dir, children)
+    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
+    assert record.message == ("every shard passed, but the shards' reports: "
+                              f"shard 1/2: {junit.REFUSED_DOCTYPE}; shard 2/2: {junit.REFUSED_DOCTYPE}")
+    assert not (parent_dir / "junit.xml").exists()
+
+
+def test_the_parent_counts_the_tests_the_whole_run_deselected(tmp_path: Path) -> None:
+    """-k left 8 of 10 tests, split 5 and 3: each shard counts the other's among its
+    deselected; the parent counts the 2 the whole run deselected."""
+    counts = (Counts(total=5, done=5, passed=5, deselected=5),
+              Counts(total=3, done=3, passed=3, deselected=7))
+    parent_dir, children = _shards(tmp_path / "runs", PLAIN.format("a"), PLAIN.format("b"), counts=counts)
+    assert parent.finalize(parent_dir, children).counts.deselected == 2
+
+
 @pytest.mark.parametrize("reports", [
     (PLAIN.format("a"), PLAIN.format("a") + PLAIN.format("b")),  # a test in two shards
     (GONE + FAILED.format("a"), GONE + XFAILED.format("b")),
     (GONE + PLAIN.format("a") + XFAILED.format("b"), GONE + XPASSED.format("c") + SKIPPED.format("d")),
     ("<testcase classname='t' name='test_cut'", PLAIN.format("b")),  # a report cut short
+    (_split(1, 2) + GONE + PLAIN.format("a"), _split(2, 1) + GONE + PLAIN.format("b")),  # shard 1 short
+    (_split(1, 1) + PLAIN.format("a"), _split(2, 1, "d2") + PLAIN.format("b")),  # split on other durations
 ])
-def test_finalize_ends_the_parent_as_the_shards_module_does(tmp_path: Path, reports: tuple[str, str]) -> None:
-    """The streaming end gives the record, cases and durations that reading each shard's report
-    whole (shards.finalize) gives; its report keeps the failures' text besides."""
-    from envctl.runs import shards  # noqa: PLC0415  # the starter's module, as parent.py has it
-
-    streamed, whole = (_shards(tmp_path / name, *reports, durations=tmp_path / f"{name}.json")
-                       for name in ("streamed", "whole"))
-    mine, theirs = parent.finalize(*streamed), shards.finalize(*whole)
-    assert (mine.state, mine.exit_code, mine.message, mine.counts) == \
-        (theirs.state, theirs.exit_code, theirs.message, theirs.counts)
-    assert [_facts(c) for c in read_junit(streamed[0] / "junit.xml").cases] == \
-        [_facts(c) for c in read_junit(whole[0] / "junit.xml").cases]
-    assert json.loads((tmp_path / "streamed.json").read_text()) == \
-        json.loads((tmp_path / "whole.json").read_text())
+def test_finalize_ends_the_parent_as_report_merge_does(tmp_path: Path, reports: tuple[str, str]) -> None:
+    """The streamed end gives report merge's cases, durations, numbers and exit code for the
+    shards' reports read whole (merge.combine), and its problem as the parent's reason."""
+    durations = tmp_path / "durations.json"
+    parent_dir, children = _shards(tmp_path / "runs", *reports, durations=durations)
+    record = parent.finalize(parent_dir, children)
+    combined = merging.combine([(f"shard {child.shard}",
+                                 read_junit(parent_dir.parent / child.id / "junit.xml", keep_text=True))
+                                for child in children])
+    merging.write_junit(combined, tmp_path / "combined.xml")
+    merging.write_durations(combined, tmp_path / "combined.json")
+    assert record.exit_code == merging.exit_code(combined)
+    assert record.counts == Counts(**combined.counts(), flaky=2)
+    if combined.problem:
+        assert record.message == f"every shard passed, but the shards' reports: {combined.problem}"
+    assert [_facts(c) for c in read_junit(parent_dir / "junit.xml").cases] == \
+        [_facts(c) for c in read_junit(tmp_path / "combined.xml").cases]
+    assert json.loads(durations.read_text()) == json.loads((tmp_path / "combined.json").read_text())
 
 
 def _facts(case: junit.TestCase) -> tuple[object, ...]:

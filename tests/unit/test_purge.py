@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from envctl.docker import purge
+from envctl.docker import purge, timeouts
 from envctl.docker.purge import IN_HELPER, SCRIPT, purge_folder
 from tests.unit.fake_api import Each, FakeAPI, not_found
 
@@ -29,7 +29,7 @@ def test_the_helper_runs_isolated_python_as_root_on_the_folder_alone() -> None:
     assert purge_folder(cast("Any", api), "shop-tests:latest", folder, labels=LABELS) is True
     [(args, kwargs)] = api.called("create_container")
     assert args == ("shop-tests:latest",)
-    assert kwargs == {"entrypoint": ["python3"], "command": ["-I", "-S", "-c", SCRIPT, IN_HELPER],
+    assert kwargs == {"entrypoint": ["python3"], "command": ["-I", "-S", "-c", SCRIPT, IN_HELPER, "60"],
                       "user": "0:0", "labels": LABELS, "network_disabled": True, "host_config": {"hc": 1}}
     [(_args, config)] = api.called("create_host_config")
     assert config == {
@@ -72,6 +72,25 @@ def test_the_script_empties_the_folder_without_following_links(tmp_path: Path) -
     (outside / "keep").write_text("x")
     (folder / "link").symlink_to(outside)
     (folder / "tree" / "inner-link").symlink_to(outside)
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", SCRIPT, str(folder)], check=False)
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", SCRIPT, str(folder), "60"], check=False)
     assert done.returncode == 0
     assert (list(folder.iterdir()), (outside / "keep").read_text()) == ([], "x")
+
+
+def test_the_script_ends_itself_at_its_deadline(tmp_path: Path) -> None:
+    """Its work held up (here: a sleep where it would exit) past the deadline it is given (1 s):
+    it exits 1 by itself, so a helper whose envctl died never outlives timeouts.PURGE."""
+    held = SCRIPT.replace("sys.exit(1 if failed else 0)", "import time\ntime.sleep(120)")
+    assert held != SCRIPT
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", held, str(tmp_path), "1"], check=False,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, "Timeout" in done.stderr) == (1, True)
+
+
+def test_the_helpers_deadline_is_the_one_policys() -> None:
+    """timeouts.PURGE, given to the script in whole seconds, and the wait's too."""
+    assert timeouts.PURGE == 60.0
+    api = helper_api()
+    assert purge_folder(cast("Any", api), "img", Path("/f"), labels=LABELS, seconds=2.5) is True
+    [(_args, kwargs)] = api.called("create_container")
+    assert (kwargs["command"][-1], api.called("wait")) == ("3", [(("h1",), {"timeout": 3})])

@@ -106,14 +106,15 @@ def test_the_settings_table_shows_waits() -> None:
 def test_status_runs_and_the_end_give_pytests_numbers(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A module skipped at collection, a runtime skip, xfails and an xpass: `status`, `runs` and
-    the end-of-run line say what pytest said ("1 failed, 2 passed, 2 skipped, 2 xfailed, 1
-    xpassed"), and the finished run's done is its total."""
+    the end-of-run line say what pytest said ("1 failed, 2 passed, 2 skipped, 1 deselected, 2
+    xfailed, 1 xpassed"), and the finished run's done is its total."""
     run_dir = ended_run(tmp_path / "runs")
     run = Run(RunStore(tmp_path / "runs"), pytest_numbers.RUN_ID)
     text = render.status_text(run.status(lines=0))
-    assert "progress: 8/8 (100%)  passed 2  failed 1  errors 0  skipped 2  xfailed 2  xpassed 1" in text
+    progress = "progress: 8/8 (100%)  passed 2  failed 1  errors 0  skipped 2  xfailed 2  xpassed 1"
+    assert f"{progress}  deselected 1" in text
     end = render.final_summary(run_dir, run.record)
-    assert ": 2 passed, 1 failed, 0 errors, 2 skipped, 2 xfailed, 1 xpassed (exit 1)" in end
+    assert ": 2 passed, 1 failed, 0 errors, 2 skipped, 2 xfailed, 1 xpassed, 1 deselected (exit 1)" in end
     render.runs_table([run.record])
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row[-7:] == ["2", "1", "0", "2", "2", "1", "1"]  # passed ... xpassed, exit

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envctl.runs import exchange
-from envctl.runs.state import Limits, RunRecord, RunState
+from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.ui import report
 from envctl.ui.report import JUNIT_CHUNK, render, stream_junit
 
@@ -81,3 +81,33 @@ def test_no_report_writes_nothing(run_dir: Path) -> None:
     (exchange.box(run_dir) / "junit.xml").symlink_to("/etc/passwd")
     out = io.StringIO()
     assert (stream_junit(run_dir, out), out.getvalue()) == (0, "")
+
+
+TEARDOWN = ('<testsuites><testsuite>'
+            '<testcase classname="t" name="test_a" file="t.py" time="0.1"><failure message="no"/></testcase>'
+            '<testcase classname="t" name="test_a" file="t.py" time="0.1">'
+            '<error message="teardown"/></testcase>'
+            '<testcase classname="t" name="test_b" file="t.py" time="0.1"/>'
+            '</testsuite></testsuites>')
+
+
+def test_a_failure_and_its_teardown_error_count_one_test_in_the_summary(run_dir: Path) -> None:
+    """pytest's "1 failed, 1 passed, 1 error" of 2 tests: the summary's total is 2, not the 3
+    cases; what the record alone knows (flaky, deselected) stays."""
+    (run_dir / "junit.xml").write_text(TEARDOWN)
+    record = RunRecord(id=RECORD.id, project="p", service="test", command=["pytest"],
+                       limits=Limits(1, 1.0, 1), state=RunState.FAILED, pytest_exit=1,
+                       counts=Counts(total=2, done=2, passed=1, failed=1, errors=1, flaky=1, deselected=4))
+    assert report.summary_data(run_dir, record)["counts"] == {
+        "total": 2, "done": 2, "passed": 1, "failed": 1, "errors": 1, "skipped": 0, "xfailed": 0,
+        "xpassed": 0, "flaky": 1, "deselected": 4}
+
+
+def test_a_run_cut_short_keeps_the_collected_total(run_dir: Path) -> None:
+    """10 tests collected, 2 in the JUnit (the run timed out): 2 done of 10."""
+    (run_dir / "junit.xml").write_text(TEARDOWN)
+    record = RunRecord(id=RECORD.id, project="p", service="test", command=["pytest"],
+                       limits=Limits(1, 1.0, 1), state=RunState.TIMED_OUT,
+                       counts=Counts(total=10, done=3, passed=1, failed=1))
+    counts = report.summary_data(run_dir, record)["counts"]
+    assert (counts["total"], counts["done"]) == (10, 2)

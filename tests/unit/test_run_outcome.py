@@ -6,7 +6,7 @@ import pytest
 
 from envctl.errors import ExitCode
 from envctl.runs import lifecycle
-from envctl.runs.outcome import EndFacts, decide, decide_parent
+from envctl.runs.outcome import EndFacts, Outcome, decide, decide_parent
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 
 
@@ -157,3 +157,24 @@ def test_a_container_stopped_from_outside_is_infrastructure() -> None:
     assert outcome.message.startswith("the test container was stopped from outside envctl (signal 15")
     assert decide(EndFacts(exit_code=2, signalled_from_outside="2", cancel_requested=True)).state \
         is RunState.CANCELLED
+
+
+def test_a_parent_whose_shards_reports_are_not_one_run_fails_saying_why() -> None:
+    """Every shard passed, but the merge found a test in two shards: failed, with the merge's
+    problems as the reason (not "failures its pytest did not report")."""
+    problems = ["1 test(s) in more than one shard's report, counted once: t.py::a (shard 1/3, shard 2/3)",
+                "no report of shard 3/3: its tests are not in the result"]
+    outcome = decide_parent([shard(1, RunState.PASSED, 0), shard(2, RunState.PASSED, 0)], 1, problems)
+    assert outcome == Outcome(RunState.FAILED, "every shard passed, but the shards' reports: 1 test(s) in "
+                              "more than one shard's report, counted once: t.py::a (shard 1/3, shard 2/3); "
+                              "no report of shard 3/3: its tests are not in the result", 1)
+
+
+def test_the_merges_problems_are_said_whatever_the_state() -> None:
+    """A failed or OOM-killed shard decides the state; the problems follow its reason."""
+    failed = decide_parent([shard(1, RunState.PASSED, 0), shard(2, RunState.FAILED, 1)], 1, ["p1", "p2"])
+    assert (failed.state, failed.message) == (RunState.FAILED, "pytest exited 1 in shard 2/3; the shards' "
+                                                               "reports: p1; p2")
+    killed = decide_parent([shard(2, RunState.OOM_KILLED, message="boom")], 1, ["p1"])
+    assert killed.message == "shard 2/3: oom-killed boom; the shards' reports: p1"
+    assert decide_parent([shard(1, RunState.PASSED, 0)], 0).message == "every shard passed"

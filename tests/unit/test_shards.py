@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,6 @@ from envctl.pytest_plugin.envctl_shards import parse_shard, split
 from envctl.runs import exchange, launch, lifecycle, shards
 from envctl.runs.launch import RunRequest
 from envctl.runs.outcome import EndFacts
-from envctl.runs.results import run_results
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, START_FILE
 from envctl.settings import Settings
@@ -96,11 +94,6 @@ def test_fewer_files_than_shards_splits_by_test() -> None:
 # ---- `envctl test --shards N`: the parent run and its shards (fake environment, no collector) ----
 
 S1, S2, PARENT = "20260101-000000-aaa1", "20260101-000000-aaa2", "20260101-000000-aaa0"
-PASSED_CASE = '<testsuite><testcase classname="t" name="test_{}" time="0.5"/></testsuite>'
-FAILED_CASE = ('<testsuite><testcase classname="t" name="test_{}" time="1.5"><failure message="no"/>'
-               "</testcase></testsuite>")
-
-
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A project in tmp_path on a local engine, its environment faked, its test service plain."""
@@ -161,64 +154,29 @@ def test_a_start_interrupted_cancels_the_shards_made_so_far(
     assert [dirs for dirs, _parent in spawned] == [(made[0],)]
 
 
-def _ended_shard(root: Path, run_id: str, shard: str, exit_code: int, junit: str | None) -> RunRecord:
+def _ended_shard(root: Path, run_id: str, shard: str, exit_code: int) -> RunRecord:
     run_dir = root / run_id
     run_dir.mkdir(parents=True)
     lifecycle.create(run_dir, RunRecord(id=run_id, project="p", service="test", command=["pytest"],
                                         limits=Limits(1, 1.0, 1), shard=shard,
                                         counts=Counts(total=1, done=1, passed=1 - exit_code,
                                                       failed=exit_code)))
-    if junit is not None:
-        (run_dir / "junit.xml").write_text(junit)
     return lifecycle.finish(run_dir, EndFacts(exit_code=exit_code))
 
 
-def _parent(root: Path, children: list[str], durations: Path | None) -> Path:
+def _parent(root: Path, children: list[str]) -> Path:
     parent_dir = root / PARENT
     parent_dir.mkdir(parents=True)
     lifecycle.create(parent_dir, RunRecord(id=PARENT, project="p", service="test", command=["pytest"],
                                            limits=Limits(1, 1.0, 1), state=RunState.RUNNING,
                                            children=children))
-    if durations is not None:
-        (parent_dir / START_FILE).write_text(json.dumps({"durations_file": str(durations)}))
     return parent_dir
-
-
-def test_finalize_merges_the_shards_reports_and_durations(tmp_path: Path) -> None:
-    """Every shard ended: one JUnit of all their tests, their durations for the next split, and
-    the parent failed with its worst shard."""
-    root, durations = tmp_path / "runs", tmp_path / "durations.json"
-    children = [_ended_shard(root, S1, "1/2", 0, PASSED_CASE.format("a")),
-                _ended_shard(root, S2, "2/2", 1, FAILED_CASE.format("b"))]
-    parent_dir = _parent(root, [S1, S2], durations)
-    record = shards.finalize(parent_dir, children)
-    assert (record.state, record.exit_code) == (RunState.FAILED, 1)
-    assert (record.counts.total, record.counts.passed, record.counts.failed) == (2, 1, 1)
-    assert [c.nodeid for c in run_results(parent_dir).cases] == ["t::test_a", "t::test_b"]
-    assert json.loads(durations.read_text()) == {"t::test_a": 0.5, "t::test_b": 1.5}
-
-
-def test_finalize_waits_for_every_shard(tmp_path: Path) -> None:
-    """A shard still running: the parent's record is left as it is."""
-    root = tmp_path / "runs"
-    done = _ended_shard(root, S1, "1/2", 0, None)
-    running = replace(done, id=S2, state=RunState.RUNNING)
-    parent_dir = _parent(root, [S1, S2], None)
-    assert shards.finalize(parent_dir, [done, running]).state is RunState.RUNNING
-
-
-def test_finalize_without_reports_adds_the_shards_counts(tmp_path: Path) -> None:
-    """No shard left a JUnit report: the counts are the sum of the shards' own."""
-    root = tmp_path / "runs"
-    children = [_ended_shard(root, S1, "1/2", 0, None), _ended_shard(root, S2, "2/2", 0, None)]
-    record = shards.finalize(_parent(root, [S1, S2], None), children)
-    assert (record.state, record.counts.total, record.counts.passed) == (RunState.PASSED, 2, 2)
 
 
 def test_combined_progress_adds_the_shards_and_lists_each(tmp_path: Path) -> None:
     """One progress of all shards, with a line per shard naming its state and counts."""
     root = tmp_path / "runs"
-    _ended_shard(root, S1, "1/2", 0, None)
+    _ended_shard(root, S1, "1/2", 0)
     running_dir = root / S2
     running_dir.mkdir()
     exchange.create_dirs(running_dir)
@@ -226,7 +184,7 @@ def test_combined_progress_adds_the_shards_and_lists_each(tmp_path: Path) -> Non
                                             limits=Limits(1, 1.0, 1), shard="2/2", state=RunState.RUNNING))
     (exchange.box(running_dir) / "progress.json").write_text(json.dumps(
         {"total": 4, "done": 1, "passed": 1, "current": "t.py::slow", "updated": 50.0}))
-    parent = RunRecord.load(_parent(root, [S1, S2], None))
+    parent = RunRecord.load(_parent(root, [S1, S2]))
     progress, lines = shards.combined_progress(parent, root)
     assert (progress.counts.total, progress.counts.done, progress.current, progress.updated) == \
         (4, 1, "t.py::slow", 50.0)
@@ -248,15 +206,6 @@ def test_no_durations_file_when_start_json_does_not_name_one(tmp_path: Path, con
     assert shards.durations_file_of(tmp_path) is None
 
 
-GONE = ('<testcase classname="" name="t.test_gone" file="t/test_gone.py" time="0.0">'
-        '<skipped message="collection skipped">no backend</skipped></testcase>')
-XFAILED = ('<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.2">'
-           '<skipped type="pytest.xfail" message="known" /></testcase>')
-XPASSED = ('<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.2"><properties>'
-           '<property name="envctl.outcome" value="xpassed" /></properties></testcase>')
-RUNTIME_SKIP = ('<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.0">'
-                '<skipped type="pytest.skip" message="later" /></testcase>')
-PLAIN = '<testcase classname="t.test_a" name="test_{}" file="t/test_a.py" time="0.5" />'
 SKIPPED_AT_COLLECTION: dict[str, object] = {
     "kind": "result", "nodeid": "t/test_gone.py", "outcome": "skipped", "when": "collect"}
 
@@ -267,36 +216,10 @@ def _with_events(root: Path, run_id: str, *events: dict[str, object]) -> None:
     (root / run_id / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-def test_a_parent_gives_pytests_numbers(tmp_path: Path) -> None:
-    """Two shards that each skipped a module at collection, with an xfail, an xpass and a
-    runtime skip: the parent's counts are pytest's for the whole run (the module once, the xfail
-    not again among the skipped), and its status once ended says the same."""
-    root = tmp_path / "runs"
-    one = f"<testsuite>{GONE}{PLAIN.format('a')}{XFAILED.format('b')}</testsuite>"
-    two = f"<testsuite>{GONE}{XPASSED.format('c')}{RUNTIME_SKIP.format('d')}</testsuite>"
-    children = [_ended_shard(root, S1, "1/2", 0, one), _ended_shard(root, S2, "2/2", 0, two)]
-    parent_dir = _parent(root, [S1, S2], None)
-    record = shards.finalize(parent_dir, children)
-    assert (record.state, record.exit_code) == (RunState.PASSED, 0)
-    assert record.counts == Counts(total=5, done=5, passed=1, failed=0, skipped=2, errors=0, xfailed=1,
-                                   xpassed=1, flaky=0)
-    assert shards.combined_progress(record, root)[0].counts == record.counts
-
-
-def test_a_test_two_shards_ran_is_never_a_pass(tmp_path: Path) -> None:
-    """Both shards passed, but one test is in both reports: the merged result is a problem, and
-    the parent does not pass."""
-    root = tmp_path / "runs"
-    both = f"<testsuite>{PLAIN.format('a')}{PLAIN.format('b')}</testsuite>"
-    children = [_ended_shard(root, S1, "1/2", 0, f"<testsuite>{PLAIN.format('a')}</testsuite>"),
-                _ended_shard(root, S2, "2/2", 0, both)]
-    record = shards.finalize(_parent(root, [S1, S2], None), children)
-    assert (record.state, record.exit_code, record.counts.total) == (RunState.FAILED, 1, 2)
-
-
 def test_live_shards_count_a_module_they_all_skipped_once(tmp_path: Path) -> None:
     """While the shards run, each counts the module it skipped at collection (as pytest counts
-    that shard); the parent's progress counts it once."""
+    that shard), and the other shard's tests among its deselected; the parent's progress counts
+    the module once, and the test -k left out of the 5 collected once."""
     root = tmp_path / "runs"
     for run_id, shard in ((S1, "1/2"), (S2, "2/2")):
         lifecycle.create(root / run_id, RunRecord(id=run_id, project="p", service="test", command=[],
@@ -306,7 +229,23 @@ def test_live_shards_count_a_module_they_all_skipped_once(tmp_path: Path) -> Non
                      {"kind": "collected", "total": 2},
                      {"kind": "result", "nodeid": "t/test_a.py::test_x", "outcome": "skipped"})
         (exchange.box(root / run_id) / "progress.json").write_text(json.dumps(
-            {"total": 3, "done": 2, "passed": 0, "skipped": 2, "updated": 50.0}))
-    parent = RunRecord.load(_parent(root, [S1, S2], None))
+            {"total": 3, "done": 2, "passed": 0, "skipped": 2, "deselected": 3, "updated": 50.0}))
+    parent = RunRecord.load(_parent(root, [S1, S2]))
     counts = shards.combined_progress(parent, root)[0].counts
-    assert (counts.total, counts.done, counts.skipped) == (5, 3, 3)
+    assert (counts.total, counts.done, counts.skipped, counts.deselected) == (5, 3, 3, 1)
+
+
+def test_the_shards_count_what_the_whole_run_deselected() -> None:
+    """-k left 8 of 10 tests and a module was skipped at collection (in each shard's total),
+    split 5 and 3: each shard counts the other's tests among its deselected; the whole run's
+    deselected are the 2 -k left out, as pytest would count them unsharded."""
+    counts = [Counts(total=6, done=6, passed=5, skipped=1, deselected=5),
+              Counts(total=4, done=4, passed=3, skipped=1, deselected=7)]
+    whole = Counts(total=9, done=9, passed=8, skipped=1)
+    assert shards.deselected_once(whole, counts) == 2
+
+
+def test_deselected_is_unknown_until_every_shard_has_collected() -> None:
+    """A shard that has not collected yet (no total): 0 deselected so far, never a guess."""
+    counts = [Counts(total=5, deselected=5), Counts(total=None)]
+    assert shards.deselected_once(Counts(total=5), counts) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from envctl.pytest_plugin import envctl_shards
 from envctl.report import junit, splits
 from envctl.report.junit import Results
-from envctl.report.splits import duplicate_problem, split_problems
+from envctl.report.splits import Report, duplicate_problem, split_problems
 
 
 def shard(k: int, n: int, *, durations: str = "d1", tests: str = "t1", count: int = 1,
@@ -55,6 +55,29 @@ def test_different_totals_collected_tests_and_doubled_shards_are_named() -> None
         "a test may have run in two shards or in none"]
     assert split_problems([("one", shard(1, 1)), ("again", shard(1, 1))]) == [
         "shard 1/1 is there twice (one, again)"]
+
+
+def test_a_shard_short_of_its_tests_is_said_from_its_cases_or_its_count() -> None:
+    """Shard 1/2 was to run 3 tests: a report read whole with one (a collector's case apart),
+    or a streamed one whose count says 1, names it; 3 tests is no problem."""
+    short = shard(1, 2, count=3, cases=("t.py::a", "t.py::gone"))
+    short.cases[1] = junit.TestCase("t.py::gone", "skipped", 0.0, collection=True)
+    expected = ["tests of shard 1/2 (2 of 3) are not in its report: they did not run "
+                "(the shard stopped early?)"]
+    assert split_problems([("one", short), ("two", shard(2, 2, cases=("t.py::b",)))]) == expected
+    streamed = [Report("one", shard(1, 2, count=3).properties, 1), Report("two", shard(2, 2).properties, 1)]
+    assert split_problems(streamed) == expected
+    assert split_problems([Report("one", shard(1, 2, count=3).properties, 3),
+                           Report("two", shard(2, 2).properties, 1)]) == []
+
+
+def test_a_report_read_whole_counts_its_tests_once_and_not_its_collectors() -> None:
+    """A test that failed and then errored in teardown is one test; a module skipped at
+    collection is none."""
+    results = Results(cases=[junit.TestCase("t.py::a", "failed", 0.1),
+                             junit.TestCase("t.py::a", "error", 0.1),
+                             junit.TestCase("t.py", "skipped", 0.0, collection=True)])
+    assert Report.of("one", results) == Report("one", {}, 1)
 
 
 def test_a_property_that_is_no_shard_is_said() -> None:
