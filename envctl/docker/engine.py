@@ -1,7 +1,7 @@
 """One engine, through the docker SDK: the handle everything that talks to Docker is given.
 
 The work is done by noun (:mod:`containers`, :mod:`output`, :mod:`images`, :mod:`events`,
-:mod:`resources`); an ``Engine`` is the connection they share, under one deadline from
+:mod:`resources`, :mod:`stats`); an ``Engine`` is the connection they share, under one deadline from
 :mod:`timeouts`, and the one object callers pass around and tests replace. Every call has a
 deadline; errors become envctl errors (:mod:`translate`).
 """
@@ -22,6 +22,7 @@ from envctl.docker.models import ContainerState, EngineInfo
 from envctl.docker.output import ATTACH_GRACE, Output
 from envctl.docker.preload import preload_sdk, preload_sdk_in_background
 from envctl.docker.resources import ProjectAge
+from envctl.docker.stats import StatsStream, open_stats
 from envctl.docker.translate import ENGINE_HINT, describe_host, translate_errors
 
 if TYPE_CHECKING:
@@ -108,6 +109,10 @@ class Engine:
                       grace: float = ATTACH_GRACE,
                       on_attached: Callable[[], None] | None = None) -> tuple[int | None, bool]:
         return self._output.follow(container_id, sink, grace=grace, on_attached=on_attached)
+
+    # Resource use (stats.py)
+    def stats(self, container_id: str) -> StatsStream:
+        return open_stats(self.client.api, container_id)
 
     # Images (images.py), networks and volumes (resources.py), events (events.py)
     def image_exists(self, name: str) -> bool:

@@ -57,6 +57,13 @@ def flaky_lines(flaky: list[Failure], total: int, repo_path: Callable[[str], str
                f"{escape_data(f'{rest} more flaky tests; see the job summary')}")
 
 
+def memory_lines(warnings: list[str]) -> Iterator[str]:
+    """One ``::warning`` per container whose memory peaked at 80% of its limit or more (a warning:
+    the run goes on, and an OOM kill would be an error of its own)."""
+    for text in warnings[:MAX_ANNOTATIONS]:
+        yield f"::warning title={escape_property('envctl: memory near its limit')}::{escape_data(text)}"
+
+
 def stop_commands_token() -> str:
     return f"envctl-{secrets.token_hex(8)}"
 

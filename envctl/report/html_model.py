@@ -71,6 +71,19 @@ class TestHistory:
 
 
 @dataclass(frozen=True)
+class HtmlResources:
+    """The run's resource use: the test container's memory over the run (its cgroup's usage),
+    its last figures and the services', the 80% warnings, the tests that grew memory the most."""
+
+    series: tuple[tuple[float, int], ...] = ()  # (epoch seconds, bytes), oldest first
+    limit: int | None = None  # bytes: the test container's memory limit
+    test: str = ""  # its line: "memory 412 MiB (peak 498 MiB of 1 GiB, 49%) cpu 180% pids 37"
+    services: tuple[tuple[str, str], ...] = ()  # (service, its line)
+    warnings: tuple[str, ...] = ()
+    growth: tuple[tuple[str, int, int, int], ...] = ()  # (test, grew, before, after) in bytes, most first
+
+
+@dataclass(frozen=True)
 class HtmlRun:
     run_id: str
     state: str
@@ -90,3 +103,4 @@ class HtmlRun:
     flaky_history: tuple[str, ...] = ()  # failed and passed at the same code in the history
     new_failures: tuple[str, ...] = ()  # failing now, not in the last run of the same command
     problem: str | None = None  # why the results were not read whole
+    resources: HtmlResources | None = None  # None: never sampled

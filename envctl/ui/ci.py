@@ -19,9 +19,11 @@ from envctl.errors import EnvctlError, EnvironmentFailedError
 from envctl.report import github
 from envctl.report.paths import PathMap
 from envctl.report.summary import code_span, markdown
+from envctl.report.usage import binary_size
 from envctl.runs import control
 from envctl.runs.exchange import JUNIT_FILE, session_root
 from envctl.runs.progress import Progress, read_progress
+from envctl.runs.resource_files import read_resources
 from envctl.runs.results import run_failures, run_flaky
 from envctl.runs.state import RunRecord
 from envctl.runs.store import OUTPUT_LOG
@@ -54,7 +56,23 @@ def heartbeat_line(run_dir: Path, record: RunRecord) -> str:
         parts.append(f"ETA {format_duration(progress.eta)}")
     if progress.current:
         parts.append(f"now {progress.current}")
+    used = read_resources(run_dir)
+    if used is not None and used.test is not None and used.test.memory is not None:
+        peak = f" (peak {binary_size(used.test.peak)})" if used.test.peak is not None else ""
+        parts.append(f"memory {binary_size(used.test.memory)}{peak}")
     return ", ".join(parts)
+
+
+def memory_warnings(run_dir: Path, record: RunRecord) -> list[str]:
+    """The run's 80% memory warnings; a --shards parent's are its shards', each named."""
+    if not record.children:
+        found = read_resources(run_dir)
+        return found.warnings() if found is not None else []
+    warnings = []
+    for child in record.children:
+        found = read_resources(run_dir.parent / child)
+        warnings += [f"shard {child}: {text}" for text in (found.warnings() if found is not None else [])]
+    return warnings
 
 
 def _log_chunks(path: Path, cap: int = LOG_ECHO_CAP) -> Iterator[bytes]:
@@ -121,7 +139,8 @@ def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path
     if github_actions:
         repo_path = paths.repo_path if paths else str
         for line in [*github.annotation_lines(failures, total, repo_path),
-                     *github.flaky_lines(flaky, flaky_total, repo_path)]:
+                     *github.flaky_lines(flaky, flaky_total, repo_path),
+                     *github.memory_lines(memory_warnings(run_dir, record))]:
             out.write((line + "\n").encode())
     if summary_path is not None:
         data = summary_data(run_dir, record, flaky=flaky)

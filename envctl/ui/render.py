@@ -162,6 +162,7 @@ def status_text(status: Any) -> str:
     if status.orphaned:
         lines.append(f"note: no envctl process is recording this run (its collector died); "
                      f"`envctl wait {record.id}` takes it over")
+    lines += resources_lines(status.log_path.parent)
     limits = record.limits
     lines.append(f"limits: memory {format_size(limits.memory)}, cpus {limits.cpus:g}, pids {limits.pids}"
                  + (f", timeout {format_duration(record.timeout)}" if record.timeout else ""))
@@ -171,6 +172,21 @@ def status_text(status: Any) -> str:
         lines.append("--- shards ---" if record.children else "--- last output ---")
         lines += status.last_lines
     return "\n".join(lines)
+
+
+def resources_lines(run_dir: Any) -> list[str]:
+    """The run's resource use, each line within 80 columns: the test container's memory, CPU and
+    processes, the services' memory, and a warning for each memory peak at 80% of its limit."""
+    from envctl.report.usage import services_line, usage_line  # noqa: PLC0415
+    from envctl.runs.resource_files import read_resources  # noqa: PLC0415
+
+    found = read_resources(run_dir)
+    if found is None:
+        return []
+    lines = [usage_line(found.test)] if found.test is not None and usage_line(found.test) else []
+    if services := services_line(found.services):
+        lines.append(services)
+    return lines + [f"warning: {text}" for text in found.warnings()]
 
 
 def final_summary(run_dir: Any, record: Any) -> str:

@@ -11,6 +11,7 @@ from envctl.report.github import (
     escape_property,
     flaky_lines,
     fold,
+    memory_lines,
     write_summary,
 )
 
@@ -96,3 +97,13 @@ def test_flaky_tests_are_warnings_within_their_own_budget() -> None:
                         "t.py::test_0 passed after a rerun")
     assert [line.split(" ", 1)[0] for line in lines] == ["::warning"] * 10 + ["::notice"]
     assert lines[-1].endswith("::2 more flaky tests; see the job summary")
+
+
+def test_a_memory_peak_near_its_limit_is_a_warning_annotation() -> None:
+    """One ::warning per container near its limit, escaped, at most ten."""
+    text = "the test container's memory peaked at 900 MiB, 90% of its 1000 MiB limit\n"
+    lines = list(memory_lines([text] * 12))
+    assert len(lines) == 10
+    assert lines[0] == ("::warning title=envctl%3A memory near its limit::the test container's memory "
+                        "peaked at 900 MiB, 90%25 of its 1000 MiB limit%0A")
+    assert list(memory_lines([])) == []
