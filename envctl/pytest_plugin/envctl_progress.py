@@ -396,6 +396,7 @@ def _logreport(report: Any) -> None:
         line = getattr(crash, "lineno", None)
         tail = _traceback_tail(report.longrepr)
     duration = round(float(report.duration or 0), 4)
+    worker = _worker(report)
     # Counted only once everything about the report was read: an odd one changes nothing.
     state[key] += 1
     flaky = outcome == "passed" and report.nodeid in _progress.rerun  # type: ignore[union-attr]
@@ -408,8 +409,16 @@ def _logreport(report: Any) -> None:
     _progress.emit("result", flush=outcome in ("failed", "error"), nodeid=report.nodeid,  # type: ignore[union-attr]
                    outcome=outcome, when=report.when, duration=duration,
                    **({"message": message, "path": path, "line": line} if message is not None else {}),
-                   **({"tail": tail} if tail else {}), **({"flaky": True} if flaky else {}))
+                   **({"tail": tail} if tail else {}), **({"flaky": True} if flaky else {}),
+                   **({"worker": worker} if worker else {}))
     _progress.snapshot(force=outcome in ("failed", "error"))  # type: ignore[union-attr]
+
+
+def _worker(report: Any) -> str | None:
+    """xdist's worker ("gw0") that ran the test, stamped on each report the controller gets."""
+    node = getattr(report, "node", None)  # older xdist: no worker_id, the node's gateway names it
+    worker = getattr(report, "worker_id", None) or getattr(getattr(node, "gateway", None), "id", None)
+    return worker[:16] if isinstance(worker, str) else None
 
 
 _TAIL_LINES = 12

@@ -21,6 +21,7 @@ import hashlib
 import time
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from envctl.report.html_blob import blob_text, tests_blob
 from envctl.report.html_failures import CAP_WORDS, failures_html
@@ -28,6 +29,9 @@ from envctl.report.html_model import HtmlCase, HtmlRun
 from envctl.report.html_parts import lanes_of, overview_html, slowest_html, strip_html
 from envctl.report.html_text import esc, esc_line, script_json, size, well_formed
 from envctl.report.junit import Results
+
+if TYPE_CHECKING:
+    from envctl.history.verdict import Verdict
 
 PAGE_CAP = 15_000_000  # bytes of the whole page
 FAILURES_BUDGET = 6_000_000  # of them for the failures section at most; the tests' blob gets the rest
@@ -142,8 +146,9 @@ def _tests_html(total: int, kept: int) -> str:
 __all__ = ["HtmlCase", "HtmlRun", "asset", "csp", "esc", "render_html", "strip_html"]
 
 
-def merged_html(results: Results, code: int) -> str:
-    """`report merge --format html`: the merged cases as one report (no run record, no log)."""
+def merged_html(results: Results, code: int, verdict: Verdict | None = None) -> str:
+    """`report merge --format html`: the merged cases as one report (no run record, no log);
+    ``verdict``: the history's new failures and flaky tests, when there is one."""
     cases = tuple(HtmlCase(nodeid=c.nodeid, outcome=c.outcome, duration=c.duration, message=c.message,
                            traceback=c.body or "\n".join(c.tail), system_out=c.system_out,
                            system_err=c.system_err) for c in results.cases)
@@ -152,4 +157,6 @@ def merged_html(results: Results, code: int) -> str:
               "skipped": results.count("skipped")}
     state = {0: "passed", 1: "failed", 5: "no-tests"}.get(code, "error")
     return render_html(HtmlRun(run_id="merged", state=state, exit_code=code, counts=counts,
-                               duration=results.duration, cases=cases, problem=results.problem))
+                               duration=results.duration, cases=cases, problem=results.problem,
+                               new_failures=verdict.new if verdict else (),
+                               flaky_history=verdict.flaky if verdict else ()))

@@ -6,11 +6,15 @@ import csv
 import io
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from envctl.history.verdict import MARK_WORDS
 from envctl.report.junit import Results
 from envctl.text import clean_text
 from envctl.units import format_duration, format_size
+
+if TYPE_CHECKING:
+    from envctl.history.verdict import Verdict
 
 FORMATS = ("md", "json", "csv", "junit", "html")
 
@@ -48,6 +52,51 @@ def counts_text(counts: dict[str, Any]) -> str:
     return text
 
 
+def history_fields(verdict: Verdict | None) -> dict[str, Any] | None:
+    """The report's ``history`` (JSON): the runs compared with, the last one of the same command,
+    the failures new since it and the run's tests flaky over the history; None when there is no
+    history to compare with (a merge of bare JUnit files)."""
+    if verdict is None:
+        return None
+    return {"runs": verdict.runs, "previous_run": verdict.previous, "new_failures": list(verdict.new),
+            "flaky": list(verdict.flaky), "problem": verdict.problem}
+
+
+def with_history(data: dict[str, Any], verdict: Verdict | None) -> dict[str, Any]:
+    """``data`` (a report's or a merge's) with its ``history`` and each failure's mark: "new",
+    "old", "flaky" or None (the history cannot say)."""
+    data["history"] = history_fields(verdict)
+    for failure in data["failures"]:
+        failure["history"] = verdict.mark(failure["test"]) if verdict is not None else None
+    return data
+
+
+def _failure_line(failure: dict[str, Any]) -> str:
+    mark = MARK_WORDS.get(failure.get("history") or "")
+    outcome = f"{failure['outcome']}, {mark}" if mark else failure["outcome"]
+    return f"- {code_span(failure['test'])} ({outcome}): {_message(failure['message'])}"
+
+
+def _listed(title: str, names: list[str], limit: int) -> list[str]:
+    """A short section naming tests, with how many more there are; nothing when there are none."""
+    if not names:
+        return []
+    lines = [f"### {title}", "", *(f"- {code_span(name)}" for name in names[:limit])]
+    if len(names) > limit:
+        lines.append(f"- ... and {len(names) - limit} more")
+    return [*lines, ""]
+
+
+def history_sections(history: dict[str, Any] | None, limit: int) -> list[str]:
+    """The markdown sections of a report's ``history``, each only when it names a test."""
+    if not history:
+        return []
+    previous = code_span(history["previous_run"]) if history["previous_run"] else "none"
+    return (_listed(f"New failures (not failing in the last run of this command, {previous})",
+                    history["new_failures"], limit)
+            + _listed("Flaky over the history (failed and passed at the same code)", history["flaky"], limit))
+
+
 def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     counts = data["counts"]
     duration = format_duration(data["duration"]) if data["duration"] else "-"
@@ -74,12 +123,11 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
               f"pids {limits['pids']}", ""]
     if data["failures"]:
         lines += ["### Failures", ""]
-        for failure in data["failures"][:max_failures]:
-            test, outcome = code_span(failure["test"]), failure["outcome"]
-            lines.append(f"- {test} ({outcome}): {_message(failure['message'])}")
+        lines += [_failure_line(failure) for failure in data["failures"][:max_failures]]
         if len(data["failures"]) > max_failures:
             lines.append(f"- ... and {len(data['failures']) - max_failures} more")
         lines.append("")
+    lines += history_sections(data.get("history"), max_failures)
     if data.get("flaky"):
         lines += ["### Flaky tests (passed after a rerun)", ""]
         lines += [f"- {code_span(f['test'])}" for f in data["flaky"][:max_failures]]
@@ -104,15 +152,17 @@ def cases_csv(results: Results, flaky: set[str] | frozenset[str] = frozenset()) 
     return out.getvalue()
 
 
-def merged_render(results: Results, fmt: str, code: int) -> str:
-    """A merged result (no single run record): md, json or csv."""
+def merged_render(results: Results, fmt: str, code: int, verdict: Verdict | None = None) -> str:
+    """A merged result (no single run record): md, json, csv, junit or html; ``verdict``: what
+    the history says of it (None: nothing to compare with)."""
     counts = results.counts()
     failures = [{"test": c.nodeid, "outcome": c.outcome, "message": c.message} for c in results.failures]
     slowest = [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)]
+    data = with_history({"failures": failures}, verdict)
     if fmt == "json":
         return json.dumps({"schema": "envctl/merged/1", "exit_code": code, "counts": counts,
                            "failures": failures, "slowest": slowest, "duration": results.duration,
-                           "problem": results.problem},
+                           "problem": results.problem, "history": data["history"]},
                           indent=2) + "\n"
     if fmt == "junit":
         from envctl.report.merge import junit_text  # noqa: PLC0415
@@ -123,7 +173,7 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
     if fmt == "html":
         from envctl.report.html import merged_html  # noqa: PLC0415
 
-        return merged_html(results, code)
+        return merged_html(results, code, verdict)
     lines = [f"## envctl merged report: exit code {code}", "",
              f"{counts_text(counts)} of {counts['total']} "
              f"({format_duration(results.duration)} of test time)", ""]
@@ -131,9 +181,9 @@ def merged_render(results: Results, fmt: str, code: int) -> str:
         lines += [f"> not a whole result: {code_span(results.problem, 4000)}", ""]
     if failures:
         lines += ["### Failures", ""]
-        lines += [f"- {code_span(f['test'])} ({f['outcome']}): {_message(f['message'])}"
-                  for f in failures[:200]]
+        lines += [_failure_line(f) for f in failures[:200]]
         lines.append("")
+    lines += history_sections(data["history"], 200)
     if slowest:
         lines += ["### Slowest tests", "", "| test | seconds |", "|---|---|"]
         lines += [f"| {code_span(s['test'])} | {s['duration']:.2f} |" for s in slowest]

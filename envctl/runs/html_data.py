@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from envctl.history.store import History, Outcome, command_key
+from envctl.history.verdict import code_key, verdict
 from envctl.report.html_model import HtmlCase, HtmlEnv, HtmlRun, HtmlShard, LogLine, TestHistory
 from envctl.report.junit import Results, TestCase, read_junit
 from envctl.runs.exchange import EVENTS_FILE, JUNIT_FILE, LINE_CAP, RESULT_CAP, clean_nodeid, open_result
@@ -40,7 +41,7 @@ def html_run_from(run_dir: Path, record: RunRecord, *, history: History | None =
                   environment: HtmlEnv | None = None, children: Sequence[RunRecord] = ()) -> HtmlRun:
     """The report's values for the run in ``run_dir``. ``children``: a --shards parent's shard
     records (loaded by the caller, in shard order); ``history``: loaded before this run was
-    recorded into it, or after (this run is then left out of "new failures")."""
+    recorded into it, or after (``envctl.history.verdict`` reads both the same)."""
     parts: list[tuple[Path, str | None]] = [(run_dir.parent / child.id, child.shard or child.id)
                                             for child in children] or [(run_dir, None)]
     cases: list[HtmlCase] = []
@@ -73,9 +74,9 @@ def html_run_from(run_dir: Path, record: RunRecord, *, history: History | None =
             if case.nodeid in history.tests:
                 p = history.durations(case.nodeid)
                 views[case.nodeid] = TestHistory(history.last_outcomes(case.nodeid), *(p or (None, None)))
-        flaky_history = tuple(history.flaky())
-        new = tuple(history.new_failures(outcomes(cases, flaky), command_key(record.command),
-                                         exclude_run=record.id))
+        found = verdict(history, outcomes(cases, flaky), run_id=record.id,
+                        command=command_key(record.command), code=code_key(), before=record.finished_at)
+        flaky_history, new = found.flaky, found.new
     return HtmlRun(
         run_id=record.id, state=record.state.value, exit_code=record.exit_code, counts=counts,
         duration=record.duration, started_at=record.started_at, message=record.message,
@@ -150,8 +151,8 @@ def read_timings(run_dir: Path) -> dict[str, Timing]:
 
 
 def _infer_lanes(timings: dict[str, Timing]) -> dict[str, Timing]:
-    """When the events name no worker but tests overlapped (xdist), the fewest lanes that hold
-    them without overlap ("lane 1", "lane 2"...): one per worker in practice."""
+    """When the events name no worker (written by a plugin older than the worker field) but tests
+    overlapped (xdist), the fewest lanes that hold them without overlap ("lane 1", "lane 2"...)."""
     if any(t.worker for t in timings.values()):
         return timings
     ordered = sorted(timings.items(), key=lambda item: item[1].start or 0.0)

@@ -44,9 +44,11 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
         command=[*settings.test_command, *request.pytest_args], limits=limits_of(settings, request),
         state=RunState.RUNNING, created_at=now, started_at=now, timeout=request.timeout,
         message=f"{shards} shards"))
-    # Where the merged durations go: the starter's setting, kept in the host-only run dir.
+    # Where the merged durations and the history go: the starter's settings, kept in the
+    # host-only run dir.
     write_private(parent_dir / START_FILE, json.dumps(
         {"durations_file": str(settings.resolved_durations_file),
+         "history_file": str(settings.resolved_history_file),
          "pytest_args": list(request.pytest_args)}))
     child_dirs: list[Path] = []
     try:

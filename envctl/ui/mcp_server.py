@@ -84,8 +84,10 @@ TOOLS = (
              "Takes over recording a run whose recorder died.",
              _input({"run_id": _RUN, "seconds": {"type": "number", "minimum": 0, "maximum": WAIT_MAX,
                                                  "default": WAIT_DEFAULT}}), "wait", read_only=False),
-    ToolSpec("failures", "The failed and errored tests of a run, compact: node id, file:line, message "
-             "and the last lines of each traceback (20 tests within 16 KB by default).",
+    ToolSpec("failures", "The failed and errored tests of a run, compact: node id, file:line, message, "
+             "the last lines of each traceback, and its history: new since the last run of the same "
+             "command, old (failed then too) or flaky (failed and passed at the same code) "
+             "(20 tests within 16 KB by default).",
              _input({"run_id": _RUN, "limit": {"type": "integer", "minimum": 0, "maximum": 100_000},
                      "tail": {"type": "integer", "minimum": 0, "maximum": 12, "default": 6}}), "failures"),
     ToolSpec("logs", "A piece of a run's output: the last `tail` lines (default 50), or the bytes "
@@ -203,12 +205,14 @@ class Tools:
         return Answer(wait_view(waited.status, waited=waited.waited), progress_line(waited.status))
 
     def failures(self, args: Mapping[str, Any]) -> Answer:
+        from envctl.history.verdict import MARK_WORDS  # noqa: PLC0415
         from envctl.verbs import runs  # noqa: PLC0415
 
         limit = None if args.get("limit") is None else int(args["limit"])
         view = runs.failures(self.settings(), args.get("run_id", "latest"), limit=limit,
                              tail=int(args.get("tail", 6)))
-        names = ", ".join(item["test"] for item in view["failures"][:3])
+        names = ", ".join(item["test"] + (f" ({MARK_WORDS[item['history']]})" if item["history"] else "")
+                          for item in view["failures"][:3])
         more = f" and {view['total'] - 3} more" if view["total"] > 3 else ""
         return Answer(view, f"run {view['run']} ({view['state']}): {view['total']} failed"
                       + (f": {names}{more}" if names else ""))

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from envctl.report.failures import Failure
 from envctl.report.junit import Results
-from envctl.report.summary import FORMATS, cases_csv, markdown
+from envctl.report.summary import FORMATS, cases_csv, markdown, with_history
 from envctl.runs.exchange import JUNIT_COPY_CAP, JUNIT_FILE, open_result
 from envctl.runs.progress import read_progress
 from envctl.runs.results import run_flaky, run_results
@@ -33,7 +33,7 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
         ran = results.counts()
         counts.update(ran, total=max(ran["total"], counts.get("total") or 0))
     junit = run_dir / JUNIT_FILE
-    return {
+    data = {
         "schema": "envctl/report/1",  # envctl/schemas/report.json
         "run": record.id,
         "state": record.state.value,
@@ -51,6 +51,9 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
         "log": str(run_dir / "output.log"),
         "junit": str(junit) if junit.exists() else None,
     }
+    from envctl.runs.history import report_verdict  # noqa: PLC0415  # only reports read the history
+
+    return with_history(data, report_verdict(run_dir, record, results, (f.nodeid for f in flaky)))
 
 
 def _live_counts(run_dir: Path, record: RunRecord) -> Counts:
@@ -100,10 +103,11 @@ def stream_junit(run_dir: Path, out: TextIO) -> int:
 
 def html_report(run_dir: Path, record: RunRecord) -> str:
     """The run's self-contained HTML report, with each test's history from beside the runs."""
-    from envctl.history import HISTORY_FILE, load  # noqa: PLC0415
+    from envctl.history import load  # noqa: PLC0415
     from envctl.report.html import render_html  # noqa: PLC0415
+    from envctl.runs.history import history_file_of  # noqa: PLC0415
     from envctl.runs.html_data import html_run_from  # noqa: PLC0415
 
     children = [RunRecord.load(run_dir.parent / child) for child in record.children]
-    history = load(run_dir.parent / HISTORY_FILE)
+    history = load(history_file_of(run_dir))
     return render_html(html_run_from(run_dir, record, history=history, children=children))

@@ -12,9 +12,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envctl.history.verdict import MARK_WORDS
 from envctl.text import clean_text
 
 if TYPE_CHECKING:
+    from envctl.history.verdict import Verdict
     from envctl.report.failures import Failure
     from envctl.runs.run import Run, RunStatus
     from envctl.runs.state import RunRecord
@@ -161,7 +163,7 @@ def progress_line(status: RunStatus) -> str:
     return f"{line}; still going: `{commands(record.id)['wait']}`"
 
 
-def _failure(failure: Failure, tail: int) -> dict[str, Any]:
+def _failure(failure: Failure, tail: int, verdict: Verdict | None) -> dict[str, Any]:
     return {
         "test": failure.nodeid,
         "outcome": failure.outcome,
@@ -169,20 +171,22 @@ def _failure(failure: Failure, tail: int) -> dict[str, Any]:
         "line": failure.line,
         "message": failure.message[:MESSAGE_CAP],
         "tail": list(failure.tail[-tail:]) if tail > 0 else [],
+        "history": verdict.mark(failure.nodeid) if verdict is not None else None,
     }
 
 
 def failures_view(record: RunRecord, failures: list[Failure], total: int, *,
-                  limit: int | None = None, tail: int = 6) -> dict[str, Any]:
-    """The failed tests, compact enough for a model's context: each test's id, place, message
-    and the last lines of its traceback. By default 20 of them within 16 KB of JSON; with a
-    ``limit``, that many within 256 KB (a hostile test's texts cannot blow it up)."""
+                  limit: int | None = None, tail: int = 6, verdict: Verdict | None = None) -> dict[str, Any]:
+    """The failed tests, compact enough for a model's context: each test's id, place, message,
+    the last lines of its traceback and what the history says of it (``verdict``: new, old or
+    flaky). By default 20 of them within 16 KB of JSON; with a ``limit``, that many within 256 KB
+    (a hostile test's texts cannot blow it up)."""
     budget = FAILURES_BUDGET if limit is None else LIMITED_BUDGET
     limit = FAILURES_LIMIT if limit is None else limit
     shown: list[dict[str, Any]] = []
-    size = 400  # the envelope
+    size = 500  # the envelope
     for failure in failures[:max(0, limit)]:
-        item = _failure(failure, tail)
+        item = _failure(failure, tail, verdict)
         cost = len(json.dumps(item)) + 2
         if shown and size + cost > budget:
             break
@@ -199,16 +203,21 @@ def failures_view(record: RunRecord, failures: list[Failure], total: int, *,
         "failures": shown,
         "hint": (f"{more} more: `envctl failures {record.id} --limit {min(total, len(shown) + 50)}`, "
                  f"or `envctl report {record.id} --format json`") if more else None,
+        "history": None if verdict is None else {"runs": verdict.runs, "previous_run": verdict.previous},
     })
 
 
 def run_failures_view(run: Run, *, limit: int | None = None, tail: int = 6) -> dict[str, Any]:
     """A run's failures as `failures` answers them (the CLI's and the MCP tool's)."""
+    from envctl.history import Outcome  # noqa: PLC0415
+    from envctl.runs.history import run_verdict  # noqa: PLC0415
     from envctl.runs.results import run_failures  # noqa: PLC0415
 
     limit = None if limit is None else max(0, limit)
     found, total = run_failures(run.dir, limit=FAILURES_LIMIT if limit is None else limit)
-    return failures_view(run.record, found, total, limit=limit, tail=max(0, min(tail, 12)))
+    # The marks of the failures shown need only them: the history holds the rest.
+    verdict = run_verdict(run.dir, run.record, [Outcome(f.nodeid, f.outcome, 0.0) for f in found], only=True)
+    return failures_view(run.record, found, total, limit=limit, tail=max(0, min(tail, 12)), verdict=verdict)
 
 
 def failures_text(view: dict[str, Any]) -> str:
@@ -221,7 +230,8 @@ def failures_text(view: dict[str, Any]) -> str:
         # would act on their escape codes (the clipboard, the screen).
         where = f"  ({clean_text(item['file'], 300)}:{item['line']})" if item["file"] and item["line"] else ""
         label = "FAILED" if item["outcome"] == "failed" else "ERROR"
-        lines.append(f"{label} {clean_text(item['test'], 1000)}{where}")
+        mark = f"  [{MARK_WORDS[item['history']]}]" if item.get("history") in MARK_WORDS else ""
+        lines.append(f"{label} {clean_text(item['test'], 1000)}{where}{mark}")
         if item["message"]:
             lines += [f"  {clean_text(line, 500)}" for line in item["message"].splitlines()[:3]]
         lines += [f"  | {clean_text(line, 240)}" for line in item["tail"]]

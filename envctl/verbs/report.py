@@ -61,13 +61,17 @@ class Merged:
 
 
 def merge(settings: Settings, options: ReportOptions, fmt: str) -> Merged:
-    """Merge shard run directories or JUnit files; write the merged JUnit and the durations."""
+    """Merge shard run directories or JUnit files; write the merged JUnit and the durations;
+    record the merged suite in the history (shard runs of one command whose parent did not) and
+    say what the history says of it."""
     from envctl.report import merge as merging  # noqa: PLC0415
     from envctl.report.summary import merged_render  # noqa: PLC0415
+    from envctl.runs.history import merged_verdict  # noqa: PLC0415
 
     results = merging.merge(list(options.inputs))
     if options.junit_out is not None:
         merging.write_junit(results, options.junit_out)
     merging.write_durations(results, options.durations_out or settings.resolved_durations_file)
     code = merging.exit_code(results)
-    return Merged(merged_render(results, fmt, code), code)
+    verdict = merged_verdict(options.inputs, results, settings.resolved_history_file)
+    return Merged(merged_render(results, fmt, code, verdict), code)

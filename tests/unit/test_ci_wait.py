@@ -131,3 +131,32 @@ def test_a_failed_up_is_annotated(tmp_path: Path) -> None:
     assert summary.read_text() == "## envctl up failed\n\n- service `db`: exited 1\n"
     ci.annotate_failed_up(EnvironmentFailedError("compose failed"), summary, io.BytesIO())
     assert summary.read_text().endswith("> compose failed\n")
+
+
+def test_the_job_summary_says_which_failures_are_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against the last run of the same command in the history: a failure that passed then is
+    new, one that failed then too is old; the new ones are listed in a section of their own."""
+    from envctl.history import HISTORY_FILE, Outcome, command_key, record  # noqa: PLC0415
+    from envctl.runs.outcome import EndFacts  # noqa: PLC0415
+
+    run_dir = make_run(tmp_path)
+    record(run_dir.parent / HISTORY_FILE, OTHER_ID, command_key(["pytest"]), "",
+           [Outcome("t.py::test_a", "passed", 1.0), Outcome("t.py::test_b", "failed", 1.0)], at=1.0)
+    (run_dir / "junit.xml").write_text(
+        '<testsuites><testsuite>'
+        + "".join(f'<testcase classname="t" name="test_{n}" file="t.py" time="1"><failure message="boom {n}">'
+                  "x</failure></testcase>" for n in "ab") + "</testsuite></testsuites>")
+
+    def wait_for(path: Path, **_kwargs: Any) -> RunRecord:
+        lifecycle.finish(path, EndFacts(exit_code=1))
+        return RunRecord.load(path)
+
+    monkeypatch.setattr(control, "wait_for", wait_for)
+    summary = tmp_path / "summary.md"
+    code = ci.ci_wait(run_dir, heartbeat=2.0, github_actions=False, summary_path=summary, out=io.BytesIO())
+    assert code == 1
+    lines = summary.read_text().splitlines()
+    assert "- `t.py::test_a` (failed, new): `boom a`" in lines
+    assert "- `t.py::test_b` (failed, failed in the last run too): `boom b`" in lines
+    start = lines.index(f"### New failures (not failing in the last run of this command, `{OTHER_ID}`)")
+    assert lines[start + 2:start + 4] == ["- `t.py::test_a`", ""]

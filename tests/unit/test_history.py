@@ -15,7 +15,6 @@ from envctl.files import write_private
 from envctl.history import History, Outcome, command_key, load, record, store, views
 
 CMD = command_key(["pytest", "-q"])
-OTHER = command_key(["pytest", "tests/unit"])
 
 
 def _run(path: Path, run_id: str, outcomes: dict[str, str], *, code: str = "abc", command: str = CMD,
@@ -88,50 +87,6 @@ def test_durations_p50_p95(tmp_path: Path) -> None:
         _run(path, f"r{i:02d}", {"t::a": "passed"}, duration=float(i))
     assert load(path).durations("t::a") == (10.0, 19.0)
     assert load(path).durations("t::none") is None
-
-
-def test_flaky_needs_the_same_code(tmp_path: Path) -> None:
-    """Failed and passed at the same code is flaky; at different codes it is not."""
-    path = tmp_path / "history.jsonl"
-    _run(path, "r1", {"t::same": "failed", "t::fixed": "failed"}, code="c1")
-    _run(path, "r2", {"t::same": "passed"}, code="c1")
-    _run(path, "r3", {"t::fixed": "passed"}, code="c2")
-    assert load(path).flaky() == ["t::same"]
-
-
-def test_flaky_ignores_runs_without_code(tmp_path: Path) -> None:
-    """Runs with no code key never make a test flaky."""
-    path = tmp_path / "history.jsonl"
-    _run(path, "r1", {"t::a": "failed"}, code="")
-    _run(path, "r2", {"t::a": "passed"}, code="")
-    assert load(path).flaky() == []
-
-
-def test_new_failures_against_the_last_run_of_the_same_command(tmp_path: Path) -> None:
-    """A failure is new unless the last run of the same command failed it too."""
-    path = tmp_path / "history.jsonl"
-    _run(path, "r1", {"t::old": "failed", "t::new": "passed"})
-    _run(path, "r2", {"t::old": "passed", "t::new": "passed"}, command=OTHER)
-    history = load(path)
-    now = [Outcome("t::old", "failed", 1.0), Outcome("t::new", "error", 1.0), Outcome("t::ok", "passed", 1.0),
-           Outcome("t::unseen", "failed", 1.0)]
-    assert history.new_failures(now, CMD) == ["t::new", "t::unseen"]
-
-
-def test_new_failures_excludes_the_current_run(tmp_path: Path) -> None:
-    """With the current run already recorded, it is skipped when looking for the last run."""
-    path = tmp_path / "history.jsonl"
-    _run(path, "r1", {"t::a": "passed"})
-    _run(path, "r2", {"t::a": "failed"})
-    history = load(path)
-    now = [Outcome("t::a", "failed", 1.0)]
-    assert history.new_failures(now, CMD, exclude_run="r2") == ["t::a"]
-    assert history.new_failures(now, CMD) == []
-
-
-def test_new_failures_without_a_previous_run(tmp_path: Path) -> None:
-    """With no run of that command recorded, every failure is new."""
-    assert History().new_failures([Outcome("t::a", "failed", 1.0)], CMD) == ["t::a"]
 
 
 def test_damaged_lines_are_skipped(tmp_path: Path) -> None:
@@ -342,3 +297,17 @@ def test_concurrent_recorders_lose_no_run(tmp_path: Path) -> None:
     history = load(path)
     assert sorted(r.run_id for r in history.runs) == [f"r{i}" for i in range(8)]
     assert history.last_outcomes("t::shared") == "f" * 8
+
+
+def test_only_the_tests_asked_for_are_read(tmp_path: Path) -> None:
+    """``only``: the lines of other tests are not parsed past their node id (a damaged one among
+    them costs nothing); a node id with quotes and escapes is found as recorded."""
+    path = tmp_path / "history.jsonl"
+    odd = 't.py::test_x["a\\"b"]'
+    _run(path, "r1", {"t::a": "passed", odd: "failed", "t::c": "passed"})
+    with path.open("a") as handle:
+        handle.write('["t::damaged", 3]\n["t::a" broken\n')
+    history = load(path, {odd, "t::missing"})
+    assert (list(history.tests), history.problem) == ([odd], None)
+    assert history.last_outcomes(odd) == "f"
+    assert load(path).problem == "2 damaged lines skipped"

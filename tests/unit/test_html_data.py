@@ -64,3 +64,55 @@ def test_the_lines_of_5000_failures_in_a_200k_line_log(tmp_path: Path) -> None:
     assert kept[-1] == LogLine(T0 + 199_962, "line 199962")
     around_7 = [line.text for line in kept if line.at is not None and 280 <= line.at - T0 <= 330]
     assert around_7 == [f"line {i}" for i in range(280, 323)]
+
+
+def _xdist_run(tmp_path: Path) -> Path:
+    """A run of three tests on two xdist workers, whose result events name their worker."""
+    import json  # noqa: PLC0415
+
+    run_dir = tmp_path / "20260101-000000-abcd"
+    run_dir.mkdir()
+    (run_dir / "junit.xml").write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="t" name="test_a" file="t.py" time="1">'
+        '<failure message="boom">x</failure></testcase>'
+        + "".join(f'<testcase classname="t" name="test_{n}" file="t.py" time="1"/>' for n in "bc")
+        + "</testsuite></testsuites>")
+    events = [(T0, "start", "a", None), (T0 + 0.1, "start", "b", None), (T0 + 1, "result", "a", "gw1"),
+              (T0 + 1.1, "start", "c", None), (T0 + 1.2, "result", "b", "gw0"),
+              (T0 + 2, "result", "c", "gw1")]
+    (run_dir / "events.jsonl").write_text("".join(
+        json.dumps({"t": t, "kind": k, "nodeid": f"t.py::test_{n}", "outcome": "passed",
+                    **({"worker": w} if w else {})}) + "\n" for t, k, n, w in events))
+    return run_dir
+
+
+def test_the_timeline_lanes_are_the_workers_the_plugin_named(tmp_path: Path) -> None:
+    """Each test's lane is the xdist worker its result names (not a lane guessed from overlaps)."""
+    from envctl.report.html_parts import lanes_of  # noqa: PLC0415
+    from envctl.runs.html_data import html_run_from  # noqa: PLC0415
+    from envctl.runs.state import Limits, RunRecord, RunState  # noqa: PLC0415
+
+    run_dir = _xdist_run(tmp_path)
+    record = RunRecord(id=run_dir.name, project="p", service="test", command=["pytest"],
+                       limits=Limits(1 << 30, 1.0, 100), state=RunState.FAILED, finished_at=T0 + 5)
+    run = html_run_from(run_dir, record)
+    assert [c.worker for c in run.cases] == ["gw1", "gw0", "gw1"]
+    assert lanes_of(run.cases) == (["gw0", "gw1"], [1, 0, 1])
+
+
+def test_new_failures_need_an_earlier_run_of_the_command(tmp_path: Path) -> None:
+    """With no earlier run of the same command in the history, no failure is called new; with
+    one where it passed, it is."""
+    from envctl.history import History, Outcome, command_key, load, record  # noqa: PLC0415
+    from envctl.runs.html_data import html_run_from  # noqa: PLC0415
+    from envctl.runs.state import Limits, RunRecord, RunState  # noqa: PLC0415
+
+    run_dir = _xdist_run(tmp_path)
+    run = RunRecord(id=run_dir.name, project="p", service="test", command=["pytest"],
+                    limits=Limits(1 << 30, 1.0, 100), state=RunState.FAILED, finished_at=T0 + 5)
+    assert html_run_from(run_dir, run, history=History()).new_failures == ()
+    path = tmp_path / "history.jsonl"
+    record(path, "20251231-000000-aaaa", command_key(["pytest"]), "",
+           [Outcome("t.py::test_a", "passed", 1.0)], at=T0 - 100)
+    assert html_run_from(run_dir, run, history=load(path)).new_failures == ("t.py::test_a",)

@@ -144,8 +144,25 @@ def test_failures_from_the_events_with_their_traceback_tails(running: Path) -> N
     answer = Tools(running.parent.parent).failures({"run_id": RUN_ID})
     assert answer.data["failures"] == [{"test": "t.py::test_a", "outcome": "failed", "file": "t.py",
                                         "line": 3, "message": "assert 1 == 2",
-                                        "tail": ["E   assert 1 == 2", "t.py:3: AssertionError"]}]
+                                        "tail": ["E   assert 1 == 2", "t.py:3: AssertionError"],
+                                        "history": None}]
     assert answer.summary == f"run {RUN_ID} (running): 1 failed: t.py::test_a"
+
+
+def test_failures_say_what_the_history_says_of_each(running: Path) -> None:
+    """A failure that passed in the last run of the same command is new, in the view and the text."""
+    from envctl.history import HISTORY_FILE, Outcome, command_key, record  # noqa: PLC0415
+
+    record(running.parent / HISTORY_FILE, "20251231-000000-aaaa", command_key(["pytest"]), "",
+           [Outcome("t.py::test_a", "passed", 0.1), Outcome("t.py::test_b", "failed", 0.1)])
+    (running / "events.jsonl").write_text(
+        '{"kind": "result", "nodeid": "t.py::test_a", "outcome": "failed", "message": "m"}\n'
+        '{"kind": "result", "nodeid": "t.py::test_b", "outcome": "failed", "message": "m"}\n')
+    answer = Tools(running.parent.parent).failures({"run_id": RUN_ID})
+    assert [item["history"] for item in answer.data["failures"]] == ["new", "old"]
+    assert answer.data["history"] == {"runs": 1, "previous_run": "20251231-000000-aaaa"}
+    assert answer.summary == (f"run {RUN_ID} (running): 2 failed: t.py::test_a (new), "
+                              "t.py::test_b (failed in the last run too)")
 
 
 def test_a_missing_run_is_an_error_with_its_exit_code(running: Path) -> None:

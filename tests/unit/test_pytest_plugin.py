@@ -189,6 +189,30 @@ def test_a_plugins_own_outcome_never_breaks_the_run(tmp_path: Path, monkeypatch:
     assert events[1]["flaky"] is True  # failed, rerun, then passed
 
 
+def test_each_result_names_the_xdist_worker_that_ran_it(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """xdist's ``worker_id`` on a report (or its node's gateway id) goes with the result, so the
+    timeline has a lane per real worker; a report without one (no xdist) names none, and an odd
+    one never breaks the count."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+
+    class Gateway:
+        id = "gw3"
+
+    class Node:
+        gateway = Gateway()
+
+    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    plugin.pytest_runtest_logreport(_Report("passed", worker_id="gw1"))
+    plugin.pytest_runtest_logreport(_Report("failed", node=Node()))
+    plugin.pytest_runtest_logreport(_Report("passed"))
+    plugin.pytest_runtest_logreport(_Report("passed", worker_id=7))
+    plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e.get("worker") for e in events] == ["gw1", "gw3", None, None]
+    assert plugin._progress.state["done"] == 4  # type: ignore[union-attr]
+
+
 def test_a_failure_records_the_end_of_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The last non-blank lines of the failure's text go with its result, each cut to a width."""
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415

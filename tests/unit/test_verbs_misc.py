@@ -57,17 +57,21 @@ def test_report_merge_writes_junit_and_durations(tmp_path: Path, monkeypatch: py
     """merge reads the inputs, writes the JUnit asked for and the durations, and gives the code."""
     from envctl.report import merge as merging  # noqa: PLC0415
     from envctl.report import summary  # noqa: PLC0415
+    from envctl.runs import history as runs_history  # noqa: PLC0415
 
     written: list[tuple[str, Path]] = []
     monkeypatch.setattr(merging, "merge", lambda inputs: {"inputs": inputs})
     monkeypatch.setattr(merging, "write_junit", lambda _r, path: written.append(("junit", path)))
     monkeypatch.setattr(merging, "write_durations", lambda _r, path: written.append(("durations", path)))
     monkeypatch.setattr(merging, "exit_code", lambda _r: 1)
-    monkeypatch.setattr(summary, "merged_render", lambda results, fmt, code: f"{results} {fmt} {code}")
+    monkeypatch.setattr(summary, "merged_render",
+                        lambda results, fmt, code, verdict: f"{results} {fmt} {code} {verdict}")
+    monkeypatch.setattr(runs_history, "merged_verdict", lambda inputs, _results, path: (inputs, path.name))
     settings = settings_at(tmp_path)
     merged = report.merge(settings, ReportOptions(run="merge", inputs=(Path("a"),), junit_out=Path("j.xml")),
                           "md")
-    assert (merged.text, merged.exit_code) == ("{'inputs': [PosixPath('a')]} md 1", 1)
+    assert (merged.text, merged.exit_code) == ("{'inputs': [PosixPath('a')]} md 1 ((PosixPath('a'),), "
+                                               "'history.jsonl')", 1)
     assert written == [("junit", Path("j.xml")), ("durations", settings.resolved_durations_file)]
 
 

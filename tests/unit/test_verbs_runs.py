@@ -49,6 +49,34 @@ def test_failures_of_a_run_without_failures(tmp_path: Path) -> None:
         "envctl/failures/1", RUN_ID, 0, [])
 
 
+def test_failures_say_new_old_or_flaky_within_the_budget(tmp_path: Path) -> None:
+    """500 failures, each marked from the history: the default answer stays within its 16 KB
+    (marks included), is valid under its schema, and the terminal lines say each mark."""
+    import json  # noqa: PLC0415
+
+    import jsonschema  # noqa: PLC0415
+
+    from envctl.history import HISTORY_FILE, Outcome, command_key, record  # noqa: PLC0415
+    from envctl.schemas import load  # noqa: PLC0415
+    from envctl.ui.views import FAILURES_BUDGET, failures_text  # noqa: PLC0415
+
+    run_dir = make_run(tmp_path, exit_code=1)
+    names = [f"tests/test_m.py::test_{i}" for i in range(500)]
+    record(run_dir.parent / HISTORY_FILE, OTHER_ID, command_key(["pytest"]), "",
+           [Outcome(name, "failed" if i % 2 else "passed", 1.0) for i, name in enumerate(names)], at=1.0)
+    (run_dir / "events.jsonl").write_text("".join(
+        json.dumps({"kind": "result", "nodeid": name, "outcome": "failed", "message": "x" * 400,
+                    "tail": ["y" * 200] * 12}) + "\n" for name in names))
+    view = runs.failures(settings_at(tmp_path), RUN_ID)
+    jsonschema.Draft202012Validator(load("failures")).validate(view)
+    assert len(json.dumps(view)) <= FAILURES_BUDGET
+    assert view["history"] == {"runs": 1, "previous_run": OTHER_ID}
+    assert [item["history"] for item in view["failures"][:2]] == ["new", "old"]
+    lines = failures_text(view).splitlines()
+    assert lines[1] == "FAILED tests/test_m.py::test_0  [new]"
+    assert "FAILED tests/test_m.py::test_1  [failed in the last run too]" in lines
+
+
 def test_stop_asks_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`stop` stops the run it finds and answers with the record."""
     make_run(tmp_path)

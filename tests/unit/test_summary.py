@@ -1,0 +1,83 @@
+"""What the history says, in a report: the JSON fields, each failure's mark, and the markdown's two
+short sections (only when they name a test), for a run and for a merge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from envctl.history import FLAKY, NEW, OLD, Verdict
+from envctl.report.junit import read_junit
+from envctl.report.summary import history_fields, markdown, merged_render, with_history
+from envctl.schemas import load
+
+PREVIOUS = "20251231-000000-aaaa"
+VERDICT = Verdict(runs=3, previous=PREVIOUS, new=("t.py::a",), flaky=("t.py::c", "t.py::ok"),
+                  marks={"t.py::a": NEW, "t.py::b": OLD, "t.py::c": FLAKY})
+
+
+def _data(**fields: Any) -> dict[str, Any]:
+    """A run's summary data, as ui.report.summary_data gives it, with three failures."""
+    failures = [{"test": f"t.py::{n}", "outcome": "failed", "message": f"boom {n}", "file": "t.py", "line": 1}
+                for n in ("a", "b", "c")]
+    return {"run": "20260101-000000-abcd", "state": "failed", "exit_code": 1, "message": "", "duration": 2.0,
+            "counts": {"total": 4, "passed": 1, "failed": 3},
+            "limits": {"memory": 1 << 30, "cpus": 1.0, "pids": 10},
+            "failures": failures, "flaky": [], "slowest": [], "log": "output.log", "junit": None, **fields}
+
+
+def test_the_history_fields_and_each_failures_mark() -> None:
+    """Runs compared, the previous run, new failures, flaky tests; each failure new, old or flaky."""
+    data = with_history(_data(), VERDICT)
+    assert data["history"] == {"runs": 3, "previous_run": "20251231-000000-aaaa", "new_failures": ["t.py::a"],
+                               "flaky": ["t.py::c", "t.py::ok"], "problem": None}
+    assert [f["history"] for f in data["failures"]] == ["new", "old", "flaky"]
+    assert history_fields(None) is None
+    assert [f["history"] for f in with_history(_data(), None)["failures"]] == [None, None, None]
+
+
+def test_the_markdown_says_what_each_failure_is_and_lists_both() -> None:
+    """Each failure line says new, failed last time too, or flaky; then the two sections."""
+    lines = markdown(with_history(_data(), VERDICT)).splitlines()
+    assert "- `t.py::a` (failed, new): `boom a`" in lines
+    assert "- `t.py::b` (failed, failed in the last run too): `boom b`" in lines
+    assert "- `t.py::c` (failed, flaky over the history): `boom c`" in lines
+    start = lines.index(f"### New failures (not failing in the last run of this command, `{PREVIOUS}`)")
+    assert lines[start + 1:start + 4] == ["", "- `t.py::a`", ""]
+    start = lines.index("### Flaky over the history (failed and passed at the same code)")
+    assert lines[start + 1:start + 5] == ["", "- `t.py::c`", "- `t.py::ok`", ""]
+
+
+def test_no_section_without_a_test_to_name() -> None:
+    """An empty history (a first run) adds no section and no mark."""
+    text = markdown(with_history(_data(), Verdict()))
+    assert "New failures" not in text
+    assert "over the history" not in text
+    assert "- `t.py::a` (failed): `boom a`" in text
+
+
+def test_the_sections_are_capped_with_a_count() -> None:
+    """Past the cap, a section says how many more there are."""
+    many = Verdict(runs=1, previous="r1", new=tuple(f"t.py::t{i}" for i in range(5)))
+    text = markdown(with_history(_data(), many), max_failures=2)
+    assert "- `t.py::t1`\n- ... and 3 more\n" in text
+
+
+def test_a_merge_gives_its_history_in_json_and_markdown(tmp_path: Path) -> None:
+    """`report merge`: the JSON (valid under its schema) and the markdown carry the verdict;
+    without one (bare JUnit files) the history is null."""
+    (tmp_path / "junit.xml").write_text(
+        '<testsuites><testsuite><testcase classname="t" name="a" file="t.py" time="1">'
+        '<failure message="boom a">x</failure></testcase>'
+        '<testcase classname="t" name="ok" file="t.py" time="1"/></testsuite></testsuites>')
+    results = read_junit(tmp_path / "junit.xml")
+    data = json.loads(merged_render(results, "json", 1, VERDICT))
+    jsonschema.Draft202012Validator(load("merged")).validate(data)
+    assert (data["failures"][0]["history"], data["history"]["new_failures"]) == ("new", ["t.py::a"])
+    assert json.loads(merged_render(results, "json", 1))["history"] is None
+    text = merged_render(results, "md", 1, VERDICT)
+    assert "- `t.py::a` (failed, new): `boom a`" in text
+    assert "### Flaky over the history (failed and passed at the same code)\n\n- `t.py::c`\n" in text
