@@ -118,7 +118,7 @@ def test_results_are_readable_by_a_non_root_host_user(host_user: HostUser, user_
     run_dir = Path(user_project[1]["ENVCTL_LOG_DIR"]) / run_id
     for name in ("junit.xml", "events.jsonl"):
         assert (run_dir / name).stat().st_uid == host_user.uid, name
-    assert list((run_dir.parent / ".exchange" / run_id).iterdir()) == []  # emptied once copied
+    assert not (run_dir.parent / ".exchange" / run_id).exists()  # removed once copied
     junit = as_user(host_user, user_project, "report", run_id, "--format", "junit")
     assert 'name="test_fails"' in junit.stdout, junit.output
     report = json.loads(as_user(host_user, user_project, "report", run_id, "--format", "json").stdout)
@@ -138,3 +138,56 @@ def test_results_are_readable_by_a_non_root_host_user(host_user: HostUser, user_
     assert removed.returncode == 0, removed.stderr
     assert not run_dir.exists()
     assert as_user(host_user, user_project, "down").returncode == 0
+
+
+LEAVE_STUCK = """import os, pathlib
+
+def test_leaves_a_folder_the_host_user_cannot_remove():
+    cache = pathlib.Path(os.environ["ENVCTL_PROGRESS_DIR"]) / "cache"
+    (cache / "deep").mkdir(parents=True)
+    (cache / "deep" / "data").write_text("x")
+    (cache / "deep").chmod(0o500)
+    cache.chmod(0o700)
+"""
+ORPHAN = "20200101-000000-dead"  # an exchange folder whose run is gone: rotation's to purge
+
+
+def _helpers(run_id: str) -> list[str]:
+    """Containers left carrying the run's label (a test container or a purge helper)."""
+    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.envctl.run={run_id}"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    return listed.stdout.split()
+
+
+@pytest.mark.parametrize("user_project", ["4321:4321"], indirect=True)
+def test_what_a_non_root_container_leaves_goes_with_rotation(host_user: HostUser, user_project) -> None:  # type: ignore[no-untyped-def]
+    """The tests (uid 4321) leave a 0700 folder holding a 0500 one in their exchange folder, which the
+    non-root host user cannot remove: it is purged (at clean-up or rotation) through a helper container,
+    and no helper is left; with no engine, gc keeps it and succeeds."""
+    path, env = user_project
+    (path / "suite" / "test_leave.py").write_text(LEAVE_STUCK)
+    subprocess.run(["chown", f"{host_user.uid}:{host_user.gid}", str(path / "suite" / "test_leave.py")],
+                   check=True, timeout=60)
+    assert as_user(host_user, user_project, "up").returncode == 0
+    ran = as_user(host_user, user_project, "test", "--", "-q", "test_leave.py")
+    assert ran.returncode == 0, ran.output
+    run_id = json.loads(as_user(host_user, user_project, "runs", "--json").stdout)["runs"][-1]["run"]
+    exchange = Path(env["ENVCTL_LOG_DIR"]) / ".exchange"
+    assert not (exchange / run_id).exists()  # purged at clean-up
+    assert _helpers(run_id) == []
+    # The same left by a run since removed, as an earlier envctl (or one without an engine) left it.
+    subprocess.run([*host_user.prefix, "mkdir", "-m", "0777", str(exchange / ORPHAN)], check=True, timeout=60)
+    subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "4321:4321",
+                    "-v", f"{exchange / ORPHAN}:/x", "--entrypoint", "sh", "envctltest-pytest:1", "-c",
+                    "mkdir -p /x/cache/deep && echo x > /x/cache/deep/data && chmod 500 /x/cache/deep && "
+                    "chmod 700 /x/cache"], check=True, capture_output=True, timeout=120)
+    no_engine = (path, env | {"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    kept = as_user(host_user, no_engine, "gc")
+    assert kept.returncode == 0, kept.output
+    assert (exchange / ORPHAN / "cache").exists()
+    purged = as_user(host_user, user_project, "gc")
+    assert purged.returncode == 0, purged.output
+    assert not (exchange / ORPHAN).exists()
+    assert _helpers(ORPHAN) == []
+    assert as_user(host_user, user_project, "down").returncode == 0
+
