@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from envctl.history.verdict import Verdict
 
 FORMATS = ("md", "json", "csv", "junit", "html")
+LIST_LIMIT = 50  # names a markdown list of tests (flaky, new failures) shows at least
 
 
 def code_span(text: object, limit: int = 1000) -> str:
@@ -127,12 +128,15 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         if len(data["failures"]) > max_failures:
             lines.append(f"- ... and {len(data['failures']) - max_failures} more")
         lines.append("")
-    lines += history_sections(data.get("history"), max_failures)
+    # The other lists show at least LIST_LIMIT names: `wait --ci` sets max_failures to the
+    # failures' count, which is 0 in a run that passed with flaky tests.
+    listed = max(max_failures, LIST_LIMIT)
+    lines += history_sections(data.get("history"), listed)
     if data.get("flaky"):
         lines += ["### Flaky tests (passed after a rerun)", ""]
-        lines += [f"- {code_span(f['test'])}" for f in data["flaky"][:max_failures]]
-        if len(data["flaky"]) > max_failures:
-            lines.append(f"- ... and {len(data['flaky']) - max_failures} more")
+        lines += [f"- {code_span(f['test'])}" for f in data["flaky"][:listed]]
+        if len(data["flaky"]) > listed:
+            lines.append(f"- ... and {len(data['flaky']) - listed} more")
         lines.append("")
     if data["slowest"]:
         lines += ["### Slowest tests", "", "| test | seconds |", "|---|---|"]

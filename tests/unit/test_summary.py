@@ -60,10 +60,21 @@ def test_no_section_without_a_test_to_name() -> None:
 
 
 def test_the_sections_are_capped_with_a_count() -> None:
-    """Past the cap, a section says how many more there are."""
-    many = Verdict(runs=1, previous="r1", new=tuple(f"t.py::t{i}" for i in range(5)))
+    """Past the cap (the failures shown, and at least 50), a section says how many more there are."""
+    many = Verdict(runs=1, previous="r1", new=tuple(f"t.py::t{i}" for i in range(60)))
     text = markdown(with_history(_data(), many), max_failures=2)
-    assert "- `t.py::t1`\n- ... and 3 more\n" in text
+    assert "- `t.py::t49`\n- ... and 10 more\n" in text
+    assert "- `t.py::t50`" not in text
+
+
+def test_a_job_summary_with_no_failure_still_names_the_flaky_tests() -> None:
+    """`wait --ci` shows as many failures as there are (0 here): the lists of flaky tests still
+    name theirs, up to 50."""
+    verdict = Verdict(runs=1, previous="r1", flaky=("t.py::ok",))
+    data = _data(failures=[], flaky=[{"test": "t.py::rerun", "file": "t.py"}])
+    text = markdown(with_history(data, verdict), max_failures=0)
+    assert "### Flaky over the history (failed and passed at the same code)\n\n- `t.py::ok`\n" in text
+    assert "### Flaky tests (passed after a rerun)\n\n- `t.py::rerun`\n" in text
 
 
 def test_a_merge_gives_its_history_in_json_and_markdown(tmp_path: Path) -> None:
