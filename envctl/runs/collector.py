@@ -85,12 +85,6 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
         return RunRecord.load(run_dir)
 
 
-def _parent_ended(parent_dir: Path) -> None:
-    """A --shards parent's end is recorded: its hook (the whole run's), then its history."""
-    run_end_hook(parent_dir)
-    _record_history(parent_dir)
-
-
 def _record_history(run_dir: Path) -> None:
     """The ended run into the tests' history; a failure there is said, never the run's."""
     from envctl.runs.history import record_history  # noqa: PLC0415
@@ -338,7 +332,8 @@ def main(argv: list[str]) -> int:
         thread.join()
     if parent is not None:
         parent_dir, parent_fd = parent
-        codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect, _parent_ended),
+        codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect, _record_history,
+                                                                  run_end_hook),
                                 parent_dir))
     return max(codes, default=0)
 

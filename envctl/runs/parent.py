@@ -28,9 +28,12 @@ sleep: Callable[[float], None] = time.sleep
 
 
 def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Path], object],
-                   record_history: Callable[[Path], None] = lambda _dir: None) -> RunRecord | None:
+                   record_history: Callable[[Path], None] = lambda _dir: None,
+                   on_end: Callable[[Path], object] = lambda _dir: None) -> RunRecord | None:
     """Finish the parent once its shards have ended; None when another collector holds it.
     ``collect``: collects one shard (the collector's own step: a no-op while another holds it);
+    ``on_end``: the end's step once recorded, before the parent is marked cleaned (the
+    on_finish hook: a collector killed before it leaves a parent that `wait` takes over);
     ``record_history``: adds the ended parent to the tests' history."""
     with collector_lock(parent_dir, held_fd=held_fd) as mine:
         if not mine:
@@ -39,6 +42,8 @@ def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Pat
         children = [parent_dir.parent / child for child in record.children]
         records = _children_when(children, lambda c: c.state.terminal, None, collect)
         record = finalize(parent_dir, records)
+        if record.state.terminal:
+            on_end(parent_dir)
         records = _children_when(children, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
         if record.state.terminal and all(child.cleaned for child in records):
             record = lifecycle.mark_cleaned(parent_dir)

@@ -15,6 +15,7 @@ from envctl.docker import engine as engine_module
 from envctl.errors import CancelRequestedError, EngineUnavailableError, EnvctlError
 from envctl.runs import collector, exchange, launch, lifecycle
 from envctl.runs.cancel import CancelWatch
+from envctl.runs.hook import run_end_hook
 from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, DETACHED_FILE, UNMOUNTED_RUN_DIR, take_collector_lock
 from tests.unit.fake_engine import FakeEngine, ended, state
@@ -56,9 +57,10 @@ def test_main_collects_each_run_then_the_parent(run_dir: Path, monkeypatch: pyte
         seen.append((path.name, held_fd))
         return RunRecord.load(run_dir)
 
-    def collect_parent(path: Path, fd: int | None, collect_one: object, _history: object) -> None:
+    def collect_parent(path: Path, fd: int | None, collect_one: object, history: object,
+                       on_end: object) -> None:
         seen.append((f"parent {path.name}", fd))
-        assert collect_one is collect
+        assert (collect_one, history, on_end) == (collect, collector._record_history, run_end_hook)
 
     monkeypatch.setattr(collector, "collect", collect)
     monkeypatch.setattr(collector, "collect_parent", collect_parent)
@@ -126,9 +128,6 @@ def test_the_hook_runs_once_the_end_is_recorded_and_before_the_clean_up(
     FakeEngine.reset([state(), ended(exit_code=0)], output=b"1 passed\n")
     collector.collect(run_dir)
     assert seen == [("hook", RunState.PASSED, False), ("history", RunState.PASSED, True)]
-    seen.clear()
-    collector._parent_ended(run_dir)
-    assert [step for step, _state, _cleaned in seen] == ["hook", "history"]
 
 
 @pytest.mark.parametrize(("error", "end", "message"), [
