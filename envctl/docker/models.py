@@ -166,6 +166,7 @@ class ServiceSpec:
     ports: tuple[str, ...]
     working_dir: str | None = None
     binds: tuple[tuple[str, str], ...] = ()  # (host source, container target) of bind mounts
+    writable_binds: tuple[str, ...] = ()  # the host sources of those not mounted read-only
     # What would hand the host to this service's container, each way with the compose key that
     # does it: (name, key) pairs, the names those of the `allow` setting (``docker.unsafe``).
     unsafe: tuple[tuple[str, str], ...] = ()
@@ -216,6 +217,9 @@ class ServiceSpec:
             binds=tuple((str(v["source"]), str(v["target"])) for v in data.get("volumes") or []
                         if isinstance(v, dict) and v.get("type") == "bind"
                         and isinstance(v.get("source"), str) and isinstance(v.get("target"), str)),
+            writable_binds=tuple(str(v["source"]) for v in data.get("volumes") or []
+                                 if isinstance(v, dict) and v.get("type") == "bind"
+                                 and isinstance(v.get("source"), str) and v.get("read_only") is not True),
             unsafe=unsafe if unsafe is not None else
             unsafe_ways.project_findings({name: data}, sockets=engine_sockets())[name],
             environment=_variable_names(data.get("environment")) & READ_VARIABLES,

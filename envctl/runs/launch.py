@@ -15,6 +15,7 @@ from envctl.errors import CancelRequestedError, ComposeFileError, EnvctlError, U
 from envctl.files import write_private
 from envctl.runs import exchange, lifecycle
 from envctl.runs.container import container_name, run_override, test_argv
+from envctl.runs.hook_guard import refuse_a_writable_hook
 from envctl.runs.ids import new_run_id
 from envctl.runs.rotation import rotate
 from envctl.runs.spawn import spawn_collector
@@ -65,6 +66,7 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
         raise ComposeFileError(f"no test service {service!r} in the compose files",
                                hint="set test_service in envctl.toml")
     refuse_unsafe(service, spec.unsafe, settings.allow)
+    refuse_a_writable_hook(settings, service, spec.writable_binds)
     store = RunStore(settings.resolved_log_dir)
     rotate(store, keep=settings.keep_runs, max_age=settings.max_age)
     run_id = new_run_id()
