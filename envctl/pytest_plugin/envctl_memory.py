@@ -6,7 +6,9 @@ namespace (``/sys/fs/cgroup/memory.current``, and ``memory.peak`` from kernel 5.
 (``/sys/fs/cgroup/memory/memory.usage_in_bytes`` and ``memory.max_usage_in_bytes``), or, in the
 host's namespace, the path ``/proc/self/cgroup`` names. The files are opened once and read with
 ``pread`` (under a microsecond a read). A test is written down (a "memory" event) only when the
-usage grew by a MiB or more or the peak rose: a 100,000-test run of small tests adds nothing.
+usage grew by a MiB or more or it raised the cgroup's peak by as much (the new peak is then
+written too: what a test allocates and frees before its end shows only there); a 100,000-test
+run of small tests adds nothing.
 Under xdist the controller reads the one cgroup the workers share, so a test's figure includes
 what the others did meanwhile. Anything missing or odd turns the reading off; it never breaks a
 run, and the host reads what it writes as untrusted.
@@ -84,13 +86,14 @@ class CgroupMemory:
 
 
 def growth(before: tuple[int, int | None], after: tuple[int, int | None]) -> dict[str, int] | None:
-    """The event's fields when the usage grew by GREW_AT or more, or the peak rose by as much."""
+    """The event's fields when the usage grew by GREW_AT or more, or the peak rose by as much
+    (then the new peak too: a test that allocates and frees shows there, not in its usage)."""
     grew = after[0] - before[0]
     rose = after[1] is not None and before[1] is not None and after[1] - before[1] >= GREW_AT
     if grew < GREW_AT and not rose:
         return None
     fields = {"before": before[0], "after": after[0]}
-    if after[1] is not None:
+    if rose and after[1] is not None:
         fields["peak"] = after[1]
     return fields
 

@@ -147,6 +147,8 @@ def pytest_configure(config: Any) -> None:
                           call_durations_only=ini("junit_duration_report", "total") == "call")
         config.pluginmanager.register(xml, "envctl-junitxml")
         _junit["xml"] = xml
+    with contextlib.suppress(Exception):  # each test's memory growth (envctl_memory), on its own
+        config.pluginmanager.register(MemoryWatch(_progress.emit), "envctl-memory")
 
 
 def pytest_unconfigure(config: Any) -> None:
@@ -164,9 +166,11 @@ def pytest_unconfigure(config: Any) -> None:
 
 try:  # in the container this folder is on PYTHONPATH; in envctl's own tests it is a package
     from envctl_junit import JUnitWriter  # type: ignore[import-not-found,unused-ignore]
+    from envctl_memory import MemoryWatch  # type: ignore[import-not-found,unused-ignore]
     from envctl_shards import SHARD_TESTS, parse_shard, split, split_properties  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     from envctl.pytest_plugin.envctl_junit import JUnitWriter
+    from envctl.pytest_plugin.envctl_memory import MemoryWatch
     from envctl.pytest_plugin.envctl_shards import SHARD_TESTS, parse_shard, split, split_properties
 
 try:

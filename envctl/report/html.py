@@ -27,6 +27,7 @@ from envctl.report.html_blob import blob_text, tests_blob
 from envctl.report.html_failures import CAP_WORDS, failures_html
 from envctl.report.html_model import HtmlCase, HtmlRun
 from envctl.report.html_parts import lanes_of, overview_html, slowest_html, strip_html
+from envctl.report.html_resources import resources_html
 from envctl.report.html_text import esc, esc_line, script_json, size, well_formed
 from envctl.report.junit import Results
 
@@ -74,7 +75,8 @@ def render_html(run: HtmlRun, *, generated_at: float | None = None, page_cap: in
         overview_html(run),
         _lists_html(run),
     ])
-    middle = slowest_html(run) + _timeline_html(lanes, any(c.start is not None for c in cases))
+    middle = (slowest_html(run) + resources_html(run.resources)
+              + _timeline_html(lanes, any(c.start is not None for c in cases)))
     tail = (f'<footer>envctl report, written {time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))} UTC'
             '</footer><script type="application/json" id="envctl-data">')
     end = f"</script><script>{script}</script></body></html>\n"

@@ -98,6 +98,36 @@ def history_sections(history: dict[str, Any] | None, limit: int) -> list[str]:
             + _listed("Flaky over the history (failed and passed at the same code)", history["flaky"], limit))
 
 
+def resources_lines(resources: dict[str, Any] | None) -> list[str]:
+    """The report's resource use (``report.usage``): the test container's line, each service's,
+    and a warning for each memory peak at 80% of its limit or more."""
+    from envctl.report.usage import Resources, usage_line  # noqa: PLC0415
+
+    found = Resources.from_json(resources)
+    if found is None:
+        return []
+    lines = ["### Resources", ""]
+    if found.test is not None:
+        lines.append(f"- test container: {usage_line(found.test)}")
+    lines += [f"- service {code_span(name)}: {usage_line(usage)}" for name, usage in found.services]
+    warned = [f"> **Warning:** {text}" for text in found.warnings()]
+    return [*lines, "", *warned, *([""] if warned else [])]
+
+
+def growth_lines(growth: list[dict[str, Any]] | None) -> list[str]:
+    """The tests during which the test container's memory grew the most, as a table."""
+    from envctl.report.usage import binary_size  # noqa: PLC0415
+
+    if not growth:
+        return []
+    lines = ["### Most memory growth", "", "| test | grew | at its start | at its end | new peak |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {code_span(g['test'])} | {binary_size(g['grew'])} | {binary_size(g['before'])} | "
+              f"{binary_size(g['after'])} | {binary_size(g['peak']) if g.get('peak') is not None else '-'} |"
+              for g in growth]
+    return [*lines, ""]
+
+
 def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     counts = data["counts"]
     duration = format_duration(data["duration"]) if data["duration"] else "-"
@@ -122,6 +152,7 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         lines.append("")
     lines += [f"Limits: memory {format_size(limits['memory'])}, cpus {limits['cpus']:g}, "
               f"pids {limits['pids']}", ""]
+    lines += resources_lines(data.get("resources"))
     if data["failures"]:
         lines += ["### Failures", ""]
         lines += [_failure_line(failure) for failure in data["failures"][:max_failures]]
@@ -142,6 +173,7 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         lines += ["### Slowest tests", "", "| test | seconds |", "|---|---|"]
         lines += [f"| {code_span(s['test'])} | {s['duration']:.2f} |" for s in data["slowest"]]
         lines.append("")
+    lines += growth_lines(data.get("memory_growth"))
     lines += [f"Log: `{data['log']}`" + (f"; JUnit: `{data['junit']}`" if data["junit"] else "")]
     return "\n".join(lines) + "\n"
 

@@ -177,16 +177,21 @@ def warning(who: str, usage: Usage) -> str | None:
 
 @dataclass(frozen=True)
 class Growth:
-    """How much memory grew while one test ran (from its start to its end), as the plugin read
-    the container's cgroup."""
+    """How far memory rose while one test ran, as the plugin read the container's cgroup at its
+    start and end: ``before`` and ``after`` are the usage then; ``peak`` the cgroup's new peak when
+    the test raised it (None when it did not)."""
 
     test: str
     before: int
     after: int
+    peak: int | None = None
 
     @property
     def grew(self) -> int:
-        return self.after - self.before
+        """Bytes above the usage at the test's start: to the new peak when the test set one (what
+        it allocated and freed counts), else to the usage at its end."""
+        return max(self.after, self.peak or 0) - self.before
 
     def to_json(self) -> dict[str, object]:
-        return {"test": self.test, "grew": self.grew, "before": self.before, "after": self.after}
+        return {"test": self.test, "grew": self.grew, "before": self.before, "after": self.after,
+                "peak": self.peak}

@@ -36,6 +36,7 @@ from envctl.runs.logfile import tail_lines
 from envctl.runs.outcome import EndFacts
 from envctl.runs.parent import collect_parent
 from envctl.runs.progress import counts_from_output, read_progress
+from envctl.runs.resource_watch import ResourceWatch, sampling_interval
 from envctl.runs.state import Counts, RunRecord, RunState
 from envctl.runs.store import DETACHED_FILE, UNMOUNTED_RUN_DIR, collector_lock
 
@@ -169,6 +170,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
         watch = DependencyWatch(record.project, name, run_dir)
         running: list[RunRecord] = []
         overtime = DeadlineWatch(None, lambda: _stop_container(name))
+        usage = ResourceWatch(run_dir, record.project, name, interval=sampling_interval(run_dir))
 
         started_at = state.started_at
 
@@ -183,6 +185,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             watch.start(since=started_at)
             overtime.deadline = host_deadline(running[0])
             overtime.start()
+            usage.start()
             if cancel():
                 _stop_container(name)
                 return False
@@ -195,6 +198,8 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
         exit_seen = time.time()
         final = _await_end(engine, streaming, name)
         deadline_passed = overtime.stop()
+        used = usage.stop()
+        tests_use = used.test if used is not None else None
         lifecycle.mark_collecting(run_dir, log_bytes=log.total, log_cut_bytes=log.cut, log_error=log.error)
         ended_at = (final.finished_at if final is not None else None) or exit_seen
         if final is None:
@@ -219,7 +224,9 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                          timed_out=exchange.exchange_file_exists(run_dir, exchange.TIMEOUT_FILE),
                          deadline_passed=deadline_passed,
                          running_test=exchange.running_test(run_dir),
-                         dependency_events=tuple(events))
+                         dependency_events=tuple(events),
+                         memory_peak=tests_use.peak if tests_use else None,
+                         memory_limit=tests_use.limit if tests_use else None)
         return lifecycle.finish(run_dir, facts, _final_counts(run_dir), refused)
 
 

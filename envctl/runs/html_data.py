@@ -20,6 +20,7 @@ from envctl.report.html_model import HtmlCase, HtmlEnv, HtmlRun, HtmlShard, LogL
 from envctl.report.junit import Results, TestCase, read_junit
 from envctl.runs.exchange import EVENTS_FILE, JUNIT_FILE, LINE_CAP, RESULT_CAP, clean_nodeid, open_result
 from envctl.runs.logtimes import TimeIndex
+from envctl.runs.resource_files import html_resources
 from envctl.runs.results import run_flaky
 from envctl.runs.state import RunRecord
 from envctl.runs.store import OUTPUT_LOG
@@ -86,7 +87,7 @@ def html_run_from(run_dir: Path, record: RunRecord, *, history: History | None =
         shards=tuple(HtmlShard(c.id, c.shard or "?", c.state.value, c.exit_code, asdict(c.counts), c.duration)
                      for c in children),
         cases=tuple(cases), flaky=flaky, log=tuple(log), history=views, flaky_history=flaky_history,
-        new_failures=new, problem="; ".join(problems) or None)
+        new_failures=new, problem="; ".join(problems) or None, resources=html_resources(run_dir))
 
 
 def outcomes(cases: Iterable[HtmlCase | TestCase], flaky: frozenset[str] = frozenset()) -> list[Outcome]:

@@ -20,9 +20,11 @@ TOP = 10  # tests listed, as for the slowest
 MARKER = b'"memory"'  # only the lines holding it are parsed (a 100k-test run has 200k others)
 
 
-def read_growth(run_dir: Path, top: int = TOP) -> tuple[list[Growth], int | None]:
+def read_growth(run_dir: Path, top: int = TOP,
+                limit: int | None = None) -> tuple[list[Growth], int | None]:
     """The ``top`` tests whose memory grew the most, most first, and the highest peak the
-    plugin read (None: it read none); one pass over the events, holding ``top`` tests."""
+    plugin read (None: it read none); one pass over the events, holding ``top`` tests. With
+    ``limit`` (what the engine applied), no figure is taken above it."""
     handle = open_result(run_dir, EVENTS_FILE)
     if handle is None:
         return [], None
@@ -37,7 +39,7 @@ def read_growth(run_dir: Path, top: int = TOP) -> tuple[list[Growth], int | None
             parsed = parse_memory_event(raw)
             if parsed is None:
                 continue
-            growth, peaked = parsed
+            growth, peaked = parsed if not limit else _capped(parsed[0], limit)
             if peaked is not None:
                 peak = peaked if peak is None else max(peak, peaked)
             if growth.grew <= 0:
@@ -51,8 +53,14 @@ def read_growth(run_dir: Path, top: int = TOP) -> tuple[list[Growth], int | None
     return [growth for _grew, _order, growth in sorted(best, reverse=True)], peak
 
 
+def _capped(growth: Growth, limit: int) -> tuple[Growth, int | None]:
+    peak = min(growth.peak, limit) if growth.peak is not None else None
+    return Growth(growth.test, min(growth.before, limit), min(growth.after, limit), peak), peak
+
+
 def parse_memory_event(raw: bytes) -> tuple[Growth, int | None] | None:
-    """One "memory" event line: the test's growth and the peak then, or None if it is not one."""
+    """One "memory" event line: the test's growth and the new peak it set (None: none), or None
+    if the line is no memory event."""
     if len(raw) > 4096:  # a memory event is ~150 bytes; a longer line holds something else
         return None
     try:
@@ -65,13 +73,13 @@ def parse_memory_event(raw: bytes) -> tuple[Growth, int | None] | None:
     before, after = size(data.get("before")), size(data.get("after"))
     if nodeid is None or before is None or after is None:
         return None
-    return Growth(nodeid, before, after), size(data.get("peak"))
+    peak = size(data.get("peak"))
+    return Growth(nodeid, before, after, peak), peak
 
 
 def plugin_peak(run_dir: Path, limit: int | None) -> int | None:
     """The highest peak the plugin read, never above ``limit`` (what the engine applies); None
     without a limit to bound it by."""
-    peak = read_growth(run_dir, top=0)[1]
-    if peak is None or not limit:
+    if not limit:
         return None
-    return min(peak, limit)
+    return read_growth(run_dir, top=0, limit=limit)[1]

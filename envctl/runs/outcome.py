@@ -39,6 +39,8 @@ class EndFacts:
     session_exit: int | None = None
     signalled_from_outside: str | None = None  # a signal the engine sent it, not asked by envctl
     dependency_events: tuple[DependencyEvent, ...] = field(default_factory=tuple)
+    memory_peak: int | None = None  # bytes: the test container's highest memory (runs/resource_watch.py)
+    memory_limit: int | None = None  # bytes: its memory limit, as the engine applies it
 
 
 def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per documented state
@@ -67,7 +69,7 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
                        f"its exit {code} is not a test result", None)
     if facts.oom_killed:
         return Outcome(RunState.OOM_KILLED,
-                       f"the test container ran out of memory and was killed{where}", None)
+                       f"the test container ran out of memory and was killed{where}{_peak(facts)}", None)
     if facts.timed_out and code == TIMED_OUT_EXIT:
         return Outcome(RunState.TIMED_OUT, f"the run hit its timeout and was stopped{where}", None)
     broke = "; ".join(event.describe() for event in facts.dependency_events)
@@ -85,6 +87,16 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
                        f"the test command could not be run in the container (exit {code})", None)
     return Outcome(RunState.INFRA_ERROR,
                    f"the test container exited {code}, which is not a pytest exit code", None)
+
+
+def _peak(facts: EndFacts) -> str:
+    """What its memory reached, when it was sampled: `` (memory peaked at 1 GiB of its 1 GiB limit)``."""
+    from envctl.report.usage import binary_size  # noqa: PLC0415
+
+    if facts.memory_peak is None:
+        return ""
+    limit = f" of its {binary_size(facts.memory_limit)} limit" if facts.memory_limit else ""
+    return f" (memory peaked at {binary_size(facts.memory_peak)}{limit})"
 
 
 def _ended_by_itself(facts: EndFacts) -> bool:

@@ -142,7 +142,12 @@ def report_fields(run_dir: Path) -> dict[str, object]:
     sample) and ``memory_growth`` (the tests during which memory grew the most, most first)."""
     found = read_resources(run_dir)
     return {"resources": found.to_json() if found is not None else None,
-            "memory_growth": [growth.to_json() for growth in read_growth(run_dir)[0]]}
+            "memory_growth": [growth.to_json() for growth in read_growth(run_dir, limit=_limit(found))[0]]}
+
+
+def _limit(found: Resources | None) -> int | None:
+    """The test container's memory limit: no figure the tests report is taken above it."""
+    return found.test.limit if found is not None and found.test is not None else None
 
 
 def html_resources(run_dir: Path) -> HtmlResources | None:
@@ -158,4 +163,5 @@ def html_resources(run_dir: Path) -> HtmlResources | None:
         test=usage_line(test) if test is not None else "",
         services=tuple((name, usage_line(usage)) for name, usage in found.services),
         warnings=tuple(found.warnings()),
-        growth=tuple((g.test, g.grew, g.before, g.after) for g in read_growth(run_dir)[0]))
+        growth=tuple((g.test, g.grew, g.before, g.after)
+                     for g in read_growth(run_dir, limit=_limit(found))[0]))

@@ -15,6 +15,7 @@ from envctl.report.junit import Results
 from envctl.report.summary import FORMATS, cases_csv, markdown, with_history
 from envctl.runs.exchange import JUNIT_COPY_CAP, JUNIT_FILE, open_result
 from envctl.runs.progress import read_progress
+from envctl.runs.resource_files import report_fields
 from envctl.runs.results import run_flaky, run_results
 from envctl.runs.state import Counts, RunRecord
 
@@ -50,6 +51,7 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
         "dependency_events": [asdict(e) for e in record.dependency_events],
         "log": str(run_dir / "output.log"),
         "junit": str(junit) if junit.exists() else None,
+        **report_fields(run_dir),  # resources, memory_growth
     }
     from envctl.runs.history import report_verdict  # noqa: PLC0415  # only reports read the history
 

@@ -124,7 +124,18 @@ def _status_fields(status: RunStatus) -> dict[str, Any]:
         "overdue": None if status.overdue is None else round(status.overdue, 3),
         "log": str(status.log_path),
         "last_lines": list(status.last_lines),
+        "resources": resources_fields(status),
     }
+
+
+def resources_fields(status: RunStatus) -> dict[str, Any] | None:
+    """The run's resource use as the collector last wrote it (``runs.resource_files``): the
+    test container's and each service's, and the 80% warnings; None before a sample (or for a
+    --shards parent: each shard has its own)."""
+    from envctl.runs.resource_files import read_resources  # noqa: PLC0415
+
+    found = read_resources(status.log_path.parent)  # the run's folder holds its log
+    return found.to_json() if found is not None else None
 
 
 def status_view(status: RunStatus) -> dict[str, Any]:

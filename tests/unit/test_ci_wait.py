@@ -160,3 +160,34 @@ def test_the_job_summary_says_which_failures_are_new(tmp_path: Path, monkeypatch
     assert "- `t.py::test_b` (failed, failed in the last run too): `boom b`" in lines
     start = lines.index(f"### New failures (not failing in the last run of this command, `{OTHER_ID}`)")
     assert lines[start + 2:start + 4] == ["- `t.py::test_a`", ""]
+
+
+def test_memory_in_the_heartbeat_and_a_warning_annotation_near_the_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The heartbeat says the memory and its peak; a peak at 80% of the limit is a ::warning on
+    GitHub and a warning in the job summary."""
+    from envctl.report.usage import Resources, Usage  # noqa: PLC0415
+    from envctl.runs.outcome import EndFacts  # noqa: PLC0415
+    from envctl.runs.resource_files import write_resources  # noqa: PLC0415
+
+    run_dir = make_run(tmp_path)
+    mib = 1 << 20
+    near = Usage(memory=412 * mib, peak=900 * mib, limit=1000 * mib)
+    write_resources(run_dir, Resources(at=1.0, test=near))
+    monkeypatch.setattr("envctl.ui.ci.time.time", lambda: 1.0e9 + 75)
+    monkeypatch.setattr("envctl.ui.ci.time.strftime", lambda _fmt: "12:00:00")
+    line = ci.heartbeat_line(run_dir, RunRecord.load(run_dir))
+    assert line == (f"envctl: 12:00:00 run {RUN_ID} running 1m15s, 0/? done, 0 failed, "
+                    "memory 412 MiB (peak 900 MiB)")
+
+    def wait_for(path: Path, **_kwargs: Any) -> RunRecord:
+        lifecycle.finish(path, EndFacts(exit_code=0))
+        return RunRecord.load(path)
+
+    monkeypatch.setattr(control, "wait_for", wait_for)
+    out, summary = io.BytesIO(), tmp_path / "summary.md"
+    assert ci.ci_wait(run_dir, heartbeat=2.0, github_actions=True, summary_path=summary, out=out) == 0
+    assert ("::warning title=envctl%3A memory near its limit::the test container's memory peaked at 900 MiB, "
+            "90%25 of its 1000 MiB limit\n") in out.getvalue().decode()
+    assert ("> **Warning:** the test container's memory peaked at 900 MiB, 90% of its 1000 MiB limit"
+            in summary.read_text())

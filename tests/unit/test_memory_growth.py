@@ -31,16 +31,26 @@ def memory(nodeid: str, before: int, after: int, peak: int | None = None) -> dic
 
 
 def test_the_largest_growths_come_first_ties_in_run_order(tmp_path: Path) -> None:
-    """The top ones by growth, most first; equal growths keep the order they ran in."""
+    """The top ones by growth (to a new peak when the test set one), most first; equal growths
+    keep the order they ran in."""
     run_dir = with_events(tmp_path, [
         {"kind": "start", "nodeid": "t.py::a"}, memory("t.py::a", 0, 5 * MIB),
         memory("t.py::b", 0, 50 * MIB, peak=60 * MIB), memory("t.py::c", 10 * MIB, 15 * MIB),
-        memory("t.py::d", 100 * MIB, 20 * MIB, peak=120 * MIB), memory("t.py::e", 0, 7 * MIB),
+        memory("t.py::d", 100 * MIB, 20 * MIB, peak=107 * MIB), memory("t.py::e", 0, 7 * MIB),
     ])
     growth, peak = read_growth(run_dir, top=3)
-    assert growth == [Growth("t.py::b", 0, 50 * MIB), Growth("t.py::e", 0, 7 * MIB),
-                      Growth("t.py::a", 0, 5 * MIB)]
-    assert peak == 120 * MIB
+    assert [(g.test, g.grew) for g in growth] == [("t.py::b", 60 * MIB), ("t.py::d", 7 * MIB),
+                                                  ("t.py::e", 7 * MIB)]
+    assert growth[0] == Growth("t.py::b", 0, 50 * MIB, 60 * MIB)
+    assert peak == 107 * MIB
+
+
+def test_a_test_that_allocates_and_frees_grew_to_its_peak(tmp_path: Path) -> None:
+    """Its usage at the end is back where it started; the peak it set says how far it went."""
+    run_dir = with_events(tmp_path, [memory("t.py::hungry", 40 * MIB, 41 * MIB, peak=330 * MIB)])
+    assert read_growth(run_dir)[0][0].grew == 290 * MIB
+    capped = read_growth(run_dir, limit=256 * MIB)
+    assert (capped[0][0].grew, capped[1]) == (216 * MIB, 256 * MIB)
 
 
 def test_hostile_events_are_skipped(tmp_path: Path) -> None:
@@ -55,7 +65,7 @@ def test_hostile_events_are_skipped(tmp_path: Path) -> None:
         memory("t.py::esc\x1b[2J", 0, 2 * MIB, peak=10**19),
     ])
     growth, peak = read_growth(run_dir)
-    assert growth == [Growth("t.py::esc?[2J", 0, 2 * MIB)]
+    assert growth == [Growth("t.py::esc?[2J", 0, 2 * MIB)]  # its peak is past any size: none
     assert peak is None  # 10**19 is past any size
 
 
@@ -78,5 +88,5 @@ def test_no_events_no_growth(tmp_path: Path) -> None:
 def test_an_event_is_parsed_with_its_peak() -> None:
     """One line: the growth and the peak then."""
     line = json.dumps(memory("t.py::a", 1, 3, peak=9)).encode()
-    assert parse_memory_event(line) == (Growth("t.py::a", 1, 3), 9)
+    assert parse_memory_event(line) == (Growth("t.py::a", 1, 3, 9), 9)
     assert parse_memory_event(b'{"kind": "start", "nodeid": "t.py::a"}') is None

@@ -130,3 +130,22 @@ def test_a_run_past_its_timeout_says_so_and_who_stops_it() -> None:
     assert ("note: 2m00s past its timeout of 5m00s and the grace after it; the runner in the container did "
             f"not stop it: `envctl wait {RUN_ID}` stops it") in text
     assert "past its timeout" not in render.status_text(late)
+
+
+def test_status_says_the_memory_the_services_and_a_warning_in_80_columns(tmp_path: Path) -> None:
+    """The sampled figures: the test container's line, the services', a warning near the limit."""
+    from envctl.report.usage import Resources, Usage  # noqa: PLC0415
+    from envctl.runs.resource_files import write_resources  # noqa: PLC0415
+
+    mib = 1 << 20
+    assert render.resources_lines(tmp_path) == []
+    write_resources(tmp_path, Resources(
+        at=1.0, test=Usage(memory=412 * mib, peak=830 * mib, limit=1 << 30, cpu=180.0, pids=37),
+        services=(("cache", Usage(memory=8 * mib)), ("db", Usage(memory=120 * mib, peak=130 * mib)))))
+    lines = render.resources_lines(tmp_path)
+    assert lines == ["memory 412 MiB (peak 830 MiB of 1 GiB, 81%) cpu 180% pids 37",
+                     "services: db 120 MiB (peak 130 MiB), cache 8 MiB",
+                     "warning: the test container's memory peaked at 830 MiB, 81% of its 1 GiB limit"]
+    assert all(len(line) <= 80 for line in lines)
+    text = render.status_text(RunStatus(status().record, status().progress, [], tmp_path / "output.log"))
+    assert "\n".join(lines) in text

@@ -111,3 +111,26 @@ def test_a_run_cut_short_keeps_the_collected_total(run_dir: Path) -> None:
                        counts=Counts(total=10, done=3, passed=1, failed=1))
     counts = report.summary_data(run_dir, record)["counts"]
     assert (counts["total"], counts["done"]) == (10, 2)
+
+
+def test_the_summary_carries_the_resources_and_the_memory_growth(run_dir: Path) -> None:
+    """The sampled figures and the tests that grew memory, in the JSON report, valid under its
+    schema; null and empty for a run never sampled."""
+    import json  # noqa: PLC0415
+
+    import jsonschema  # noqa: PLC0415
+
+    from envctl.report.usage import Resources, Usage  # noqa: PLC0415
+    from envctl.runs.resource_files import write_resources  # noqa: PLC0415
+    from envctl.schemas import load  # noqa: PLC0415
+
+    assert (report.summary_data(run_dir, RECORD)["resources"],
+            report.summary_data(run_dir, RECORD)["memory_growth"]) == (None, [])
+    write_resources(run_dir, Resources(at=1.0, test=Usage(memory=5, peak=9, limit=10)))
+    (exchange.box(run_dir) / exchange.EVENTS_FILE).write_text(json.dumps(
+        {"kind": "memory", "nodeid": "t.py::a", "before": 1, "after": 4, "peak": 50}) + "\n")
+    data = json.loads(render(run_dir, RECORD, "json"))
+    jsonschema.Draft202012Validator(load("report")).validate(data)
+    assert data["resources"]["warnings"] == [
+        "the test container's memory peaked at 9 B, 90% of its 10 B limit"]
+    assert data["memory_growth"] == [{"test": "t.py::a", "grew": 9, "before": 1, "after": 4, "peak": 10}]

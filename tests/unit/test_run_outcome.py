@@ -178,3 +178,13 @@ def test_the_merges_problems_are_said_whatever_the_state() -> None:
     killed = decide_parent([shard(2, RunState.OOM_KILLED, message="boom")], 1, ["p1"])
     assert killed.message == "shard 2/3: oom-killed boom; the shards' reports: p1"
     assert decide_parent([shard(1, RunState.PASSED, 0)], 0).message == "every shard passed"
+
+
+def test_an_oom_kill_names_the_peak_and_the_limit() -> None:
+    """The peak the collector sampled, of the limit the engine applied, after the test."""
+    outcome = decide(EndFacts(exit_code=137, oom_killed=True, running_test="t.py::x",
+                              memory_peak=(1 << 30) - (1 << 20), memory_limit=1 << 30))
+    assert outcome.message == ("the test container ran out of memory and was killed while running t.py::x "
+                               "(memory peaked at 1023 MiB of its 1 GiB limit)")
+    unsampled = decide(EndFacts(exit_code=137, oom_killed=True, memory_limit=1 << 30))
+    assert unsampled.message == "the test container ran out of memory and was killed"

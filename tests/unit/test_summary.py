@@ -92,3 +92,30 @@ def test_a_merge_gives_its_history_in_json_and_markdown(tmp_path: Path) -> None:
     text = merged_render(results, "md", 1, VERDICT)
     assert "- `t.py::a` (failed, new): `boom a`" in text
     assert "### Flaky over the history (failed and passed at the same code)\n\n- `t.py::c`\n" in text
+
+
+def test_the_markdown_has_the_resources_and_the_tests_that_grew_memory() -> None:
+    """The test container's and each service's line, a warning near the limit, then the tests
+    whose memory grew the most as a table; neither section without figures."""
+    mib = 1 << 20
+    resources = {"at": 1.0, "samples": 3, "warnings": [],
+                 "test": {"memory": 412 * mib, "working_set": None, "peak": 900 * mib, "limit": 1000 * mib,
+                          "cpu": 180.0, "pids": 37},
+                 "services": {"db": {"memory": 120 * mib, "peak": 130 * mib}}}
+    growth = [{"test": "t.py::hungry", "grew": 290 * mib, "before": 40 * mib, "after": 41 * mib,
+               "peak": 330 * mib},
+              {"test": "t.py::leaky", "grew": 5 * mib, "before": 40 * mib, "after": 45 * mib, "peak": None}]
+    lines = markdown(_data(resources=resources, memory_growth=growth)).splitlines()
+    start = lines.index("### Resources")
+    assert lines[start:start + 7] == [
+        "### Resources", "",
+        "- test container: memory 412 MiB (peak 900 MiB of 1000 MiB, 90%) cpu 180% pids 37",
+        "- service `db`: memory 120 MiB (peak 130 MiB)", "",
+        "> **Warning:** the test container's memory peaked at 900 MiB, 90% of its 1000 MiB limit", ""]
+    start = lines.index("### Most memory growth")
+    assert lines[start + 2:start + 6] == [
+        "| test | grew | at its start | at its end | new peak |", "|---|---|---|---|---|",
+        "| `t.py::hungry` | 290 MiB | 40 MiB | 41 MiB | 330 MiB |",
+        "| `t.py::leaky` | 5 MiB | 40 MiB | 45 MiB | - |"]
+    plain = markdown(_data(resources=None, memory_growth=[]))
+    assert "### Resources" not in plain and "memory growth" not in plain

@@ -90,7 +90,8 @@ def test_the_services_line_names_the_largest_first_within_its_width() -> None:
     assert services_line([("db", Usage())]) == ""
 
 
-def test_growth_is_after_less_before() -> None:
-    """A test's growth, as the report lists it."""
+def test_growth_is_to_the_new_peak_or_to_the_end() -> None:
+    """A test that raised the peak grew to it; one that did not, to its usage at its end."""
     assert Growth("t.py::test_a", 100, 350).to_json() == {"test": "t.py::test_a", "grew": 250, "before": 100,
-                                                          "after": 350}
+                                                          "after": 350, "peak": None}
+    assert Growth("t.py::test_b", 100, 110, peak=900).grew == 800

@@ -218,3 +218,22 @@ def test_status_gives_how_late_a_run_past_its_timeout_is() -> None:
     assert round(late["overdue"]) == 1000 - 100 - 60
     on_time = RunStatus(replace(record, timeout=3600), progress, [], Path("output.log"))
     assert views.status_view(on_time)["overdue"] is None
+
+
+def test_status_and_wait_carry_the_resource_use(ended: Path) -> None:
+    """The sampled figures in both views, valid against their schemas; null before a sample."""
+    from envctl.report.usage import Resources, Usage  # noqa: PLC0415
+    from envctl.runs.resource_files import write_resources  # noqa: PLC0415
+
+    status = Run(RunStore(ended.parent), RUN_ID).status(lines=0)
+    assert valid("status", views.status_view(status))["resources"] is None
+    test = Usage(memory=5, working_set=4, peak=900, limit=1000, cpu=1.5, pids=3)
+    write_resources(ended, Resources(at=2.0, test=test, services=(("db", Usage(memory=7)),), samples=4))
+    data = valid("status", views.status_view(status))
+    assert data["resources"] == {
+        "at": 2.0, "samples": 4,
+        "test": {"memory": 5, "working_set": 4, "peak": 900, "limit": 1000, "cpu": 1.5, "pids": 3},
+        "services": {"db": {"memory": 7, "working_set": None, "peak": None, "limit": None, "cpu": None,
+                            "pids": None}},
+        "warnings": ["the test container's memory peaked at 900 B, 90% of its 1000 B limit"]}
+    assert valid("wait", views.wait_view(status, waited=1.0))["resources"] == data["resources"]
