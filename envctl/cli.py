@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from envctl.boundary import dispatch, guarded, leave
-from envctl.ui.cli_state import GLOBALS, print_json, version
+from envctl.ui.cli_state import GLOBALS, print_json, print_stopped, version
 from envctl.ui.cli_state import settings as resolve_settings
 
 app = typer.Typer(
@@ -211,6 +211,11 @@ def test(
     rerun_failed: Annotated[str | None, typer.Option(
         metavar="RUN", help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
              "report directory or a JUnit file).")] = None,
+    resume: Annotated[str | None, typer.Option(metavar="RUN", help=(
+        "Run exactly the tests RUN did not finish (it was cancelled, timed out, killed...), with its "
+        "options; the result covers the whole suite."))] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --resume: resume even if the code or the environment changed.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="With --detach: print the started run as JSON (envctl/started/1).")] = False,
 ) -> int:
@@ -219,7 +224,8 @@ def test(
     from envctl.verbs.test import TestOptions, check_options  # noqa: PLC0415
 
     options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
-                          isolated=isolated, shards=shards, rerun_failed=rerun_failed, as_json=as_json)
+                          isolated=isolated, shards=shards, rerun_failed=rerun_failed, resume=resume,
+                          force=force, as_json=as_json)
     check_options(options)  # before the settings are read: a usage error is the first answer
     return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids), options)
 
@@ -322,16 +328,7 @@ def stop(
     """Cancel a run: interrupt, then terminate, then kill its container; record it cancelled."""
     from envctl.verbs import runs as run_verbs  # noqa: PLC0415
 
-    record = run_verbs.stop(resolve_settings(), run)
-    if as_json:
-        from envctl.ui.views import run_view  # noqa: PLC0415
-
-        print_json(run_view(record))
-    if record.state.terminal:
-        print(f"envctl: run {record.id}: {record.state.value}", file=sys.stderr)
-    else:
-        print(f"envctl: run {record.id}: stop requested; it is still {record.state.value} and ends "
-              f"cancelled once the step under way stops (`envctl wait {record.id}`)", file=sys.stderr)
+    print_stopped(run_verbs.stop(resolve_settings(), run), as_json=as_json)
     return 0
 
 

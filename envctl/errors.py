@@ -31,6 +31,8 @@ class ExitCode(IntEnum):
     LOST = 24
     WAIT_TIMEOUT = 25
     ENV_BROKEN = 26
+    NOTHING_TO_RESUME = 27
+    RESUME_REFUSED = 28
     INTERNAL = 70
     INTERRUPTED = 130
     TERMINATED = 143
@@ -144,6 +146,21 @@ class CancelRequestedError(EnvctlError):
     """A run was stopped on request while its environment or container was being started."""
 
     exit_code = ExitCode.CANCELLED
+
+
+class NothingToResumeError(EnvctlError):
+    """`test --resume` of a run that finished its tests (it ended by itself, or every test it
+    collected reported an outcome)."""
+
+    exit_code = ExitCode.NOTHING_TO_RESUME
+
+
+class ResumeRefusedError(EnvctlError):
+    """`test --resume` that would join results that do not belong together (the code or the
+    environment changed: ``--force`` resumes anyway), or of a run whose unfinished tests cannot
+    be known."""
+
+    exit_code = ExitCode.RESUME_REFUSED
 
 
 class WaitTimeoutError(EnvctlError):

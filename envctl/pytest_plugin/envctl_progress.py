@@ -167,10 +167,12 @@ def pytest_unconfigure(config: Any) -> None:
 try:  # in the container this folder is on PYTHONPATH; in envctl's own tests it is a package
     from envctl_junit import JUnitWriter  # type: ignore[import-not-found,unused-ignore]
     from envctl_memory import MemoryWatch  # type: ignore[import-not-found,unused-ignore]
+    from envctl_select import collected_lines, select, selection_path  # type: ignore[import-not-found,unused-ignore]
     from envctl_shards import SHARD_TESTS, parse_shard, split, split_properties  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     from envctl.pytest_plugin.envctl_junit import JUnitWriter
     from envctl.pytest_plugin.envctl_memory import MemoryWatch
+    from envctl.pytest_plugin.envctl_select import collected_lines, select, selection_path
     from envctl.pytest_plugin.envctl_shards import SHARD_TESTS, parse_shard, split, split_properties
 
 try:
@@ -185,6 +187,7 @@ except Exception:  # never break a run: without pytest's markers, no xdist hooks
     _last = _optional
 
 _SHARD = os.environ.get("ENVCTL_SHARD", "")
+_SELECT = selection_path()  # a resume: the tests its first run did not finish (envctl_select)
 _shard: dict[str, Any] = {"empty": False}
 _SPLIT_OUTPUT = "envctl_split"  # an xdist worker's split properties, in its workeroutput
 
@@ -193,7 +196,11 @@ _SPLIT_OUTPUT = "envctl_split"  # an xdist worker's split properties, in its wor
 def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
     """With ENVCTL_SHARD=K/N, keep only shard K's tests (the same split on every runner). Last
     of the plugins: what is split is what `-k`, `-m` and `--deselect` left, so the split balances
-    the tests that run and each shard's report can say how many were split."""
+    the tests that run and each shard's report can say how many were split. A resume
+    (ENVCTL_SELECT) keeps exactly the tests left instead, never split again."""
+    if _SELECT and not (_NESTED_PROCESS or _nested()):
+        items[:] = select(config, items, _SELECT)
+        return
     if not _SHARD or _NESTED_PROCESS or _nested():
         return
     k, n = parse_shard(_SHARD)
@@ -242,17 +249,21 @@ def pytest_sessionstart(session: Any) -> None:
 def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
     if _progress is None or _nested():
         return
-    _collected(len(session.items))
+    _collected([item.nodeid for item in session.items])
 
 
-def _collected(total: int) -> None:
+def _collected(ids: list[str]) -> None:
     if _progress is None or _nested() or _progress.state["total"] is not None:
         return
+    total = len(ids)
     if _SHARD:  # what this shard was to run, once every plugin has selected (`--lf` selects last)
         with contextlib.suppress(Exception):  # the plugin must never break a run
             _split_made(None, {SHARD_TESTS: str(total)})
     _progress.state["total"] = total + _progress.collectors
     _progress.emit("collected", flush=True, total=total)
+    with contextlib.suppress(Exception):  # the ids, for a resume to know what never started
+        for chunk in collected_lines(ids):
+            _progress.emit("tests", ids=chunk)
     _progress.snapshot(force=True)
 
 
@@ -268,7 +279,7 @@ def pytest_deselected(items: Any) -> None:
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """xdist's controller collects nothing itself: the total is what its first worker collected."""
     with contextlib.suppress(Exception):  # the plugin must never break a run
-        _collected(len(ids))
+        _collected(list(ids))
 
 
 @_optional

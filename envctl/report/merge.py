@@ -13,7 +13,7 @@ from pathlib import Path
 
 from envctl.errors import UsageError
 from envctl.files import open_regular, write_private
-from envctl.report.junit import OUTCOME_PROPERTY, XFAIL_TYPE, Results, read_junit
+from envctl.report.junit import OUTCOME_PROPERTY, XFAIL_TYPE, Results, TestCase, read_junit
 from envctl.report.splits import duplicate_problem, split_problems
 
 JUNIT_FILE = "junit.xml"  # the name a run directory's report has
@@ -105,32 +105,41 @@ def junit_text(results: Results) -> str:
                        skipped=str(results.count("skipped") + results.count("xfailed")),
                        time=f"{results.duration:.3f}")
     for case in results.cases:
-        file, _, rest = case.nodeid.partition("::")
-        dotted = file.removesuffix(".py").replace("/", ".")
-        parts = rest.split("::") if rest else []
-        # A module's own case (skipped at collection) is named as pytest names it: no classname.
-        classname, name = (".".join([dotted, *parts[:-1]]), parts[-1]) if parts else ("", dotted)
-        element = ET.SubElement(suite, "testcase", classname=classname, name=name, file=file,
-                                time=f"{case.duration:.4f}")
-        if case.line is not None:
-            element.set("line", str(case.line - 1))  # JUnit counts lines from 0
-        if case.outcome == "xpassed":  # a pass in JUnit; envctl's report marks it
-            ET.SubElement(ET.SubElement(element, "properties"), "property",
-                          name=OUTCOME_PROPERTY, value="xpassed")
-        elif case.outcome != "passed":
-            tag = {"failed": "failure", "error": "error"}.get(case.outcome, "skipped")
-            child = ET.SubElement(element, tag, message=case.message)
-            if case.outcome == "xfailed":
-                child.set("type", XFAIL_TYPE)
-            elif case.outcome == "skipped" and not case.collection:  # a collector's skip has no type
-                child.set("type", "pytest.skip")
-            child.text = case.body or None
-        for tag, text in (("system-out", case.system_out), ("system-err", case.system_err)):
-            if text:
-                ET.SubElement(element, tag).text = text
+        add_case(suite, case)
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def add_case(suite: ET.Element, case: TestCase, properties: dict[str, str] | None = None) -> None:
+    """``case`` as a ``<testcase>`` of ``suite``, as pytest writes one (xunit1), with its
+    failure text and output, and ``properties`` of its own (a resumed run's `envctl.run`)."""
+    file, _, rest = case.nodeid.partition("::")
+    dotted = file.removesuffix(".py").replace("/", ".")
+    parts = rest.split("::") if rest else []
+    # A module's own case (skipped at collection) is named as pytest names it: no classname.
+    classname, name = (".".join([dotted, *parts[:-1]]), parts[-1]) if parts else ("", dotted)
+    element = ET.SubElement(suite, "testcase", classname=classname, name=name, file=file,
+                            time=f"{case.duration:.4f}")
+    if case.line is not None:
+        element.set("line", str(case.line - 1))  # JUnit counts lines from 0
+    properties = {**(properties or {}),
+                  **({OUTCOME_PROPERTY: "xpassed"} if case.outcome == "xpassed" else {})}
+    if properties:  # one <properties>: a reader takes the last one it sees
+        listed = ET.SubElement(element, "properties")
+        for key, value in properties.items():
+            ET.SubElement(listed, "property", name=key, value=value)
+    if case.outcome not in ("passed", "xpassed"):  # an xpassed test is a pass in JUnit; the property marks it
+        tag = {"failed": "failure", "error": "error"}.get(case.outcome, "skipped")
+        child = ET.SubElement(element, tag, message=case.message)
+        if case.outcome == "xfailed":
+            child.set("type", XFAIL_TYPE)
+        elif case.outcome == "skipped" and not case.collection:  # a collector's skip has no type
+            child.set("type", "pytest.skip")
+        child.text = case.body or None
+    for tag, text in (("system-out", case.system_out), ("system-err", case.system_err)):
+        if text:
+            ET.SubElement(element, tag).text = text
 
 
 def write_durations(results: Results, path: Path) -> None:

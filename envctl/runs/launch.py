@@ -9,14 +9,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from envctl.errors import CancelRequestedError, ComposeFileError, EnvctlError, UsageError
 from envctl.files import write_private
 from envctl.runs import exchange, lifecycle
 from envctl.runs.container import container_name, run_override, test_argv
+from envctl.runs.fingerprint import Recorder
 from envctl.runs.hook_guard import refuse_a_writable_hook
 from envctl.runs.ids import new_run_id
+from envctl.runs.remainder import IN_CONTAINER_SELECT, SELECT_FILE, SELECT_VARIABLE
 from envctl.runs.rotation import rotate
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Limits, RunRecord
@@ -42,6 +44,7 @@ class RunRequest:
     no_up: bool = False
     shard: str | None = None  # "K/N"
     parent: str | None = None  # the --shards run this shard belongs to
+    resumes: str | None = None  # the run whose unfinished tests this one runs (input/select.json)
 
 
 def plugin_mountable(settings: Settings) -> bool:
@@ -57,8 +60,10 @@ def limits_of(settings: Settings, request: RunRequest) -> Limits:
                   pids=request.pids or settings.pids)
 
 
-def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
-    """Rotate old runs, check the test service, and create the run's directory and record."""
+def prepare_run(env: Environment, request: RunRequest, *,
+                setup: Callable[[Path], None] | None = None) -> tuple[Path, RunRecord]:
+    """Rotate old runs, check the test service, and create the run's directory and record
+    (``setup``: what else goes into the directory first, e.g. a resume's selection)."""
     settings = env.settings
     service = settings.test_service
     spec = env.config().services.get(service)
@@ -75,7 +80,8 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
                        limits=limits_of(settings, request), created_at=time.time(),
                        timeout=request.timeout, log_cap=settings.max_log_size,
                        injected=plugin_mountable(settings), shard=request.shard,
-                       isolated=env.isolated_for is not None, parent=request.parent)
+                       isolated=env.isolated_for is not None, parent=request.parent,
+                       resumes=request.resumes)
     if request.shard and not record.injected:
         raise UsageError("--shard needs envctl's plugin in the test container, which a remote "
                          "engine cannot mount", hint="run shards on a local engine")
@@ -88,6 +94,8 @@ def prepare_run(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]
     write_private(run_dir / START_FILE, json.dumps({
         "settings": settings.to_json(), "project": env.project, "isolated_for": env.isolated_for,
         "request": asdict(request)}))
+    if setup is not None:
+        setup(run_dir)
     (run_dir / DETACHED_FILE).touch(mode=0o600)
     lifecycle.create(run_dir, record)
     return run_dir, record
@@ -119,10 +127,11 @@ def environment_from_file(run_dir: Path) -> tuple[Environment, RunRequest]:
     return env, request
 
 
-def start_detached(env: Environment, request: RunRequest) -> tuple[Path, RunRecord]:
+def start_detached(env: Environment, request: RunRequest, *,
+                   setup: Callable[[Path], None] | None = None) -> tuple[Path, RunRecord]:
     """Prepare the run and hand the rest (environment up, container, collection) to a background
     process, so the caller returns at once, even when the environment takes minutes to come up."""
-    run_dir, record = prepare_run(env, request)
+    run_dir, record = prepare_run(env, request, setup=setup)
     spawn_collector(run_dir)
     return run_dir, record
 
@@ -138,15 +147,20 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
     settings = env.settings
     service = record.service
     name = container_name(env.project, service, record.id)
+    fingerprinting = Recorder(run_dir, settings)  # what a later resume compares, from the code on
     try:
         with env.start_lock(cancelled=cancelled):  # `compose run` may create the network: one at a time
             if not request.no_up:
                 env.ensure_up(cancelled=cancelled)
             env.build([service], cancelled=cancelled)
+            fingerprinting.environment(env)
             spec = env.config().services.get(service)
-            override = write_private(run_dir / RUN_OVERRIDE, json.dumps(run_override(
-                service, env.project, record.id, run_dir, record.limits, mounted=record.injected,
-                shard=record.shard, service_sets=spec.environment if spec else frozenset())))
+            container = run_override(service, env.project, record.id, run_dir, record.limits,
+                                     mounted=record.injected, shard=record.shard,
+                                     service_sets=spec.environment if spec else frozenset())
+            if request.resumes is not None and (run_dir / exchange.INPUT_DIR / SELECT_FILE).exists():
+                selecting(container, service)
+            override = write_private(run_dir / RUN_OVERRIDE, json.dumps(container))
             compose = env.compose(extra_files=[override])
             if cancelled():
                 raise CancelRequestedError("the run was cancelled before its container started")
@@ -158,12 +172,19 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
                                                     request.timeout, mounted=record.injected),
                                  name=name, deadline=RUN_START_DEADLINE, cancelled=cancelled)
     except EnvctlError as exc:
+        fingerprinting.environment(None)
         details = getattr(exc, "output", "")
         if details:  # compose's whole output: the one-line message may not say it all
             env.log.warning("the test container did not start", error=exc.message, compose_output=details)
         remove_container(name)
         raise
     return record
+
+
+def selecting(override: dict[str, object], service: str) -> None:
+    """A resume's container: the plugin keeps exactly the tests input/select.json names."""
+    spec = cast("dict[str, dict[str, Any]]", override["services"])[service]
+    spec.setdefault("environment", {})[SELECT_VARIABLE] = IN_CONTAINER_SELECT
 
 
 def creation_under_way(name: str, proc: Path = Path("/proc")) -> bool | None:

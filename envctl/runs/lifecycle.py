@@ -11,14 +11,19 @@ time; readers never write. What the end state is, is decided in ``outcome``, not
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envctl.files import write_private
 from envctl.log import redact, redact_named
 from envctl.runs.outcome import EndFacts, Outcome, decide, decide_parent
 from envctl.runs.state import RECORD_FILE, Counts, RunRecord, RunState
+
+if TYPE_CHECKING:
+    from envctl.runs.resumed_result import Joined
 
 
 def save(run_dir: Path, record: RunRecord) -> RunRecord:
@@ -92,6 +97,13 @@ def finish(run_dir: Path, facts: EndFacts, counts: Counts | None = None,
     record = RunRecord.load(run_dir)
     if record.state.terminal:
         return record
+    joined = None
+    if record.resumes is not None:  # one result for the whole suite: the first run's part joined first
+        joined, problem = _join(run_dir, record)
+        facts = dataclasses.replace(facts, earlier_failures=joined.earlier_failures if joined else 0)
+        if joined is not None:  # pytest's numbers over both parts; the part's flaky tests kept
+            counts = dataclasses.replace(joined.counts, flaky=counts.flaky if counts else 0)
+        problems = [*problems, *([problem] if problem else [])]
     outcome = decide(facts)
     _apply(record, outcome)
     record.container_exit = facts.exit_code
@@ -100,11 +112,23 @@ def finish(run_dir: Path, facts: EndFacts, counts: Counts | None = None,
         RunState.OOM_KILLED, RunState.TIMED_OUT, RunState.CANCELLED, RunState.ENV_BROKEN) else None
     if record.log_error:
         record.message += f"; the log is incomplete: {record.log_error}"
+    if joined is not None:
+        record.message += f"; resumes run {record.resumes}: {joined.earlier_tests} test(s) had finished there"
     if problems:
         record.message += f"; results not read: {'; '.join(problems)}"
     if counts is not None:
         record.counts = counts
     return save(run_dir, record)
+
+
+def _join(run_dir: Path, record: RunRecord) -> tuple[Joined | None, str | None]:
+    """The resumed run's part and the first run's, joined (runs/resumed_result.py); why not."""
+    from envctl.runs.resumed_result import join  # noqa: PLC0415  # resumes only: it reads reports
+
+    try:
+        return join(run_dir, record), None
+    except Exception as exc:  # whatever went wrong, the run ends; its message says so
+        return None, f"the results of run {record.resumes} could not be joined: {type(exc).__name__}: {exc}"
 
 
 def finish_parent(run_dir: Path, children: Sequence[RunRecord], merged_exit: int | None,

@@ -39,6 +39,7 @@ class EndFacts:
     session_exit: int | None = None
     signalled_from_outside: str | None = None  # a signal the engine sent it, not asked by envctl
     dependency_events: tuple[DependencyEvent, ...] = field(default_factory=tuple)
+    earlier_failures: int = 0  # a resume's: the tests that failed or errored in the run it resumes
     memory_peak: int | None = None  # bytes: the test container's highest memory (runs/resource_watch.py)
     memory_limit: int | None = None  # bytes: its memory limit, as the engine applies it
 
@@ -78,7 +79,7 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
                        code if code in PYTEST_STATES else None)
     if code in PYTEST_STATES:
         note = f"; note: {broke} (the tests passed regardless)" if broke else ""
-        return Outcome(PYTEST_STATES[code], f"pytest exited {code}{note}", code)
+        return _pytest_outcome(facts, code, note)
     if code == SIGKILL_EXIT:
         return Outcome(RunState.INFRA_ERROR,
                        "the test container was killed (SIGKILL) from outside envctl, not for memory", None)
@@ -87,6 +88,16 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
                        f"the test command could not be run in the container (exit {code})", None)
     return Outcome(RunState.INFRA_ERROR,
                    f"the test container exited {code}, which is not a pytest exit code", None)
+
+
+def _pytest_outcome(facts: EndFacts, code: int, note: str) -> Outcome:
+    """pytest's own outcome. A resume's is the whole suite's: what failed in the run it resumes
+    still failed, however its remainder went."""
+    state = PYTEST_STATES[code]
+    if facts.earlier_failures and state in (RunState.PASSED, RunState.NO_TESTS):
+        return Outcome(RunState.FAILED, f"pytest exited {code}{note}; {facts.earlier_failures} "
+                       "test(s) failed in the run it resumes", 1)
+    return Outcome(state, f"pytest exited {code}{note}", code)
 
 
 def _peak(facts: EndFacts) -> str:

@@ -125,6 +125,7 @@ class RunRecord:
     isolated: bool = False  # its own throwaway project, torn down after collection
     children: list[str] = field(default_factory=list)  # shard runs of a --shards parent
     parent: str | None = None  # the --shards parent of a shard run
+    resumes: str | None = None  # the run whose unfinished tests this one runs (`test --resume`)
     injected: bool = True  # plugin and exchange dir mounted; False: files copied out of the container
     log_cap: int = 200 << 20
     log_bytes: int = 0
@@ -213,9 +214,10 @@ def _check_identity(values: dict[str, Any]) -> None:
     if not isinstance(children, list) or not all(isinstance(i, str) and RUN_ID_PATTERN.fullmatch(i)
                                                  for i in children):
         raise ValueError("'children' holds something that is not a run id")
-    parent = values.get("parent")
-    if parent is not None and not (isinstance(parent, str) and RUN_ID_PATTERN.fullmatch(parent)):
-        raise ValueError("'parent' is not a run id")
+    for name in ("parent", "resumes"):
+        run = values.get(name)
+        if run is not None and not (isinstance(run, str) and RUN_ID_PATTERN.fullmatch(run)):
+            raise ValueError(f"{name!r} is not a run id")
     for name in ("isolated", "injected", "cleaned"):
         if not isinstance(values.get(name, False), bool):
             raise ValueError(f"{name!r} is not true or false")

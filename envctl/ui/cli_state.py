@@ -1,13 +1,18 @@
 """The command line's process-wide state: the global options, the settings they resolve, and
-JSON printing. Apart from cli.py so that the commands' module holds commands only."""
+printing (JSON, what `stop` says). Apart from cli.py so that the commands' module holds
+commands only."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envctl import __version__
+
+if TYPE_CHECKING:
+    from envctl.runs.state import RunRecord
 
 
 class Globals:
@@ -43,5 +48,18 @@ def settings(**flags: Any) -> Any:
 
 def print_json(data: object) -> None:
     print(json.dumps(data, indent=2, default=str))
+
+
+def print_stopped(record: RunRecord, *, as_json: bool) -> None:
+    """What `envctl stop` says of the run it stopped: its record (--json), and a line."""
+    if as_json:
+        from envctl.ui.views import run_view  # noqa: PLC0415
+
+        print_json(run_view(record))
+    if record.state.terminal:
+        print(f"envctl: run {record.id}: {record.state.value}", file=sys.stderr)
+    else:
+        print(f"envctl: run {record.id}: stop requested; it is still {record.state.value} and ends "
+              f"cancelled once the step under way stops (`envctl wait {record.id}`)", file=sys.stderr)
 
 

@@ -1,6 +1,6 @@
 """`envctl test` and the MCP tools `start_run` / `rerun_failed`: what to run (a rerun of
-failures, a shard, N shards) and start it. Following it to its end is the terminal's
-(envctl/ui/testing.py)."""
+failures, a resume of what a run did not finish, a shard, N shards) and start it. Following it
+to its end is the terminal's (envctl/ui/testing.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ class TestOptions:
     isolated: bool = False
     shards: int | None = None
     rerun_failed: str | None = None
+    resume: str | None = None  # the run whose unfinished tests to run (runs/resume.py)
+    force: bool = False  # resume even though the code or the environment changed
     as_json: bool = False
 
 
@@ -45,6 +47,16 @@ def check_options(options: TestOptions) -> None:
     """The rules that need no settings, checked before anything is read or started."""
     if options.as_json and not options.detach:
         raise UsageError("--json prints the started run: it goes with --detach")
+    if options.force and options.resume is None:
+        raise UsageError("--force goes with --resume: it resumes a run whose code or environment changed")
+    if options.resume is not None:
+        others = [flag for flag, given in (("--rerun-failed", options.rerun_failed is not None),
+                                           ("--shard", options.shard is not None),
+                                           ("--shards", options.shards is not None),
+                                           ("--isolated", options.isolated)) if given]
+        if others:
+            raise UsageError(f"--resume runs the rest of a run as it ran: it does not combine with "
+                             f"{', '.join(others)}")
 
 
 def start_run(settings: Settings, options: TestOptions) -> Started:
@@ -54,6 +66,8 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
     from envctl.api import Environment  # noqa: PLC0415
 
     check_options(options)
+    if options.resume is not None:
+        return _resume(settings, options)
     args = options.pytest_args
     notes: list[str] = []
     rerun: int | None = None
@@ -91,6 +105,18 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
         env.ensure_up()  # in the foreground, so its progress and failures show here
     run_dir, record = start_detached(env, request)
     return Started(run_dir, record, tuple(notes), rerun)
+
+
+def _resume(settings: Settings, options: TestOptions) -> Started:
+    """The tests ``options.resume`` did not finish, with its options (runs/resume.py)."""
+    from envctl.runs.resume import plan  # noqa: PLC0415
+
+    resume = plan(settings, str(options.resume), force=options.force, pytest_args=options.pytest_args,
+                  no_up=options.no_up)
+    if not options.detach and not resume.request.no_up:
+        resume.env.ensure_up()  # in the foreground, so its progress and failures show here
+    run_dir, record = start_detached(resume.env, resume.request, setup=resume.setup)
+    return Started(run_dir, record, resume.notes)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from envctl.docker import engine as engine_module
 from envctl.docker.models import ServiceSpec
 from envctl.env import environment as environment_module
 from envctl.errors import CancelRequestedError, ComposeFileError, EnvctlError, UsageError
-from envctl.runs import container, exchange, launch
+from envctl.runs import container, exchange, fingerprint, launch
 from envctl.runs.container import GATE_WAIT, PLUGIN_DIR, container_name, run_override
 from envctl.runs.launch import (
     RUN_OVERRIDE,
@@ -95,6 +95,8 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setattr(engine_module, "preload_sdk_in_background", lambda: None)
     monkeypatch.setattr(FakeEnvironment, "spec", RUN_SPEC)
     monkeypatch.setattr(FakeEnvironment, "run_error", None)
+    monkeypatch.setattr(fingerprint.Recorder, "threaded", False)  # taken in the test's own thread
+    monkeypatch.setattr(fingerprint, "environment_fingerprint", lambda env: {"compose": "k", "images": {}})
     FakeEngine.reset([])
     return Settings(project_dir=tmp_path, log_dir=tmp_path / "runs")
 
@@ -169,6 +171,34 @@ def test_start_container_brings_the_environment_up_then_runs_the_tests(settings:
     assert env.extra_files == [run_dir / RUN_OVERRIDE]
     override = json.loads((run_dir / RUN_OVERRIDE).read_text())
     assert override["services"]["test"]["environment"]["ENVCTL_GATE_WAIT"] == "30"
+
+
+def test_a_started_run_records_its_fingerprint(settings: Settings) -> None:
+    """The code and the environment it ran against, for a later resume to compare."""
+    run_dir, record = prepare_run(_env(settings), RunRequest())
+    start_container_with(FakeEnvironment(settings), run_dir, record)
+    recorded = fingerprint.load(run_dir)
+    assert recorded is not None
+    assert (recorded["environment"], sorted(recorded["code"])) == \
+        ({"compose": "k", "images": {}}, ["commit", "count", "cut", "files"])
+
+
+def test_a_resume_hands_the_plugin_its_selection(settings: Settings) -> None:
+    """A resume's setup goes into the run's directory first; its container is told where the
+    selection is (input/, read-only); a plain run's is not."""
+    from envctl.runs.remainder import SELECT_FILE, write_selection  # noqa: PLC0415
+
+    request = RunRequest(resumes="20251231-000000-abcd")
+    run_dir, record = prepare_run(_env(settings), request,
+                                  setup=lambda path: write_selection(path, ("t.py::a",)))
+    assert (record.resumes, (run_dir / exchange.INPUT_DIR / SELECT_FILE).exists()) == (request.resumes, True)
+    start_container_with(FakeEnvironment(settings), run_dir, record)
+    environment = json.loads((run_dir / RUN_OVERRIDE).read_text())["services"]["test"]["environment"]
+    assert environment["ENVCTL_SELECT"] == "/envctl-in/select.json"
+    plain_dir, plain = prepare_run(_env(settings), RunRequest())
+    start_container_with(FakeEnvironment(settings), plain_dir, plain)
+    plain_environment = json.loads((plain_dir / RUN_OVERRIDE).read_text())["services"]["test"]["environment"]
+    assert "ENVCTL_SELECT" not in plain_environment
 
 
 def test_start_container_with_no_up_skips_the_environment(settings: Settings) -> None:

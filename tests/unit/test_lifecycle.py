@@ -409,3 +409,49 @@ def test_events_from_before_the_tests_started_are_not_this_runs(
     assert record.state is RunState.ENV_BROKEN
     assert "service db died (exit 137)" in record.message
     assert "migrate" not in record.message
+
+
+def resumed_run(run_dir: Path) -> Path:
+    """``run_dir`` made the resume of a first run that finished tests 1 (passed) and 2 (failed)
+    of 3 before it was cut short; the first run's directory."""
+    from envctl.runs.resumed_result import prepare  # noqa: PLC0415
+    from tests.unit.test_resumed_result import IDS, a_run, events, junit  # noqa: PLC0415
+
+    first = a_run(run_dir.parent, "20251231-000000-abcd",
+                  report=junit(("test_1", "passed"), ("test_2", "failed")),
+                  stream=events(IDS[:3], [(IDS[0], "passed"), (IDS[1], "failed")]))
+    record = RunRecord.load(run_dir)
+    record.resumes = first.name
+    lifecycle.save(run_dir, record)
+    prepare(run_dir, first, RunRecord.load(first))
+    hand_back(run_dir, exchange.JUNIT_FILE, junit(("test_3", "passed")))
+    hand_back(run_dir, exchange.EVENTS_FILE, events(IDS[2:3], [(IDS[2], "passed")]))
+    return first
+
+
+def test_a_resumed_run_ends_as_the_whole_suite(run_dir: Path) -> None:
+    """Its remainder passed, but the run it resumes had a failure: failed (1), pytest's counts
+    over both parts, its message naming the run it resumes; its report holds all three."""
+    first = resumed_run(run_dir)
+    FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.exit_code, record.resumes) == (RunState.FAILED, 1, first.name)
+    assert (record.counts.total, record.counts.passed, record.counts.failed) == (3, 2, 1)
+    assert record.message == (f"pytest exited 0; 1 test(s) failed in the run it resumes; resumes run "
+                              f"{first.name}: 2 test(s) had finished there")
+    assert [c.nodeid for c in run_results(run_dir).cases] == ["t.py::test_1", "t.py::test_2", "t.py::test_3"]
+
+
+def test_a_resume_whose_parts_cannot_be_joined_still_ends_and_says_why(run_dir: Path) -> None:
+    """resume.json gone: the run ends on its own part, its message saying the parts are apart."""
+    from envctl.runs.resumed_result import RESUME_FILE  # noqa: PLC0415
+
+    first = resumed_run(run_dir)
+    (run_dir / RESUME_FILE).unlink()
+    FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert record.state is RunState.PASSED
+    assert record.message.startswith(f"pytest exited 0; results not read: the results of run {first.name} "
+                                     "could not be joined: FileNotFoundError")

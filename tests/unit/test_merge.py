@@ -212,3 +212,24 @@ def test_a_merge_gives_pytests_numbers_and_writes_them_back(tmp_path: Path) -> N
     assert sorted(json.loads((tmp_path / "durations.json").read_text())) == [
         "test_main.py::test_fail", "test_main.py::test_pass_one", "test_main.py::test_pass_two",
         "test_main.py::test_xfail_one", "test_main.py::test_xfail_two", "test_main.py::test_xpass"]
+
+
+def test_a_case_keeps_its_own_properties_with_the_xpassed_mark(tmp_path: Path) -> None:
+    """add_case: a case's properties (a resume's envctl.run) share one <properties> with the
+    xpassed mark, so a reader still reads it xpassed."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    from envctl.report.junit import TestCase as Case  # noqa: PLC0415
+    from envctl.report.merge import add_case  # noqa: PLC0415
+
+    root = ET.Element("testsuites")
+    suite = ET.SubElement(root, "testsuite")
+    add_case(suite, Case("t.py::C::x", "xpassed", 0.5, line=3), {"envctl.run": "r1"})
+    add_case(suite, Case("t.py::y", "failed", 0.25, "boom", body="trace"))
+    (tmp_path / "r.xml").write_bytes(ET.tostring(root))
+    assert [(c.nodeid, c.outcome, c.line) for c in read_junit(tmp_path / "r.xml").cases] == \
+        [("t.py::C::x", "xpassed", 3), ("t.py::y", "failed", None)]
+    first = suite[0]
+    assert [(p.get("name"), p.get("value")) for p in first.iter("property")] == \
+        [("envctl.run", "r1"), ("envctl.outcome", "xpassed")]
+    assert (len(first.findall("properties")), suite[1].find("properties")) == (1, None)

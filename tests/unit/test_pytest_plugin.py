@@ -86,8 +86,8 @@ def test_xdist_workers_write_nothing(tmp_path: Path) -> None:
 
 
 def test_the_controller_counts_from_its_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under xdist: the total from the first worker's collection (once), every test running now,
-    and a crashed worker's test named."""
+    """Under xdist: the total and the ids from the first worker's collection (once), every test
+    running now, and a crashed worker's test named."""
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
 
     monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
@@ -106,7 +106,8 @@ def test_the_controller_counts_from_its_workers(tmp_path: Path, monkeypatch: pyt
     plugin.pytest_handlecrashitem("a", crash, None)
     plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert [e["kind"] for e in events] == ["collected", "start", "start", "crash"]
+    assert [e["kind"] for e in events] == ["collected", "tests", "start", "start", "crash"]
+    assert events[1]["ids"] == ["a", "b", "c"]
     assert events[-1]["message"] == "worker 'gw1' crashed while running 'a'"
 
 

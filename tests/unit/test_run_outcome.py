@@ -188,3 +188,19 @@ def test_an_oom_kill_names_the_peak_and_the_limit() -> None:
                                "(memory peaked at 1023 MiB of its 1 GiB limit)")
     unsampled = decide(EndFacts(exit_code=137, oom_killed=True, memory_limit=1 << 30))
     assert unsampled.message == "the test container ran out of memory and was killed"
+
+
+@pytest.mark.parametrize(("code", "state", "exit_code"), [
+    (0, RunState.FAILED, 1), (5, RunState.FAILED, 1), (1, RunState.FAILED, 1), (2, RunState.ERROR, 2)])
+def test_a_resume_whose_first_part_failed_is_failed(code: int, state: RunState, exit_code: int) -> None:
+    """One result for the whole suite: what failed before the resume fails it, however the rest went."""
+    outcome = decide(EndFacts(exit_code=code, earlier_failures=2))
+    assert (outcome.state, outcome.pytest_exit) == (state, exit_code)
+    if code in (0, 5):
+        assert outcome.message == f"pytest exited {code}; 2 test(s) failed in the run it resumes"
+
+
+def test_a_resume_cut_short_again_is_cut_short() -> None:
+    """The first part's failures do not hide a resume that timed out too."""
+    outcome = decide(EndFacts(exit_code=124, timed_out=True, earlier_failures=1))
+    assert outcome.state is RunState.TIMED_OUT

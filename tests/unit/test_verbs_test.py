@@ -149,3 +149,57 @@ def test_a_background_start_is_detached(tmp_path: Path, launches: Launches) -> N
     launched = verb.start_in_background(settings_at(tmp_path), TestOptions())
     assert (launched.run_dir, launched.record.id) == (Path("/runs") / RUN_ID, RUN_ID)
     assert launches.envs == ["plain"]
+
+
+def test_resume_runs_the_rest_as_it_ran() -> None:
+    """--resume takes its shape from the run it resumes: no --rerun-failed, --shard(s) or
+    --isolated with it; --force only with it."""
+    for options, flags in ((TestOptions(resume="r", rerun_failed="r"), "--rerun-failed"),
+                           (TestOptions(resume="r", shard="1/2", shards=2), "--shard, --shards"),
+                           (TestOptions(resume="r", isolated=True), "--isolated")):
+        with pytest.raises(UsageError, match=f"does not combine with {flags}$"):
+            verb.check_options(options)
+    with pytest.raises(UsageError, match="--force goes with --resume"):
+        verb.check_options(TestOptions(force=True))
+    verb.check_options(TestOptions(resume="r", force=True, detach=True, as_json=True))
+
+
+def test_a_resume_starts_the_plans_request_in_its_environment(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's environment (up first in the foreground), request and setup are started; its
+    notes are said."""
+    import envctl.runs.resume  # noqa: PLC0415
+
+    asked: list[tuple[str, bool, tuple[str, ...], bool]] = []
+    started: list[tuple[str, RunRequest, object]] = []
+
+    class Env:
+        def ensure_up(self) -> None:
+            started.append(("up", RunRequest(), None))
+
+    def setup(run_dir: Path) -> None:
+        """Writes the selection."""
+
+    class Plan:
+        env = Env()
+        request = RunRequest(resumes=RUN_ID)
+        notes = ("resuming",)
+
+    Plan.setup = staticmethod(setup)  # type: ignore[attr-defined]
+
+    def plan(settings: Settings, source: str, *, force: bool, pytest_args: tuple[str, ...],
+             no_up: bool) -> Plan:
+        asked.append((source, force, pytest_args, no_up))
+        return Plan()
+
+    def start_detached(env: Env, request: RunRequest, *, setup: object) -> tuple[Path, RunRecord]:
+        started.append(("start", request, setup))
+        return Path("/runs") / RUN_ID, Launches.record(RUN_ID)
+
+    monkeypatch.setattr(envctl.runs.resume, "plan", plan)
+    monkeypatch.setattr(verb, "start_detached", start_detached)
+    options = TestOptions(resume="latest", force=True, pytest_args=("-v",))
+    result = verb.start_run(settings_at(tmp_path), options)
+    assert asked == [("latest", True, ("-v",), False)]
+    assert started == [("up", RunRequest(), None), ("start", RunRequest(resumes=RUN_ID), setup)]
+    assert (result.run_dir, result.notes) == (Path("/runs") / RUN_ID, ("resuming",))

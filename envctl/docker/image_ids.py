@@ -1,0 +1,88 @@
+"""The ids of images, as a run's fingerprint records them (runs/fingerprint.py): asked on the
+engine's local socket when the docker CLI would use it (~1 ms an image), else through the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+
+from envctl.docker import cli_config, timeouts
+from envctl.docker.socket_api import image_path
+from envctl.docker.translate import ENGINE_HINT
+from envctl.errors import DockerError
+
+ANSWER_CAP = 8 << 20  # bytes of one inspect answer (a few KiB; layers and labels add up)
+_STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})[ \r]")
+_ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def image_ids(names: Iterable[str], *, timeout: float = timeouts.IMAGE_LOOKUP) -> dict[str, str | None]:
+    """Each image's id (``sha256:...``), None for one the engine does not have; DockerError
+    when the engine cannot say."""
+    socket_path = cli_config.local_socket()
+    found: dict[str, str | None] = {}
+    for name in dict.fromkeys(names):
+        try:
+            answer = None if socket_path is None else _inspect_on_socket(socket_path, name, timeout)
+        except TimeoutError:  # the engine is there but silent: the CLI would wait as long again
+            raise DockerError(f"inspecting image {name}: the engine did not answer within {timeout:g}s",
+                              hint=ENGINE_HINT) from None
+        except OSError:
+            answer = None  # the CLI asks instead, and says what is wrong in its own words
+        found[name] = answer[1] if answer is not None else _inspect_with_cli(name, timeout)
+    return found
+
+
+def _inspect_on_socket(socket_path: str, name: str, timeout: float,
+                       clock: Callable[[], float] = time.monotonic) -> tuple[int, str | None] | None:
+    """(status, id) of ``GET /images/NAME/json``; None when the answer is not one to trust."""
+    deadline = clock() + timeout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(f"GET {image_path(name)} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        chunks, size = [], 0
+        while size <= ANSWER_CAP:
+            left = deadline - clock()
+            if left <= 0:
+                raise TimeoutError(f"the engine did not answer within {timeout:g}s")
+            sock.settimeout(left)
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    answer = b"".join(chunks)
+    status = _STATUS.match(answer)
+    if status is None or size > ANSWER_CAP:
+        return None
+    if status[1] == b"404":
+        return 404, None
+    if status[1] != b"200":
+        return None
+    try:
+        image_id = json.loads(answer.partition(b"\r\n\r\n")[2]).get("Id")
+    except (ValueError, AttributeError):
+        return None
+    return (200, image_id) if isinstance(image_id, str) and _ID.fullmatch(image_id) else None
+
+
+def _inspect_with_cli(name: str, timeout: float) -> str | None:
+    try:
+        proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", name],  # noqa: S607  # docker from PATH, as compose finds it
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise DockerError(f"inspecting image {name}: docker did not answer within {timeout:.0f}s",
+                          hint=ENGINE_HINT) from None
+    except OSError as exc:
+        raise DockerError(f"inspecting image {name}: cannot run docker: {exc}", hint=ENGINE_HINT) from None
+    if proc.returncode == 0 and _ID.fullmatch(proc.stdout.strip()):
+        return proc.stdout.strip()
+    if "no such image" in proc.stderr.lower():
+        return None
+    reason = proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else f"exit {proc.returncode}"
+    raise DockerError(f"inspecting image {name}: {reason}")
