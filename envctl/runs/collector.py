@@ -79,10 +79,12 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
                         infra_error=f"envctl failed while recording the run: {type(exc).__name__}: "
                                     f"{exc} (the traceback is in collector.log)"))
         # Before the clean-up: until the record says `cleaned`, a collector killed here leaves
-        # a run that `wait` takes over, and the next one runs the hook (hook.json: once).
+        # a run that `wait` takes over, and the next one runs the hook (hook.json: once) and
+        # records the history (a run is recorded once, by its id), so that once `wait` returns
+        # the history holds the run.
         run_end_hook(run_dir)
-        clean_up(run_dir, record)
         _record_history(run_dir)
+        clean_up(run_dir, record)
         return RunRecord.load(run_dir)
 
 

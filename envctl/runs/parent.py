@@ -34,7 +34,8 @@ def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Pat
     ``collect``: collects one shard (the collector's own step: a no-op while another holds it);
     ``on_end``: the end's step once recorded, before the parent is marked cleaned (the
     on_finish hook: a collector killed before it leaves a parent that `wait` takes over);
-    ``record_history``: adds the ended parent to the tests' history."""
+    ``record_history``: adds the ended parent to the tests' history, also before it is cleaned
+    (once `wait` returns, the history holds it)."""
     with collector_lock(parent_dir, held_fd=held_fd) as mine:
         if not mine:
             return None
@@ -44,11 +45,10 @@ def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Pat
         record = finalize(parent_dir, records)
         if record.state.terminal:
             on_end(parent_dir)
+            record_history(parent_dir)
         records = _children_when(children, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
         if record.state.terminal and all(child.cleaned for child in records):
             record = lifecycle.mark_cleaned(parent_dir)
-        if record.state.terminal:
-            record_history(parent_dir)
         return record
 
 

@@ -67,8 +67,8 @@ def test_the_parent_ends_after_its_shards_and_is_cleaned_with_them(tmp_path: Pat
 
 def test_the_parents_end_step_runs_once_recorded_before_it_is_cleaned(tmp_path: Path,
                                                                      clock: FakeClock) -> None:
-    """The on_finish hook's step sees the ended parent not yet cleaned, then the history the
-    cleaned one (a collector killed between them leaves a parent `wait` takes over)."""
+    """The on_finish hook's step, then the history, see the ended parent not yet cleaned (a
+    collector killed before them leaves a parent `wait` takes over)."""
     parent_dir = _run(tmp_path, PARENT, state=RunState.RUNNING, children=[S1])
     _end(_run(tmp_path, S1, shard="1/1"))
     seen: list[tuple[str, RunState, bool]] = []
@@ -80,7 +80,7 @@ def test_the_parents_end_step_runs_once_recorded_before_it_is_cleaned(tmp_path: 
         return record
 
     parent.collect_parent(parent_dir, None, lambda _run_dir: None, step("history"), step("hook"))
-    assert seen == [("hook", RunState.PASSED, False), ("history", RunState.PASSED, True)]
+    assert seen == [("hook", RunState.PASSED, False), ("history", RunState.PASSED, False)]
 
 
 def test_shards_not_cleaned_in_time_leave_the_parent_uncleaned(tmp_path: Path, clock: FakeClock) -> None:
