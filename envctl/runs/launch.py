@@ -63,7 +63,8 @@ def limits_of(settings: Settings, request: RunRequest) -> Limits:
 def prepare_run(env: Environment, request: RunRequest, *,
                 setup: Callable[[Path], None] | None = None) -> tuple[Path, RunRecord]:
     """Rotate old runs, check the test service, and create the run's directory and record
-    (``setup``: what else goes into the directory first, e.g. a resume's selection)."""
+    (``setup``: what else goes into the directory first, e.g. a resume's selection and the
+    results it copies from the run it resumes: a resume does not rotate, so that run is there)."""
     settings = env.settings
     service = settings.test_service
     spec = env.config().services.get(service)
@@ -73,7 +74,8 @@ def prepare_run(env: Environment, request: RunRequest, *,
     refuse_unsafe(service, spec.unsafe, settings.allow)
     refuse_a_writable_hook(settings, service, spec.writable_binds)
     store = RunStore(settings.resolved_log_dir)
-    rotate(store, keep=settings.keep_runs, max_age=settings.max_age)
+    if request.resumes is None:
+        rotate(store, keep=settings.keep_runs, max_age=settings.max_age)
     run_id = new_run_id()
     record = RunRecord(id=run_id, project=env.project, service=service,
                        command=[*settings.test_command, *request.pytest_args],

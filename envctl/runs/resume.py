@@ -1,6 +1,8 @@
 """`envctl test --resume RUN`: the plan of a run of exactly the tests a run that ended before them
 did not finish (never started, or running when it ended), with the first run's options; its
-one result is joined at its end (runs/resumed_result.py).
+one result is joined at its end (runs/resumed_result.py). A --shards run is resumed shard by
+shard: each shard cut short resumes its own remainder, under a new parent that also holds the
+shards that ended by themselves (runs/resume_shards.py starts it).
 
 A run can be resumed when it ended before its tests did: cancelled, timed-out, oom-killed,
 lost, infra-error or env-broken. One that ended by itself (passed, failed, error, no-tests) has
@@ -13,15 +15,17 @@ without envctl's plugin, or its events do not list what it collected.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from envctl.errors import NothingToResumeError, ResumeRefusedError, RunActiveError
 from envctl.runs import fingerprint
 from envctl.runs.launch import RunRequest, environment_from_file
 from envctl.runs.remainder import Remainder, read_seen, remainder_of, write_selection
 from envctl.runs.resumed_result import prepare
+from envctl.runs.shards import children_of
 from envctl.runs.state import RunRecord, RunState
 from envctl.runs.store import RunStore
 from envctl.settings import Settings
@@ -58,20 +62,71 @@ class Plan:
         prepare(run_dir, self.first_dir, self.first)
 
 
+@dataclass(frozen=True)
+class ShardsPlan:
+    """A --shards run's resume: per shard, in order, its resume or the shard as it ended."""
+
+    first_dir: Path
+    first: RunRecord
+    shards: tuple[Plan | RunRecord, ...]
+    notes: tuple[str, ...]
+
+
 def plan(settings: Settings, source: str, *, force: bool = False, pytest_args: tuple[str, ...] = (),
-         no_up: bool = False) -> Plan:
+         no_up: bool = False) -> Plan | ShardsPlan:
     """The resume of run ``source`` (an id or 'latest'); the settings are the caller's, whose
     flags (--timeout, --memory, --cpus, --pids) override the first run's."""
     first_dir = RunStore(settings.resolved_log_dir).path(source)
     first = RunRecord.load(first_dir)
     _check_resumable(first)
+    if first.children:
+        return _plan_shards(settings, first_dir, first, force=force, pytest_args=pytest_args, no_up=no_up)
     remainder, notes = _remainder(first_dir, first)
+    if remainder is not None and not remainder.nodeids:
+        raise NothingToResumeError(
+            f"every test run {first.id} collected finished ({remainder.finished} of "
+            f"{remainder.collected}); nothing to resume", hint=f"`envctl report {first.id}`")
+    return _plan_run(settings, first_dir, first, remainder, notes, force=force, pytest_args=pytest_args,
+                     no_up=no_up)
+
+
+def _plan_shards(settings: Settings, parent_dir: Path, parent: RunRecord, *, force: bool,
+                 pytest_args: tuple[str, ...], no_up: bool) -> ShardsPlan:
+    """Each shard cut short resumes its remainder (an empty one too: it then runs nothing, and
+    counts as a shard with no tests); a shard that ended by itself is kept as it ended."""
+    taken: dict[str, dict[str, Any]] = {}
+
+    def once(env: Environment) -> dict[str, Any]:  # the shards share code and images: one look
+        return taken.setdefault("now", fingerprint.current(env))
+
+    shards: list[Plan | RunRecord] = []
+    notes: list[str] = []
+    for child_dir, child in children_of(parent, parent_dir.parent):
+        if child.state not in RESUMABLE:
+            shards.append(child)
+            continue
+        _check_resumable(child)
+        remainder, said = _remainder(child_dir, child)
+        shard = _plan_run(settings, child_dir, child, remainder, said, force=force, pytest_args=pytest_args,
+                          no_up=no_up, current=once)
+        shards.append(shard)
+        notes += [f"shard {child.shard}: {note}" for note in shard.notes]
+    if not any(isinstance(shard, Plan) for shard in shards):
+        raise NothingToResumeError(f"every shard of run {parent.id} ended by itself; nothing to resume",
+                                   hint=f"`envctl report {parent.id}`")
+    return ShardsPlan(parent_dir, parent, tuple(shards), tuple(notes))
+
+
+def _plan_run(settings: Settings, first_dir: Path, first: RunRecord, remainder: Remainder | None,
+              notes: list[str], *, force: bool, pytest_args: tuple[str, ...], no_up: bool,
+              current: Callable[[Environment], dict[str, Any]] | None = None) -> Plan:
     env, request = environment_from_file(first_dir)
     if env.isolated_for is not None:  # a throwaway project of its own again (an isolated run, a shard)
         from envctl.env.environment import Environment  # noqa: PLC0415
 
         env = Environment.isolated(env.settings)
-    changed = fingerprint.differences(fingerprint.load(first_dir), fingerprint.current(env))
+    now = (current or fingerprint.current)(env)
+    changed = fingerprint.differences(fingerprint.load(first_dir), now)
     if changed and not force:
         raise ResumeRefusedError(f"run {first.id} ran other code or another environment than now: "
                                  f"{'; '.join(changed)}",
@@ -114,12 +169,6 @@ def _check_resumable(first: RunRecord) -> None:
     if not first.state.terminal:
         raise RunActiveError(f"run {first.id} is still {first.state.value}: only a run that ended can "
                              "be resumed", hint=f"`envctl wait {first.id}`, or `envctl stop {first.id}`")
-    if first.children:
-        raise ResumeRefusedError(
-            f"run {first.id} is a --shards run: resuming one as a whole is not supported yet",
-            hint="resume each shard that was cut short (`envctl test --resume SHARD`; their ids are "
-                 f"in `envctl status {first.id} --json`), then `envctl report merge` their run "
-                 "directories with the others'")
     if first.state not in RESUMABLE:
         code = f" (pytest exited {first.pytest_exit})" if first.pytest_exit is not None else ""
         raise NothingToResumeError(
@@ -148,10 +197,6 @@ def _remainder(first_dir: Path, first: RunRecord) -> tuple[Remainder | None, lis
         notes.append(f"not resuming {len(remainder.refused)} test(s) whose ids cannot name a test exactly "
                      f"(control characters, options, too long): "
                      f"{', '.join(repr(n[:80]) for n in remainder.refused[:5])}")
-    if not remainder.nodeids:
-        raise NothingToResumeError(
-            f"every test run {first.id} collected finished ({remainder.finished} of "
-            f"{remainder.collected}); nothing to resume", hint=f"`envctl report {first.id}`")
     notes.append(f"resuming run {first.id}: {len(remainder.nodeids)} test(s) left of {remainder.collected} "
                  f"({remainder.running} running when it ended, {remainder.never_started} never started)")
     return remainder, notes

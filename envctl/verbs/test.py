@@ -109,10 +109,18 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
 
 def _resume(settings: Settings, options: TestOptions) -> Started:
     """The tests ``options.resume`` did not finish, with its options (runs/resume.py)."""
-    from envctl.runs.resume import plan  # noqa: PLC0415
+    from envctl.runs.resume import ShardsPlan, plan  # noqa: PLC0415
 
     resume = plan(settings, str(options.resume), force=options.force, pytest_args=options.pytest_args,
                   no_up=options.no_up)
+    if isinstance(resume, ShardsPlan):
+        from envctl.runs import resume_shards  # noqa: PLC0415
+
+        if not options.detach:
+            raise UsageError(f"run {resume.first.id} is a --shards run: it is resumed in the background",
+                             hint="add --detach, then `envctl wait ID` follows it")
+        parent_dir, parent = resume_shards.start(settings, resume)
+        return Started(parent_dir, parent, resume.notes)
     if not options.detach and not resume.request.no_up:
         resume.env.ensure_up()  # in the foreground, so its progress and failures show here
     run_dir, record = start_detached(resume.env, resume.request, setup=resume.setup)

@@ -1,6 +1,7 @@
 """`envctl test --resume` on the real engine: a run cut short by its timeout is resumed with
 exactly the tests it did not finish, and the two read as one run; a resume of a resumed run
-whose collector was killed mid-run (kill -9, taken over by `wait`) ends the suite whole."""
+whose collector was killed mid-run (kill -9, taken over by `wait`) ends the suite whole; a
+--shards run resumes the shard cut short and keeps the other."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from envctl.pytest_plugin.envctl_shards import split
 from tests.faults.conftest import Project, answer_of, kill_all_envctl, start_detached, write_suite
 
 pytestmark = [pytest.mark.docker, pytest.mark.faults]
@@ -134,6 +136,30 @@ def test_a_resume_of_a_resumed_run_survives_a_killed_collector(runs_project: Pro
     while runs_project.leftovers().get("containers") != [f"{runs_project.name}-sidecar-1"]:
         assert time.monotonic() < deadline, runs_project.leftovers()
         time.sleep(0.5)
+
+
+def test_a_shards_run_resumes_the_shard_cut_short(runs_project: Project) -> None:
+    """2 shards (odd and even tests): the even one cut at test_08; the resume is a new parent
+    whose even shard runs exactly its remainder and whose odd shard is the first one, kept; the
+    merged report is the whole suite, failed for test_03."""
+    write_suite(runs_project, {"test_resume.py": SUITE})
+    (runs_project.path / "suite" / "slow_08").touch()
+    first, view = ended(runs_project, "--shards", "2", "--timeout", "20s")
+    assert (view["state"], view["exit"]) == ("timed-out", 20), view
+    (runs_project.path / "suite" / "slow_08").unlink()
+    odd, even = split(IDS, 2)
+    assert IDS[7] in even and IDS[2] in odd
+
+    second, view = ended(runs_project, "--resume", first, "--timeout", "5m")
+    assert (view["state"], view["exit"]) == ("failed", 1), view
+    parent = json.loads((run_dir(runs_project, second) / "run.json").read_text())
+    shards = json.loads((run_dir(runs_project, first) / "run.json").read_text())["children"]
+    assert (parent["resumes"], parent["children"][0]) == (first, shards[0])
+    resumed = json.loads((run_dir(runs_project, parent["children"][1]) / "run.json").read_text())
+    assert (resumed["resumes"], resumed["shard"], resumed["parent"]) == (shards[1], "2/2", second)
+    assert started_in_own_part(runs_project, resumed["id"]) == [i for i in even if IDS.index(i) >= 7]
+    whole = report(runs_project, second)
+    assert (whole["counts"]["total"], whole["counts"]["passed"], whole["counts"]["failed"]) == (20, 19, 1)
 
 
 def _started(project: Project, run_id: str) -> set[str]:

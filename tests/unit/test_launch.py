@@ -31,6 +31,7 @@ from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.runs.store import DETACHED_FILE, START_FILE, UNMOUNTED_RUN_DIR
 from envctl.settings import Settings
 from tests.unit.fake_engine import FakeEngine, FakeEnvironment
+from tests.unit.run_dirs import make_run
 
 if TYPE_CHECKING:
     from envctl.env.environment import Environment
@@ -334,3 +335,14 @@ def test_a_worker_count_the_service_sets_is_kept(tmp_path: Path) -> None:
     spec = cast("dict[str, Any]", override["services"])["test"]
     assert "PYTEST_XDIST_AUTO_NUM_WORKERS" not in spec["environment"]
     assert container_name("p", "test", "r1") == "p-test-run-r1"
+
+
+def test_a_resume_does_not_rotate_the_run_it_reads(settings: Settings, tmp_path: Path) -> None:
+    """Past max_age, an ended run is rotated by the next start, but not by a resume's (which
+    copies its results first)."""
+    old_dir = make_run(tmp_path, exit_code=0)  # made in 2001
+    prepare_run(_env(settings), RunRequest())  # the old run was the latest, kept as such
+    prepare_run(_env(settings), RunRequest(resumes=old_dir.name))
+    assert old_dir.exists()
+    prepare_run(_env(settings), RunRequest())
+    assert not old_dir.exists()

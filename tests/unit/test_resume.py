@@ -43,11 +43,11 @@ CANCELLED = EndFacts(cancel_requested=True)
 
 
 def first_run(settings: Settings, facts: EndFacts | None = CANCELLED, stream: bytes | None = None, *,
-              recorded: dict[str, Any] | None = NOW) -> RunRecord:
+              recorded: dict[str, Any] | None = NOW, shard: str | None = None) -> RunRecord:
     """A run started with `-x` and a 60 s timeout, cut short (by default: cancelled) after 2 of
     IDS finished, the third running."""
     env: Any = FakeEnvironment(settings)
-    run_dir, _record = prepare_run(env, RunRequest(pytest_args=("-x",), timeout=60.0))
+    run_dir, _record = prepare_run(env, RunRequest(pytest_args=("-x",), timeout=60.0, shard=shard))
     (run_dir / EVENTS_FILE).write_bytes(cut_short(IDS, IDS[:2], [IDS[2]]) if stream is None else stream)
     if recorded is not None:
         (run_dir / fingerprint.FINGERPRINT_FILE).write_text(json.dumps(recorded))
@@ -55,11 +55,27 @@ def first_run(settings: Settings, facts: EndFacts | None = CANCELLED, stream: by
     return lifecycle.finish(run_dir, facts) if facts is not None else RunRecord.load(run_dir)
 
 
+def one(resumed: resume.Plan | resume.ShardsPlan) -> resume.Plan:
+    assert isinstance(resumed, resume.Plan)
+    return resumed
+
+
+def shards_run(settings: Settings) -> RunRecord:
+    """A --shards run of 2, timed out: shard 1/2 cancelled with tests left, shard 2/2 passed."""
+    cut, passed = first_run(settings, shard="1/2"), first_run(settings, EndFacts(exit_code=0), shard="2/2")
+    parent_dir = settings.resolved_log_dir / "20260101-000000-abcd"
+    parent_dir.mkdir()
+    (parent_dir / "start.json").write_text(json.dumps({"durations_file": "d.json", "pytest_args": []}))
+    return lifecycle.create(parent_dir, RunRecord(
+        id=parent_dir.name, project="p", service="test", command=["pytest"], limits=cut.limits,
+        state=RunState.TIMED_OUT, children=[cut.id, passed.id]))
+
+
 def test_a_cancelled_run_resumes_with_its_options_and_the_tests_left(settings: Settings) -> None:
     """The tests not finished, the first run's request with `resumes`, the arguments given now
     after its own; what is said."""
     first = first_run(settings)
-    plan = resume.plan(settings, first.id, pytest_args=("-v",))
+    plan = one(resume.plan(settings, first.id, pytest_args=("-v",)))
     assert plan.remainder is not None and plan.remainder.nodeids == tuple(IDS[2:])
     assert plan.request == RunRequest(pytest_args=("-x", "-v"), timeout=60.0, resumes=first.id)
     assert plan.notes == (f"resuming run {first.id}: 3 test(s) left of 5 (1 running when it ended, "
@@ -71,7 +87,7 @@ def test_flags_given_now_override_the_first_runs_limits(settings: Settings, tmp_
     first = first_run(settings)
     given = load_settings(tmp_path, flags={"run_timeout": "5m", "memory": "1g"},
                           environ={"ENVCTL_LOG_DIR": str(tmp_path / "runs")})
-    plan = resume.plan(given, "latest", no_up=True)
+    plan = one(resume.plan(given, "latest", no_up=True))
     assert (plan.request.timeout, plan.request.memory, plan.request.cpus, plan.request.no_up,
             plan.request.resumes) == (300.0, 1 << 30, None, True, first.id)
 
@@ -80,7 +96,7 @@ def test_the_setup_hands_the_container_its_tests_and_keeps_the_first_part(settin
                                                                           tmp_path: Path) -> None:
     """Into the new run's directory: input/select.json, the first run's results, resume.json."""
     first = first_run(settings)
-    plan = resume.plan(settings, first.id)
+    plan = one(resume.plan(settings, first.id))
     run_dir = tmp_path / "new"
     (run_dir / INPUT_DIR).mkdir(parents=True)
     plan.setup(run_dir)
@@ -119,7 +135,7 @@ def test_a_changed_fingerprint_refuses_and_force_resumes(settings: Settings) -> 
         resume.plan(settings, first.id)
     assert (info.value.exit_code, info.value.hint is not None and "--force" in info.value.hint) == \
         (ExitCode.RESUME_REFUSED, True)
-    plan = resume.plan(settings, first.id, force=True)
+    plan = one(resume.plan(settings, first.id, force=True))
     assert plan.notes[-1] == "resuming despite: the commit changed (aaaaaaaaaaaa -> none)"
 
 
@@ -128,7 +144,7 @@ def test_a_run_without_a_fingerprint_is_refused_unless_forced(settings: Settings
     first = first_run(settings, recorded=None)
     with pytest.raises(ResumeRefusedError, match="recorded no fingerprint"):
         resume.plan(settings, first.id)
-    assert resume.plan(settings, first.id, force=True).request.resumes == first.id
+    assert one(resume.plan(settings, first.id, force=True)).request.resumes == first.id
 
 
 def test_events_that_do_not_list_the_collection_are_refused(settings: Settings) -> None:
@@ -141,7 +157,7 @@ def test_events_that_do_not_list_the_collection_are_refused(settings: Settings) 
 def test_a_run_cut_short_before_it_collected_runs_everything(settings: Settings, tmp_path: Path) -> None:
     """No collection at all (the environment failed first): every test runs, no selection."""
     first = first_run(settings, EndFacts(infra_error="db did not start"), stream=b"")
-    plan = resume.plan(settings, first.id)
+    plan = one(resume.plan(settings, first.id))
     assert (plan.remainder, plan.notes) == (None, (f"run {first.id} ended before it collected its tests: "
                                                    "running all of them",))
     run_dir = tmp_path / "new"
@@ -150,13 +166,30 @@ def test_a_run_cut_short_before_it_collected_runs_everything(settings: Settings,
     assert not (run_dir / INPUT_DIR / SELECT_FILE).exists()
 
 
-def test_a_shards_parent_is_refused_with_the_way_round(settings: Settings) -> None:
-    """Resuming a --shards run as a whole is not supported yet: each shard, then report merge."""
-    first = first_run(settings)
-    lifecycle.add_child(settings.resolved_log_dir / first.id, "20260101-000000-abcd")
-    with pytest.raises(ResumeRefusedError, match="is a --shards run") as info:
-        resume.plan(settings, first.id)
-    assert info.value.hint is not None and "envctl report merge" in info.value.hint
+def test_a_shards_run_resumes_each_shard_cut_short_and_keeps_the_others(settings: Settings) -> None:
+    """The shard cut short resumes its own remainder (as a shard of the same split); the shard
+    that passed is kept as it ended; the notes name the shard."""
+    parent = shards_run(settings)
+    plan = resume.plan(settings, parent.id)
+    assert isinstance(plan, resume.ShardsPlan)
+    cut, kept = plan.shards
+    assert isinstance(cut, resume.Plan) and isinstance(kept, RunRecord)
+    assert (cut.request.resumes, cut.request.shard, kept.id, kept.state) == \
+        (parent.children[0], "1/2", parent.children[1], RunState.PASSED)
+    assert cut.remainder is not None and cut.remainder.nodeids == tuple(IDS[2:])
+    assert plan.notes == (f"shard 1/2: resuming run {parent.children[0]}: 3 test(s) left of 5 (1 running "
+                          "when it ended, 2 never started)",)
+
+
+def test_a_shards_run_whose_shards_all_ended_by_themselves_has_nothing_to_resume(settings: Settings) -> None:
+    """A parent in a state to resume whose shards all ended by themselves: nothing to resume."""
+    parent = shards_run(settings)
+    for child in parent.children:
+        record = RunRecord.load(settings.resolved_log_dir / child)
+        record.state = RunState.FAILED
+        lifecycle.save(settings.resolved_log_dir / child, record)
+    with pytest.raises(NothingToResumeError, match=f"every shard of run {parent.id} ended by itself"):
+        resume.plan(settings, parent.id)
 
 
 def test_a_run_without_the_plugin_is_refused(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,7 +205,7 @@ def test_hostile_ids_are_left_out_and_said(settings: Settings) -> None:
     stream = b"".join(json.dumps(line).encode() + b"\n" for line in (
         {"kind": "collected", "total": 2}, {"kind": "tests", "ids": [IDS[0], "-p evil"]}))
     first = first_run(settings, stream=stream)
-    plan = resume.plan(settings, first.id)
+    plan = one(resume.plan(settings, first.id))
     assert plan.notes[0] == ("not resuming 1 test(s) whose ids cannot name a test exactly (control "
                              "characters, options, too long): '-p evil'")
     assert plan.remainder is not None and plan.remainder.nodeids == (IDS[0],)

@@ -203,3 +203,19 @@ def test_a_resume_starts_the_plans_request_in_its_environment(tmp_path: Path,
     assert asked == [("latest", True, ("-v",), False)]
     assert started == [("up", RunRequest(), None), ("start", RunRequest(resumes=RUN_ID), setup)]
     assert (result.run_dir, result.notes) == (Path("/runs") / RUN_ID, ("resuming",))
+
+
+def test_a_shards_run_is_resumed_in_the_background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --shards run's resume starts a new parent, detached only (the terminal follows one run)."""
+    import envctl.runs.resume  # noqa: PLC0415
+    import envctl.runs.resume_shards  # noqa: PLC0415
+
+    first = Launches.record(RUN_ID)
+    shards_plan = envctl.runs.resume.ShardsPlan(Path("/runs") / RUN_ID, first, (first,), ("note",))
+    monkeypatch.setattr(envctl.runs.resume, "plan", lambda *_a, **_k: shards_plan)
+    monkeypatch.setattr(envctl.runs.resume_shards, "start",
+                        lambda settings, plan: (Path("/runs/p2"), Launches.record("20260101-000009-abcd")))
+    with pytest.raises(UsageError, match=f"run {RUN_ID} is a --shards run: it is resumed in the background"):
+        verb.start_run(settings_at(tmp_path), TestOptions(resume=RUN_ID))
+    started = verb.start_run(settings_at(tmp_path), TestOptions(resume=RUN_ID, detach=True))
+    assert (started.run_dir, started.notes) == (Path("/runs/p2"), ("note",))
