@@ -167,11 +167,21 @@ def pytest_unconfigure(config: Any) -> None:
 try:  # in the container this folder is on PYTHONPATH; in envctl's own tests it is a package
     from envctl_junit import JUnitWriter  # type: ignore[import-not-found,unused-ignore]
     from envctl_memory import MemoryWatch  # type: ignore[import-not-found,unused-ignore]
+    from envctl_reports import TAIL_LINES as _TAIL_LINES  # type: ignore[import-not-found,unused-ignore]
+    from envctl_reports import TAIL_WIDTH as _TAIL_WIDTH  # type: ignore[import-not-found,unused-ignore]
+    from envctl_reports import outcome_of as _outcome  # type: ignore[import-not-found,unused-ignore]
+    from envctl_reports import traceback_tail as _traceback_tail  # type: ignore[import-not-found,unused-ignore]
+    from envctl_reports import worker_of as _worker  # type: ignore[import-not-found,unused-ignore]
     from envctl_select import collected_lines, select, selection_path  # type: ignore[import-not-found,unused-ignore]
     from envctl_shards import SHARD_TESTS, parse_shard, split, split_properties  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     from envctl.pytest_plugin.envctl_junit import JUnitWriter
     from envctl.pytest_plugin.envctl_memory import MemoryWatch
+    from envctl.pytest_plugin.envctl_reports import TAIL_LINES as _TAIL_LINES
+    from envctl.pytest_plugin.envctl_reports import TAIL_WIDTH as _TAIL_WIDTH
+    from envctl.pytest_plugin.envctl_reports import outcome_of as _outcome
+    from envctl.pytest_plugin.envctl_reports import traceback_tail as _traceback_tail
+    from envctl.pytest_plugin.envctl_reports import worker_of as _worker
     from envctl.pytest_plugin.envctl_select import collected_lines, select, selection_path
     from envctl.pytest_plugin.envctl_shards import SHARD_TESTS, parse_shard, split, split_properties
 
@@ -333,23 +343,6 @@ def pytest_runtest_logreport(report: Any) -> None:
         _logreport(report)
 
 
-def _outcome(report: Any) -> str | None:
-    """What a report counts as, or None when it counts as nothing (a passing setup). pytest's
-    own rule: a report marked xfail is xfailed when skipped (in setup too: `pytest.xfail()` in a
-    fixture, `xfail(run=False)`), xpassed when it passed."""
-    if hasattr(report, "wasxfail") and (report.skipped or (report.passed and report.when == "call")):
-        return "xfailed" if report.skipped else "xpassed"
-    if report.when == "call":
-        return report.outcome  # type: ignore[no-any-return]  # passed, failed, skipped, or a plugin's
-    if report.when == "setup" and not report.passed:
-        return "skipped" if report.skipped else "error"
-    if report.when == "teardown" and report.failed:
-        return "error"
-    if report.when not in ("setup", "call", "teardown") and report.failed:
-        return "failed"  # xdist's report for the test a crashed worker was running (when "???")
-    return None
-
-
 def pytest_collectreport(report: Any) -> None:
     """A collector's own result, as pytest counts it: a file that cannot be collected (exit 2)
     is an error named after the file, with the cause; a module skipped at import
@@ -427,25 +420,6 @@ def _logreport(report: Any) -> None:
                    **({"tail": tail} if tail else {}), **({"flaky": True} if flaky else {}),
                    **({"worker": worker} if worker else {}))
     _progress.snapshot(force=outcome in ("failed", "error"))  # type: ignore[union-attr]
-
-
-def _worker(report: Any) -> str | None:
-    """xdist's worker ("gw0") that ran the test, stamped on each report the controller gets."""
-    node = getattr(report, "node", None)  # older xdist: no worker_id, the node's gateway names it
-    worker = getattr(report, "worker_id", None) or getattr(getattr(node, "gateway", None), "id", None)
-    return worker[:16] if isinstance(worker, str) else None
-
-
-_TAIL_LINES = 12
-_TAIL_WIDTH = 240
-
-
-def _traceback_tail(longrepr: object) -> list[str]:
-    """The last lines of a failure's traceback (where it failed, and how), for a compact view.
-    Read from the end of pytest's text, so a huge repr costs one slice."""
-    text = str(longrepr)
-    lines = [line for line in text[-(_TAIL_LINES + 1) * _TAIL_WIDTH:].splitlines() if line.strip()]
-    return [line[:_TAIL_WIDTH] for line in lines[-_TAIL_LINES:]]
 
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
