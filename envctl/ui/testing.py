@@ -42,7 +42,7 @@ def run_tests(settings: Settings, options: TestOptions) -> int:
               f"  cancel:    {follow_with['stop']}", file=sys.stderr)
         print(record.id)
         return 0
-    if options.shards is not None:
+    if options.shards is not None or record.children:  # a --shards run, or its resume
         from envctl.ui.render import final_summary  # noqa: PLC0415
         from envctl.ui.shards import follow_shards  # noqa: PLC0415
 

@@ -116,9 +116,6 @@ def _resume(settings: Settings, options: TestOptions) -> Started:
     if isinstance(resume, ShardsPlan):
         from envctl.runs import resume_shards  # noqa: PLC0415
 
-        if not options.detach:
-            raise UsageError(f"run {resume.first.id} is a --shards run: it is resumed in the background",
-                             hint="add --detach, then `envctl wait ID` follows it")
         parent_dir, parent = resume_shards.start(settings, resume)
         return Started(parent_dir, parent, resume.notes)
     if not options.detach and not resume.request.no_up:

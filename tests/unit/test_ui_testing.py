@@ -3,6 +3,7 @@ with the verbs faked: what is printed for each way a run starts, and the exit co
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -59,6 +60,10 @@ def test_foreground_and_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(envctl.ui.shards, "follow_shards", lambda _path: record)
     assert testing.run_tests(settings_at(tmp_path), TestOptions(shards=2)) == 1
     assert capsys.readouterr().err.startswith(f"envctl: run {RUN_ID} failed in")
+    # A --shards run's resume: a parent with shards, followed as --shards is.
+    parent = dataclasses.replace(record, children=["20260101-000001-abce"])
+    started_with(monkeypatch, Started(run_dir, parent))
+    assert testing.run_tests(settings_at(tmp_path), TestOptions(resume=RUN_ID)) == 1
 
 
 def test_up_on_a_terminal_shows_the_services_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -205,8 +205,9 @@ def test_a_resume_starts_the_plans_request_in_its_environment(tmp_path: Path,
     assert (result.run_dir, result.notes) == (Path("/runs") / RUN_ID, ("resuming",))
 
 
-def test_a_shards_run_is_resumed_in_the_background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A --shards run's resume starts a new parent, detached only (the terminal follows one run)."""
+def test_a_shards_run_is_resumed_under_a_new_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --shards run's resume starts a new parent, detached or followed in the foreground (the
+    terminal follows its shards as for --shards)."""
     import envctl.runs.resume  # noqa: PLC0415
     import envctl.runs.resume_shards  # noqa: PLC0415
 
@@ -215,7 +216,6 @@ def test_a_shards_run_is_resumed_in_the_background(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(envctl.runs.resume, "plan", lambda *_a, **_k: shards_plan)
     monkeypatch.setattr(envctl.runs.resume_shards, "start",
                         lambda settings, plan: (Path("/runs/p2"), Launches.record("20260101-000009-abcd")))
-    with pytest.raises(UsageError, match=f"run {RUN_ID} is a --shards run: it is resumed in the background"):
-        verb.start_run(settings_at(tmp_path), TestOptions(resume=RUN_ID))
-    started = verb.start_run(settings_at(tmp_path), TestOptions(resume=RUN_ID, detach=True))
-    assert (started.run_dir, started.notes) == (Path("/runs/p2"), ("note",))
+    for detach in (False, True):
+        started = verb.start_run(settings_at(tmp_path), TestOptions(resume=RUN_ID, detach=detach))
+        assert (started.run_dir, started.notes) == (Path("/runs/p2"), ("note",))
