@@ -46,6 +46,17 @@ class RunStatus:
         return overdue(self.record)
 
     @property
+    def hook_problem(self) -> str | None:
+        """One line when the on_finish hook did not succeed (hook.json beside the log); nothing
+        while it runs under a live collector."""
+        from envctl.runs.hook import read_outcome  # noqa: PLC0415
+
+        outcome = read_outcome(self.log_path.parent)
+        if outcome is None or (not outcome.finished and self.collector_alive):
+            return None
+        return outcome.problem()
+
+    @property
     def orphaned(self) -> bool:
         """Unfinished with no process recording it: `envctl wait` takes it over."""
         return not self.record.state.terminal and not self.collector_alive

@@ -159,6 +159,8 @@ def status_text(status: Any) -> str:
                      "container did not stop it: "
                      + ("its collector is stopping it" if status.collector_alive
                         else f"`envctl wait {record.id}` stops it"))
+    if status.hook_problem is not None:
+        lines.append(f"note: {status.hook_problem}")
     if status.orphaned:
         lines.append(f"note: no envctl process is recording this run (its collector died); "
                      f"`envctl wait {record.id}` takes it over")

@@ -122,6 +122,7 @@ def _status_fields(status: RunStatus) -> dict[str, Any]:
         "limits": asdict(record.limits),
         "timeout": record.timeout or None,
         "overdue": None if status.overdue is None else round(status.overdue, 3),
+        "hook_problem": status.hook_problem,
         "log": str(status.log_path),
         "last_lines": list(status.last_lines),
         "resources": resources_fields(status),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -149,3 +150,16 @@ def test_status_says_the_memory_the_services_and_a_warning_in_80_columns(tmp_pat
     assert all(len(line) <= 80 for line in lines)
     text = render.status_text(RunStatus(status().record, status().progress, [], tmp_path / "output.log"))
     assert "\n".join(lines) in text
+
+
+def test_a_failed_hook_is_said_and_a_running_one_is_not(tmp_path: Path) -> None:
+    """hook.json of a failed hook: a note in status and `hook_problem` in JSON; a hook still
+    running under a live collector says nothing."""
+    (tmp_path / "hook.json").write_text(json.dumps({"started_at": 1.0, "finished": True, "exit_code": 3}))
+    ended = status(RunState.FAILED)
+    failed = RunStatus(ended.record, ended.progress, [], tmp_path / "output.log")
+    assert "note: the on_finish hook failed: exit 3 (see hook.log)" in render.status_text(failed)
+    (tmp_path / "hook.json").write_text(json.dumps({"started_at": 1.0}))
+    assert failed.hook_problem is None
+    gone = RunStatus(ended.record, ended.progress, [], tmp_path / "output.log", collector_alive=False)
+    assert gone.hook_problem == "the on_finish hook started but its outcome is unknown (its collector died)"
