@@ -178,6 +178,11 @@ def read_log_lines(run_dir: Path, windows: Sequence[tuple[float, float]],
     """The lines of the run's output.log that arrived within one of ``windows`` (start, stop),
     with their times; at most LOG_KEEP_CAP lines, each cut at LINE_TEXT_CAP characters.
 
+    A line's time is when it ended (the chunk of its last byte arrived) if that is in a window,
+    else when it began if that is: a line printed onto pytest's progress line (``test_a.py ..``,
+    begun tests before, or xdist's dots) is the test's that finished it, and a partial line a
+    failure left is still its own when a later test ends it.
+
     O((windows + lines) log windows): the windows are merged once into disjoint spans, and each
     line is placed among them by bisection."""
     if not windows:
@@ -194,9 +199,10 @@ def read_log_lines(run_dir: Path, windows: Sequence[tuple[float, float]],
     with handle:
         offset = 0
         while offset < LOG_READ_CAP and len(kept) < LOG_KEEP_CAP and (raw := handle.readline(LINE_CAP)):
-            at = index.time_at(offset)
+            begun, ended = index.time_at(offset), index.time_at(offset + len(raw) - 1)
             offset += len(raw)
-            if at is not None and at in spans:
+            at = next((t for t in (ended, begun) if t is not None and t in spans), None)
+            if at is not None:
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 kept.append(LogLine(at, text[:LINE_TEXT_CAP]))
     return kept

@@ -66,6 +66,22 @@ def test_the_lines_of_5000_failures_in_a_200k_line_log(tmp_path: Path) -> None:
     assert around_7 == [f"line {i}" for i in range(280, 323)]
 
 
+def test_a_line_is_the_failures_that_ended_it_or_else_began_it(tmp_path: Path) -> None:
+    """A print finishing pytest's progress line (begun long before) goes with the failure it was
+    printed in; a partial line a failure left, ended later, with that failure; a line neither
+    begun nor ended in a failure is not kept."""
+    chunks = [(T0, b"test_a.py .."), (T0 + 5, b"boom <b>\n"), (T0 + 6, b"."), (T0 + 9, b"x\n"),
+              (T0 + 20, b"connecting"), (T0 + 30, b" F\n"), (T0 + 40, b"after\n")]
+    (tmp_path / "output.log").write_bytes(b"".join(chunk for _at, chunk in chunks))
+    offsets, offset = [], 0
+    for at, chunk in chunks:
+        offsets.append(f"{offset} {at!r}\n")
+        offset += len(chunk)
+    (tmp_path / "output.times").write_text("".join(offsets))
+    kept = read_log_lines(tmp_path, [(T0 + 4.5, T0 + 5.5), (T0 + 19.5, T0 + 21)], slack=0.0)
+    assert kept == [LogLine(T0 + 5, "test_a.py ..boom <b>"), LogLine(T0 + 20, "connecting F")]
+
+
 def _xdist_run(tmp_path: Path) -> Path:
     """A run of three tests on two xdist workers, whose result events name their worker."""
     import json  # noqa: PLC0415

@@ -105,8 +105,10 @@
     var box = $("detail");
     box.textContent = "";
     box.appendChild(el("h3", "", D.n[i]));
+    // A lane names its shard ("shard 1/2 · gw0"), but for the one past the cap ("12 more lanes").
+    var lane = D.lanes[D.l[i]] || "", shard = D.sh[i] >= 0 ? "shard " + D.shards[D.sh[i]] : "";
     box.appendChild(el("p", "muted", outcomeName(i) + " in " + secs(D.d[i]) + "s" +
-      (D.sh[i] >= 0 ? " · shard " + D.shards[D.sh[i]] : "") + " · " + (D.lanes[D.l[i]] || "")));
+      (shard && lane.indexOf(shard + " ") !== 0 && lane !== shard ? " · " + shard : "") + (lane ? " · " + lane : "")));
     var key = String(i);
     if (Object.prototype.hasOwnProperty.call(D.m, key)) box.appendChild(el("pre", "", D.m[key]));
     if (Object.prototype.hasOwnProperty.call(D.f, key)) {
