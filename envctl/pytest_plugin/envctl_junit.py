@@ -62,13 +62,14 @@ _XPASSED = '<properties><property name="envctl.outcome" value="xpassed" /></prop
 
 
 class _Case:
-    __slots__ = ("children", "duration", "location", "nodeid", "xpassed")
+    __slots__ = ("children", "duration", "location", "nodeid", "rerun", "xpassed")
 
     def __init__(self, nodeid: str, location: Any) -> None:
         self.nodeid = nodeid
         self.location = location
         self.duration = 0.0
         self.xpassed = False
+        self.rerun = False  # an attempt pytest-rerunfailures runs again: no test case of its own
         self.children: list[str] = []  # <failure>, <error>, <skipped>, <system-out> ... as XML
 
 
@@ -116,11 +117,14 @@ class JUnitWriter:
     def _logreport(self, report: Any) -> None:
         nodeid = str(report.nodeid)
         case = self.cases.get(nodeid)
-        if case is None:
+        if case is None or (case.rerun and report.when == "setup"):
+            # A new attempt: before 16.6.1, pytest-rerunfailures never reported a rerun attempt's teardown.
             case = self.cases[nodeid] = _Case(nodeid, report.location)
         if report.when == "call" or not self.call_durations_only:
             case.duration += float(getattr(report, "duration", 0) or 0)
         outcome = report.outcome
+        if outcome == "rerun":
+            case.rerun = True
         if outcome == "failed":
             if report.when == "call":
                 self._failure(case, report)
@@ -136,6 +140,9 @@ class JUnitWriter:
             case.xpassed = True
         # "passed" adds nothing; a plugin's own outcome ("rerun": the test runs again) neither.
         if report.when == "teardown":
+            if case.rerun:  # pytest-rerunfailures 16.6.1 on: the rerun attempt's teardown
+                del self.cases[nodeid]
+                return
             self._output(case, report)
             self._write(self.cases.pop(nodeid))
 

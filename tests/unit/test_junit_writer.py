@@ -7,10 +7,11 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from envctl.pytest_plugin.envctl_junit import names_of
+from envctl.pytest_plugin.envctl_junit import JUnitWriter, names_of
 from envctl.report.junit import read_junit
 from envctl.runs.container import PLUGIN_DIR
 
@@ -153,3 +154,29 @@ def test_call_durations_only_when_asked(tmp_path: Path) -> None:
 def test_names_are_pytests(nodeid: str, names: tuple[str, str]) -> None:
     """A node id splits into JUnit's classname and name as pytest's mangle_test_address does."""
     assert names_of(nodeid) == names
+
+
+def attempt(nodeid: str, call: str, *, teardown: bool = True) -> list[SimpleNamespace]:
+    """One attempt's reports as pytest-rerunfailures hands them on: setup, call (``rerun`` when
+    the test runs again) and, from 16.6.1 on, a rerun attempt's teardown too."""
+    def report(when: str, outcome: str) -> SimpleNamespace:
+        return SimpleNamespace(nodeid=nodeid, location=("test_f.py", 1, "test_f"), when=when,
+                               outcome=outcome, duration=0.5, longrepr=None, sections=[],
+                               passed=outcome == "passed", failed=False, skipped=False)
+    return [report("setup", "passed"), report("call", call),
+            *([report("teardown", "passed")] if teardown else [])]
+
+
+@pytest.mark.parametrize("reports_rerun_teardown", [True, False])
+def test_a_test_passed_on_its_rerun_is_one_case(tmp_path: Path, reports_rerun_teardown: bool) -> None:
+    """A flaky test (rerun once, then passed) is one passing case, whether or not the rerun
+    plugin reports the first attempt's teardown (16.6.1 and on do): never two."""
+    path = tmp_path / "junit.xml"
+    writer = JUnitWriter(str(path))
+    for report in [*attempt("test_f.py::test_f", "rerun", teardown=reports_rerun_teardown),
+                   *attempt("test_f.py::test_f", "passed")]:
+        writer.pytest_runtest_logreport(report)
+    writer.pytest_sessionfinish()
+    results = read_junit(path)
+    assert [(case.nodeid, case.outcome) for case in results.cases] == [("test_f.py::test_f", "passed")]
+    assert ' tests="1" ' in path.read_text()
