@@ -6,7 +6,8 @@ alternately, the order swapped each round; medians of
 - the engine's CPU time during the run (dockerd's utime + stime from /proc, a local engine only),
   where the stats streams' cost lands;
 
-and the ratio on/off of each. Target: the run time within 1.01x.
+and the ratio on/off of each (of the medians, and the median of each round's ratio, which a
+machine whose load drifts during the bench moves less). Target: the run time within 1.01x.
 
     .venv/bin/python -m bench.resources [--rounds 10]
 """
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bench.common import ENVCTL, ROOT, bench_env, compose_down, median, project_name
+from bench.common import ENVCTL, ROOT, bench_env, compose_down, median
 
 STACK = ROOT / "compose"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -62,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    project = project_name("resources")
+    project = "envctlbench-resources"  # a fixed name: its images, built once, serve every later bench
     with TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         log_dir = Path(tmp) / "runs"
         on = bench_env(project, log_dir)
@@ -84,8 +85,11 @@ def main() -> None:
             if not values["on"] or not values["off"]:
                 continue
             with_sampling, without = median(values["on"]), median(values["off"])
+            pairs = zip(values["on"], values["off"], strict=False)
+            paired = median([on_ / off_ for on_, off_ in pairs if off_])
             print(f"{key:<11} on {with_sampling:7.3f} s  off {without:7.3f} s  "
-                  f"({with_sampling / without:.3f}x, {len(values['on'])} rounds)")
+                  f"({with_sampling / without:.3f}x; each round's ratio, median {paired:.3f}x; "
+                  f"{len(values['on'])} rounds)")
 
 
 if __name__ == "__main__":

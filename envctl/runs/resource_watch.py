@@ -38,6 +38,8 @@ DEFAULT_INTERVAL = 2.0  # seconds between two writes of the figures
 INTERVAL_MAX = 3600.0
 RELIST_EVERY = 30.0  # seconds between two looks for services that started since
 SERVICES_FOLLOWED = 16  # services whose stats are streamed at once
+SERVICE_EVERY = 10.0  # seconds between two looks at a service (the test container's stream is kept)
+SERVICE_SAMPLES = 2  # samples taken of a service at each look: the second has its CPU figure
 JOIN_WAIT = 2.0  # seconds a reader is waited for at the end, once its stream is closed
 BENCH_SWITCH = "ENVCTL_BENCH_RESOURCES"  # "off": no sampling (bench/resources.py measures its cost)
 
@@ -164,22 +166,24 @@ class ResourceWatch:
         self._spawn(lambda: self.read(key, container), f"envctl-stats-{key or 'tests'}")
 
     def read(self, key: str | None, container: str) -> None:
-        """One reader: the container's stream into the sampler (the body of its thread). A
+        """One reader (the body of its thread): the test container's stream into the sampler
+        until it stops or we do; a service's two samples (the second has its CPU) every
+        SERVICE_EVERY seconds, so the engine collects a service's figures a fifth as often. A
         stream that cannot be opened is said; one that ends in an error once we stop is not."""
+        every = None if key is None else SERVICE_EVERY
         engine: StatsEngine | None = None
+        opened = False
         try:
             engine = self.open_engine()
-            stream = engine.stats(container)
-            with self._lock:
-                self._streams[container] = stream
-            if self._stopped.is_set():
-                return
-            for stats in stream:
-                self.sampler.seen(key, stats)
-                if self._stopped.is_set():
-                    break
+            while not self._stopped.is_set():
+                stream = engine.stats(container)
+                opened = True
+                if not self._take(key, container, stream, every is not None):
+                    return  # the container stopped (or we did)
+                if every is None or self._stopped.wait(every):
+                    return
         except Exception as exc:  # an engine error, a closed stream: the run goes on without it
-            if container not in self._streams or not self._stopped.is_set():
+            if not opened or not self._stopped.is_set():
                 self._say_once(container, f"no resource figures for {container}: {type(exc).__name__}: {exc}")
         finally:
             with self._lock:
@@ -188,6 +192,27 @@ class ResourceWatch:
             if engine is not None:
                 with contextlib.suppress(Exception):
                     engine.close()
+
+    def _take(self, key: str | None, container: str, stream: Iterator[ContainerStats], few: bool) -> bool:
+        """Samples of one stream into the sampler: all of them, or SERVICE_SAMPLES when ``few``;
+        whether it is worth opening again (it was left, not ended by the container's stop)."""
+        with self._lock:
+            self._streams[container] = stream
+        try:
+            if self._stopped.is_set():
+                return False
+            for taken, stats in enumerate(stream, 1):
+                self.sampler.seen(key, stats)
+                if self._stopped.is_set():
+                    return False
+                if few and taken >= SERVICE_SAMPLES:
+                    return True
+            return False
+        finally:
+            with self._lock:
+                self._streams.pop(container, None)
+            with contextlib.suppress(Exception):
+                getattr(stream, "close", lambda: None)()
 
     def _say_once(self, topic: str, text: str) -> None:
         with self._lock:

@@ -48,14 +48,14 @@ class FakeStream:
     def __init__(self, samples: list[ContainerStats]) -> None:
         self.samples = samples
         self.done = threading.Event()
-        self.closed = False
+        self.closed = threading.Event()
 
     def __iter__(self) -> Iterator[ContainerStats]:
         yield from self.samples
         self.done.set()
 
     def close(self) -> None:
-        self.closed = True
+        self.closed.set()
 
 
 class FakeEngine:
@@ -210,3 +210,20 @@ def test_a_watch_with_no_interval_does_nothing(tmp_path: Path) -> None:
     watch = ResourceWatch(run_dir_at(tmp_path), "p", "run-1", interval=0, open_engine=refuse)
     watch.start()
     assert watch.stop() is None
+
+
+def test_a_service_is_looked_at_two_samples_at_a_time(tmp_path: Path) -> None:
+    """A service's stream gives two samples (the second has its CPU figure) and is closed until
+    the next look, so the engine collects its figures a fraction as often as the tests'."""
+    run_dir = run_dir_at(tmp_path)
+    db = FakeStream([sample(10 * MIB, cpu=None), sample(20 * MIB), sample(30 * MIB)])
+    tests = FakeStream([sample(MIB)])
+    engine = FakeEngine({"run-1": tests, "p-db-1": db}, [container("p-db-1", "db")])
+    watch = ResourceWatch(run_dir, "p", "run-1", interval=NEVER, open_engine=lambda: engine,
+                          clock=lambda: 1.0)
+    watch.start()
+    assert db.closed.wait(10) and tests.done.wait(10)
+    final = watch.stop()
+    assert final is not None
+    assert dict(final.services)["db"] == Usage(20 * MIB, 19 * MIB, 20 * MIB, 1 << 30, 50.0, 4)
+    assert not db.done.is_set()  # its third sample was never read
