@@ -6,12 +6,15 @@ For each service, ``ENVCTL_<KEY>_HOST``, ``_PORT`` (its first published port),
 the services' names, separated by a space. ``<KEY>`` is the service's name upper-cased, every
 character outside ``[A-Z0-9]`` made ``_``. Two names that make one key (``my-db``, ``my.db``)
 never share variables: the services are taken in the order of their names, and a key already
-taken gets ``_2`` (then ``_3``...) behind it. Standard library only: the settings and the
+taken gets ``_2`` (then ``_3``...) behind it. A name outside ``[A-Za-z0-9._-]+`` (a container
+label may hold a space) is left out, with a warning: every listed name is one word, so reading
+the list back numbers the collisions the same way. Standard library only: the settings and the
 fixture read it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from types import MappingProxyType
 PREFIX = "ENVCTL_"
 SERVICES = "ENVCTL_SERVICES"
 _NOT_KEY = re.compile(r"[^A-Z0-9]")
+_LISTABLE = re.compile(r"[A-Za-z0-9._-]+", re.ASCII)  # one word of ENVCTL_SERVICES (fullmatch)
 # Every variable of a service is its key plus one of these endings; none ends another, so two
 # keys never make one variable, and no setting (ENVCTL_<SETTING>) ends with one of them.
 _ADDRESS_VARIABLE = re.compile(r"ENVCTL_[A-Z0-9_]+_(HOST|PORT|URL|PORT_[0-9]+)")
@@ -62,6 +66,11 @@ def variable_keys(names: Sequence[str]) -> dict[str, str]:
     return keys
 
 
+def listable(name: str) -> bool:
+    """Whether ``name`` goes in ENVCTL_SERVICES: one word of letters, digits, ``.``, ``_``, ``-``."""
+    return _LISTABLE.fullmatch(name) is not None
+
+
 def is_address_variable(name: str) -> bool:
     """Whether ``name`` is one of these variables (not a setting's): ENVCTL_SERVICES, or an
     ENVCTL_<KEY>_HOST, _PORT, _PORT_<N> or _URL."""
@@ -70,7 +79,13 @@ def is_address_variable(name: str) -> bool:
 
 def to_variables(addresses: Iterable[Address]) -> dict[str, str]:
     """The variables of ``addresses``: the services by name order, keys as above."""
-    ordered = sorted(addresses, key=lambda a: a.name)
+    given = list(addresses)
+    skipped = sorted(a.name for a in given if not listable(a.name))
+    if skipped:  # stdlib logging: this module is read by the fixture, without envctl's logging
+        logging.getLogger("envctl.addresses").warning(
+            "services left out of %s (a name outside [A-Za-z0-9._-]): %s", SERVICES,
+            ", ".join(map(repr, skipped)))
+    ordered = sorted((a for a in given if listable(a.name)), key=lambda a: a.name)
     keys = variable_keys([a.name for a in ordered])
     found = {SERVICES: " ".join(a.name for a in ordered)}
     for address in ordered:
@@ -88,7 +103,7 @@ def to_variables(addresses: Iterable[Address]) -> dict[str, str]:
 def from_variables(variables: Mapping[str, str]) -> dict[str, Address]:
     """The addresses ``to_variables`` gave (each service by its name); {} without ENVCTL_SERVICES.
     A value that is not a port number is left out, as if it were not there."""
-    names = sorted(set(variables.get(SERVICES, "").split()))
+    names = sorted({name for name in variables.get(SERVICES, "").split() if listable(name)})
     found: dict[str, Address] = {}
     for name, key in variable_keys(names).items():
         head = f"{PREFIX}{key}_"

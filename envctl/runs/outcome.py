@@ -56,7 +56,9 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
         return Outcome(RunState.LOST, "the test container vanished before its result was recorded", None)
     code = facts.exit_code
     where = f" while running {facts.running_test}" if facts.running_test else ""
-    if facts.deadline_passed:  # envctl's own stop, like a cancel: not a signal from outside
+    # envctl's own stop, like a cancel: not a signal from outside. A session that finished by
+    # itself before the deadline fired (between its exit and the watch's stop) keeps its status.
+    if facts.deadline_passed and not _ended_by_itself(facts):
         return Outcome(RunState.TIMED_OUT, "the run passed its timeout and envctl stopped it (the "
                        f"runner in the container had not){where}", None)
     if facts.engine_lost and not _ended_by_itself(facts):

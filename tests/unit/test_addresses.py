@@ -97,3 +97,15 @@ def test_no_setting_and_no_variable_envctl_passes_is_an_address_variable() -> No
     others = [spec.env for spec in FIELDS] + ["ENVCTL_PROJECT_DIR", "ENVCTL_HOST_UID", "ENVCTL_HOST_GID",
                                               "ENVCTL_PROGRESS_DIR", "ENVCTL_GATE_WAIT", "ENVCTL_WEB_PORT_X"]
     assert [name for name in others if is_address_variable(name)] == []
+
+
+def test_a_name_with_a_space_is_left_out_so_collisions_read_back_the_same(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A label `z MY_DB` is skipped (and said): my-db and my.db keep their own ports read back."""
+    twin = Address("my.db", host="10.0.0.2", port=6000, ports={5432: 6000})
+    spaced = Address("z MY_DB", host="10.0.0.3", port=7000, ports={5432: 7000})
+    variables = to_variables([DB, twin, spaced])
+    assert variables[SERVICES] == "my-db my.db"
+    assert from_variables(variables) == {"my-db": DB, "my.db": twin}
+    assert [r.getMessage() for r in caplog.records] == [
+        "services left out of ENVCTL_SERVICES (a name outside [A-Za-z0-9._-]): 'z MY_DB'"]

@@ -204,3 +204,13 @@ def test_a_resume_cut_short_again_is_cut_short() -> None:
     """The first part's failures do not hide a resume that timed out too."""
     outcome = decide(EndFacts(exit_code=124, timed_out=True, earlier_failures=1))
     assert outcome.state is RunState.TIMED_OUT
+
+
+@pytest.mark.parametrize(("code", "session_exit", "state"), [
+    (0, 0, RunState.PASSED), (1, 1, RunState.FAILED), (137, None, RunState.TIMED_OUT),
+    (137, 2, RunState.TIMED_OUT),
+])
+def test_a_session_that_ended_by_itself_before_the_deadline_fired_keeps_its_result(
+        code: int, session_exit: int | None, state: RunState) -> None:
+    """The deadline firing between the container's own exit and the watch's stop is no timeout."""
+    assert decide(EndFacts(exit_code=code, deadline_passed=True, session_exit=session_exit)).state is state
