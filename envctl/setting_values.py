@@ -34,9 +34,9 @@ def str_list(value: object) -> tuple[str, ...]:
 
 # The ways a test service can reach the host that `allow` lets through (envctl.docker.unsafe
 # finds them). privileged, docker-socket and host-network/pid/ipc are the first names, unchanged.
-UNSAFE = ("privileged", "docker-socket", "host-root-mount", "host-network", "host-pid", "host-ipc",
-          "host-userns", "host-cgroup", "host-uts", "capabilities", "devices", "security-opt",
-          "shared-namespace", "volumes-from")
+UNSAFE = ("privileged", "docker-socket", "host-root-mount", "host-system-mount", "host-network",
+          "host-pid", "host-ipc", "host-userns", "host-cgroup", "host-uts", "capabilities", "devices",
+          "security-opt", "shared-namespace", "volumes-from")
 
 
 def allow(value: object) -> tuple[str, ...]:

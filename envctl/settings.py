@@ -89,6 +89,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("allow", (), values.allow,
               "What the test service may do that hands it the host, refused otherwise: privileged, "
               "docker-socket (an engine's socket or a folder holding one), host-root-mount (/), "
+              "host-system-mount (/proc, /sys, /etc, /root, /dev, /boot, /var/lib/docker), "
               "host-network, host-pid, host-ipc, host-userns, host-cgroup, host-uts (each also "
               "through service:X), capabilities (cap_add of ALL, SYS_ADMIN, SYS_PTRACE, SYS_MODULE, "
               "DAC_READ_SEARCH, MKNOD), devices, security-opt (seccomp, apparmor or systempaths "

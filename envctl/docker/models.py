@@ -268,11 +268,33 @@ def reduce_config(data: dict[str, Any]) -> dict[str, Any]:
         build = kept.get("build")
         if isinstance(build, dict):  # build args can carry secrets too
             kept["build"] = {k: build[k] for k in ("context", "dockerfile") if k in build}
+        for key in _FILE_KEYS:  # which top-level ones it takes: their names only
+            entries = spec.get(key)
+            sources = [_source(e) for e in entries if _source(e)] if isinstance(entries, list) else []
+            if sources:
+                kept[key] = sources
         services[str(name)] = kept
     return {"name": data.get("name", ""), "services": services,
             "networks": {str(n): {"external": bool(_dict(s).get("external"))}
                          for n, s in _dict(data.get("networks")).items()},
-            "volumes": {str(v): _reduced_volume(s) for v, s in _dict(data.get("volumes")).items()}}
+            "volumes": {str(v): _reduced_volume(s) for v, s in _dict(data.get("volumes")).items()},
+            # Of a top-level secret or config only the host file it is read from: never its
+            # `environment` or `content` (the value itself).
+            **{key: files for key in _FILE_KEYS if (files := _reduced_files(data.get(key)))}}
+
+
+_FILE_KEYS = ("secrets", "configs")  # compose bind-mounts each one that has a `file`
+
+
+def _reduced_files(specs: object) -> dict[str, Any]:
+    return {str(name): {"file": path} for name, spec in _dict(specs).items()
+            if (path := unsafe_ways.source_file(spec)) is not None}
+
+
+def _source(entry: object) -> str:
+    """The top-level name a service's `secrets`/`configs` entry takes (short or long form)."""
+    source = entry.get("source") if isinstance(entry, dict) else entry
+    return source if isinstance(source, str) else ""
 
 
 def _reduced_volume(spec: object) -> dict[str, Any]:
@@ -307,7 +329,9 @@ class ComposeProject:
     def from_config(cls, data: dict[str, Any]) -> ComposeProject:
         raw = {str(name): _dict(spec) for name, spec in _dict(data.get("services")).items()}
         unsafe = unsafe_ways.project_findings(raw, sockets=engine_sockets(),
-                                              volumes=_dict(data.get("volumes")))
+                                              volumes=_dict(data.get("volumes")),
+                                              secrets=_dict(data.get("secrets")),
+                                              configs=_dict(data.get("configs")))
         services = {name: ServiceSpec.from_config(name, spec, unsafe[name]) for name, spec in raw.items()}
         networks = {str(n): ResourceSpec.from_config(str(n), spec)
                     for n, spec in _dict(data.get("networks")).items()}

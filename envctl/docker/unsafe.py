@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 PRIVILEGED = "privileged"
 DOCKER_SOCKET = "docker-socket"  # an engine's socket, or a folder holding one
 HOST_ROOT_MOUNT = "host-root-mount"  # the host's `/`
+HOST_SYSTEM_MOUNT = "host-system-mount"  # /proc, /sys, /etc, /dev, /var/lib/docker...
 HOST_NETWORK = "host-network"
 HOST_PID = "host-pid"
 HOST_IPC = "host-ipc"
@@ -26,8 +27,9 @@ DEVICES = "devices"
 SECURITY_OPT = "security-opt"
 SHARED_NAMESPACE = "shared-namespace"  # a namespace of a container envctl cannot check
 VOLUMES_FROM = "volumes-from"  # the volumes of a container envctl cannot check
-NAMES = (PRIVILEGED, DOCKER_SOCKET, HOST_ROOT_MOUNT, HOST_NETWORK, HOST_PID, HOST_IPC, HOST_USERNS,
-         HOST_CGROUP, HOST_UTS, CAPABILITIES, DEVICES, SECURITY_OPT, SHARED_NAMESPACE, VOLUMES_FROM)
+NAMES = (PRIVILEGED, DOCKER_SOCKET, HOST_ROOT_MOUNT, HOST_SYSTEM_MOUNT, HOST_NETWORK, HOST_PID,
+         HOST_IPC, HOST_USERNS, HOST_CGROUP, HOST_UTS, CAPABILITIES, DEVICES, SECURITY_OPT,
+         SHARED_NAMESPACE, VOLUMES_FROM)
 
 # Where the engines put their sockets: Docker's (the raw one is Docker Desktop's), Podman's
 # (rootful) and containerd's; a rootless engine's is in the user's runtime folder.
@@ -37,6 +39,12 @@ KNOWN_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run/docker.so
                  "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock")
 SOCKET_NAMES = frozenset({"docker.sock", "docker.sock.raw", "podman.sock", "containerd.sock",
                           "containerd.sock.ttrpc"})
+# Host folders whose bind is a well-known way out: /proc/sys/kernel/core_pattern runs a command
+# as the host's root, a cgroup's release_agent too; /etc and /root hold the host's users and
+# keys, /boot its kernel, /var/lib/docker every container's files. The first ones count with
+# anything under them; a folder holding one counts too (/var/lib).
+SYSTEM_PATHS = ("/proc", "/sys", "/sys/fs/cgroup", "/etc", "/root", "/dev", "/boot", "/var/lib/docker")
+SYSTEM_TREES = ("/proc", "/sys", "/dev", "/var/lib/docker")
 # Each of these, added, undoes a wall between the container and the host; MKNOD also undoes
 # envctl's own `cap_drop: [MKNOD]` (docker applies cap_add after cap_drop). Others (NET_ADMIN,
 # NET_RAW, SYS_TIME, ...) stay allowed: they act within the container's own namespaces.
@@ -74,7 +82,8 @@ def _clean(path: str) -> str:
 
 def mount_name(source: str, sockets: Iterable[str]) -> str | None:
     """What a bind mount of host path ``source`` hands over: the whole host (`/`), an engine's
-    socket (the socket, or a folder holding one), or nothing (None)."""
+    socket (the socket, or a folder holding one), a system folder (SYSTEM_PATHS), or nothing
+    (None)."""
     if not source.startswith("/"):
         return None
     path = _clean(source)
@@ -84,12 +93,16 @@ def mount_name(source: str, sockets: Iterable[str]) -> str | None:
         return DOCKER_SOCKET
     if any(path == socket or socket.startswith(path + "/") for socket in sockets):
         return DOCKER_SOCKET
+    if any(path == system or system.startswith(path + "/") for system in SYSTEM_PATHS) or \
+            any(path.startswith(tree + "/") for tree in SYSTEM_TREES):
+        return HOST_SYSTEM_MOUNT
     return None
 
 
 def bind_device(spec: object) -> str | None:
-    """The host folder a top-level volume binds (the local driver's ``o: bind`` with a
-    ``device``), from the whole configuration or the reduced one; None for a real volume."""
+    """The host folder a top-level volume binds (the local driver's ``o: bind`` or ``rbind``,
+    among its comma-separated options, with a ``device``), from the whole configuration or the
+    reduced one; None for a real volume."""
     if not isinstance(spec, Mapping):
         return None
     if isinstance(spec.get("device"), str):  # the reduced configuration keeps only this
@@ -97,9 +110,17 @@ def bind_device(spec: object) -> str | None:
     options = spec.get("driver_opts")
     if not isinstance(options, Mapping) or not isinstance(options.get("device"), str):
         return None
-    if "bind" not in [part.strip() for part in str(options.get("o", "")).split(",")]:
+    if not {"bind", "rbind"} & {part.strip() for part in str(options.get("o", "")).split(",")}:
         return None
     return str(options["device"])
+
+
+def source_file(spec: object) -> str | None:
+    """The host file a top-level secret or config is read from (``file:``), which compose
+    bind-mounts read-only (a socket so mounted can still be connected to); None otherwise."""
+    if isinstance(spec, Mapping) and isinstance(spec.get("file"), str):
+        return str(spec["file"])
+    return None
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -118,16 +139,18 @@ class _Project:
     """The services of one project, for the findings that need another service."""
 
     def __init__(self, services: Mapping[str, Any], sockets: Iterable[str],
-                 devices: Mapping[str, str]) -> None:
+                 devices: Mapping[str, str], files: Mapping[str, Mapping[str, str]]) -> None:
         self.services = {str(name): _mapping(spec) for name, spec in services.items()}
         self.sockets = tuple(sockets)
         self.devices = devices  # top-level volume -> the host folder it binds
+        self.files = files  # "secrets"/"configs" -> {top-level name -> the host file it binds}
 
     def mounts(self, name: str, trail: frozenset[str]) -> list[Finding]:
         """The host paths ``name``'s container gets: its own binds, and those it takes with
         `volumes_from` (followed through other services)."""
         data = self.services.get(name, {})
         found = [finding for volume in _items(data.get("volumes")) if (finding := self._volume(volume))]
+        found += self._files(data)
         for entry in _strings(data.get("volumes_from")):
             if entry.startswith("container:"):
                 found.append(Finding(VOLUMES_FROM, f"volumes_from: {entry} (outside the project: "
@@ -156,6 +179,18 @@ class _Project:
             return None
         return Finding(name, f"volumes: {source}" if path == source
                        else f"volumes: {source} (a bind of {path})")
+
+    def _files(self, data: Mapping[str, Any]) -> list[Finding]:
+        """The service's `secrets` and `configs` read from a host file: binds of that file."""
+        found = []
+        for key, files in self.files.items():
+            for entry in _items(data.get(key)):
+                source = entry.get("source") if isinstance(entry, Mapping) else entry
+                path = files.get(str(source)) if isinstance(source, str) else None
+                name = mount_name(path, self.sockets) if path else None
+                if name is not None:
+                    found.append(Finding(name, f"{key}: {source} (a bind of {path})"))
+        return found
 
     def namespace(self, name: str, key: str, host_name: str, trail: frozenset[str]) -> list[Finding]:
         """What ``name``'s namespace ``key`` (network_mode, pid, ipc) hands over: the host's,
@@ -222,11 +257,16 @@ def _unconfined(option: str) -> bool:
 
 
 def project_findings(services: Mapping[str, Any], *, sockets: Iterable[str] | None = None,
-                     volumes: Mapping[str, Any] | None = None) -> dict[str, tuple[Finding, ...]]:
+                     volumes: Mapping[str, Any] | None = None, secrets: Mapping[str, Any] | None = None,
+                     configs: Mapping[str, Any] | None = None) -> dict[str, tuple[Finding, ...]]:
     """Every service's findings, in the order of the compose keys. ``sockets``: the engine
     sockets to look for (default: the usual places, ``engine_sockets()``); ``volumes``: the
-    project's top-level volumes (a bind-type volume counts as the folder it binds)."""
+    project's top-level volumes (a bind-type volume counts as the folder it binds);
+    ``secrets``, ``configs``: its top-level ones (one with a ``file`` counts as a bind of it)."""
     devices = {str(name): device for name, spec in (volumes or {}).items()
                if (device := bind_device(spec)) is not None}
-    project = _Project(services, engine_sockets() if sockets is None else sockets, devices)
+    files = {key: {str(name): path for name, spec in (given or {}).items()
+                   if (path := source_file(spec)) is not None}
+             for key, given in (("secrets", secrets), ("configs", configs))}
+    project = _Project(services, engine_sockets() if sockets is None else sockets, devices, files)
     return {name: tuple(project.findings(name)) for name in project.services}

@@ -124,6 +124,8 @@ WHOLE = {
                  "security_opt": ["label=disable"], "userns_mode": "host", "cgroup": "host", "uts": "host",
                  "volumes_from": ["tools"], "device_cgroup_rules": ["c 1:3 mr"],
                  "volumes": [{"type": "volume", "source": "root", "target": "/h"}],
+                 "secrets": [{"source": "engine", "target": "/run/secrets/e", "mode": 292}, "token"],
+                 "configs": ["conf"],
                  "environment": {"API_TOKEN": "t0k3n"}},
         "tools": {"image": "docker", "pid": "service:test",
                   "volumes": [{"type": "bind", "source": "/srv/engine", "target": "/e"}]},
@@ -131,6 +133,9 @@ WHOLE = {
     "volumes": {"root": {"name": "p_root", "driver_opts": {"type": "none", "o": "bind", "device": "/"}},
                 "share": {"driver_opts": {"type": "cifs", "o": "username=u,password=hunter2",
                                          "device": "//nas/share"}}},
+    "secrets": {"engine": {"name": "p_engine", "file": "/run/docker.sock"},
+                "token": {"name": "p_token", "environment": "API_TOKEN"}},
+    "configs": {"conf": {"name": "p_conf", "content": "password=hunter3"}},
 }
 
 
@@ -144,11 +149,15 @@ def test_the_reduced_configuration_keeps_what_the_refusal_reads_and_no_secret(
     reduced = reduce_config(WHOLE)
     assert reduced["volumes"] == {"root": {"external": False, "device": "/"}, "share": {"external": False}}
     assert "hunter2" not in str(reduced) and "t0k3n" not in str(reduced)
+    assert reduced["secrets"] == {"engine": {"file": "/run/docker.sock"}} and "configs" not in reduced
+    assert reduced["services"]["test"]["secrets"] == ["engine", "token"]
+    assert "hunter3" not in str(reduced) and "API_TOKEN" not in str(reduced)
     whole, cached = ComposeProject.from_config(WHOLE), ComposeProject.from_config(reduced)
     assert whole == cached
     assert cached.services["tools"].unsafe == (
         ("docker-socket", "volumes: /srv/engine"),
         ("shared-namespace", "pid: service:test (test: volumes: root (a bind of /))"),
+        ("shared-namespace", "pid: service:test (test: secrets: engine (a bind of /run/docker.sock))"),
         ("shared-namespace", "pid: service:test (test: userns_mode: host)"),
         ("shared-namespace", "pid: service:test (test: cgroup: host)"),
         ("shared-namespace", "pid: service:test (test: uts: host)"),
@@ -157,8 +166,8 @@ def test_the_reduced_configuration_keeps_what_the_refusal_reads_and_no_secret(
         ("shared-namespace", "pid: service:test (test: device_cgroup_rules: c 1:3 mr)"),
         ("shared-namespace", "pid: service:test (test: security_opt: label=disable)"))
     assert [name for name, _key in cached.services["test"].unsafe] == [
-        "host-root-mount", "docker-socket", "host-userns", "host-cgroup", "host-uts", "capabilities",
-        "devices", "devices", "security-opt"]
+        "host-root-mount", "docker-socket", "docker-socket", "host-userns", "host-cgroup", "host-uts",
+        "capabilities", "devices", "devices", "security-opt"]
 
 
 def test_a_service_alone_is_judged_without_its_project(monkeypatch: pytest.MonkeyPatch) -> None:

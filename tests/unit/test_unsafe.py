@@ -14,6 +14,7 @@ from envctl.docker.unsafe import (
     engine_sockets,
     mount_name,
     project_findings,
+    source_file,
 )
 from envctl.setting_values import UNSAFE
 
@@ -196,3 +197,39 @@ def test_the_engine_socket_comes_from_docker_host_and_its_folders_count() -> Non
 def test_every_name_is_one_allow_takes() -> None:
     """The names found are exactly those the `allow` setting accepts, in one order."""
     assert NAMES == UNSAFE
+
+
+def test_an_rbind_named_volume_counts_as_the_folder_it_binds() -> None:
+    """moby's local driver mounts `rbind` (among comma-separated options) as a bind too."""
+    volumes = {"hostroot": {"driver_opts": {"type": "none", "o": "rbind", "device": "/"}},
+               "sock": {"driver_opts": {"type": "none", "o": "ro, rbind", "device": "/var/run"}},
+               "named": {"driver_opts": {"type": "none", "o": "rbindx", "device": "/"}}}
+    service = {"volumes": [{"type": "volume", "source": name, "target": f"/{name}"} for name in volumes]}
+    assert project_findings({"test": service}, sockets=SOCKETS, volumes=volumes)["test"] == (
+        ("host-root-mount", "volumes: hostroot (a bind of /)"),
+        ("docker-socket", "volumes: sock (a bind of /var/run)"))
+
+
+def test_secrets_and_configs_read_from_a_host_file_count_as_binds_of_it() -> None:
+    """A secret or config with `file:` is bind-mounted: the socket or `/` is found, whichever
+    form the service names it in; one from the environment or inline content is no bind."""
+    secrets = {"sock": {"name": "p_sock", "file": "/var/run/docker.sock"},
+               "token": {"name": "p_token", "environment": "TOKEN"}, "ok": {"file": "/srv/p/key"}}
+    configs = {"root": {"file": "/"}, "inline": {"content": "x"}}
+    service = {"secrets": [{"source": "sock", "target": "/run/secrets/s"}, "token", "ok"],
+               "configs": ["root", {"source": "inline"}]}
+    assert project_findings({"test": service}, sockets=SOCKETS, secrets=secrets, configs=configs)["test"] == (
+        ("docker-socket", "secrets: sock (a bind of /var/run/docker.sock)"),
+        ("host-root-mount", "configs: root (a bind of /)"))
+    assert (source_file(secrets["sock"]), source_file(secrets["token"]), source_file(None)) == (
+        "/var/run/docker.sock", None, None)
+
+
+@pytest.mark.parametrize("path", [
+    "/proc", "/sys", "/sys/fs/cgroup", "/etc", "/root", "/dev", "/boot", "/var/lib/docker",
+    "/proc/sys/kernel", "/sys/fs/cgroup/memory", "/dev/sda", "/var/lib/docker/volumes", "/var/lib",
+    "/etc/", "//proc/../proc",
+])
+def test_a_bind_of_a_host_system_folder_is_found(path: str) -> None:
+    """core_pattern, a cgroup's release_agent, the host's users, kernel, containers: refused."""
+    assert findings({"volumes": [bind(path)]}) == (("host-system-mount", f"volumes: {path}"),)
