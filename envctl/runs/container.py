@@ -5,14 +5,20 @@ It sees exactly three things of envctl's: the plugin folder (read-only), the run
 folder (read-only: the attach gate, recorded durations) and its exchange folder (the one place
 it may write, outside the run directory). Device nodes cannot be made in it (no CAP_MKNOD), so
 nothing it leaves in the exchange folder can be a device the host would open.
+
+A bind of the test service that holds envctl's log dir (a project mounted whole, the log dir in
+it) would show the container every run directory read-write: a tmpfs is laid over the log dir's
+place inside it, so it sees an empty folder there (it cannot unmount it: no SYS_ADMIN).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from envctl.docker import labels
+from envctl.errors import ConfigError
 from envctl.runs.exchange import ATTACHED_FILE, DURATIONS_FILE, INPUT_DIR, JUNIT_FILE, box
 from envctl.runs.state import Limits
 from envctl.runs.store import UNMOUNTED_RUN_DIR
@@ -57,12 +63,47 @@ def auto_workers(cpus: float) -> int:
     return max(1, int(cpus))
 
 
+MASK_SIZE = 1048576  # bytes: the mask only has to exist; whatever the tests write there is lost
+MOVE_LOG_DIR = "set log_dir (ENVCTL_LOG_DIR) to a folder outside what the test service mounts"
+
+
+def log_dir_masks(binds: Iterable[tuple[str, str]], log_dir: Path) -> list[dict[str, object]]:
+    """The tmpfs mounts that hide ``log_dir`` from the test container: one for each bind
+    ``(host source, container target)`` whose source holds it, at its place under the target.
+
+    Raises ConfigError when a bind is the log dir or inside it (nothing could hide it then) or
+    its target is not an absolute path (the log dir's place in the container is unknown)."""
+    log = Path(os.path.realpath(log_dir))
+    masks: list[dict[str, object]] = []
+    for source, target in binds:
+        host = Path(os.path.realpath(source))  # a link in the path is followed as the engine does
+        if host.is_relative_to(log):
+            raise ConfigError(f"the test service mounts {source} ({target}), envctl's log dir "
+                              f"{log} or a folder in it: its runs would be the tests' to rewrite",
+                              hint=MOVE_LOG_DIR)
+        if not log.is_relative_to(host):
+            continue
+        place = PurePosixPath(target)
+        if not place.is_absolute() or ".." in place.parts:
+            raise ConfigError(f"the test service mounts {source} at {target!r}, which holds "
+                              f"envctl's log dir {log}: cannot tell where to hide it",
+                              hint=MOVE_LOG_DIR)
+        masks.append({"type": "tmpfs", "target": str(place / log.relative_to(host).as_posix()),
+                      "tmpfs": {"size": MASK_SIZE}})
+    return masks
+
+
 def run_override(service: str, project: str, run_id: str, run_dir: Path, limits: Limits,
                  *, mounted: bool = True, shard: str | None = None,
-                 service_sets: frozenset[str] = frozenset()) -> dict[str, object]:
+                 service_sets: frozenset[str] = frozenset(),
+                 binds: Iterable[tuple[str, str]] = ()) -> dict[str, object]:
     """A compose override for the test service alone: limits, labels, `-n auto`'s worker count
     (unless the service sets its own: ``service_sets`` names its variables), and (when the
-    engine is local) the plugin, input and exchange mounts with the plugin's environment."""
+    engine is local) the plugin, input and exchange mounts with the plugin's environment.
+
+    ``binds``: the service's own bind mounts; the log dir (``run_dir``'s parent) is hidden
+    under those that hold it (``log_dir_masks``)."""
+    masks = log_dir_masks(binds, run_dir.parent)
     spec: dict[str, object] = {
         "mem_limit": limits.memory,
         "memswap_limit": limits.memory,  # no swap: over the limit is an OOM kill, not a crawl
@@ -72,6 +113,8 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
         "labels": labels.run_labels(project, run_id),
     }
     workers = {} if XDIST_WORKERS in service_sets else {XDIST_WORKERS: str(auto_workers(limits.cpus))}
+    if masks:
+        spec["volumes"] = masks
     if not mounted:
         return {"services": {service: {**spec, "environment": workers} if workers else spec}}
     environment = {
@@ -89,7 +132,7 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
         environment |= {"ENVCTL_SHARD": shard,
                         "ENVCTL_DURATIONS": f"{IN_CONTAINER_INPUT}/{DURATIONS_FILE}"}
     return {"services": {service: {**spec,
-        "volumes": [
+        "volumes": [*masks,
             {"type": "bind", "source": str(PLUGIN_DIR), "target": IN_CONTAINER_PLUGIN, "read_only": True},
             {"type": "bind", "source": str(run_dir / INPUT_DIR), "target": IN_CONTAINER_INPUT,
              "read_only": True},

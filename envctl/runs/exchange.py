@@ -23,12 +23,14 @@ import math
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from envctl.files import open_regular, private_dir, read_regular
+from envctl.log import get_logger
 from envctl.report.junit import JUNIT_CAP
 from envctl.runs.ids import RUN_ID_PATTERN
 from envctl.runs.result_copy import copy_capped
@@ -145,7 +147,33 @@ def clear(run_dir: Path) -> None:
 remove_tree: Callable[[str], None] = shutil.rmtree
 
 
+def replaced(folder: Path) -> bool:
+    """Whether an exchange folder is no longer the plain folder envctl made: a link (or file) in
+    its place, or the exchange root it is in a link. Both lie in the log dir, which a bind of the
+    test service could once show the container (the log dir's own path is the user's, and may
+    hold links): a link there must never lead clean-up elsewhere."""
+    try:
+        is_link_or_file = not stat.S_ISDIR(os.lstat(folder).st_mode)
+    except FileNotFoundError:
+        return folder.parent.is_symlink()
+    except OSError:
+        return True
+    return is_link_or_file or folder.parent.is_symlink()
+
+
+def _unlink_replacement(folder: Path) -> None:
+    """Remove what was put in a folder's place: the link itself, never what it points to."""
+    get_logger("envctl.exchange").warning("an exchange folder was replaced: not followed",
+                                          folder=str(folder))
+    if not folder.parent.is_symlink():  # else even unlink would act elsewhere
+        with contextlib.suppress(OSError):
+            folder.unlink()  # a folder reached through a link is refused here (IsADirectoryError)
+
+
 def _clear_folder(folder: Path) -> None:
+    if replaced(folder):
+        _unlink_replacement(folder)
+        return
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -160,8 +188,11 @@ def _clear_folder(folder: Path) -> None:
 
 def remove_folder(folder: Path) -> bool:
     """Empty and remove an exchange folder; whether it is gone. What a non-root container left
-    (a 0700 folder of its uid) cannot be removed by the host user: ``leftovers`` removes it."""
+    (a 0700 folder of its uid) cannot be removed by the host user: ``leftovers`` removes it.
+    A link put in its place is removed, not followed."""
     _clear_folder(folder)
+    if replaced(folder):  # reached through a link: what is there is not the exchange folder
+        return not os.path.lexists(folder)
     try:
         folder.rmdir()
     except FileNotFoundError:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from envctl.errors import CancelRequestedError, ComposeFileError, EnvctlError, UsageError
 from envctl.files import write_private
 from envctl.runs import exchange, lifecycle
-from envctl.runs.container import container_name, run_override, test_argv
+from envctl.runs.container import container_name, log_dir_masks, run_override, test_argv
 from envctl.runs.fingerprint import Recorder
 from envctl.runs.hook_guard import refuse_a_writable_hook
 from envctl.runs.ids import new_run_id
@@ -73,6 +73,7 @@ def prepare_run(env: Environment, request: RunRequest, *,
                                hint="set test_service in envctl.toml")
     refuse_unsafe(service, spec.unsafe, settings.allow)
     refuse_a_writable_hook(settings, service, spec.writable_binds)
+    log_dir_masks(spec.binds, settings.resolved_log_dir)  # refused now, not once detached
     store = RunStore(settings.resolved_log_dir)
     if request.resumes is None:
         rotate(store, keep=settings.keep_runs, max_age=settings.max_age)
@@ -159,7 +160,8 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             spec = env.config().services.get(service)
             container = run_override(service, env.project, record.id, run_dir, record.limits,
                                      mounted=record.injected, shard=record.shard,
-                                     service_sets=spec.environment if spec else frozenset())
+                                     service_sets=spec.environment if spec else frozenset(),
+                                     binds=spec.binds if spec else ())
             if request.resumes is not None and (run_dir / exchange.INPUT_DIR / SELECT_FILE).exists():
                 selecting(container, service)
             override = write_private(run_dir / RUN_OVERRIDE, json.dumps(container))

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envctl.errors import EnvctlError
-from envctl.runs.exchange import box, remove_folder
+from envctl.log import get_logger
+from envctl.runs.exchange import box, remove_folder, replaced
 from envctl.runs.store import START_FILE, RunStore
 
 IMAGES_TRIED = 3  # test images of the newest runs tried in turn (one the engine lacks is skipped)
@@ -41,6 +42,11 @@ def purge_boxes(log_dir: Path, boxes: list[Path], *,
     purge = purge or purge_with_engine
     images = run_images(log_dir) if images is None else images
     for folder in boxes:
+        if os.path.lexists(folder) and not genuine(folder):  # removed as a link, never followed
+            get_logger("envctl.leftovers").warning("exchange folder not purged: a link or in one",
+                                                   folder=str(folder))
+            remove_folder(folder)
+            continue
         for image in images:
             try:
                 if purge(image, folder):
@@ -49,6 +55,12 @@ def purge_boxes(log_dir: Path, boxes: list[Path], *,
                 break  # no engine: every other image and folder would fail alike, until next time
         remove_folder(folder)
     return [folder for folder in boxes if os.path.lexists(folder)]
+
+
+def genuine(folder: Path) -> bool:
+    """Whether ``folder`` is an exchange folder at its own path: no link as it or as the exchange
+    root (a root helper mounts that folder, and must not empty what a link points to)."""
+    return folder.is_dir() and not replaced(folder)
 
 
 def purge_run_box(run_dir: Path, *, purge: Callable[[str, Path], bool] | None = None) -> bool:
@@ -104,7 +116,11 @@ def _purge_with_engine(image: str, folder: Path) -> bool:
     helper = labels.purge_labels(folder.name)
     with Engine(timeout=timeouts.CALL) as engine:
         engine.remove_labelled(*(f"{key}={value}" for key, value in helper.items()))
-        return purge_folder(engine.client.api, image, folder.resolve(), labels=helper)
+        # The folder itself never resolved (checked no link just before: ``genuine``), only the
+        # exchange root's path, the user's own log dir's links followed as the engine needs.
+        return genuine(folder) and purge_folder(engine.client.api, image,
+                                                Path(os.path.realpath(folder.parent)) / folder.name,
+                                                labels=helper)
 
 
 # Looked up at each call: a unit test (or a caller without an engine) empties folders its own way.

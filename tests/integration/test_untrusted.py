@@ -74,3 +74,65 @@ def test_planted_links_fifos_and_names_are_refused(runs_project, tmp_path: Path)
     assert "not rerunning 1 test id(s)" in rerun.stderr
     assert "'-pevil_plugin'" in rerun.stderr
     assert "nothing failed" in rerun.stderr
+
+
+PROBER = '''
+import json, os
+
+LOG = "/proj/.envctl/runs"
+
+
+def _run_id():
+    """The run's id, from the exchange folder's mount (its source path ends in it)."""
+    for line in open("/proc/self/mountinfo"):
+        fields = line.split()
+        if fields[4] == "/envctl-run":
+            return os.path.basename(fields[3])
+    raise AssertionError("no exchange mount")
+
+
+def test_the_log_dir_is_hidden():
+    print("LOG-DIR-LISTING", json.dumps(sorted(os.listdir(LOG))))
+    run_id = _run_id()
+    os.makedirs(os.path.join(LOG, run_id), exist_ok=True)
+    with open(os.path.join(LOG, run_id, "start.json"), "w") as handle:
+        handle.write('{"PLANTED": true}')
+    exchange = os.path.join(LOG, ".exchange")
+    os.makedirs(exchange, exist_ok=True)
+    victim = open("/proj/suite/victim_path").read().strip()
+    link = os.path.join(exchange, run_id + ".new")
+    os.symlink(victim, link)
+    os.replace(link, os.path.join(exchange, run_id))
+    print("PLANTED-IN", run_id)
+'''
+
+
+def test_a_log_dir_inside_a_mounted_project_is_hidden_from_the_tests(make_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The project mounted whole and read-write, the log dir in it: the tests see an empty folder
+    there; what they write or link there never reaches the host's run or a folder outside."""
+    project = make_project("runs")
+    compose = project.path / "compose.yaml"
+    compose.write_text(compose.read_text().replace('volumes: ["./suite:/suite"]', 'volumes: [".:/proj"]')
+                       .replace("working_dir: /suite", "working_dir: /proj/suite"))
+    log_dir = project.path / ".envctl" / "runs"
+    project.env["ENVCTL_LOG_DIR"] = str(log_dir)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("VICTIM\n")
+    write_suite(project, {"test_probe.py": PROBER})
+    (project.path / "suite" / "victim_path").write_text(str(victim))
+    try:
+        assert project.envctl("up").returncode == 0
+        result = project.envctl("test", "--", "-s", timeout=180)
+        assert result.returncode == 0, result.output
+        assert 'LOG-DIR-LISTING []' in result.stdout
+        run_id = json.loads(project.envctl("runs", "--json").stdout)["runs"][-1]["run"]
+        assert f"PLANTED-IN {run_id}" in result.stdout
+        start = json.loads((log_dir / run_id / "start.json").read_text())
+        assert "PLANTED" not in start and start["project"] == project.name
+        assert json.loads((log_dir / run_id / "run.json").read_text())["state"] == "passed"
+        assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+        assert (victim / "keep.txt").read_text() == "VICTIM\n"
+        assert not (log_dir / ".exchange" / run_id).exists()  # cleaned up with the run's end
+    finally:
+        project.envctl("down", "--volumes")

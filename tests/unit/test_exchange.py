@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,29 @@ def test_durations_are_seeded_from_a_regular_file_only(tmp_path: Path) -> None:
     assert seed_durations(run_dir, link) is True
     seeded = run_dir / INPUT_DIR / DURATIONS_FILE
     assert (seeded.read_text(), seeded.stat().st_mode & 0o777) == ('{"tests/test_a.py::test_x": 1.5}', 0o644)
+
+
+def test_a_box_replaced_by_a_link_is_unlinked_and_its_target_untouched(run_dir: Path, tmp_path: Path) -> None:
+    """The container swapped its box for a link to a host folder: the link goes, not the folder."""
+    victim = tmp_path / "victim"
+    (victim / "sub").mkdir(parents=True)
+    (victim / "keep").write_text("mine")
+    shutil.rmtree(exchange.box(run_dir))
+    exchange.box(run_dir).symlink_to(victim)
+    assert exchange.remove_box(run_dir) is True
+    assert os.path.lexists(exchange.box(run_dir)) is False
+    assert sorted(p.name for p in victim.iterdir()) == ["keep", "sub"]
+    assert (victim / "keep").read_text() == "mine"
+
+
+def test_a_box_reached_through_a_linked_exchange_root_is_neither_emptied_nor_removed(tmp_path: Path) -> None:
+    """The exchange root a link: clear and remove_box touch nothing behind it."""
+    victim = tmp_path / "victim"
+    (victim / "20260101-000000-aaa1").mkdir(parents=True)
+    (victim / "20260101-000000-aaa1" / "keep").write_text("mine")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / ".exchange").symlink_to(victim)
+    run_dir = tmp_path / "runs" / "20260101-000000-aaa1"
+    exchange.clear(run_dir)
+    assert exchange.remove_box(run_dir) is False
+    assert (victim / "20260101-000000-aaa1" / "keep").read_text() == "mine"

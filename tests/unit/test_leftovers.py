@@ -4,6 +4,7 @@ is faked, and so is the host's refusal, since unit tests run as root)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +125,7 @@ def test_a_helper_an_earlier_purge_left_is_removed_before_the_next_starts(
     monkeypatch.setattr(purge_module, "purge_folder", purge_folder)
     _Engine.removed = []
     folder = tmp_path / ".exchange" / RUNS[0]
+    folder.mkdir(parents=True)
     assert leftovers.purge_with_engine("img", folder) is True
     assert _Engine.removed == [("io.envctl.managed=true", f"io.envctl.run={RUNS[0]}",
                                 "io.envctl.role=exchange-purge")]
@@ -143,3 +145,35 @@ def test_a_runs_own_folder_is_purged_with_its_own_image_first(stuck: Path, tmp_p
     tried: list[str] = []
     assert leftovers.purge_run_box(run_dir, purge=root_purge(tried, "newer-tests")) is True
     assert (tried, stuck.exists()) == (["own-tests", "newer-tests"], False)
+
+
+def test_a_link_in_a_folders_place_is_removed_never_handed_to_the_helper(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A box the container replaced by a link: the link goes, its target is never purged."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("mine")
+    folder = tmp_path / "runs" / ".exchange" / RUNS[0]
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(victim)
+    tried: list[str] = []
+    assert purge_boxes(tmp_path / "runs", [folder], purge=root_purge(tried, "img"),
+                       images=["img"]) == []
+    assert (tried, os.path.lexists(folder), (victim / "keep").read_text()) == ([], False, "mine")
+
+
+def test_a_folder_reached_through_a_linked_exchange_root_is_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exchange root a link: nothing purged or removed through it, the folder said left."""
+    victim = tmp_path / "victim"
+    (victim / RUNS[0]).mkdir(parents=True)
+    (victim / RUNS[0] / "keep").write_text("mine")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / ".exchange").symlink_to(victim)
+    folder = tmp_path / "runs" / ".exchange" / RUNS[0]
+    tried: list[str] = []
+    assert purge_boxes(tmp_path / "runs", [folder], purge=root_purge(tried, "img"),
+                       images=["img"]) == [folder]
+    assert (tried, (victim / RUNS[0] / "keep").read_text()) == ([], "mine")
+    monkeypatch.setattr(engine_module, "Engine", _Engine)
+    assert leftovers.purge_with_engine("img", folder) is False
