@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,8 +180,10 @@ class ServiceSpec:
 
     @classmethod
     def from_config(cls, name: str, data: dict[str, Any],
-                    unsafe: tuple[tuple[str, str], ...] | None = None) -> ServiceSpec:
-        """One service; ``unsafe`` as its project found it (None: from this service alone)."""
+                    unsafe: tuple[tuple[str, str], ...] | None = None,
+                    writable: tuple[str, ...] | None = None) -> ServiceSpec:
+        """One service; ``unsafe`` and ``writable`` (``writable_folders``) as its project found
+        them (None: from this service alone)."""
         build = data.get("build")
         context = dockerfile = None
         if isinstance(build, dict):
@@ -217,13 +219,46 @@ class ServiceSpec:
             binds=tuple((str(v["source"]), str(v["target"])) for v in data.get("volumes") or []
                         if isinstance(v, dict) and v.get("type") == "bind"
                         and isinstance(v.get("source"), str) and isinstance(v.get("target"), str)),
-            writable_binds=tuple(str(v["source"]) for v in data.get("volumes") or []
-                                 if isinstance(v, dict) and v.get("type") == "bind"
-                                 and isinstance(v.get("source"), str) and v.get("read_only") is not True),
+            writable_binds=writable if writable is not None else writable_folders({name: data}, name),
             unsafe=unsafe if unsafe is not None else
             unsafe_ways.project_findings({name: data}, sockets=engine_sockets())[name],
             environment=_variable_names(data.get("environment")) & READ_VARIABLES,
         )
+
+
+def writable_folders(services: Mapping[str, Any], name: str, volumes: Mapping[str, Any] | None = None,
+                     trail: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The host folders service ``name``'s container can write: its bind mounts not read-only,
+    the folders its bind-type named volumes bind (``volumes``: the top-level ones), and those of
+    the services it takes `volumes_from` without `:ro` (followed through them). A container
+    outside the project (``container:NAME``) is not seen: ``docker.unsafe`` refuses it."""
+    data = _dict(services.get(name))
+    found: list[str] = []
+    for volume in data.get("volumes") or []:
+        source, kind, read_only = _mount(volume)
+        if source is None or read_only:
+            continue
+        path = source if kind == "bind" else unsafe_ways.bind_device(_dict(volumes).get(source)) \
+            if kind == "volume" else None
+        if path is not None:
+            found.append(path)
+    for entry in data.get("volumes_from") or []:
+        other, _sep, mode = str(entry).partition(":")
+        if other != "container" and other in services and other not in trail and mode != "ro":
+            found += writable_folders(services, other, volumes, trail | {name})
+    return tuple(dict.fromkeys(found))
+
+
+def _mount(volume: object) -> tuple[str | None, str | None, bool]:
+    """(source, type, read-only) of a service's volume: compose config's long form, or the short
+    ``SOURCE:TARGET[:MODE]`` (a host path starts with `/` or `.`)."""
+    if isinstance(volume, str):
+        parts = volume.split(":")
+        kind = "bind" if parts[0].startswith(("/", ".")) else "volume"
+        return parts[0], kind, len(parts) > 2 and "ro" in parts[2].split(",")
+    if not isinstance(volume, dict) or not isinstance(volume.get("source"), str):
+        return None, None, False
+    return str(volume["source"]), str(volume.get("type")), volume.get("read_only") is True
 
 
 def _variable_names(environment: object) -> frozenset[str]:
@@ -332,7 +367,10 @@ class ComposeProject:
                                               volumes=_dict(data.get("volumes")),
                                               secrets=_dict(data.get("secrets")),
                                               configs=_dict(data.get("configs")))
-        services = {name: ServiceSpec.from_config(name, spec, unsafe[name]) for name, spec in raw.items()}
+        volumes_data = _dict(data.get("volumes"))
+        services = {name: ServiceSpec.from_config(name, spec, unsafe[name],
+                                                  writable_folders(raw, name, volumes_data))
+                    for name, spec in raw.items()}
         networks = {str(n): ResourceSpec.from_config(str(n), spec)
                     for n, spec in _dict(data.get("networks")).items()}
         volumes = {str(v): ResourceSpec.from_config(str(v), spec)

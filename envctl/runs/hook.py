@@ -12,6 +12,11 @@ Never a shard's: its --shards parent's hook is the whole run's. The command come
 run's ``start.json`` (the starter's settings, in the host-only run directory; a parent's from its
 first shard's), never from the container or a tool's arguments. Its result never changes the
 run's: a failure is said in ``hook.json`` and collector.log.
+
+It runs in the run directory (host-only: a folder the tests can write would put their files on
+a Python hook's import path, or under a relative name the hook opens), with PATH's entries in the
+project folder dropped (``hook_guard.hook_path``); ``hook_guard`` refused at the start a hook
+whose program, files or PATH the test service can write.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from envctl.files import read_regular, write_private
 from envctl.log import redact
 from envctl.runs import hook_process
 from envctl.runs.collector_log import say
+from envctl.runs.hook_guard import hook_path
 from envctl.runs.state import RunRecord
 from envctl.runs.store import START_FILE
 from envctl.settings import FIELDS_BY_NAME
@@ -46,11 +52,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 @dataclass(frozen=True)
 class HookSettings:
-    """The hook as the run's starter configured it, and where it runs (the project directory)."""
+    """The hook as the run's starter configured it, and its project folder (None: gone), whose
+    PATH entries it does not get."""
 
     argv: tuple[str, ...]
     timeout: float
-    cwd: Path
+    project: Path | None
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def run_end_hook(run_dir: Path) -> HookOutcome | None:
         hook = hook_settings(run_dir, record)
         if hook is None:
             return None
-        outcome = run_hook(run_dir, record, hook.argv, hook.timeout, cwd=hook.cwd)
+        outcome = run_hook(run_dir, record, hook.argv, hook.timeout, project=hook.project)
     except Exception as exc:  # a side effect of the run: it never changes its result
         say(f"collector {run_dir.name}: the on_finish hook was not run: {type(exc).__name__}: {exc}")
         return None
@@ -125,16 +132,20 @@ def run_end_hook(run_dir: Path) -> HookOutcome | None:
 
 def run_hook(run_dir: Path, record: RunRecord, argv: Sequence[str], timeout: float, *,
              cwd: Path | None = None, environ: Mapping[str, str] | None = None,
+             project: Path | None = None,
              escalation: tuple[tuple[signal.Signals, float], ...] = hook_process.ESCALATION,
              cap: int = hook_process.OUTPUT_CAP) -> HookOutcome | None:
-    """Run ``argv`` for the ended run, unless it was started before (None then, and with no
-    command). The environment is ``environ`` (default: this process's) with the run's variables."""
+    """Run ``argv`` for the ended run in ``cwd`` (default: the run's folder), unless it was
+    started before (None then, and with no command). The environment is ``environ`` (default:
+    this process's) with the run's variables, its PATH without ``project``'s folders."""
     if not argv or not record.state.terminal:
         return None
     started = HookOutcome(started_at=time.time())
     if not _claim(run_dir / HOOK_FILE, started):
         return None
     env = {**(os.environ if environ is None else environ), **hook_variables(run_dir, record)}
+    if "PATH" in env:
+        env["PATH"] = hook_path(env["PATH"], project)
     ended = hook_process.run_bounded(argv, env=env, cwd=cwd or run_dir, log_path=run_dir / HOOK_LOG,
                                      timeout=timeout, escalation=escalation, cap=cap)
     outcome = HookOutcome(started_at=started.started_at, finished=True,
@@ -181,8 +192,28 @@ def summary(record: RunRecord) -> str:
         text += f" in {format_duration(record.duration)}"
     if record.message and not record.state.from_pytest:
         text += f" - {record.message}"
-    text = _CONTROL.sub(" ", redact(text))
-    return text if len(text) <= SUMMARY_CAP else text[:SUMMARY_CAP - 3] + "..."
+    return _escaped(_CONTROL.sub(" ", redact(text)), SUMMARY_CAP)
+
+
+# Chat markup (Slack's, Mattermost's): `<!channel>` pings, `<https://x|fix>` links. A test id
+# or a message from the container must read as text, so these are escaped as Slack's own are.
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def _escaped(text: str, cap: int) -> str:
+    """``text`` with ``&``, ``<``, ``>`` escaped, at most ``cap`` characters (cut with `...`
+    between two characters, never inside an escape)."""
+    whole = "".join(_ESCAPES.get(char, char) for char in text)
+    if len(whole) <= cap:
+        return whole
+    kept, size = [], 0
+    for char in text:
+        piece = _ESCAPES.get(char, char)
+        if size + len(piece) > cap - 3:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + "..."
 
 
 def hook_settings(run_dir: Path, record: RunRecord) -> HookSettings | None:
@@ -199,9 +230,11 @@ def hook_settings(run_dir: Path, record: RunRecord) -> HookSettings | None:
         else FIELDS_BY_NAME["on_finish_timeout"].default
     if not isinstance(argv, tuple) or not argv or not isinstance(seconds, float):
         return None
-    project = data.get("project_dir")
-    cwd = Path(project) if isinstance(project, str) and Path(project).is_dir() else run_dir
-    return HookSettings(argv, seconds, cwd)
+    folder = data.get("project_dir")
+    project = Path(folder).absolute() if isinstance(folder, str) and Path(folder).is_dir() else None
+    if "/" in argv[0] and not Path(argv[0]).is_absolute() and project is not None:
+        argv = (str(project / argv[0]), *argv[1:])  # `./ci/notify.sh`: the project's, as checked
+    return HookSettings(argv, seconds, project)
 
 
 def _start_settings(run_dir: Path) -> dict[str, Any] | None:

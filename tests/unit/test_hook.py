@@ -114,18 +114,36 @@ def test_a_hook_past_its_timeout_is_ended_and_said_to_have_timed_out(tmp_path: P
 
 
 def test_the_collectors_step_reads_the_hook_from_start_json_and_says_a_failure(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The starter's settings give the command, its timeout and its folder (the project's);
-    a failure is one line of collector.log."""
-    command = "import os; print(os.getcwd()); raise SystemExit(4)"
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The starter's settings give the command, its timeout and its project; it runs in the
+    run's folder, its PATH without relative entries nor the project's (a `.venv/bin` the tests
+    could fill); a failure is one line of collector.log."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("PATH", f"{project}/.venv/bin::bin:/usr/bin")
+    command = "import os; print(os.getcwd(), os.environ['PATH']); raise SystemExit(4)"
     settings = {"on_finish": [sys.executable, "-c", command], "on_finish_timeout": 5.0,
-                "project_dir": str(tmp_path)}
+                "project_dir": str(project)}
     path = run_dir_of(tmp_path, record_of(), {"settings": settings})
     outcome = run_end_hook(path)
     assert outcome is not None
-    assert (outcome.exit_code, (path / "hook.log").read_text()) == (4, f"{tmp_path}\n")
+    assert (outcome.exit_code, (path / "hook.log").read_text()) == (4, f"{path} /usr/bin\n")
     assert capsys.readouterr().err == \
         f"collector {RUN_ID}: the on_finish hook failed: exit 4 (see hook.log)\n"
+
+
+def test_a_program_named_by_a_relative_path_is_the_projects(tmp_path: Path) -> None:
+    """`./ci/notify.sh` (checked at the start as the project folder's) runs from there, in the
+    run's folder."""
+    project = tmp_path / "project"
+    (project / "ci").mkdir(parents=True)
+    (project / "ci" / "notify.sh").write_text('#!/bin/sh\necho "$0 $(pwd)"\n')
+    (project / "ci" / "notify.sh").chmod(0o755)
+    settings = {"on_finish": ["./ci/notify.sh"], "project_dir": str(project)}
+    path = run_dir_of(tmp_path, record_of(), {"settings": settings})
+    outcome = run_end_hook(path)
+    assert outcome is not None
+    assert (outcome.ok, (path / "hook.log").read_text()) == (True, f"{project}/ci/notify.sh {path}\n")
 
 
 def test_a_parent_runs_its_hook_from_its_first_shards_settings_and_a_shard_runs_none(
@@ -238,3 +256,15 @@ def test_the_summary_is_one_line_without_secrets_and_capped(monkeypatch: pytest.
     long = summary(record_of(state=RunState.INFRA_ERROR, message="x" * 1000))
     assert (len(long), long[-4:]) == (300, "x...")
 
+
+
+def test_the_summary_escapes_chat_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`&`, `<`, `>` as Slack escapes them: a test id in the message cannot ping or link; the
+    cap counts the escaped text and never cuts inside an escape."""
+    monkeypatch.setattr(log, "_secrets_read", [True])
+    pinged = record_of(state=RunState.TIMED_OUT, message="timed out in test_x[<!channel>] & <https://x|fix>")
+    assert summary(pinged) == (f"run {RUN_ID} timed-out: 3 failed, 120 passed in 2m10s - timed out in "
+                               "test_x[&lt;!channel&gt;] &amp; &lt;https://x|fix&gt;")
+    long = summary(record_of(state=RunState.INFRA_ERROR, message="<" * 1000))
+    head = f"run {RUN_ID} infra-error: 3 failed, 120 passed in 2m10s - "
+    assert (long, len(long)) == (head + "&lt;" * 56 + "...", 297)

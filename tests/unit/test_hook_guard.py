@@ -1,4 +1,5 @@
-"""The on_finish hook's file must be out of the tests' reach: a writable mount of it is refused."""
+"""What the on_finish hook depends on must be out of the tests' reach: its settings file, its
+program, its files and its PATH; a writable mount of any is refused."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from envctl.docker.models import ServiceSpec
+from envctl.docker.models import ComposeProject, ServiceSpec, reduce_config
 from envctl.errors import ConfigError
-from envctl.runs.hook_guard import refuse_a_writable_hook, settings_file
-from envctl.settings import load_settings
+from envctl.runs.hook_guard import hook_path, refuse_a_writable_hook, settings_file
+from envctl.settings import Settings, load_settings
 
 
 def test_the_file_a_source_names() -> None:
@@ -51,3 +52,108 @@ def test_a_read_only_mount_another_folder_or_the_environment_is_fine(tmp_path: P
     (tmp_path / "envctl.toml").write_text("")
     from_env = load_settings(tmp_path, environ={"ENVCTL_ON_FINISH": "notify-send done"})
     refuse_a_writable_hook(from_env, "test", (str(tmp_path),))
+
+
+def hooked(project: Path, command: str) -> Settings:
+    """Settings whose hook comes from the environment (so only what it runs is in question)."""
+    return load_settings(project, environ={"ENVCTL_ON_FINISH": command})
+
+
+def refusal(settings: Settings, writable: tuple[str, ...], path: str) -> str | None:
+    try:
+        refuse_a_writable_hook(settings, "test", writable, environ={"PATH": path})
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def said(what: str, folder: Path) -> str:
+    """The refusal's text for ``what`` (what the hook depends on, and where) in ``folder``."""
+    return (f"{what}, which the test service 'test' can write (it mounts {folder} read-write): "
+            "the tests could change what envctl runs on this machine")
+
+
+def test_a_program_of_the_project_in_a_writable_mount_is_refused(tmp_path: Path) -> None:
+    """`./notify.sh` is the project folder's: mounted read-write, refused; read-only, fine."""
+    executable(tmp_path / "notify.sh")
+    settings = hooked(tmp_path, "./notify.sh")
+    assert refusal(settings, (str(tmp_path),), "/usr/bin") == \
+        said(f"on_finish runs {tmp_path}/notify.sh", tmp_path)
+    assert refusal(settings, (), "/usr/bin") is None
+
+
+def test_a_script_the_hook_is_given_in_a_writable_mount_is_refused(tmp_path: Path) -> None:
+    """`python ci/x.py`: the script (relative to the project folder) is what runs; an argument
+    that names nothing there (`-u`, a message) is no path."""
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "x.py").write_text("print('done')\n")
+    settings = hooked(tmp_path, "python -u ci/x.py done")
+    assert refusal(settings, (str(tmp_path / "ci"),), "/usr/bin") == \
+        said(f"on_finish names {tmp_path}/ci/x.py", tmp_path / "ci")
+
+
+def test_a_program_path_finds_in_a_writable_virtualenv_is_refused(tmp_path: Path) -> None:
+    """`sh -c ...` with PATH led by the project's `.venv/bin` holding `sh`: refused. Without
+    one there, fine: that entry is dropped from the hook's PATH, so one put there later is not run."""
+    venv_bin = tmp_path / ".venv" / "bin"
+    executable(venv_bin / "python")
+    settings = hooked(tmp_path, "sh -c 'echo done'")
+    assert refusal(settings, (str(tmp_path),), f"{venv_bin}:/usr/bin:/bin") is None
+    executable(venv_bin / "sh")
+    assert refusal(settings, (str(tmp_path),), f"{venv_bin}:/usr/bin:/bin") == \
+        said(f"on_finish runs {venv_bin}/sh", tmp_path)
+
+
+def test_a_writable_folder_on_the_hooks_path_outside_the_project_is_refused(tmp_path: Path) -> None:
+    """A PATH folder the hook keeps (outside the project) that the tests can write could hold
+    any program the hook runs by name."""
+    project, cache = tmp_path / "p", tmp_path / "cache"
+    project.mkdir()
+    settings = hooked(project, "/bin/true")
+    assert refusal(settings, (str(cache),), f"{cache}/bin:/usr/bin") == \
+        said(f"on_finish's PATH holds {cache}/bin", cache)
+
+
+def test_a_symlink_into_a_writable_mount_is_refused(tmp_path: Path) -> None:
+    """A program outside the mount that links into it is what the link resolves to."""
+    project, tools = tmp_path / "p", tmp_path / "tools"
+    target = executable(project / "notify.sh")
+    tools.mkdir()
+    (tools / "notify").symlink_to(target)
+    settings = hooked(project, f"{tools}/notify")
+    assert refusal(settings, (str(project),), "/usr/bin") == \
+        said(f"on_finish runs {tools}/notify", project)
+
+
+def test_the_hooks_path_drops_relative_and_project_entries(tmp_path: Path) -> None:
+    """Empty and relative entries name the current folder; the project's may be written by tests."""
+    path = f"{tmp_path}/.venv/bin::bin:/usr/local/bin:{tmp_path}:/usr/bin"
+    assert hook_path(path, tmp_path) == "/usr/local/bin:/usr/bin"
+    assert hook_path(path, None) == f"{tmp_path}/.venv/bin:/usr/local/bin:{tmp_path}:/usr/bin"
+
+
+def test_the_folders_checked_include_volumes_from_and_bind_type_named_volumes(tmp_path: Path) -> None:
+    """A service's writable folders: its own binds not read-only, named volumes that bind a
+    folder, and those of the services it takes volumes_from (not `:ro`), followed through."""
+    config = {"services": {
+        "test": {"image": "x", "volumes_from": ["tools", "docs:ro"], "volumes": [
+            {"type": "bind", "source": "/own", "target": "/o"},
+            {"type": "bind", "source": "/readonly", "target": "/r", "read_only": True},
+            {"type": "volume", "source": "bound", "target": "/b"},
+            {"type": "volume", "source": "real", "target": "/v"}]},
+        "tools": {"image": "x", "volumes_from": ["base"], "volumes": ["/tools:/t", "/ro:/ro:ro"]},
+        "base": {"image": "x", "volumes": [{"type": "bind", "source": "/base", "target": "/b"}]},
+        "docs": {"image": "x", "volumes": [{"type": "bind", "source": "/docs", "target": "/d"}]}},
+        "volumes": {"bound": {"driver_opts": {"type": "none", "o": "bind", "device": "/bound"}},
+                    "real": {}}}
+    project = ComposeProject.from_config(config)
+    assert project.services["test"].writable_binds == ("/own", "/bound", "/tools", "/base")
+    assert ComposeProject.from_config(reduce_config(config)).services["test"].writable_binds == \
+        ("/own", "/bound", "/tools", "/base")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from envctl.runs.hook_process import Ended, run_bounded
+from envctl import log
+from envctl.runs.hook_process import Ended, LineMasker, run_bounded
 from tests.unit.test_process import ended
 
 QUICK = ((signal.SIGINT, 0.3), (signal.SIGTERM, 0.3))
@@ -78,3 +79,36 @@ def test_a_child_that_keeps_the_output_open_is_ended_at_the_deadline(tmp_path: P
     done = run(tmp_path, ["sh", str(script)], timeout=0.3)
     assert (done.timed_out, done.exit_code) == (True, 0)
     assert ended(int((tmp_path / "pids").read_text())) is True
+
+
+def test_secrets_are_cut_out_of_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hook that prints its webhook URL (`set -x`, say): hook.log has it masked; the count is
+    of what the hook printed."""
+    monkeypatch.setattr(log, "_secrets", {"https://hooks.example/T0/s3cr3tpath"})
+    monkeypatch.setattr(log, "_secrets_read", [True])
+    done = run(tmp_path, ["sh", "-c", "set -x; : https://hooks.example/T0/s3cr3tpath; echo sent"])
+    assert (done.exit_code, done.output_bytes) == (0, 57)
+    assert (tmp_path / "hook.log").read_text() == "+ : ***\n+ echo sent\nsent\n"
+
+
+def upper_secret(text: str) -> str:
+    return text.replace("hunter2", "***")
+
+
+def test_a_line_split_across_reads_is_masked_whole() -> None:
+    """A line's end is held until its newline (or the output's end), so a secret cut between
+    two reads is still masked."""
+    masker = LineMasker(upper_secret)
+    written = [masker.feed(b"url=hun"), masker.feed(b"ter2 ok\nnext hunt"), masker.feed(b"er2"),
+               masker.flush()]
+    assert written == [b"", b"url=*** ok\n", b"", b"next ***"]
+
+
+def test_a_long_line_is_masked_in_pieces_cut_at_a_blank() -> None:
+    """Past the line cap, a line goes out in pieces, each cut after its last blank (a secret
+    with no blank in it stays whole), or at the cap when there is none; bytes that are not UTF-8
+    come back as they were."""
+    masker = LineMasker(upper_secret, line_cap=12)
+    assert masker.feed(b"ab hunter2 cd hunter2") == b"ab *** "
+    assert masker.feed(b"\xff" * 14) == b"cd ***" + b"\xff" * 5
+    assert masker.flush() == b"\xff" * 9
