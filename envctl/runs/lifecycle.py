@@ -97,14 +97,16 @@ def finish(run_dir: Path, facts: EndFacts, counts: Counts | None = None,
     record = RunRecord.load(run_dir)
     if record.state.terminal:
         return record
-    joined = None
+    joined = unjoined = None
     if record.resumes is not None:  # one result for the whole suite: the first run's part joined first
-        joined, problem = _join(run_dir, record)
-        facts = dataclasses.replace(facts, earlier_failures=joined.earlier_failures if joined else 0)
+        joined, unjoined = _join(run_dir, record)
+        facts = dataclasses.replace(facts, earlier_failures=joined.earlier_failures if joined
+                                    else _earlier_failures(run_dir, record))
         if joined is not None:  # pytest's numbers over both parts; the part's flaky tests kept
             counts = dataclasses.replace(joined.counts, flaky=counts.flaky if counts else 0)
-        problems = [*problems, *([problem] if problem else [])]
     outcome = decide(facts)
+    if unjoined is not None:
+        outcome = _unjoined(outcome, unjoined)
     _apply(record, outcome)
     record.container_exit = facts.exit_code
     record.dependency_events = list(facts.dependency_events)
@@ -129,6 +131,28 @@ def _join(run_dir: Path, record: RunRecord) -> tuple[Joined | None, str | None]:
         return join(run_dir, record), None
     except Exception as exc:  # whatever went wrong, the run ends; its message says so
         return None, f"the results of run {record.resumes} could not be joined: {type(exc).__name__}: {exc}"
+
+
+def _earlier_failures(run_dir: Path, record: RunRecord) -> int:
+    """The first part's failures as the host knows them, when its results could not be joined
+    (0 when not known: the end is then never a pass all the same, see ``_unjoined``)."""
+    from envctl.runs.resumed_result import earlier_failures  # noqa: PLC0415  # resumes only
+
+    try:
+        return earlier_failures(run_dir, record) or 0
+    except Exception:  # a look-up that fails leaves it unknown; the run still ends
+        return 0
+
+
+def _unjoined(outcome: Outcome, why: str) -> Outcome:
+    """A resume whose parts could not be joined: the whole suite's result is not known, so it
+    never reads better than what is (a pass of its own part is an infra-error; a failure, in
+    either part, stays failed), and its message says its counts are its own part's."""
+    if outcome.state in (RunState.PASSED, RunState.NO_TESTS):
+        return Outcome(RunState.INFRA_ERROR, f"{why}, so the whole suite's result is not known (this "
+                       f"part: {outcome.message}; the counts are this part's)", None)
+    return Outcome(outcome.state, f"{outcome.message}; {why} (the counts are this part's)",
+                   outcome.pytest_exit)
 
 
 def finish_parent(run_dir: Path, children: Sequence[RunRecord], merged_exit: int | None,

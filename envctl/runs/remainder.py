@@ -20,12 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envctl.runs.container import IN_CONTAINER_INPUT
-from envctl.runs.exchange import EVENTS_FILE, INPUT_DIR, LINE_CAP, RESULT_CAP, open_result, rerun_argument
+from envctl.runs.exchange import (
+    EVENTS_FILE,
+    INPUT_DIR,
+    LINE_CAP,
+    RESULT_CAP,
+    open_result,
+    rerun_argument,
+)
 
 SELECT_FILE = "select.json"  # in input/ (read-only in the container): the tests a resume runs
 SELECT_VARIABLE = "ENVCTL_SELECT"  # envctl_select.SELECT_VARIABLE, spelled again (never imported)
 IN_CONTAINER_SELECT = f"{IN_CONTAINER_INPUT}/{SELECT_FILE}"
 IDS_CAP = 1_000_000  # node ids read from one run's events (envctl_select.IDS_CAP)
+# A run collects once (a joined resume once per part): far more "collected" lines is not a run
+# of ours, and each would cost memory, so past this the events are not taken as listing the run.
+SEGMENTS_CAP = 1000
 
 
 @dataclass
@@ -37,11 +47,13 @@ class Seen:
     finished: set[str] = field(default_factory=set)
     started: set[str] = field(default_factory=set)
     segments: list[list[int]] = field(default_factory=list)  # [total, ids listed] per collection
+    cut: bool = False  # more collections or results than kept (SEGMENTS_CAP, IDS_CAP): not all is known
 
     @property
     def listed(self) -> bool:
         """Whether every collection the run made listed its ids whole (none cut, none missing)."""
-        return bool(self.segments) and all(listed >= total for total, listed in self.segments)
+        return (bool(self.segments) and not self.cut
+                and all(listed >= total for total, listed in self.segments))
 
 
 @dataclass(frozen=True)
@@ -82,10 +94,13 @@ def _take(seen: Seen, raw: bytes) -> None:
         return
     kind, nodeid = event.get("kind"), event.get("nodeid")
     if kind == "result" and isinstance(nodeid, str):
-        seen.finished.add(nodeid)
-    elif kind == "start" and isinstance(nodeid, str):
-        seen.started.add(nodeid)
+        _finished(seen, nodeid)
+    elif kind == "start" and isinstance(nodeid, str) and nodeid in seen.collected:
+        seen.started.add(nodeid)  # only ever asked of a collected test: bounded as they are
     elif kind == "collected":
+        if len(seen.segments) >= SEGMENTS_CAP:
+            seen.cut = True
+            return
         total = event.get("total")
         whole = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
         seen.segments.append([IDS_CAP + 1 if whole is None else whole, 0])  # no number: never whole
@@ -98,6 +113,18 @@ def _take(seen: Seen, raw: bytes) -> None:
                 seen.refused.setdefault(item, None)
             else:
                 seen.collected.setdefault(item, None)
+
+
+def _finished(seen: Seen, nodeid: str) -> None:
+    """``nodeid`` into ``finished``, at most IDS_CAP of them, so what is kept does not grow with
+    what the container writes beyond its ids (a collector's result comes before any collection,
+    so one not collected is kept too); past the cap the events are not whole."""
+    if nodeid in seen.finished:
+        return
+    if len(seen.finished) >= IDS_CAP:
+        seen.cut = True
+        return
+    seen.finished.add(nodeid)
 
 
 def remainder_of(seen: Seen) -> Remainder:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from envctl.errors import EnvctlError
 from envctl.files import open_regular, private_dir, read_regular, write_private
 from envctl.report.junit import JUNIT_CAP, MESSAGE_CAP, TestCase, read_case
 from envctl.report.junit_stream import CaseStream
@@ -81,7 +82,31 @@ def prepare(run_dir: Path, first_dir: Path, first: RunRecord) -> None:
                 out.write(chunk)
                 copied += len(chunk)
     write_private(run_dir / RESUME_FILE, json.dumps({
-        "resumes": first.id, "first_resumed": first.resumes is not None, "token": secrets.token_hex(16)}))
+        "resumes": first.id, "first_resumed": first.resumes is not None, "token": secrets.token_hex(16),
+        "first_failures": _failures(first)}))
+
+
+def _failures(first: RunRecord) -> int:
+    """The first run's failed and errored tests, as its record (host-only) counts them."""
+    return first.counts.failed + first.counts.errors
+
+
+def earlier_failures(run_dir: Path, record: RunRecord) -> int | None:
+    """When the parts cannot be joined: how many tests failed or errored in the run this one
+    resumes, as known on the host (resume.json, written at the start from the first run's
+    record; else that record itself, if it is still there); None when it is not known."""
+    try:
+        known = json.loads(read_regular(run_dir / RESUME_FILE, RESUME_CAP)).get("first_failures")
+        if isinstance(known, int) and not isinstance(known, bool) and known >= 0:
+            return known
+    except (OSError, ValueError, RecursionError, AttributeError):
+        pass  # damaged or gone: the first run's own record is the other host-side word
+    if record.resumes is None or RUN_ID_PATTERN.fullmatch(record.resumes) is None:
+        return None
+    try:
+        return _failures(RunRecord.load(run_dir.parent / record.resumes))
+    except (OSError, EnvctlError):
+        return None
 
 
 def _resume_file(run_dir: Path) -> dict[str, object]:
@@ -109,6 +134,8 @@ def join(run_dir: Path, record: RunRecord) -> Joined:
 def _join_reports(run_dir: Path, run_id: str, first: str, token: str, *, trust_runs: bool) -> Joined:
     first_dir = run_dir / FIRST_DIR
     first_seen, own_seen = read_seen(first_dir), read_seen(run_dir)
+    if first_seen.cut or own_seen.cut:  # which tests finished is not all known: no whole result
+        raise ValueError("the events hold more collections or results than envctl reads")
     handle = _open(first_dir / FIRST_JUNIT)
     properties = head_properties(handle) if handle else {}
     properties.pop(COMBINED_PROPERTY, None)  # the first run's own token, if it was joined

@@ -16,6 +16,7 @@ from pathlib import Path
 from envctl.errors import EnvctlError
 from envctl.log import get_logger
 from envctl.runs.exchange import orphan_boxes, remove_box
+from envctl.runs.state import RunRecord
 from envctl.runs.store import RunStore
 
 Purge = Callable[[Path, list[Path]], list[Path]]  # (log dir, exchange folders) -> the ones left
@@ -27,10 +28,14 @@ def rotate(store: RunStore, *, keep: int, max_age: float, now: float | None = No
     the host could not (default: ``leftovers.purge_boxes``, through the engine)."""
     now = time.time() if now is None else now
     every = store.records()
-    # Shard runs follow their --shards parent: kept with it, removed with it.
+    # Shard runs follow their --shards parent: kept with it, removed with it. A parent's shards
+    # are those naming it and those it lists: a --shards resume's parent lists the first
+    # parent's shards that ended by themselves, which still name the first parent; while one
+    # parent that lists a shard is kept, so is the shard.
     records = [(p, r) for p, r in every if r.parent is None]
-    children = {r.id: [(p, c) for p, c in every if c.parent == r.id] for _p, r in records}
-    removed: list[str] = []
+    children = {r.id: [(p, c) for p, c in every if c.parent == r.id or c.id in r.children]
+                for _p, r in records}
+    gone: list[tuple[Path, RunRecord]] = []
     kept = 0
     latest = records[-1][1].id if records else None
     for path, record in reversed(records):  # newest first
@@ -39,9 +44,15 @@ def rotate(store: RunStore, *, keep: int, max_age: float, now: float | None = No
         if record.id == latest or active or (kept < keep and not too_old):
             kept += 1
             continue
+        gone.append((path, record))
+    leaving = {record.id for _p, record in gone}
+    listed = {child for _p, r in records if r.id not in leaving for child in r.children}
+    removed: list[str] = []
+    for path, record in gone:
         for child_path, child in children[record.id]:
-            _remove(child_path)
-            removed.append(child.id)
+            if child.id not in listed and child.id not in removed:
+                _remove(child_path)
+                removed.append(child.id)
         _remove(path)
         removed.append(record.id)
     _purge_orphans(store.root, purge)

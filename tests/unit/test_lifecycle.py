@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,7 +17,7 @@ from envctl.runs import collector, exchange, launch, lifecycle, logfile
 from envctl.runs.outcome import EndFacts
 from envctl.runs.progress import read_progress
 from envctl.runs.results import run_results
-from envctl.runs.state import DependencyEvent, Limits, RunRecord, RunState
+from envctl.runs.state import Counts, DependencyEvent, Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, OUTPUT_LOG
 from tests.unit.fake_engine import FakeEngine, ended, state
 
@@ -413,13 +414,16 @@ def test_events_from_before_the_tests_started_are_not_this_runs(
 
 def resumed_run(run_dir: Path) -> Path:
     """``run_dir`` made the resume of a first run that finished tests 1 (passed) and 2 (failed)
-    of 3 before it was cut short; the first run's directory."""
+    of 3 before it was cut short (its record counting that failure); the first run's directory."""
     from envctl.runs.resumed_result import prepare  # noqa: PLC0415
     from tests.unit.test_resumed_result import IDS, a_run, events, junit  # noqa: PLC0415
 
     first = a_run(run_dir.parent, "20251231-000000-abcd",
                   report=junit(("test_1", "passed"), ("test_2", "failed")),
                   stream=events(IDS[:3], [(IDS[0], "passed"), (IDS[1], "failed")]))
+    first_record = RunRecord.load(first)
+    first_record.state, first_record.counts = RunState.CANCELLED, Counts(total=3, done=2, passed=1, failed=1)
+    lifecycle.save(first, first_record)
     record = RunRecord.load(run_dir)
     record.resumes = first.name
     lifecycle.save(run_dir, record)
@@ -443,15 +447,58 @@ def test_a_resumed_run_ends_as_the_whole_suite(run_dir: Path) -> None:
     assert [c.nodeid for c in run_results(run_dir).cases] == ["t.py::test_1", "t.py::test_2", "t.py::test_3"]
 
 
-def test_a_resume_whose_parts_cannot_be_joined_still_ends_and_says_why(run_dir: Path) -> None:
-    """resume.json gone: the run ends on its own part, its message saying the parts are apart."""
+def test_a_resume_whose_parts_cannot_be_joined_is_never_a_pass(run_dir: Path) -> None:
+    """resume.json gone and the first run's record counting no failure: its own part passed, but
+    the suite's result is not known, so infra-error, its message saying why."""
     from envctl.runs.resumed_result import RESUME_FILE  # noqa: PLC0415
 
     first = resumed_run(run_dir)
+    first_record = RunRecord.load(first)
+    first_record.counts = Counts(total=3, done=2, passed=2)
+    lifecycle.save(first, first_record)
     (run_dir / RESUME_FILE).unlink()
     FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
     record = collector.collect(run_dir)
     assert record is not None
-    assert record.state is RunState.PASSED
-    assert record.message.startswith(f"pytest exited 0; results not read: the results of run {first.name} "
-                                     "could not be joined: FileNotFoundError")
+    assert (record.state, record.pytest_exit) == (RunState.INFRA_ERROR, None)
+    assert record.message.startswith(f"the results of run {first.name} could not be joined: "
+                                     "FileNotFoundError")
+    assert record.message.endswith(", so the whole suite's result is not known (this part: pytest exited 0; "
+                                   "the counts are this part's)")
+
+
+def test_a_damaged_resume_file_keeps_the_first_parts_failure(run_dir: Path) -> None:
+    """resume.json damaged: the first run's record (1 failed) still fails the resume (exit 1),
+    whose remainder passed."""
+    from envctl.runs.resumed_result import RESUME_FILE  # noqa: PLC0415
+
+    first = resumed_run(run_dir)
+    (run_dir / RESUME_FILE).write_bytes(b"{damaged")
+    FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.pytest_exit) == (RunState.FAILED, 1)
+    assert record.message.startswith(f"pytest exited 0; 1 test(s) failed in the run it resumes; the results "
+                                     f"of run {first.name} could not be joined: JSONDecodeError")
+
+
+def test_a_join_that_fails_after_the_first_run_is_gone_keeps_its_failure(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The joined report cannot be written (a full disk) and the first run was rotated away:
+    resume.json's count, taken at the start, still fails the resume."""
+    from envctl.runs import resumed_result  # noqa: PLC0415
+
+    first = resumed_run(run_dir)
+    shutil.rmtree(first)
+
+    def full_disk(_run_dir: Path, _record: RunRecord) -> resumed_result.Joined:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(resumed_result, "join", full_disk)
+    FakeEngine.reset([state(), ended(exit_code=0)], exit_code=0)
+    record = collector.collect(run_dir)
+    assert record is not None
+    assert (record.state, record.pytest_exit) == (RunState.FAILED, 1)
+    assert record.message.startswith(f"pytest exited 0; 1 test(s) failed in the run it resumes; the results "
+                                     f"of run {first.name} could not be joined: OSError: [Errno 28] No space "
+                                     "left on device (the counts are this part's)")

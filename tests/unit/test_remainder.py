@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from envctl.runs import remainder
 from envctl.runs.exchange import EVENTS_FILE, INPUT_DIR, box, create_dirs
-from envctl.runs.remainder import SELECT_FILE, read_seen, remainder_of, write_selection
+from envctl.runs.remainder import SEGMENTS_CAP, SELECT_FILE, read_seen, remainder_of, write_selection
 
 IDS = [f"tests/test_a.py::test_{n}" for n in range(1, 6)]
 
@@ -96,6 +98,45 @@ def test_ids_before_any_collection_are_not_taken(tmp_path: Path) -> None:
     run_dir = run_dir_with(tmp_path, events({"kind": "tests", "ids": IDS}, {"kind": "collected", "total": 0}))
     seen = read_seen(run_dir)
     assert (list(seen.collected), seen.listed) == ([], True)
+
+
+def test_collections_past_the_cap_are_not_kept_and_not_whole(tmp_path: Path) -> None:
+    """More ``collected`` lines than a run makes: SEGMENTS_CAP kept, the events not whole."""
+    run_dir = run_dir_with(tmp_path, cut_short(IDS[:1], finished=[], running=[])
+                           + b'{"kind":"collected","total":0}\n' * (SEGMENTS_CAP + 5))
+    seen = read_seen(run_dir)
+    assert (len(seen.segments), seen.cut, seen.listed) == (SEGMENTS_CAP, True, False)
+
+
+def test_results_past_the_cap_are_not_kept_and_not_whole(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results for more tests than IDS_CAP: the first IDS_CAP kept, the events not whole."""
+    monkeypatch.setattr(remainder, "IDS_CAP", 3)
+    run_dir = run_dir_with(tmp_path, cut_short(IDS[:2], finished=IDS, running=[]))
+    seen = read_seen(run_dir)
+    assert (seen.finished, seen.cut, seen.listed) == (set(IDS[:3]), True, False)
+
+
+def test_starts_of_tests_never_collected_are_not_kept(tmp_path: Path) -> None:
+    """A ``start`` is kept only for a collected test (the only ones it is asked of)."""
+    strays: list[dict[str, object]] = [{"kind": "start", "nodeid": f"x.py::t{n}"} for n in range(100)]
+    data = cut_short(IDS[:2], finished=[], running=[IDS[1]]) + events(*strays)
+    assert read_seen(run_dir_with(tmp_path, data)).started == {IDS[1]}
+
+
+def test_memory_stays_with_the_ids_kept(tmp_path: Path) -> None:
+    """20,000 ``collected`` lines and 20,000 starts of tests never collected (about 1 MiB of
+    events) leave the reading's peak under 512 KiB."""
+    data = (cut_short(IDS[:1], finished=[], running=[]) + b'{"kind":"collected"}\n' * 20_000
+            + b"".join(b'{"kind":"start","nodeid":"t.py::t%d"}\n' % n for n in range(20_000)))
+    run_dir = run_dir_with(tmp_path, data)
+    tracemalloc.start()
+    try:
+        read_seen(run_dir)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 512 << 10
 
 
 def test_broken_lines_are_skipped(tmp_path: Path) -> None:

@@ -52,6 +52,49 @@ def test_max_age(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert rotate(store, keep=10, max_age=86400, now=now) == [old]
 
 
+def make_shards(store: RunStore, stamp: str, state: RunState, created: float, *, shards: list[str],
+                listed: tuple[str, ...] = ()) -> str:
+    """A --shards parent with its own ``shards`` (stamps; each naming it) and ``listed`` runs of
+    another parent (as a --shards resume lists the shards that ended by themselves)."""
+    parent = make(store, stamp, state, created)
+    own = []
+    for shard_stamp in shards:
+        child = make(store, shard_stamp, state, created)
+        record = RunRecord.load(store.path(child))
+        record.parent = parent
+        lifecycle.save(store.path(child), record)
+        own.append(child)
+    for child in [*own, *listed]:
+        lifecycle.add_child(store.path(parent), child)
+    return parent
+
+
+def test_a_shard_a_kept_resume_lists_stays_with_it(tmp_path: Path) -> None:
+    """A --shards run and its resume, keep 1: the first parent and the shard it resumed go; the
+    shard that ended by itself, which the resume's parent lists, stays."""
+    store = RunStore(tmp_path)
+    now = time.time()
+    first = make_shards(store, "000001", RunState.CANCELLED, now, shards=["000002", "000003"])
+    cut, ended_itself = RunRecord.load(store.path(first)).children
+    resume = make_shards(store, "000004", RunState.PASSED, now, shards=["000005"], listed=(ended_itself,))
+    assert rotate(store, keep=1, max_age=86400, now=now) == [first, cut]
+    assert store.ids() == [ended_itself, resume, "20260101-000005-abcd"]
+    assert [RunRecord.load(store.path(c)).id for c in RunRecord.load(store.path(resume)).children] == [
+        "20260101-000005-abcd", ended_itself]
+
+
+def test_a_listed_shard_goes_once_every_parent_listing_it_goes(tmp_path: Path) -> None:
+    """Both parents past keep: the listed shard goes with them, once."""
+    store = RunStore(tmp_path)
+    now = time.time()
+    first = make_shards(store, "000001", RunState.CANCELLED, now, shards=["000002"])
+    (shard,) = RunRecord.load(store.path(first)).children
+    resume = make_shards(store, "000004", RunState.PASSED, now, shards=[], listed=(shard,))
+    latest = make(store, "000009", RunState.PASSED, now)
+    assert rotate(store, keep=1, max_age=86400, now=now) == [first, shard, resume]
+    assert store.ids() == [latest]
+
+
 def _with_stuck_box(store: RunStore, run_id: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The run's exchange folder holds a tree a non-root container left, which the host user
     cannot remove (faked: unit tests run as root)."""
