@@ -92,38 +92,38 @@ def test_a_test_is_written_down_only_when_it_grew_memory() -> None:
 
 
 class Readings(CgroupMemory):
-    """A cgroup whose readings are given in order (None: the read failed)."""
+    """A cgroup whose readings are given in order (None: the read failed, as CgroupMemory says)."""
 
     def __init__(self, *readings: tuple[int, int | None] | None) -> None:
         super().__init__(None)
         self.readings = list(readings)
 
     def read(self) -> tuple[int, int | None] | None:
-        reading = self.readings.pop(0)
-        if reading is None:
-            raise OSError("gone")
-        return reading
+        return self.readings.pop(0)
 
 
 def test_the_hooks_emit_one_event_per_test_that_grew() -> None:
-    """Start and finish around each test, interleaved under xdist (a test's figure then holds
-    what the other did meanwhile); one that grew nothing is not written; an error is swallowed."""
+    """One reading a test, at its end; its start takes the reading before it (the session's
+    start, or the previous test's end). Interleaved under xdist, a test's figure holds what the
+    other did meanwhile; one that grew nothing is not written; a failed reading is swallowed and
+    the tests after it have no figure."""
     emitted: list[tuple[str, dict[str, Any]]] = []
     peak = 120 * MIB
     watch = MemoryWatch(lambda kind, **data: emitted.append((kind, data)),
-                        Readings((0, 0), (MIB, MIB), (100 * MIB, peak), (100 * MIB, peak),
-                                 (100 * MIB, peak), (100 * MIB, peak), None))
-    watch.pytest_runtest_logstart("t.py::a", None)
-    watch.pytest_runtest_logstart("t.py::b", None)
+                        Readings((0, 0), (100 * MIB, peak), (100 * MIB, peak), (100 * MIB, peak), None))
+    watch.pytest_runtest_logstart("t.py::a", None)  # before: the session's start, (0, 0)
+    watch.pytest_runtest_logstart("t.py::b", None)  # the same: nothing ended between
     watch.pytest_runtest_logfinish("t.py::a", None)
     watch.pytest_runtest_logfinish("t.py::b", None)
     watch.pytest_runtest_logstart("t.py::c", None)
-    watch.pytest_runtest_logfinish("t.py::c", None)
-    watch.pytest_runtest_logstart("t.py::d", None)  # the reading fails: nothing, and no error
-    watch.pytest_runtest_logfinish("t.py::d", None)
+    watch.pytest_runtest_logfinish("t.py::c", None)  # grew nothing: not written
+    watch.pytest_runtest_logstart("t.py::d", None)
+    watch.pytest_runtest_logfinish("t.py::d", None)  # the reading fails: nothing
+    watch.pytest_runtest_logstart("t.py::e", None)  # no reading to start from: no figure
     watch.pytest_runtest_logfinish("t.py::never-started", None)
     assert emitted == [("memory", {"nodeid": "t.py::a", "before": 0, "after": 100 * MIB, "peak": peak}),
-                       ("memory", {"nodeid": "t.py::b", "before": MIB, "after": 100 * MIB, "peak": peak})]
+                       ("memory", {"nodeid": "t.py::b", "before": 0, "after": 100 * MIB, "peak": peak})]
+    assert watch.started == {}
 
 
 def test_the_progress_plugin_registers_the_memory_watch(tmp_path: Path) -> None:
@@ -139,3 +139,14 @@ def test_the_progress_plugin_registers_the_memory_watch(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_m.py"],
                             env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_error_in_the_hooks_never_reaches_pytest() -> None:
+    """An emit that fails (a full disk in the exchange folder) is swallowed."""
+    def refuse(kind: str, **data: object) -> None:
+        raise OSError("no space left on device")
+
+    watch = MemoryWatch(refuse, Readings((0, 0), (100 * MIB, 100 * MIB)))
+    watch.pytest_runtest_logstart("t.py::a", None)
+    watch.pytest_runtest_logfinish("t.py::a", None)
+    assert watch.last == (100 * MIB, 100 * MIB)
