@@ -6,11 +6,12 @@ A test container running as a non-root uid may leave a folder of that uid with m
 nor empty it, so the exchange folder stays. Nothing the host or envctl sets beforehand prevents
 it: the container may chmod what it owns (a default ACL is masked by `chmod 700`, and not every
 file system has ACLs), and its runner's last clean-up is skipped when it is killed (a timeout's
-SIGKILL, the OOM killer, a stopped engine). What always works is root over that folder alone:
-a one-shot helper container of a test image (``docker.purge``), started only when the host's
-own removal fails. A run's clean-up asks for it first (``purge_run_box``), with the run's own
-image; then rotation, for every exchange folder whose run is gone (``exchange.orphan_boxes``),
-each time it runs: one it cannot purge now (no engine, no image, a remote engine that cannot
+SIGKILL, the OOM killer, a stopped engine). What always works is its owner over that folder
+alone: a one-shot helper container of a test image as the owner's uid:gid, with no capability
+(``docker.purge``), started only when the host's own removal fails. A run's clean-up asks for it
+first (``purge_run_box``), with the run's own image; then `envctl gc`'s rotation, for every
+exchange folder whose run is gone (``exchange.orphan_boxes``; a run's start leaves them, never
+waiting on a helper): one it cannot purge now (no engine, no image, a remote engine that cannot
 mount the folder) is tried again next time, never forgotten. Before a helper starts, one an
 earlier purge of the same folder left (its envctl died, the engine kept it) is removed.
 """

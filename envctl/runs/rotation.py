@@ -1,9 +1,9 @@
 """Log rotation: keep the last N runs, drop runs past the max age, never a running or the latest.
 
 A run's exchange folder goes with it. One that the host user cannot remove (what a non-root test
-container left) is purged through the engine (``leftovers``); if even that fails now (no engine,
-no image), it stays and every later rotation tries again: it is never forgotten, and rotation
-never fails because of it.
+container left) stays, an orphan, never forgotten: `envctl gc` purges it through the engine
+(``leftovers``, given as ``purge``), and tries again each time until it works. The rotation at
+a run's start gives no ``purge``: a run never waits on a helper container to start.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ Purge = Callable[[Path, list[Path]], list[Path]]  # (log dir, exchange folders) 
 def rotate(store: RunStore, *, keep: int, max_age: float, now: float | None = None,
            purge: Purge | None = None) -> list[str]:
     """Remove old finished runs; return the ids removed. ``purge``: removes the exchange folders
-    the host could not (default: ``leftovers.purge_boxes``, through the engine)."""
+    the host could not (``leftovers.purge_boxes``, through the engine); None leaves them."""
     now = time.time() if now is None else now
     every = store.records()
     # Shard runs follow their --shards parent: kept with it, removed with it. A parent's shards
@@ -66,20 +66,16 @@ def _remove(path: Path) -> None:
 
 def _purge_orphans(root: Path, purge: Purge | None) -> None:
     """The exchange folders whose run is gone (this rotation's, and any earlier one could not
-    remove), through the engine; what stays is tried again next time."""
+    remove), through ``purge`` if given; what stays is tried again by the next `envctl gc`."""
     orphans = orphan_boxes(root)
     if not orphans:
         return
-    if purge is None:
-        from envctl.runs.leftovers import purge_boxes  # noqa: PLC0415  # lazy: only with leftovers
-
-        purge = purge_boxes
+    left = orphans
     try:
-        left = purge(root, orphans)
+        left = orphans if purge is None else purge(root, orphans)
     except (EnvctlError, OSError) as exc:  # rotation runs before every test run: it never fails one
-        left = orphans
         get_logger("envctl.rotation").warning("exchange folders not purged", error=str(exc))
     if left:
         get_logger("envctl.rotation").warning(
-            "exchange folders the host user cannot remove are left for the next rotation to try again",
+            "exchange folders the host user cannot remove are left for `envctl gc` to purge",
             folders=[str(path) for path in left])

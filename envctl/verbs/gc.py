@@ -32,11 +32,14 @@ def older_than_seconds(older_than: str | None) -> float | None:
 
 
 def rotate_runs(settings: Settings) -> list[str]:
-    """Remove the run records past keep_runs and max_age; their ids."""
+    """Remove the run records past keep_runs and max_age; their ids. The exchange folders the
+    host user cannot remove are purged here (a helper container), never at a run's start."""
+    from envctl.runs.leftovers import purge_boxes  # noqa: PLC0415
     from envctl.runs.rotation import rotate  # noqa: PLC0415
     from envctl.runs.store import RunStore  # noqa: PLC0415
 
-    return rotate(RunStore(settings.resolved_log_dir), keep=settings.keep_runs, max_age=settings.max_age)
+    return rotate(RunStore(settings.resolved_log_dir), keep=settings.keep_runs, max_age=settings.max_age,
+                  purge=purge_boxes)
 
 
 def remove_projects(settings: Settings, older_than: float) -> dict[str, str]:

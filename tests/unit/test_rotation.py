@@ -150,3 +150,21 @@ def test_a_purge_that_fails_never_fails_rotation_and_is_tried_again(tmp_path: Pa
     assert rotate(store, keep=1, max_age=86400, now=now, purge=no_engine) == [old]
     assert rotate(store, keep=1, max_age=86400, now=now, purge=no_engine) == []
     assert (store.ids(), handed, box.is_dir()) == ([latest], [[box], [box]], True)
+
+
+def test_a_runs_start_never_starts_a_helper_and_leaves_the_orphan(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``purge`` (the rotation at `envctl test`'s start): the run goes, its folder stays an
+    orphan, and no helper container is asked for (`envctl gc` purges it)."""
+    from envctl.runs import leftovers  # noqa: PLC0415
+
+    store = RunStore(tmp_path)
+    now = time.time()
+    old = make(store, "000001", RunState.PASSED, now)
+    make(store, "000002", RunState.PASSED, now)
+    box = _with_stuck_box(store, old, monkeypatch)
+    asked: list[tuple[str, Path]] = []
+    monkeypatch.setattr(leftovers, "purge_with_engine", lambda image, folder: asked.append((image, folder)))
+    monkeypatch.setattr(leftovers, "run_images", lambda _log_dir: ["img"])
+    assert rotate(store, keep=1, max_age=86400, now=now) == [old]
+    assert (asked, box.is_dir()) == ([], True)

@@ -79,10 +79,11 @@ def test_dotenv_lines_as_compose_reads_them() -> None:
 @pytest.mark.skipif(shutil.which("sh") is None, reason="no POSIX sh on this machine")
 def test_evaluated_in_sh_nothing_runs_whatever_the_services_are_called(tmp_path: Path) -> None:
     """Hostile names (command substitution, quotes, newlines, unicode) through a real sh's
-    eval: no file is created, and each value is the name itself, byte for byte."""
+    eval: no file is created, and none is listed (each is outside [A-Za-z0-9._-]); `web`
+    beside them is, with its own variables."""
     services = tuple(ServiceEndpoints(name, "c", "running", None, "ready",
                                       (Port(80, "tcp", "127.0.0.1", 8000 + i),))
-                     for i, name in enumerate(HOSTILE))
+                     for i, name in enumerate([*HOSTILE, "web"]))
     found = Endpoints("p", services)
     script = tmp_path / "env.sh"
     script.write_text(render(found, "sh"), encoding="utf-8")
@@ -93,7 +94,8 @@ def test_evaluated_in_sh_nothing_runs_whatever_the_services_are_called(tmp_path:
     assert b"PWNED" not in everything  # the name behind a newline did not become a command
     seen = {name: value for name, value in everything.items() if name.startswith(b"ENVCTL_")}
     expected = {name.encode(): value.encode() for name, value in found.variables().items()}
-    assert seen == {**expected, b"ENVCTL_SERVICES": " ".join(sorted(HOSTILE)).replace("\0", "?").encode()}
+    assert seen == expected == {b"ENVCTL_SERVICES": b"web", b"ENVCTL_WEB_HOST": b"127.0.0.1",
+                                b"ENVCTL_WEB_PORT": b"8010", b"ENVCTL_WEB_PORT_80": b"8010"}
 
 
 def test_env_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

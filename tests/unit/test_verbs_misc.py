@@ -181,3 +181,35 @@ def test_a_context_is_used_unless_default(monkeypatch: pytest.MonkeyPatch) -> No
     for context in (None, "", "default", "remote"):
         engine.use_context(context)
     assert used == ["remote"]
+
+
+def test_gc_purges_the_folders_the_host_cannot_remove(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An orphan exchange folder the host cannot remove is handed to the helper by gc (only)."""
+    from envctl.runs import exchange, leftovers  # noqa: PLC0415
+
+    make_run(tmp_path, RUN_ID, exit_code=0)
+    make_run(tmp_path, OTHER_ID, exit_code=0)
+    box = exchange.box(tmp_path / "runs" / RUN_ID)
+    exchange.create_dirs(tmp_path / "runs" / RUN_ID)
+    (box / "tmp").mkdir()
+    real = exchange.remove_tree
+
+    def refused(path: str) -> None:
+        if Path(path).is_relative_to(box):
+            raise PermissionError(13, "Permission denied", path)
+        real(path)
+
+    asked: list[tuple[str, Path]] = []
+
+    def purge(image: str, folder: Path) -> bool:
+        asked.append((image, folder))
+        real(str(folder / "tmp"))
+        return True
+
+    monkeypatch.setattr(exchange, "remove_tree", refused)
+    monkeypatch.setattr(leftovers, "purge_with_engine", purge)
+    monkeypatch.setattr(leftovers, "run_images", lambda _log_dir: ["img"])
+    settings = dataclasses.replace(settings_at(tmp_path), keep_runs=1)
+    assert gc.rotate_runs(settings) == [RUN_ID]
+    assert (asked, box.exists()) == ([("img", box)], False)
