@@ -24,7 +24,7 @@ from envctl.log import redact
 CACHE_ENTRIES = 8  # reduced configurations kept per state folder (checkouts, file sets)
 # In every key: raised when reduce_config keeps more, so that no entry an earlier envctl wrote
 # (without the keys the refusal of unsafe services reads now) is ever taken.
-REDUCED_FORM = b"reduced-form-2\0"
+REDUCED_FORM = b"reduced-form-3\0"
 _INTERPOLATED = re.compile(rb"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _RESET_LIST = "__envctl_reset_list__"
 
