@@ -111,14 +111,23 @@ def check(env: dict[str, str], cwd: Path, run_id: str, choice: str) -> str | Non
     return None if got == want else f"{run_id} ({choice}): got {got}, want {want}: {view['message']}"
 
 
+# Fresh projects made in one round before the killing stops, their runs are checked and they
+# are torn down: each holds a network, and the engine's default address pools hold about 30.
+ROUND_PROJECTS = 12
+
+
 def start_all(options: argparse.Namespace, rng: random.Random, env: dict[str, str], cwd: Path,
               projects: list[str]) -> int:
-    """Start runs until ``options.runs`` were made; how many starts that took. With
-    ``--fresh-project`` each batch goes to a new project (appended to ``projects``)."""
+    """Start runs until ``options.runs`` were made (with ``--fresh-project``: or until this
+    round made ROUND_PROJECTS projects); how many starts that took. With ``--fresh-project``
+    each batch goes to a new project (appended to ``projects``)."""
     log_dir = Path(env["ENVCTL_LOG_DIR"])
     attempts = 0
+    round_began = len(projects)
     with ThreadPoolExecutor(options.parallel) as pool:
         while (missing := options.runs - len(runs_made(log_dir))) > 0:
+            if options.fresh_project and len(projects) - round_began >= ROUND_PROJECTS:
+                break
             batch = [rng.choice(sorted(CHOICES)) for _ in range(min(missing, options.parallel))]
             attempts += len(batch)
             if options.fresh_project:
@@ -136,6 +145,18 @@ def tear_down(env: dict[str, str], cwd: Path, projects: list[str]) -> list[str]:
         argv = ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={each}"]
         left += subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False).stdout.split()
     return left
+
+
+def check_round(options: argparse.Namespace, env: dict[str, str], cwd: Path, checked: set[str]) -> list[str]:
+    """Check the runs made since the last round (added to ``checked``); what was wrong."""
+    fresh_runs = {k: v for k, v in runs_made(Path(env["ENVCTL_LOG_DIR"])).items() if k not in checked}
+    with ThreadPoolExecutor(options.parallel) as pool:
+        checks = list(pool.map(lambda item: check(env, cwd, *item), sorted(fresh_runs.items())))
+    checked.update(fresh_runs)
+    wrong = [problem for problem in checks if problem is not None]
+    for problem in wrong:
+        print(f"soak: wrong: {problem}", flush=True)
+    return wrong
 
 
 def main() -> int:
@@ -164,28 +185,35 @@ def main() -> int:
     print(f"soak: {options.runs} runs, {options.parallel} at a time, seed {seed}, project {name}{fresh}",
           flush=True)
     began = time.monotonic()
-    stop, kills = threading.Event(), [0]
+    kills = [0]
     projects = [name]  # every compose project the soak starts runs on
-    thread = threading.Thread(target=killer, args=(log_dir, stop, rng, kills), daemon=True)
-    thread.start()
-    try:
-        # A starter killed before it made its run made nothing (its shell saw no run id either):
-        # start again until there are N runs. A run made is a run that must end with its answer.
-        attempts = start_all(options, rng, env, project, projects)
-        time.sleep(rng.uniform(0, 3))  # and some more killing while the last ones run
-    finally:
-        stop.set()
-        thread.join()
+    checked: set[str] = set()
+    wrong: list[str] = []
+    left: list[str] = []
+    attempts = 0
+    # In rounds: start (and kill) until N runs were made, or a round's projects are made; stop
+    # the killing; check the round's runs; with --fresh-project, tear its projects down.
+    while len(runs_made(Path(log_dir))) < options.runs:
+        stop = threading.Event()
+        thread = threading.Thread(target=killer, args=(log_dir, stop, rng, kills), daemon=True)
+        thread.start()
+        round_projects = len(projects)
+        try:
+            # A starter killed before it made its run made nothing (its shell saw no run id
+            # either): start again. A run made is a run that must end with its answer.
+            attempts += start_all(options, rng, env, project, projects)
+            time.sleep(rng.uniform(0, 3))  # and some more killing while the last ones run
+        finally:
+            stop.set()
+            thread.join()
+        wrong += check_round(options, env, project, checked)
+        if options.fresh_project:
+            left += tear_down(env, project, projects[max(1, round_projects):])
+        print(f"soak: {len(checked)} runs checked, {len(wrong)} wrong, {time.monotonic() - began:.0f} s",
+              flush=True)
     made = runs_made(Path(log_dir))
-    wrong = []
-    with ThreadPoolExecutor(options.parallel) as pool:
-        checks = list(pool.map(lambda item: check(env, project, *item), sorted(made.items())))
-    for problem in checks:
-        if problem is not None:
-            wrong.append(problem)
-            print(f"soak: wrong: {problem}", flush=True)
     results = len(made) - len(wrong)
-    left = tear_down(env, project, projects)
+    left += tear_down(env, project, projects if not options.fresh_project else projects[:1])
     if left:
         print(f"soak: {len(left)} container(s) of {name}* left behind", flush=True)
     shutil.rmtree(work, ignore_errors=True)
