@@ -67,7 +67,8 @@ def test_a_run_outlives_its_server(make_project: Any) -> None:
             await session.initialize()
             tools = await session.list_tools()
             assert {t.name for t in tools.tools} == {"start_run", "status", "wait", "failures", "logs",
-                                                     "rerun_failed", "stop", "runs", "up", "down", "ps", "env"}
+                                                     "rerun_failed", "stop", "runs", "up", "down", "ps",
+                                                     "env"}
             began = time.monotonic()
             started = await call(session, "start_run", {"pytest_args": ["-p", "no:randomly", "-q"]})
             seen["start_seconds"] = time.monotonic() - began
