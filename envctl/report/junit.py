@@ -134,8 +134,9 @@ _ASCII_SUPERSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1"
 REFUSED_DOCTYPE = "refused: the report declares a DOCTYPE, which pytest never writes"
 
 
-def _refused_encoding(start: bytes) -> str | None:
-    """Why a report that starts with ``start`` is refused for its encoding, or None."""
+def refused_encoding(start: bytes) -> str | None:
+    """Why a report that starts with ``start`` is refused for its encoding, or None (the
+    DOCTYPE scan is on raw bytes, so only encodings where those are ASCII's pass)."""
     if start.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in start[:4]:
         return "refused: the report is UTF-16 or UTF-32, which pytest never writes"
     declared = _DECLARED.match(start.removeprefix(b"\xef\xbb\xbf"))
@@ -162,7 +163,7 @@ def read_junit(source: Path | BinaryIO, cap: int = JUNIT_CAP, *, keep_text: bool
             chunk = handle.read(min(1 << 20, cap - read))
             if not chunk:
                 break
-            refused = _refused_encoding(chunk[:200]) if not read else None
+            refused = refused_encoding(chunk[:200]) if not read else None
             if refused or _DOCTYPE in before + chunk[:len(_DOCTYPE)] or _DOCTYPE in chunk:
                 reader.results.problem = refused or REFUSED_DOCTYPE
                 break

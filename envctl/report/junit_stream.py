@@ -15,13 +15,12 @@ whole) ends the reading.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET  # DOCTYPEs (the one way to declare entities) refused before parsing
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from envctl.report import junit
-from envctl.report.junit import CASES_CAP, JUNIT_CAP, REFUSED_DOCTYPE, TEXT_CAP
+from envctl.report.junit import CASES_CAP, JUNIT_CAP, REFUSED_DOCTYPE, TEXT_CAP, refused_encoding
 from envctl.text import clean_text
 
 READ_CHUNK = 1 << 20  # bytes read from the report at a time
@@ -31,19 +30,6 @@ ATTRIBUTE_CAP = 8000  # characters of one attribute kept (node ids are cut at 10
 ELEMENTS_CAP = 256  # elements of one case kept (its outcome, output, properties)
 
 _DOCTYPE = b"<!DOCTYPE"
-_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
-_ASCII_SUPERSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
-
-
-def refused_start(start: bytes) -> str | None:
-    """Why a report starting with ``start`` is refused for its encoding (``read_junit``'s rule:
-    the DOCTYPE scan is on raw bytes, so only encodings where those are ASCII's pass)."""
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in start[:4]:
-        return "refused: the report is UTF-16 or UTF-32, which pytest never writes"
-    declared = _DECLARED.match(start.removeprefix(b"\xef\xbb\xbf"))
-    if declared and declared.group(1).decode("ascii").lower() not in _ASCII_SUPERSETS:
-        return f"refused: the report's encoding is {declared.group(1).decode('ascii')}, not UTF-8"
-    return None
 
 
 class _Text:
@@ -163,7 +149,7 @@ class CaseStream:
                 if read + len(chunk) > self.cap:
                     self.problem = f"read only its first {self.cap} bytes"
                     chunk = chunk[:self.cap - read]
-                refused = refused_start(chunk[:200]) if not read else None
+                refused = refused_encoding(chunk[:200]) if not read else None
                 if refused or _DOCTYPE in before + chunk[:len(_DOCTYPE)] or _DOCTYPE in chunk:
                     self.problem = refused or REFUSED_DOCTYPE
                     break
