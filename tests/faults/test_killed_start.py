@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import Project, answer_of, kill_all_envctl, start_detached, write_suite
+from tests.integration.conftest import compose_pids
 
 pytestmark = [pytest.mark.docker, pytest.mark.faults]
 
@@ -23,17 +24,7 @@ UP_WAIT = 60.0  # seconds for the starter to reach `compose up`
 
 def compose_up_under_way(project: str) -> bool:
     """Whether a `compose up` of ``project`` runs on this machine (found by its argv)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"up" in argv and any(a.endswith(b"compose") for a in argv) \
-                and any(project.encode() in a for a in argv):
-            return True
-    return False
+    return bool(compose_pids("up", project))
 
 
 def test_a_start_killed_during_compose_up_never_breaks_the_next(runs_project: Project,

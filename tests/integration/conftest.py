@@ -107,6 +107,22 @@ def make_project(tmp_path: Path) -> Iterator[object]:
                        capture_output=True, timeout=60, check=False)
 
 
+def compose_pids(verb: str, project: str) -> list[int]:
+    """The pids of `docker compose VERB` processes of ``project`` on this machine (by argv)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if verb.encode() in argv and any(arg.endswith(b"compose") for arg in argv) \
+                and any(project.encode() in arg for arg in argv):
+            found.append(int(entry.name))
+    return found
+
+
 def envctl_pids(log_dir: str) -> list[int]:
     """Every process running envctl (the CLI or a collector) for this test's log dir, found by
     its argv and environment (other sessions' envctl processes on the machine are left alone)."""

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import compose_pids
+
 pytestmark = pytest.mark.docker
 
 
@@ -73,20 +75,9 @@ def test_wait_ci_honours_a_signal_while_starting(make_project, signum: int, code
     assert final.returncode == 22, final.output
 
 
-def compose_builds(tag: str) -> list[int]:
-    """The pids of `compose build` processes building ``tag``'s project on this machine."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"build" in argv and any(arg.endswith(b"compose") for arg in argv) \
-                and any(tag.encode() in arg for arg in argv):
-            found.append(int(entry.name))
-    return found
+def compose_builds(project: str) -> list[int]:
+    """The pids of `compose build` processes of ``project`` on this machine."""
+    return compose_pids("build", project)
 
 
 def test_stop_during_an_image_build_cancels_within_seconds(make_project) -> None:  # type: ignore[no-untyped-def]
