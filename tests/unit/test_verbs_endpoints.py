@@ -17,10 +17,12 @@ import envctl.docker.engine
 import envctl.docker.published
 from envctl.addresses import Address
 from envctl.docker.published import ProjectContainer, Published
+from envctl.env import endpoints as env_endpoints
+from envctl.env.endpoints import Endpoints, Port, ServiceEndpoints, gather, speaks_http
 from envctl.errors import UsageError
 from envctl.settings import load_settings
 from envctl.verbs import endpoints
-from envctl.verbs.endpoints import Endpoints, Port, ServiceEndpoints, check_format, gather, speaks_http
+from envctl.verbs.endpoints import check_format
 from tests.unit.fake_engine import state
 
 
@@ -71,7 +73,7 @@ def test_a_scaled_service_is_its_first_running_container() -> None:
 
 def test_without_a_probe_there_is_no_url() -> None:
     """--no-probe: nothing is tried, no port has a URL."""
-    found = gather("p", [container("p-web-1", "web", WEB)], endpoints._never)
+    found = gather("p", [container("p-web-1", "web", WEB)], env_endpoints._never)
     assert found.services[0].url is None
 
 
@@ -109,18 +111,18 @@ def _answer_once(server: socket.socket, reply: bytes) -> threading.Thread:
 def test_any_http_status_is_http(listener: socket.socket) -> None:
     """A 404 at / is still a server that speaks HTTP: it gets a URL."""
     thread = _answer_once(listener, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-    assert endpoints.answers_http("127.0.0.1", listener.getsockname()[1])
+    assert env_endpoints.answers_http("127.0.0.1", listener.getsockname()[1])
     thread.join(10)
 
 
 def test_a_port_that_speaks_something_else_is_not_http(listener: socket.socket) -> None:
     """A database's greeting, or a refused connection, is no URL."""
     thread = _answer_once(listener, b"\x00\x00\x00\x08greeting")
-    assert not endpoints.answers_http("127.0.0.1", listener.getsockname()[1])
+    assert not env_endpoints.answers_http("127.0.0.1", listener.getsockname()[1])
     thread.join(10)
     port = listener.getsockname()[1]
     listener.close()
-    assert not endpoints.answers_http("127.0.0.1", port)
+    assert not env_endpoints.answers_http("127.0.0.1", port)
 
 
 def test_a_silent_port_is_given_up_on_within_its_try(listener: socket.socket,
@@ -136,7 +138,7 @@ def test_a_silent_port_is_given_up_on_within_its_try(listener: socket.socket,
         return real(host, port, path, seconds=0.01)
 
     monkeypatch.setattr(envctl.env.probes, "http_status", http_status)
-    assert not endpoints.answers_http("127.0.0.1", listener.getsockname()[1])
+    assert not env_endpoints.answers_http("127.0.0.1", listener.getsockname()[1])
     assert asked == [0.5]
 
 
