@@ -216,6 +216,9 @@ def test(
         "options; the result covers the whole suite."))] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="With --resume: resume even if the code or the environment changed.")] = False,
+    host: Annotated[bool, typer.Option("--host", help=(
+        "Run pytest on this machine (host_command) against the environment, its services' "
+        "addresses in ENVCTL_<SERVICE>_* variables; recorded as any run."))] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="With --detach: print the started run as JSON (envctl/started/1).")] = False,
 ) -> int:
@@ -225,7 +228,7 @@ def test(
 
     options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
                           isolated=isolated, shards=shards, rerun_failed=rerun_failed, resume=resume,
-                          force=force, as_json=as_json)
+                          force=force, host=host, as_json=as_json)
     check_options(options)  # before the settings are read: a usage error is the first answer
     return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids), options)
 

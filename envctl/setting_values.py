@@ -263,3 +263,14 @@ def log_format(value: object) -> str:
     return str(value)
 
 
+
+
+SAMPLING_MAX = 3600.0  # seconds: resource_watch.INTERVAL_MAX (settings import nothing of runs/)
+
+
+def sampling(value: object) -> float:
+    """Seconds between two resource samples: 0 (off) to an hour."""
+    seconds = parse_duration(value)
+    if seconds > SAMPLING_MAX:
+        raise ValueError(f"at most {SAMPLING_MAX:g}s (an hour); 0 turns sampling off")
+    return seconds

@@ -58,6 +58,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("test_service", "test", values.service, "The compose service that runs the tests."),
     FieldSpec("test_command", ("pytest",), values.command,
               "The test command run in the test service; pytest arguments are appended."),
+    FieldSpec("host_command", (), values.optional_command,
+              "The command `envctl test --host` runs on this machine; pytest arguments are appended. "
+              "Empty: the pytest beside envctl's Python, else the one on PATH, else python -m pytest."),
     FieldSpec("health_timeout", 180.0, values.positive_duration,
               "How long `up` waits for every service to be ready (e.g. 90s, 5m)."),
     FieldSpec("memory", 2 << 30, values.memory, "Memory limit of the test container (e.g. 512m, 2g)."),
@@ -114,6 +117,9 @@ FIELDS: tuple[FieldSpec, ...] = (
               "ENVCTL_SUMMARY set; its output goes to hook.log in the run folder. Empty: none."),
     FieldSpec("on_finish_timeout", 60.0, values.positive_duration,
               "How long the on_finish command may take before it is interrupted, terminated, killed."),
+    FieldSpec("resource_interval", 2.0, values.sampling,
+              "Seconds between two writes of a run's resource figures (memory, CPU, pids) while it "
+              "runs, read by status and drawn by the HTML report (e.g. 5s); 0 turns sampling off."),
     FieldSpec("secrets", (), values.variables,
               "Environment variables whose values envctl never writes anywhere, besides those whose "
               "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
@@ -130,6 +136,7 @@ class Settings:
     project_name: str | None = None
     test_service: str = "test"
     test_command: tuple[str, ...] = ("pytest",)
+    host_command: tuple[str, ...] = ()
     health_timeout: float = 180.0
     memory: int = 2 << 30
     cpus: float = 2.0
@@ -153,6 +160,7 @@ class Settings:
     wait_probe: str = "auto"
     on_finish: tuple[str, ...] = ()
     on_finish_timeout: float = 60.0
+    resource_interval: float = 2.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -27,8 +27,22 @@ GREW_AT = 1 << 20  # bytes: a test whose memory grew less (and set no new peak) 
 _PENDING_CAP = 1024  # tests started and not finished that are remembered (a crashed worker's never end)
 
 
-def cgroup_files(root: str = ROOT, proc_cgroup: str = PROC_CGROUP) -> tuple[str, str | None] | None:
-    """This process's memory cgroup: (its usage file, its peak file or None); None if none."""
+CHOSEN_VARIABLE = "ENVCTL_MEMORY_CGROUP"  # a host run's: its memory cgroup's folder, or "off"
+
+
+def cgroup_files(root: str = ROOT, proc_cgroup: str = PROC_CGROUP,
+                 chosen: str | None = None) -> tuple[str, str | None] | None:
+    """This process's memory cgroup: (its usage file, its peak file or None); None if none.
+    ``chosen``: the folder envctl named (a `test --host` run on this machine, where the first
+    candidates would be the whole machine's), "off" for none."""
+    if chosen is not None:
+        if chosen == "off" or not chosen.startswith("/"):
+            return None
+        for current, peak in ((f"{chosen}/memory.current", f"{chosen}/memory.peak"),
+                              (f"{chosen}/memory.usage_in_bytes", f"{chosen}/memory.max_usage_in_bytes")):
+            if os.path.isfile(current):
+                return current, peak if os.path.isfile(peak) else None
+        return None
     candidates = [(f"{root}/memory.current", f"{root}/memory.peak"),
                   (f"{root}/memory/memory.usage_in_bytes", f"{root}/memory/memory.max_usage_in_bytes")]
     try:
@@ -108,7 +122,8 @@ class MemoryWatch:
 
     def __init__(self, emit: Callable[..., None], memory: CgroupMemory | None = None) -> None:
         self.emit = emit
-        self.memory = memory if memory is not None else CgroupMemory(cgroup_files())
+        chosen = os.environ.get(CHOSEN_VARIABLE)
+        self.memory = memory if memory is not None else CgroupMemory(cgroup_files(chosen=chosen))
         self.started: dict[str, tuple[int, int | None]] = {}
         self.last = self.memory.read()
 

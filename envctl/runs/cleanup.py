@@ -21,6 +21,10 @@ def clean_up(run_dir: Path, record: RunRecord) -> None:
         return
     from envctl.docker import labels  # noqa: PLC0415
 
+    if record.host:
+        from envctl.runs.host_run import clean_host  # noqa: PLC0415
+
+        clean_host(run_dir, record)
     if record.container is not None or record.isolated:
         from envctl.docker import timeouts  # noqa: PLC0415
         from envctl.docker.engine import Engine  # noqa: PLC0415

@@ -62,9 +62,13 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
         if not record.state.terminal:
             with CancelWatch(run_dir) as cancel:
                 try:
-                    if record.container is None or _start_was_cut_short(record):
+                    if record.host:
+                        from envctl.runs.host_run import run_host  # noqa: PLC0415
+
+                        record = run_host(run_dir, record, cancel)
+                    elif record.container is None or _start_was_cut_short(record):
                         record = _start(run_dir, record, cancel)
-                    if not record.state.terminal:
+                    if not record.state.terminal and not record.host:
                         record = _collect_container(run_dir, record, cancel)
                 except EngineUnavailableError:
                     # The run stays as it is; `wait` takes it over once the engine is back, and

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -28,6 +30,7 @@ from envctl.settings import Settings
 if TYPE_CHECKING:
     from envctl.env.environment import Environment
 
+HOST_SERVICE = "host"  # a `test --host` run's service in its record: the tests run in none
 RUN_OVERRIDE = "compose.run.json"
 RUN_START_DEADLINE = 120.0
 
@@ -45,6 +48,8 @@ class RunRequest:
     shard: str | None = None  # "K/N"
     parent: str | None = None  # the --shards run this shard belongs to
     resumes: str | None = None  # the run whose unfinished tests this one runs (input/select.json)
+    host: bool = False  # the tests run on this machine against the environment (runs/host_run.py)
+    cwd: str | None = None  # with ``host``: the folder they run in (the caller's)
 
 
 def plugin_mountable(settings: Settings) -> bool:
@@ -67,22 +72,26 @@ def prepare_run(env: Environment, request: RunRequest, *,
     results it copies from the run it resumes: a resume does not rotate, so that run is there)."""
     settings = env.settings
     service = settings.test_service
-    spec = env.config().services.get(service)
-    if spec is None:
-        raise ComposeFileError(f"no test service {service!r} in the compose files",
-                               hint="set test_service in envctl.toml")
-    refuse_unsafe(service, spec.unsafe, settings.allow)
-    refuse_a_writable_hook(settings, service, spec.writable_binds)
-    log_dir_masks(spec.binds, settings.resolved_log_dir)  # refused now, not once detached
+    command = [*settings.test_command, *request.pytest_args]
+    if request.host:  # no test service: the tests run here, as the user, against the services
+        service, command = HOST_SERVICE, [*host_command(settings), *request.pytest_args]
+    else:
+        spec = env.config().services.get(service)
+        if spec is None:
+            raise ComposeFileError(f"no test service {service!r} in the compose files",
+                                   hint="set test_service in envctl.toml")
+        refuse_unsafe(service, spec.unsafe, settings.allow)
+        refuse_a_writable_hook(settings, service, spec.writable_binds)
+        log_dir_masks(spec.binds, settings.resolved_log_dir)  # refused now, not once detached
     store = RunStore(settings.resolved_log_dir)
     if request.resumes is None:
         rotate(store, keep=settings.keep_runs, max_age=settings.max_age)
     run_id = new_run_id()
-    record = RunRecord(id=run_id, project=env.project, service=service,
-                       command=[*settings.test_command, *request.pytest_args],
+    record = RunRecord(id=run_id, project=env.project, service=service, command=command,
                        limits=limits_of(settings, request), created_at=time.time(),
                        timeout=request.timeout, log_cap=settings.max_log_size,
-                       injected=plugin_mountable(settings), shard=request.shard,
+                       injected=request.host or plugin_mountable(settings), shard=request.shard,
+                       host=request.host,
                        isolated=env.isolated_for is not None, parent=request.parent,
                        resumes=request.resumes)
     if request.shard and not record.injected:
@@ -102,6 +111,19 @@ def prepare_run(env: Environment, request: RunRequest, *,
     (run_dir / DETACHED_FILE).touch(mode=0o600)
     lifecycle.create(run_dir, record)
     return run_dir, record
+
+
+def host_command(settings: Settings, executable: str = sys.executable,
+                 which: Callable[[str], str | None] = shutil.which) -> tuple[str, ...]:
+    """The command that runs pytest here: the ``host_command`` setting, else the `pytest` next
+    to envctl's Python, else the one on PATH, else ``python -m pytest`` with envctl's Python."""
+    if settings.host_command:
+        return settings.host_command
+    beside = Path(executable).parent / "pytest"
+    if os.access(beside, os.X_OK):
+        return (str(beside),)
+    found = which("pytest")
+    return (found,) if found else (executable, "-m", "pytest")
 
 
 def refuse_unsafe(service: str, unsafe: tuple[tuple[str, str], ...], allowed: tuple[str, ...]) -> None:

@@ -42,6 +42,7 @@ class EndFacts:
     earlier_failures: int = 0  # a resume's: the tests that failed or errored in the run it resumes
     memory_peak: int | None = None  # bytes: the test container's highest memory (runs/resource_watch.py)
     memory_limit: int | None = None  # bytes: its memory limit, as the engine applies it
+    on_host: bool = False  # a `test --host` run: the tests ran on this machine, under a runner process
 
 
 def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per documented state
@@ -53,7 +54,9 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
     if facts.infra_error is not None:
         return Outcome(RunState.INFRA_ERROR, facts.infra_error, None)
     if facts.container_gone or facts.exit_code is None:
-        return Outcome(RunState.LOST, "the test container vanished before its result was recorded", None)
+        return Outcome(RunState.LOST, "the runner on this machine was killed before the tests' exit was "
+                       "recorded; the results they had written are kept" if facts.on_host else
+                       "the test container vanished before its result was recorded", None)
     code = facts.exit_code
     where = f" while running {facts.running_test}" if facts.running_test else ""
     # envctl's own stop, like a cancel: not a signal from outside. A session that finished by
@@ -71,8 +74,9 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
                        f"{facts.signalled_from_outside}: `docker stop`, or the engine stopping){where}; "
                        f"its exit {code} is not a test result", None)
     if facts.oom_killed:
-        return Outcome(RunState.OOM_KILLED,
-                       f"the test container ran out of memory and was killed{where}{_peak(facts)}", None)
+        what = ("the tests ran out of memory (their cgroup's limit) and were killed" if facts.on_host
+                else "the test container ran out of memory and was killed")
+        return Outcome(RunState.OOM_KILLED, f"{what}{where}{_peak(facts)}", None)
     if facts.timed_out and code == TIMED_OUT_EXIT:
         return Outcome(RunState.TIMED_OUT, f"the run hit its timeout and was stopped{where}", None)
     broke = "; ".join(event.describe() for event in facts.dependency_events)
@@ -82,14 +86,17 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
     if code in PYTEST_STATES:
         note = f"; note: {broke} (the tests passed regardless)" if broke else ""
         return _pytest_outcome(facts, code, note)
+    tests = "the tests" if facts.on_host else "the test container"
     if code == SIGKILL_EXIT:
         return Outcome(RunState.INFRA_ERROR,
-                       "the test container was killed (SIGKILL) from outside envctl, not for memory", None)
+                       f"{tests} {'were' if facts.on_host else 'was'} killed (SIGKILL) from outside envctl, "
+                       "not for memory", None)
     if code in (126, 127):
+        where_run = "on this machine" if facts.on_host else "in the container"
         return Outcome(RunState.INFRA_ERROR,
-                       f"the test command could not be run in the container (exit {code})", None)
+                       f"the test command could not be run {where_run} (exit {code})", None)
     return Outcome(RunState.INFRA_ERROR,
-                   f"the test container exited {code}, which is not a pytest exit code", None)
+                   f"{tests} exited {code}, which is not a pytest exit code", None)
 
 
 def _pytest_outcome(facts: EndFacts, code: int, note: str) -> Outcome:

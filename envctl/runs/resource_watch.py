@@ -33,6 +33,7 @@ from envctl.runs.store import START_FILE
 if TYPE_CHECKING:
     from envctl.docker.models import ContainerState
     from envctl.docker.stats import ContainerStats
+    from envctl.runs.host_limits import HostCgroup
 
 DEFAULT_INTERVAL = 2.0  # seconds between two writes of the figures
 INTERVAL_MAX = 3600.0
@@ -41,6 +42,7 @@ SERVICES_FOLLOWED = 16  # services whose stats are streamed at once
 SERVICE_EVERY = 10.0  # seconds between two looks at a service (the test container's stream is kept)
 SERVICE_SAMPLES = 2  # samples taken of a service at each look: the second has its CPU figure
 JOIN_WAIT = 2.0  # seconds a reader is waited for at the end, once its stream is closed
+CGROUP_EVERY = 1.0  # seconds between two reads of a host run's cgroup (the engine's pace)
 BENCH_SWITCH = "ENVCTL_BENCH_RESOURCES"  # "off": no sampling (bench/resources.py measures its cost)
 
 
@@ -117,11 +119,13 @@ class Sampler:
 
 class ResourceWatch:
     """Samples ``test_container`` and the running services of ``project`` from ``start`` to
-    ``stop``; ``interval`` 0: not at all."""
+    ``stop``; ``interval`` 0: not at all. ``host_cgroup``: a `test --host` run's tests are read
+    from their cgroup instead of a container's stats."""
 
     def __init__(self, run_dir: Path, project: str, test_container: str, *,
                  interval: float = DEFAULT_INTERVAL, open_engine: Callable[[], StatsEngine] = _engine,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, host_cgroup: HostCgroup | None = None) -> None:
+        self.host_cgroup = host_cgroup
         self.run_dir = run_dir
         self.project = project
         self.test_container = test_container
@@ -148,8 +152,31 @@ class ResourceWatch:
             self.series = Series(self.run_dir)
         except OSError as exc:
             say(f"collector {self.run_dir.name}: no resource series: {exc}")
-        self.follow(None, self.test_container)
+        if self.host_cgroup is not None:
+            self._spawn(self._read_cgroup, "envctl-stats-tests")
+        else:
+            self.follow(None, self.test_container)
         self._spawn(self._write, "envctl-resources")
+
+    def _read_cgroup(self) -> None:
+        """A host run's tests, from their cgroup every CGROUP_EVERY seconds (CPU: the time used
+        between two reads, as a percent of one CPU, like the engine's figure)."""
+        from envctl.docker.stats import ContainerStats  # noqa: PLC0415
+        from envctl.runs.host_limits import usage  # noqa: PLC0415
+
+        assert self.host_cgroup is not None  # noqa: S101  # start() runs this only with one
+        before: tuple[float, float] | None = None
+        while True:
+            now, used = time.monotonic(), usage(self.host_cgroup)
+            cpu = None
+            if used.cpu_seconds is not None:
+                if before is not None and now > before[0]:
+                    cpu = max(0.0, (used.cpu_seconds - before[1]) / (now - before[0]) * 100)
+                before = (now, used.cpu_seconds)
+            self.sampler.seen(None, ContainerStats(memory=used.memory_current, peak=used.memory_peak,
+                                                   limit=used.memory_limit, cpu=cpu, pids=used.pids_current))
+            if self._stopped.wait(CGROUP_EVERY):
+                return
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, daemon=True, name=name)

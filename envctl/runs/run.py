@@ -46,6 +46,20 @@ class RunStatus:
         return overdue(self.record)
 
     @property
+    def limits_note(self) -> str | None:
+        """Why a `test --host` run's limits are not applied (no cgroup could be made); None when
+        they are, or it ran in a container (the engine applies them)."""
+        if not self.record.host:
+            return None
+        from envctl.runs.host_files import HostPlan  # noqa: PLC0415
+
+        try:
+            plan = HostPlan.load(self.log_path.parent)
+        except ValueError as exc:
+            return f"cannot tell whether the limits are applied: {exc}"
+        return None if plan is None else plan.limits_note
+
+    @property
     def hook_problem(self) -> str | None:
         """One line when the on_finish hook did not succeed (hook.json beside the log); nothing
         while it runs under a live collector."""

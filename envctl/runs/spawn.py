@@ -147,6 +147,11 @@ def _safe_path(entries: Iterable[str]) -> list[str]:
     return [entry for entry in entries if entry and Path(entry).is_absolute()]
 
 
+def runner_environment() -> dict[str, str]:
+    """A `test --host` run's runner gets the collector's environment, cleaned the same way."""
+    return _environment()
+
+
 def _environment() -> dict[str, str]:
     """The collector's environment: ours, with PYTHONPATH's relative entries dropped (an empty
     one, as in `PYTHONPATH=$PYTHONPATH:/x` with nothing before, puts the current folder ahead of

@@ -127,6 +127,7 @@ class RunRecord:
     parent: str | None = None  # the --shards parent of a shard run
     resumes: str | None = None  # the run whose unfinished tests this one runs (`test --resume`)
     injected: bool = True  # plugin and exchange dir mounted; False: files copied out of the container
+    host: bool = False  # `test --host`: the tests run on this machine under a runner (runs/host_run.py)
     log_cap: int = 200 << 20
     log_bytes: int = 0
     log_cut_bytes: int = 0
@@ -218,7 +219,7 @@ def _check_identity(values: dict[str, Any]) -> None:
         run = values.get(name)
         if run is not None and not (isinstance(run, str) and RUN_ID_PATTERN.fullmatch(run)):
             raise ValueError(f"{name!r} is not a run id")
-    for name in ("isolated", "injected", "cleaned"):
+    for name in ("isolated", "injected", "cleaned", "host"):
         if not isinstance(values.get(name, False), bool):
             raise ValueError(f"{name!r} is not true or false")
 

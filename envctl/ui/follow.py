@@ -48,6 +48,31 @@ def _stream_container(container: str | None, *, tail: int | None = None,
     return copied, True
 
 
+def _stream_live(run_dir: Path, record: RunRecord, *, tail: int | None = None,
+                 write: Callable[[bytes], None] = _write) -> tuple[int, bool]:
+    """The running run's output as it comes: the container's, or for a `test --host` run the log
+    its runner writes, read as it grows until the run is recorded: (bytes copied, complete)."""
+    if not record.host:
+        return _stream_container(record.container, tail=tail, write=write)
+    from envctl.runs.logtimes import last_lines_offset  # noqa: PLC0415
+
+    path = run_dir / OUTPUT_LOG
+    offset = start = 0 if tail is None else last_lines_offset(path, tail, max(256 * 1024, tail * 400))
+    while True:
+        ended = RunRecord.load(run_dir).state.terminal  # looked at first: the last read is whole
+        try:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                while chunk := handle.read(1 << 20):
+                    write(chunk)
+                    offset += len(chunk)
+        except FileNotFoundError:
+            pass
+        if ended:
+            return offset - start, tail is not None
+        time.sleep(0.1)
+
+
 def _print_file(path: Path, offset: int = 0, write: Callable[[bytes], None] = _write) -> None:
     try:
         with path.open("rb") as handle:
@@ -64,7 +89,7 @@ def follow(run_dir: Path) -> int:
 
     try:
         record = control.wait_for(run_dir, until=_started)
-        copied, complete = (0, False) if record.state.terminal else _stream_container(record.container)
+        copied, complete = (0, False) if record.state.terminal else _stream_live(run_dir, record)
         record = control.wait_for(run_dir)
         if not complete:  # the live copy missed the end: the rest is in the recorded log
             _print_file(run_dir / OUTPUT_LOG, offset=copied)
@@ -99,7 +124,7 @@ def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[byte
     if follow and not record.state.terminal:
         record = control.wait_for(run.dir, until=_started)
         if not record.state.terminal:
-            copied, complete = _stream_container(record.container, tail=tail, write=write)
+            copied, complete = _stream_live(run.dir, record, tail=tail, write=write)
             if complete:
                 return
             control.wait_for(run.dir)

@@ -74,6 +74,9 @@ TOOLS = (
                  "shards": {"type": "integer", "minimum": 1, "maximum": 64,
                             "description": "Run N isolated shards at once and merge them."},
                  "no_up": {"type": "boolean", "description": "Do not bring the environment up."},
+                 "host": {"type": "boolean", "description": (
+                     "Run pytest on this machine (the host_command setting) against the environment, "
+                     "with its services' addresses in ENVCTL_<SERVICE>_* variables.")},
              }), "started", read_only=False),
     ToolSpec("status", "Where a run is: state, done/total, counts, rate, ETA, the test running now, "
              "elapsed, limits and its last output lines. Instant; changes nothing.",
@@ -166,7 +169,8 @@ class Tools:
         shards = args.get("shards")
         return self._start(settings, TestOptions(
             pytest_args=tuple(args.get("pytest_args") or ()), detach=True, no_up=bool(args.get("no_up")),
-            shard=args.get("shard"), shards=None if shards is None else int(shards)))
+            shard=args.get("shard"), shards=None if shards is None else int(shards),
+            host=bool(args.get("host"))))
 
     def rerun_failed(self, args: Mapping[str, Any]) -> Answer:
         from envctl.verbs.test import TestOptions  # noqa: PLC0415

@@ -168,6 +168,10 @@ def status_text(status: Any) -> str:
     limits = record.limits
     lines.append(f"limits: memory {format_size(limits.memory)}, cpus {limits.cpus:g}, pids {limits.pids}"
                  + (f", timeout {format_duration(record.timeout)}" if record.timeout else ""))
+    if record.host:
+        note = status.limits_note
+        lines.append("on this machine: " + (f"limits NOT applied: {note}" if note else
+                                            "limits applied (a cgroup of its own)"))
     lines.append(f"logs: `envctl logs {record.id}` (each shard's in turn)" if record.children
                  else f"log: {status.log_path}")
     if status.last_lines:

@@ -120,6 +120,8 @@ def _status_fields(status: RunStatus) -> dict[str, Any]:
         "dependency_events": [asdict(event) for event in record.dependency_events],
         "recorded_by_collector": status.collector_alive,
         "limits": asdict(record.limits),
+        "on_host": record.host,
+        "limits_not_applied": status.limits_note,
         "timeout": record.timeout or None,
         "overdue": None if status.overdue is None else round(status.overdue, 3),
         "hook_problem": status.hook_problem,

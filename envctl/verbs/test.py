@@ -30,6 +30,7 @@ class TestOptions:
     rerun_failed: str | None = None
     resume: str | None = None  # the run whose unfinished tests to run (runs/resume.py)
     force: bool = False  # resume even though the code or the environment changed
+    host: bool = False  # pytest on this machine against the environment (runs/host_run.py)
     as_json: bool = False
 
 
@@ -53,10 +54,14 @@ def check_options(options: TestOptions) -> None:
         others = [flag for flag, given in (("--rerun-failed", options.rerun_failed is not None),
                                            ("--shard", options.shard is not None),
                                            ("--shards", options.shards is not None),
-                                           ("--isolated", options.isolated)) if given]
+                                           ("--isolated", options.isolated),
+                                           ("--host", options.host)) if given]
         if others:
             raise UsageError(f"--resume runs the rest of a run as it ran: it does not combine with "
                              f"{', '.join(others)}")
+    if options.host and options.shards is not None:
+        raise UsageError("--host runs pytest on this machine: --shards does not combine with it",
+                         hint="use pytest-xdist (-n N) for parallel tests on this machine, or --shard K/N")
 
 
 def start_run(settings: Settings, options: TestOptions) -> Started:
@@ -94,7 +99,8 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
         if carried or options.pytest_args:
             notes.append(f"with the options: {' '.join([*carried, *options.pytest_args])}")
     request = RunRequest(pytest_args=args, timeout=settings.run_timeout, memory=settings.memory,
-                         cpus=settings.cpus, pids=settings.pids, no_up=options.no_up, shard=options.shard)
+                         cpus=settings.cpus, pids=settings.pids, no_up=options.no_up, shard=options.shard,
+                         host=options.host, cwd=str(Path.cwd()) if options.host else None)
     if options.shards is not None:
         from envctl.runs.shards import start_shards  # noqa: PLC0415
 

@@ -150,3 +150,15 @@ def test_an_error_in_the_hooks_never_reaches_pytest() -> None:
     watch.pytest_runtest_logstart("t.py::a", None)
     watch.pytest_runtest_logfinish("t.py::a", None)
     assert watch.last == (100 * MIB, 100 * MIB)
+
+
+def test_a_host_run_names_its_own_cgroup(tmp_path: Path) -> None:
+    """On the host envctl names the run's cgroup: the machine's own is never read."""
+    root, proc = tree(tmp_path, {"fs/memory/memory.usage_in_bytes": "5\n",
+                                 "run/memory.usage_in_bytes": "7\n", "run/memory.max_usage_in_bytes": "8\n"},
+                      "4:memory:/\n")
+    run = str(tmp_path / "run")
+    assert cgroup_files(root, proc, chosen=run) == (f"{run}/memory.usage_in_bytes",
+                                                    f"{run}/memory.max_usage_in_bytes")
+    assert cgroup_files(root, proc, chosen="off") is None
+    assert cgroup_files(root, proc, chosen="relative/run") is None

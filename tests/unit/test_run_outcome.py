@@ -214,3 +214,19 @@ def test_a_session_that_ended_by_itself_before_the_deadline_fired_keeps_its_resu
         code: int, session_exit: int | None, state: RunState) -> None:
     """The deadline firing between the container's own exit and the watch's stop is no timeout."""
     assert decide(EndFacts(exit_code=code, deadline_passed=True, session_exit=session_exit)).state is state
+
+
+def test_a_host_runs_end_is_said_in_its_own_words() -> None:
+    """On the host: a killed runner is lost, an OOM names the cgroup, SIGKILL and 127 say 'the tests'."""
+    lost = decide(EndFacts(container_gone=True, on_host=True))
+    assert (lost.state, lost.message) == (RunState.LOST, "the runner on this machine was killed before the "
+                                          "tests' exit was recorded; the results they had written are kept")
+    oom = decide(EndFacts(exit_code=137, oom_killed=True, on_host=True, running_test="t.py::big",
+                          memory_peak=128 << 20, memory_limit=128 << 20))
+    assert (oom.state, oom.message) == (RunState.OOM_KILLED, "the tests ran out of memory (their cgroup's "
+                                        "limit) and were killed while running t.py::big (memory peaked at "
+                                        "128 MiB of its 128 MiB limit)")
+    assert decide(EndFacts(exit_code=137, on_host=True)).message == \
+        "the tests were killed (SIGKILL) from outside envctl, not for memory"
+    assert decide(EndFacts(exit_code=127, on_host=True)).message == \
+        "the test command could not be run on this machine (exit 127)"

@@ -219,3 +219,20 @@ def test_a_shards_run_is_resumed_under_a_new_parent(tmp_path: Path, monkeypatch:
     for detach in (False, True):
         started = verb.start_run(settings_at(tmp_path), TestOptions(resume=RUN_ID, detach=detach))
         assert (started.run_dir, started.notes) == (Path("/runs/p2"), ("note",))
+
+
+def test_a_host_run_carries_the_callers_folder(tmp_path: Path, launches: Launches,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """--host: the request says so, with the folder the tests run in (the caller's)."""
+    monkeypatch.chdir(tmp_path)
+    verb.start_run(settings_at(tmp_path), TestOptions(host=True, detach=True))
+    verb.start_run(settings_at(tmp_path), TestOptions(detach=True))
+    assert [(r.host, r.cwd) for r in launches.requests] == [(True, str(tmp_path)), (False, None)]
+
+
+def test_host_does_not_combine_with_shards_or_resume() -> None:
+    """--host --shards and --host --resume are usage errors that say why."""
+    with pytest.raises(UsageError, match="--shards does not combine with it"):
+        verb.check_options(TestOptions(host=True, shards=2))
+    with pytest.raises(UsageError, match="does not combine with --host"):
+        verb.check_options(TestOptions(host=True, resume="latest"))

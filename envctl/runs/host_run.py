@@ -1,0 +1,289 @@
+"""A `test --host` run, as its collector sees it: the environment brought up as for any run,
+then the tests started on this machine by a runner process (``host_runner``) with the services'
+addresses in their environment, followed to their end and recorded through the lifecycle.
+
+The runner lives in a session of its own and keeps the tests' exit code (``host-exit.json``), so
+the run outlives this collector: one that takes over finds the runner (``runner.json``: pid and
+start time), waits for it, and records its result. A runner that is gone with no exit code
+written ends the run `lost`, with every result the tests had written; whatever they left
+running is killed (their cgroup, else their process group).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from envctl.errors import CancelRequestedError, EnvctlError
+from envctl.runs import exchange, host_limits, lifecycle
+from envctl.runs.cancel import CancelWatch
+from envctl.runs.collector_log import say
+from envctl.runs.container import PLUGIN_DIR, XDIST_WORKERS, auto_workers, container_name
+from envctl.runs.deadline import DeadlineWatch, host_deadline
+from envctl.runs.dependency_watch import DependencyWatch
+from envctl.runs.host_files import HostExit, HostPlan, RunnerFile
+from envctl.runs.host_process import kill_group, signal_group
+from envctl.runs.outcome import EndFacts
+from envctl.runs.progress import read_progress
+from envctl.runs.remainder import SELECT_FILE, SELECT_VARIABLE
+from envctl.runs.resource_watch import ResourceWatch, sampling_interval
+from envctl.runs.state import Counts, RunRecord, RunState
+from envctl.runs.store import COLLECTOR_LOG, OUTPUT_LOG
+
+RUNNER_MODULE = "envctl.runs.host_runner"
+RUNNER_START_WAIT = 30.0  # seconds a runner has to write runner.json once started
+POLL = 0.1  # seconds between two looks at the runner while the tests run
+# The graces of `envctl stop` (control.STOP_ESCALATION): the first signal goes to the runner.
+STOP_ESCALATION = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
+MEMORY_VARIABLE = "ENVCTL_MEMORY_CGROUP"  # envctl_memory.CHOSEN_VARIABLE, spelled again (never imported)
+
+
+def variables(run_dir: Path, record: RunRecord, addresses: Mapping[str, str],
+              environ: Mapping[str, str], cgroup: host_limits.HostCgroup | None) -> dict[str, str]:
+    """What the tests' environment gains: the services' addresses (ENVCTL_<SERVICE>_*), envctl's
+    plugin (its events, progress and JUnit), a shard's share, a resume's selection, `-n auto`'s
+    worker count under the CPU limit, and the memory cgroup the plugin reads per test."""
+    added = dict(addresses)
+    path = environ.get("PYTHONPATH", "")
+    plugins = environ.get("PYTEST_PLUGINS", "")
+    added |= {
+        "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), *([path] if path else [])]),
+        "PYTEST_PLUGINS": ",".join([*([plugins] if plugins else []), "envctl_progress"]),
+        "ENVCTL_PROGRESS_DIR": str(exchange.box(run_dir)),
+        "ENVCTL_RUN_ID": record.id,
+        MEMORY_VARIABLE: (cgroup.memory_dir() or "off") if cgroup is not None else "off",
+    }
+    if XDIST_WORKERS not in environ:
+        added[XDIST_WORKERS] = str(auto_workers(record.limits.cpus))
+    if record.shard:
+        added |= {"ENVCTL_SHARD": record.shard,
+                  "ENVCTL_DURATIONS": str(run_dir / exchange.INPUT_DIR / exchange.DURATIONS_FILE)}
+    if record.resumes is not None and (run_dir / exchange.INPUT_DIR / SELECT_FILE).exists():
+        added[SELECT_VARIABLE] = str(run_dir / exchange.INPUT_DIR / SELECT_FILE)
+    return added
+
+
+def run_host(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
+    """Start the tests on this machine (unless a runner was started already), follow them, record
+    their end."""
+    try:
+        plan = HostPlan.load(run_dir)
+    except ValueError as exc:
+        return lifecycle.finish(run_dir, EndFacts(infra_error=f"the host run's plan: {exc}",
+                                                  cancel_requested=cancel()))
+    if plan is None:
+        if cancel():
+            return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
+        try:
+            plan = _start(run_dir, record, cancel)
+        except CancelRequestedError:
+            return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
+        except EnvctlError as exc:
+            return lifecycle.finish(run_dir, EndFacts(infra_error=exc.message, cancel_requested=cancel()))
+    runner = _await_runner(run_dir)
+    if runner is None:
+        return lifecycle.finish(run_dir, EndFacts(
+            cancel_requested=cancel(),
+            infra_error=f"the runner on this machine never started (see {COLLECTOR_LOG})"))
+    return _follow(run_dir, lifecycle.mark_running(run_dir, runner.started_at), plan, runner, cancel)
+
+
+def _start(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> HostPlan:
+    """The environment up and ready, the plan written, the runner started."""
+    from envctl.env.endpoints import project_endpoints  # noqa: PLC0415
+    from envctl.runs.fingerprint import Recorder  # noqa: PLC0415
+    from envctl.runs.launch import environment_from_file  # noqa: PLC0415
+
+    env, request = environment_from_file(run_dir)
+    fingerprinting = Recorder(run_dir, env.settings)
+    try:
+        with env.start_lock(cancelled=cancel):
+            if not request.no_up:
+                env.ensure_up(cancelled=cancel)
+            fingerprinting.environment(env)
+        addresses = project_endpoints(env.project, timeout=env.settings.docker_timeout).variables()
+    except EnvctlError:
+        fingerprinting.environment(None)
+        raise
+    if cancel():
+        raise CancelRequestedError("the run was cancelled before its tests started")
+    made = host_limits.make(record.id, record.limits)
+    cgroup = made if isinstance(made, host_limits.HostCgroup) else None
+    note = made if isinstance(made, str) else None
+    if note:
+        say(f"collector {run_dir.name}: {note}")
+    plan = HostPlan(tuple(record.command), variables(run_dir, record, addresses, os.environ, cgroup),
+                    request.cwd, record.timeout, record.log_cap, cgroup, note)
+    plan.store(run_dir)  # before the runner: a collector that takes over never starts a second one
+    _spawn_runner(run_dir)
+    return plan
+
+
+def _spawn_runner(run_dir: Path) -> None:
+    """The runner, in a session of its own (it outlives this process), its own output into
+    collector.log; never with the current folder on its import path (-P)."""
+    from envctl.runs.spawn import runner_environment  # noqa: PLC0415
+
+    log = os.open(run_dir / COLLECTOR_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    try:
+        subprocess.Popen([sys.executable, "-P", "-m", RUNNER_MODULE, str(run_dir)],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                         env=runner_environment(), close_fds=True)
+    finally:
+        os.close(log)
+
+
+def _await_runner(run_dir: Path) -> RunnerFile | None:
+    """The runner as it wrote itself down; None when it never did within RUNNER_START_WAIT, or its
+    file is damaged."""
+    deadline = time.monotonic() + RUNNER_START_WAIT
+    while True:
+        try:
+            runner = RunnerFile.load(run_dir)
+        except ValueError as exc:
+            say(f"collector {run_dir.name}: {exc}")
+            return None
+        if runner is not None or time.monotonic() > deadline:
+            return runner
+        time.sleep(POLL / 2)
+
+
+def _follow(run_dir: Path, record: RunRecord, plan: HostPlan, runner: RunnerFile,
+            cancel: CancelWatch) -> RunRecord:
+    if record.state.terminal:
+        return record
+    stop = Stopper(run_dir, runner)
+    cancel.on_cancel = stop
+    if cancel():
+        stop()
+    overtime = DeadlineWatch(host_deadline(record), stop)
+    overtime.start()
+    name = container_name(record.project, record.service, record.id)  # no such container: none excluded
+    watch = DependencyWatch(record.project, name, run_dir)
+    watch.start(since=record.started_at)
+    resources = ResourceWatch(run_dir, record.project, name, interval=sampling_interval(run_dir),
+                              host_cgroup=plan.cgroup)
+    resources.start()
+    ended = _await_exit(run_dir, runner)
+    deadline_passed = overtime.stop()
+    resources.stop()
+    if ended is None:  # the runner is gone and wrote nothing: what it started goes too
+        _kill_the_rest(run_dir, plan, runner)
+        ended_at = time.time()
+        log_bytes = _size(run_dir / OUTPUT_LOG)
+        lifecycle.mark_collecting(run_dir, log_bytes=log_bytes, log_cut_bytes=0, log_error=(
+            "the runner was killed: the output's end may be missing"))
+    else:
+        ended_at = ended.ended_at
+        lifecycle.mark_collecting(run_dir, log_bytes=ended.log_bytes, log_cut_bytes=ended.log_cut_bytes,
+                                  log_error=ended.log_error)
+    refused = exchange.copy_results(run_dir)
+    for problem in refused:
+        say(f"collector {run_dir.name}: refused {problem}")
+    since = record.started_at or record.created_at
+    events = [e for e in watch.stop() if since - 1.0 <= e.at <= ended_at + 1.0]
+    usage = host_limits.usage(plan.cgroup) if plan.cgroup is not None else None
+    facts = EndFacts(
+        exit_code=ended.exit_code if ended else None, container_gone=ended is None, on_host=True,
+        oom_killed=bool(usage and usage.oom_kills), session_exit=exchange.session_exit(run_dir),
+        cancel_requested=cancel.requested_before(ended_at),
+        timed_out=ended is not None and ended.timed_out, deadline_passed=deadline_passed,
+        running_test=exchange.running_test(run_dir), dependency_events=tuple(events),
+        memory_peak=usage.memory_peak if usage else None,
+        memory_limit=usage.memory_limit if usage else None)
+    return lifecycle.finish(run_dir, facts, _counts(run_dir), refused)
+
+
+def _await_exit(run_dir: Path, runner: RunnerFile) -> HostExit | None:
+    """The tests' end as the runner wrote it; None when the runner is gone without writing it."""
+    while True:
+        try:
+            ended = HostExit.load(run_dir)
+        except ValueError as exc:
+            say(f"collector {run_dir.name}: {exc}")
+            return None
+        if ended is not None:
+            runner.runner.reap()
+            return ended
+        if not runner.runner.running():
+            runner.runner.reap()
+            with contextlib.suppress(ValueError):  # written as it ended, after our last look
+                return HostExit.load(run_dir)
+            return None
+        time.sleep(POLL)
+
+
+def _kill_the_rest(run_dir: Path, plan: HostPlan, runner: RunnerFile) -> None:
+    """Whatever the tests left running once their runner is gone (its group, its cgroup)."""
+    current = RunnerFile.load(run_dir) or runner
+    if current.tests is not None:
+        kill_group(current.tests)
+    if plan.cgroup is not None:
+        host_limits.kill_all(plan.cgroup)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _counts(run_dir: Path) -> Counts:
+    return read_progress(run_dir).counts
+
+
+class Stopper:
+    """A stop, as `envctl stop` does it for a container: interrupt the runner (it passes one
+    SIGINT to the tests), then terminate and kill the tests' group, each after its grace."""
+
+    def __init__(self, run_dir: Path, runner: RunnerFile) -> None:
+        self.run_dir = run_dir
+        self.runner = runner
+        self.started = False
+
+    def __call__(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        import threading  # noqa: PLC0415
+
+        threading.Thread(target=self._escalate, daemon=True, name="envctl-host-stop").start()
+
+    def _escalate(self) -> None:
+        for signum, grace in STOP_ESCALATION:
+            current = RunnerFile.load(self.run_dir) or self.runner
+            if signum == signal.SIGINT and current.runner.running():
+                with contextlib.suppress(OSError):
+                    os.kill(current.runner.pid, signum)
+            elif current.tests is not None:
+                signal_group(current.tests, signum)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                tests_ended = current.tests is not None and not current.tests.running()
+                if tests_ended or not current.runner.running():
+                    return
+                time.sleep(POLL)
+
+
+def clean_host(run_dir: Path, record: RunRecord) -> None:
+    """Once the record is final: anything the tests left in their cgroup is killed and the cgroup
+    removed (what stays is said; `envctl gc` tries again)."""
+    if not record.state.terminal or record.state is RunState.STARTING:
+        return
+    try:
+        plan = HostPlan.load(run_dir)
+    except ValueError:
+        return
+    if plan is None or plan.cgroup is None:
+        return
+    host_limits.kill_all(plan.cgroup)
+    left = host_limits.remove(plan.cgroup)
+    if left:
+        say(f"collector {run_dir.name}: {left}")
