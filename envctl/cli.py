@@ -424,16 +424,11 @@ def gc(
              "older than this (e.g. 2h).")] = None,
 ) -> int:
     """Rotate run records (keep_runs, max_age); with --older-than, remove stale isolated projects."""
+    from envctl.ui.render import gc_lines  # noqa: PLC0415
     from envctl.verbs import gc as gc_verb  # noqa: PLC0415
 
     age = gc_verb.older_than_seconds(older_than)  # a bad value is the first answer, before any change
-    settings = resolve_settings()
-    removed = gc_verb.rotate_runs(settings)
-    print(f"envctl: removed {len(removed)} run(s)" + (f": {', '.join(removed)}" if removed else ""),
-          file=sys.stderr)
-    if age is not None:
-        for project, objects in gc_verb.remove_projects(settings, age).items():
-            print(f"envctl: removed isolated project {project}: {objects}", file=sys.stderr)
+    print("\n".join(gc_lines(gc_verb.collect(resolve_settings(), age))), file=sys.stderr)
     return 0
 
 

@@ -287,3 +287,39 @@ def clean_host(run_dir: Path, record: RunRecord) -> None:
     left = host_limits.remove(plan.cgroup)
     if left:
         say(f"collector {run_dir.name}: {left}")
+
+
+STRAY_AFTER = 300.0  # seconds: an empty cgroup of a run not in this log dir this old is no start's
+
+
+def sweep_cgroups(log_dir: Path, now: float | None = None) -> list[str]:
+    """`envctl gc`: remove the host-run cgroups a run left (its collector killed before its clean
+    up, a machine that lost power): those of this log dir's runs that ended or are gone, and
+    empty ones of runs elsewhere, once they are old (another project's run may be starting in
+    one); the run ids whose cgroups went."""
+    from envctl.errors import DamagedRunError  # noqa: PLC0415
+
+    removed = []
+    moment = time.time() if now is None else now
+    for cgroup in host_limits.leftovers():
+        try:
+            record: RunRecord | None = RunRecord.load(log_dir / cgroup.run_id)
+        except FileNotFoundError:
+            record = None
+        except (DamagedRunError, OSError):
+            continue
+        if record is not None and not record.state.terminal:
+            continue
+        if record is None and (host_limits.pids(cgroup) or moment - _made_at(cgroup) < STRAY_AFTER):
+            continue
+        host_limits.kill_all(cgroup)
+        if host_limits.remove(cgroup) is None:
+            removed.append(cgroup.run_id)
+    return removed
+
+
+def _made_at(cgroup: host_limits.HostCgroup) -> float:
+    try:
+        return Path(cgroup.paths[0]).stat().st_mtime
+    except OSError:
+        return 0.0

@@ -82,11 +82,16 @@ class Runner:
         reader = threading.Thread(target=self.read, args=(proc.stdout.fileno(),), daemon=True,
                                   name="envctl-host-output")
         reader.start()
+        deadline = threading.Thread(target=self.hold_deadline, args=(proc,), daemon=True,
+                                    name="envctl-host-deadline")
         if self.plan.timeout > 0:
-            threading.Thread(target=self.hold_deadline, args=(proc,), daemon=True,
-                             name="envctl-host-deadline").start()
+            deadline.start()
         code = proc.wait()
+        if self.timed_out:  # its marker is written before the exit, as in a container
+            deadline.join(GRACE_INTERRUPT + 2 * GRACE_TERMINATE)
         reader.join(DRAIN)
+        if not reader.is_alive():  # else a daemon the tests left holds it: the runner's exit closes it
+            proc.stdout.close()
         if self.timed_out:
             return self.end(TIMED_OUT_EXIT)
         return self.end(code if code >= 0 else 128 - code)

@@ -299,3 +299,14 @@ def watch_run(run: Any, *, interval: float = 0.5, plain_every: float = 5.0) -> N
     finally:
         if live is not None:
             live.stop()
+
+
+def gc_lines(collected: Any) -> list[str]:
+    """What `envctl gc` removed (verbs.gc.Collected), a line each."""
+    runs = collected.runs
+    lines = [f"envctl: removed {len(runs)} run(s)" + (f": {', '.join(runs)}" if runs else "")]
+    lines += [f"envctl: removed isolated project {project}: {objects}"
+              for project, objects in collected.projects.items()]
+    if collected.cgroups:
+        lines.append(f"envctl: removed the cgroups of host run(s) {', '.join(collected.cgroups)}")
+    return lines

@@ -13,10 +13,23 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Collected:
-    """What gc removed: run ids, and {isolated project: what of it}."""
+    """What gc removed: run ids, {isolated project: what of it}, and the run ids whose host-run
+    cgroups went (runs/host_run.sweep_cgroups)."""
 
     runs: list[str]
     projects: dict[str, str] = field(default_factory=dict)
+    cgroups: list[str] = field(default_factory=list)
+
+
+def collect(settings: Settings, older_than: float | None) -> Collected:
+    """Rotate the runs, remove the cgroups ended host runs left and, with ``older_than``, the
+    isolated projects crashed runs left."""
+    from envctl.runs.host_run import sweep_cgroups  # noqa: PLC0415
+
+    runs = rotate_runs(settings)
+    cgroups = sweep_cgroups(settings.resolved_log_dir)
+    projects = remove_projects(settings, older_than) if older_than is not None else {}
+    return Collected(runs, projects, cgroups)
 
 
 def older_than_seconds(older_than: str | None) -> float | None:

@@ -1,17 +1,26 @@
-"""A host run's pieces that need no engine: the tests' variables and the command run."""
+"""A host run's pieces that need no engine: the tests' variables, the command run, the
+runner's word read back (or its absence), a damaged plan."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
-from envctl.runs import exchange
+import pytest
+
+from envctl.runs import exchange, host_limits, host_run
+from envctl.runs.cancel import CancelWatch
 from envctl.runs.container import PLUGIN_DIR
+from envctl.runs.host_files import HostExit, RunnerFile
 from envctl.runs.host_limits import HostCgroup
+from envctl.runs.host_process import ProcessId
 from envctl.runs.host_run import variables
 from envctl.runs.launch import host_command
-from envctl.runs.state import Limits, RunRecord
-from tests.unit.run_dirs import RUN_ID, settings_at
+from envctl.runs.state import Limits, RunRecord, RunState
+from tests.unit.run_dirs import RUN_ID, make_run, settings_at
 
 
 def record(**changes: object) -> RunRecord:
@@ -67,6 +76,63 @@ def test_the_command_is_the_setting_else_the_pytest_beside_python(tmp_path: Path
     (bin_dir / "pytest").write_text("#!/bin/sh\n")
     (bin_dir / "pytest").chmod(0o755)
     assert host_command(settings, python, which=lambda _name: None) == (str(bin_dir / "pytest"),)
-    from dataclasses import replace  # noqa: PLC0415
 
     assert host_command(replace(settings, host_command=("tox", "-e", "py")), python) == ("tox", "-e", "py")
+
+
+def test_the_exit_is_the_runners_word_or_lost_when_it_is_gone(tmp_path: Path) -> None:
+    """host-exit.json when written; None once the runner is gone without it (a reused pid or a
+    zombie is gone too)."""
+
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    known = ProcessId.of(gone.pid)
+    assert known is not None
+    gone.wait()
+    runner = RunnerFile(known, 1.0)
+    assert host_run._await_exit(tmp_path, runner) is None
+    HostExit(5, 2.0).store(tmp_path)
+    assert host_run._await_exit(tmp_path, runner) == HostExit(5, 2.0)
+
+
+def test_a_runner_that_never_wrote_itself_down_is_none(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No runner.json within the wait, or a damaged one: None (the run ends infra-error)."""
+    monkeypatch.setattr(host_run, "RUNNER_START_WAIT", 0.0)
+    assert host_run._await_runner(tmp_path) is None
+    (tmp_path / "runner.json").write_text("[]")
+    assert host_run._await_runner(tmp_path) is None
+
+
+def test_a_damaged_plan_ends_the_run_as_an_infra_error(tmp_path: Path) -> None:
+    """A host.json that cannot be read: infra-error saying so; nothing is started."""
+    run_dir = make_run(tmp_path, container=None)
+    (run_dir / "host.json").write_text('{"argv": []}')
+    with CancelWatch(run_dir) as cancel:
+        ended = host_run.run_host(run_dir, RunRecord.load(run_dir), cancel)
+    assert (ended.state, ended.message) == (RunState.INFRA_ERROR, "the host run's plan: argv is empty")
+
+
+def test_gc_sweeps_the_cgroups_of_ended_or_gone_runs_only(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ended run: removed; running run: kept; no run here: removed only empty and old."""
+    ended = make_run(tmp_path, "20260101-000000-aaaa", exit_code=0)
+    make_run(tmp_path, "20260101-000000-bbbb")
+    groups = {}
+    for run_id in ("20260101-000000-aaaa", "20260101-000000-bbbb", "20260101-000000-cccc",
+                   "20260101-000000-dddd", "20260101-000000-eeee"):
+        folder = tmp_path / "cg" / f"envctl-{run_id}"
+        folder.mkdir(parents=True)
+        groups[run_id] = HostCgroup(1, (str(folder),))
+    old = 1.0e9 + host_run.STRAY_AFTER + 1
+    for run_id in ("20260101-000000-cccc", "20260101-000000-dddd"):
+        os.utime(groups[run_id].paths[0], (1.0e9, 1.0e9))
+    busy = {"20260101-000000-dddd"}
+    removed: list[str] = []
+    monkeypatch.setattr(host_limits, "leftovers", lambda: list(groups.values()))
+    monkeypatch.setattr(host_limits, "pids", lambda g: [7] if g.run_id in busy else [])
+    monkeypatch.setattr(host_limits, "kill_all", lambda g: None)
+    monkeypatch.setattr(host_limits, "remove", lambda g: removed.append(g.run_id))
+    os.utime(groups["20260101-000000-eeee"].paths[0], (old, old))
+    assert host_run.sweep_cgroups(ended.parent, now=old) == ["20260101-000000-aaaa", "20260101-000000-cccc"]
+    assert removed == ["20260101-000000-aaaa", "20260101-000000-cccc"]
