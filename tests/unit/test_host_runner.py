@@ -1,0 +1,99 @@
+"""The runner of a host run, with real child processes and no engine: the exit code kept, the
+output in the log, the timeout held, a stop passed on once, a command that cannot start."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from envctl.runs import exchange, host_runner
+from envctl.runs.host_files import HostExit, HostPlan, RunnerFile
+from envctl.runs.store import OUTPUT_LOG
+from tests.unit.run_dirs import RUN_ID
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Iterator[Path]:
+    """A run directory and its exchange folder; the signal handlers the runner sets put back."""
+    folder = tmp_path / RUN_ID
+    folder.mkdir()
+    exchange.create_dirs(folder)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield folder
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+
+
+def plan(run_dir: Path, script: str, *, timeout: float = 0.0) -> None:
+    HostPlan((sys.executable, "-c", script), {"FROM_PLAN": "yes"}, str(run_dir), timeout,
+             1 << 20).store(run_dir)
+
+
+def test_the_exit_code_and_output_are_kept(run_dir: Path) -> None:
+    """Output (stdout and stderr) in the log, the plan's variables seen, the code in host-exit.json."""
+    plan(run_dir, "import os, sys; print('out', os.environ['FROM_PLAN']); print('err', file=sys.stderr); "
+                  "sys.exit(3)")
+    assert host_runner.main([str(run_dir)]) == 3
+    ended = HostExit.load(run_dir)
+    assert ended is not None
+    assert (ended.exit_code, ended.timed_out, ended.log_error) == (3, False, None)
+    assert sorted((run_dir / OUTPUT_LOG).read_text().split("\n")) == ["", "err", "out yes"]
+    runner = RunnerFile.load(run_dir)
+    assert runner is not None
+    assert runner.tests is not None
+    assert runner.tests.running() is False
+
+
+def test_a_killing_signal_is_128_plus_it(run_dir: Path) -> None:
+    """Tests killed by SIGKILL: 137, as a container's exit says it."""
+    plan(run_dir, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert host_runner.main([str(run_dir)]) == 137
+
+
+def test_the_timeout_stops_the_tests_and_leaves_the_marker(run_dir: Path) -> None:
+    """Past the timeout: interrupted (pytest writes its reports), 124, timeout.json in the exchange folder."""
+    script = "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')\n"
+    plan(run_dir, script + "    raise SystemExit(2)", timeout=0.5)
+    assert host_runner.main([str(run_dir)]) == host_runner.TIMED_OUT_EXIT
+    ended = HostExit.load(run_dir)
+    assert ended is not None
+    assert (ended.exit_code, ended.timed_out) == (124, True)
+    assert json.loads((exchange.box(run_dir) / exchange.TIMEOUT_FILE).read_text())["timeout"] == 0.5
+    assert "interrupted" in (run_dir / OUTPUT_LOG).read_text()
+
+
+def test_a_command_that_cannot_start_is_127(run_dir: Path) -> None:
+    """No such program: 127, and the log says why."""
+    HostPlan(("/nonexistent/pytest",), {}, str(run_dir), 0.0, 1 << 20).store(run_dir)
+    assert host_runner.main([str(run_dir)]) == 127
+    assert "cannot start '/nonexistent/pytest' on this machine" in (run_dir / OUTPUT_LOG).read_text()
+
+
+def test_no_plan_or_a_damaged_one_is_a_usage_error(run_dir: Path) -> None:
+    """Without a readable host.json the runner starts nothing and says so (exit 2)."""
+    assert host_runner.main([str(run_dir)]) == 2
+    (run_dir / "host.json").write_text("{")
+    assert host_runner.main([str(run_dir)]) == 2
+    assert host_runner.main([]) == 2
+    assert not (run_dir / "host-exit.json").exists()
+
+
+def test_one_sigint_reaches_the_tests_however_many_are_sent(run_dir: Path) -> None:
+    """A stop interrupts once: a second SIGINT would cut pytest's reports short."""
+    plan(run_dir, "import signal, time\nseen = []\nsignal.signal(signal.SIGINT, lambda *a: seen.append(1))\n"
+                  "open('ready', 'w').close()\ntime.sleep(1.5)\nprint('interrupts', len(seen))")
+    runner = subprocess.Popen([sys.executable, "-m", host_runner.__name__, str(run_dir)], cwd=run_dir)
+    deadline = time.monotonic() + 30
+    while not (run_dir / "ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    runner.send_signal(signal.SIGINT)
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=30) == 0
+    assert "interrupts 1" in (run_dir / OUTPUT_LOG).read_text()
