@@ -29,9 +29,12 @@ from envctl.units import parse_duration, parse_size
 ENV_PREFIX = "ENVCTL_"
 # Variables under these prefixes belong to the setup scripts and the test suite, not to settings.
 _ENV_NOT_SETTINGS = ("ENVCTL_SETUP_", "ENVCTL_BENCH_", "ENVCTL_CI_")
-# The on_finish hook's own variables (envctl.runs.hook): a hook that calls envctl keeps them.
+# The on_finish hook's own variables (envctl.runs.hook), and those the plugin reads that a
+# `test --host` run hands the tests (runs/host_run.py): a hook or a test that calls envctl keeps them.
 _ENV_NOT_SETTINGS_NAMES = frozenset({"ENVCTL_PROJECT_DIR", "ENVCTL_RUN_ID", "ENVCTL_RUN_STATE",
-                                     "ENVCTL_EXIT_CODE", "ENVCTL_RUN_DIR", "ENVCTL_SUMMARY"})
+                                     "ENVCTL_EXIT_CODE", "ENVCTL_RUN_DIR", "ENVCTL_SUMMARY",
+                                     "ENVCTL_PROGRESS_DIR", "ENVCTL_MEMORY_CGROUP", "ENVCTL_SHARD",
+                                     "ENVCTL_DURATIONS", "ENVCTL_SELECT"})
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,26 @@ def test_the_hooks_own_variables_are_not_settings(tmp_path: Path) -> None:
     assert set(settings.sources.values()) == {"default"}
 
 
+def test_a_host_runs_variables_are_not_settings(tmp_path: Path) -> None:
+    """A test run by `test --host` that calls envctl keeps the plugin's variables: no error."""
+    names = ("ENVCTL_PROGRESS_DIR", "ENVCTL_MEMORY_CGROUP", "ENVCTL_SHARD", "ENVCTL_DURATIONS",
+             "ENVCTL_SELECT", "ENVCTL_WEB_PORT", "ENVCTL_WEB_URL")
+    settings = load_settings(tmp_path, environ=dict.fromkeys(names, "x"))
+    assert set(settings.sources.values()) == {"default"}
+
+
+def test_host_command_and_resource_interval(tmp_path: Path) -> None:
+    """host_command: empty by default (found at the run), split like a shell; resource_interval:
+    a duration from 0 (off) to an hour."""
+    assert load_settings(tmp_path, environ={}).host_command == ()
+    assert load_settings(tmp_path, environ={"ENVCTL_HOST_COMMAND": "tox -e 'py 3'"}).host_command == \
+        ("tox", "-e", "py 3")
+    assert load_settings(tmp_path, environ={"ENVCTL_RESOURCE_INTERVAL": "5s"}).resource_interval == 5.0
+    assert load_settings(tmp_path, environ={"ENVCTL_RESOURCE_INTERVAL": "0"}).resource_interval == 0.0
+    with pytest.raises(ConfigError, match="at most 3600s"):
+        load_settings(tmp_path, environ={"ENVCTL_RESOURCE_INTERVAL": "2h"})
+
+
 def test_the_history_file_is_beside_the_runs_unless_set(tmp_path: Path) -> None:
     """history_file: unset or empty, history.jsonl in log_dir (wherever that is); a relative one
     under the project directory; it reaches a background process through to_json."""
