@@ -184,10 +184,24 @@ def check_log_dir(settings: Settings) -> list[Check]:
     return [disk, writable]
 
 
+def check_host_limits(settings: Settings) -> Check:
+    """Whether `test --host` can apply the limits here: a cgroup made (and removed at once)."""
+    from envctl.runs import host_limits  # noqa: PLC0415
+    from envctl.runs.ids import new_run_id  # noqa: PLC0415
+    from envctl.runs.state import Limits  # noqa: PLC0415
+
+    made = host_limits.make(new_run_id(), Limits(settings.memory, settings.cpus, settings.pids))
+    if isinstance(made, str):
+        return Check("host limits", CheckStatus.WARN, f"`test --host` runs without limits here: {made}")
+    host_limits.remove(made)
+    return Check("host limits", CheckStatus.OK,
+                 f"`test --host` runs under the limits (a cgroup v{made.version} of its own)")
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a person would fix them."""
     engine, engine_ok = check_engine()
     return [engine, check_compose(settings), *check_images(settings, engine_ok),
-            *check_log_dir(settings)]
+            *check_log_dir(settings), check_host_limits(settings)]
 
 

@@ -1,5 +1,6 @@
 """`envctl doctor`'s check of the test service: every way it would hand its container the host,
-with its compose key, refused or allowed (no engine: the configuration is given)."""
+with its compose key, refused or allowed (no engine: the configuration is given); and whether
+`test --host` can apply the limits (the cgroup's making faked)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from envctl.docker.models import ComposeProject
-from envctl.doctor import CheckStatus, check_test_service
+from envctl.doctor import CheckStatus, check_host_limits, check_test_service
+from envctl.runs import host_limits
 from envctl.settings import load_settings
 
 CONFIG = {"services": {"test": {"image": "x", "privileged": True, "cap_add": ["MKNOD"], "pid": "host",
@@ -44,3 +46,21 @@ def test_doctor_warns_when_all_is_allowed_and_passes_a_safe_service(
         "pid: host (host-pid); cap_add: MKNOD (capabilities)"))
     safe = check_test_service(load_settings(tmp_path, environ={"ENVCTL_TEST_SERVICE": "db"}), project)
     assert (safe.status, safe.detail, safe.hint) == (CheckStatus.OK, "db", "")
+
+
+def test_host_limits_warn_with_the_reason_or_pass_with_the_version(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cgroup: a warning saying why; one made: ok, and it is removed at once."""
+    settings = load_settings(tmp_path, environ={})
+    refused = "cannot create a cgroup: Permission denied"
+    monkeypatch.setattr(host_limits, "make", lambda run_id, limits: refused)
+    check = check_host_limits(settings)
+    assert (check.status, check.detail) == (CheckStatus.WARN, "`test --host` runs without limits here: "
+                                            "cannot create a cgroup: Permission denied")
+    removed: list[host_limits.HostCgroup] = []
+    made = host_limits.HostCgroup(2, ("/sys/fs/cgroup/envctl/envctl-20260101-000000-abcd",))
+    monkeypatch.setattr(host_limits, "make", lambda run_id, limits: made)
+    monkeypatch.setattr(host_limits, "remove", removed.append)
+    check = check_host_limits(settings)
+    assert (check.status, check.detail, removed) == (
+        CheckStatus.OK, "`test --host` runs under the limits (a cgroup v2 of its own)", [made])
