@@ -140,6 +140,21 @@ def test_results_are_readable_by_a_non_root_host_user(host_user: HostUser, user_
     assert as_user(host_user, user_project, "down").returncode == 0
 
 
+@pytest.mark.parametrize("user_project", ["root"], indirect=True)
+def test_a_host_run_as_a_user_says_its_limits_are_not_applied(host_user: HostUser, user_project) -> None:  # type: ignore[no-untyped-def]
+    """`test --host` by a user who may make no cgroup: the tests run, unlimited, and status says so."""
+    path, env = user_project
+    command = {"ENVCTL_HOST_COMMAND": f"{host_user.python} -m pytest"}
+    ran = as_user(host_user, (path, env | command), "test", "--host", "--", "-q", "suite")
+    assert ran.returncode == 1, ran.output
+    status = json.loads(as_user(host_user, user_project, "status", "--json").stdout)
+    assert (status["state"], status["on_host"], status["progress"]["passed"]) == ("failed", True, 1)
+    assert status["limits_not_applied"].startswith("cannot create a cgroup under /sys/fs/cgroup"), status
+    text = as_user(host_user, user_project, "status").stdout
+    assert "on this machine: limits NOT applied: cannot create a cgroup" in text
+    assert as_user(host_user, user_project, "down").returncode == 0
+
+
 LEAVE_STUCK = """import os, pathlib
 
 def test_leaves_a_folder_the_host_user_cannot_remove():
