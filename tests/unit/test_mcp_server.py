@@ -204,11 +204,14 @@ def test_start_run_maps_its_arguments(running: Path, monkeypatch: pytest.MonkeyP
     answer = Tools(running.parent.parent).start_run({"pytest_args": ["-k", "x"], "cpus": 2, "pids": 50,
                                                      "shards": 2})
     assert seen[0][:2] == (2.0, 50)
-    assert (seen[0][2].pytest_args, seen[0][2].detach, seen[0][2].shards) == (("-k", "x"), True, 2)
+    assert (seen[0][2].pytest_args, seen[0][2].detach, seen[0][2].shards, seen[0][2].host) == \
+        (("-k", "x"), True, 2, False)
     assert answer.data["id"] == RUN_ID
     assert answer.summary == f"run {RUN_ID} started (a note); call wait(run_id={RUN_ID!r}) until it has ended"
     answer = Tools(running.parent.parent).rerun_failed({"run_id": RUN_ID})
     assert seen[1][2].rerun_failed == RUN_ID
+    Tools(running.parent.parent).start_run({"host": True})
+    assert (seen[2][2].host, seen[2][2].shards) == (True, None)
 
 
 def test_status_runs_and_stop(running: Path, monkeypatch: pytest.MonkeyPatch) -> None:
