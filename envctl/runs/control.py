@@ -9,14 +9,15 @@ call it. Readers (`status`, `logs`, `runs`, `report`) never do.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from envctl.errors import EnvctlError, WaitTimeoutError
+from envctl.errors import DamagedRunError, EnvctlError, WaitTimeoutError
 from envctl.runs.spawn import spawn_collector
-from envctl.runs.state import RunRecord, RunState
+from envctl.runs.state import RunRecord, RunState, load_shard
 from envctl.runs.store import CANCEL_FILE, collector_alive
 
 STOP_ESCALATION = (("SIGINT", 10.0), ("SIGTERM", 5.0), ("SIGKILL", 5.0))
@@ -47,15 +48,15 @@ def take_over(run_dir: Path) -> bool:
         children = [run_dir.parent / child for child in record.children]
         if collector_alive(run_dir):
             return False
-        orphans = [c for c in children if not _done(c) and not collector_alive(c)]
+        orphans = [c for c in children if not _done(c, record) and not collector_alive(c)]
         return spawn_collector(*orphans, parent=run_dir)
     if collector_alive(run_dir):
         return False
     return spawn_collector(run_dir)
 
 
-def _done(run_dir: Path) -> bool:
-    record = RunRecord.load(run_dir)
+def _done(run_dir: Path, parent: RunRecord) -> bool:
+    record = load_shard(run_dir, parent)  # a shard whose record is gone is lost: done
     return record.state.terminal and record.cleaned
 
 
@@ -209,7 +210,8 @@ def request_stop(run_dir: Path) -> None:
     and records `cancelled`, whatever then happens to the process that asked."""
     record = RunRecord.load(run_dir)
     for child in record.children:
-        request_stop(run_dir.parent / child)
+        with contextlib.suppress(FileNotFoundError, DamagedRunError):  # gone: it reads lost, nothing to stop
+            request_stop(run_dir.parent / child)
     if record.state.terminal or record.children:
         return
     (run_dir / CANCEL_FILE).touch(mode=0o600)
@@ -229,6 +231,8 @@ def _stop_all(run_dirs: list[Path], escalation: tuple[tuple[str, float], ...], r
     def stop_one(child_dir: Path) -> None:
         try:
             stop(child_dir, escalation, record_wait)
+        except (FileNotFoundError, DamagedRunError):
+            pass  # a shard whose record is gone has nothing left to stop: the parent reads it lost
         except EnvctlError as exc:
             errors.append(exc)
 

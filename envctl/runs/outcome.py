@@ -147,7 +147,7 @@ def decide_parent(children: Sequence[RunRecord], merged_exit: int | None,
     of_worst = [child for child in children if child.state is worst]
     said = f"the shards' reports: {'; '.join(problems)}" if problems else ""
     if not worst.from_pytest:
-        message = "; ".join(f"shard {c.shard}: {c.state.value} {c.message}".strip() for c in of_worst)
+        message = "; ".join(f"shard {c.shard or c.id}: {c.state.value} {c.message}".strip() for c in of_worst)
         return Outcome(worst, _joined(message, said), None)
     code = max(c.pytest_exit if c.pytest_exit is not None else 0 for c in of_worst)
     if worst is RunState.PASSED and merged_exit == 1:

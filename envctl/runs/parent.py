@@ -16,7 +16,7 @@ from envctl.report.junit_merged import merge_reports
 from envctl.runs import lifecycle
 from envctl.runs.collector_log import say
 from envctl.runs.exchange import JUNIT_FILE, open_result
-from envctl.runs.state import Counts, RunRecord
+from envctl.runs.state import Counts, RunRecord, load_shard
 from envctl.runs.store import collector_lock
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
@@ -41,23 +41,23 @@ def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Pat
             return None
         record = RunRecord.load(parent_dir)
         children = [parent_dir.parent / child for child in record.children]
-        records = _children_when(children, lambda c: c.state.terminal, None, collect)
+        records = _children_when(record, children, lambda c: c.state.terminal, None, collect)
         record = finalize(parent_dir, records)
         if record.state.terminal:
             on_end(parent_dir)
             record_history(parent_dir)
-        records = _children_when(children, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
+        records = _children_when(record, children, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
         if record.state.terminal and all(child.cleaned for child in records):
             record = lifecycle.mark_cleaned(parent_dir)
         return record
 
 
-def _children_when(children: list[Path], done: Callable[[RunRecord], bool], deadline: float | None,
-                   collect: Callable[[Path], object]) -> list[RunRecord]:
+def _children_when(parent: RunRecord, children: list[Path], done: Callable[[RunRecord], bool],
+                   deadline: float | None, collect: Callable[[Path], object]) -> list[RunRecord]:
     """The shards' records once ``done`` holds for each (or the deadline passes); a shard with
-    no collector is collected here meanwhile."""
+    no collector is collected here meanwhile; one whose record is gone is `lost`."""
     while True:
-        records = [RunRecord.load(child) for child in children]
+        records = [load_shard(child, parent) for child in children]
         if all(done(child) for child in records) or (deadline is not None and monotonic() > deadline):
             return records
         for child_dir, child in zip(children, records, strict=True):

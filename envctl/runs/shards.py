@@ -22,7 +22,7 @@ from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, limits_of, prepare_run
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.spawn import spawn_collector
-from envctl.runs.state import Counts, RunRecord, RunState
+from envctl.runs.state import Counts, RunRecord, RunState, load_shard
 from envctl.runs.store import CANCEL_FILE, START_FILE, RunStore, take_collector_lock
 from envctl.settings import Settings
 
@@ -73,8 +73,9 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
 
 
 def children_of(parent: RunRecord, root: Path) -> list[tuple[Path, RunRecord]]:
-    """The parent's shard runs (their directories sit beside the parent's in ``root``)."""
-    return [(root / child, RunRecord.load(root / child)) for child in parent.children]
+    """The parent's shard runs (their directories sit beside the parent's in ``root``); one whose
+    record is gone or damaged reads `lost` (``state.load_shard``)."""
+    return [(root / child, load_shard(root / child, parent)) for child in parent.children]
 
 
 def combined_counts(counts: Iterable[Counts]) -> Counts:

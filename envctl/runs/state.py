@@ -198,6 +198,22 @@ class RunRecord:
                                   hint=f"remove {run_dir} if it is of no use", run_id=run_dir.name) from None
 
 
+def load_shard(child_dir: Path, parent: RunRecord) -> RunRecord:
+    """A --shards parent's shard as its record says; one whose record is gone (removed by hand, a
+    full disk at its start) or damaged reads `lost`, ended and cleaned, saying so: the parent is
+    then never better than lost, and nothing waits for it."""
+    try:
+        return RunRecord.load(child_dir)
+    except FileNotFoundError:
+        why = "its record is gone"
+    except DamagedRunError as exc:
+        why = exc.message
+    return RunRecord(id=child_dir.name, project=parent.project, service=parent.service,
+                     command=list(parent.command), limits=parent.limits, state=RunState.LOST,
+                     created_at=parent.created_at, message=why,
+                     parent=parent.id, cleaned=True)
+
+
 def _check_identity(values: dict[str, Any]) -> None:
     for name in ("id", "project", "service"):
         if not isinstance(values.get(name), str):

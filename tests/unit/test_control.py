@@ -315,3 +315,22 @@ def test_a_stop_request_for_a_parent_goes_to_its_shards(starting_run: Path,
     parent = _child(starting_run, "20260101-000000-aaa0", state=RunState.RUNNING, children=[RUN_ID])
     control.request_stop(parent)
     assert [(d / CANCEL_FILE).exists() for d in (starting_run, parent)] == [True, False]
+
+
+def test_a_shard_whose_record_is_gone_stops_nothing_and_takes_no_collector(
+        starting_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parent with a shard removed by hand: the stop reaches the one left; a take-over spawns a
+    collector for it alone (the gone one reads lost: done)."""
+    spawned: list[list[str]] = []
+
+    def spawn(*dirs: Path, **_kwargs: object) -> bool:
+        spawned.append([d.name for d in dirs])
+        return True
+
+    monkeypatch.setattr(control, "spawn_collector", spawn)
+    parent = _child(starting_run, "20260101-000000-aaa0", state=RunState.RUNNING,
+                    children=["20260101-000000-dead", RUN_ID])
+    control.request_stop(parent)
+    assert (starting_run / CANCEL_FILE).exists()
+    assert control.take_over(parent) is True
+    assert spawned == [[RUN_ID], [RUN_ID]]

@@ -311,3 +311,20 @@ def test_finalize_ends_the_parent_as_report_merge_does(tmp_path: Path, reports: 
 
 def _facts(case: junit.TestCase) -> tuple[object, ...]:
     return case.nodeid, case.outcome, case.duration, case.message, case.file, case.line
+
+
+def test_a_shard_whose_record_is_gone_makes_the_parent_lost(tmp_path: Path, clock: FakeClock) -> None:
+    """A shard's folder removed (or its record damaged) mid-run: the parent ends lost, naming it,
+    and nothing waits for it; children_of reads it lost too."""
+    parent_dir = _run(tmp_path, PARENT, state=RunState.RUNNING, children=[S1, S2])
+    _end(_run(tmp_path, S1, shard="1/2"))
+    damaged = _run(tmp_path, S2, shard="2/2")
+    (damaged / "run.json").write_text("{")
+    ended = parent.collect_parent(parent_dir, None, lambda run_dir: None)
+    assert ended is not None
+    assert (ended.state, ended.cleaned) == (RunState.LOST, True)
+    assert ended.message.startswith(f"shard {S2}: lost run {S2}: run.json is damaged (")
+    (damaged / "run.json").unlink()
+    assert [(child.id, child.state, child.message) for _dir, child in
+            shards.children_of(RunRecord.load(parent_dir), tmp_path)] == [
+        (S1, RunState.PASSED, "pytest exited 0"), (S2, RunState.LOST, "its record is gone")]
