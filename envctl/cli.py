@@ -228,7 +228,7 @@ def test(
 
     options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
                           isolated=isolated, shards=shards, rerun_failed=rerun_failed, resume=resume,
-                          force=force, host=host, as_json=as_json)
+                          force=force, host=host, cwd=str(Path.cwd()), as_json=as_json)
     check_options(options)  # before the settings are read: a usage error is the first answer
     return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids), options)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from envctl.files import read_regular, write_private
 from envctl.runs.host_limits import HostCgroup
-from envctl.runs.host_process import ProcessId
+from envctl.runs.host_process import ProcessId, boot_id
 
 PLAN_FILE = "host.json"
 RUNNER_FILE = "runner.json"
@@ -103,11 +103,22 @@ class RunnerFile:
     runner: ProcessId
     started_at: float
     tests: ProcessId | None = None
+    boot: str | None = None  # the boot they ran in (host_process.boot_id): another boot's are gone
+    sid: int | None = None  # the runner's session, which the tests' group is in
+
+    @property
+    def session(self) -> int:
+        """The session the tests run in: the runner's (its own, as the collector starts it)."""
+        return self.sid if self.sid is not None else self.runner.pid
+
+    def this_boot(self) -> bool:
+        """Whether these processes could still be alive: they ran since this machine booted."""
+        return self.boot is None or self.boot == boot_id()
 
     def store(self, run_dir: Path) -> None:
         write_private(run_dir / RUNNER_FILE, json.dumps({
             "runner": self.runner.to_json(), "started_at": self.started_at,
-            "tests": self.tests.to_json() if self.tests else None}))
+            "tests": self.tests.to_json() if self.tests else None, "boot": self.boot, "sid": self.sid}))
 
     @classmethod
     def load(cls, run_dir: Path) -> RunnerFile | None:
@@ -117,9 +128,13 @@ class RunnerFile:
         started = data.get("started_at")
         if not isinstance(started, (int, float)) or isinstance(started, bool):
             raise ValueError("started_at is not a time")
-        tests = data.get("tests")
+        tests, boot, sid = data.get("tests"), data.get("boot"), data.get("sid")
+        if boot is not None and not isinstance(boot, str):
+            raise ValueError("boot is not text")
+        if sid is not None and not (isinstance(sid, int) and not isinstance(sid, bool) and sid > 0):
+            raise ValueError("sid is not a session id")
         return cls(ProcessId.from_json(data.get("runner")), float(started),
-                   ProcessId.from_json(tests) if tests is not None else None)
+                   ProcessId.from_json(tests) if tests is not None else None, boot, sid)
 
 
 @dataclass(frozen=True)
@@ -132,12 +147,17 @@ class HostExit:
     log_cut_bytes: int = 0
     log_error: str | None = None
     timed_out: bool = False
+    final: bool = True  # False: written as the tests ended, before the log was finished
+    oom_kills: int | None = None  # the cgroup's count as the tests ended (None: no cgroup)
+    memory_peak: int | None = None
+    memory_limit: int | None = None
 
     def store(self, run_dir: Path) -> None:
         write_private(run_dir / EXIT_FILE, json.dumps({
             "exit_code": self.exit_code, "ended_at": self.ended_at, "log_bytes": self.log_bytes,
             "log_cut_bytes": self.log_cut_bytes, "log_error": self.log_error,
-            "timed_out": self.timed_out}))
+            "timed_out": self.timed_out, "final": self.final, "oom_kills": self.oom_kills,
+            "memory_peak": self.memory_peak, "memory_limit": self.memory_limit}))
 
     @classmethod
     def load(cls, run_dir: Path) -> HostExit | None:
@@ -152,9 +172,12 @@ class HostExit:
             raise ValueError("ended_at is not a time")
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
             raise ValueError("the log's figures are not byte counts")
-        error, timed_out = data.get("log_error"), data.get("timed_out", False)
+        error, timed_out, final = data.get("log_error"), data.get("timed_out", False), data.get("final", True)
         if error is not None and not isinstance(error, str):
             raise ValueError("log_error is not text")
-        if not isinstance(timed_out, bool):
-            raise ValueError("timed_out is not true or false")
-        return cls(code, float(ended), numbers[0], numbers[1], error, timed_out)
+        if not isinstance(timed_out, bool) or not isinstance(final, bool):
+            raise ValueError("timed_out or final is not true or false")
+        memory = [data.get(k) for k in ("oom_kills", "memory_peak", "memory_limit")]
+        if not all(m is None or (isinstance(m, int) and not isinstance(m, bool) and m >= 0) for m in memory):
+            raise ValueError("the memory figures are not counts")
+        return cls(code, float(ended), numbers[0], numbers[1], error, timed_out, final, *memory)

@@ -28,15 +28,23 @@ def start_ticks(pid: int, proc: Path = PROC) -> int | None:
         return None
 
 
-def _state_and_group(pid: int, proc: Path = PROC) -> tuple[str, int] | None:
+def _state_group_session(pid: int, proc: Path = PROC) -> tuple[str, int, int] | None:
     try:
         raw = (proc / str(pid) / "stat").read_bytes()
     except OSError:
         return None
     fields = raw[raw.rfind(b")") + 2:].split()
     try:
-        return fields[0].decode(), int(fields[2])
+        return fields[0].decode(), int(fields[2]), int(fields[3])
     except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def boot_id(proc: Path = PROC) -> str | None:
+    """This boot's id: a pid and start time from another boot name nothing alive now."""
+    try:
+        return (proc / "sys" / "kernel" / "random" / "boot_id").read_text(encoding="ascii").strip() or None
+    except OSError:
         return None
 
 
@@ -56,7 +64,7 @@ class ProcessId:
         """The same process, and not a zombie (one that has ended and awaits its parent)."""
         if start_ticks(self.pid, proc) != self.start:
             return False
-        seen = _state_and_group(self.pid, proc)
+        seen = _state_group_session(self.pid, proc)
         return seen is not None and seen[0] not in ("Z", "X")
 
     def reap(self) -> None:
@@ -79,9 +87,14 @@ class ProcessId:
         return cls(pid, start)
 
 
-def group_members(leader: ProcessId, proc: Path = PROC) -> list[int]:
-    """The processes of the group ``leader`` led, started no earlier than it: the group's own,
-    not those of a later group that reused its number once it was empty."""
+def group_members(leader: ProcessId, session: int | None = None, proc: Path = PROC) -> list[int]:
+    """The live processes of the group ``leader`` led (in ``session``, when given: the runner's
+    own session, which the tests' group is in). A number the kernel handed out again is
+    nobody's: if the leader's pid runs with another start time, the group was gone by then, and
+    nothing is returned. Members start no earlier than their leader."""
+    current = start_ticks(leader.pid, proc)
+    if current is not None and current != leader.start:
+        return []
     members = []
     try:
         entries = list(proc.iterdir())
@@ -91,26 +104,27 @@ def group_members(leader: ProcessId, proc: Path = PROC) -> list[int]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        seen = _state_and_group(pid, proc)
+        seen = _state_group_session(pid, proc)
         ticks = start_ticks(pid, proc)
-        if seen is not None and seen[1] == leader.pid and ticks is not None and ticks >= leader.start \
-                and seen[0] not in ("Z", "X"):
-            members.append(pid)
+        if seen is None or ticks is None or seen[0] in ("Z", "X") or seen[1] != leader.pid \
+                or ticks < leader.start or (session is not None and seen[2] != session):
+            continue
+        members.append(pid)
     return members
 
 
-def signal_group(leader: ProcessId, signum: int, proc: Path = PROC) -> bool:
+def signal_group(leader: ProcessId, signum: int, session: int | None = None, proc: Path = PROC) -> bool:
     """Send ``signum`` to the group ``leader`` led; whether any process of it was there."""
-    if leader.running(proc):
+    members = group_members(leader, session, proc)
+    if members and leader.running(proc):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(leader.pid, signum)
             return True
-    members = group_members(leader, proc)
     for pid in members:  # the leader is gone: its group may live on (workers, a forked server)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signum)
     return bool(members)
 
 
-def kill_group(leader: ProcessId, proc: Path = PROC) -> None:
-    signal_group(leader, signal.SIGKILL, proc)
+def kill_group(leader: ProcessId, session: int | None = None, proc: Path = PROC) -> None:
+    signal_group(leader, signal.SIGKILL, session, proc)

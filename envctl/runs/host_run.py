@@ -29,6 +29,7 @@ from envctl.runs.deadline import DeadlineWatch, host_deadline
 from envctl.runs.dependency_watch import DependencyWatch
 from envctl.runs.host_files import HostExit, HostPlan, RunnerFile
 from envctl.runs.host_process import kill_group, signal_group
+from envctl.runs.logfile import seal_orphaned
 from envctl.runs.outcome import EndFacts
 from envctl.runs.progress import read_progress
 from envctl.runs.remainder import SELECT_FILE, SELECT_VARIABLE
@@ -113,6 +114,10 @@ def _start(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> HostPlan:
         raise
     if cancel():
         raise CancelRequestedError("the run was cancelled before its tests started")
+    for left in host_limits.leftovers():  # this run's, made by a collector killed before its plan
+        if left.run_id == record.id:
+            host_limits.kill_all(left)
+            host_limits.remove(left)
     made = host_limits.make(record.id, record.limits)
     cgroup = made if isinstance(made, host_limits.HostCgroup) else None
     note = made if isinstance(made, str) else None
@@ -167,18 +172,20 @@ def _follow(run_dir: Path, record: RunRecord, plan: HostPlan, runner: RunnerFile
     name = container_name(record.project, record.service, record.id)  # no such container: none excluded
     watch = DependencyWatch(record.project, name, run_dir)
     watch.start(since=record.started_at)
+    # Without a cgroup the tests' figures cannot be read apart from the machine's: services only.
     resources = ResourceWatch(run_dir, record.project, name, interval=sampling_interval(run_dir),
-                              host_cgroup=plan.cgroup)
+                              host_cgroup=plan.cgroup, tests_sampled=plan.cgroup is not None)
     resources.start()
     ended = _await_exit(run_dir, runner)
     deadline_passed = overtime.stop()
     resources.stop()
-    if ended is None:  # the runner is gone and wrote nothing: what it started goes too
+    if ended is None or not ended.final:  # the runner is gone: what it started goes too
         _kill_the_rest(run_dir, plan, runner)
-        ended_at = time.time()
-        log_bytes = _size(run_dir / OUTPUT_LOG)
-        lifecycle.mark_collecting(run_dir, log_bytes=log_bytes, log_cut_bytes=0, log_error=(
-            "the runner was killed: the output's end may be missing"))
+        seal_orphaned(run_dir)
+    if ended is None or not ended.final:
+        ended_at = ended.ended_at if ended else time.time()
+        lifecycle.mark_collecting(run_dir, log_bytes=_size(run_dir / OUTPUT_LOG), log_cut_bytes=0,
+                                  log_error="the runner was killed: output may be missing")
     else:
         ended_at = ended.ended_at
         lifecycle.mark_collecting(run_dir, log_bytes=ended.log_bytes, log_cut_bytes=ended.log_cut_bytes,
@@ -188,30 +195,41 @@ def _follow(run_dir: Path, record: RunRecord, plan: HostPlan, runner: RunnerFile
         say(f"collector {run_dir.name}: refused {problem}")
     since = record.started_at or record.created_at
     events = [e for e in watch.stop() if since - 1.0 <= e.at <= ended_at + 1.0]
-    usage = host_limits.usage(plan.cgroup) if plan.cgroup is not None else None
+    oom_kills, peak, limit = _memory(ended, plan)
     facts = EndFacts(
         exit_code=ended.exit_code if ended else None, container_gone=ended is None, on_host=True,
-        oom_killed=bool(usage and usage.oom_kills), session_exit=exchange.session_exit(run_dir),
+        oom_killed=bool(oom_kills), session_exit=exchange.session_exit(run_dir),
         cancel_requested=cancel.requested_before(ended_at),
         timed_out=ended is not None and ended.timed_out, deadline_passed=deadline_passed,
         running_test=exchange.running_test(run_dir), dependency_events=tuple(events),
-        memory_peak=usage.memory_peak if usage else None,
-        memory_limit=usage.memory_limit if usage else None)
+        memory_peak=peak, memory_limit=limit)
     return lifecycle.finish(run_dir, facts, _counts(run_dir), refused)
 
 
+def _memory(ended: HostExit | None, plan: HostPlan) -> tuple[int | None, int | None, int | None]:
+    """The tests' OOM kills, peak and limit: the runner's reading of the cgroup as they ended,
+    else this collector's, if the cgroup is still there (None where neither is known)."""
+    if ended is not None and ended.oom_kills is not None:
+        return ended.oom_kills, ended.memory_peak, ended.memory_limit
+    if plan.cgroup is None:
+        return None, None, None
+    used = host_limits.usage(plan.cgroup)
+    return used.oom_kills, used.memory_peak, used.memory_limit
+
+
 def _await_exit(run_dir: Path, runner: RunnerFile) -> HostExit | None:
-    """The tests' end as the runner wrote it; None when the runner is gone without writing it."""
+    """The tests' end as the runner wrote it, once final (the log finished) or once the runner is
+    gone; None when it is gone without writing it (or ran in another boot)."""
     while True:
         try:
             ended = HostExit.load(run_dir)
         except ValueError as exc:
             say(f"collector {run_dir.name}: {exc}")
             return None
-        if ended is not None:
+        if ended is not None and ended.final:
             runner.runner.reap()
             return ended
-        if not runner.runner.running():
+        if not runner.this_boot() or not runner.runner.running():
             runner.runner.reap()
             with contextlib.suppress(ValueError):  # written as it ended, after our last look
                 return HostExit.load(run_dir)
@@ -221,9 +239,12 @@ def _await_exit(run_dir: Path, runner: RunnerFile) -> HostExit | None:
 
 def _kill_the_rest(run_dir: Path, plan: HostPlan, runner: RunnerFile) -> None:
     """Whatever the tests left running once their runner is gone (its group, its cgroup)."""
-    current = RunnerFile.load(run_dir) or runner
-    if current.tests is not None:
-        kill_group(current.tests)
+    try:
+        current = RunnerFile.load(run_dir) or runner
+    except ValueError:
+        current = runner
+    if current.tests is not None and current.this_boot():
+        kill_group(current.tests, current.session)
     if plan.cgroup is not None:
         host_limits.kill_all(plan.cgroup)
 
@@ -258,12 +279,17 @@ class Stopper:
 
     def _escalate(self) -> None:
         for signum, grace in STOP_ESCALATION:
-            current = RunnerFile.load(self.run_dir) or self.runner
+            try:
+                current = RunnerFile.load(self.run_dir) or self.runner
+            except ValueError:
+                current = self.runner
+            if not current.this_boot():
+                return
             if signum == signal.SIGINT and current.runner.running():
                 with contextlib.suppress(OSError):
                     os.kill(current.runner.pid, signum)
             elif current.tests is not None:
-                signal_group(current.tests, signum)
+                signal_group(current.tests, signum, current.session)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
                 tests_ended = current.tests is not None and not current.tests.running()

@@ -3,6 +3,7 @@ environment up and starts the test container (`compose run -d`, no --rm) in the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -123,7 +124,15 @@ def host_command(settings: Settings, executable: str = sys.executable,
     if os.access(beside, os.X_OK):
         return (str(beside),)
     found = which("pytest")
-    return (found,) if found else (executable, "-m", "pytest")
+    if found:
+        return (found,)
+    if executable == sys.executable and importlib.util.find_spec("pytest") is None:
+        # `python -m pytest` would exit 1 ("No module named pytest"): a test failure, to a reader.
+        raise UsageError("--host: no pytest on this machine (none beside envctl's Python, none on PATH, "
+                         "and envctl's Python cannot import it)",
+                         hint="set host_command (e.g. host_command = [\".venv/bin/pytest\"]), or install "
+                              "pytest where envctl is")
+    return (executable, "-m", "pytest")
 
 
 def refuse_unsafe(service: str, unsafe: tuple[tuple[str, str], ...], allowed: tuple[str, ...]) -> None:

@@ -125,6 +125,25 @@ class CappedLog:
         return max(cut, 0)
 
 
+def seal_orphaned(run_dir: Path, name: str = "output.log") -> bool:
+    """A log whose writer was killed before ``close``: its tail segments (the run's end) appended
+    after the head, older first, behind a line saying bytes may be missing between; whether
+    there were any. Idempotent: the segments go once appended."""
+    segments = sorted((p for p in (run_dir / s for s in TAIL_SEGMENTS) if p.exists()),
+                      key=lambda p: p.stat().st_mtime)
+    if not segments:
+        return False
+    with _open_append(run_dir / name) as head:
+        head.write(b"\n[envctl: output may be cut here: its writer was killed before it could say "
+                   b"how much; the end follows]\n")
+        for segment in segments:
+            with segment.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    head.write(chunk)
+            segment.unlink()
+    return True
+
+
 def _index_end(path: Path) -> tuple[int, int]:
     """The last stream offset in an existing time index (-1 if none), and the index's size."""
     try:

@@ -62,8 +62,9 @@ def decide(facts: EndFacts) -> Outcome:  # noqa: PLR0911  # one return per docum
     # envctl's own stop, like a cancel: not a signal from outside. A session that finished by
     # itself before the deadline fired (between its exit and the watch's stop) keeps its status.
     if facts.deadline_passed and not _ended_by_itself(facts):
-        return Outcome(RunState.TIMED_OUT, "the run passed its timeout and envctl stopped it (the "
-                       f"runner in the container had not){where}", None)
+        runner = "the runner on this machine" if facts.on_host else "the runner in the container"
+        return Outcome(RunState.TIMED_OUT, f"the run passed its timeout and envctl stopped it ({runner} "
+                       f"had not){where}", None)
     if facts.engine_lost and not _ended_by_itself(facts):
         return Outcome(RunState.INFRA_ERROR,
                        f"the Docker engine went away during the run (stopped or restarted){where}; "

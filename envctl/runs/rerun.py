@@ -99,6 +99,12 @@ def rerun_options(settings: Settings, source: str, given: Sequence[str] = ()) ->
     return carried_options(recorded_pytest_args(run_dir), given)
 
 
+def ran_on_host(settings: Settings, source: str) -> bool:
+    """Whether ``source`` is a `test --host` run: its failures are rerun on this machine too."""
+    run_dir = _run_dir(settings, source)
+    return run_dir is not None and RunRecord.load(run_dir).host
+
+
 def failed_nodeids(settings: Settings, source: str) -> tuple[str, list[str], list[str]]:
     """(what was read, node ids to rerun, node ids refused) for a run id / 'latest', a
     directory or a JUnit file. Never from .pytest_cache: the record is the truth."""

@@ -124,8 +124,10 @@ class ResourceWatch:
 
     def __init__(self, run_dir: Path, project: str, test_container: str, *,
                  interval: float = DEFAULT_INTERVAL, open_engine: Callable[[], StatsEngine] = _engine,
-                 clock: Callable[[], float] = time.time, host_cgroup: HostCgroup | None = None) -> None:
+                 clock: Callable[[], float] = time.time, host_cgroup: HostCgroup | None = None,
+                 tests_sampled: bool = True) -> None:
         self.host_cgroup = host_cgroup
+        self.tests_sampled = tests_sampled
         self.run_dir = run_dir
         self.project = project
         self.test_container = test_container
@@ -154,7 +156,7 @@ class ResourceWatch:
             say(f"collector {self.run_dir.name}: no resource series: {exc}")
         if self.host_cgroup is not None:
             self._spawn(self._read_cgroup, "envctl-stats-tests")
-        else:
+        elif self.tests_sampled:
             self.follow(None, self.test_container)
         self._spawn(self._write, "envctl-resources")
 

@@ -47,8 +47,8 @@ class RunStatus:
 
     @property
     def limits_note(self) -> str | None:
-        """Why a `test --host` run's limits are not applied (no cgroup could be made); None when
-        they are, or it ran in a container (the engine applies them)."""
+        """Why a `test --host` run's limits are not applied (no cgroup could be made, or not yet);
+        None when they are, or it ran in a container (the engine applies them)."""
         if not self.record.host:
             return None
         from envctl.runs.host_files import HostPlan  # noqa: PLC0415
@@ -57,7 +57,9 @@ class RunStatus:
             plan = HostPlan.load(self.log_path.parent)
         except ValueError as exc:
             return f"cannot tell whether the limits are applied: {exc}"
-        return None if plan is None else plan.limits_note
+        if plan is None:
+            return None if self.record.state.terminal else "not known yet: the tests have not started"
+        return plan.limits_note
 
     @property
     def hook_problem(self) -> str | None:

@@ -48,6 +48,9 @@ def _stream_container(container: str | None, *, tail: int | None = None,
     return copied, True
 
 
+TAKE_OVER_EVERY = 2.0  # seconds between two looks for a live collector while a host run is followed
+
+
 def _stream_live(run_dir: Path, record: RunRecord, *, tail: int | None = None,
                  write: Callable[[bytes], None] = _write) -> tuple[int, bool]:
     """The running run's output as it comes: the container's, or for a `test --host` run the log
@@ -58,8 +61,12 @@ def _stream_live(run_dir: Path, record: RunRecord, *, tail: int | None = None,
 
     path = run_dir / OUTPUT_LOG
     offset = start = 0 if tail is None else last_lines_offset(path, tail, max(256 * 1024, tail * 400))
+    looked = time.monotonic()
     while True:
         ended = RunRecord.load(run_dir).state.terminal  # looked at first: the last read is whole
+        if not ended and time.monotonic() - looked > TAKE_OVER_EVERY:
+            looked = time.monotonic()
+            control.take_over(run_dir)  # its collector died: someone must record the end we wait for
         try:
             with path.open("rb") as handle:
                 handle.seek(offset)

@@ -155,8 +155,8 @@ def status_text(status: Any) -> str:
     overdue = status.overdue
     if overdue is not None:
         lines.append(f"note: {format_duration(overdue)} past its timeout of "
-                     f"{format_duration(record.timeout)} and the grace after it; the runner in the "
-                     "container did not stop it: "
+                     f"{format_duration(record.timeout)} and the grace after it; the runner "
+                     + ("on this machine" if record.host else "in the container") + " did not stop it: "
                      + ("its collector is stopping it" if status.collector_alive
                         else f"`envctl wait {record.id}` stops it"))
     if status.hook_problem is not None:
@@ -170,8 +170,9 @@ def status_text(status: Any) -> str:
                  + (f", timeout {format_duration(record.timeout)}" if record.timeout else ""))
     if record.host:
         note = status.limits_note
-        lines.append("on this machine: " + (f"limits NOT applied: {note}" if note else
-                                            "limits applied (a cgroup of its own)"))
+        lines.append("on this machine: " + (
+            "limits not known yet: the tests have not started" if note and note.startswith("not known yet")
+            else f"limits NOT applied: {note}" if note else "limits applied (a cgroup of its own)"))
     lines.append(f"logs: `envctl logs {record.id}` (each shard's in turn)" if record.children
                  else f"log: {status.log_path}")
     if status.last_lines:

@@ -31,6 +31,7 @@ class TestOptions:
     resume: str | None = None  # the run whose unfinished tests to run (runs/resume.py)
     force: bool = False  # resume even though the code or the environment changed
     host: bool = False  # pytest on this machine against the environment (runs/host_run.py)
+    cwd: str | None = None  # with host: the folder the tests run in (None: the project's)
     as_json: bool = False
 
 
@@ -59,9 +60,15 @@ def check_options(options: TestOptions) -> None:
         if others:
             raise UsageError(f"--resume runs the rest of a run as it ran: it does not combine with "
                              f"{', '.join(others)}")
-    if options.host and options.shards is not None:
-        raise UsageError("--host runs pytest on this machine: --shards does not combine with it",
-                         hint="use pytest-xdist (-n N) for parallel tests on this machine, or --shard K/N")
+    if options.host and (options.shards is not None or options.isolated):
+        flag = "--shards" if options.shards is not None else "--isolated"
+        raise UsageError(f"--host runs pytest on this machine against the environment: {flag} does not "
+                         "combine with it", hint="use pytest-xdist (-n N) for parallel tests on this "
+                         "machine, or --shard K/N" if flag == "--shards" else "an isolated project "
+                         "publishes no ports for this machine to reach")
+    if options.host and not Path("/proc/self/stat").exists():
+        raise UsageError("--host needs /proc (Linux): the run's runner is found again by its pid and "
+                         "start time", hint="run the tests in the test service (without --host)")
 
 
 def start_run(settings: Settings, options: TestOptions) -> Started:
@@ -87,20 +94,25 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
     if options.shards is not None and (options.shards < 1 or options.shard):
         raise UsageError("--shards takes a number >= 1, and does not combine with --shard")
     if options.rerun_failed is not None:
-        from envctl.runs.rerun import rerun_options  # noqa: PLC0415
+        from envctl.runs.rerun import ran_on_host, rerun_options  # noqa: PLC0415
 
-        nodeids = failed_tests(settings, options.rerun_failed, notes)
+        source = options.rerun_failed
+        nodeids = failed_tests(settings, source, notes)
         if not nodeids:
             return Started(None, None, tuple(notes), 0)
+        if not options.host and ran_on_host(settings, source):
+            options = dataclasses.replace(options, host=True)  # where they failed
+            notes.append("on this machine (--host), as the run that failed did")
         rerun = len(nodeids)
         # The first run's options first, so those given now override them (pytest keeps the last).
-        carried = rerun_options(settings, options.rerun_failed, options.pytest_args)
+        carried = rerun_options(settings, source, options.pytest_args)
         args = (*carried, *args, *nodeids)
         if carried or options.pytest_args:
             notes.append(f"with the options: {' '.join([*carried, *options.pytest_args])}")
     request = RunRequest(pytest_args=args, timeout=settings.run_timeout, memory=settings.memory,
                          cpus=settings.cpus, pids=settings.pids, no_up=options.no_up, shard=options.shard,
-                         host=options.host, cwd=str(Path.cwd()) if options.host else None)
+                         host=options.host, cwd=(options.cwd or str(settings.project_dir)) if options.host
+                         else None)
     if options.shards is not None:
         from envctl.runs.shards import start_shards  # noqa: PLC0415
 

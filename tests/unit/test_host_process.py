@@ -14,10 +14,10 @@ from envctl.runs.host_process import ProcessId, group_members, signal_group, sta
 
 
 def fake_proc(root: Path, pid: int, *, state: str = "S", group: int = 0, start: int = 100,
-              name: str = "py (x) y") -> None:
+              name: str = "py (x) y", session: int = 1) -> None:
     """A /proc/PID/stat with the fields the module reads (the name holds spaces and a ')')."""
     (root / str(pid)).mkdir(parents=True, exist_ok=True)
-    rest = [state, "1", str(group or pid)] + ["0"] * 16 + [str(start)] + ["0"] * 10
+    rest = [state, "1", str(group or pid), str(session)] + ["0"] * 15 + [str(start)] + ["0"] * 10
     (root / str(pid) / "stat").write_text(f"{pid} ({name}) {' '.join(rest)}\n")
 
 
@@ -37,15 +37,25 @@ def test_a_reused_pid_or_a_zombie_is_not_the_process(tmp_path: Path) -> None:
     assert ProcessId(42, 100).running(tmp_path) is False
 
 
-def test_the_group_is_its_members_started_after_the_leader(tmp_path: Path) -> None:
-    """A later group that reused the number (members older than the leader cannot be its own) is
-    told apart by start times."""
-    fake_proc(tmp_path, 50, group=50, start=100)
-    fake_proc(tmp_path, 51, group=50, start=150)
-    fake_proc(tmp_path, 52, group=50, start=90)
-    fake_proc(tmp_path, 53, group=60, start=200)
-    fake_proc(tmp_path, 54, group=50, start=160, state="Z")
-    assert sorted(group_members(ProcessId(50, 100), tmp_path)) == [50, 51]
+def test_the_group_is_its_live_members_in_the_session(tmp_path: Path) -> None:
+    """Members of the leader's group, not older than it, alive, in the runner's session."""
+    fake_proc(tmp_path, 50, group=50, start=100, session=40)
+    fake_proc(tmp_path, 51, group=50, start=150, session=40)
+    fake_proc(tmp_path, 52, group=50, start=90, session=40)
+    fake_proc(tmp_path, 53, group=60, start=200, session=40)
+    fake_proc(tmp_path, 54, group=50, start=160, state="Z", session=40)
+    fake_proc(tmp_path, 55, group=50, start=170, session=41)
+    assert sorted(group_members(ProcessId(50, 100), 40, tmp_path)) == [50, 51]
+    assert sorted(group_members(ProcessId(50, 100), None, tmp_path)) == [50, 51, 55]
+
+
+def test_a_reused_leader_number_is_nobodys_group(tmp_path: Path) -> None:
+    """The leader's pid runs again with another start time: its group was gone by then, and a
+    later group of that number (started after the old leader) is never signalled."""
+    fake_proc(tmp_path, 50, group=50, start=300, session=40)
+    fake_proc(tmp_path, 51, group=50, start=310, session=40)
+    assert group_members(ProcessId(50, 100), 40, tmp_path) == []
+    assert signal_group(ProcessId(50, 100), signal.SIGKILL, 40, tmp_path) is False
 
 
 def test_from_json_refuses_what_is_not_a_process() -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from envctl.runs import exchange, host_runner
 from envctl.runs.host_files import HostExit, HostPlan, RunnerFile
-from envctl.runs.store import OUTPUT_LOG
+from envctl.runs.host_process import ProcessId, group_members, start_ticks
+from envctl.runs.store import CANCEL_FILE, OUTPUT_LOG
 from tests.unit.run_dirs import RUN_ID
 
 
@@ -97,3 +98,47 @@ def test_one_sigint_reaches_the_tests_however_many_are_sent(run_dir: Path) -> No
     runner.send_signal(signal.SIGINT)
     assert runner.wait(timeout=30) == 0
     assert "interrupts 1" in (run_dir / OUTPUT_LOG).read_text()
+
+
+def test_what_the_tests_leave_running_goes_with_them(run_dir: Path) -> None:
+    """A server a test started in the tests' group outlives pytest: the runner ends it (no cgroup)."""
+    plan(run_dir, "import subprocess, sys\np = subprocess.Popen([sys.executable, '-c', 'import time; "
+                  "time.sleep(120)'])\nopen('left', 'w').write(str(p.pid))")
+    assert host_runner.main([str(run_dir)]) == 0
+    left = int((run_dir / "left").read_text())
+    runner = RunnerFile.load(run_dir)
+    assert runner is not None
+    assert runner.tests is not None
+    assert group_members(runner.tests, runner.session) == []
+    assert start_ticks(left) is None or not ProcessId(left, start_ticks(left) or 0).running()
+
+
+def test_a_stop_before_the_start_starts_nothing(run_dir: Path) -> None:
+    """A stop requested before the tests start (the cancel file): nothing runs, 130, said."""
+    (run_dir / CANCEL_FILE).touch()
+    plan(run_dir, "open('ran', 'w').close()")
+    assert host_runner.main([str(run_dir)]) == host_runner.STOPPED_EXIT
+    assert not (run_dir / "ran").exists()
+    assert "stopped before its tests started" in (run_dir / OUTPUT_LOG).read_text()
+
+
+def test_the_timeout_and_a_stop_interrupt_once_between_them(run_dir: Path) -> None:
+    """The timeout's SIGINT after a stop's: pytest sees one (a second would cut its reports)."""
+    script = ("import signal, time\nseen = []\nsignal.signal(signal.SIGINT, lambda *a: seen.append(1))\n"
+              "open('ready', 'w').close()\ntime.sleep(2.5)\nprint('interrupts', len(seen))")
+    plan(run_dir, script, timeout=1.5)
+    runner = subprocess.Popen([sys.executable, "-m", host_runner.__name__, str(run_dir)], cwd=run_dir)
+    deadline = time.monotonic() + 30
+    while not (run_dir / "ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=60) == host_runner.TIMED_OUT_EXIT
+    assert "interrupts 1" in (run_dir / OUTPUT_LOG).read_text()
+
+
+def test_stale_addresses_and_plugin_variables_are_not_inherited() -> None:
+    """A shell's old ENVCTL_WEB_PORT or ENVCTL_SELECT never reaches the tests; the run's do."""
+    inherited = {"PATH": "/bin", "ENVCTL_WEB_PORT": "1", "ENVCTL_SERVICES": "web", "ENVCTL_SELECT": "/x",
+                 "ENVCTL_SHARD": "1/9", "ENVCTL_LOG_DIR": "/runs"}
+    assert host_runner.tests_environment(inherited, {"ENVCTL_DB_PORT": "5432"}) == {
+        "PATH": "/bin", "ENVCTL_LOG_DIR": "/runs", "ENVCTL_DB_PORT": "5432"}

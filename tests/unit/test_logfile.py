@@ -1,8 +1,9 @@
 """The capped log keeps the start and the end, says what it cut, and reads its tail cheaply."""
 
 import resource
+from pathlib import Path
 
-from envctl.runs.logfile import TAIL_SEGMENTS, CappedLog, tail_lines
+from envctl.runs.logfile import TAIL_SEGMENTS, CappedLog, seal_orphaned, tail_lines
 
 
 def test_small_output_is_kept_whole(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -65,3 +66,21 @@ def test_tail_reads_the_newest_segment_while_running(tmp_path) -> None:  # type:
 def test_tail_of_a_missing_log_is_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """No log yet: no lines, no error."""
     assert tail_lines(tmp_path, 5) == []
+
+
+def test_a_log_whose_writer_was_killed_keeps_its_end(tmp_path: Path) -> None:
+    """Killed before close: the tail segments (the run's end) follow the head, older first,
+    behind a line saying output may be missing; once."""
+    log = CappedLog(tmp_path, 64 * 1024)
+    log.write(b"h" * (32 * 1024) + b"".join(b"line %d\n" % i for i in range(4000)))
+    log.head.close()
+    log.times.close()
+    assert log.tail is not None
+    log.tail.close()  # as a kill -9 leaves it: no close(), the segments still apart
+    assert seal_orphaned(tmp_path) is True
+    text = (tmp_path / "output.log").read_bytes()
+    assert text.startswith(b"h" * (32 * 1024))
+    assert b"[envctl: output may be cut here: its writer was killed" in text
+    assert text.endswith(b"line 3999\n")
+    assert not any((tmp_path / name).exists() for name in TAIL_SEGMENTS)
+    assert seal_orphaned(tmp_path) is False

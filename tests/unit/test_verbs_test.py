@@ -109,12 +109,13 @@ def test_a_shard_is_passed_on(tmp_path: Path, launches: Launches) -> None:
 
 
 def fake_rerun(monkeypatch: pytest.MonkeyPatch, nodeids: list[str], refused: list[str],
-               carried: list[str]) -> None:
+               carried: list[str], *, host: bool = False) -> None:
     def failed_nodeids(_settings: Any, source: str) -> tuple[str, list[str], list[str]]:
         return f"run {source}", nodeids, refused
 
     monkeypatch.setattr(envctl.runs.rerun, "failed_nodeids", failed_nodeids)
     monkeypatch.setattr(envctl.runs.rerun, "rerun_options", lambda *_args: carried)
+    monkeypatch.setattr(envctl.runs.rerun, "ran_on_host", lambda *_args: host)
 
 
 def test_a_rerun_runs_the_failed_tests_with_the_first_runs_options(
@@ -130,6 +131,16 @@ def test_a_rerun_runs_the_failed_tests_with_the_first_runs_options(
         "control characters): '-x'",
         "rerunning 2 failed test(s) of run latest",
         "with the options: -p no:randomly -q")
+
+
+def test_a_rerun_of_a_host_runs_failures_runs_on_the_host(
+        tmp_path: Path, launches: Launches, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failures of a `test --host` run are rerun where they failed, and the notes say so."""
+    fake_rerun(monkeypatch, ["t.py::a"], [], [], host=True)
+    started = verb.start_run(settings_at(tmp_path), TestOptions(detach=True, rerun_failed="latest"))
+    assert (launches.requests[0].host, launches.requests[0].cwd) == (True, str(tmp_path))
+    assert started.notes == ("rerunning 1 failed test(s) of run latest",
+                             "on this machine (--host), as the run that failed did")
 
 
 def test_nothing_to_rerun_starts_nothing(tmp_path: Path, launches: Launches,
@@ -221,18 +232,21 @@ def test_a_shards_run_is_resumed_under_a_new_parent(tmp_path: Path, monkeypatch:
         assert (started.run_dir, started.notes) == (Path("/runs/p2"), ("note",))
 
 
-def test_a_host_run_carries_the_callers_folder(tmp_path: Path, launches: Launches,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """--host: the request says so, with the folder the tests run in (the caller's)."""
-    monkeypatch.chdir(tmp_path)
+def test_a_host_run_carries_the_callers_folder(tmp_path: Path, launches: Launches) -> None:
+    """--host: the request says so, with the folder the tests run in (the caller's, else the
+    project's: an MCP server's own folder is nobody's choice)."""
+    verb.start_run(settings_at(tmp_path), TestOptions(host=True, detach=True, cwd="/work/sub"))
     verb.start_run(settings_at(tmp_path), TestOptions(host=True, detach=True))
-    verb.start_run(settings_at(tmp_path), TestOptions(detach=True))
-    assert [(r.host, r.cwd) for r in launches.requests] == [(True, str(tmp_path)), (False, None)]
+    verb.start_run(settings_at(tmp_path), TestOptions(detach=True, cwd="/work/sub"))
+    assert [(r.host, r.cwd) for r in launches.requests] == [
+        (True, "/work/sub"), (True, str(tmp_path)), (False, None)]
 
 
-def test_host_does_not_combine_with_shards_or_resume() -> None:
-    """--host --shards and --host --resume are usage errors that say why."""
+def test_host_does_not_combine_with_shards_isolated_or_resume() -> None:
+    """--host --shards, --host --isolated and --host --resume are usage errors that say why."""
     with pytest.raises(UsageError, match="--shards does not combine with it"):
         verb.check_options(TestOptions(host=True, shards=2))
+    with pytest.raises(UsageError, match="--isolated does not combine with it"):
+        verb.check_options(TestOptions(host=True, isolated=True))
     with pytest.raises(UsageError, match="does not combine with --host"):
         verb.check_options(TestOptions(host=True, resume="latest"))
