@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from envctl.runs.host_files import RunnerFile
 from tests.faults.conftest import Project, answer_of, kill_all_envctl, start_detached
+from tests.integration.conftest import envctl_pids
 
 pytestmark = [pytest.mark.docker, pytest.mark.faults]
 
@@ -102,5 +105,45 @@ def test_the_runner_killed_mid_run(make_project: Any, tmp_path: Path) -> None:
         report = json.loads(project.envctl("report", "latest", "--format", "json", extra_env=env).stdout)
         assert (report["state"], report["counts"]["passed"], report["counts"]["total"]) == ("passed", 3, 3)
         assert [line.split()[1] for line in out.read_text().splitlines()] == ["lost", "passed"]
+    finally:
+        project.envctl("down", "--volumes")
+
+
+def test_a_stop_at_any_moment_of_the_start(make_project: Any, tmp_path: Path) -> None:
+    """`envctl stop` right after the start, and a moment later: cancelled each time, the slow
+    test never left running."""
+    project = make_project("hostenv")
+    env, log_dir, _out = _hosted(project, tmp_path)
+    try:
+        for delay in (0.0, 0.4, 1.2):
+            run_id = start_detached(project, "--host", "--", "-q", "tests_host", env={**env, "SLOW": "120"})
+            time.sleep(delay)  # a kill point, not a wait for something: the moment is the test
+            stopped = project.envctl("stop", run_id, extra_env=env)
+            assert stopped.returncode == 0, stopped.output
+            answer = answer_of(project, run_id, env)
+            assert (answer["state"], answer["exit"]) == ("cancelled", 22), (delay, answer)
+            runner = RunnerFile.load(log_dir / run_id)
+            if runner is not None and runner.tests is not None:
+                assert runner.tests.running() is False
+    finally:
+        project.envctl("down", "--volumes")
+
+
+def test_logs_follow_survives_the_collectors_death(make_project: Any, tmp_path: Path) -> None:
+    """`logs -f` of a host run whose collector is killed: it starts another and ends with the run."""
+    project = make_project("hostenv")
+    env, log_dir, _out = _hosted(project, tmp_path)
+    try:
+        run_id = start_detached(project, "--host", "--", "-v", "tests_host", env=env)
+        following = subprocess.Popen([sys.executable, "-m", "envctl", "logs", "-f", run_id], cwd=project.path,
+                                     env={**env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        until(_running_slow(project, log_dir, run_id), "the slow test running")
+        pids = [p for p in envctl_pids(str(log_dir)) if p != following.pid]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        out, _err = following.communicate(timeout=120)
+        assert following.returncode == 0
+        assert "test_slow PASSED" in out
+        assert answer_of(project, run_id, env)["state"] == "passed"
     finally:
         project.envctl("down", "--volumes")
