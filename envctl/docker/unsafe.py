@@ -8,8 +8,9 @@ Where envctl cannot see what is shared (``container:NAME``, outside the project)
 
 from __future__ import annotations
 
+import os
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 PRIVILEGED = "privileged"
@@ -80,13 +81,27 @@ def _clean(path: str) -> str:
     return "/" + posixpath.normpath(path).lstrip("/")
 
 
-def mount_name(source: str, sockets: Iterable[str]) -> str | None:
+def mount_name(source: str, sockets: Iterable[str],
+               resolve: Callable[[str], str] = os.path.realpath) -> str | None:
     """What a bind mount of host path ``source`` hands over: the whole host (`/`), an engine's
     socket (the socket, or a folder holding one), a system folder (SYSTEM_PATHS), or nothing
-    (None)."""
+    (None). The engine follows links in the source as it mounts it: ``./sock`` linking to the
+    socket, or a folder linking to `/`, hands over what it leads to, so that is judged too."""
     if not source.startswith("/"):
         return None
-    path = _clean(source)
+    sockets = tuple(sockets)
+    found = _named(_clean(source), sockets)
+    if found is not None:
+        return found
+    try:
+        real = _clean(resolve(source))
+        real_sockets = tuple(dict.fromkeys([*sockets, *(_clean(resolve(s)) for s in sockets)]))
+    except (OSError, ValueError):
+        return None
+    return _named(real, real_sockets) if real != _clean(source) else None
+
+
+def _named(path: str, sockets: tuple[str, ...]) -> str | None:
     if path == "/":
         return HOST_ROOT_MOUNT
     if posixpath.basename(path) in SOCKET_NAMES:

@@ -3,6 +3,7 @@ with the compose key that does it; ordinary services have none (pure logic, no e
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -233,3 +234,20 @@ def test_secrets_and_configs_read_from_a_host_file_count_as_binds_of_it() -> Non
 def test_a_bind_of_a_host_system_folder_is_found(path: str) -> None:
     """core_pattern, a cgroup's release_agent, the host's users, kernel, containers: refused."""
     assert findings({"volumes": [bind(path)]}) == (("host-system-mount", f"volumes: {path}"),)
+
+
+def test_a_link_in_a_bind_source_is_judged_by_where_it_leads(tmp_path: Path) -> None:
+    """The engine follows links as it mounts: a folder linking to `/`, to /etc, or a file linking
+    to an engine's socket hands over what it leads to; a harmless link stays harmless."""
+    sockets = (str(tmp_path / "run" / "docker.sock"),)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "docker.sock").touch()
+    for name, target in (("root", "/"), ("etc", "/etc"), ("sock", str(tmp_path / "run" / "docker.sock")),
+                         ("data", str(tmp_path / "run"))):
+        (tmp_path / name).symlink_to(target)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "harmless").symlink_to(tmp_path / "plain")
+    found = {name: mount_name(str(tmp_path / name), sockets) for name in
+             ("root", "etc", "sock", "data", "harmless", "plain")}
+    assert found == {"root": "host-root-mount", "etc": "host-system-mount", "sock": "docker-socket",
+                     "data": "docker-socket", "harmless": None, "plain": None}
