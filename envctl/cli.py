@@ -94,17 +94,20 @@ def config(
 def init(
     workflow: Annotated[bool, typer.Option(
         "--workflow", help="Also write .github/workflows/envctl.yml, which uses the action.")] = False,
-    action: Annotated[str | None, typer.Option(
-        metavar="OWNER/REPO@REF",
-        help="The action the workflow uses (default: this envctl checkout's origin and v<major>).")] = None,
-    test_service: Annotated[bool, typer.Option(
-        "--test-service",
-        help="With no test service, write one (compose.envctl.yaml, Dockerfile.test).")] = False,
+    action: Annotated[str | None, typer.Option(metavar="OWNER/REPO@REF", help=(
+        "The action the workflow uses (default: this envctl checkout's origin and v<major>)."))] = None,
+    test_service: Annotated[bool, typer.Option("--test-service", help=(
+        "With no test service, write one (compose.envctl.yaml, Dockerfile.test)."))] = False,
+    k8s: Annotated[bool, typer.Option("--k8s", help=(
+        "Also write k8s/envctl-job.yaml: a Kubernetes Indexed Job, a shard per pod."))] = False,
+    shards: Annotated[int | None, typer.Option(
+        metavar="N", help="With --k8s: how many shards (default 4).")] = None,
 ) -> int:
     """Write a starting [tool.envctl] (or envctl.toml) from the compose file; never overwrites."""
     from envctl.verbs import setup  # noqa: PLC0415
 
-    report = setup.init(resolve_settings(), workflow=workflow, test_service=test_service, action=action)
+    report = setup.init(resolve_settings(), workflow=workflow, test_service=test_service, action=action,
+                        k8s=k8s, shards=shards)
     sys.stdout.write(report.summary())
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from envctl.errors import ExitCode
+from envctl.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from envctl.init import Report
@@ -40,9 +40,17 @@ def config(settings: Settings) -> dict[str, Any]:
 
 
 def init(settings: Settings, *, workflow: bool = False, test_service: bool = False,
-         action: str | None = None) -> Report:
-    """Write a starting configuration (and the workflow); never overwrites. The settings are
-    loaded first by the caller, so a broken settings file is reported before anything is written."""
+         action: str | None = None, k8s: bool = False, shards: int | None = None) -> Report:
+    """Write a starting configuration (and the workflow, the Kubernetes Job); never overwrites.
+    The settings are loaded first by the caller, so a broken settings file is reported before
+    anything is written; so is a bad --shards."""
     from envctl.init import init as write_init  # noqa: PLC0415
+    from envctl.init import k8s as kubernetes  # noqa: PLC0415
 
-    return write_init(settings.project_dir, workflow=workflow, test_service=test_service, action=action)
+    if shards is not None and not k8s:
+        raise UsageError("--shards is the number of pods of --k8s's Job", hint="add --k8s")
+    count = kubernetes.check_shards(kubernetes.DEFAULT_SHARDS if shards is None else shards)
+    report = write_init(settings.project_dir, workflow=workflow, test_service=test_service, action=action)
+    if k8s:  # last: when init refuses (no test service), nothing is written, the Job included
+        report.written.append(kubernetes.write_job(settings.project_dir, count))
+    return report
