@@ -10,6 +10,7 @@ host-only folder, with the project folder's PATH entries dropped (``hook_path``)
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -69,12 +70,31 @@ def hook_files(settings: Settings, environ: Mapping[str, str]) -> list[tuple[str
     elif (where := shutil.which(program, path=environ.get("PATH", os.defpath))) is not None:
         found.append(("on_finish runs", Path(where).absolute()))
     for argument in argv[1:]:
-        path = project / argument if argument else None  # an absolute one stays itself
-        if path is not None and os.path.lexists(path):
-            found.append(("on_finish names", path))
+        # The argument, and each word of it: `sh -c "python ./notify.py"` runs ./notify.py.
+        for word in dict.fromkeys([argument, *_words(argument)]):
+            path = project / word if word else None  # an absolute one stays itself
+            if path is not None and os.path.lexists(path):
+                found.append(("on_finish names", path))
     found += [("on_finish's PATH holds", Path(entry))
               for entry in hook_path(environ.get("PATH", ""), project).split(os.pathsep) if entry]
+    for variable in LOADED_FROM:  # what the hook's programs load code from, as it inherits it
+        found += [(f"on_finish's {variable} holds", project / entry)
+                  for entry in environ.get(variable, "").replace(" ", os.pathsep).split(os.pathsep) if entry]
     return found
+
+
+# Variables that make a program load code from where they say (entries separated by `:`; LD_PRELOAD
+# also by spaces): the hook inherits them, so a folder the tests write must not be among them.
+LOADED_FROM = ("PYTHONPATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "BASH_ENV", "ENV", "PERL5LIB", "RUBYLIB",
+               "NODE_PATH", "PYTHONSTARTUP")
+
+
+def _words(text: str) -> list[str]:
+    """The words of a shell text as `sh` would split them (quotes grouped); none if it cannot."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
 
 
 def refuse_a_writable_hook(settings: Settings, service: str, writable_binds: tuple[str, ...],

@@ -157,3 +157,24 @@ def test_the_folders_checked_include_volumes_from_and_bind_type_named_volumes(tm
     assert project.services["test"].writable_binds == ("/own", "/bound", "/tools", "/base")
     assert ComposeProject.from_config(reduce_config(config)).services["test"].writable_binds == \
         ("/own", "/bound", "/tools", "/base")
+
+
+def test_a_script_in_shell_text_and_code_the_hook_loads_count(tmp_path: Path) -> None:
+    """`sh -c "python ./notify.py"` runs ./notify.py; PYTHONPATH or LD_PRELOAD into the mounted
+    project makes the hook load the tests' code: each refused; the same outside it goes."""
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (project / "notify.py").write_text("")
+    (outside / "notify.py").write_text("")
+    writable = (str(project),)
+    shell = load_settings(project, environ={"ENVCTL_ON_FINISH": "sh -c 'python3 ./notify.py --quiet'"})
+    with pytest.raises(ConfigError, match=r"on_finish names .*/project/notify.py, which the test service"):
+        refuse_a_writable_hook(shell, "test", writable, environ={"PATH": "/usr/bin"})
+    plain = load_settings(project, environ={"ENVCTL_ON_FINISH": f"sh -c 'python3 {outside}/notify.py'"})
+    refuse_a_writable_hook(plain, "test", writable, environ={"PATH": "/usr/bin"})
+    for variable, value in (("PYTHONPATH", f"/usr/lib:{project}/lib"), ("LD_PRELOAD", f"{project}/x.so"),
+                            ("BASH_ENV", f"{project}/.bashrc")):
+        with pytest.raises(ConfigError, match=f"on_finish's {variable} holds {project}"):
+            refuse_a_writable_hook(plain, "test", writable, environ={"PATH": "/usr/bin", variable: value})
+    refuse_a_writable_hook(plain, "test", writable, environ={"PATH": "/usr/bin", "PYTHONPATH": str(outside)})
