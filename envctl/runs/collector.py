@@ -15,6 +15,7 @@ Its parts: ``cancel`` (the stop request), ``capture`` (the output log), ``depend
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
 import time
@@ -37,12 +38,13 @@ from envctl.runs.outcome import EndFacts
 from envctl.runs.parent import collect_parent
 from envctl.runs.progress import counts_from_output, read_progress
 from envctl.runs.resource_watch import ResourceWatch, sampling_interval
-from envctl.runs.state import Counts, RunRecord, RunState
+from envctl.runs.state import Counts, DependencyEvent, RunRecord, RunState
 from envctl.runs.store import DETACHED_FILE, UNMOUNTED_RUN_DIR, collector_lock
 
 if TYPE_CHECKING:
     from envctl.docker.engine import Engine
     from envctl.docker.models import ContainerState
+    from envctl.report.usage import Resources
 
 CREATE_WAIT = 120.0  # how long a taking-over collector waits for `compose run` to create it
 START_WAIT = 120.0  # how long a created container may take to be started by `compose run`
@@ -220,7 +222,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
         for problem in refused:
             say(f"collector {run_dir.name}: refused {problem}")
         since = record.started_at or record.created_at
-        events = [e for e in watch.stop() + watch.sweep(engine, since=since, until=ended_at)
+        events = [with_peak(e, used) for e in watch.stop() + watch.sweep(engine, since=since, until=ended_at)
                   if since - CANCEL_SLACK <= e.at <= ended_at + CANCEL_SLACK]
         facts = EndFacts(exit_code=final.exit_code, oom_killed=final.oom_killed,
                          engine_lost=_ended_with_the_engine(record, ended_at),
@@ -234,6 +236,15 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                          memory_peak=tests_use.peak if tests_use else None,
                          memory_limit=tests_use.limit if tests_use else None)
         return lifecycle.finish(run_dir, facts, _final_counts(run_dir), refused)
+
+
+def with_peak(event: DependencyEvent, used: Resources | None) -> DependencyEvent:
+    """An OOM-killed service's event with the highest memory sampled of it, and its limit."""
+    figures = dict(used.services) if used is not None else {}
+    usage = figures.get(event.service)
+    if event.action != "oom" or usage is None or usage.peak is None:
+        return event
+    return dataclasses.replace(event, memory_peak=usage.peak, memory_limit=usage.limit)
 
 
 def _ended_with_the_engine(record: RunRecord, ended_at: float) -> bool:

@@ -93,12 +93,20 @@ class DependencyEvent:
     at: float
     exit_code: int | None = None
     running_test: str | None = None
+    memory_peak: int | None = None  # bytes: the service's highest memory sampled (an OOM kill's)
+    memory_limit: int | None = None
 
     def describe(self) -> str:
+        from envctl.report.usage import binary_size  # noqa: PLC0415
+
         what = {"oom": "was OOM-killed"}.get(self.action, "died")
         code = f" (exit {self.exit_code})" if self.exit_code is not None else ""
+        peak = ""
+        if self.action == "oom" and self.memory_peak is not None:
+            limit = f" of its {binary_size(self.memory_limit)} limit" if self.memory_limit else ""
+            peak = f" (memory peaked at {binary_size(self.memory_peak)}{limit})"
         during = f" while {self.running_test} was running" if self.running_test else ""
-        return f"service {self.service} {what}{code}{during}"
+        return f"service {self.service} {what}{code}{peak}{during}"
 
 
 @dataclass
@@ -299,7 +307,10 @@ def _dependency_event(data: object) -> DependencyEvent:
         raise ValueError("a dependency event is not an object")
     exit_code = data.get("exit_code")
     running = data.get("running_test")
+    peak, limit = data.get("memory_peak"), data.get("memory_limit")
     return DependencyEvent(service=str(data.get("service", "")), container=str(data.get("container", "")),
                            action=str(data.get("action", "")), at=_number(data.get("at", 0.0)),
                            exit_code=None if exit_code is None else _int(exit_code),
-                           running_test=None if running is None else str(running))
+                           running_test=None if running is None else str(running),
+                           memory_peak=None if peak is None else _int(peak),
+                           memory_limit=None if limit is None else _int(limit))
