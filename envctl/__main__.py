@@ -1,5 +1,5 @@
 """``python -m envctl``."""
 
-from envctl.cli import run
+from envctl.entry import run
 
 run()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from envctl.boundary import dispatch, guarded, leave
+from envctl.boundary import dispatch, guarded
 from envctl.ui.cli_state import GLOBALS, print_json, print_stopped, version
 from envctl.ui.cli_state import settings as resolve_settings
 
@@ -245,21 +245,13 @@ def status(
     lines: Annotated[int, typer.Option(metavar="N", help="How many output lines to show.")] = 10,
 ) -> int:
     """State, progress, rate, ETA, the test running now, limits, and the last output lines."""
-    handle = _run(run)
+    from envctl.ui.quick import show_status  # noqa: PLC0415  # the same answer as the quick path's
+
     if watch:
         from envctl.ui.render import watch_run  # noqa: PLC0415
 
-        watch_run(handle)
-    current = handle.status(lines=lines)
-    if as_json:
-        from envctl.ui.views import status_view  # noqa: PLC0415
-
-        print_json(status_view(current))
-    else:
-        from envctl.ui.render import status_text  # noqa: PLC0415
-
-        print(status_text(current))
-    return 0
+        watch_run(_run(run))
+    return show_status(run, as_json=as_json, lines=lines)
 
 
 @app.command()
@@ -436,13 +428,5 @@ def gc(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``envctl`` console script."""
+    """The command line, parsed and answered (envctl.entry calls it for all but a plain `status`)."""
     return guarded(lambda: dispatch(app, sys.argv[1:] if argv is None else argv))
-
-
-def run() -> None:
-    """Console-script entry: run, flush, and leave without interpreter teardown (boundary.leave)."""
-    from envctl.files import ensure_standard_descriptors  # noqa: PLC0415
-
-    ensure_standard_descriptors()  # a lock or log opened on a closed fd 0-2 would be lost in a child
-    leave(main())

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from envctl.files import open_regular, private_dir, read_regular
-from envctl.log import get_logger
 from envctl.report.junit import JUNIT_CAP
 from envctl.runs.ids import RUN_ID_PATTERN
 from envctl.runs.result_copy import copy_capped
@@ -163,6 +162,8 @@ def replaced(folder: Path) -> bool:
 
 def _unlink_replacement(folder: Path) -> None:
     """Remove what was put in a folder's place: the link itself, never what it points to."""
+    from envctl.log import get_logger  # noqa: PLC0415  # rare: not on a reader's path
+
     get_logger("envctl.exchange").warning("an exchange folder was replaced: not followed",
                                           folder=str(folder))
     if not folder.parent.is_symlink():  # else even unlink would act elsewhere

@@ -28,7 +28,7 @@ import re
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +37,14 @@ from envctl.log import redact
 from envctl.runs import hook_process
 from envctl.runs.collector_log import say
 from envctl.runs.hook_guard import hook_path
+from envctl.runs.hook_outcome import HOOK_FILE, HOOK_LOG, HookOutcome
 from envctl.runs.state import RunRecord
 from envctl.runs.store import START_FILE
 from envctl.settings import FIELDS_BY_NAME
 from envctl.units import format_duration
 
-HOOK_FILE = "hook.json"
-HOOK_LOG = "hook.log"
 SUMMARY_CAP = 300  # characters of ENVCTL_SUMMARY (a notification's line, a chat message)
 START_CAP = 4 << 20  # bytes of a start.json read (a few KiB)
-OUTCOME_CAP = 64 << 10  # bytes of a hook.json read
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -58,56 +56,6 @@ class HookSettings:
     argv: tuple[str, ...]
     timeout: float
     project: Path | None
-
-
-@dataclass(frozen=True)
-class HookOutcome:
-    """What ``hook.json`` says: when the hook started and, once it has ended (``finished``),
-    how (see ``hook_process.Ended``)."""
-
-    started_at: float
-    finished: bool = False
-    exit_code: int | None = None
-    signal: str | None = None
-    timed_out: bool = False
-    error: str | None = None
-    seconds: float = 0.0
-    output_bytes: int = 0
-    output_cut: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.finished and self.exit_code == 0 and not self.timed_out and self.error is None
-
-    def problem(self) -> str | None:
-        """One line on a hook that did not succeed (None when it did)."""
-        if self.ok:
-            return None
-        if not self.finished:
-            return "the on_finish hook started but its outcome is unknown (its collector died)"
-        if self.error is not None:
-            return f"the on_finish hook failed: {self.error}"
-        if self.timed_out:
-            return f"the on_finish hook timed out after {format_duration(self.seconds)} (see {HOOK_LOG})"
-        how = f"exit {self.exit_code}" if self.exit_code is not None else f"ended by {self.signal}"
-        return f"the on_finish hook failed: {how} (see {HOOK_LOG})"
-
-    @classmethod
-    def from_dict(cls, data: object) -> HookOutcome:
-        """A validated outcome; ValueError otherwise."""
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        types: dict[str, tuple[type, ...]] = {
-            "started_at": (int, float), "finished": (bool,), "exit_code": (int, type(None)),
-            "signal": (str, type(None)), "timed_out": (bool,), "error": (str, type(None)),
-            "seconds": (int, float), "output_bytes": (int,), "output_cut": (int,)}
-        for name, value in values.items():
-            if not isinstance(value, types[name]) or (isinstance(value, bool) and bool not in types[name]):
-                raise ValueError(f"{name!r} is not a {types[name][0].__name__}")
-        if "started_at" not in values:
-            raise ValueError("'started_at' is missing")
-        return cls(**values)
 
 
 def run_end_hook(run_dir: Path) -> HookOutcome | None:
@@ -243,18 +191,3 @@ def _start_settings(run_dir: Path) -> dict[str, Any] | None:
         settings = data.get("settings") if isinstance(data, dict) else None
         return settings if isinstance(settings, dict) else None
     return None
-
-
-def read_outcome(run_dir: Path) -> HookOutcome | None:
-    """The run's hook as ``hook.json`` says (None: no hook was started). Only reads; a damaged
-    file reads as a hook started with no outcome."""
-    try:
-        raw = read_regular(run_dir / HOOK_FILE, OUTCOME_CAP)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return HookOutcome(started_at=0.0)
-    try:
-        return HookOutcome.from_dict(json.loads(raw))
-    except (ValueError, TypeError, RecursionError):
-        return HookOutcome(started_at=0.0)

@@ -16,11 +16,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envctl.files import read_regular, write_private
-from envctl.runs.host_limits import HostCgroup
 from envctl.runs.host_process import ProcessId, boot_id
+
+if TYPE_CHECKING:
+    from envctl.runs.host_limits import HostCgroup
 
 PLAN_FILE = "host.json"
 RUNNER_FILE = "runner.json"
@@ -92,7 +94,11 @@ class HostPlan:
         if note is not None and not isinstance(note, str):
             raise ValueError("limits_note is not text")
         raw_cgroup = data.get("cgroup")
-        cgroup = HostCgroup.from_json(raw_cgroup) if raw_cgroup is not None else None
+        cgroup = None
+        if raw_cgroup is not None:  # `status` reads the plan for its note: the cgroup module only if needed
+            from envctl.runs.host_limits import HostCgroup  # noqa: PLC0415
+
+            cgroup = HostCgroup.from_json(raw_cgroup)
         return cls(argv, dict(env), cwd, float(timeout), cap, cgroup, note)
 
 

@@ -18,11 +18,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envctl.files import open_regular, read_regular
-from envctl.report.html_model import HtmlResources
 from envctl.report.usage import Resources, Usage, size, usage_line
 from envctl.runs.memory_growth import read_growth
+
+if TYPE_CHECKING:
+    from envctl.report.html_model import HtmlResources
 
 RESOURCES_FILE = "resources.json"
 SERIES_FILE = "resources.jsonl"
@@ -157,6 +160,8 @@ def html_resources(run_dir: Path) -> HtmlResources | None:
     if found is None:
         return None
     test = found.test
+    from envctl.report.html_model import HtmlResources  # noqa: PLC0415  # the HTML report's alone
+
     return HtmlResources(
         series=tuple((point.at, point.memory) for point in read_series(run_dir)),
         limit=test.limit if test is not None else None,

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from envctl.runs import control
 from envctl.runs.logfile import tail_lines
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.state import RunRecord
@@ -65,7 +64,7 @@ class RunStatus:
     def hook_problem(self) -> str | None:
         """One line when the on_finish hook did not succeed (hook.json beside the log); nothing
         while it runs under a live collector."""
-        from envctl.runs.hook import read_outcome  # noqa: PLC0415
+        from envctl.runs.hook_outcome import read_outcome  # noqa: PLC0415
 
         outcome = read_outcome(self.log_path.parent)
         if outcome is None or (not outcome.finished and self.collector_alive):
@@ -105,7 +104,11 @@ class Run:
                          self.dir / OUTPUT_LOG, collector_alive(self.dir))
 
     def wait(self, timeout: float | None = None) -> RunRecord:
+        from envctl.runs import control  # noqa: PLC0415  # readers never need it
+
         return control.wait_for(self.dir, timeout=timeout)
 
     def stop(self) -> RunRecord:
+        from envctl.runs import control  # noqa: PLC0415
+
         return control.stop(self.dir)

@@ -13,7 +13,8 @@ import pytest
 
 from envctl import log
 from envctl.runs import lifecycle
-from envctl.runs.hook import HOOK_FILE, HookOutcome, read_outcome, run_end_hook, run_hook, summary
+from envctl.runs.hook import run_end_hook, run_hook, summary
+from envctl.runs.hook_outcome import HOOK_FILE, HookOutcome, read_outcome
 from envctl.runs.state import RECORD_FILE, Counts, Limits, RunRecord, RunState
 from envctl.runs.store import START_FILE
 

@@ -1,0 +1,49 @@
+"""`envctl status` in its plain forms (``status [RUN] [--json] [--lines N]``), parsed by hand so
+the command-line framework is never loaded for it; any other form (a global option, --watch,
+--help, a typo) is left to ``envctl.cli``, which parses and answers it as before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+DEFAULT_LINES = 10
+
+
+def quick_status(args: list[str]) -> Callable[[], int] | None:
+    """The call that answers ``args`` when they are a plain `status`; None otherwise."""
+    if not args or args[0] != "status":
+        return None
+    run, as_json, lines = "latest", False, DEFAULT_LINES
+    given_run = False
+    rest = iter(args[1:])
+    for arg in rest:
+        if arg == "--json":
+            as_json = True
+        elif arg == "--lines" or arg.startswith("--lines="):
+            value = arg.partition("=")[2] if "=" in arg else next(rest, "")
+            try:
+                lines = int(value)
+            except ValueError:
+                return None  # the CLI says what is wrong with it
+        elif not arg.startswith("-") and not given_run:
+            run, given_run = arg, True
+        else:
+            return None
+    return lambda: show_status(run, as_json=as_json, lines=lines)
+
+
+def show_status(run: str, *, as_json: bool, lines: int) -> int:
+    """Print the run's status (text, or envctl/status/1 JSON); reads only."""
+    from envctl.ui.cli_state import print_json, settings  # noqa: PLC0415
+    from envctl.verbs.runs import open_run  # noqa: PLC0415
+
+    current = open_run(settings(), run).status(lines=lines)
+    if as_json:
+        from envctl.ui.views import status_view  # noqa: PLC0415
+
+        print_json(status_view(current))
+    else:
+        from envctl.ui.render import status_text  # noqa: PLC0415
+
+        print(status_text(current))
+    return 0
