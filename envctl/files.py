@@ -8,7 +8,6 @@ import errno
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,6 +40,8 @@ def write_private(path: Path, text: str) -> Path:
 
     The rename replaces whatever ``path`` was (a planted link included) and never follows it."""
     private_dir(path.parent)
+    import tempfile  # noqa: PLC0415  # writers only: a reader's start is spared its imports
+
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     tmp = Path(tmp_name)
     try:

@@ -9,7 +9,6 @@ on a failed start, for one, prints them expanded).
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import sys
@@ -133,13 +132,18 @@ def redact_values(_logger: object, _method: str, event: MutableMapping[str, Any]
     return event
 
 
+# The standard library's logging levels, which structlog's filtering takes: spelled here so that
+# a reader's start (`envctl status`) does not import logging for three numbers.
+WARNING, INFO, DEBUG = 30, 20, 10
+
+
 def level_for(verbosity: int) -> int:
     """-q -> warnings only, default -> info, -v -> debug."""
     if verbosity < 0:
-        return logging.WARNING
+        return WARNING
     if verbosity == 0:
-        return logging.INFO
-    return logging.DEBUG
+        return INFO
+    return DEBUG
 
 
 _pending: dict[str, Any] | None = None

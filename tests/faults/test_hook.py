@@ -20,7 +20,7 @@ from tests.faults.test_kill9 import SUITE, after_the_exit
 
 pytestmark = [pytest.mark.docker, pytest.mark.faults]
 
-LOOPS = 10
+LOOPS = 6  # each kill point several times; the soak (scripts/soak) is the heavy check
 WAIT = 60.0
 # One line a call: id, state, exit code, summary; with HOOK_HOLD set, it then sleeps that long
 # and says it is done (a line that only a hook left running on its own can write).
