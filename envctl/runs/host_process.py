@@ -77,11 +77,12 @@ class ProcessId:
 
     @classmethod
     def from_json(cls, data: object) -> ProcessId:
-        """ValueError when ``data`` is not a pid (> 1) and a start time."""
+        """ValueError when ``data`` is not a pid (1 or more: envctl may be a container's first
+        process) and a start time."""
         if not isinstance(data, dict):
             raise ValueError("not a process")
         pid, start = data.get("pid"), data.get("start")
-        if not (isinstance(pid, int) and not isinstance(pid, bool) and pid > 1
+        if not (isinstance(pid, int) and not isinstance(pid, bool) and pid >= 1
                 and isinstance(start, int) and not isinstance(start, bool) and start >= 0):
             raise ValueError("not a pid and a start time")
         return cls(pid, start)

@@ -31,7 +31,7 @@ def test_each_file_round_trips(tmp_path: Path) -> None:
     (PLAN_FILE, {"argv": ["pytest"], "log_cap": 1, "cwd": "relative"}, "cwd is not an absolute path"),
     (PLAN_FILE, {"argv": ["pytest"], "log_cap": 1, "env": {"A": 1}}, "env is not a map of strings"),
     (PLAN_FILE, {"argv": ["pytest"], "log_cap": True}, "log_cap is not a positive number"),
-    (RUNNER_FILE, {"runner": {"pid": 1, "start": 0}, "started_at": 1.0}, "not a pid and a start time"),
+    (RUNNER_FILE, {"runner": {"pid": 0, "start": 0}, "started_at": 1.0}, "not a pid and a start time"),
     (EXIT_FILE, {"exit_code": 300, "ended_at": 1.0}, "exit_code is not an exit code"),
     (EXIT_FILE, {"exit_code": 0, "ended_at": 1.0, "log_bytes": -1}, "byte counts"),
 ])

@@ -59,9 +59,11 @@ def test_a_reused_leader_number_is_nobodys_group(tmp_path: Path) -> None:
 
 
 def test_from_json_refuses_what_is_not_a_process() -> None:
-    """pid 0/1, booleans, strings: ValueError."""
+    """pid 0, booleans, strings, a negative start: ValueError (pid 1: envctl as a container's first
+    process, as under a pid namespace of its own)."""
     assert ProcessId.from_json({"pid": 7, "start": 3}) == ProcessId(7, 3)
-    for bad in ({"pid": 1, "start": 3}, {"pid": True, "start": 3}, {"pid": "7", "start": 3}, [7, 3],
+    assert ProcessId.from_json({"pid": 1, "start": 3}) == ProcessId(1, 3)
+    for bad in ({"pid": 0, "start": 3}, {"pid": True, "start": 3}, {"pid": "7", "start": 3}, [7, 3],
                 {"pid": 7, "start": -1}):
         with pytest.raises(ValueError, match="not a"):
             ProcessId.from_json(bad)
