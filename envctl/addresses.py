@@ -14,7 +14,6 @@ fixture read it.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +81,8 @@ def to_variables(addresses: Iterable[Address]) -> dict[str, str]:
     given = list(addresses)
     skipped = sorted(a.name for a in given if not listable(a.name))
     if skipped:  # stdlib logging: this module is read by the fixture, without envctl's logging
+        import logging  # noqa: PLC0415  # rare: a reader's start is spared it
+
         logging.getLogger("envctl.addresses").warning(
             "services left out of %s (a name outside [A-Za-z0-9._-]): %s", SERVICES,
             ", ".join(map(repr, skipped)))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,9 @@ def crash_dir() -> Path:
 
 
 def _write_crash(exc: BaseException) -> Path:
+    import tempfile  # noqa: PLC0415  # a crash alone needs these: every command's start is spared them
+    import traceback  # noqa: PLC0415
+
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
         directory = private_dir(crash_dir())

@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import shutil
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from envctl.files import open_regular, private_dir, read_regular
-from envctl.report.junit import JUNIT_CAP
 from envctl.runs.ids import RUN_ID_PATTERN
 from envctl.runs.result_copy import copy_capped
 from envctl.text import clean_text, has_control, tail_of
@@ -48,7 +46,9 @@ RESULT_FILES = (JUNIT_FILE, EVENTS_FILE, PROGRESS_FILE)  # copied into the run d
 PROGRESS_CAP = 1 << 20
 TIMEOUT_CAP = 64 << 10
 RESULT_CAP = 512 << 20  # events of a 100k-test suite are tens of MiB
-JUNIT_COPY_CAP = JUNIT_CAP  # what the JUnit reader reads: a larger copy would never be read whole
+# What the JUnit reader reads (report.junit.JUNIT_CAP, spelled again so that a reader's start does
+# not load the XML parser; a unit test keeps the two equal): a larger copy would never be read whole.
+JUNIT_COPY_CAP = 256 << 20
 RESULT_CAPS = {JUNIT_FILE: JUNIT_COPY_CAP, EVENTS_FILE: RESULT_CAP, PROGRESS_FILE: PROGRESS_CAP}
 LINE_CAP = 1 << 20  # one event line
 TEXT_CAP = 4000  # a failure message kept from an event
@@ -142,8 +142,14 @@ def clear(run_dir: Path) -> None:
     _clear_folder(box(run_dir))
 
 
+def _rmtree(path: str) -> None:
+    import shutil  # noqa: PLC0415  # clean-up alone needs it: a reader's start is spared it
+
+    shutil.rmtree(path)
+
+
 # Looked up at each call: a unit test fakes a tree the host user cannot remove (they run as root).
-remove_tree: Callable[[str], None] = shutil.rmtree
+remove_tree: Callable[[str], None] = _rmtree
 
 
 def replaced(folder: Path) -> bool:

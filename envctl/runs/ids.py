@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import time
 
 from envctl.errors import UsageError
@@ -17,6 +16,8 @@ LATEST = "latest"
 def new_run_id(now: float | None = None) -> str:
     """``20260807-143022-ab12``: UTC time to the second, then 16 random bits."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    import secrets  # noqa: PLC0415  # a run's start alone needs it; readers are spared hashlib
+
     return f"{stamp}-{secrets.token_hex(2)}"
 
 

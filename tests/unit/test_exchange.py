@@ -303,3 +303,10 @@ def test_a_box_reached_through_a_linked_exchange_root_is_neither_emptied_nor_rem
     exchange.clear(run_dir)
     assert exchange.remove_box(run_dir) is False
     assert (victim / "20260101-000000-aaa1" / "keep").read_text() == "mine"
+
+
+def test_the_junit_copy_cap_is_the_readers_cap() -> None:
+    """Spelled again so readers never load the XML parser: the same number as the reader's."""
+    from envctl.report.junit import JUNIT_CAP  # noqa: PLC0415
+
+    assert exchange.JUNIT_COPY_CAP == JUNIT_CAP
