@@ -74,11 +74,18 @@ def killer(log_dir: str, stop: threading.Event, rng: random.Random, kills: list[
                 pass
 
 
+# With --host the tests run on this machine (`test --host`), from the project folder: the suite's
+# folder is named first. The killer leaves the runners alone: a runner killed is a run `lost`,
+# not its known answer (the fault suite kills one on purpose).
+HOST_ARGS: list[str] = []
+
+
 def start(env: dict[str, str], cwd: Path, choice: str) -> None:
     """`test --detach` with the choice's arguments. It may be killed at any moment: whether a
     run was made is read from the run directory afterwards, not from what this printed."""
     args, _answer = CHOICES[choice]
-    envctl(env, cwd, "test", "--detach", "--json", "--", *args, timeout=300)
+    flags, suite = (["--host"], ["suite"]) if HOST_ARGS else ([], [])
+    envctl(env, cwd, "test", "--detach", "--json", *flags, "--", *suite, *args, timeout=300)
 
 
 def runs_made(log_dir: Path) -> dict[str, str]:
@@ -91,7 +98,8 @@ def runs_made(log_dir: Path) -> dict[str, str]:
             if not (run_dir / "run.json").exists():
                 continue  # its starter was killed while making it: no run
             request = json.loads((run_dir / "start.json").read_text())["request"]
-            made[run_dir.name] = by_args[tuple(request["pytest_args"])]
+            args = request["pytest_args"][1:] if request.get("host") else request["pytest_args"]
+            made[run_dir.name] = by_args[tuple(args)]
         except (OSError, ValueError, KeyError):
             made[run_dir.name] = "unknown"
     return made
@@ -159,7 +167,7 @@ def check_round(options: argparse.Namespace, env: dict[str, str], cwd: Path, che
     return wrong
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/soak", description=__doc__)
     parser.add_argument("--runs", type=int, default=50, help="how many runs (default 50)")
     parser.add_argument("--parallel", type=int, default=4, help="runs started at once (default 4)")
@@ -167,7 +175,15 @@ def main() -> int:
     parser.add_argument("--fresh-project", action="store_true",
                         help="each batch of starts on a project of its own that is not up yet, so "
                              "starts killed during `compose up` race the next ones")
-    options = parser.parse_args()
+    parser.add_argument("--host", action="store_true",
+                        help="`test --host` runs: pytest on this machine against the environment")
+    return parser.parse_args()
+
+
+def main() -> int:
+    options = arguments()
+    if options.host:
+        HOST_ARGS.append("--host")
     seed = options.seed if options.seed is not None else random.randrange(1 << 32)
     rng = random.Random(seed)
     work = Path(tempfile.mkdtemp(prefix="envctl-soak-"))
@@ -182,6 +198,7 @@ def main() -> int:
            "ENVCTL_LOG_DIR": log_dir, "ENVCTL_PROJECT_NAME": name, "ENVCTL_KEEP_RUNS": str(options.runs + 10),
            "PYTHONPATH": str(ROOT)}
     fresh = " (a fresh project per batch)" if options.fresh_project else ""
+    fresh += " (on this machine: --host)" if options.host else ""
     print(f"soak: {options.runs} runs, {options.parallel} at a time, seed {seed}, project {name}{fresh}",
           flush=True)
     began = time.monotonic()

@@ -40,6 +40,7 @@ from envctl.runs.store import COLLECTOR_LOG, OUTPUT_LOG
 RUNNER_MODULE = "envctl.runs.host_runner"
 RUNNER_START_WAIT = 30.0  # seconds a runner has to write runner.json once started
 POLL = 0.1  # seconds between two looks at the runner while the tests run
+RECHECK_DELAY = 0.5  # seconds between two looks for a runner that may be between fork and exec
 # The graces of `envctl stop` (control.STOP_ESCALATION): the first signal goes to the runner.
 STOP_ESCALATION = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
 MEMORY_VARIABLE = "ENVCTL_MEMORY_CGROUP"  # envctl_memory.CHOSEN_VARIABLE, spelled again (never imported)
@@ -87,6 +88,8 @@ def run_host(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord
             return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
         except EnvctlError as exc:
             return lifecycle.finish(run_dir, EndFacts(infra_error=exc.message, cancel_requested=cancel()))
+    else:
+        _restart_a_runner_never_started(run_dir)
     runner = _await_runner(run_dir)
     if runner is None:
         return lifecycle.finish(run_dir, EndFacts(
@@ -142,6 +145,43 @@ def _spawn_runner(run_dir: Path) -> None:
                          env=runner_environment(), close_fds=True)
     finally:
         os.close(log)
+
+
+def _restart_a_runner_never_started(run_dir: Path) -> None:
+    """A collector that takes over a run whose plan is written but whose runner never wrote
+    itself down: its starter was killed between the two. If no runner for this run is alive on
+    this machine (looked for twice: one may be between its fork and its exec), start it; the
+    tests had not started (the runner writes itself down before it starts them)."""
+    for _look in range(2):
+        try:
+            if RunnerFile.load(run_dir) is not None:
+                return
+        except ValueError:
+            return  # damaged: the wait below says so
+        if runner_under_way(run_dir) is not False:
+            return
+        time.sleep(RECHECK_DELAY)
+    say(f"collector {run_dir.name}: the runner was never started (its starter was killed): starting it")
+    _spawn_runner(run_dir)
+
+
+def runner_under_way(run_dir: Path, proc: Path = Path("/proc")) -> bool | None:
+    """Whether a runner of ``run_dir`` is alive on this machine (None: cannot tell, no /proc)."""
+    if not proc.is_dir():
+        return None
+    wanted = (RUNNER_MODULE.encode(), str(run_dir).encode())
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(part in argv for part in wanted):
+            return True
+    return False
 
 
 def _await_runner(run_dir: Path) -> RunnerFile | None:

@@ -136,3 +136,32 @@ def test_gc_sweeps_the_cgroups_of_ended_or_gone_runs_only(tmp_path: Path,
     os.utime(groups["20260101-000000-eeee"].paths[0], (old, old))
     assert host_run.sweep_cgroups(ended.parent, now=old) == ["20260101-000000-aaaa", "20260101-000000-cccc"]
     assert removed == ["20260101-000000-aaaa", "20260101-000000-cccc"]
+
+
+def test_a_runner_under_way_is_found_by_its_argv(tmp_path: Path) -> None:
+    """A process of ours running the runner for this run dir counts; another run's does not."""
+    proc, run_dir = tmp_path / "proc", tmp_path / "runs" / RUN_ID
+    for pid, argv in ((7, [sys.executable, "-P", "-m", host_run.RUNNER_MODULE, str(run_dir)]),
+                      (8, [sys.executable, "-P", "-m", host_run.RUNNER_MODULE, str(run_dir) + "x"])):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    assert host_run.runner_under_way(run_dir, proc) is True
+    assert host_run.runner_under_way(tmp_path / "runs" / "other", proc) is False
+    assert host_run.runner_under_way(run_dir, tmp_path / "no-proc") is None
+
+
+def test_a_runner_never_started_is_started_once_looked_for_twice(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan written, no runner.json, no runner alive (twice): started; one alive or written: not."""
+    spawned: list[Path] = []
+    monkeypatch.setattr(host_run, "RECHECK_DELAY", 0.0)
+    monkeypatch.setattr(host_run, "_spawn_runner", spawned.append)
+    monkeypatch.setattr(host_run, "runner_under_way", lambda _run_dir: False)
+    host_run._restart_a_runner_never_started(tmp_path)
+    assert spawned == [tmp_path]
+    monkeypatch.setattr(host_run, "runner_under_way", lambda _run_dir: True)
+    host_run._restart_a_runner_never_started(tmp_path)
+    RunnerFile(ProcessId(7, 1), 1.0).store(tmp_path)
+    monkeypatch.setattr(host_run, "runner_under_way", lambda _run_dir: False)
+    host_run._restart_a_runner_never_started(tmp_path)
+    assert spawned == [tmp_path]
