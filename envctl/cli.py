@@ -242,16 +242,17 @@ def status(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the status as JSON (envctl/status/1).")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="A live progress bar until the end.")] = False,
-    lines: Annotated[int, typer.Option(metavar="N", help="How many output lines to show.")] = 10,
+    lines: Annotated[int, typer.Option(metavar="N", min=0, help="How many output lines to show.")] = 10,
 ) -> int:
     """State, progress, rate, ETA, the test running now, limits, and the last output lines."""
     from envctl.ui.quick import show_status  # noqa: PLC0415  # the same answer as the quick path's
 
+    handle = _run(run)
     if watch:
         from envctl.ui.render import watch_run  # noqa: PLC0415
 
-        watch_run(_run(run))
-    return show_status(run, as_json=as_json, lines=lines)
+        watch_run(handle)
+    return show_status(run, as_json=as_json, lines=lines, handle=handle)
 
 
 @app.command()

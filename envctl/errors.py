@@ -124,9 +124,11 @@ class DamagedRunError(EnvctlError):
 
     exit_code = ExitCode.RUN_DAMAGED
 
-    def __init__(self, message: str, *, hint: str | None = None, run_id: str = "") -> None:
+    def __init__(self, message: str, *, hint: str | None = None, run_id: str = "",
+                 unreadable: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.run_id = run_id
+        self.unreadable = unreadable  # the file could not be read now (EIO, EMFILE...): not proof of damage
 
 class DockerError(EnvctlError):
     """A Docker call failed for a reason that is not the engine being down."""

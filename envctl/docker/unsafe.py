@@ -1,8 +1,9 @@
 """What in a compose project would hand the test container the host: each way named (the names
 the `allow` setting takes, ``setting_values.UNSAFE``) with the compose key that does it.
 
-Pure logic on `docker compose config` JSON, whole or reduced (``models.reduce_config``). Some
-ways need the whole project: `volumes_from` another service, a namespace shared with one.
+Logic on `docker compose config` JSON, whole or reduced (``models.reduce_config``), and for a
+bind source, where its links lead on this machine (``mount_name``). Some ways need the whole
+project: `volumes_from` another service, a namespace shared with one.
 Where envctl cannot see what is shared (``container:NAME``, outside the project), it refuses.
 """
 

@@ -56,10 +56,16 @@ COUNT = tuple(sorted(map(int, (ExitCode.ENGINE_UNAVAILABLE, ExitCode.ENVIRONMENT
                                ExitCode.INFRA_ERROR, ExitCode.LOST, ExitCode.ENV_BROKEN))))
 
 
+MAX_SHARDS = 1000  # indexes: Kubernetes takes up to 100,000 with backoffLimitPerIndex; more is a typo
+
+
 def check_shards(shards: int) -> int:
     """``shards`` if a Job can have that many indexes; a UsageError otherwise."""
     if shards < 1:
         raise UsageError(f"--shards {shards}: a Job needs at least one shard", hint="e.g. --shards 4")
+    if shards > MAX_SHARDS:
+        raise UsageError(f"--shards {shards}: at most {MAX_SHARDS} (a pod and an engine each)",
+                         hint="Kubernetes allows more indexes, but each shard costs a Docker engine")
     return shards
 
 
@@ -192,6 +198,9 @@ spec:
       # named envctl-* would become ENVCTL_* variables, which envctl reads as its settings.
       automountServiceAccountToken: false
       enableServiceLinks: false
+      # envctl's stop (interrupt, terminate, kill: 10 + 5 + 5 s) and its record need more than
+      # the default 30 s: a pod deleted by hand would otherwise end 137 (counted as infra).
+      terminationGracePeriodSeconds: 90
       initContainers:
         # The project and envctl, copied where the engine sees them at the same paths.
         - name: stage

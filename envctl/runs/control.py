@@ -56,7 +56,10 @@ def take_over(run_dir: Path) -> bool:
 
 
 def _done(run_dir: Path, parent: RunRecord) -> bool:
-    record = load_shard(run_dir, parent)  # a shard whose record is gone is lost: done
+    try:
+        record = load_shard(run_dir, parent)  # a shard whose record is gone is lost: done
+    except DamagedRunError:
+        return False  # unreadable just now: not known to be done
     return record.state.terminal and record.cleaned
 
 

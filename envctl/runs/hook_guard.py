@@ -70,31 +70,53 @@ def hook_files(settings: Settings, environ: Mapping[str, str]) -> list[tuple[str
     elif (where := shutil.which(program, path=environ.get("PATH", os.defpath))) is not None:
         found.append(("on_finish runs", Path(where).absolute()))
     for argument in argv[1:]:
-        # The argument, and each word of it: `sh -c "python ./notify.py"` runs ./notify.py.
-        for word in dict.fromkeys([argument, *_words(argument)]):
-            path = project / word if word else None  # an absolute one stays itself
-            if path is not None and os.path.lexists(path):
-                found.append(("on_finish names", path))
+        path = project / argument if argument else None  # an absolute one stays itself
+        if path is not None and os.path.lexists(path):
+            found.append(("on_finish names", path))
+        # A shell text's paths too (`sh -c "true; python3 /p/notify.py"`), existing or not yet:
+        # the tests could make one before the run ends. Relative ones name the run folder, where
+        # the hook runs (host-only).
+        found += [("on_finish names", Path(word)) for word in _absolute_words(argument)]
     found += [("on_finish's PATH holds", Path(entry))
               for entry in hook_path(environ.get("PATH", ""), project).split(os.pathsep) if entry]
     for variable in LOADED_FROM:  # what the hook's programs load code from, as it inherits it
-        found += [(f"on_finish's {variable} holds", project / entry)
-                  for entry in environ.get(variable, "").replace(" ", os.pathsep).split(os.pathsep) if entry]
+        separators = os.pathsep + (" " if variable == "LD_PRELOAD" else "")
+        entries = environ.get(variable, "")
+        for separator in separators[1:]:
+            entries = entries.replace(separator, os.pathsep)
+        found += [(f"on_finish's {variable} holds", named) for entry in entries.split(os.pathsep)
+                  if entry and (named := Path(entry).expanduser()).is_absolute()]
+    for variable in OPTIONS_FROM:  # options that name code to load (`--require /p/x.js`)
+        found += [(f"on_finish's {variable} names", Path(word))
+                  for word in _absolute_words(environ.get(variable, ""))]
     return found
 
 
 # Variables that make a program load code from where they say (entries separated by `:`; LD_PRELOAD
-# also by spaces): the hook inherits them, so a folder the tests write must not be among them.
-LOADED_FROM = ("PYTHONPATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "BASH_ENV", "ENV", "PERL5LIB", "RUBYLIB",
-               "NODE_PATH", "PYTHONSTARTUP")
+# also by spaces), and option variables whose words may name such code: the hook inherits them,
+# so no absolute path among them may lie where the tests write. (Relative entries name the run
+# folder, the hook's working folder.)
+LOADED_FROM = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "LD_PRELOAD", "LD_LIBRARY_PATH", "BASH_ENV",
+               "PERL5LIB", "RUBYLIB", "NODE_PATH")
+OPTIONS_FROM = ("NODE_OPTIONS", "PERL5OPT", "RUBYOPT", "JAVA_TOOL_OPTIONS")
 
 
-def _words(text: str) -> list[str]:
-    """The words of a shell text as `sh` would split them (quotes grouped); none if it cannot."""
+def _absolute_words(text: str) -> list[str]:
+    """The absolute paths among a shell text's words (`~` expanded), split as `sh` would split
+    them, and at its operators too (`;`, `&&`, `|`, `$(`, backquotes): what the text may run or read."""
+    lexer = shlex.shlex(text.replace("`", " ` "), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
     try:
-        return shlex.split(text)
+        words = list(lexer)
     except ValueError:
-        return text.split()
+        words = text.split()
+    found = []
+    for word in words:
+        for part in word.replace("$(", " ").replace("=", " ").split():
+            expanded = Path(part).expanduser()
+            if expanded.is_absolute():
+                found.append(str(expanded))
+    return list(dict.fromkeys(found))
 
 
 def refuse_a_writable_hook(settings: Settings, service: str, writable_binds: tuple[str, ...],

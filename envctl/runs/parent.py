@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from envctl.errors import DamagedRunError
 from envctl.report.junit_merged import merge_reports
 from envctl.runs import lifecycle
 from envctl.runs.collector_log import say
@@ -57,7 +58,11 @@ def _children_when(parent: RunRecord, children: list[Path], done: Callable[[RunR
     """The shards' records once ``done`` holds for each (or the deadline passes); a shard with
     no collector is collected here meanwhile; one whose record is gone is `lost`."""
     while True:
-        records = [load_shard(child, parent) for child in children]
+        try:
+            records = [load_shard(child, parent) for child in children]
+        except DamagedRunError:  # a record unreadable just now (load_shard): look again
+            sleep(PARENT_POLL)
+            continue
         if all(done(child) for child in records) or (deadline is not None and monotonic() > deadline):
             return records
         for child_dir, child in zip(children, records, strict=True):

@@ -198,7 +198,8 @@ class RunRecord:
             raise
         except OSError as exc:
             raise DamagedRunError(f"run {run_dir.name}: {RECORD_FILE} cannot be read: {exc.strerror or exc}",
-                                  hint=f"remove {run_dir} if it is of no use", run_id=run_dir.name) from None
+                                  hint=f"remove {run_dir} if it is of no use", run_id=run_dir.name,
+                                  unreadable=True) from None
         try:
             return cls.from_dict(json.loads(raw.decode("utf-8")))
         except (UnicodeDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -209,12 +210,15 @@ class RunRecord:
 def load_shard(child_dir: Path, parent: RunRecord) -> RunRecord:
     """A --shards parent's shard as its record says; one whose record is gone (removed by hand, a
     full disk at its start) or damaged reads `lost`, ended and cleaned, saying so: the parent is
-    then never better than lost, and nothing waits for it."""
+    then never better than lost, and nothing waits for it. A record that cannot be read just now
+    (EIO, too many open files) is no proof: that DamagedRunError is raised, to look again later."""
     try:
         return RunRecord.load(child_dir)
     except FileNotFoundError:
         why = "its record is gone"
     except DamagedRunError as exc:
+        if exc.unreadable:
+            raise
         why = exc.message
     return RunRecord(id=child_dir.name, project=parent.project, service=parent.service,
                      command=list(parent.command), limits=parent.limits, state=RunState.LOST,

@@ -25,7 +25,7 @@ from envctl.runs.exchange import JUNIT_FILE, session_root
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.resource_files import read_resources
 from envctl.runs.results import run_failures, run_flaky
-from envctl.runs.state import RunRecord
+from envctl.runs.state import RunRecord, load_shard
 from envctl.runs.store import OUTPUT_LOG
 from envctl.text import clean_text
 from envctl.ui.report import summary_data
@@ -128,7 +128,7 @@ def _report(run_dir: Path, record: RunRecord, github_actions: bool, summary_path
             out: BinaryIO, *, partial: bool) -> None:
     if record.children:  # a --shards parent: a folded group for each shard's log
         for child_id in record.children:
-            child = RunRecord.load(run_dir.parent / child_id)
+            child = load_shard(run_dir.parent / child_id, record)  # one gone reads lost: its log is empty
             github.fold(f"envctl run {record.id}: shard {child.shard} output ({child_id})",
                         _log_chunks(run_dir.parent / child_id / OUTPUT_LOG), out)
     else:

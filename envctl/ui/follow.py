@@ -149,7 +149,8 @@ def _print_shard_logs(run: Run, record: RunRecord, *, follow: bool, tail: int | 
                       timestamps: bool) -> None:
     """A --shards parent's logs: each shard's in turn under a header; or, followed while the
     shards run, all at once, line by line, each line prefixed with its shard (as compose does)."""
-    children = [Run(run.store, child_id) for child_id in record.children]
+    children = [Run(run.store, child_id) for child_id in record.children
+                if (run.dir.parent / child_id / "run.json").exists()]  # a shard gone: the parent says lost
     if not (follow and not record.state.terminal):
         for child in children:
             newline = "" if _ended_line[0] else "\n"  # a log cut mid-line (pytest's dots)

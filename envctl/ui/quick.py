@@ -5,6 +5,7 @@ the command-line framework is never loaded for it; any other form (a global opti
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 DEFAULT_LINES = 10
 
@@ -25,6 +26,8 @@ def quick_status(args: list[str]) -> Callable[[], int] | None:
                 lines = int(value)
             except ValueError:
                 return None  # the CLI says what is wrong with it
+            if lines < 0:
+                return None
         elif not arg.startswith("-") and not given_run:
             run, given_run = arg, True
         else:
@@ -32,12 +35,13 @@ def quick_status(args: list[str]) -> Callable[[], int] | None:
     return lambda: show_status(run, as_json=as_json, lines=lines)
 
 
-def show_status(run: str, *, as_json: bool, lines: int) -> int:
-    """Print the run's status (text, or envctl/status/1 JSON); reads only."""
+def show_status(run: str, *, as_json: bool, lines: int, handle: Any = None) -> int:
+    """Print the run's status (text, or envctl/status/1 JSON); reads only. ``handle``: the run
+    already found (`status --watch` shows the one it watched, not a newer `latest`)."""
     from envctl.ui.cli_state import print_json, settings  # noqa: PLC0415
     from envctl.verbs.runs import open_run  # noqa: PLC0415
 
-    current = open_run(settings(), run).status(lines=lines)
+    current = (handle or open_run(settings(), run)).status(lines=lines)
     if as_json:
         from envctl.ui.views import status_view  # noqa: PLC0415
 

@@ -17,7 +17,7 @@ from envctl.runs.exchange import JUNIT_COPY_CAP, JUNIT_FILE, open_result
 from envctl.runs.progress import read_progress
 from envctl.runs.resource_files import report_fields
 from envctl.runs.results import run_flaky, run_results
-from envctl.runs.state import Counts, RunRecord
+from envctl.runs.state import Counts, RunRecord, load_shard
 
 __all__ = ["FORMATS", "render", "summary_data"]
 
@@ -110,6 +110,6 @@ def html_report(run_dir: Path, record: RunRecord) -> str:
     from envctl.runs.history import history_file_of  # noqa: PLC0415
     from envctl.runs.html_data import html_run_from  # noqa: PLC0415
 
-    children = [RunRecord.load(run_dir.parent / child) for child in record.children]
+    children = [load_shard(run_dir.parent / child, record) for child in record.children]
     history = load(history_file_of(run_dir))
     return render_html(html_run_from(run_dir, record, history=history, children=children))

@@ -160,21 +160,28 @@ def test_the_folders_checked_include_volumes_from_and_bind_type_named_volumes(tm
 
 
 def test_a_script_in_shell_text_and_code_the_hook_loads_count(tmp_path: Path) -> None:
-    """`sh -c "python ./notify.py"` runs ./notify.py; PYTHONPATH or LD_PRELOAD into the mounted
-    project makes the hook load the tests' code: each refused; the same outside it goes."""
+    """Absolute paths in a shell text (after `;`, in `$(...)`, not made yet) and absolute entries of
+    PYTHONPATH, LD_PRELOAD, NODE_OPTIONS... under the mounted project: refused; the same outside
+    it, relative ones (the run folder's), and plain words that happen to name a folder: not."""
     project, outside = tmp_path / "project", tmp_path / "outside"
-    project.mkdir()
+    (project / "tests").mkdir(parents=True)
     outside.mkdir()
-    (project / "notify.py").write_text("")
-    (outside / "notify.py").write_text("")
     writable = (str(project),)
-    shell = load_settings(project, environ={"ENVCTL_ON_FINISH": "sh -c 'python3 ./notify.py --quiet'"})
-    with pytest.raises(ConfigError, match=r"on_finish names .*/project/notify.py, which the test service"):
-        refuse_a_writable_hook(shell, "test", writable, environ={"PATH": "/usr/bin"})
-    plain = load_settings(project, environ={"ENVCTL_ON_FINISH": f"sh -c 'python3 {outside}/notify.py'"})
-    refuse_a_writable_hook(plain, "test", writable, environ={"PATH": "/usr/bin"})
-    for variable, value in (("PYTHONPATH", f"/usr/lib:{project}/lib"), ("LD_PRELOAD", f"{project}/x.so"),
-                            ("BASH_ENV", f"{project}/.bashrc")):
-        with pytest.raises(ConfigError, match=f"on_finish's {variable} holds {project}"):
-            refuse_a_writable_hook(plain, "test", writable, environ={"PATH": "/usr/bin", variable: value})
-    refuse_a_writable_hook(plain, "test", writable, environ={"PATH": "/usr/bin", "PYTHONPATH": str(outside)})
+    plain_env = {"PATH": "/usr/bin"}
+    for text in (f"true;{project}/hook.sh", f"echo $(cat {project}/x)", f"python3 {project}/later.py"):
+        hook = load_settings(project, environ={"ENVCTL_ON_FINISH": f"sh -c '{text}'"})
+        with pytest.raises(ConfigError, match=f"on_finish names {project}/"):
+            refuse_a_writable_hook(hook, "test", writable, environ=plain_env)
+    for text in (f"python3 {outside}/notify.py", "python3 ./notify.py", 'notify-send "tests done"',
+                 'curl -d "$ENVCTL_SUMMARY" https://hooks.example/x', "cd . && true"):
+        hook = load_settings(project, environ={"ENVCTL_ON_FINISH": f"sh -c '{text}'"})
+        refuse_a_writable_hook(hook, "test", writable, environ=plain_env)
+    plain = load_settings(project, environ={"ENVCTL_ON_FINISH": "notify-send done"})
+    for variable, value in (("PYTHONPATH", f"/usr/lib:{project}/lib"),
+                            ("LD_PRELOAD", f"/a.so {project}/x.so"), ("BASH_ENV", f"{project}/.bashrc"),
+                            ("NODE_OPTIONS", f"--require={project}/r.js")):
+        with pytest.raises(ConfigError, match=f"on_finish's {variable} (?:holds|names) {project}"):
+            refuse_a_writable_hook(plain, "test", writable, environ={**plain_env, variable: value})
+    for variable, value in (("PYTHONPATH", f"src:{outside}"), ("ENV", "production"),
+                            ("NODE_PATH", "node_modules"), ("PYTHONPATH", "/opt/my libs")):
+        refuse_a_writable_hook(plain, "test", writable, environ={**plain_env, variable: value})

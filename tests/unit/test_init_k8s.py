@@ -323,3 +323,11 @@ def test_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             "then kubectl apply -f k8s/envctl-job.yaml)\n") in capsys.readouterr().out
     assert main(["init", "--k8s", "--shards", "0"]) == 10
     assert "--shards 0: a Job needs at least one shard" in capsys.readouterr().err
+
+
+def test_more_shards_than_a_sane_job_is_a_usage_error_and_the_grace_covers_a_stop() -> None:
+    """--shards 1001: refused, naming the limit; a pod's grace outlasts envctl's stop (20 s)."""
+    with pytest.raises(UsageError) as caught:
+        kubernetes.job_manifest(kubernetes.MAX_SHARDS + 1)
+    assert caught.value.message == "--shards 1001: at most 1000 (a pod and an engine each)"
+    assert pod_spec()["terminationGracePeriodSeconds"] == 90

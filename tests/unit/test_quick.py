@@ -24,7 +24,8 @@ def test_the_plain_forms_are_answered_here(args: list[str]) -> None:
 
 @pytest.mark.parametrize("args", [[], ["runs"], ["-C", "x", "status"], ["status", "-w"],
                                   ["status", "--watch"], ["status", "--help"], ["status", "a", "b"],
-                                  ["status", "--lines", "x"], ["status", "--lines"], ["status", "--jsno"]])
+                                  ["status", "--lines", "x"], ["status", "--lines"], ["status", "--jsno"],
+                                  ["status", "--lines", "-1"]])
 def test_every_other_form_goes_to_the_command_line(args: list[str]) -> None:
     """Global options, --watch, --help, two runs, a bad number, a typo: None (the CLI answers)."""
     assert quick_status(args) is None
