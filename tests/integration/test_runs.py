@@ -314,11 +314,13 @@ def test_ctrl_c_on_a_foreground_run_cancels_it(runs_project) -> None:  # type: i
                             env=runs_project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     log_dir = Path(runs_project.env["ENVCTL_LOG_DIR"])
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # the test has started: its progress in the exchange folder
         runs = [p for p in log_dir.iterdir() if p.name[0].isdigit()] if log_dir.exists() else []
-        if runs and (runs[0] / "progress.json").exists():
+        if runs and (log_dir / ".exchange" / runs[0].name / "progress.json").exists():
             break
         time.sleep(0.1)
+    else:
+        raise AssertionError("the test never started")
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED, err
