@@ -108,7 +108,7 @@ def resources_lines(resources: dict[str, Any] | None) -> list[str]:
         return []
     lines = ["### Resources", ""]
     if found.test is not None:
-        lines.append(f"- test container: {usage_line(found.test)}")
+        lines.append(f"- {found.tests_are.removeprefix('the ')}: {usage_line(found.test)}")
     lines += [f"- service {code_span(name)}: {usage_line(usage)}" for name, usage in found.services]
     warned = [f"> **Warning:** {text}" for text in found.warnings()]
     return [*lines, "", *warned, *([""] if warned else [])]

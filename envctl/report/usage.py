@@ -66,11 +66,17 @@ class Resources:
     test: Usage | None = None
     services: tuple[tuple[str, Usage], ...] = ()  # (service, its use), by name
     samples: int = 0  # samples taken of the test container
+    on_host: bool = False  # a `test --host` run: ``test`` is the tests' cgroup on this machine
+
+    @property
+    def tests_are(self) -> str:
+        """What ``test`` measures, in words."""
+        return "the tests on this machine" if self.on_host else "the test container"
 
     def warnings(self) -> list[str]:
         """One sentence for each container whose memory peaked at WARN_AT of its limit or more."""
         found = []
-        if self.test is not None and (text := warning("the test container", self.test)):
+        if self.test is not None and (text := warning(self.tests_are, self.test)):
             found.append(text)
         found += [text for name, usage in self.services if (text := warning(f"service {name}", usage))]
         return found
@@ -79,7 +85,7 @@ class Resources:
         return {"at": self.at, "samples": self.samples,
                 "test": self.test.to_json() if self.test is not None else None,
                 "services": {name: usage.to_json() for name, usage in self.services},
-                "warnings": self.warnings()}
+                "warnings": self.warnings(), "on_host": self.on_host}
 
     @classmethod
     def from_json(cls, data: object) -> Resources | None:
@@ -94,7 +100,7 @@ class Resources:
                    test=Usage.from_json(data.get("test")),
                    services=tuple(sorted((name, usage) for name, usage in named
                                          if name and usage is not None)[:SERVICES_CAP]),
-                   samples=count(data.get("samples")) or 0)
+                   samples=count(data.get("samples")) or 0, on_host=data.get("on_host") is True)
 
 
 def size(value: object) -> int | None:

@@ -16,6 +16,7 @@ run goes on without figures.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -285,7 +286,7 @@ class ResourceWatch:
         """Write the figures now; what was written."""
         with self._ticking:
             at = self.clock()
-            figures = self.sampler.figures(at)
+            figures = dataclasses.replace(self.sampler.figures(at), on_host=self.host_cgroup is not None)
             try:
                 if figures.test is not None or figures.services:
                     write_resources(self.run_dir, figures)

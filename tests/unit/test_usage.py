@@ -95,3 +95,16 @@ def test_growth_is_to_the_new_peak_or_to_the_end() -> None:
     assert Growth("t.py::test_a", 100, 350).to_json() == {"test": "t.py::test_a", "grew": 250, "before": 100,
                                                           "after": 350, "peak": None}
     assert Growth("t.py::test_b", 100, 110, peak=900).grew == 800
+
+
+def test_a_host_runs_figures_say_they_are_the_tests_on_this_machine() -> None:
+    """on_host survives the file; the warning and the report's line name the tests, not a container."""
+    from envctl.report.summary import resources_lines  # noqa: PLC0415
+
+    found = Resources(at=1.0, test=Usage(memory=90, peak=90, limit=100), samples=3, on_host=True)
+    again = Resources.from_json(found.to_json())
+    assert again == found
+    assert found.warnings() == ["the tests on this machine's memory peaked at 90 B, 90% of its 100 B limit"]
+    assert resources_lines(found.to_json())[2].startswith("- tests on this machine: ")
+    assert Resources.from_json({**found.to_json(), "on_host": "yes"}) == Resources(
+        at=1.0, test=Usage(memory=90, peak=90, limit=100), samples=3)
