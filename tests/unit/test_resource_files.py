@@ -114,7 +114,8 @@ def test_the_report_fields_hold_the_figures_and_the_growth(tmp_path: Path) -> No
         "at": 2.0, "samples": 0, "services": {},
         "test": {"memory": MIB, "working_set": None, "peak": 900 * MIB, "limit": 1000 * MIB, "cpu": None,
                  "pids": None},
-        "warnings": ["the test container's memory peaked at 900 MiB, 90% of its 1000 MiB limit"]}
+        "warnings": ["the test container's memory peaked at 900 MiB, 90% of its 1000 MiB limit"],
+        "on_host": False}
 
 
 def test_the_html_values_are_built_from_the_run_folder(tmp_path: Path) -> None:
