@@ -235,5 +235,6 @@ def test_status_and_wait_carry_the_resource_use(ended: Path) -> None:
         "test": {"memory": 5, "working_set": 4, "peak": 900, "limit": 1000, "cpu": 1.5, "pids": 3},
         "services": {"db": {"memory": 7, "working_set": None, "peak": None, "limit": None, "cpu": None,
                             "pids": None}},
-        "warnings": ["the test container's memory peaked at 900 B, 90% of its 1000 B limit"], "on_host": False}
+        "warnings": ["the test container's memory peaked at 900 B, 90% of its 1000 B limit"],
+        "on_host": False}
     assert valid("wait", views.wait_view(status, waited=1.0))["resources"] == data["resources"]
