@@ -9,13 +9,26 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 PROC = Path("/proc")
 
 
-def start_ticks(pid: int, proc: Path = PROC) -> int | None:
-    """When ``pid`` started (clock ticks after boot, /proc/PID/stat's 22nd field); None when
-    there is no such process (or no /proc). A zombie still has one: see ``running``."""
+class _Stat(NamedTuple):
+    """What /proc/PID/stat says of a process that this module reads."""
+
+    state: str  # "Z" or "X": ended, awaiting its parent
+    group: int
+    session: int
+    start: int  # clock ticks after boot
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ("Z", "X")
+
+
+def _stat(pid: int, proc: Path = PROC) -> _Stat | None:
+    """``pid``'s stat, read once; None when there is no such process (or no /proc)."""
     try:
         raw = (proc / str(pid) / "stat").read_bytes()
     except OSError:
@@ -23,21 +36,40 @@ def start_ticks(pid: int, proc: Path = PROC) -> int | None:
     # The name (field 2) is in parentheses and may hold spaces and ')': split after the last one.
     fields = raw[raw.rfind(b")") + 2:].split()
     try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def _state_group_session(pid: int, proc: Path = PROC) -> tuple[str, int, int] | None:
-    try:
-        raw = (proc / str(pid) / "stat").read_bytes()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()
-    try:
-        return fields[0].decode(), int(fields[2]), int(fields[3])
+        return _Stat(fields[0].decode(), int(fields[2]), int(fields[3]), int(fields[19]))
     except (IndexError, ValueError, UnicodeDecodeError):
         return None
+
+
+def start_ticks(pid: int, proc: Path = PROC) -> int | None:
+    """When ``pid`` started (clock ticks after boot, /proc/PID/stat's 22nd field); None when
+    there is no such process (or no /proc). A zombie still has one: see ``running``."""
+    seen = _stat(pid, proc)
+    return None if seen is None else seen.start
+
+
+def own_commands(proc: Path = PROC) -> list[list[bytes]] | None:
+    """The command lines (argv) of this user's processes in this pid namespace (None: cannot tell,
+    no /proc). A test container's processes are visible here too, and one named like envctl's
+    must never count as envctl's."""
+    if not proc.is_dir():
+        return None
+    try:
+        ours: Path | None = (proc / "self" / "ns" / "pid").readlink()
+    except OSError:
+        ours = None
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid() or (
+                    ours is not None and (entry / "ns" / "pid").readlink() != ours):
+                continue
+            found.append((entry / "cmdline").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+    return found
 
 
 def boot_id(proc: Path = PROC) -> str | None:
@@ -62,10 +94,8 @@ class ProcessId:
 
     def running(self, proc: Path = PROC) -> bool:
         """The same process, and not a zombie (one that has ended and awaits its parent)."""
-        if start_ticks(self.pid, proc) != self.start:
-            return False
-        seen = _state_group_session(self.pid, proc)
-        return seen is not None and seen[0] not in ("Z", "X")
+        seen = _stat(self.pid, proc)
+        return seen is not None and seen.start == self.start and not seen.ended
 
     def reap(self) -> None:
         """Collect its exit if it is our child (a collector that started it), so it is no zombie."""
@@ -104,13 +134,11 @@ def group_members(leader: ProcessId, session: int | None = None, proc: Path = PR
     for entry in entries:
         if not entry.name.isdigit():
             continue
-        pid = int(entry.name)
-        seen = _state_group_session(pid, proc)
-        ticks = start_ticks(pid, proc)
-        if seen is None or ticks is None or seen[0] in ("Z", "X") or seen[1] != leader.pid \
-                or ticks < leader.start or (session is not None and seen[2] != session):
+        seen = _stat(int(entry.name), proc)
+        if seen is None or seen.ended or seen.group != leader.pid or seen.start < leader.start \
+                or (session is not None and seen.session != session):
             continue
-        members.append(pid)
+        members.append(int(entry.name))
     return members
 
 

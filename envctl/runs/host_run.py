@@ -28,7 +28,7 @@ from envctl.runs.container import PLUGIN_DIR, XDIST_WORKERS, auto_workers, conta
 from envctl.runs.deadline import DeadlineWatch, host_deadline
 from envctl.runs.dependency_watch import DependencyWatch
 from envctl.runs.host_files import HostExit, HostPlan, RunnerFile
-from envctl.runs.host_process import kill_group, signal_group
+from envctl.runs.host_process import kill_group, own_commands, signal_group
 from envctl.runs.logfile import seal_orphaned
 from envctl.runs.outcome import EndFacts
 from envctl.runs.progress import read_progress
@@ -167,21 +167,11 @@ def _restart_a_runner_never_started(run_dir: Path) -> None:
 
 def runner_under_way(run_dir: Path, proc: Path = Path("/proc")) -> bool | None:
     """Whether a runner of ``run_dir`` is alive on this machine (None: cannot tell, no /proc)."""
-    if not proc.is_dir():
+    commands = own_commands(proc)
+    if commands is None:
         return None
     wanted = (RUNNER_MODULE.encode(), str(run_dir).encode())
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid != os.getuid():
-                continue
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if all(part in argv for part in wanted):
-            return True
-    return False
+    return any(all(part in argv for part in wanted) for argv in commands)
 
 
 def _await_runner(run_dir: Path) -> RunnerFile | None:

@@ -226,28 +226,14 @@ def creation_under_way(name: str, proc: Path = Path("/proc")) -> bool | None:
     """Whether a `compose run` creating the container ``name`` is alive on this machine (None:
     cannot tell, no /proc). A starter killed before it ran compose leaves none: then nobody
     will create the container, and the run can be started again instead of waited on."""
-    if not proc.is_dir():
+    from envctl.runs.host_process import own_commands  # noqa: PLC0415
+
+    commands = own_commands(proc)
+    if commands is None:
         return None
     wanted = name.encode()
-    try:
-        ours: Path | None = (proc / "self" / "ns" / "pid").readlink()
-    except OSError:
-        ours = None
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # Our user's processes in our pid namespace only: a test container's processes are
-            # visible here too, and one named like a compose run must not hold a restart back.
-            if entry.stat().st_uid != os.getuid() or (
-                    ours is not None and (entry / "ns" / "pid").readlink() != ours):
-                continue
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"run" in argv and wanted in argv and any(arg.endswith(b"compose") for arg in argv):
-            return True
-    return False
+    return any(b"run" in argv and wanted in argv and any(arg.endswith(b"compose") for arg in argv)
+               for argv in commands)
 
 
 def remove_container(name: str | None) -> None:
