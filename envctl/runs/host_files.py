@@ -110,7 +110,9 @@ class RunnerFile:
     started_at: float
     tests: ProcessId | None = None
     boot: str | None = None  # the boot they ran in (host_process.boot_id): another boot's are gone
-    sid: int | None = None  # the runner's session, which the tests' group is in
+    # The runner's session, which the tests' group is in. 0 when its leader lives outside this pid
+    # namespace (getsid and /proc/PID/stat both say 0 there, so the two still compare equal).
+    sid: int | None = None
 
     @property
     def session(self) -> int:
@@ -137,7 +139,7 @@ class RunnerFile:
         tests, boot, sid = data.get("tests"), data.get("boot"), data.get("sid")
         if boot is not None and not isinstance(boot, str):
             raise ValueError("boot is not text")
-        if sid is not None and not (isinstance(sid, int) and not isinstance(sid, bool) and sid > 0):
+        if sid is not None and not (isinstance(sid, int) and not isinstance(sid, bool) and sid >= 0):
             raise ValueError("sid is not a session id")
         return cls(ProcessId.from_json(data.get("runner")), float(started),
                    ProcessId.from_json(tests) if tests is not None else None, boot, sid)

@@ -32,6 +32,7 @@ def test_each_file_round_trips(tmp_path: Path) -> None:
     (PLAN_FILE, {"argv": ["pytest"], "log_cap": 1, "env": {"A": 1}}, "env is not a map of strings"),
     (PLAN_FILE, {"argv": ["pytest"], "log_cap": True}, "log_cap is not a positive number"),
     (RUNNER_FILE, {"runner": {"pid": 0, "start": 0}, "started_at": 1.0}, "not a pid and a start time"),
+    (RUNNER_FILE, {"runner": {"pid": 3, "start": 1}, "started_at": 1.0, "sid": -1}, "not a session id"),
     (EXIT_FILE, {"exit_code": 300, "ended_at": 1.0}, "exit_code is not an exit code"),
     (EXIT_FILE, {"exit_code": 0, "ended_at": 1.0, "log_bytes": -1}, "byte counts"),
 ])
@@ -41,6 +42,14 @@ def test_a_damaged_file_is_a_value_error(tmp_path: Path, name: str, data: object
     reader = {PLAN_FILE: HostPlan.load, RUNNER_FILE: RunnerFile.load, EXIT_FILE: HostExit.load}[name]
     with pytest.raises(ValueError, match=says):
         reader(tmp_path)
+
+
+def test_a_session_led_from_outside_this_pid_namespace_is_zero(tmp_path: Path) -> None:
+    """getsid says 0 when the session's leader is in a parent pid namespace: a valid session."""
+    runner = RunnerFile(ProcessId(1, 5), 1.5, None, "boot", sid=0)
+    runner.store(tmp_path)
+    loaded = RunnerFile.load(tmp_path)
+    assert (loaded, loaded.session if loaded else None) == (runner, 0)
 
 
 def test_a_link_in_place_of_a_file_is_refused(tmp_path: Path) -> None:
