@@ -14,11 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 
+from envctl.pytest_plugin.envctl_runner import GATE_WAIT, GRACE_INTERRUPT, GRACE_TERMINATE
 from envctl.runs.state import RunRecord
 
-# Seconds past started_at + timeout before the host steps in: the runner's gate (up to 30 s),
-# its interrupt and terminate graces (10 s + 5 s), and some slack for a loaded machine.
-HOST_GRACE = 60.0
+RUNNER_GRACES = GRACE_INTERRUPT + GRACE_TERMINATE  # the runner's own stop, once its timeout passed
+SLACK = 15.0  # seconds for a loaded machine
+# Seconds past started_at + timeout before the host steps in, seen from anywhere: the runner's
+# clock starts when its gate opens, which may be up to GATE_WAIT after the container's start.
+HOST_GRACE = GATE_WAIT + RUNNER_GRACES + SLACK
 WAIT_SLICE = 86400.0  # seconds the watch waits at a time (the clock is read again after each)
 
 
@@ -27,6 +30,15 @@ def host_deadline(record: RunRecord) -> float | None:
     if record.timeout <= 0 or record.started_at is None:
         return None
     return record.started_at + record.timeout + HOST_GRACE
+
+
+def gate_deadline(record: RunRecord, opened_at: float) -> float | None:
+    """The host's deadline as the collector that opens the gate at ``opened_at`` holds it: the
+    runner's clock started then at the latest (or when its gate wait ran out, if sooner), so the
+    gate's own wait need not be allowed for."""
+    if record.timeout <= 0 or record.started_at is None:
+        return None
+    return min(opened_at, record.started_at + GATE_WAIT) + record.timeout + RUNNER_GRACES + SLACK
 
 
 def overdue(record: RunRecord, now: float | None = None) -> float | None:
