@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 
 from envctl.docker import cli_config, timeouts
-from envctl.docker.socket_api import image_path
+from envctl.docker.socket_api import AnswerTooLargeError, get, image_path
 from envctl.docker.translate import ENGINE_HINT
 from envctl.errors import DockerError
 
 ANSWER_CAP = 8 << 20  # bytes of one inspect answer (a few KiB; layers and labels add up)
-_STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})[ \r]")
 _ID = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -40,32 +38,16 @@ def image_ids(names: Iterable[str], *, timeout: float = timeouts.IMAGE_LOOKUP) -
 def _inspect_on_socket(socket_path: str, name: str, timeout: float,
                        clock: Callable[[], float] = time.monotonic) -> tuple[int, str | None] | None:
     """(status, id) of ``GET /images/NAME/json``; None when the answer is not one to trust."""
-    deadline = clock() + timeout
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(socket_path)
-        sock.sendall(f"GET {image_path(name)} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
-        chunks, size = [], 0
-        while size <= ANSWER_CAP:
-            left = deadline - clock()
-            if left <= 0:
-                raise TimeoutError(f"the engine did not answer within {timeout:g}s")
-            sock.settimeout(left)
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    answer = b"".join(chunks)
-    status = _STATUS.match(answer)
-    if status is None or size > ANSWER_CAP:
+    try:
+        status, body = get(socket_path, image_path(name), timeout=timeout, cap=ANSWER_CAP, clock=clock)
+    except AnswerTooLargeError:
         return None
-    if status[1] == b"404":
+    if status == 404:
         return 404, None
-    if status[1] != b"200":
+    if status != 200:
         return None
     try:
-        image_id = json.loads(answer.partition(b"\r\n\r\n")[2]).get("Id")
+        image_id = json.loads(body).get("Id")
     except (ValueError, AttributeError):
         return None
     return (200, image_id) if isinstance(image_id, str) and _ID.fullmatch(image_id) else None

@@ -1,7 +1,7 @@
 """One bounded HTTP GET to the engine's local unix socket, with no SDK and no CLI: ~1 ms where
 `docker image inspect` takes ~25 ms, importing the SDK ~150 ms and even `http.client` ~25 ms.
-For the few lookups on the way to the test container's start, which need only the status;
-anything else goes through the SDK or the CLI."""
+For the few lookups on the way to the test container's start (an image's presence and id, the
+project's containers on a warm environment); anything else goes through the SDK or the CLI."""
 
 from __future__ import annotations
 
@@ -24,6 +24,33 @@ def get_status(socket_path: str, path: str, *, timeout: float,
     The path carries no API version: the engine answers at its own (engines drop old versions:
     Docker 29 refuses anything before 1.44), and an image inspect has not changed in years.
     ``clock`` measures the deadline (each socket step waits at most what is left of it)."""
+    head = _exchange(socket_path, path, timeout=timeout, clock=clock, until_status=True)
+    return _status(head)
+
+
+def get(socket_path: str, path: str, *, timeout: float, cap: int,
+        clock: Callable[[], float] = time.monotonic) -> tuple[int, bytes]:
+    """The HTTP status and body of ``GET path``, read whole; errors as `get_status` says, and
+    AnswerTooLargeError (an OSError) when the answer passes ``cap`` bytes."""
+    answer = _exchange(socket_path, path, timeout=timeout, clock=clock, cap=cap)
+    return _status(answer), answer.partition(b"\r\n\r\n")[2]
+
+
+class AnswerTooLargeError(OSError):
+    """The engine's answer ran past what the caller would read."""
+
+
+def _status(head: bytes) -> int:
+    match = _STATUS.match(head)
+    if match is None:
+        raise OSError(f"not an HTTP answer from the engine: {head[:80]!r}")
+    return int(match[1])
+
+
+def _exchange(socket_path: str, path: str, *, timeout: float, clock: Callable[[], float],
+              until_status: bool = False, cap: int = STATUS_LINE_LIMIT) -> bytes:
+    """The answer to one HTTP/1.0 GET (the engine closes the connection at its end, unchunked):
+    up to its status line, or whole and at most ``cap`` bytes."""
     deadline = clock() + timeout
 
     def left() -> float:
@@ -32,22 +59,25 @@ def get_status(socket_path: str, path: str, *, timeout: float,
             raise TimeoutError(f"the engine did not answer within {timeout:g}s")
         return remaining
 
+    chunks: list[bytes] = []
+    size = 0
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(left())
         sock.connect(socket_path)
         sock.settimeout(left())
         sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
-        head = b""
-        while b"\r\n" not in head and len(head) < STATUS_LINE_LIMIT:
+        while True:
+            if until_status and (b"\r\n" in b"".join(chunks) or size >= STATUS_LINE_LIMIT):
+                break
             sock.settimeout(left())
-            chunk = sock.recv(STATUS_LINE_LIMIT)
+            chunk = sock.recv(STATUS_LINE_LIMIT if until_status else 1 << 16)
             if not chunk:
                 break
-            head += chunk
-    match = _STATUS.match(head)
-    if match is None:
-        raise OSError(f"not an HTTP answer from the engine: {head[:80]!r}")
-    return int(match[1])
+            chunks.append(chunk)
+            size += len(chunk)
+            if not until_status and size > cap:
+                raise AnswerTooLargeError(f"the engine's answer to {path} passed {cap} bytes")
+    return b"".join(chunks)
 
 
 def image_path(name: str) -> str:

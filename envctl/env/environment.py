@@ -256,14 +256,15 @@ class Environment:
         This keeps `envctl test` on a running environment fast; run `envctl up` to apply
         compose file changes.
         """
-        from envctl.docker.engine import Engine  # noqa: PLC0415
+        from envctl.docker import states as containers  # noqa: PLC0415
 
         targets = self.targets(services)
         if not targets:
             return []
         with self.start_lock(cancelled):  # another envctl may be bringing it up now: wait, then look
-            with Engine(timeout=self.settings.docker_timeout) as engine:
-                states = engine.containers({labels.COMPOSE_PROJECT: self.project})
+            # On the socket, without the SDK: this look is all a warm environment waits for.
+            states = containers.labelled({labels.COMPOSE_PROJECT: self.project},
+                                         timeout=self.settings.docker_timeout)
             # settle=0: a container that was already running before this call has settled.
             watch = ReadinessWatch(targets, self._one_shots(), settle=0.0)
             for state in states:

@@ -14,10 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from envctl.pytest_plugin.envctl_runner import GATE_WAIT, GRACE_INTERRUPT, GRACE_TERMINATE
 from envctl.runs.state import RunRecord
 
-RUNNER_GRACES = GRACE_INTERRUPT + GRACE_TERMINATE  # the runner's own stop, once its timeout passed
+# The runner's figures (envctl_runner; the host never imports the plugin, and `status` reads this
+# module, so they are spelled here and a unit test holds them equal): its gate's wait, and its
+# own stop once its timeout passed (interrupt and terminate graces, 10 s + 5 s).
+GATE_WAIT = 30.0
+RUNNER_GRACES = 15.0
 SLACK = 15.0  # seconds for a loaded machine
 # Seconds past started_at + timeout before the host steps in, seen from anywhere: the runner's
 # clock starts when its gate opens, which may be up to GATE_WAIT after the container's start.

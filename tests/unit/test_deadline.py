@@ -30,6 +30,15 @@ def test_the_collector_that_opens_the_gate_needs_no_allowance_for_it() -> None:
     assert gate_deadline(replace(RUNNING, timeout=0.0), opened_at=1012.0) is None
 
 
+def test_the_graces_are_the_runners() -> None:
+    """The host's figures for the runner are the runner's own (it is mounted, never imported)."""
+    from envctl.pytest_plugin import envctl_runner  # noqa: PLC0415
+    from envctl.runs import container, deadline  # noqa: PLC0415
+
+    assert deadline.RUNNER_GRACES == envctl_runner.GRACE_INTERRUPT + envctl_runner.GRACE_TERMINATE
+    assert container.GATE_WAIT == deadline.GATE_WAIT == envctl_runner.GATE_WAIT
+
+
 def test_a_running_run_past_it_is_overdue_by_the_seconds_past() -> None:
     """Late by now - deadline; not before it, nor once the run has ended."""
     assert overdue(RUNNING, now=1400.5) == 30.5

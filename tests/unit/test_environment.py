@@ -58,6 +58,8 @@ class Project:
                             lambda _compose, services, **kw: self.start_up(services, **kw))
         self.engine = FakeProjectEngine()
         monkeypatch.setattr("envctl.docker.engine.Engine", self.engine)
+        # No local socket: a look at the containers goes to the engine above, never to a real one.
+        monkeypatch.setattr("envctl.docker.cli_config.local_socket", lambda env=None: None)
         self.missing: list[str] = []
         monkeypatch.setattr("envctl.docker.engine.missing_images", self.missing_images)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envctl.docker.socket_api import get_status, image_path
+from envctl.docker.socket_api import AnswerTooLargeError, get, get_status, image_path
 
 
 @pytest.fixture
@@ -60,6 +60,16 @@ def test_the_status_of_an_answer(engine: tuple[str, list[bytes], list[bytes]]) -
     assert get_status(path, "/images/x:1/json", timeout=2) == 200
     assert get_status(path, "/images/y/json", timeout=2) == 404
     assert asked[0].startswith(b"GET /images/x:1/json HTTP/1.0\r\n")
+
+
+def test_a_whole_answer_is_read_up_to_its_cap(engine: tuple[str, list[bytes], list[bytes]]) -> None:
+    """get returns the status and the body; an answer past the cap is refused, not kept."""
+    path, replies, _asked = engine
+    replies += [b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n[1, 2]",
+                b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 5000]
+    assert get(path, "/containers/json", timeout=2, cap=1000) == (200, b"[1, 2]")
+    with pytest.raises(AnswerTooLargeError, match="passed 1000 bytes"):
+        get(path, "/containers/json", timeout=2, cap=1000)
 
 
 def test_an_answer_that_is_not_http_is_an_error(engine: tuple[str, list[bytes], list[bytes]]) -> None:
