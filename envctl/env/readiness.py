@@ -194,16 +194,18 @@ class ReadinessWait:
                         raise CancelRequestedError("the run was cancelled while its environment started")
                     # The timers: the deadline, a settling service's settle time, and a look at
                     # whether the run was cancelled.
-                    wake = min(self.deadline, watch.next_recheck() or self.deadline)
+                    settled = watch.next_recheck()
+                    wake = min(self.deadline, settled or self.deadline)
                     if self.cancelled is not never:
                         wake = min(wake, now + CANCEL_CHECK)
                     message = self.inbox.get(max(0.0, wake - now))
-                    if message is None:
+                    if message is not None and not self._on_message(*message, output):
+                        break
+                    # A message that came as a settle time passed takes the timer's place: the
+                    # recheck is due all the same, and nothing else would wake this loop for it.
+                    if message is None or (settled is not None and self.clock() >= settled):
                         for service, verdict in watch.recheck():
                             self._report(service, verdict)
-                        continue
-                    if not self._on_message(*message, output):
-                        break
                 if watch.all_done and not watch.failed:
                     finish(self.proc)
                     return [ServiceReport(s, v.phase, v.detail) for s, v in watch.verdicts.items()]

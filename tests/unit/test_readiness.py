@@ -227,6 +227,36 @@ def test_a_service_without_a_health_check_is_ready_once_it_settled() -> None:
     assert h.log.warnings == [("service has no health check; ready as soon as it runs", {"service": "cache"})]
 
 
+class LateInbox(ClockInbox):
+    """The first message waited for with a settle timer set (a wait under 5 s, not the
+    deadline's) comes just after that timer would have fired."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.late = True
+
+    def get(self, timeout: float) -> tuple[str, Any] | None:
+        message = Inbox.get(self, 0.0)
+        if message is None:
+            self.clock.sleep(timeout)
+        elif self.late and timeout < 5.0:
+            self.clock.sleep(timeout + 0.01)
+            self.late = False
+        return message
+
+
+def test_a_settle_time_that_passes_as_an_event_comes_is_not_missed() -> None:
+    """A service settling while another's event arrives past its settle time: ready then, not
+    at the deadline (no timer was left to wake the wait)."""
+    h = Harness(["db", "cache"], settle=1.0, compose=FakeCompose((None, b"")))  # its exit comes later
+    h.wait.inbox = LateInbox(h.clock)
+    h.engine.change(svc("cache"))
+    h.engine.change(svc("db", health="starting"))
+    h.engine.change(svc("db", health="healthy"), "health_status: healthy")
+    assert [r.phase for r in h.wait.run()] == [Phase.READY, Phase.READY]
+    assert h.clock.sleeps == [1.01]
+
+
 def test_compose_exiting_non_zero_is_its_own_failure() -> None:
     """compose's error (a taken port) is the message, with what to do about it."""
     output = b"Error response from daemon: Bind for 0.0.0.0:5432 failed: port is already allocated\n"
