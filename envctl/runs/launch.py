@@ -175,7 +175,7 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
 
     Raises the EnvctlError that stopped it (CancelRequestedError when ``cancelled`` turned
     true); a container half-made by then is removed."""
-    from envctl.docker.engine import preload_sdk_in_background  # noqa: PLC0415
+    from envctl.docker.preload import preload_sdk_in_background  # noqa: PLC0415
 
     env, request = environment_from_file(run_dir)
     settings = env.settings
