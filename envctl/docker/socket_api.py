@@ -65,9 +65,14 @@ def _exchange(socket_path: str, path: str, *, timeout: float, clock: Callable[[]
         sock.settimeout(left())
         sock.connect(socket_path)
         sock.settimeout(left())
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        # HTTP/1.0 and `Connection: close`: the engine answers unchunked and hangs up at the end;
+        # something else that keeps the connection open is read up to its Content-Length.
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\nConnection: close\r\n\r\n".encode("ascii"))
+        length: int | None = None
         while True:
             if until_status and (b"\r\n" in b"".join(chunks) or size >= STATUS_LINE_LIMIT):
+                break
+            if length is not None and size >= length:
                 break
             sock.settimeout(left())
             chunk = sock.recv(STATUS_LINE_LIMIT if until_status else 1 << 16)
@@ -77,7 +82,21 @@ def _exchange(socket_path: str, path: str, *, timeout: float, clock: Callable[[]
             size += len(chunk)
             if not until_status and size > cap:
                 raise AnswerTooLargeError(f"the engine's answer to {path} passed {cap} bytes")
+            if not until_status and length is None:
+                length = _whole_length(b"".join(chunks))
     return b"".join(chunks)
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)
+
+
+def _whole_length(answer: bytes) -> int | None:
+    """The answer's whole size once its head is in and names a Content-Length; else None."""
+    head, found, _body = answer.partition(b"\r\n\r\n")
+    if not found:
+        return None
+    match = _CONTENT_LENGTH.search(head + b"\r\n")
+    return len(head) + 4 + int(match[1]) if match else None
 
 
 def image_path(name: str) -> str:

@@ -16,7 +16,7 @@ from envctl.docker import cli_config
 from envctl.docker.models import ContainerState
 from envctl.docker.socket_api import AnswerTooLargeError, get
 from envctl.docker.translate import ENGINE_HINT
-from envctl.errors import DockerError
+from envctl.errors import EngineUnavailableError
 
 LIST_CAP = 16 << 20  # bytes of the list: ~1 KiB a container
 INSPECT_CAP = 8 << 20  # bytes of one inspect (a few KiB; health logs and labels add up)
@@ -24,15 +24,15 @@ _ID = re.compile(r"[0-9a-f]{64}")
 
 
 def labelled(labels: dict[str, str], *, timeout: float) -> list[ContainerState]:
-    """Every container (running or not) carrying ``labels``, inspected; DockerError when the
-    engine cannot say (each request under ``timeout``)."""
+    """Every container (running or not) carrying ``labels``, inspected; EngineUnavailableError
+    when the engine does not answer (each request under ``timeout``), as the SDK says it."""
     socket_path = cli_config.local_socket()
     if socket_path is not None:
         try:
             found = _on_socket(socket_path, labels, timeout)
-        except TimeoutError:  # the engine is there but silent: the SDK would wait as long again
-            raise DockerError(f"listing containers: the engine did not answer within {timeout:g}s",
-                              hint=ENGINE_HINT) from None
+        except TimeoutError:  # silent: the SDK would wait as long again, then say the same
+            raise EngineUnavailableError(f"listing containers: the Docker engine did not answer within "
+                                         f"{timeout:g}s", hint=ENGINE_HINT) from None
         except OSError:
             found = None  # the SDK asks instead, and says what is wrong in its own words
         if found is not None:

@@ -203,7 +203,9 @@ class ReadinessWait:
                         break
                     # A message that came as a settle time passed takes the timer's place: the
                     # recheck is due all the same, and nothing else would wake this loop for it.
-                    if message is None or (settled is not None and self.clock() >= settled):
+                    # Not once a service failed: a verdict of "removed" is no state to re-judge.
+                    due = message is None or (settled is not None and self.clock() >= settled)
+                    if due and not watch.failed:
                         for service, verdict in watch.recheck():
                             self._report(service, verdict)
                 if watch.all_done and not watch.failed:

@@ -30,7 +30,7 @@ from envctl.runs.cancel import CANCEL_SLACK, CancelWatch
 from envctl.runs.capture import capture_output, nothing_written_yet
 from envctl.runs.cleanup import clean_up
 from envctl.runs.collector_log import say
-from envctl.runs.deadline import DeadlineWatch, gate_deadline
+from envctl.runs.deadline import DeadlineWatch, host_deadline
 from envctl.runs.dependency_watch import DependencyWatch
 from envctl.runs.hook import run_end_hook
 from envctl.runs.logfile import tail_lines
@@ -191,7 +191,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             running.append(lifecycle.mark_running(run_dir, started_at))
             cancel.on_cancel = lambda: _stop_container(name)
             watch.start(since=started_at)
-            overtime.deadline = gate_deadline(running[0], time.time())  # the gate opens next
+            overtime.deadline = host_deadline(running[0])
             overtime.start()
             usage.start()
             if cancel():

@@ -35,15 +35,6 @@ def host_deadline(record: RunRecord) -> float | None:
     return record.started_at + record.timeout + HOST_GRACE
 
 
-def gate_deadline(record: RunRecord, opened_at: float) -> float | None:
-    """The host's deadline as the collector that opens the gate at ``opened_at`` holds it: the
-    runner's clock started then at the latest (or when its gate wait ran out, if sooner), so the
-    gate's own wait need not be allowed for."""
-    if record.timeout <= 0 or record.started_at is None:
-        return None
-    return min(opened_at, record.started_at + GATE_WAIT) + record.timeout + RUNNER_GRACES + SLACK
-
-
 def overdue(record: RunRecord, now: float | None = None) -> float | None:
     """Seconds a running run is past its host deadline (None: not past it, or not running)."""
     deadline = host_deadline(record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from envctl.runs.deadline import HOST_GRACE, DeadlineWatch, gate_deadline, host_deadline, overdue
+from envctl.runs.deadline import HOST_GRACE, DeadlineWatch, host_deadline, overdue
 from envctl.runs.outcome import EndFacts, decide
 from envctl.runs.state import Limits, RunRecord, RunState
 
@@ -20,14 +20,6 @@ def test_the_host_deadline_is_the_runners_plus_a_grace() -> None:
     assert host_deadline(RUNNING) == 1370.0
     assert host_deadline(replace(RUNNING, timeout=0.0)) is None
     assert host_deadline(replace(RUNNING, started_at=None)) is None
-
-
-def test_the_collector_that_opens_the_gate_needs_no_allowance_for_it() -> None:
-    """Opened 2 s after the start: +300 s, the runner's 15 s of graces, 15 s of slack; a gate
-    opened late (a collector taking over) is held from when the runner's own wait ran out."""
-    assert gate_deadline(RUNNING, opened_at=1012.0) == 1342.0
-    assert gate_deadline(RUNNING, opened_at=5000.0) == 1370.0
-    assert gate_deadline(replace(RUNNING, timeout=0.0), opened_at=1012.0) is None
 
 
 def test_the_graces_are_the_runners() -> None:

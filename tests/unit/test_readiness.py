@@ -257,6 +257,34 @@ def test_a_settle_time_that_passes_as_an_event_comes_is_not_missed() -> None:
     assert h.clock.sleeps == [1.01]
 
 
+class DestroyedLate(ClockInbox):
+    """db's container is destroyed, and the news comes just past cache's settle time."""
+
+    def __init__(self, clock: FakeClock, engine: FakeProjectEngine) -> None:
+        super().__init__(clock)
+        self.engine = engine
+
+    def get(self, timeout: float) -> tuple[str, Any] | None:
+        message = Inbox.get(self, 0.0)
+        if message is None:
+            self.clock.sleep(timeout)
+        elif message[0] == "event" and message[1].get("Action") == "destroy":
+            self.engine.current.pop("db-1", None)
+            self.clock.sleep(timeout + 0.01)
+        return message
+
+
+def test_a_removal_past_a_settle_time_still_fails_at_once() -> None:
+    """The recheck a late message brings never turns "removed while starting" back into a wait."""
+    h = Harness(["db", "cache"], settle=1.0)
+    h.wait.inbox = DestroyedLate(h.clock, h.engine)
+    h.engine.change(svc("cache"))
+    h.engine.change(svc("db", health="starting"))
+    h.engine.event("db-1", "db", "destroy")
+    assert h.failure().failures == [("db", "its container was removed while starting")]
+    assert h.clock.sleeps == [1.01]
+
+
 def test_compose_exiting_non_zero_is_its_own_failure() -> None:
     """compose's error (a taken port) is the message, with what to do about it."""
     output = b"Error response from daemon: Bind for 0.0.0.0:5432 failed: port is already allocated\n"

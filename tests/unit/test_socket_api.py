@@ -72,6 +72,34 @@ def test_a_whole_answer_is_read_up_to_its_cap(engine: tuple[str, list[bytes], li
         get(path, "/containers/json", timeout=2, cap=1000)
 
 
+def test_an_answer_on_a_connection_kept_open_ends_at_its_length(tmp_path: Path) -> None:
+    """A server that keeps the connection open (a proxy's keep-alive) is read up to its
+    Content-Length, not until the deadline; the request asks it to close."""
+    path = str(tmp_path / "proxy.sock")
+    body = b'[{"Id": "x"}]'
+    asked: list[bytes] = []
+    done = threading.Event()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen()
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                asked.append(conn.recv(4096))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                done.wait(10)  # held open until the client has its answer
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            assert get(path, "/containers/json", timeout=5, cap=1000) == (200, body)
+        finally:
+            done.set()
+            thread.join(5)
+    assert b"\r\nConnection: close\r\n" in asked[0]
+
+
 def test_an_answer_that_is_not_http_is_an_error(engine: tuple[str, list[bytes], list[bytes]]) -> None:
     """Something else on the socket (an SSH banner) is an OSError, not a status."""
     path, replies, _asked = engine

@@ -11,7 +11,7 @@ import pytest
 
 from envctl.docker import cli_config, states
 from envctl.docker.models import ContainerState
-from envctl.errors import DockerError
+from envctl.errors import EngineUnavailableError
 from tests.unit.test_socket_api import engine
 
 __all__ = ["engine"]  # the stand-in engine fixture, shared with the socket's own tests
@@ -105,6 +105,7 @@ def test_a_silent_engine_is_an_error_not_a_second_wait(engine: Engine, sdk: list
     path, replies, _asked = engine
     monkeypatch.setattr(cli_config, "local_socket", lambda env=None: path)
     replies.append(b"")
-    with pytest.raises(DockerError, match=r"listing containers: the engine did not answer within 0\.5s"):
+    with pytest.raises(EngineUnavailableError,
+                       match=r"listing containers: the Docker engine did not answer within 0\.5s"):
         states.labelled({"a": "b"}, timeout=0.5)
     assert sdk == []
