@@ -73,7 +73,7 @@ def test_a_timed_out_run_resumes_exactly_what_was_left(runs_project: Project) ->
     resume (28) and --force goes; a resumed run that ended by itself has nothing to resume (27)."""
     write_suite(runs_project, {"test_resume.py": SUITE})
     (runs_project.path / "suite" / "slow_08").touch()
-    first, view = ended(runs_project, "--timeout", "20s")
+    first, view = ended(runs_project, "--timeout", "10s")
     assert (view["state"], view["exit"]) == ("timed-out", 20), view
     (runs_project.path / "suite" / "slow_08").unlink()
 
@@ -111,11 +111,11 @@ def test_a_resume_of_a_resumed_run_survives_a_killed_collector(runs_project: Pro
     write_suite(runs_project, {"test_resume.py": SUITE})
     for flag in ("slow_08", "slow_15"):
         (runs_project.path / "suite" / flag).touch()
-    first, view = ended(runs_project, "--timeout", "20s")
+    first, view = ended(runs_project, "--timeout", "10s")
     assert view["state"] == "timed-out", view
     (runs_project.path / "suite" / "slow_08").unlink()
 
-    second = start_detached(runs_project, "--resume", first, "--timeout", "30s")
+    second = start_detached(runs_project, "--resume", first, "--timeout", "15s")
     deadline = time.monotonic() + 120
     while IDS[14] not in _started(runs_project, second):
         assert time.monotonic() < deadline, "test_15 never started"
@@ -144,7 +144,7 @@ def test_a_shards_run_resumes_the_shard_cut_short(runs_project: Project) -> None
     merged report is the whole suite, failed for test_03."""
     write_suite(runs_project, {"test_resume.py": SUITE})
     (runs_project.path / "suite" / "slow_08").touch()
-    first, view = ended(runs_project, "--shards", "2", "--timeout", "20s")
+    first, view = ended(runs_project, "--shards", "2", "--timeout", "10s")
     assert (view["state"], view["exit"]) == ("timed-out", 20), view
     (runs_project.path / "suite" / "slow_08").unlink()
     odd, even = split(IDS, 2)
