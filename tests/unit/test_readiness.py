@@ -228,18 +228,22 @@ def test_a_service_without_a_health_check_is_ready_once_it_settled() -> None:
 
 
 class LateInbox(ClockInbox):
-    """The first message waited for with a settle timer set (a wait under 5 s, not the
-    deadline's) comes just after that timer would have fired."""
+    """The first message ``is_late`` picks comes just after the wait for it timed out (as a
+    settle time passes); ``on_late`` runs as it comes."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: FakeClock, is_late: Callable[[tuple[str, Any], float], bool],
+                 on_late: Callable[[], object] = lambda: None) -> None:
         super().__init__(clock)
+        self.is_late = is_late
+        self.on_late = on_late
         self.late = True
 
     def get(self, timeout: float) -> tuple[str, Any] | None:
         message = Inbox.get(self, 0.0)
         if message is None:
             self.clock.sleep(timeout)
-        elif self.late and timeout < 5.0:
+        elif self.late and self.is_late(message, timeout):
+            self.on_late()
             self.clock.sleep(timeout + 0.01)
             self.late = False
         return message
@@ -249,7 +253,7 @@ def test_a_settle_time_that_passes_as_an_event_comes_is_not_missed() -> None:
     """A service settling while another's event arrives past its settle time: ready then, not
     at the deadline (no timer was left to wake the wait)."""
     h = Harness(["db", "cache"], settle=1.0, compose=FakeCompose((None, b"")))  # its exit comes later
-    h.wait.inbox = LateInbox(h.clock)
+    h.wait.inbox = LateInbox(h.clock, lambda _message, timeout: timeout < 5.0)  # a settle timer's wait
     h.engine.change(svc("cache"))
     h.engine.change(svc("db", health="starting"))
     h.engine.change(svc("db", health="healthy"), "health_status: healthy")
@@ -257,27 +261,12 @@ def test_a_settle_time_that_passes_as_an_event_comes_is_not_missed() -> None:
     assert h.clock.sleeps == [1.01]
 
 
-class DestroyedLate(ClockInbox):
-    """db's container is destroyed, and the news comes just past cache's settle time."""
-
-    def __init__(self, clock: FakeClock, engine: FakeProjectEngine) -> None:
-        super().__init__(clock)
-        self.engine = engine
-
-    def get(self, timeout: float) -> tuple[str, Any] | None:
-        message = Inbox.get(self, 0.0)
-        if message is None:
-            self.clock.sleep(timeout)
-        elif message[0] == "event" and message[1].get("Action") == "destroy":
-            self.engine.current.pop("db-1", None)
-            self.clock.sleep(timeout + 0.01)
-        return message
-
-
 def test_a_removal_past_a_settle_time_still_fails_at_once() -> None:
     """The recheck a late message brings never turns "removed while starting" back into a wait."""
     h = Harness(["db", "cache"], settle=1.0)
-    h.wait.inbox = DestroyedLate(h.clock, h.engine)
+    h.wait.inbox = LateInbox(
+        h.clock, lambda message, _timeout: message[0] == "event" and message[1].get("Action") == "destroy",
+        on_late=lambda: h.engine.current.pop("db-1", None))
     h.engine.change(svc("cache"))
     h.engine.change(svc("db", health="starting"))
     h.engine.event("db-1", "db", "destroy")
