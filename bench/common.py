@@ -46,6 +46,16 @@ def plugins_project(tmp: Path, files: dict[str, str]) -> Path:
     return project_dir
 
 
+def raw_compose(project: str, log_dir: Path, compose_file: str | Path = "compose.yaml") -> list[str]:
+    """`docker compose` on ``project`` as envctl made it: its file and envctl's label override
+    for it (in the runs folder ``log_dir``, once envctl has run there). Without the override
+    compose finds the network's labels changed and makes the network, and the services on it,
+    again: a raw run timed that way pays for that, and pulls the environment from under envctl."""
+    overrides = [arg for path in sorted((log_dir / ".compose").glob(f"{project}.labels.json"))
+                 for arg in ("-f", str(path))]
+    return ["docker", "compose", "-p", project, "-f", str(compose_file), *overrides]
+
+
 def compose_down(project: str) -> None:
     subprocess.run(["docker", "compose", "-p", project, "down", "-v", "-t", "1"], capture_output=True,
                    timeout=120, check=False)

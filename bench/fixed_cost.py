@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bench.common import ENVCTL, bench_env, compose_down, median, plugins_project, project_name
+from bench.common import ENVCTL, bench_env, compose_down, median, plugins_project, project_name, raw_compose
 
 PHASES = ("to create", "create to start", "start to exit", "exit to return", "total")
 
@@ -62,7 +62,7 @@ def main() -> None:
         project_dir = plugins_project(Path(tmp), {"test_one.py": "def test_one():\n    assert True\n"})
         env = bench_env(project, Path(tmp) / "runs") | {"ENVCTL_MEMORY": "4g", "ENVCTL_CPUS": "2"}
         pytest_args = ["-q", "-p", "no:randomly"]
-        raw = ["docker", "compose", "-p", project, "run", "--rm", "--no-deps", "test", "pytest", *pytest_args]
+        raw = ["run", "--rm", "--no-deps", "test", "pytest", *pytest_args]
         results: dict[str, list[dict[str, float]]] = {"envctl": [], "raw": []}
         try:
             subprocess.run([*ENVCTL, "test", "--", "-q", "--co"], cwd=project_dir, env=env,
@@ -70,7 +70,8 @@ def main() -> None:
             for _ in range(args.rounds):
                 results["envctl"].append(timed_run([*ENVCTL, "test", "--", *pytest_args], project_dir,
                                                    env, f"{project}-test-run-"))
-                results["raw"].append(timed_run(raw, project_dir, env, f"{project}-test-run-"))
+                compose = raw_compose(project, Path(tmp) / "runs")
+                results["raw"].append(timed_run([*compose, *raw], project_dir, env, f"{project}-test-run-"))
         finally:
             compose_down(project)
     print(f"medians of {args.rounds} one-test runs (seconds):")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bench.common import ENVCTL, ROOT, bench_env, compose_down, median, project_name
+from bench.common import ENVCTL, ROOT, bench_env, compose_down, median, project_name, raw_compose
 
 FIXTURE = ROOT / "bench" / "fixtures" / "runs"
 IMAGE = "envctltest-pytest:1"
@@ -35,7 +35,7 @@ def timed(argv: list[str], env: dict[str, str],
 
 
 def bench_test_vs_compose(env: dict[str, str], project: str, rounds: int) -> None:
-    raw = ["docker", "compose", "-p", project, "-f", str(FIXTURE / "compose.yaml"), "run", "--rm",
+    raw = [*raw_compose(project, Path(env["ENVCTL_LOG_DIR"]), FIXTURE / "compose.yaml"), "run", "--rm",
            "test", "pytest", "-q"]
     envctl_times, raw_times = [], []
     for _ in range(rounds):
