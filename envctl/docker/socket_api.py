@@ -59,8 +59,9 @@ def _exchange(socket_path: str, path: str, *, timeout: float, clock: Callable[[]
             raise TimeoutError(f"the engine did not answer within {timeout:g}s")
         return remaining
 
-    chunks: list[bytes] = []
-    size = 0
+    answer = bytearray()
+    end: int | None = None  # the whole answer's size, once its head names a Content-Length
+    searched = 0  # how far the head's end was looked for (each byte is looked at once)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(left())
         sock.connect(socket_path)
@@ -68,35 +69,29 @@ def _exchange(socket_path: str, path: str, *, timeout: float, clock: Callable[[]
         # HTTP/1.0 and `Connection: close`: the engine answers unchunked and hangs up at the end;
         # something else that keeps the connection open is read up to its Content-Length.
         sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\nConnection: close\r\n\r\n".encode("ascii"))
-        length: int | None = None
-        while True:
-            if until_status and (b"\r\n" in b"".join(chunks) or size >= STATUS_LINE_LIMIT):
-                break
-            if length is not None and size >= length:
-                break
+        while end is None or len(answer) < end:
             sock.settimeout(left())
             chunk = sock.recv(STATUS_LINE_LIMIT if until_status else 1 << 16)
             if not chunk:
                 break
-            chunks.append(chunk)
-            size += len(chunk)
-            if not until_status and size > cap:
+            answer += chunk
+            if until_status:
+                if b"\r\n" in answer or len(answer) >= STATUS_LINE_LIMIT:
+                    break
+                continue
+            if len(answer) > cap:
                 raise AnswerTooLargeError(f"the engine's answer to {path} passed {cap} bytes")
-            if not until_status and length is None:
-                length = _whole_length(b"".join(chunks))
-    return b"".join(chunks)
+            if searched >= 0:
+                head_end = answer.find(b"\r\n\r\n", max(0, searched - 3))
+                searched = len(answer)
+                if head_end >= 0:
+                    searched = -1  # found: not looked for again
+                    match = _CONTENT_LENGTH.search(answer, 0, head_end + 2)
+                    end = head_end + 4 + int(match[1]) if match else None
+    return bytes(answer)
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)
-
-
-def _whole_length(answer: bytes) -> int | None:
-    """The answer's whole size once its head is in and names a Content-Length; else None."""
-    head, found, _body = answer.partition(b"\r\n\r\n")
-    if not found:
-        return None
-    match = _CONTENT_LENGTH.search(head + b"\r\n")
-    return len(head) + 4 + int(match[1]) if match else None
 
 
 def image_path(name: str) -> str:
