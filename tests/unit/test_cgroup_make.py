@@ -19,7 +19,7 @@ from tests.unit.test_host_limits import (
     RUN,
     V1_FILES,
     Kernel,
-    fake_kernel,
+    kernel,
     limits,
     mountinfo_file,
     own_cgroup_file,
@@ -28,10 +28,7 @@ from tests.unit.test_host_limits import (
     v2_machine,
 )
 
-
-@pytest.fixture
-def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Kernel:
-    return fake_kernel(tmp_path, monkeypatch)
+__all__ = ["kernel"]  # the fake kernel fixture, shared with the limits' own tests
 
 
 # -- cgroup v1 ----------------------------------------------------------------------------------------

@@ -15,17 +15,14 @@ from tests.unit.test_host_limits import (
     REAL_MKDIR,
     RUN,
     Kernel,
-    fake_kernel,
+    kernel,
     limits,
     mountinfo_file,
     v1_machine,
     v2_machine,
 )
 
-
-@pytest.fixture
-def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Kernel:
-    return fake_kernel(tmp_path, monkeypatch)
+__all__ = ["kernel"]  # the fake kernel fixture, shared with the limits' own tests
 
 
 def test_v2_is_taken_over_v1_and_a_hybrid_cgroup2_is_not(kernel: Kernel) -> None:
