@@ -15,13 +15,12 @@ HOOK_LOG = "hook.log"
 OUTCOME_CAP = 64 << 10  # bytes of a hook.json read
 
 
-@dataclass(frozen=True)
-class HookOutcome:
-    """What ``hook.json`` says: when the hook started and, once it has ended (``finished``),
-    how (see ``hook_process.Ended``)."""
+@dataclass(frozen=True, kw_only=True)
+class Ended:
+    """How the hook's process ended: its code (None when a signal ended it or it never started),
+    the signal that did, whether its deadline passed, why it could not start, how long it took
+    and how much it printed (``output_cut``: bytes past the cap, not kept)."""
 
-    started_at: float
-    finished: bool = False
     exit_code: int | None = None
     signal: str | None = None
     timed_out: bool = False
@@ -29,6 +28,15 @@ class HookOutcome:
     seconds: float = 0.0
     output_bytes: int = 0
     output_cut: int = 0
+
+
+@dataclass(frozen=True)
+class HookOutcome(Ended):
+    """What ``hook.json`` says: when the hook started and, once it has ended (``finished``),
+    how (the fields of ``Ended``)."""
+
+    started_at: float
+    finished: bool = False
 
     @property
     def ok(self) -> bool:

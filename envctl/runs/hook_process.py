@@ -15,10 +15,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from envctl.log import redact
+from envctl.runs.hook_outcome import Ended
 
 OUTPUT_CAP = 1 << 20  # bytes of the hook's output kept; the rest is counted, not written
 CHUNK = 1 << 16
@@ -29,21 +29,6 @@ LINE_CAP = 1 << 16
 ESCALATION: tuple[tuple[signal.Signals, float], ...] = ((signal.SIGINT, 5.0), (signal.SIGTERM, 5.0))
 KILL_WAIT = 5.0  # seconds a SIGKILLed group gets to be gone (a process in the D state may linger)
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-@dataclass(frozen=True)
-class Ended:
-    """How the hook's process ended: its code (None when a signal ended it or it never started),
-    the signal that did, whether its deadline passed, why it could not start, how long it took
-    and how much it printed (``output_cut``: bytes past the cap, not kept)."""
-
-    exit_code: int | None
-    signal: str | None = None
-    timed_out: bool = False
-    error: str | None = None
-    seconds: float = 0.0
-    output_bytes: int = 0
-    output_cut: int = 0
 
 
 class LineMasker:
@@ -131,7 +116,7 @@ def run_bounded(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_p
     except (OSError, ValueError) as exc:  # no such program, not executable, a NUL in an argument
         os.close(read_end)
         os.close(write_end)
-        return Ended(None, error=f"could not start {argv[0]!r}: {_reason(exc)}", seconds=clock() - began)
+        return Ended(error=f"could not start {argv[0]!r}: {_reason(exc)}", seconds=clock() - began)
     os.close(write_end)  # the hook's group holds the only write ends: the read ends with them
     copier = _Copier(read_end, log_path, cap, mask)
     copier.start()
@@ -139,7 +124,7 @@ def run_bounded(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_p
     if timed_out:
         _escalate(proc, copier, escalation, clock)
     code = proc.returncode
-    return Ended(code if code is not None and code >= 0 else None,
+    return Ended(exit_code=code if code is not None and code >= 0 else None,
                  signal=_signal_name(-code) if code is not None and code < 0 else None,
                  timed_out=timed_out, seconds=clock() - began, output_bytes=copier.total,
                  output_cut=max(0, copier.total - cap))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from envctl import log
-from envctl.runs.hook_process import Ended, LineMasker, run_bounded
+from envctl.runs.hook_outcome import Ended
+from envctl.runs.hook_process import LineMasker, run_bounded
 from tests.unit.test_process import ended
 
 QUICK = ((signal.SIGINT, 0.3), (signal.SIGTERM, 0.3))
