@@ -211,6 +211,9 @@ def test(
         help="Run in a project of its own, removed after the run (no shared state, no port clash).")] = False,
     shards: Annotated[int | None, typer.Option(
         metavar="N", help="Run N shards at once, each in its own isolated project, and merge them.")] = None,
+    engines: Annotated[str | None, typer.Option(
+        metavar="A,B", help="With --shards: the Docker engines (contexts or addresses, each "
+             "optionally =CPUS) to place the shards on, by their CPUs (default: engines).")] = None,
     rerun_failed: Annotated[str | None, typer.Option(
         metavar="RUN", help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
              "report directory or a JUnit file).")] = None,
@@ -231,9 +234,11 @@ def test(
 
     options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
                           isolated=isolated, shards=shards, rerun_failed=rerun_failed, resume=resume,
-                          force=force, host=host, cwd=str(Path.cwd()), as_json=as_json)
+                          force=force, host=host, cwd=str(Path.cwd()), as_json=as_json,
+                          engines_given=engines is not None)
     check_options(options)  # before the settings are read: a usage error is the first answer
-    return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids), options)
+    return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids,
+                                      engines=engines), options)
 
 
 @app.command()

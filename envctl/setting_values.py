@@ -274,3 +274,32 @@ def sampling(value: object) -> float:
     if seconds > SAMPLING_MAX:
         raise ValueError(f"at most {SAMPLING_MAX:g}s (an hour); 0 turns sampling off")
     return seconds
+
+
+_ENGINE = re.compile(r"(?P<name>[^\s,=]+?)(?:=(?P<cpus>[0-9]+))?", re.ASCII)
+
+
+def engines(value: object) -> tuple[str, ...]:
+    """Engines the shards of `test --shards` go to: docker context names or DOCKER_HOST-style
+    addresses, each optionally ``=CPUS`` (its weight instead of the CPUs the engine reports); a
+    list (TOML) or a comma- or space-separated string (a variable)."""
+    items = tuple(p for p in value.replace(",", " ").split() if p) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and _ENGINE.fullmatch(i)
+                                                       for i in items):
+        raise ValueError("expected a list of docker contexts or engine addresses, each optionally "
+                         "=CPUS (e.g. [\"default\", \"ssh://ci@build-box=16\"])")
+    found = [_ENGINE.fullmatch(i) for i in items]
+    if any(m is not None and m["cpus"] is not None and int(m["cpus"]) < 1 for m in found):
+        raise ValueError("an engine's CPUs are at least 1")
+    names = [m["name"] for m in found if m is not None]
+    if len(set(names)) != len(names):
+        raise ValueError("an engine is named twice")
+    return tuple(items)
+
+
+def engine_entry(entry: str) -> tuple[str, int | None]:
+    """(name, CPUs given or None) of one ``engines`` entry (already checked by ``engines``)."""
+    match = _ENGINE.fullmatch(entry)
+    if match is None:
+        raise ValueError(f"not an engine: {entry!r}")
+    return match["name"], int(match["cpus"]) if match["cpus"] is not None else None

@@ -123,6 +123,11 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("resource_interval", 2.0, values.sampling,
               "Seconds between two writes of a run's resource figures (memory, CPU, pids) while it "
               "runs, read by status and drawn by the HTML report (e.g. 5s); 0 turns sampling off."),
+    FieldSpec("engines", (), values.engines,
+              "Docker engines the shards of `test --shards N` are placed on, weighted by their CPUs: "
+              "docker context names or addresses (unix://, tcp://, ssh://), each optionally =CPUS to "
+              "weigh it otherwise (e.g. [\"default\", \"ssh://ci@build-box=16\"]). Empty: the one "
+              "engine envctl talks to."),
     FieldSpec("secrets", (), values.variables,
               "Environment variables whose values envctl never writes anywhere, besides those whose "
               "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
@@ -164,6 +169,7 @@ class Settings:
     on_finish: tuple[str, ...] = ()
     on_finish_timeout: float = 60.0
     resource_interval: float = 2.0
+    engines: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -13,6 +13,24 @@ from typing import Any
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
 
+def engine_environment(host: str | None) -> Mapping[str, str] | None:
+    """The environment a docker process for the engine ``host`` sees (None: ours, as it is)."""
+    if host is None:
+        return None
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_CONTEXT"}
+    env["DOCKER_HOST"] = host
+    return env
+
+
+def engine_prefix(host: str | None) -> list[str]:
+    """What goes before a docker command so that it talks to ``host`` (nothing for this
+    process's own engine): env(1) setting DOCKER_HOST and dropping DOCKER_CONTEXT, which would
+    win over it."""
+    if host is None:
+        return []
+    return ["env", "-u", "DOCKER_CONTEXT", f"DOCKER_HOST={host}"]
+
+
 def config_dir(env: Mapping[str, str]) -> Path | None:
     """$DOCKER_CONFIG, else ~/.docker; None without HOME (the CLI would look the home up in the
     password database: left to it)."""

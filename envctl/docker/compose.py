@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from envctl.docker import process, timeouts
+from envctl.docker.cli_config import engine_environment, engine_prefix
 from envctl.docker.models import ComposeProject
 from envctl.errors import ComposeFileError, ComposeUnavailableError, DockerError
 from envctl.locks import held_fds
@@ -50,7 +51,8 @@ class Compose:
 
     def __init__(self, files: Sequence[Path], project: str | None, *,
                  timeout: float = timeouts.CALL, context: str | None = None,
-                 env_files: Sequence[Path] = (), profiles: Sequence[str] = ()) -> None:
+                 env_files: Sequence[Path] = (), profiles: Sequence[str] = (),
+                 host: str | None = None) -> None:
         # No project directory: compose takes the first file's folder, as users expect. No
         # project name (None): compose's own (COMPOSE_PROJECT_NAME, `name:`, that folder's name).
         self.files = [Path(f) for f in files]
@@ -59,6 +61,10 @@ class Compose:
         self.context = context
         self.env_files = [Path(f) for f in env_files]
         self.profiles = list(profiles)
+        # The engine (a DOCKER_HOST value) when it is not this process's own: handed to each
+        # compose process in its environment, so engines never change os.environ (shards on two
+        # engines run from one process).
+        self.host = host
 
     def _client(self, deadline: float | None) -> Any:
         from python_on_whales import DockerClient  # noqa: PLC0415  # lazy: ~260 ms to import
@@ -73,6 +79,7 @@ class Compose:
             compose_env_files=self.env_files,
             compose_profiles=self.profiles,
             context=self.context,
+            host=self.host,
         )
 
     def command(self, *args: str) -> list[str]:
@@ -81,9 +88,10 @@ class Compose:
         Built here rather than by python-on-whales: the process-style calls (up, run) are on
         `envctl test --detach`'s hot path, and importing python-on-whales costs ~260 ms.
         """
-        plugin = None if self.context else compose_plugin()
-        argv = [str(plugin)] if plugin else \
-            ["docker", *(["--context", self.context] if self.context else []), "compose"]
+        prefix = engine_prefix(self.host)
+        plugin = None if self.context else compose_plugin(engine_environment(self.host))
+        argv = [*prefix, str(plugin)] if plugin else \
+            [*prefix, "docker", *(["--context", self.context] if self.context else []), "compose"]
         for path in self.files:
             argv += ["--file", str(path)]
         for path in self.env_files:

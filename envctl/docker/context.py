@@ -25,6 +25,21 @@ def context_host(name: str) -> str:
     return host
 
 
+ENGINE_SCHEMES = ("unix", "tcp", "ssh")  # what a DOCKER_HOST may say on Linux
+
+
+def engine_address(name: str) -> str:
+    """The address (a DOCKER_HOST value) of an engine named as the user names one: a
+    DOCKER_HOST-style URL as it is, else a docker context's endpoint."""
+    if "://" in name:
+        scheme = name.split("://", 1)[0]
+        if scheme not in ENGINE_SCHEMES:
+            raise ConfigError(f"engine {name!r}: envctl reaches engines by {', '.join(ENGINE_SCHEMES)}",
+                              hint="name a docker context, or an address such as ssh://user@host")
+        return name
+    return context_host(name)
+
+
 def use_context(name: str) -> str:
     """Point this process (and every process it starts) at docker context ``name``.
 

@@ -62,6 +62,12 @@ class Engine:
         with translate_errors("asking the engine its version"):
             return EngineInfo.from_version(self.client.version())
 
+    def cpus(self) -> int:
+        """How many CPUs the engine's machine has (its `docker info` NCPU), at least 1."""
+        with translate_errors("asking the engine its CPUs"):
+            value = self.client.api.info().get("NCPU")
+        return value if isinstance(value, int) and value > 0 else 1
+
     def ping(self) -> None:
         with translate_errors("pinging the engine"):
             self.client.ping()

@@ -18,10 +18,11 @@ ANSWER_CAP = 8 << 20  # bytes of one inspect answer (a few KiB; layers and label
 _ID = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def image_ids(names: Iterable[str], *, timeout: float = timeouts.IMAGE_LOOKUP) -> dict[str, str | None]:
+def image_ids(names: Iterable[str], *, timeout: float = timeouts.IMAGE_LOOKUP,
+              host: str | None = None) -> dict[str, str | None]:
     """Each image's id (``sha256:...``), None for one the engine does not have; DockerError
     when the engine cannot say."""
-    socket_path = cli_config.local_socket()
+    socket_path = cli_config.local_socket(cli_config.engine_environment(host))
     found: dict[str, str | None] = {}
     for name in dict.fromkeys(names):
         try:
@@ -31,7 +32,7 @@ def image_ids(names: Iterable[str], *, timeout: float = timeouts.IMAGE_LOOKUP) -
                               hint=ENGINE_HINT) from None
         except OSError:
             answer = None  # the CLI asks instead, and says what is wrong in its own words
-        found[name] = answer[1] if answer is not None else _inspect_with_cli(name, timeout)
+        found[name] = answer[1] if answer is not None else _inspect_with_cli(name, timeout, host)
     return found
 
 
@@ -53,9 +54,10 @@ def _inspect_on_socket(socket_path: str, name: str, timeout: float,
     return (200, image_id) if isinstance(image_id, str) and _ID.fullmatch(image_id) else None
 
 
-def _inspect_with_cli(name: str, timeout: float) -> str | None:
+def _inspect_with_cli(name: str, timeout: float, host: str | None = None) -> str | None:
     try:
-        proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", name],  # noqa: S607  # docker from PATH, as compose finds it
+        proc = subprocess.run([*cli_config.engine_prefix(host), "docker", "image", "inspect",
+                               "--format", "{{.Id}}", name],  # docker from PATH, as compose finds it
                               capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise DockerError(f"inspecting image {name}: docker did not answer within {timeout:.0f}s",

@@ -26,7 +26,8 @@ def image_exists(api: APIClient, name: str) -> bool:
     return True
 
 
-def missing_images(names: list[str], *, timeout: float = timeouts.IMAGE_LOOKUP) -> list[str]:
+def missing_images(names: list[str], *, timeout: float = timeouts.IMAGE_LOOKUP,
+                   host: str | None = None) -> list[str]:
     """The images of ``names`` the engine does not have: asked on the engine's local socket when
     the docker CLI would use it, else through the CLI.
 
@@ -35,7 +36,7 @@ def missing_images(names: list[str], *, timeout: float = timeouts.IMAGE_LOOKUP) 
     test container's start.
     """
     missing = []
-    socket_path = cli_config.local_socket()
+    socket_path = cli_config.local_socket(cli_config.engine_environment(host))
     for name in names:
         present = None if socket_path is None else _image_on_socket(socket_path, name, timeout)
         if present is not None:
@@ -43,7 +44,8 @@ def missing_images(names: list[str], *, timeout: float = timeouts.IMAGE_LOOKUP) 
                 missing.append(name)
             continue
         try:
-            proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", name],  # noqa: S607  # docker from PATH, as compose finds it
+            proc = subprocess.run([*cli_config.engine_prefix(host), "docker", "image", "inspect",
+                                   "--format", "{{.Id}}", name],  # docker from PATH, as compose finds it
                                   capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise DockerError(f"checking for image {name}: docker did not answer within {timeout:.0f}s",

@@ -23,10 +23,11 @@ INSPECT_CAP = 8 << 20  # bytes of one inspect (a few KiB; health logs and labels
 _ID = re.compile(r"[0-9a-f]{64}")
 
 
-def labelled(labels: dict[str, str], *, timeout: float) -> list[ContainerState]:
+def labelled(labels: dict[str, str], *, timeout: float, host: str | None = None) -> list[ContainerState]:
     """Every container (running or not) carrying ``labels``, inspected; EngineUnavailableError
-    when the engine does not answer (each request under ``timeout``), as the SDK says it."""
-    socket_path = cli_config.local_socket()
+    when the engine does not answer (each request under ``timeout``), as the SDK says it.
+    ``host``: the engine (a DOCKER_HOST value; None: this process's)."""
+    socket_path = cli_config.local_socket(cli_config.engine_environment(host))
     if socket_path is not None:
         try:
             found = _on_socket(socket_path, labels, timeout)
@@ -39,7 +40,7 @@ def labelled(labels: dict[str, str], *, timeout: float) -> list[ContainerState]:
             return found
     from envctl.docker.engine import Engine  # noqa: PLC0415  # the SDK, only when needed
 
-    with Engine(timeout=timeout) as engine:
+    with Engine(timeout=timeout, host=host) as engine:
         return engine.containers(labels)
 
 

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 BUILD_DEADLINE = 1800.0  # an image build may take long; it still has a deadline
 
-_BUILD_LOCK = threading.Lock()
+_BUILD_LOCKS: dict[str | None, threading.Lock] = {}  # one per engine
+_BUILD_LOCKS_LOCK = threading.Lock()
 
 __all__ = ["BUILD_DEADLINE", "FAILURE_GRACE", "Cancelled", "Environment", "ProgressCallback",
            "ServiceStatus"]
@@ -75,8 +76,13 @@ class Environment:
     """One compose project, as configured by ``settings``."""
 
     def __init__(self, settings: Settings, *, project: str | None = None,
-                 on_progress: ProgressCallback | None = None, isolated_for: str | None = None) -> None:
+                 on_progress: ProgressCallback | None = None, isolated_for: str | None = None,
+                 engine: str | None = None, engine_name: str | None = None) -> None:
         self.settings = settings
+        # The engine it lives on (a DOCKER_HOST value; None: this process's own). Handed to every
+        # Docker call, never put in os.environ: shards of one run live on several engines.
+        self.engine = engine
+        self.engine_name = engine_name  # as the user named it (a context, or the address)
         redact_secrets(settings)  # compose may print `.env` values: the API and MCP too
         self._config: ComposeProject | None = None
         self.project = project or settings.project_name or self.compose_project_name()
@@ -132,7 +138,8 @@ class Environment:
         # compose 2.20 finds no service behind a profile for `run --profile '*'`.
         every = sorted({p for spec in self.config().services.values() for p in spec.profiles})
         return Compose([*base.files, override, *extra_files], self.project,
-                       timeout=self.settings.docker_timeout, env_files=base.env_files, profiles=every)
+                       timeout=self.settings.docker_timeout, env_files=base.env_files, profiles=every,
+                       host=self.engine)
 
     def _state_dir(self) -> Path:
         return private_dir(self.settings.resolved_log_dir / ".compose")
@@ -177,11 +184,14 @@ class Environment:
 
         config = self.config()
         buildable = [s for s in services if config.services[s].build_context is not None]
-        # Shards in one collector share their images: one builds, the others find them built.
-        with _BUILD_LOCK:
+        # Shards in one collector share their images: one builds on each engine, the others
+        # there find them built.
+        with _BUILD_LOCKS_LOCK:
+            lock = _BUILD_LOCKS.setdefault(self.engine, threading.Lock())
+        with lock:
             if not force:
                 missing = set(missing_images([self.image_for(s) for s in buildable],
-                                             timeout=self.settings.docker_timeout))
+                                             timeout=self.settings.docker_timeout, host=self.engine))
                 buildable = [s for s in buildable if self.image_for(s) in missing]
             if not buildable:
                 return
@@ -218,7 +228,7 @@ class Environment:
                 needs = [self.settings.test_service] if self._needs_the_test_image(targets) else []
                 self.build([*targets, *needs], force=bool(build), cancelled=cancelled)
             compose = self.compose()
-            with Engine(timeout=self.settings.docker_timeout) as engine:
+            with Engine(timeout=self.settings.docker_timeout, host=self.engine) as engine:
                 fresh = not engine.containers({labels.COMPOSE_PROJECT: self.project})
                 try:
                     return self._start_and_wait(engine, compose, targets, timeout, cancelled)
@@ -247,7 +257,9 @@ class Environment:
             folder = private_dir(state_dir() / "locks")
         except (OSError, RuntimeError):  # no home (a system user): the checkout's own lock
             folder = self._state_dir()
-        return folder / naming.start_lock_name(self.project)
+        from envctl.docker.cli_config import engine_environment  # noqa: PLC0415
+
+        return folder / naming.start_lock_name(self.project, engine_environment(self.engine))
 
     def ensure_up(self, services: Iterable[str] = (), *,
                   cancelled: Cancelled = never) -> list[ServiceReport]:
@@ -264,7 +276,7 @@ class Environment:
         with self.start_lock(cancelled):  # another envctl may be bringing it up now: wait, then look
             # On the socket, without the SDK: this look is all a warm environment waits for.
             states = containers.labelled({labels.COMPOSE_PROJECT: self.project},
-                                         timeout=self.settings.docker_timeout)
+                                         timeout=self.settings.docker_timeout, host=self.engine)
             # settle=0: a container that was already running before this call has settled.
             watch = ReadinessWatch(targets, self._one_shots(), settle=0.0)
             for state in states:
@@ -286,12 +298,13 @@ class Environment:
         return probe_service(spec, container_id, deadline=deadline, stop=stop,
                              docker_timeout=self.settings.docker_timeout, where=self.settings.wait_probe,
                              image=lambda: self.image_for(self.settings.test_service), labels=tags,
-                             on_created=on_created)
+                             on_created=on_created, host=self.engine)
 
     def _needs_the_test_image(self, targets: list[str]) -> bool:
         """Whether a port or http wait may be tried from the service's network, which takes
         the test service's image."""
-        return may_probe_from_network(self.settings.wait_probe, self.settings.wait, targets)
+        return may_probe_from_network(self.settings.wait_probe, self.settings.wait, targets,
+                                      host=self.engine)
 
     def _one_shots(self) -> frozenset[str]:
         return compose_config.one_shots(self.config())
@@ -321,7 +334,8 @@ class Environment:
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         compose = self.compose()
-        with Engine(timeout=self.settings.docker_timeout) as engine, contextlib.suppress(DockerError):
+        with Engine(timeout=self.settings.docker_timeout, host=self.engine) as engine, \
+                contextlib.suppress(DockerError):
             # First: they use the services' networks. A failure here must not keep `down` from running.
             engine.remove_labelled(f"{labels.PROJECT}={self.project}", f"{labels.ROLE}={labels.PROBE_ROLE}")
         DOCKER_CALL.call(lambda: compose.down(volumes=volumes))
@@ -330,7 +344,7 @@ class Environment:
         """Every container of this project, with its phase."""
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
-        with Engine(timeout=self.settings.docker_timeout) as engine:
+        with Engine(timeout=self.settings.docker_timeout, host=self.engine) as engine:
             states = engine.containers({labels.COMPOSE_PROJECT: self.project})
         rows = []
         for state in sorted(states, key=lambda s: (s.service, s.name)):

@@ -253,14 +253,16 @@ def probe_in_network(engine: Engine, image: str, container_id: str, *, labels: d
 
 def probe_service(spec: ServiceWait, container_id: str, *, deadline: float, stop: threading.Event,
                   docker_timeout: float, where: str, image: Callable[[], str], labels: dict[str, str],
-                  on_created: Callable[[str], None]) -> ProbeResult:
-    """``run_probe`` on the engine: its ports from the container's inspect, its log from the
+                  on_created: Callable[[str], None], host: str | None = None) -> ProbeResult:
+    """``run_probe`` on the engine (``host``: a DOCKER_HOST value; None: this process's): its
+    ports from the container's inspect, its log from the
     engine's stream, and (``where`` allowing) from a probe container of ``image()`` in the
     service's network."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     # Engines of its own: it runs in a thread, and the docker SDK's client is not shared across threads.
-    with Engine(timeout=docker_timeout) as inspecting, Engine(timeout=docker_timeout) as streaming:
+    with Engine(timeout=docker_timeout, host=host) as inspecting, \
+            Engine(timeout=docker_timeout, host=host) as streaming:
         return run_probe(
             spec, container_id, deadline=deadline, stop=stop,
             endpoints=lambda port: inspecting.endpoints(container_id, port),
@@ -272,7 +274,8 @@ def probe_service(spec: ServiceWait, container_id: str, *, deadline: float, stop
 
 
 def may_probe_from_network(where: str, waits: Iterable[ServiceWait], targets: Iterable[str],
-                           environ: Mapping[str, str] | None = None, platform: str = sys.platform) -> bool:
+                           environ: Mapping[str, str] | None = None, *, platform: str = sys.platform,
+                           host: str | None = None) -> bool:
     """Whether a port or http wait of ``targets`` may be tried from the service's network (see
     probe_in_network), which takes the test service's image: ``where`` (the wait_probe setting)
     says so, or the engine is remote, or its containers are in a VM (not Linux)."""
@@ -282,6 +285,6 @@ def may_probe_from_network(where: str, waits: Iterable[ServiceWait], targets: It
     if not any(w.port is not None and w.service in wanted for w in waits):
         return False
     env = os.environ if environ is None else environ
-    scheme = urllib.parse.urlsplit(env.get("DOCKER_HOST", "")).scheme
+    scheme = urllib.parse.urlsplit(env.get("DOCKER_HOST", "") if host is None else host).scheme
     remote = scheme in ("tcp", "ssh", "http", "https")  # not a local (rootless) unix socket
     return where == "network" or remote or not platform.startswith("linux")

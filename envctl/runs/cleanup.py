@@ -30,7 +30,7 @@ def clean_up(run_dir: Path, record: RunRecord) -> None:
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         try:
-            with Engine(timeout=timeouts.CALL) as engine:
+            with Engine(timeout=timeouts.CALL, host=record.engine) as engine:
                 if record.container is not None:
                     engine.remove(record.container)
                     # One a killed starter's `compose run` created after the run was recorded.

@@ -37,7 +37,7 @@ from envctl.runs.logfile import tail_lines
 from envctl.runs.outcome import EndFacts
 from envctl.runs.parent import collect_parent
 from envctl.runs.progress import counts_from_output, read_progress
-from envctl.runs.resource_watch import ResourceWatch, sampling_interval
+from envctl.runs.resource_watch import ResourceWatch, engine_at, sampling_interval
 from envctl.runs.state import Counts, DependencyEvent, RunRecord, RunState
 from envctl.runs.store import DETACHED_FILE, UNMOUNTED_RUN_DIR, collector_lock
 
@@ -125,12 +125,12 @@ def _start_was_cut_short(record: RunRecord) -> bool:
         return False
     if creation_under_way(record.container) is not False:
         return False
-    with Engine(timeout=timeouts.CALL) as engine:
+    with Engine(timeout=timeouts.CALL, host=record.engine) as engine:
         if engine.container_state(record.container) is not None:
             return False
     # compose may have been between its last look at /proc and creating it: look once more.
     time.sleep(RECHECK_DELAY)
-    with Engine(timeout=timeouts.CALL) as engine:
+    with Engine(timeout=timeouts.CALL, host=record.engine) as engine:
         return creation_under_way(record.container) is False \
             and engine.container_state(record.container) is None
 
@@ -155,7 +155,9 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
     from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
 
     name = str(record.container)
-    with Engine(timeout=timeouts.CALL) as engine, Engine(timeout=timeouts.CALL) as streaming:
+    host = record.engine
+    with Engine(timeout=timeouts.CALL, host=host) as engine, \
+            Engine(timeout=timeouts.CALL, host=host) as streaming:
         state = engine.container_state(name)
         if state is None and record.state is RunState.STARTING:
             # Named but not there yet: a starter killed during `compose run` leaves compose
@@ -175,10 +177,11 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             why = state.error or f"not started within {START_WAIT:.0f}s"
             return lifecycle.finish(run_dir, EndFacts(
                 cancel_requested=cancel(), infra_error=f"the test container was created but {why}"))
-        watch = DependencyWatch(record.project, name, run_dir)
+        watch = DependencyWatch(record.project, name, run_dir, host=host)
         running: list[RunRecord] = []
-        overtime = DeadlineWatch(None, lambda: _stop_container(name))
-        usage = ResourceWatch(run_dir, record.project, name, interval=sampling_interval(run_dir))
+        overtime = DeadlineWatch(None, lambda: _stop_container(name, host))
+        usage = ResourceWatch(run_dir, record.project, name, interval=sampling_interval(run_dir),
+                              open_engine=lambda: engine_at(host))
 
         started_at = state.started_at
 
@@ -189,13 +192,13 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             if running:
                 return not cancel()
             running.append(lifecycle.mark_running(run_dir, started_at))
-            cancel.on_cancel = lambda: _stop_container(name)
+            cancel.on_cancel = lambda: _stop_container(name, host)
             watch.start(since=started_at)
             overtime.deadline = host_deadline(running[0])
             overtime.start()
             usage.start()
             if cancel():
-                _stop_container(name)
+                _stop_container(name, host)
                 return False
             return True
 
@@ -281,13 +284,13 @@ def _await_end(engine: Engine, streaming: Engine, name: str) -> ContainerState |
             return None
 
 
-def _stop_container(name: str) -> None:
+def _stop_container(name: str, host: str | None) -> None:
     """A stop was requested: the same escalation as `envctl stop` (this covers a stop whose own
     process died, or that came before the container existed)."""
     from envctl.runs.control import STOP_ESCALATION, escalate  # noqa: PLC0415
 
     try:
-        escalate(name, STOP_ESCALATION)
+        escalate(name, STOP_ESCALATION, host=host)
     except EnvctlError as exc:
         say(f"collector: could not stop {name}: {exc}")
 

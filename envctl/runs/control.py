@@ -132,7 +132,7 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
             lost_collector_at = None
         if record.state in (RunState.RUNNING, RunState.COLLECTING) and record.container is not None \
                 and not record.children and waiter is None:
-            waiter = _ExitWaiter(record.container)  # block on the engine, not on a file poll
+            waiter = _ExitWaiter(record.container, record.engine)  # block on the engine, not on a file poll
         if waiter is not None and not waiter.done.is_set():
             waiter.done.wait(deadline.left(0.5))
         else:
@@ -172,9 +172,10 @@ def _children_collected(run_dir: Path, record: RunRecord) -> bool:
 class _ExitWaiter:
     """Waits on the engine for the container's exit in a thread the caller need not join."""
 
-    def __init__(self, container: str) -> None:
+    def __init__(self, container: str, host: str | None = None) -> None:
         self.done = threading.Event()
         self.exited_at: float | None = None  # when the engine said it exited (not: gave up)
+        self.host = host
         threading.Thread(target=self._wait, args=(container,), daemon=True, name="envctl-exit").start()
 
     def _wait(self, container: str) -> None:
@@ -182,7 +183,7 @@ class _ExitWaiter:
         from envctl.docker.engine import Engine  # noqa: PLC0415
 
         try:
-            with Engine(timeout=timeouts.CALL) as engine:
+            with Engine(timeout=timeouts.CALL, host=self.host) as engine:
                 engine.wait_exit(container)
             self.exited_at = monotonic()
         except EnvctlError:
@@ -204,7 +205,7 @@ def stop(run_dir: Path, escalation: tuple[tuple[str, float], ...] = STOP_ESCALAT
         return _record_within(run_dir, record_wait)
     request_stop(run_dir)
     if record.container is not None:
-        escalate(record.container, escalation)
+        escalate(record.container, escalation, host=record.engine)
     return _record_within(run_dir, record_wait)
 
 
@@ -248,12 +249,13 @@ def _stop_all(run_dirs: list[Path], escalation: tuple[tuple[str, float], ...], r
         raise errors[0]
 
 
-def escalate(container: str, escalation: tuple[tuple[str, float], ...]) -> None:
+def escalate(container: str, escalation: tuple[tuple[str, float], ...], *,
+             host: str | None = None) -> None:
     """Send each signal in turn, until the container exits within the signal's grace."""
     from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
-    with Engine(timeout=timeouts.PROMPT) as engine:
+    with Engine(timeout=timeouts.PROMPT, host=host) as engine:
         for signal, grace in escalation:
             if not engine.kill(container, signal):
                 return

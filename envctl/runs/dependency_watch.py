@@ -24,8 +24,10 @@ class DependencyWatch:
     """The environment's other containers while the tests run: which died or were OOM-killed,
     when, and which test was running then (from the engine's event stream)."""
 
-    def __init__(self, project: str, test_container: str, run_dir: Path) -> None:
+    def __init__(self, project: str, test_container: str, run_dir: Path, *,
+                 host: str | None = None) -> None:
         self.project = project
+        self.host = host  # the engine (a DOCKER_HOST value; None: this process's own)
         self.test_container = test_container
         self.run_dir = run_dir
         self.events: list[DependencyEvent] = []
@@ -43,7 +45,7 @@ class DependencyWatch:
 
         self.since = since
         try:
-            self.engine = Engine(timeout=timeouts.CALL)
+            self.engine = Engine(timeout=timeouts.CALL, host=self.host)
             self.stream = self.engine.events(filters={
                 "type": ["container"], "event": ["die", "oom", "kill"],
                 "label": [f"{labels.COMPOSE_PROJECT}={self.project}"]}, since=since)

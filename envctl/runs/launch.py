@@ -53,11 +53,12 @@ class RunRequest:
     cwd: str | None = None  # with ``host``: the folder they run in (the caller's)
 
 
-def plugin_mountable(settings: Settings) -> bool:
-    """Bind mounts reach the test container only when the engine runs on this machine."""
+def plugin_mountable(settings: Settings, engine: str | None = None) -> bool:
+    """Bind mounts reach the test container only when the engine runs on this machine
+    (``engine``: a DOCKER_HOST value; None: this process's own)."""
     if settings.inject_plugin == "off":
         return False
-    host = os.environ.get("DOCKER_HOST", "")
+    host = os.environ.get("DOCKER_HOST", "") if engine is None else engine
     return not host or host.startswith("unix://")
 
 
@@ -91,8 +92,12 @@ def prepare_run(env: Environment, request: RunRequest, *,
     record = RunRecord(id=run_id, project=env.project, service=service, command=command,
                        limits=limits_of(settings, request), created_at=time.time(),
                        timeout=request.timeout, log_cap=settings.max_log_size,
-                       injected=request.host or plugin_mountable(settings), shard=request.shard,
-                       host=request.host,
+                       injected=request.host or plugin_mountable(settings, env.engine),
+                       shard=request.shard, host=request.host,
+                       # Whoever reads the run later (a fresh shell, without --context) finds it
+                       # on the engine it was started on.
+                       engine=env.engine or os.environ.get("DOCKER_HOST") or None,
+                       engine_name=env.engine_name,
                        isolated=env.isolated_for is not None, parent=request.parent,
                        resumes=request.resumes)
     if request.shard and not record.injected:
@@ -106,7 +111,7 @@ def prepare_run(env: Environment, request: RunRequest, *,
     # sees them, so nothing it does can change what the collector starts or where it writes.
     write_private(run_dir / START_FILE, json.dumps({
         "settings": settings.to_json(), "project": env.project, "isolated_for": env.isolated_for,
-        "request": asdict(request)}))
+        "engine": record.engine, "engine_name": env.engine_name, "request": asdict(request)}))
     if setup is not None:
         setup(run_dir)
     (run_dir / DETACHED_FILE).touch(mode=0o600)
@@ -156,7 +161,8 @@ def environment_from_file(run_dir: Path) -> tuple[Environment, RunRequest]:
 
     data = json.loads((run_dir / START_FILE).read_text(encoding="utf-8"))
     env = Environment(Settings.from_json(data["settings"]), project=data["project"],
-                      isolated_for=data.get("isolated_for"))
+                      isolated_for=data.get("isolated_for"), engine=data.get("engine"),
+                      engine_name=data.get("engine_name"))
     request = RunRequest(**{**data["request"], "pytest_args": tuple(data["request"]["pytest_args"])})
     return env, request
 
@@ -211,7 +217,7 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
         details = getattr(exc, "output", "")
         if details:  # compose's whole output: the one-line message may not say it all
             env.log.warning("the test container did not start", error=exc.message, compose_output=details)
-        remove_container(name)
+        remove_container(name, env.engine)
         raise
     return record
 
@@ -236,14 +242,14 @@ def creation_under_way(name: str, proc: Path = Path("/proc")) -> bool | None:
                for argv in commands)
 
 
-def remove_container(name: str | None) -> None:
+def remove_container(name: str | None, host: str | None = None) -> None:
     if name is None:
         return
     from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     try:
-        with Engine(timeout=timeouts.PROMPT) as engine:
+        with Engine(timeout=timeouts.PROMPT, host=host) as engine:
             engine.remove(name)
     except EnvctlError:
         pass

@@ -58,11 +58,12 @@ class StatsEngine(Protocol):
     def close(self) -> None: ...
 
 
-def _engine() -> StatsEngine:
+def engine_at(host: str | None = None) -> StatsEngine:
+    """An engine to sample (``host``: a DOCKER_HOST value; None: this process's own)."""
     from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
 
-    return Engine(timeout=timeouts.CALL)
+    return Engine(timeout=timeouts.CALL, host=host)
 
 
 def sampling_interval(run_dir: Path, environ: dict[str, str] | None = None) -> float:
@@ -124,7 +125,7 @@ class ResourceWatch:
     from their cgroup instead of a container's stats."""
 
     def __init__(self, run_dir: Path, project: str, test_container: str, *,
-                 interval: float = DEFAULT_INTERVAL, open_engine: Callable[[], StatsEngine] = _engine,
+                 interval: float = DEFAULT_INTERVAL, open_engine: Callable[[], StatsEngine] = engine_at,
                  clock: Callable[[], float] = time.time, host_cgroup: HostCgroup | None = None,
                  tests_sampled: bool = True) -> None:
         self.host_cgroup = host_cgroup

@@ -20,6 +20,7 @@ from envctl.runs import lifecycle
 from envctl.runs.exchange import read_events
 from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, limits_of, prepare_run
+from envctl.runs.placement import EnginePlace, place
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Counts, RunRecord, RunState, load_shard
@@ -27,8 +28,11 @@ from envctl.runs.store import CANCEL_FILE, START_FILE, RunStore, take_collector_
 from envctl.settings import Settings
 
 
-def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[Path, RunRecord]:
-    """Create the parent record and start every shard as a detached isolated run."""
+def start_shards(settings: Settings, request: RunRequest, shards: int, *,
+                 engines: Sequence[EnginePlace] | None = None) -> tuple[Path, RunRecord]:
+    """Create the parent record and start every shard as a detached isolated run; with
+    ``engines``, each on the engine ``placement.place`` gives it (else on this process's own)."""
+    placed: list[EnginePlace | None] = list(place(shards, engines)) if engines else [None] * shards
     from envctl.env.environment import Environment  # noqa: PLC0415
 
     base = Environment(settings).project  # compose's name for the user's project (may raise)
@@ -43,7 +47,7 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
         id=parent_id, project=base, service=settings.test_service,
         command=[*settings.test_command, *request.pytest_args], limits=limits_of(settings, request),
         state=RunState.RUNNING, created_at=now, started_at=now, timeout=request.timeout,
-        message=f"{shards} shards"))
+        message=f"{shards} shards" + (on_engines(placed) if engines else "")))
     # Where the merged durations and the history go: the starter's settings, kept in the
     # host-only run dir.
     write_private(parent_dir / START_FILE, json.dumps(
@@ -54,7 +58,9 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     try:
         for k in range(1, shards + 1):
             token = secrets.token_hex(3)
-            env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token)
+            where = placed[k - 1]
+            env = Environment(settings, project=f"{base}-s{k}-{token}", isolated_for=token,
+                              engine=where.host if where else None, engine_name=where.name if where else None)
             child_dir, child = prepare_run(
                 env, dataclasses.replace(request, shard=f"{k}/{shards}", parent=parent_id))
             child_dirs.append(child_dir)
@@ -70,6 +76,15 @@ def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[
     # down every shard in a thread of its own, then finishes the parent.
     spawn_collector(*child_dirs, parent=parent_dir, parent_fd=parent_fd)
     return parent_dir, parent
+
+
+def on_engines(placed: Sequence[EnginePlace | None]) -> str:
+    """`` on a (2), b (1)``: how many shards each engine got, in the order named."""
+    counts: dict[str, int] = {}
+    for where in placed:
+        if where is not None:
+            counts[where.name] = counts.get(where.name, 0) + 1
+    return " on " + ", ".join(f"{name} ({count})" for name, count in counts.items())
 
 
 def children_of(parent: RunRecord, root: Path) -> list[tuple[Path, RunRecord]]:
@@ -145,7 +160,8 @@ def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str
     for (_child_dir, child), progress in zip(children, progresses, strict=True):
         counts = progress.counts
         running = f"  {progress.current}" if progress.current and not child.state.terminal else ""
-        lines.append(f"shard {child.shard} {child.id}: {child.state.value}, "
+        engine = f" on {child.engine_name}" if child.engine_name else ""
+        lines.append(f"shard {child.shard} {child.id}{engine}: {child.state.value}, "
                      f"{counts.done}/{counts.total if counts.total is not None else '?'} done, "
                      f"{counts.failed + counts.errors} failed{running}")
         current = current or (progress.current if not child.state.terminal else None)

@@ -143,6 +143,10 @@ class RunRecord:
     dependency_events: list[DependencyEvent] = field(default_factory=list)
     cleaned: bool = False  # its container (and an isolated run's project) removed after the end
     engine_lost_at: float | None = None  # when its collector lost the Docker engine mid-run
+    # The engine it runs on (a DOCKER_HOST value; None: the default of whoever reads it) and the
+    # name the user gave it (a context name or the address).
+    engine: str | None = None
+    engine_name: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -243,6 +247,9 @@ def _check_identity(values: dict[str, Any]) -> None:
     if not isinstance(children, list) or not all(isinstance(i, str) and RUN_ID_PATTERN.fullmatch(i)
                                                  for i in children):
         raise ValueError("'children' holds something that is not a run id")
+    for name in ("engine", "engine_name"):
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise ValueError(f"{name!r} is not a string")
     for name in ("parent", "resumes"):
         run = values.get(name)
         if run is not None and not (isinstance(run, str) and RUN_ID_PATTERN.fullmatch(run)):

@@ -30,7 +30,8 @@ def _started(record: RunRecord) -> bool:
 
 
 def _stream_container(container: str | None, *, tail: int | None = None,
-                      write: Callable[[bytes], None] = _write) -> tuple[int, bool]:
+                      write: Callable[[bytes], None] = _write,
+                      host: str | None = None) -> tuple[int, bool]:
     """Copy the container's output to stdout until it exits: (bytes copied, complete)."""
     from envctl.verbs.logs import container_output  # noqa: PLC0415
 
@@ -43,7 +44,7 @@ def _stream_container(container: str | None, *, tail: int | None = None,
         write(chunk)
         copied += len(chunk)
 
-    for chunk in container_output(container, tail=tail):
+    for chunk in container_output(container, tail=tail, host=host):
         sink(chunk)
     return copied, True
 
@@ -56,7 +57,7 @@ def _stream_live(run_dir: Path, record: RunRecord, *, tail: int | None = None,
     """The running run's output as it comes: the container's, or for a `test --host` run the log
     its runner writes, read as it grows until the run is recorded: (bytes copied, complete)."""
     if not record.host:
-        return _stream_container(record.container, tail=tail, write=write)
+        return _stream_container(record.container, tail=tail, write=write, host=record.engine)
     from envctl.runs.logtimes import last_lines_offset  # noqa: PLC0415
 
     path = run_dir / OUTPUT_LOG

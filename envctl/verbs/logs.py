@@ -67,12 +67,13 @@ def piece(run: Run, options: LogsOptions, wording: Wording = CLI) -> dict[str, A
                                         max_bytes=max_bytes))
 
 
-def container_output(container: str, *, tail: int | None = None) -> Iterator[bytes]:
+def container_output(container: str, *, tail: int | None = None,
+                     host: str | None = None) -> Iterator[bytes]:
     """The container's output until it exits: the engine's stored log, followed (an attach
     made after the tests began would drop what they print while the engine replays its log;
     invalid UTF-8 is re-encoded: this is a view)."""
     from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
-    with Engine(timeout=timeouts.CALL) as engine:
+    with Engine(timeout=timeouts.CALL, host=host) as engine:
         yield from engine.output_stream(container, follow=True, tail=tail)

@@ -8,11 +8,15 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envctl.errors import UsageError
 from envctl.runs.launch import RunRequest, start_detached
 from envctl.runs.state import RunRecord
 from envctl.settings import Settings
+
+if TYPE_CHECKING:
+    from envctl.runs.placement import EnginePlace
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class TestOptions:
     host: bool = False  # pytest on this machine against the environment (runs/host_run.py)
     cwd: str | None = None  # with host: the folder the tests run in (None: the project's)
     as_json: bool = False
+    engines_given: bool = False  # --engines (the engines themselves are a setting)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ def check_options(options: TestOptions) -> None:
                          "combine with it", hint="use pytest-xdist (-n N) for parallel tests on this "
                          "machine, or --shard K/N" if flag == "--shards" else "an isolated project "
                          "publishes no ports for this machine to reach")
+    if options.engines_given and options.shards is None:
+        raise UsageError("--engines places the shards of --shards N on engines: give --shards too")
     if options.host and not Path("/proc/self/stat").exists():
         raise UsageError("--host needs /proc (Linux): the run's runner is found again by its pid and "
                          "start time", hint="run the tests in the test service (without --host)")
@@ -116,13 +123,22 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
     if options.shards is not None:
         from envctl.runs.shards import start_shards  # noqa: PLC0415
 
-        parent_dir, parent = start_shards(settings, request, options.shards)
+        parent_dir, parent = start_shards(settings, request, options.shards, engines=_engines(settings))
         return Started(parent_dir, parent, tuple(notes), rerun)
     env = Environment.isolated(settings) if options.isolated else Environment(settings)
     if not options.detach and not options.no_up:
         env.ensure_up()  # in the foreground, so its progress and failures show here
     run_dir, record = start_detached(env, request)
     return Started(run_dir, record, tuple(notes), rerun)
+
+
+def _engines(settings: Settings) -> list[EnginePlace] | None:
+    """The engines the shards go to (None: this process's one engine)."""
+    if not settings.engines:
+        return None
+    from envctl.runs.placement import resolve  # noqa: PLC0415
+
+    return resolve(settings.engines)
 
 
 def _resume(settings: Settings, options: TestOptions) -> Started:

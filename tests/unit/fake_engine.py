@@ -57,7 +57,8 @@ class FakeEngine:
         cls.removed, cls.killed, cls.on_follow, cls.wait_gone = [], [], None, False
         cls.attaches, cls.stored_reads = 0, []
 
-    def __init__(self, timeout: float | None = 60.0) -> None:
+    def __init__(self, timeout: float | None = 60.0, *, host: str | None = None) -> None:
+        self.host = host
         self.timeout = timeout
 
     def __enter__(self) -> FakeEngine:
@@ -166,10 +167,13 @@ class FakeEnvironment:
     spec: Any = None  # a ServiceSpec for the test service; None: the compose files have none
     run_error: Exception | None = None
 
-    def __init__(self, settings: Any, project: str | None = None, isolated_for: str | None = None) -> None:
+    def __init__(self, settings: Any, project: str | None = None, isolated_for: str | None = None,
+                 engine: str | None = None, engine_name: str | None = None) -> None:
         self.settings = settings
         self.project = project or "p"
         self.isolated_for = isolated_for
+        self.engine = engine
+        self.engine_name = engine_name
         self.calls: list[tuple[str, ...]] = []
         self.argv: list[str] = []
         self.extra_files: list[Path] = []
@@ -227,10 +231,12 @@ class FakeProjectEngine:
         self.subscriptions: list[dict[str, Any]] = []
         self.streams: list[_Events] = []
         self.timeouts: list[float | None] = []
+        self.hosts: list[str | None] = []  # the engine each "new" engine was made for
 
-    def __call__(self, timeout: float | None = 60.0) -> FakeProjectEngine:
+    def __call__(self, timeout: float | None = 60.0, *, host: str | None = None) -> FakeProjectEngine:
         """Stands in for the Engine class: each "new" engine is this one."""
         self.timeouts.append(timeout)
+        self.hosts.append(host)
         return self
 
     def __enter__(self) -> FakeProjectEngine:

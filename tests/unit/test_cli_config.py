@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from envctl.docker.cli_config import DEFAULT_SOCKET, local_socket, plain_default_context
+from envctl.docker.cli_config import (
+    DEFAULT_SOCKET,
+    engine_environment,
+    engine_prefix,
+    local_socket,
+    plain_default_context,
+)
 
 
 @pytest.mark.parametrize(("docker_host", "expected"), [
@@ -49,3 +55,18 @@ def test_without_home_the_cli_decides(tmp_path: Path) -> None:
     cannot tell its context, so nothing skips the CLI."""
     assert plain_default_context({}) is None
     assert local_socket({}) is None
+
+
+def test_another_engine_is_named_for_the_docker_process_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A docker process for another engine gets DOCKER_HOST (and no DOCKER_CONTEXT, which would
+    win) by env(1), or in the environment it is handed; None leaves ours as it is."""
+    monkeypatch.setenv("DOCKER_CONTEXT", "colima")
+    monkeypatch.setenv("HOME", "/home/u")
+    assert engine_prefix("ssh://ci@box") == ["env", "-u", "DOCKER_CONTEXT", "DOCKER_HOST=ssh://ci@box"]
+    assert engine_prefix(None) == []
+    env = engine_environment("unix:///run/e2/docker.sock")
+    assert env is not None
+    assert (env["DOCKER_HOST"], "DOCKER_CONTEXT" in env, env["HOME"]) == \
+        ("unix:///run/e2/docker.sock", False, "/home/u")
+    assert local_socket(env) == "/run/e2/docker.sock"
+    assert engine_environment(None) is None

@@ -4,6 +4,7 @@ failures become."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,25 @@ def test_the_plugin_lookup_is_cached_per_environment(config_dir: Path,
 def test_no_home_and_no_docker_config_goes_through_the_docker_cli() -> None:
     """The CLI would look the home up in the password database: left to it."""
     assert compose_plugin({}) is None
+
+
+def test_a_projects_engine_is_handed_to_compose_in_its_environment(
+        config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose for another engine runs with DOCKER_HOST set (and DOCKER_CONTEXT, which would win,
+    unset) by env(1): this process's environment stays as it is."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    monkeypatch.setenv("DOCKER_CONTEXT", "elsewhere")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    argv = Compose([Path("/p/c.yaml")], "proj", host="unix:///run/e2/docker.sock").command("ps")
+    assert argv == ["env", "-u", "DOCKER_CONTEXT", "DOCKER_HOST=unix:///run/e2/docker.sock",
+                    str(config_dir / "cli-plugins" / "docker-compose"), "--file", "/p/c.yaml",
+                    "--project-name=proj", "ps"]
+    assert os.environ["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert os.environ["DOCKER_CONTEXT"] == "elsewhere"
+
+
+def test_a_projects_engine_reaches_the_python_on_whales_client() -> None:
+    """The short calls (config, down) go to the same engine, by the docker CLI's --host."""
+    config = Compose([Path("/p/c.yaml")], "proj", host="ssh://ci@box")._client(30).client_config
+    assert config.host == "ssh://ci@box"
+    assert Compose([Path("/p/c.yaml")], "proj")._client(30).client_config.host is None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
 import pytest
 
-from envctl.docker.context import context_host, use_context
+from envctl.docker.context import context_host, engine_address, use_context
 from envctl.errors import ConfigError, EngineUnavailableError
 
 
@@ -61,3 +62,18 @@ def test_no_docker_cli_cannot_read_a_context(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(EngineUnavailableError, match=r"^cannot read docker context 'ci': "):
         context_host("ci")
+
+
+def test_an_engine_is_an_address_or_a_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An address is taken as it is (no docker call); a bare name is a context's endpoint."""
+    docker_cli(tmp_path, monkeypatch, 'test "$3" = e2 && echo "unix:///run/e2/docker.sock"\n')
+    assert engine_address("ssh://ci@box") == "ssh://ci@box"
+    assert engine_address("unix:///run/e3/docker.sock") == "unix:///run/e3/docker.sock"
+    assert engine_address("e2") == "unix:///run/e2/docker.sock"
+
+
+def test_an_address_envctl_cannot_reach_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only unix, tcp and ssh: an http:// or npipe:// address is named in a config error."""
+    docker_cli(tmp_path, monkeypatch, "exit 1\n")
+    with pytest.raises(ConfigError, match=re.escape("engine 'npipe:////./pipe/docker'")):
+        engine_address("npipe:////./pipe/docker")

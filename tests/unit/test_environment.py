@@ -83,7 +83,8 @@ class Project:
         self.compose_calls.append(("up", list(services)))
         return FakeProcess(0)
 
-    def missing_images(self, names: list[str], *, timeout: float = 30.0) -> list[str]:
+    def missing_images(self, names: list[str], *, timeout: float = 30.0,
+                       host: str | None = None) -> list[str]:
         return [n for n in names if n in self.missing]
 
 
@@ -299,7 +300,7 @@ def test_a_wait_probe_runs_with_envctls_labels_and_the_test_image(
     assert env._probe(ServiceWait("api", port=80), "c1", 5.0, stop, created) == \
         ProbeResult("api", "c1", True, "ok")
     assert seen == {"deadline": 5.0, "stop": stop, "docker_timeout": 60.0, "where": "auto",
-                    "image": "shop-test", "on_created": created,
+                    "image": "shop-test", "on_created": created, "host": None,
                     "labels": {labels.MANAGED: "true", labels.PROJECT: "shop",
                                labels.ROLE: labels.PROBE_ROLE}}
 

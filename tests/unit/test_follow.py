@@ -53,8 +53,9 @@ def fake_run(monkeypatch: pytest.MonkeyPatch, run_dir: Path, *, chunks: list[byt
             lifecycle.finish(path, EndFacts(exit_code=exit_code))
         return RunRecord.load(path)
 
-    def container_output(container: str, *, tail: int | None = None) -> Iterator[bytes]:
-        calls.append(f"stream {container} {tail}")
+    def container_output(container: str, *, tail: int | None = None,
+                         host: str | None = None) -> Iterator[bytes]:
+        calls.append(f"stream {container} {tail}" + (f" on {host}" if host else ""))
         yield from chunks
 
     monkeypatch.setattr(control, "wait_for", wait_for)

@@ -97,7 +97,8 @@ class _Engine:
     removed: list[tuple[str, ...]] = []  # noqa: RUF012  # class-wide: the code under test makes its own
     client = SimpleNamespace(api="the api")
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, *, host: str | None = None) -> None:
+        self.host = host
         self.timeout = timeout
 
     def __enter__(self) -> _Engine:

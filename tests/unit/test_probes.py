@@ -346,7 +346,8 @@ def test_wait_settings_round_trip_through_json() -> None:
 class ProbingEngine:
     """The engine a service's probe uses: no published address; a probe container answers."""
 
-    def __init__(self, timeout: float | None = 60.0) -> None:
+    def __init__(self, timeout: float | None = 60.0, *, host: str | None = None) -> None:
+        self.host = host
         self.timeout = timeout
         self.asked: list[tuple[str, str, list[str], dict[str, Any]]] = []
 
@@ -403,10 +404,10 @@ def test_when_a_port_wait_may_need_the_test_image(where: str, environ: dict[str,
                                                   expected: bool) -> None:
     """From the network when asked, on a remote engine, or where containers live in a VM."""
     waits = [ServiceWait("api", port=80), ServiceWait("q", log="ready")]
-    assert may_probe_from_network(where, waits, ["api"], environ, platform) is expected
+    assert may_probe_from_network(where, waits, ["api"], environ, platform=platform) is expected
 
 
 def test_no_port_wait_needs_no_test_image() -> None:
     """Log waits, or port waits of services not being started, never probe from the network."""
     waits = [ServiceWait("api", port=80), ServiceWait("q", log="ready")]
-    assert may_probe_from_network("network", waits, ["q"], {}, "darwin") is False
+    assert may_probe_from_network("network", waits, ["q"], {}, platform="darwin") is False

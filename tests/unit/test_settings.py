@@ -361,3 +361,27 @@ def test_address_variables_are_not_settings(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={"ENVCTL_SERVICES": "web", "ENVCTL_WEB_HOST": "127.0.0.1",
                                                 "ENVCTL_WEB_PORT_80": "8080", "ENVCTL_WEB_URL": "http://x"})
     assert settings.test_service == "test"
+
+
+def test_engines_are_a_list_or_a_comma_separated_variable(tmp_path: Path) -> None:
+    """`engines` in TOML is a list; ENVCTL_ENGINES and --engines separate with commas (an
+    address holds colons); each entry may give its CPUs, which ``engine_entry`` reads back."""
+    write(tmp_path / "envctl.toml", 'engines = ["default", "ssh://ci@box=16"]\n')
+    assert load_settings(tmp_path, environ={}).engines == ("default", "ssh://ci@box=16")
+    settings = load_settings(tmp_path, environ={"ENVCTL_ENGINES": "e2, unix:///run/e3/docker.sock"})
+    assert settings.engines == ("e2", "unix:///run/e3/docker.sock")
+    assert setting_values.engine_entry("ssh://ci@box=16") == ("ssh://ci@box", 16)
+    assert setting_values.engine_entry("e2") == ("e2", None)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ('["a", "a=4"]', "an engine is named twice"),
+    ('["a=0"]', "an engine's CPUs are at least 1"),
+    ('["a=b=2"]', "expected a list of docker contexts or engine addresses"),
+    ("3", "expected a list of docker contexts or engine addresses"),
+])
+def test_bad_engines_are_refused_with_the_reason(tmp_path: Path, value: str, message: str) -> None:
+    """A repeated engine, a weight below 1 or something that is no list is a config error."""
+    write(tmp_path / "envctl.toml", f"engines = {value}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(tmp_path, environ={})

@@ -17,6 +17,7 @@ from envctl.pytest_plugin.envctl_shards import parse_shard, split
 from envctl.runs import exchange, launch, lifecycle, shards
 from envctl.runs.launch import RunRequest
 from envctl.runs.outcome import EndFacts
+from envctl.runs.placement import EnginePlace
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, START_FILE
 from envctl.settings import Settings
@@ -133,6 +134,22 @@ def test_start_shards_makes_a_parent_and_one_isolated_run_per_shard(
     assert shards.durations_file_of(parent_dir) == settings.resolved_durations_file
 
 
+def test_shards_on_engines_record_where_each_runs(
+        settings: Settings, spawned: list[tuple[tuple[Path, ...], Path | None]]) -> None:
+    """With engines, each shard's record (and the start file its collector reads) names its
+    engine, the shares go by CPUs, and the parent says how many each engine took."""
+    engines = [EnginePlace("default", "unix:///var/run/docker.sock", 4),
+               EnginePlace("e2", "unix:///run/e2/docker.sock", 2)]
+    parent_dir, parent = shards.start_shards(settings, RunRequest(), 3, engines=engines)
+    assert parent.message == "3 shards on default (2), e2 (1)"
+    children = shards.children_of(parent, parent_dir.parent)
+    assert [(c.shard, c.engine, c.engine_name) for _d, c in children] == [
+        ("1/3", "unix:///var/run/docker.sock", "default"), ("2/3", "unix:///var/run/docker.sock", "default"),
+        ("3/3", "unix:///run/e2/docker.sock", "e2")]
+    env, _request = launch.environment_from_file(children[2][0])
+    assert (env.engine, env.engine_name) == ("unix:///run/e2/docker.sock", "e2")
+
+
 def test_a_start_interrupted_cancels_the_shards_made_so_far(
         settings: Settings, spawned: list[tuple[tuple[Path, ...], Path | None]],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -190,6 +207,18 @@ def test_combined_progress_adds_the_shards_and_lists_each(tmp_path: Path) -> Non
         (4, 1, "t.py::slow", 50.0)
     assert lines == [f"shard 1/2 {S1}: passed, 0/? done, 0 failed",  # no snapshot, no output: unknown
                      f"shard 2/2 {S2}: running, 1/4 done, 0 failed  t.py::slow"]
+
+
+def test_a_shards_line_names_its_engine(tmp_path: Path) -> None:
+    """A shard placed on an engine says which, as the user named it."""
+    root = tmp_path / "runs"
+    run_dir = root / S1
+    run_dir.mkdir(parents=True)
+    lifecycle.create(run_dir, RunRecord(id=S1, project="p", service="test", command=[],
+                                        limits=Limits(1, 1.0, 1), shard="1/1", state=RunState.RUNNING,
+                                        engine="unix:///run/e2/docker.sock", engine_name="e2"))
+    _progress, lines = shards.combined_progress(RunRecord.load(_parent(root, [S1])), root)
+    assert lines == [f"shard 1/1 {S1} on e2: running, 0/? done, 0 failed"]
 
 
 def test_combined_counts_leave_unknown_totals_unknown() -> None:

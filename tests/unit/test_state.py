@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from envctl.errors import DamagedRunError
 from envctl.report.usage import Resources, Usage
 from envctl.runs.collector import with_peak
 from envctl.runs.state import Counts, DependencyEvent, Limits, RunRecord
@@ -50,3 +53,14 @@ def test_a_service_oom_takes_its_peak_from_the_samples() -> None:
     died = DependencyEvent(service="db", container="p-db-1", action="die", at=1.0)
     assert with_peak(died, used) == died
     assert with_peak(oom, None) == oom
+
+
+def test_the_engine_a_run_is_on_is_kept_and_checked(tmp_path: Path) -> None:
+    """A record names its engine's address and the name it was given; a non-string is damage."""
+    (tmp_path / "run.json").write_text(json.dumps(RECORD | {"engine": "unix:///run/e2/docker.sock",
+                                                            "engine_name": "e2"}))
+    record = RunRecord.load(tmp_path)
+    assert (record.engine, record.engine_name) == ("unix:///run/e2/docker.sock", "e2")
+    (tmp_path / "run.json").write_text(json.dumps(RECORD | {"engine": ["unix:///x"]}))
+    with pytest.raises(DamagedRunError, match="'engine' is not a string"):
+        RunRecord.load(tmp_path)

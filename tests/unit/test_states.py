@@ -37,7 +37,8 @@ class SdkEngine:
 
     asked: ClassVar[list[dict[str, str]]] = []
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, *, host: str | None = None) -> None:
+        self.host = host
         self.timeout = timeout
 
     def __enter__(self) -> SdkEngine:

@@ -124,7 +124,8 @@ def test_a_piece_from_an_offset_and_the_last_lines(tmp_path: Path) -> None:
 class FakeEngine:
     """An engine that hands back two chunks of a container's stored log."""
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, *, host: str | None = None) -> None:
+        self.host = host
         self.timeout = timeout
 
     def __enter__(self) -> FakeEngine:

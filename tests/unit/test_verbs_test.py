@@ -43,8 +43,9 @@ class Launches:
             self.requests.append(request)
             return Path("/runs") / RUN_ID, self.record(RUN_ID)
 
-        def start_shards(settings: Settings, request: RunRequest, shards: int) -> tuple[Path, RunRecord]:
-            self.envs.append(f"{shards} shards")
+        def start_shards(settings: Settings, request: RunRequest, shards: int, *,
+                         engines: object = None) -> tuple[Path, RunRecord]:
+            self.envs.append(f"{shards} shards" + (f" on {engines}" if engines else ""))
             self.requests.append(request)
             return Path("/runs") / RUN_ID, self.record(RUN_ID)
 
@@ -250,3 +251,10 @@ def test_host_does_not_combine_with_shards_isolated_or_resume() -> None:
         verb.check_options(TestOptions(host=True, isolated=True))
     with pytest.raises(UsageError, match="does not combine with --host"):
         verb.check_options(TestOptions(host=True, resume="latest"))
+
+
+def test_engines_place_shards_so_they_need_shards() -> None:
+    """--engines without --shards has nothing to place: said before anything is read."""
+    with pytest.raises(UsageError, match="--engines places the shards of --shards N"):
+        verb.check_options(TestOptions(engines_given=True))
+    verb.check_options(TestOptions(engines_given=True, shards=2))
