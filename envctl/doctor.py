@@ -41,16 +41,40 @@ class Check:
         return data
 
 
-def check_engine() -> tuple[Check, bool]:
+def check_engine(host: str | None = None, name: str = "engine") -> tuple[Check, bool]:
+    """The engine at ``host`` (None: this process's) answers, and which Docker it is; one of
+    the ``engines`` also says its CPUs (the weight its shards get)."""
     from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
 
     try:
-        with Engine(timeout=ENGINE_DEADLINE) as engine:
+        with Engine(timeout=ENGINE_DEADLINE, host=host) as engine:
             info = engine.info()
+            cpus = f", {engine.cpus()} CPUs" if host is not None else ""
     except EnvctlError as exc:
-        return Check("engine", CheckStatus.FAIL, exc.message, exc.hint or ""), False
-    return Check("engine", CheckStatus.OK,
-                 f"Docker {info.version} (API {info.api_version}, {info.os}/{info.arch})"), True
+        return Check(name, CheckStatus.FAIL, exc.message, exc.hint or ""), False
+    where = f" at {host}" if host is not None else ""
+    return Check(name, CheckStatus.OK,
+                 f"Docker {info.version} (API {info.api_version}, {info.os}/{info.arch}{cpus}){where}"), True
+
+
+def check_engines(settings: Settings) -> list[Check]:
+    """Each of the ``engines`` shards go to: reachable, and the images its shards need."""
+    from envctl.docker.context import engine_address  # noqa: PLC0415
+    from envctl.setting_values import engine_entry  # noqa: PLC0415
+
+    checks: list[Check] = []
+    for entry in settings.engines:
+        name, _cpus = engine_entry(entry)
+        try:
+            host = engine_address(name)
+        except EnvctlError as exc:
+            checks.append(Check(f"engine {name}", CheckStatus.FAIL, exc.message, exc.hint or ""))
+            continue
+        check, answered = check_engine(host, f"engine {name}")
+        if not answered:
+            check = Check(check.name, check.status, check.detail, "start it, or leave it out of engines")
+        checks += [check, *check_images(settings, answered, host=host, name=f"images on {name}")[2:]]
+    return checks
 
 
 def check_compose(settings: Settings) -> Check:
@@ -107,7 +131,9 @@ def check_test_service(settings: Settings, project: Any) -> Check:
     return Check("test service", CheckStatus.WARN if allowed else CheckStatus.OK, detail)
 
 
-def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
+def check_images(settings: Settings, engine_ok: bool, *, host: str | None = None,
+                 name: str = "images") -> list[Check]:
+    """The compose files, the test service, then the images on the engine at ``host``."""
     from envctl.docker.compose import Compose  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
     from envctl.env.project import compose_files  # noqa: PLC0415
@@ -122,12 +148,12 @@ def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
                     f"{', '.join(_short(f, settings.project_dir) for f in files)}: "
                     f"{len(project.services)} services"), check_test_service(settings, project)]
     if not engine_ok:
-        return [*checks, Check("images", CheckStatus.FAIL, "not checked: the engine does not answer",
+        return [*checks, Check(name, CheckStatus.FAIL, "not checked: the engine does not answer",
                                "fix the engine first")]
     missing: list[str] = []
     to_pull: list[str] = []
     detail: list[str] = []
-    with Engine(timeout=ENGINE_DEADLINE) as engine:
+    with Engine(timeout=ENGINE_DEADLINE, host=host) as engine:
         for service in project.services.values():
             built_name = service.image or f"{project.name}-{service.name}"
             if service.build_context is not None:
@@ -145,12 +171,12 @@ def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
                 to_pull.append(built_name)
                 detail.append(f"{service.name}: {built_name} will be pulled")
     if missing:
-        return [*checks, Check("images", CheckStatus.FAIL, "; ".join(detail),
+        return [*checks, Check(name, CheckStatus.FAIL, "; ".join(detail),
                                f"base images absent: {', '.join(sorted(set(missing)))}; "
                                "run scripts/setup-docker (pulls, or builds them offline)")]
     status = CheckStatus.WARN if to_pull else CheckStatus.OK
     hint = f"docker pull {' '.join(to_pull)}" if to_pull else ""
-    return [*checks, Check("images", status, "; ".join(detail), hint)]
+    return [*checks, Check(name, status, "; ".join(detail), hint)]
 
 
 def _short(path: Path, root: Path) -> str:
@@ -202,6 +228,6 @@ def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a person would fix them."""
     engine, engine_ok = check_engine()
     return [engine, check_compose(settings), *check_images(settings, engine_ok),
-            *check_log_dir(settings), check_host_limits(settings)]
+            *check_engines(settings), *check_log_dir(settings), check_host_limits(settings)]
 
 

@@ -13,18 +13,34 @@ import time
 from envctl.docker import labels
 
 
-def remove_stale_projects(older_than: float, *, timeout: float = 60.0,
-                          now: float | None = None) -> dict[str, str]:
-    """{project: what was removed} for every stale isolated project."""
+def remove_stale_projects(older_than: float, *, timeout: float = 60.0, now: float | None = None,
+                          host: str | None = None) -> dict[str, str]:
+    """{project: what was removed} for every stale isolated project on the engine at ``host``
+    (a DOCKER_HOST value; None: this process's)."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     now = time.time() if now is None else now
     removed: dict[str, str] = {}
-    with Engine(timeout=timeout) as engine:
+    with Engine(timeout=timeout, host=host) as engine:
         by_project = engine.isolated_projects(labels.ISOLATED, labels.PROJECT)
         for project, info in sorted(by_project.items()):
             if info.running_tests or now - info.newest_created < older_than:
                 continue
             counts = engine.remove_labelled(f"{labels.PROJECT}={project}", f"{labels.ISOLATED}=true")
             removed[project] = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    return removed
+
+
+def remove_idle_isolated(base: str, *, timeout: float = 60.0, host: str | None = None) -> list[str]:
+    """Remove the isolated projects of the user's project ``base`` (shards, --isolated: named
+    after it) on the engine at ``host`` that run no test: what `down` leaves on no engine."""
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    removed: list[str] = []
+    with Engine(timeout=timeout, host=host) as engine:
+        for project, info in sorted(engine.isolated_projects(labels.ISOLATED, labels.PROJECT).items()):
+            ours = project.startswith((f"{base}-s", f"{base}-iso-"))
+            if ours and not info.running_tests:
+                engine.remove_labelled(f"{labels.PROJECT}={project}", f"{labels.ISOLATED}=true")
+                removed.append(project)
     return removed

@@ -30,7 +30,7 @@ def connect(timeout: float, *, host: str | None = None,
     version agreed."""
     import docker  # noqa: PLC0415  # lazy: the SDK costs ~150 ms to import
 
-    with translate_errors("connecting to Docker"):
+    with translate_errors("connecting to Docker", host):
         kwargs = client_kwargs(host)  # a bad DOCKER_CERT_PATH fails here: a DockerError too
         # "auto" negotiates the API version with one bounded call, so a dead DOCKER_HOST
         # fails here, inside the deadline, and newer engines that dropped old APIs work.

@@ -96,7 +96,7 @@ class Containers:
     def state(self, container_id: str) -> ContainerState | None:
         """One inspect; ``None`` when the container is gone."""
         try:
-            with translate_errors("inspecting a container"):
+            with translate_errors("inspecting a container", self.docker_host):
                 data = self.api.inspect_container(container_id)
         except ContainerGoneError:
             return None
@@ -106,7 +106,7 @@ class Containers:
         """Where this machine can reach the container's TCP ``port``: its published binding (on
         the engine's host), then, with a local engine on Linux, its address on each network."""
         try:
-            with translate_errors("inspecting a container"):
+            with translate_errors("inspecting a container", self.docker_host):
                 data = self.api.inspect_container(container_id)
         except ContainerGoneError:
             return []
@@ -116,7 +116,7 @@ class Containers:
     def labelled(self, labels: dict[str, str] | list[str], *, all_: bool = True) -> list[ContainerState]:
         """Every container carrying ``labels`` (a dict or ``key=value`` strings), inspected."""
         label_filter = [f"{k}={v}" for k, v in labels.items()] if isinstance(labels, dict) else labels
-        with translate_errors("listing containers"):
+        with translate_errors("listing containers", self.docker_host):
             summaries = self.api.containers(all=all_, filters={"label": label_filter})
         states = []
         for summary in summaries:
@@ -128,7 +128,7 @@ class Containers:
     def logs_tail(self, container_id: str, lines: int = 20) -> list[str]:
         """The last ``lines`` of its stored log (stdout and stderr); none when it is gone."""
         try:
-            with translate_errors("reading container logs"):
+            with translate_errors("reading container logs", self.docker_host):
                 raw: bytes = self.api.logs(container_id, tail=lines, stdout=True, stderr=True)
         except ContainerGoneError:
             return []
@@ -141,7 +141,7 @@ class Containers:
         import requests.exceptions  # noqa: PLC0415
 
         try:
-            with translate_errors("waiting for the test container"):
+            with translate_errors("waiting for the test container", self.docker_host):
                 result = self.api.wait(container_id, timeout=timeouts.wait_seconds(timeout))
         except EngineUnavailableError as exc:
             timed_out = isinstance(exc.__cause__, (requests.exceptions.ReadTimeout,
@@ -154,7 +154,7 @@ class Containers:
     def engine_answers(self) -> bool:
         """Whether the engine answers a ping (a wait that timed out, not an engine that died)."""
         try:
-            with translate_errors("pinging the engine"):
+            with translate_errors("pinging the engine", self.docker_host):
                 self.api.ping()
         except EngineUnavailableError:
             return False
@@ -163,7 +163,7 @@ class Containers:
     def kill(self, container_id: str, signal: str) -> bool:
         """Send ``signal``; False when the container is not running any more."""
         try:
-            with translate_errors("signalling the test container"):
+            with translate_errors("signalling the test container", self.docker_host):
                 self.api.kill(container_id, signal=signal)
         except DockerError:
             return False
@@ -177,7 +177,7 @@ class Containers:
         import tarfile  # noqa: PLC0415
 
         try:
-            with translate_errors(f"copying {path} out of the test container"):
+            with translate_errors(f"copying {path} out of the test container", self.docker_host):
                 response = _open_archive(self.api, container_id, path)
                 with contextlib.closing(_ChunkReader(response, cap + ARCHIVE_SLACK)) as archive, \
                         tarfile.open(fileobj=archive, mode="r|") as tar:
@@ -197,7 +197,7 @@ class Containers:
         most ``seconds`` (+ a start's grace); (exited 0, what it printed last). It is removed
         whatever happens (``on_created`` learns its id, to remove it sooner); its labels let
         `down` find it if this process dies first."""
-        with translate_errors("starting a probe container"):
+        with translate_errors("starting a probe container", self.docker_host):
             created = self.api.create_container(
                 image, command=argv[1:], entrypoint=argv[:1], labels=labels,
                 host_config=self.api.create_host_config(network_mode=f"container:{target}"))
@@ -205,7 +205,7 @@ class Containers:
         limit = seconds + timeouts.PROBE_START
         try:
             on_created(probe)
-            with translate_errors("starting a probe container"):
+            with translate_errors("starting a probe container", self.docker_host):
                 self.api.start(probe)
             try:
                 code = self.wait_exit(probe, timeout=limit)
@@ -213,7 +213,7 @@ class Containers:
                 return False, "the probe was stopped"
             if code is None:
                 return False, f"the probe did not end within {limit:.0f}s"
-            with translate_errors("reading a probe container's output"):
+            with translate_errors("reading a probe container's output", self.docker_host):
                 raw = self.api.logs(probe, stdout=True, stderr=True, tail=5)
             text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
             said = text.strip().splitlines()
@@ -225,7 +225,7 @@ class Containers:
     def remove(self, container_id: str) -> None:
         """Force-remove it with its anonymous volumes; gone already is fine."""
         try:
-            with translate_errors("removing the test container"):
+            with translate_errors("removing the test container", self.docker_host):
                 self.api.remove_container(container_id, force=True, v=True)
         except ContainerGoneError:
             pass

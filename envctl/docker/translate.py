@@ -11,14 +11,16 @@ from envctl.errors import ContainerGoneError, DockerError, EngineUnavailableErro
 ENGINE_HINT = "start the Docker engine (scripts/setup-docker does it on Debian), or fix DOCKER_HOST"
 
 
-def describe_host() -> str:
-    """Where the engine is expected, for messages."""
-    return os.environ.get("DOCKER_HOST") or "the default socket (unix:///var/run/docker.sock)"
+def describe_host(host: str | None = None) -> str:
+    """Where the engine is expected, for messages (``host``: a DOCKER_HOST value; None: ours)."""
+    return (os.environ.get("DOCKER_HOST") if host is None else host) or \
+        "the default socket (unix:///var/run/docker.sock)"
 
 
 @contextmanager
-def translate_errors(what: str) -> Iterator[None]:
-    """Turn SDK and transport exceptions into envctl errors that say what failed."""
+def translate_errors(what: str, host: str | None = None) -> Iterator[None]:
+    """Turn SDK and transport exceptions into envctl errors that say what failed (and on which
+    engine: ``host``, a DOCKER_HOST value; None: this process's)."""
     import docker.errors  # noqa: PLC0415  # lazy: the SDK costs ~150 ms to import
     import requests.exceptions  # noqa: PLC0415
 
@@ -26,7 +28,7 @@ def translate_errors(what: str) -> Iterator[None]:
         yield
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise EngineUnavailableError(
-            f"{what}: the Docker engine at {describe_host()} does not answer ({type(exc).__name__})",
+            f"{what}: the Docker engine at {describe_host(host)} does not answer ({type(exc).__name__})",
             hint=ENGINE_HINT,
         ) from exc
     except docker.errors.NotFound as exc:
@@ -38,7 +40,7 @@ def translate_errors(what: str) -> Iterator[None]:
         text = str(exc)
         if "Connection" in text or "connect" in text or "FileNotFoundError" in text:
             raise EngineUnavailableError(
-                f"{what}: the Docker engine at {describe_host()} does not answer",
+                f"{what}: the Docker engine at {describe_host(host)} does not answer",
                 hint=ENGINE_HINT,
             ) from exc
         raise DockerError(f"{what}: {text}") from exc

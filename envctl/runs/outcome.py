@@ -148,7 +148,8 @@ def decide_parent(children: Sequence[RunRecord], merged_exit: int | None,
     of_worst = [child for child in children if child.state is worst]
     said = f"the shards' reports: {'; '.join(problems)}" if problems else ""
     if not worst.from_pytest:
-        message = "; ".join(f"shard {c.shard or c.id}: {c.state.value} {c.message}".strip() for c in of_worst)
+        message = "; ".join(f"shard {c.shard or c.id}{_on(c)}: {c.state.value} {c.message}".strip()
+                            for c in of_worst)
         return Outcome(worst, _joined(message, said), None)
     code = max(c.pytest_exit if c.pytest_exit is not None else 0 for c in of_worst)
     if worst is RunState.PASSED and merged_exit == 1:
@@ -157,6 +158,11 @@ def decide_parent(children: Sequence[RunRecord], merged_exit: int | None,
     shards = ", ".join(str(c.shard) for c in of_worst)
     return Outcome(worst, _joined(f"pytest exited {code} in shard {shards}" if worst is not RunState.PASSED
                                   else "every shard passed", said), code)
+
+
+def _on(child: RunRecord) -> str:
+    """`` on engine e2`` for a shard placed on one of several engines."""
+    return f" on engine {child.engine_name}" if child.engine_name else ""
 
 
 def _joined(message: str, more: str) -> str:

@@ -51,6 +51,12 @@ def down(settings: Settings, *, volumes: bool = False) -> str:
     """Remove the project's containers and networks (and volumes); the project's name."""
     env = environment(settings)
     env.down(volumes=volumes)
+    if settings.engines:  # shards' projects on the other engines, of runs that are over
+        from envctl.gc import remove_idle_isolated  # noqa: PLC0415
+        from envctl.verbs.gc import other_engines  # noqa: PLC0415
+
+        for _name, host in other_engines(settings):
+            remove_idle_isolated(env.project, timeout=settings.docker_timeout, host=host)
     return env.project
 
 

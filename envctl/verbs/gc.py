@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from envctl.errors import UsageError
+from envctl.errors import EnvctlError, UsageError
 
 if TYPE_CHECKING:
     from envctl.settings import Settings
@@ -56,7 +56,33 @@ def rotate_runs(settings: Settings) -> list[str]:
 
 
 def remove_projects(settings: Settings, older_than: float) -> dict[str, str]:
-    """Remove the isolated projects crashed runs left, older than ``older_than`` seconds."""
+    """Remove the isolated projects crashed runs left, older than ``older_than`` seconds, on
+    this process's engine and each of the ``engines`` (its name after the project's)."""
     from envctl.gc import remove_stale_projects  # noqa: PLC0415
 
-    return remove_stale_projects(older_than, timeout=settings.docker_timeout)
+    removed = remove_stale_projects(older_than, timeout=settings.docker_timeout)
+    for name, host in other_engines(settings):
+        try:
+            found = remove_stale_projects(older_than, timeout=settings.docker_timeout, host=host)
+        except EnvctlError as exc:  # one engine down: the others are still cleaned, and it is said
+            removed[f"(engine {name})"] = f"not reached: {exc.message}"
+            continue
+        removed.update({f"{project} on {name}": what for project, what in found.items()})
+    return removed
+
+
+def other_engines(settings: Settings) -> list[tuple[str, str]]:
+    """(name, address) of each of the ``engines`` that is not this process's own engine."""
+    import os  # noqa: PLC0415
+
+    from envctl.docker.context import engine_address  # noqa: PLC0415
+    from envctl.setting_values import engine_entry  # noqa: PLC0415
+
+    own = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    found: list[tuple[str, str]] = []
+    for entry in settings.engines:
+        name, _cpus = engine_entry(entry)
+        host = engine_address(name)
+        if host != own:
+            found.append((name, host))
+    return found

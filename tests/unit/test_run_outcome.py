@@ -106,6 +106,16 @@ def test_parent_takes_infrastructure_over_tests() -> None:
     assert "shard 2/3: oom-killed boom" in outcome.message
 
 
+def test_a_shard_on_one_of_several_engines_is_named_with_its_engine() -> None:
+    """A shard lost with its engine says which engine, so the reader knows where to look."""
+    lost = shard(2, RunState.INFRA_ERROR, message="the test container was stopped from outside envctl")
+    lost.engine, lost.engine_name = "unix:///run/e2/docker.sock", "e2"
+    outcome = decide_parent([shard(1, RunState.PASSED, 0), lost], merged_exit=0)
+    assert outcome.state is RunState.INFRA_ERROR
+    assert outcome.message == \
+        "shard 2/3 on engine e2: infra-error the test container was stopped from outside envctl"
+
+
 def test_parent_with_an_empty_shard_still_passes() -> None:
     """A shard that had no tests is neutral; all empty is no-tests."""
     assert decide_parent([shard(1, RunState.PASSED, 0), shard(2, RunState.NO_TESTS, 5)], 0).state \

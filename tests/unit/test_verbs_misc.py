@@ -9,13 +9,14 @@ from typing import Any, ClassVar
 
 import pytest
 
+import envctl.docker.context
 import envctl.docker.engine
 import envctl.doctor
 import envctl.env.environment
 import envctl.gc
 import envctl.init
 from envctl.doctor import Check, CheckStatus
-from envctl.errors import UsageError
+from envctl.errors import EngineUnavailableError, UsageError
 from envctl.init import Written
 from envctl.settings import Settings
 from envctl.verbs import engine, env, gc, report, runs, setup
@@ -104,6 +105,37 @@ def test_gc_removes_stale_projects_with_the_docker_timeout(tmp_path: Path,
     settings = settings_at(tmp_path)
     assert gc.remove_projects(settings, 60.0) == {"p-iso-1": "1 container"}
     assert asked == [(60.0, settings.docker_timeout)]
+
+
+def test_gc_and_down_clean_every_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With engines, gc removes stale projects on each (named after its project; one that does
+    not answer is said, the others still cleaned) and down removes the project's idle shards
+    there; this process's own engine is not asked twice."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    hosts = {"default": "unix:///var/run/docker.sock", "e2": "unix:///run/e2/docker.sock",
+             "gone": "unix:///run/gone.sock"}
+    monkeypatch.setattr(envctl.docker.context, "engine_address", hosts.__getitem__)
+    asked: list[str | None] = []
+
+    def remove(_age: float, *, timeout: float, host: str | None = None) -> dict[str, str]:
+        asked.append(host)
+        if host == hosts["gone"]:
+            raise EngineUnavailableError("the Docker engine at unix:///run/gone.sock does not answer")
+        return {"p-s1-abc": "1 container"}
+
+    monkeypatch.setattr(envctl.gc, "remove_stale_projects", remove)
+    settings = dataclasses.replace(settings_at(tmp_path), engines=("default", "e2", "gone"))
+    assert gc.remove_projects(settings, 60.0) == {
+        "p-s1-abc": "1 container", "p-s1-abc on e2": "1 container",
+        "(engine gone)": "not reached: the Docker engine at unix:///run/gone.sock does not answer"}
+    assert asked == [None, hosts["e2"], hosts["gone"]]
+
+    idle: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(envctl.gc, "remove_idle_isolated",
+                        lambda base, *, timeout, host=None: idle.append((base, host)) or [])
+    monkeypatch.setattr(envctl.env.environment, "Environment", FakeEnvironment)
+    assert env.down(dataclasses.replace(settings, engines=("default", "e2")), volumes=False) == "p"
+    assert idle == [("p", hosts["e2"])]
 
 
 def test_doctor_fails_when_a_check_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
