@@ -131,8 +131,12 @@ def test_gc_and_down_clean_every_engine(tmp_path: Path, monkeypatch: pytest.Monk
     assert asked == [None, hosts["e2"], hosts["gone"]]
 
     idle: list[tuple[str, str | None]] = []
-    monkeypatch.setattr(envctl.gc, "remove_idle_isolated",
-                        lambda base, *, timeout, host=None: idle.append((base, host)) or [])
+
+    def remove_idle(base: str, *, timeout: float, host: str | None = None) -> list[str]:
+        idle.append((base, host))
+        return []
+
+    monkeypatch.setattr(envctl.gc, "remove_idle_isolated", remove_idle)
     monkeypatch.setattr(envctl.env.environment, "Environment", FakeEnvironment)
     assert env.down(dataclasses.replace(settings, engines=("default", "e2")), volumes=False) == "p"
     assert idle == [("p", hosts["e2"])]
