@@ -112,7 +112,7 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
             # Ended; its container or project is still being removed. That is bounded too: a
             # cleanup that keeps failing (the engine gone) does not hold the result back.
             cleanup = cleanup or Deadline(DEFAULT_CLEANUP_WAIT)
-            if cleanup.passed or deadline.passed:  # the run has ended: that is the answer
+            if _cleanup_over(run_dir, record, cleanup, deadline):
                 return record
         if on_tick is not None:
             on_tick(record)
@@ -137,6 +137,29 @@ def wait_for(run_dir: Path, *, timeout: float | None = None, cleaned: bool = Tru
             waiter.done.wait(deadline.left(0.5))
         else:
             sleep(deadline.left(ENDING_POLL if _ending(record, waiter) else POLL) or 0.0)
+
+
+def _cleanup_over(run_dir: Path, record: RunRecord, cleanup: Deadline, deadline: Deadline) -> bool:
+    """Whether an ended run's removal is no longer waited for: its time is up (the run has
+    ended: that is the answer), or a --shards parent's collector is done and what is left is on
+    engines that are gone."""
+    if cleanup.passed or deadline.passed:
+        return True
+    return bool(record.children) and not collector_alive(run_dir) and _left_on_lost_engines(run_dir, record)
+
+
+def _left_on_lost_engines(run_dir: Path, parent: RunRecord) -> bool:
+    """Whether every shard of ``parent`` not yet cleaned ended on an engine that does not
+    answer (one of several): nothing can be removed there until it is back."""
+    from envctl.runs.reachable import answers  # noqa: PLC0415
+
+    try:
+        left = [c for c in (load_shard(run_dir.parent / child, parent) for child in parent.children)
+                if not c.cleaned]
+    except DamagedRunError:
+        return False
+    return bool(left) and all(c.state.terminal and c.engine_name is not None and c.engine is not None
+                              and not answers(c.engine) for c in left)
 
 
 def _cannot_record(run_dir: Path, record: RunRecord, attempts: int) -> EnvctlError:

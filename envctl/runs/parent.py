@@ -12,16 +12,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from envctl.errors import DamagedRunError
+from envctl.errors import DamagedRunError, EngineUnavailableError
 from envctl.report.junit_merged import merge_reports
-from envctl.runs import lifecycle
+from envctl.runs import lifecycle, reachable
 from envctl.runs.collector_log import say
 from envctl.runs.exchange import JUNIT_FILE, open_result
+from envctl.runs.outcome import EndFacts
 from envctl.runs.state import Counts, RunRecord, load_shard
 from envctl.runs.store import collector_lock
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
 CLEANUP_WAIT = 60.0  # how long a parent waits for its shards' projects to go
+# How long a shard's engine (one of several) may not answer before the shard is ended
+# infra-error: a daemon restart or a dropped SSH connection that comes back within it is a blip.
+ENGINE_LOSS_GRACE = 30.0
 
 # The clock and the pause between looks, looked up at each call: a unit test fakes them.
 monotonic: Callable[[], float] = time.monotonic
@@ -56,19 +60,52 @@ def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Pat
 def _children_when(parent: RunRecord, children: list[Path], done: Callable[[RunRecord], bool],
                    deadline: float | None, collect: Callable[[Path], object]) -> list[RunRecord]:
     """The shards' records once ``done`` holds for each (or the deadline passes); a shard with
-    no collector is collected here meanwhile; one whose record is gone is `lost`."""
+    no collector is collected here meanwhile; one whose record is gone is `lost`. A shard on one
+    of several engines whose engine does not answer for ENGINE_LOSS_GRACE ends infra-error,
+    naming it (with one engine, the run waits for it to come back: a later `wait` takes over)."""
+    unanswered: dict[Path, float] = {}  # shard -> since when its engine has not answered
+    unreachable: set[str] = set()  # ended shards whose engine does not answer: not waited on
     while True:
         try:
             records = [load_shard(child, parent) for child in children]
         except DamagedRunError:  # a record unreadable just now (load_shard): look again
             sleep(PARENT_POLL)
             continue
-        if all(done(child) for child in records) or (deadline is not None and monotonic() > deadline):
+        if all(done(child) or child.id in unreachable for child in records) \
+                or (deadline is not None and monotonic() > deadline):
             return records
         for child_dir, child in zip(children, records, strict=True):
-            if not done(child):
+            if done(child) or child.id in unreachable:
+                continue
+            if child.state.terminal and child.engine is not None and child.engine_name is not None \
+                    and not reachable.answers(child.engine):
+                # Ended on an engine that is gone: nothing to clean there now (`down` and `gc`
+                # remove it once the engine answers again), and nothing to hold the parent for.
+                unreachable.add(child.id)
+                continue
+            try:
                 collect(child_dir)  # a no-op while another collector holds it
+            except EngineUnavailableError as exc:
+                if child.engine_name is None:
+                    raise
+                since = unanswered.setdefault(child_dir, monotonic())
+                if monotonic() - since >= ENGINE_LOSS_GRACE and not child.state.terminal:
+                    _engine_lost(child_dir, child, exc.message)
+            else:
+                unanswered.pop(child_dir, None)
         sleep(PARENT_POLL)
+
+
+def _engine_lost(child_dir: Path, child: RunRecord, why: str) -> None:
+    """End a shard whose engine is gone: infra-error, never a test result (its container and
+    results are on that engine; once it answers again, the clean-up removes them)."""
+    with collector_lock(child_dir) as mine:
+        if mine:
+            say(f"collector {child_dir.name}: engine {child.engine_name} lost for "
+                f"{ENGINE_LOSS_GRACE:.0f}s: {why}")
+            lifecycle.finish(child_dir, EndFacts(
+                infra_error=f"its engine {child.engine_name} stopped answering "
+                            f"for {ENGINE_LOSS_GRACE:.0f}s ({why})"))
 
 
 def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -270,7 +271,7 @@ def test_up_down_ps(project: Path, monkeypatch: pytest.MonkeyPatch,
                     capsys: pytest.CaptureFixture[str]) -> None:
     """up prints what is ready (and an isolated project's name); down and ps reach the verbs."""
     monkeypatch.setattr(envctl.env.environment, "Environment", FakeEnvironment)
-    monkeypatch.setattr(cli, "resolve_settings", lambda **_flags: object())
+    monkeypatch.setattr(cli, "resolve_settings", lambda **_flags: SimpleNamespace(engines=()))
     rows: list[Any] = []
     monkeypatch.setattr(FakeEnvironment, "ps", lambda self: rows)
     FakeEnvironment.asked = []

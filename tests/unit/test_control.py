@@ -12,10 +12,10 @@ import pytest
 
 from envctl.docker import engine as engine_module
 from envctl.errors import EnvctlError, WaitTimeoutError
-from envctl.runs import control, exchange, lifecycle
+from envctl.runs import control, exchange, lifecycle, reachable
 from envctl.runs.outcome import EndFacts
 from envctl.runs.run import Run
-from envctl.runs.state import Limits, RunRecord, RunState
+from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, RunStore, take_collector_lock
 from tests.unit.fake_engine import FakeClock, FakeEngine
 
@@ -126,6 +126,30 @@ def test_an_ended_run_is_returned_at_the_deadline_even_if_not_yet_cleaned(held_r
     record = control.wait_for(held_run, timeout=0.3)
     assert (record.state, record.cleaned) == (RunState.PASSED, False)
     assert clock.now == 0.3
+
+
+def test_a_parent_whose_leftovers_are_on_a_lost_engine_is_returned_at_once(
+        tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ended parent, its collector done, its one uncleaned shard on an engine that does not
+    answer: nothing can be removed there now, so the wait does not sit out its cleanup wait; with
+    that engine answering, something may still remove it."""
+    child = "20260101-000000-abc1"
+    (tmp_path / RUN_ID).mkdir()
+    lifecycle.create(tmp_path / RUN_ID,
+                     RunRecord(id=RUN_ID, project="p", service="test", command=["pytest"],
+                               limits=Limits(1, 1.0, 1), state=RunState.RUNNING, children=[child]))
+    (tmp_path / child).mkdir()
+    lifecycle.create(tmp_path / child, RunRecord(id=child, project="p-s1", service="test", command=["pytest"],
+                                                 limits=Limits(1, 1.0, 1), shard="1/1", engine="unix:///e2",
+                                                 engine_name="e2"))
+    lifecycle.finish(tmp_path / child, EndFacts(infra_error="its engine e2 stopped answering"))
+    lifecycle.finish_parent(tmp_path / RUN_ID, [RunRecord.load(tmp_path / child)], None, Counts())
+    monkeypatch.setattr(control, "spawn_collector", lambda *_a, **_k: False)
+    monkeypatch.setattr(reachable, "answers", lambda host: host != "unix:///e2")
+    record = control.wait_for(tmp_path / RUN_ID)
+    assert (record.state, record.cleaned, clock.now) == (RunState.INFRA_ERROR, False, 0.0)
+    monkeypatch.setattr(reachable, "answers", lambda _host: True)
+    assert control._left_on_lost_engines(tmp_path / RUN_ID, record) is False
 
 
 @pytest.mark.parametrize(("window", "gives_up"), [(300.0, True), (0.0, False)])

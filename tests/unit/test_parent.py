@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from envctl.errors import EngineUnavailableError
 from envctl.report import junit
 from envctl.report import merge as merging
 from envctl.report.junit import read_junit
-from envctl.runs import lifecycle, parent, shards
+from envctl.runs import lifecycle, parent, reachable, shards
 from envctl.runs.outcome import EndFacts
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import START_FILE, take_collector_lock
@@ -91,6 +92,44 @@ def test_shards_not_cleaned_in_time_leave_the_parent_uncleaned(tmp_path: Path, c
     assert record is not None
     assert (record.state, record.cleaned) == (RunState.PASSED, False)
     assert clock.now == parent.CLEANUP_WAIT + parent.PARENT_POLL  # the first look past the wait
+
+
+E2 = "unix:///run/e2/docker.sock"
+
+
+def test_a_shard_whose_engine_stops_answering_ends_infra_error_naming_it(
+        tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard on one of several engines whose engine does not answer for ENGINE_LOSS_GRACE:
+    infra-error naming the engine, the parent no better; its leftovers on that engine, which
+    cannot be removed now, do not hold the parent (the shard here is cleaned, the parent is not)."""
+    parent_dir = _run(tmp_path, PARENT, state=RunState.RUNNING, children=[S1, S2])
+    _end(_run(tmp_path, S1, shard="1/2"))
+    _run(tmp_path, S2, shard="2/2", state=RunState.RUNNING, engine=E2, engine_name="e2")
+    monkeypatch.setattr(reachable, "answers", lambda host: host != E2)
+
+    def collect(run_dir: Path) -> None:
+        raise EngineUnavailableError(f"connecting to Docker: the Docker engine at {E2} does not answer")
+
+    record = parent.collect_parent(parent_dir, None, collect)
+    assert record is not None
+    assert (record.state, record.cleaned) == (RunState.INFRA_ERROR, False)
+    assert record.message.startswith(
+        f"shard 2/2 on engine e2: infra-error its engine e2 stopped answering for 30s (connecting to "
+        f"Docker: the Docker engine at {E2} does not answer)")
+    assert clock.now == parent.ENGINE_LOSS_GRACE + 2 * parent.PARENT_POLL  # ended at the grace, not held
+
+
+def test_a_shard_on_the_one_engine_waits_for_it_to_come_back(tmp_path: Path, clock: FakeClock) -> None:
+    """With one engine (no engine named), a lost engine is no end: a later `wait` takes over."""
+    parent_dir = _run(tmp_path, PARENT, state=RunState.RUNNING, children=[S1])
+    _run(tmp_path, S1, shard="1/1", state=RunState.RUNNING)
+
+    def collect(run_dir: Path) -> None:
+        raise EngineUnavailableError("the Docker engine does not answer")
+
+    with pytest.raises(EngineUnavailableError):
+        parent.collect_parent(parent_dir, None, collect)
+    assert RunRecord.load(parent_dir / ".." / S1).state is RunState.RUNNING
 
 
 def test_a_parent_held_by_another_collector_is_left_alone(tmp_path: Path, clock: FakeClock) -> None:

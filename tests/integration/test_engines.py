@@ -1,0 +1,126 @@
+"""Shards on several Docker engines (issue #24): a second real `dockerd` on this machine, in
+namespaces of its own; placement by CPUs, the counts of one engine, an engine stopped mid-run,
+doctor and clean-up on every engine."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import leftovers
+from tests.integration.conftest import Project, write_suite
+from tests.integration.engines import ExtraEngine, can_start_engines
+
+pytestmark = pytest.mark.skipif(can_start_engines() is not None, reason=str(can_start_engines()))
+
+SUITE = {
+    "test_a.py": "import pytest\n@pytest.mark.parametrize('i', range(6))\n"
+                 "def test_a(i):\n    assert i >= 0\n",
+    "test_b.py": "def test_b1():\n    pass\ndef test_b2():\n    assert False, 'planted'\n",
+    "test_c.py": "import pytest\n@pytest.mark.parametrize('i', range(4))\ndef test_c(i):\n    pass\n"
+                 "@pytest.mark.skip(reason='planted')\ndef test_skipped():\n    pass\n",
+}
+IMAGES = ("debian:bookworm-slim", "envctltest-pytest:1")  # the `runs` fixture's
+
+
+@pytest.fixture(scope="module")
+def e2() -> Iterator[ExtraEngine]:
+    """A second engine that sees this machine's folders, with the `runs` fixture's images."""
+    engine = ExtraEngine("e2")
+    engine.start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+def records(project: Project) -> list[dict[str, object]]:
+    found = [json.loads(p.read_text()) for p in Path(project.env["ENVCTL_LOG_DIR"]).glob("*/run.json")]
+    return sorted(found, key=lambda r: str(r["id"]))
+
+
+def test_shards_go_to_each_engine_by_its_cpus_with_the_counts_of_one(runs_project: Project,
+                                                                     e2: ExtraEngine) -> None:
+    """`--shards 3 --engines default,E2=4`: one shard here (2 CPUs) and two on e2 (weighed 4),
+    the same counts and exit code as the whole suite on one engine, each shard naming its
+    engine in `status`; nothing is left on either engine."""
+    e2.hand_over(*IMAGES)
+    write_suite(runs_project, SUITE)
+    one = runs_project.envctl("test")
+    assert one.returncode == 1, one.output
+    assert "11 passed, 1 failed, 0 errors, 1 skipped" in one.output, one.output
+
+    spread = runs_project.envctl("test", "--shards", "3", "--engines", f"default,{e2.host}=4")
+    assert spread.returncode == 1, spread.output
+    assert "11 passed, 1 failed, 0 errors, 1 skipped" in spread.output, spread.output
+    parent = next(r for r in records(runs_project) if r.get("children"))
+    children = {r["shard"]: r for r in records(runs_project) if r.get("parent") == parent["id"]}
+    assert {k: (c["engine_name"], c["engine"]) for k, c in children.items()} == {
+        "1/3": ("default", "unix:///var/run/docker.sock"), "2/3": (e2.host, e2.host),
+        "3/3": (e2.host, e2.host)}
+    status = runs_project.envctl("status", str(parent["id"]))
+    assert f"shard 3/3 {children['3/3']['id']} on {e2.host}: " in status.output, status.output
+    assert e2.leftovers(runs_project.name) == []
+    assert leftovers(f"{runs_project.name}-s") == {}  # the shards' projects here
+
+
+def test_doctor_checks_every_engine(runs_project: Project, e2: ExtraEngine) -> None:
+    """Each engine is asked: e2 answers with its CPUs and has the images; one that does not
+    answer fails the doctor, named with its address and what to do."""
+    result = runs_project.envctl("doctor", "--json", extra_env={
+        "ENVCTL_ENGINES": f"{e2.host},unix:///run/envctl-test-none/docker.sock"})
+    assert result.returncode == 16, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks[f"engine {e2.host}"]["status"] == "ok"
+    assert "2 CPUs" in checks[f"engine {e2.host}"]["detail"]
+    assert checks[f"images on {e2.host}"]["status"] == "ok"
+    gone = checks["engine unix:///run/envctl-test-none/docker.sock"]
+    assert (gone["status"], gone["hint"]) == ("fail", "start it, or leave it out of engines")
+
+
+def test_an_engine_stopped_mid_run_ends_its_shards_infra_error(runs_project: Project,
+                                                               e2: ExtraEngine) -> None:
+    """e2's daemon stopped while its shard runs: that shard ends infra-error naming e2, never
+    failed or passed; the parent is no better; the shard on the engine still up passes; once e2
+    is back, `down` removes what the shard left there."""
+    e2.hand_over(*IMAGES)
+    # Each test holds until the suite folder has `release` (bounded): the shard here finishes
+    # only after e2 is gone, so the parent cannot end before the loss is seen.
+    write_suite(runs_project, {"test_held.py": "import os, time, pytest\n"
+                                               "@pytest.mark.parametrize('i', range(4))\n"
+                                               "def test_held(i):\n"
+                                               "    end = time.monotonic() + 120\n"
+                                               "    while not os.path.exists('release') and \\\n"
+                                               "            time.monotonic() < end:\n"
+                                               "        time.sleep(0.1)\n"})
+    started = runs_project.envctl("test", "--shards", "2", "--engines", f"default,{e2.host}", "--detach",
+                                  "--json")
+    assert started.returncode == 0, started.output
+    parent_id = json.loads(started.stdout)["id"]
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until both shards run
+            shards = [r for r in records(runs_project) if r.get("parent") == parent_id]
+            if [r["state"] for r in shards] == ["running", "running"]:
+                break
+            time.sleep(0.2)
+        e2.stop()
+        (runs_project.path / "suite" / "release").touch()
+        waited = runs_project.envctl("wait", parent_id, timeout=240)
+    finally:
+        e2.start()
+    assert waited.returncode == 23, waited.output
+    parent = next(r for r in records(runs_project) if r["id"] == parent_id)
+    assert parent["state"] == "infra-error"
+    assert f"shard 2/2 on engine {e2.host}: infra-error" in str(parent["message"]), parent["message"]
+    children = {r["shard"]: r for r in records(runs_project) if r.get("parent") == parent_id}
+    assert {k: c["state"] for k, c in children.items()} == {"1/2": "passed", "2/2": "infra-error"}
+    # What the shard left on e2 waits there until e2 answers again: then `down` removes it.
+    assert e2.leftovers(runs_project.name) != []
+    down = runs_project.envctl("down", extra_env={"ENVCTL_ENGINES": f"default,{e2.host}"})
+    assert down.returncode == 0, down.output
+    assert e2.leftovers(runs_project.name) == []
