@@ -38,6 +38,7 @@ def _wait(proc: subprocess.Popen, seconds: float) -> bool:  # type: ignore[type-
 # long in ENVCTL_GATE_WAIT (it weighs the same number when it decides whether to attach); this
 # default holds when it does not, since this file runs where envctl is not installed.
 GATE_WAIT = 30.0
+CLOCK_FILE = "clock.json"  # the wall time the runner's clock started (the host reads it)
 
 
 def gate_wait(environ: Mapping[str, str]) -> float:
@@ -70,6 +71,12 @@ def main(argv: list[str]) -> int:
     os.umask(0o022)
     with contextlib.suppress(OSError):
         os.makedirs(run_dir, exist_ok=True)  # not mounted (remote engine): a folder in the container
+    # When this clock starts (after the gate, and after any entrypoint before it): the host's
+    # collector, which holds the deadline too, steps in a grace after it rather than a bound
+    # after the container's start (it clamps this value: it comes from the container).
+    clock = os.path.join(run_dir, CLOCK_FILE)
+    with contextlib.suppress(OSError), open(clock, "w", encoding="utf-8") as handle:
+        json.dump({"started": time.time()}, handle)
     try:
         proc = subprocess.Popen(command)
     except OSError as exc:

@@ -30,7 +30,7 @@ from envctl.runs.cancel import CANCEL_SLACK, CancelWatch
 from envctl.runs.capture import capture_output, nothing_written_yet
 from envctl.runs.cleanup import clean_up
 from envctl.runs.collector_log import say
-from envctl.runs.deadline import DeadlineWatch, host_deadline
+from envctl.runs.deadline import DeadlineWatch, host_deadline, refined_deadline
 from envctl.runs.dependency_watch import DependencyWatch
 from envctl.runs.hook import run_end_hook
 from envctl.runs.logfile import tail_lines
@@ -179,7 +179,10 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                 cancel_requested=cancel(), infra_error=f"the test container was created but {why}"))
         watch = DependencyWatch(record.project, name, run_dir, host=host)
         running: list[RunRecord] = []
-        overtime = DeadlineWatch(None, lambda: _stop_container(name, host))
+        # With the exchange mounted, the runner says when its clock started: a tighter deadline.
+        overtime = DeadlineWatch(None, lambda: _stop_container(name, host), refine=(
+            lambda: refined_deadline(running[0], exchange.runner_clock(run_dir)))
+            if record.injected else None)
         usage = ResourceWatch(run_dir, record.project, name, interval=sampling_interval(run_dir),
                               open_engine=lambda: engine_at(host))
 

@@ -26,6 +26,7 @@ SLACK = 15.0  # seconds for a loaded machine
 # clock starts when its gate opens, which may be up to GATE_WAIT after the container's start.
 HOST_GRACE = GATE_WAIT + RUNNER_GRACES + SLACK
 WAIT_SLICE = 86400.0  # seconds the watch waits at a time (the clock is read again after each)
+REFINE_EVERY = 1.0  # seconds between two looks for the runner's clock start, until it is there
 
 
 def host_deadline(record: RunRecord) -> float | None:
@@ -33,6 +34,18 @@ def host_deadline(record: RunRecord) -> float | None:
     if record.timeout <= 0 or record.started_at is None:
         return None
     return record.started_at + record.timeout + HOST_GRACE
+
+
+def refined_deadline(record: RunRecord, runner_started: float | None) -> float | None:
+    """The host's deadline from when the runner's clock started (``runner_started``, as the
+    container said it): its own stop's graces and the slack after its timeout, rather than the
+    gate's whole wait on top. The container's word is clamped to between the container's start
+    and the gate's wait after it, so it can neither push the host's deadline past the bound
+    (``host_deadline``) nor bring it before the runner could have stopped the tests itself."""
+    if runner_started is None or record.timeout <= 0 or record.started_at is None:
+        return None
+    started = min(max(runner_started, record.started_at), record.started_at + GATE_WAIT)
+    return started + record.timeout + RUNNER_GRACES + SLACK
 
 
 def overdue(record: RunRecord, now: float | None = None) -> float | None:
@@ -49,10 +62,13 @@ class DeadlineWatch:
     ``stop`` says whether it did."""
 
     def __init__(self, deadline: float | None, on_passed: Callable[[], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 refine: Callable[[], float | None] | None = None) -> None:
         self.deadline = deadline
         self.on_passed = on_passed
         self.clock = clock
+        # Asked every REFINE_EVERY until it gives a deadline, which replaces a later one.
+        self.refine = refine
         self.passed = False
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,8 +82,12 @@ class DeadlineWatch:
     def _watch(self) -> None:
         assert self.deadline is not None  # noqa: S101  # start() runs this only with one
         while (left := self.deadline - self.clock()) > 0:
+            if self.refine is not None:
+                left = min(left, REFINE_EVERY)
             if self._stopped.wait(min(left, WAIT_SLICE)):  # a day at most: Event.wait overflows
                 return
+            if self.refine is not None and (better := self.refine()) is not None:
+                self.deadline, self.refine = min(self.deadline, better), None
         if self._stopped.is_set():
             return
         self.passed = True

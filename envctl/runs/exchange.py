@@ -39,6 +39,7 @@ JUNIT_FILE = "junit.xml"
 EVENTS_FILE = "events.jsonl"
 PROGRESS_FILE = "progress.json"
 TIMEOUT_FILE = "timeout.json"
+CLOCK_FILE = "clock.json"  # when the runner's clock started (envctl_runner.CLOCK_FILE)
 ATTACHED_FILE = "attached"  # in input/: the collector is attached, the runner may start pytest
 DURATIONS_FILE = "durations.json"  # in input/: what the shard split balances on
 RESULT_FILES = (JUNIT_FILE, EVENTS_FILE, PROGRESS_FILE)  # copied into the run dir when collected
@@ -120,6 +121,19 @@ def exchange_file_exists(run_dir: Path, name: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def runner_clock(run_dir: Path) -> float | None:
+    """When the runner's clock started (epoch seconds), as the container says it; None when it
+    has not said (yet), or says something that is not a time. The caller clamps it."""
+    try:
+        data = json.loads(read_regular(box(run_dir) / CLOCK_FILE, TIMEOUT_CAP))
+    except (OSError, ValueError, RecursionError):
+        return None
+    started = data.get("started") if isinstance(data, dict) else None
+    if isinstance(started, bool) or not isinstance(started, (int, float)) or not math.isfinite(started):
+        return None
+    return float(started)
 
 
 def copy_results(run_dir: Path) -> list[str]:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from envctl.runs.deadline import HOST_GRACE, DeadlineWatch, host_deadline, overdue
+import pytest
+
+from envctl.runs import deadline as deadline_module
+from envctl.runs.deadline import (
+    HOST_GRACE,
+    RUNNER_GRACES,
+    SLACK,
+    DeadlineWatch,
+    host_deadline,
+    overdue,
+    refined_deadline,
+)
 from envctl.runs.outcome import EndFacts, decide
 from envctl.runs.state import Limits, RunRecord, RunState
 
@@ -66,3 +77,30 @@ def test_a_run_the_host_stopped_is_timed_out_not_an_outside_signal() -> None:
     assert (outcome.state, outcome.message) == (
         RunState.TIMED_OUT, "the run passed its timeout and envctl stopped it (the runner in the "
         "container had not) while running tests/test_a.py::test_slow")
+
+
+def test_the_runners_clock_start_tightens_the_deadline_within_bounds() -> None:
+    """From the runner's clock start: + timeout + its graces + the slack (30 s), not the 60 s
+    bound; the container's word is clamped to [container start, + the gate's wait]."""
+    assert refined_deadline(RUNNING, 1011.5) == 1011.5 + 300.0 + RUNNER_GRACES + SLACK
+    assert refined_deadline(RUNNING, 0.0) == 1010.0 + 300.0 + 30.0  # no earlier than the start
+    assert refined_deadline(RUNNING, 1e12) == host_deadline(RUNNING)  # never past the bound
+    assert refined_deadline(RUNNING, None) is None
+    assert refined_deadline(replace(RUNNING, timeout=0.0), 1011.0) is None
+
+
+def test_the_watch_takes_a_tighter_deadline_once_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asked until it answers: a deadline already past stops at once; a later one never
+    extends the one held."""
+    monkeypatch.setattr(deadline_module, "REFINE_EVERY", 0.001)
+    answers = iter([None, None, 50.0])
+    stopped = threading.Event()
+    watch = DeadlineWatch(1e12, stopped.set, clock=lambda: 100.0, refine=lambda: next(answers))
+    watch.start()
+    assert stopped.wait(5.0) is True
+    assert (watch.stop(), watch.deadline, watch.refine) == (True, 50.0, None)
+    later = DeadlineWatch(200.0, lambda: None, clock=lambda: 100.0, refine=lambda: 900.0)
+    later.start()
+    while later.refine is not None:
+        threading.Event().wait(0.001)
+    assert (later.stop(), later.deadline) == (False, 200.0)

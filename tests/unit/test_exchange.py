@@ -310,3 +310,28 @@ def test_the_junit_copy_cap_is_the_readers_cap() -> None:
     from envctl.report.junit import JUNIT_CAP  # noqa: PLC0415
 
     assert exchange.JUNIT_COPY_CAP == JUNIT_CAP
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ('{"started": 1765100000.25}', 1765100000.25),
+    ('{"started": 1765100000}', 1765100000.0),
+    ('{"started": true}', None),
+    ('{"started": "soon"}', None),
+    ('{"started": Infinity}', None),
+    ("[1765100000]", None),
+    ("not json", None),
+])
+def test_the_runners_clock_start_is_a_time_or_nothing(run_dir: Path, content: str,
+                                                      expected: float | None) -> None:
+    """clock.json's start as a float; anything else the container wrote is no time at all."""
+    (box(run_dir) / "clock.json").write_text(content)
+    assert exchange.runner_clock(run_dir) == expected
+
+
+def test_the_runners_clock_file_is_not_followed(run_dir: Path, tmp_path: Path) -> None:
+    """Missing: none; a link to a host file: none (never opened)."""
+    assert exchange.runner_clock(run_dir) is None
+    elsewhere = tmp_path / "clock"
+    elsewhere.write_text('{"started": 1.0}')
+    (box(run_dir) / "clock.json").symlink_to(elsewhere)
+    assert exchange.runner_clock(run_dir) is None

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,17 @@ def test_runner_passes_the_exit_code_through(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(runner), "0", str(tmp_path), "--",
                              sys.executable, "-c", "raise SystemExit(3)"], timeout=60, check=False)
     assert result.returncode == 3
+
+
+def test_the_runner_says_when_its_clock_started(tmp_path: Path) -> None:
+    """clock.json in the exchange folder: the wall time it started, before the tests began."""
+    runner = PLUGIN_DIR / "envctl_runner.py"
+    before = time.time()
+    result = subprocess.run([sys.executable, str(runner), "5", str(tmp_path), "--",
+                             sys.executable, "-c", "pass"], timeout=60, check=False)
+    assert result.returncode == 0
+    started = json.loads((tmp_path / "clock.json").read_text())["started"]
+    assert before <= started <= time.time()
 
 
 INTERRUPTIBLE = """
