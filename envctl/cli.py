@@ -214,6 +214,9 @@ def test(
     engines: Annotated[str | None, typer.Option(
         metavar="A,B", help="With --shards: the Docker engines (contexts or addresses, each "
              "optionally =CPUS) to place the shards on, by their CPUs (default: engines).")] = None,
+    retry_infra: Annotated[bool, typer.Option(
+        "--retry-infra", help="With --shards: a shard the infrastructure ended (an engine lost) runs "
+             "once more, on an engine still up.")] = False,
     rerun_failed: Annotated[str | None, typer.Option(
         metavar="RUN", help="Run exactly the failed and errored tests of RUN (a run id, 'latest', a merged "
              "report directory or a JUnit file).")] = None,
@@ -235,7 +238,7 @@ def test(
     options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
                           isolated=isolated, shards=shards, rerun_failed=rerun_failed, resume=resume,
                           force=force, host=host, cwd=str(Path.cwd()), as_json=as_json,
-                          engines_given=engines is not None)
+                          engines_given=engines is not None, retry_infra=retry_infra)
     check_options(options)  # before the settings are read: a usage error is the first answer
     return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids,
                                       engines=engines), options)

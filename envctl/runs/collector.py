@@ -362,8 +362,10 @@ def main(argv: list[str]) -> int:
         thread.join()
     if parent is not None:
         parent_dir, parent_fd = parent
+        from envctl.runs.retry_infra import retry_shard  # noqa: PLC0415  # a parent's only
+
         codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect, _record_history,
-                                                                  run_end_hook),
+                                                       run_end_hook, retry=retry_shard),
                                 parent_dir))
     return max(codes, default=0)
 

@@ -69,6 +69,18 @@ def add_child(run_dir: Path, child_id: str) -> RunRecord:
     return record
 
 
+def replace_child(run_dir: Path, old_id: str, new_id: str) -> RunRecord:
+    """A --shards parent's shard ``old_id`` (ended by the infrastructure) is run again as
+    ``new_id``: it takes the old one's place among the children, and the old one is kept in
+    ``retried``. Idempotent."""
+    record = RunRecord.load(run_dir)
+    if old_id in record.children:
+        record.children[record.children.index(old_id)] = new_id
+        record.retried.append(old_id)
+        save(run_dir, record)
+    return record
+
+
 def mark_running(run_dir: Path, started_at: float | None = None) -> RunRecord:
     """The test container runs."""
     record = RunRecord.load(run_dir)
@@ -156,13 +168,15 @@ def _unjoined(outcome: Outcome, why: str) -> Outcome:
 
 
 def finish_parent(run_dir: Path, children: Sequence[RunRecord], merged_exit: int | None,
-                  counts: Counts, problems: Sequence[str] = ()) -> RunRecord:
+                  counts: Counts, problems: Sequence[str] = (), *, notes: Sequence[str] = ()) -> RunRecord:
     """A --shards parent's end, once every shard has ended (``problems``: the merge's, said in
-    its message). Idempotent."""
+    its message; ``notes``: said after it, deciding nothing, e.g. shards run again). Idempotent."""
     record = RunRecord.load(run_dir)
     if record.state.terminal:
         return record
     _apply(record, decide_parent(children, merged_exit, problems))
+    if notes:
+        record.message = "; ".join([record.message, *notes])
     record.counts = counts
     record.finished_at = max([c.finished_at or time.time() for c in children] or [time.time()])
     record.dependency_events = [e for c in children for e in c.dependency_events]

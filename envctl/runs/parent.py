@@ -18,7 +18,7 @@ from envctl.runs import lifecycle, reachable
 from envctl.runs.collector_log import say
 from envctl.runs.exchange import JUNIT_FILE, open_result
 from envctl.runs.outcome import EndFacts
-from envctl.runs.state import Counts, RunRecord, load_shard
+from envctl.runs.state import Counts, RunRecord, RunState, load_shard
 from envctl.runs.store import collector_lock
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
@@ -34,42 +34,50 @@ sleep: Callable[[float], None] = time.sleep
 
 def collect_parent(parent_dir: Path, held_fd: int | None, collect: Callable[[Path], object],
                    record_history: Callable[[Path], None] = lambda _dir: None,
-                   on_end: Callable[[Path], object] = lambda _dir: None) -> RunRecord | None:
+                   on_end: Callable[[Path], object] = lambda _dir: None, *,
+                   retry: Callable[[Path, RunRecord], Path | None] = lambda _dir, _child: None,
+                   ) -> RunRecord | None:
     """Finish the parent once its shards have ended; None when another collector holds it.
     ``collect``: collects one shard (the collector's own step: a no-op while another holds it);
     ``on_end``: the end's step once recorded, before the parent is marked cleaned (the
     on_finish hook: a collector killed before it leaves a parent that `wait` takes over);
     ``record_history``: adds the ended parent to the tests' history, also before it is cleaned
-    (once `wait` returns, the history holds it)."""
+    (once `wait` returns, the history holds it); ``retry``: runs a shard the infrastructure
+    ended once more (`--retry-infra`), its new run's folder (None: not run again)."""
     with collector_lock(parent_dir, held_fd=held_fd) as mine:
         if not mine:
             return None
-        record = RunRecord.load(parent_dir)
-        children = [parent_dir.parent / child for child in record.children]
-        records = _children_when(record, children, lambda c: c.state.terminal, None, collect)
+        records = _children_when(parent_dir, lambda c: c.state.terminal, None, collect, retry)
         record = finalize(parent_dir, records)
         if record.state.terminal:
             on_end(parent_dir)
             record_history(parent_dir)
-        records = _children_when(record, children, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
+        records = _children_when(parent_dir, lambda c: c.cleaned, monotonic() + CLEANUP_WAIT, collect)
         if record.state.terminal and all(child.cleaned for child in records):
             record = lifecycle.mark_cleaned(parent_dir)
         return record
 
 
-def _children_when(parent: RunRecord, children: list[Path], done: Callable[[RunRecord], bool],
-                   deadline: float | None, collect: Callable[[Path], object]) -> list[RunRecord]:
+def _children_when(parent_dir: Path, done: Callable[[RunRecord], bool], deadline: float | None,
+                   collect: Callable[[Path], object],
+                   retry: Callable[[Path, RunRecord], Path | None] | None = None) -> list[RunRecord]:
     """The shards' records once ``done`` holds for each (or the deadline passes); a shard with
     no collector is collected here meanwhile; one whose record is gone is `lost`. A shard on one
     of several engines whose engine does not answer for ENGINE_LOSS_GRACE ends infra-error,
-    naming it (with one engine, the run waits for it to come back: a later `wait` takes over)."""
+    naming it (with one engine, the run waits for it to come back: a later `wait` takes over).
+    With ``retry``, a shard the infrastructure ended is run once more (it takes that shard's
+    place among the parent's children)."""
     unanswered: dict[Path, float] = {}  # shard -> since when its engine has not answered
     unreachable: set[str] = set()  # ended shards whose engine does not answer: not waited on
     while True:
         try:
+            parent = RunRecord.load(parent_dir)
+            children = [parent_dir.parent / child for child in parent.children]
             records = [load_shard(child, parent) for child in children]
         except DamagedRunError:  # a record unreadable just now (load_shard): look again
             sleep(PARENT_POLL)
+            continue
+        if retry is not None and _retried_one(parent_dir, parent, records, retry):
             continue
         if all(done(child) or child.id in unreachable for child in records) \
                 or (deadline is not None and monotonic() > deadline):
@@ -94,6 +102,39 @@ def _children_when(parent: RunRecord, children: list[Path], done: Callable[[RunR
             else:
                 unanswered.pop(child_dir, None)
         sleep(PARENT_POLL)
+
+
+RETRIED_STATES = (RunState.INFRA_ERROR, RunState.LOST)  # the infrastructure's ends, never the tests'
+
+
+def _retried_one(parent_dir: Path, parent: RunRecord, records: list[RunRecord],
+                 retry: Callable[[Path, RunRecord], Path | None]) -> bool:
+    """Run again the first shard the infrastructure ended that was not run again already (each
+    shard once); whether one was."""
+    again = {record.shard for record in _retried_records(parent_dir, parent)}
+    for child in records:
+        if child.state in RETRIED_STATES and child.shard not in again:
+            if retry(parent_dir, child) is not None:
+                say(f"collector {parent_dir.name}: shard {child.shard} ended {child.state.value}: run again")
+                return True
+            again.add(child.shard)  # nowhere to run it: it stands as it ended
+    return False
+
+
+def _retried_records(parent_dir: Path, parent: RunRecord) -> list[RunRecord]:
+    return [load_shard(parent_dir.parent / old, parent) for old in parent.retried]
+
+
+def retry_notes(parent_dir: Path, parent: RunRecord, children: list[RunRecord]) -> list[str]:
+    """What the parent says of the shards run again: where each ended and where it ran again."""
+    now = {child.shard: child for child in children}
+    notes = []
+    for old in _retried_records(parent_dir, parent):
+        new = now.get(old.shard)
+        where = f" on engine {old.engine_name}" if old.engine_name else ""
+        again = f" on {new.engine_name}" if new is not None and new.engine_name else ""
+        notes.append(f"shard {old.shard} ended {old.state.value}{where} ({old.message}) and ran again{again}")
+    return notes
 
 
 def _engine_lost(child_dir: Path, child: RunRecord, why: str) -> None:
@@ -133,4 +174,5 @@ def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:
         counts = Counts(**merged.counts(), flaky=counts.flaky, deselected=counts.deselected)
     # A problem without a case (every report refused) is no pass either: report merge exits 1.
     merged_exit = merged.exit_code if merged.cases or merged.problems else None
-    return lifecycle.finish_parent(parent_dir, children, merged_exit, counts, merged.problems)
+    notes = retry_notes(parent_dir, RunRecord.load(parent_dir), children)
+    return lifecycle.finish_parent(parent_dir, children, merged_exit, counts, merged.problems, notes=notes)

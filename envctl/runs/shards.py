@@ -22,6 +22,7 @@ from envctl.runs.ids import new_run_id
 from envctl.runs.launch import RunRequest, limits_of, prepare_run
 from envctl.runs.placement import EnginePlace, place
 from envctl.runs.progress import Progress, read_progress
+from envctl.runs.retry_infra import start_settings
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Counts, RunRecord, RunState, load_shard
 from envctl.runs.store import CANCEL_FILE, START_FILE, RunStore, take_collector_lock
@@ -29,7 +30,8 @@ from envctl.settings import Settings
 
 
 def start_shards(settings: Settings, request: RunRequest, shards: int, *,
-                 engines: Sequence[EnginePlace] | None = None) -> tuple[Path, RunRecord]:
+                 engines: Sequence[EnginePlace] | None = None, retry_infra: bool = False,
+                 ) -> tuple[Path, RunRecord]:
     """Create the parent record and start every shard as a detached isolated run; with
     ``engines``, each on the engine ``placement.place`` gives it (else on this process's own)."""
     placed: list[EnginePlace | None] = list(place(shards, engines)) if engines else [None] * shards
@@ -53,7 +55,8 @@ def start_shards(settings: Settings, request: RunRequest, shards: int, *,
     write_private(parent_dir / START_FILE, json.dumps(
         {"durations_file": str(settings.resolved_durations_file),
          "history_file": str(settings.resolved_history_file),
-         "pytest_args": list(request.pytest_args)}))
+         "pytest_args": list(request.pytest_args),
+         **start_settings(retry_infra, list(engines) if engines else None)}))
     child_dirs: list[Path] = []
     try:
         for k in range(1, shards + 1):

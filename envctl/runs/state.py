@@ -132,6 +132,7 @@ class RunRecord:
     shard: str | None = None  # "K/N" when the run is one shard of a split suite
     isolated: bool = False  # its own throwaway project, torn down after collection
     children: list[str] = field(default_factory=list)  # shard runs of a --shards parent
+    retried: list[str] = field(default_factory=list)  # its shards ended by the infrastructure and run again
     parent: str | None = None  # the --shards parent of a shard run
     resumes: str | None = None  # the run whose unfinished tests this one runs (`test --resume`)
     injected: bool = True  # plugin and exchange dir mounted; False: files copied out of the container
@@ -243,10 +244,17 @@ def _check_identity(values: dict[str, Any]) -> None:
     command = values.get("command", [])
     if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
         raise ValueError("'command' is not a list of strings")
-    children = values.get("children", [])
-    if not isinstance(children, list) or not all(isinstance(i, str) and RUN_ID_PATTERN.fullmatch(i)
-                                                 for i in children):
-        raise ValueError("'children' holds something that is not a run id")
+    _check_links(values)
+
+
+def _check_links(values: dict[str, Any]) -> None:
+    """The runs a record names (its shards, those run again, its parent, the run it resumes)
+    are run ids; its engine is a string."""
+    for name in ("children", "retried"):
+        ids = values.get(name, [])
+        if not isinstance(ids, list) or not all(isinstance(i, str) and RUN_ID_PATTERN.fullmatch(i)
+                                                for i in ids):
+            raise ValueError(f"{name!r} holds something that is not a run id")
     for name in ("engine", "engine_name"):
         if values.get(name) is not None and not isinstance(values[name], str):
             raise ValueError(f"{name!r} is not a string")

@@ -38,6 +38,7 @@ class TestOptions:
     cwd: str | None = None  # with host: the folder the tests run in (None: the project's)
     as_json: bool = False
     engines_given: bool = False  # --engines (the engines themselves are a setting)
+    retry_infra: bool = False  # with shards: one the infrastructure ended runs once more
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def check_options(options: TestOptions) -> None:
                          "combine with it", hint="use pytest-xdist (-n N) for parallel tests on this "
                          "machine, or --shard K/N" if flag == "--shards" else "an isolated project "
                          "publishes no ports for this machine to reach")
-    if options.engines_given and options.shards is None:
-        raise UsageError("--engines places the shards of --shards N on engines: give --shards too")
+    for flag, given in (("--engines", options.engines_given), ("--retry-infra", options.retry_infra)):
+        if given and options.shards is None:
+            raise UsageError(f"{flag} goes with --shards N: it is about where shards run")
     if options.host and not Path("/proc/self/stat").exists():
         raise UsageError("--host needs /proc (Linux): the run's runner is found again by its pid and "
                          "start time", hint="run the tests in the test service (without --host)")
@@ -123,7 +125,8 @@ def start_run(settings: Settings, options: TestOptions) -> Started:
     if options.shards is not None:
         from envctl.runs.shards import start_shards  # noqa: PLC0415
 
-        parent_dir, parent = start_shards(settings, request, options.shards, engines=_engines(settings))
+        parent_dir, parent = start_shards(settings, request, options.shards, engines=_engines(settings),
+                                          retry_infra=options.retry_infra)
         return Started(parent_dir, parent, tuple(notes), rerun)
     env = Environment.isolated(settings) if options.isolated else Environment(settings)
     if not options.detach and not options.no_up:

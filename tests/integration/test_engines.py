@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import leftovers
-from tests.integration.conftest import Project, write_suite
+from tests.integration.conftest import Project, Result, write_suite
 from tests.integration.engines import ExtraEngine, can_start_engines
 
 pytestmark = pytest.mark.skipif(can_start_engines() is not None, reason=str(can_start_engines()))
@@ -36,6 +36,11 @@ def e2() -> Iterator[ExtraEngine]:
         yield engine
     finally:
         engine.stop()
+
+
+def list_of(value: object) -> list[object]:
+    assert isinstance(value, list)
+    return value
 
 
 def records(project: Project) -> list[dict[str, object]]:
@@ -82,37 +87,45 @@ def test_doctor_checks_every_engine(runs_project: Project, e2: ExtraEngine) -> N
     assert (gone["status"], gone["hint"]) == ("fail", "start it, or leave it out of engines")
 
 
+HELD = {"test_held.py": "import os, time, pytest\n"
+                        "@pytest.mark.parametrize('i', range(4))\n"
+                        "def test_held(i):\n"
+                        "    end = time.monotonic() + 120\n"
+                        "    while not os.path.exists('release') and time.monotonic() < end:\n"
+                        "        time.sleep(0.1)\n"}
+
+
+def stop_e2_mid_run(project: Project, e2: ExtraEngine, *flags: str) -> tuple[str, Result]:
+    """Start 2 shards (here, on e2) whose tests hold until the suite folder has `release`; once
+    both run, stop e2, release the tests, and wait: (the parent's id, the wait). e2 is started
+    again after (its images are kept)."""
+    e2.hand_over(*IMAGES)
+    write_suite(project, HELD)
+    started = project.envctl("test", "--shards", "2", "--engines", f"default,{e2.host}", "--detach",
+                             "--json", *flags)
+    assert started.returncode == 0, started.output
+    parent_id = str(json.loads(started.stdout)["id"])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until both shards run
+            shards = [r for r in records(project) if r.get("parent") == parent_id]
+            if [r["state"] for r in shards] == ["running", "running"]:
+                break
+            time.sleep(0.2)
+        e2.stop()
+        (project.path / "suite" / "release").touch()
+        waited = project.envctl("wait", parent_id, timeout=240)
+    finally:
+        e2.start()
+    return parent_id, waited
+
+
 def test_an_engine_stopped_mid_run_ends_its_shards_infra_error(runs_project: Project,
                                                                e2: ExtraEngine) -> None:
     """e2's daemon stopped while its shard runs: that shard ends infra-error naming e2, never
     failed or passed; the parent is no better; the shard on the engine still up passes; once e2
     is back, `down` removes what the shard left there."""
-    e2.hand_over(*IMAGES)
-    # Each test holds until the suite folder has `release` (bounded): the shard here finishes
-    # only after e2 is gone, so the parent cannot end before the loss is seen.
-    write_suite(runs_project, {"test_held.py": "import os, time, pytest\n"
-                                               "@pytest.mark.parametrize('i', range(4))\n"
-                                               "def test_held(i):\n"
-                                               "    end = time.monotonic() + 120\n"
-                                               "    while not os.path.exists('release') and \\\n"
-                                               "            time.monotonic() < end:\n"
-                                               "        time.sleep(0.1)\n"})
-    started = runs_project.envctl("test", "--shards", "2", "--engines", f"default,{e2.host}", "--detach",
-                                  "--json")
-    assert started.returncode == 0, started.output
-    parent_id = json.loads(started.stdout)["id"]
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # until both shards run
-            shards = [r for r in records(runs_project) if r.get("parent") == parent_id]
-            if [r["state"] for r in shards] == ["running", "running"]:
-                break
-            time.sleep(0.2)
-        e2.stop()
-        (runs_project.path / "suite" / "release").touch()
-        waited = runs_project.envctl("wait", parent_id, timeout=240)
-    finally:
-        e2.start()
+    parent_id, waited = stop_e2_mid_run(runs_project, e2)
     assert waited.returncode == 23, waited.output
     parent = next(r for r in records(runs_project) if r["id"] == parent_id)
     assert parent["state"] == "infra-error"
@@ -121,6 +134,25 @@ def test_an_engine_stopped_mid_run_ends_its_shards_infra_error(runs_project: Pro
     assert {k: c["state"] for k, c in children.items()} == {"1/2": "passed", "2/2": "infra-error"}
     # What the shard left on e2 waits there until e2 answers again: then `down` removes it.
     assert e2.leftovers(runs_project.name) != []
+    down = runs_project.envctl("down", extra_env={"ENVCTL_ENGINES": f"default,{e2.host}"})
+    assert down.returncode == 0, down.output
+    assert e2.leftovers(runs_project.name) == []
+
+
+def test_with_retry_infra_a_shard_lost_with_its_engine_runs_again_elsewhere(runs_project: Project,
+                                                                            e2: ExtraEngine) -> None:
+    """--retry-infra: e2's shard, ended by e2's loss, runs once more on the engine still up; the
+    parent passes with the counts of the whole suite and says which shard ran again, and why."""
+    parent_id, waited = stop_e2_mid_run(runs_project, e2, "--retry-infra")
+    assert waited.returncode == 0, waited.output
+    assert "4 passed, 0 failed" in waited.output, waited.output
+    parent = next(r for r in records(runs_project) if r["id"] == parent_id)
+    assert parent["state"] == "passed"
+    assert f"shard 2/2 ended infra-error on engine {e2.host} (" in str(parent["message"])
+    assert str(parent["message"]).endswith("and ran again on default"), parent["message"]
+    children = {r["id"]: r for r in records(runs_project) if r.get("parent") == parent_id}
+    assert [children[str(c)]["engine_name"] for c in list_of(parent["children"])] == ["default", "default"]
+    assert [children[str(c)]["state"] for c in list_of(parent["retried"])] == ["infra-error"]
     down = runs_project.envctl("down", extra_env={"ENVCTL_ENGINES": f"default,{e2.host}"})
     assert down.returncode == 0, down.output
     assert e2.leftovers(runs_project.name) == []

@@ -16,6 +16,7 @@ from envctl.errors import CancelRequestedError, EngineUnavailableError, EnvctlEr
 from envctl.runs import collector, exchange, launch, lifecycle
 from envctl.runs.cancel import CancelWatch
 from envctl.runs.hook import run_end_hook
+from envctl.runs.retry_infra import retry_shard
 from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, DETACHED_FILE, UNMOUNTED_RUN_DIR, take_collector_lock
 from tests.unit.fake_engine import FakeEngine, ended, state
@@ -50,7 +51,8 @@ def test_main_without_a_run_prints_its_usage(capsys: pytest.CaptureFixture[str],
 
 
 def test_main_collects_each_run_then_the_parent(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each run in a thread with its handed-over fd, then the parent with the collect step."""
+    """Each run in a thread with its handed-over fd, then the parent with the collect step (and
+    the retry of a shard the infrastructure ended)."""
     seen: list[tuple[str, int | None]] = []
 
     def collect(path: Path, *, held_fd: int | None = None) -> RunRecord:
@@ -58,9 +60,10 @@ def test_main_collects_each_run_then_the_parent(run_dir: Path, monkeypatch: pyte
         return RunRecord.load(run_dir)
 
     def collect_parent(path: Path, fd: int | None, collect_one: object, history: object,
-                       on_end: object) -> None:
+                       on_end: object, *, retry: object) -> None:
         seen.append((f"parent {path.name}", fd))
-        assert (collect_one, history, on_end) == (collect, collector._record_history, run_end_hook)
+        assert (collect_one, history, on_end, retry) == (collect, collector._record_history, run_end_hook,
+                                                         retry_shard)
 
     monkeypatch.setattr(collector, "collect", collect)
     monkeypatch.setattr(collector, "collect_parent", collect_parent)

@@ -44,7 +44,7 @@ class Launches:
             return Path("/runs") / RUN_ID, self.record(RUN_ID)
 
         def start_shards(settings: Settings, request: RunRequest, shards: int, *,
-                         engines: object = None) -> tuple[Path, RunRecord]:
+                         engines: object = None, retry_infra: bool = False) -> tuple[Path, RunRecord]:
             self.envs.append(f"{shards} shards" + (f" on {engines}" if engines else ""))
             self.requests.append(request)
             return Path("/runs") / RUN_ID, self.record(RUN_ID)
@@ -255,6 +255,13 @@ def test_host_does_not_combine_with_shards_isolated_or_resume() -> None:
 
 def test_engines_place_shards_so_they_need_shards() -> None:
     """--engines without --shards has nothing to place: said before anything is read."""
-    with pytest.raises(UsageError, match="--engines places the shards of --shards N"):
+    with pytest.raises(UsageError, match="--engines goes with --shards N"):
         verb.check_options(TestOptions(engines_given=True))
     verb.check_options(TestOptions(engines_given=True, shards=2))
+
+
+def test_retry_infra_is_about_shards() -> None:
+    """--retry-infra without --shards: a usage error before anything is read."""
+    with pytest.raises(UsageError, match="--retry-infra goes with --shards N"):
+        verb.check_options(TestOptions(retry_infra=True))
+    verb.check_options(TestOptions(retry_infra=True, shards=2))
