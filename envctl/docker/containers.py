@@ -222,6 +222,28 @@ class Containers:
             with contextlib.suppress(DockerError):
                 self.remove(probe)
 
+    def sees(self, path: str, image: str, *, labels: dict[str, str]) -> bool:
+        """Whether the engine sees this machine's file ``path`` (one just made, named for this
+        look) at that path: a container of ``image`` binding it is created (never started) only
+        when the engine's machine has it. Asked of the engine, never guessed from its address:
+        a local socket may lead to a daemon in another mount namespace or a VM."""
+        import docker.errors  # noqa: PLC0415  # lazy: the SDK costs ~150 ms to import
+        import docker.types  # noqa: PLC0415
+
+        mount = docker.types.Mount("/envctl-visibility", path, type="bind", read_only=True)
+        with translate_errors("looking whether the engine sees this machine's folders", self.docker_host):
+            try:
+                created = self.api.create_container(
+                    image, command=["true"], labels=labels,
+                    host_config=self.api.create_host_config(mounts=[mount]))
+            except docker.errors.APIError as exc:
+                if exc.status_code == 400 and "does not exist" in str(exc.explanation or exc):
+                    return False  # "invalid mount config ...: bind source path does not exist"
+                raise
+        with contextlib.suppress(DockerError):
+            self.remove(str(created["Id"]))
+        return True
+
     def remove(self, container_id: str) -> None:
         """Force-remove it with its anonymous volumes; gone already is fine."""
         try:

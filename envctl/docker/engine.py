@@ -106,6 +106,9 @@ class Engine:
     def remove(self, container_id: str) -> None:
         self._containers.remove(container_id)
 
+    def sees(self, path: str, image: str, *, labels: dict[str, str]) -> bool:
+        return self._containers.sees(path, image, labels=labels)
+
     # Output (output.py)
     def output_stream(self, container_id: str, *, follow: bool,
                       tail: int | None = None) -> Iterator[bytes]:

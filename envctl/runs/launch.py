@@ -26,6 +26,7 @@ from envctl.runs.rotation import rotate
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Limits, RunRecord
 from envctl.runs.store import DETACHED_FILE, START_FILE, RunStore
+from envctl.runs.visibility import refuse_a_blind_engine
 from envctl.settings import Settings
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             if not request.no_up:
                 env.ensure_up(cancelled=cancelled)
             env.build([service], cancelled=cancelled)
+            refuse_a_blind_engine(env, record.id)
             fingerprinting.environment(env)
             spec = env.config().services.get(service)
             container = run_override(service, env.project, record.id, run_dir, record.limits,

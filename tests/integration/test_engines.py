@@ -156,3 +156,26 @@ def test_with_retry_infra_a_shard_lost_with_its_engine_runs_again_elsewhere(runs
     down = runs_project.envctl("down", extra_env={"ENVCTL_ENGINES": f"default,{e2.host}"})
     assert down.returncode == 0, down.output
     assert e2.leftovers(runs_project.name) == []
+
+
+def test_an_engine_that_cannot_see_the_project_is_found_out_and_its_shard_runs_elsewhere(
+        runs_project: Project) -> None:
+    """e3 runs in a mount namespace where the project folder is an empty tmpfs (a remote engine
+    in all but its address, which is a local socket): asked, not guessed, it is found not to see
+    the project; its shard ends infra-error saying so and, with --retry-infra, runs here."""
+    e3 = ExtraEngine("e3", blind=runs_project.path)
+    e3.start()
+    try:
+        e3.hand_over(*IMAGES)
+        write_suite(runs_project, SUITE)
+        result = runs_project.envctl("test", "--shards", "2", "--engines", f"default,{e3.host}",
+                                     "--retry-infra")
+        parent = next(r for r in records(runs_project) if r.get("children"))
+        assert result.returncode == 1, result.output  # the planted failure, nothing else
+        assert "11 passed, 1 failed, 0 errors, 1 skipped" in result.output, result.output
+        assert f"shard 2/2 ended infra-error on engine {e3.host} (engine {e3.host} does not see this " \
+               f"machine's {runs_project.path}" in str(parent["message"]), parent["message"]
+        assert e3.leftovers(runs_project.name) == []
+        assert e3.docker("ps", "-aq").stdout == b""  # nor the look's own container
+    finally:
+        e3.stop()
