@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from envctl.docker import events, images, resources, timeouts
+from envctl.docker import events, images, resources, ship, timeouts
 from envctl.docker.connection import connect
 from envctl.docker.containers import COPY_CAP, Containers
 from envctl.docker.context import use_context
@@ -108,6 +108,9 @@ class Engine:
 
     def sees(self, path: str, image: str, *, labels: dict[str, str]) -> bool:
         return self._containers.sees(path, image, labels=labels)
+
+    def fill_volume(self, volume: str, image: str, tar: IO[bytes], *, labels: dict[str, str]) -> None:
+        ship.fill_volume(self.client.api, image, volume, tar, labels=labels, host=self.host)
 
     # Output (output.py)
     def output_stream(self, container_id: str, *, follow: bool,

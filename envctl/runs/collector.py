@@ -220,10 +220,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             watch.stop()
             return lifecycle.finish(run_dir, EndFacts(container_gone=True,
                                                       cancel_requested=cancel.requested_before(ended_at)))
-        if not record.injected:  # nothing was mounted: the reports are inside the container
-            for file_name in (exchange.JUNIT_FILE, exchange.TIMEOUT_FILE):
-                engine.copy_file_out(name, f"{UNMOUNTED_RUN_DIR}/{file_name}",
-                                     exchange.box(run_dir) / file_name)
+        _copy_out(engine, name, run_dir, record)
         refused = exchange.copy_results(run_dir)
         for problem in refused:
             say(f"collector {run_dir.name}: refused {problem}")
@@ -242,6 +239,17 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                          memory_peak=tests_use.peak if tests_use else None,
                          memory_limit=tests_use.limit if tests_use else None)
         return lifecycle.finish(run_dir, facts, _final_counts(run_dir), refused)
+
+
+def _copy_out(engine: Engine, name: str, run_dir: Path, record: RunRecord) -> None:
+    """The reports a container kept inside (nothing was mounted; or its folders were shipped
+    to an engine that cannot see the exchange folder), copied into the exchange folder."""
+    if record.injected and record.shipped_bytes is None:
+        return  # written into the exchange folder as the tests ran
+    files = (exchange.JUNIT_FILE, exchange.TIMEOUT_FILE) if not record.injected else \
+        (*exchange.RESULT_FILES, exchange.TIMEOUT_FILE, exchange.CLOCK_FILE)
+    for file_name in files:
+        engine.copy_file_out(name, f"{UNMOUNTED_RUN_DIR}/{file_name}", exchange.box(run_dir) / file_name)
 
 
 def with_peak(event: DependencyEvent, used: Resources | None) -> DependencyEvent:

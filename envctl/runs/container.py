@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from envctl.docker import labels
 from envctl.errors import ConfigError
 from envctl.runs.exchange import ATTACHED_FILE, DURATIONS_FILE, INPUT_DIR, JUNIT_FILE, box
+from envctl.runs.shipping import Shipped
 from envctl.runs.state import Limits
 from envctl.runs.store import UNMOUNTED_RUN_DIR
 
@@ -38,12 +39,13 @@ def container_name(project: str, service: str, run_id: str) -> str:
 
 
 def test_argv(command: tuple[str, ...], pytest_args: tuple[str, ...], timeout: float, *,
-              mounted: bool = True) -> list[str]:
+              mounted: bool = True, shipped: bool = False) -> list[str]:
     """The command run in the container: the test command under envctl's runner.
 
-    Unmounted (remote engine), the runner's source is passed inline with ``python3 -c``.
+    Unmounted (remote engine), the runner's source is passed inline with ``python3 -c``. Shipped
+    (the plugin in a volume), the exchange folder is the container's own, copied out at the end.
     """
-    run_dir = IN_CONTAINER_RUN_DIR if mounted else UNMOUNTED_RUN_DIR
+    run_dir = IN_CONTAINER_RUN_DIR if mounted and not shipped else UNMOUNTED_RUN_DIR
     argv = [*command, *pytest_args]
     if not mounted and any("pytest" in part for part in command):
         # With the plugin mounted, it writes envctl's JUnit itself (beside the user's own
@@ -96,13 +98,16 @@ def log_dir_masks(binds: Iterable[tuple[str, str]], log_dir: Path) -> list[dict[
 def run_override(service: str, project: str, run_id: str, run_dir: Path, limits: Limits,
                  *, mounted: bool = True, shard: str | None = None,
                  service_sets: frozenset[str] = frozenset(),
-                 binds: Iterable[tuple[str, str]] = ()) -> dict[str, object]:
+                 binds: Iterable[tuple[str, str]] = (),
+                 shipped: Shipped | None = None) -> dict[str, object]:
     """A compose override for the test service alone: limits, labels, `-n auto`'s worker count
     (unless the service sets its own: ``service_sets`` names its variables), and (when the
     engine is local) the plugin, input and exchange mounts with the plugin's environment.
 
     ``binds``: the service's own bind mounts; the log dir (``run_dir``'s parent) is hidden
-    under those that hold it (``log_dir_masks``)."""
+    under those that hold it (``log_dir_masks``). ``shipped``: the engine cannot see this
+    machine: the volumes shipped there take the binds' places (runs/shipping.py), and the
+    exchange folder stays in the container (no attach gate: no file of ours reaches it)."""
     masks = log_dir_masks(binds, run_dir.parent)
     spec: dict[str, object] = {
         "mem_limit": limits.memory,
@@ -131,6 +136,12 @@ def run_override(service: str, project: str, run_id: str, run_dir: Path, limits:
     if shard:
         environment |= {"ENVCTL_SHARD": shard,
                         "ENVCTL_DURATIONS": f"{IN_CONTAINER_INPUT}/{DURATIONS_FILE}"}
+    if shipped is not None:
+        environment["ENVCTL_PROGRESS_DIR"] = UNMOUNTED_RUN_DIR
+        del environment["ENVCTL_ATTACH_GATE"]
+        return {"services": {service: {**spec, "volumes": [*masks, *shipped.volumes],
+                                       "environment": environment}},
+                "volumes": {name: {"external": True} for name in shipped.names}}
     return {"services": {service: {**spec,
         "volumes": [*masks,
             {"type": "bind", "source": str(PLUGIN_DIR), "target": IN_CONTAINER_PLUGIN, "read_only": True},

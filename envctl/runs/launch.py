@@ -23,10 +23,10 @@ from envctl.runs.hook_guard import refuse_a_writable_hook
 from envctl.runs.ids import new_run_id
 from envctl.runs.remainder import IN_CONTAINER_SELECT, SELECT_FILE, SELECT_VARIABLE
 from envctl.runs.rotation import rotate
+from envctl.runs.shipped_run import ship_if_blind
 from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Limits, RunRecord
 from envctl.runs.store import DETACHED_FILE, START_FILE, RunStore
-from envctl.runs.visibility import refuse_a_blind_engine
 from envctl.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,7 +93,10 @@ def prepare_run(env: Environment, request: RunRequest, *,
     record = RunRecord(id=run_id, project=env.project, service=service, command=command,
                        limits=limits_of(settings, request), created_at=time.time(),
                        timeout=request.timeout, log_cap=settings.max_log_size,
-                       injected=request.host or plugin_mountable(settings, env.engine),
+                       # Placed on one of several engines: the plugin is mounted, or shipped to an
+                       # engine that cannot see it (runs/shipped_run.py).
+                       injected=request.host or plugin_mountable(settings, env.engine) or (
+                           env.engine_name is not None and settings.inject_plugin != "off"),
                        shard=request.shard, host=request.host,
                        # Whoever reads the run later (a fresh shell, without --context) finds it
                        # on the engine it was started on.
@@ -194,13 +197,13 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             if not request.no_up:
                 env.ensure_up(cancelled=cancelled)
             env.build([service], cancelled=cancelled)
-            refuse_a_blind_engine(env, record.id)
             fingerprinting.environment(env)
             spec = env.config().services.get(service)
+            shipped = ship_if_blind(env, record, run_dir, spec) if record.injected else None
             container = run_override(service, env.project, record.id, run_dir, record.limits,
                                      mounted=record.injected, shard=record.shard,
                                      service_sets=spec.environment if spec else frozenset(),
-                                     binds=spec.binds if spec else ())
+                                     binds=spec.binds if spec else (), shipped=shipped)
             if request.resumes is not None and (run_dir / exchange.INPUT_DIR / SELECT_FILE).exists():
                 selecting(container, service)
             override = write_private(run_dir / RUN_OVERRIDE, json.dumps(container))
@@ -212,7 +215,8 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             # while compose works, not before (it would slow what comes first).
             preload_sdk_in_background()
             compose.run_detached(service, test_argv(settings.test_command, request.pytest_args,
-                                                    request.timeout, mounted=record.injected),
+                                                    request.timeout, mounted=record.injected,
+                                                    shipped=shipped is not None),
                                  name=name, deadline=RUN_START_DEADLINE, cancelled=cancelled)
     except EnvctlError as exc:
         fingerprinting.environment(None)

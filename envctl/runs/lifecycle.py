@@ -81,6 +81,13 @@ def replace_child(run_dir: Path, old_id: str, new_id: str) -> RunRecord:
     return record
 
 
+def mark_shipped(run_dir: Path, size: int, seconds: float) -> RunRecord:
+    """The test container's folders were shipped to its engine (which cannot see this machine's)."""
+    record = RunRecord.load(run_dir)
+    record.shipped_bytes, record.shipped_seconds = size, seconds
+    return save(run_dir, record)
+
+
 def mark_running(run_dir: Path, started_at: float | None = None) -> RunRecord:
     """The test container runs."""
     record = RunRecord.load(run_dir)

@@ -27,6 +27,7 @@ from envctl.runs.spawn import spawn_collector
 from envctl.runs.state import Counts, RunRecord, RunState, load_shard
 from envctl.runs.store import CANCEL_FILE, START_FILE, RunStore, take_collector_lock
 from envctl.settings import Settings
+from envctl.units import format_size
 
 
 def start_shards(settings: Settings, request: RunRequest, shards: int, *,
@@ -164,6 +165,8 @@ def combined_progress(parent: RunRecord, root: Path) -> tuple[Progress, list[str
         counts = progress.counts
         running = f"  {progress.current}" if progress.current and not child.state.terminal else ""
         engine = f" on {child.engine_name}" if child.engine_name else ""
+        if child.shipped_bytes is not None and child.shipped_seconds is not None:
+            engine += f" (shipped {format_size(child.shipped_bytes)} in {child.shipped_seconds:.1f}s)"
         lines.append(f"shard {child.shard} {child.id}{engine}: {child.state.value}, "
                      f"{counts.done}/{counts.total if counts.total is not None else '?'} done, "
                      f"{counts.failed + counts.errors} failed{running}")

@@ -148,6 +148,9 @@ class RunRecord:
     # name the user gave it (a context name or the address).
     engine: str | None = None
     engine_name: str | None = None
+    # What was shipped to an engine that cannot see this machine's folders (runs/shipping.py).
+    shipped_bytes: int | None = None
+    shipped_seconds: float | None = None
 
     @property
     def exit_code(self) -> int:
@@ -271,7 +274,7 @@ def _check_numbers(values: dict[str, Any]) -> None:
     for name in ("created_at", "timeout"):
         if name in values:
             values[name] = _number(values[name])
-    for name in ("started_at", "finished_at", "engine_lost_at"):
+    for name in ("started_at", "finished_at", "engine_lost_at", "shipped_seconds"):
         if values.get(name) is not None:
             values[name] = _number(values[name])
     if not isinstance(values.get("message", ""), str):
@@ -279,7 +282,7 @@ def _check_numbers(values: dict[str, Any]) -> None:
     for name in ("container", "shard", "running_test", "log_error"):
         if values.get(name) is not None and not isinstance(values[name], str):
             raise ValueError(f"{name!r} is not a string")
-    for name in ("log_cap", "log_bytes", "log_cut_bytes", "container_exit", "pytest_exit"):
+    for name in ("log_cap", "log_bytes", "log_cut_bytes", "container_exit", "pytest_exit", "shipped_bytes"):
         if values.get(name) is not None:
             values[name] = _int(values[name])
 

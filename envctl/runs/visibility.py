@@ -8,31 +8,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from envctl.errors import EnvironmentFailedError
-
 if TYPE_CHECKING:
     from envctl.env.environment import Environment
 
 _SEES: dict[str, bool] = {}  # engine address -> whether it sees the project folder (per process)
 
 
-def refuse_a_blind_engine(env: Environment, run_id: str) -> None:
-    """A run placed on one of several engines needs that engine to see the project folder (the
-    test service's bind mounts, envctl's plugin and exchange folder): asked of the engine once
-    per collector, with a file made for the look; EnvironmentFailedError naming it otherwise."""
+def sees_project(env: Environment, run_id: str) -> bool | None:
+    """Whether the engine of a run placed on one of several engines sees the project folder
+    (None: not placed, or it cannot be told); asked once per engine and process."""
     if env.engine is None or env.engine_name is None:
-        return
+        return None
     if env.engine not in _SEES:
         seen = _engine_sees(env, run_id)
         if seen is None:
-            return
+            return None
         _SEES[env.engine] = seen
-    if not _SEES[env.engine]:
-        raise EnvironmentFailedError(
-            f"engine {env.engine_name} does not see this machine's {env.settings.project_dir} (a "
-            "remote engine, or one in a mount namespace or VM of its own): the test service's bind "
-            "mounts would come up empty there",
-            hint="leave it out of engines (shipping the sources to such an engine is not done yet)")
+    return _SEES[env.engine]
 
 
 def _engine_sees(env: Environment, run_id: str) -> bool | None:

@@ -225,3 +225,25 @@ def test_a_stop_request_is_seen_and_acted_on_once(tmp_path: Path) -> None:
         assert cancel() is True
         assert cancel.requested_before((tmp_path / CANCEL_FILE).stat().st_mtime) is True
         assert cancel.requested_before(0.0) is False
+
+
+def test_a_shipped_runs_reports_are_copied_out_of_its_container(tmp_path: Path) -> None:
+    """Its folders shipped to an engine that cannot see the exchange folder: every report the
+    runner kept in the container comes out into the exchange folder; a mounted run's none."""
+    copied: list[tuple[str, str, Path]] = []
+
+    class Copying:
+        def copy_file_out(self, container: str, path: str, dest: Path, *, cap: int = 0) -> bool:
+            copied.append((container, path, dest))
+            return True
+
+    record = RunRecord(id=RUN_ID, project="p", service="test", command=["pytest"], limits=Limits(1, 1.0, 1),
+                       shipped_bytes=10, shipped_seconds=0.1)
+    collector._copy_out(Copying(), "c1", tmp_path, record)  # type: ignore[arg-type]  # copies only
+    box = exchange.box(tmp_path)
+    names = ("junit.xml", "events.jsonl", "progress.json", "timeout.json", "clock.json")
+    assert copied == [("c1", f"{UNMOUNTED_RUN_DIR}/{name}", box / name) for name in names]
+    copied.clear()
+    collector._copy_out(Copying(), "c1", tmp_path, RunRecord(  # type: ignore[arg-type]  # copies only
+        id=RUN_ID, project="p", service="test", command=[], limits=Limits(1, 1.0, 1)))
+    assert copied == []

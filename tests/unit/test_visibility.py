@@ -1,6 +1,5 @@
 """Whether a placed run's engine sees the project folder: asked once per engine with a file made
-for the look (and removed), a blind engine refused naming it; a run on this process's engine is
-never asked."""
+for the look (and removed); a run on this process's engine is never asked."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from typing import Any, ClassVar
 import pytest
 
 from envctl.docker import engine as engine_module
-from envctl.errors import EnvironmentFailedError
 from envctl.runs import visibility
 
 
@@ -51,23 +49,29 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_engine_that_sees_the_project_is_asked_once(tmp_path: Path) -> None:
     """The look binds a file made for it in the project's .envctl (gone after); the answer is kept."""
     env = environment(tmp_path, "unix:///run/e2/docker.sock", "e2")
-    visibility.refuse_a_blind_engine(env, "20260101-000000-abcd")
-    visibility.refuse_a_blind_engine(env, "20260101-000000-abce")
+    assert visibility.sees_project(env, "20260101-000000-abcd") is True
+    assert visibility.sees_project(env, "20260101-000000-abce") is True
     assert LookingEngine.asked == [("unix:///run/e2/docker.sock", True, "img-test", {
         "io.envctl.managed": "true", "io.envctl.run": "20260101-000000-abcd",
         "io.envctl.role": "visibility-probe"})]
     assert list((tmp_path / ".envctl").iterdir()) == []
 
 
-def test_a_blind_engine_is_refused_naming_it(tmp_path: Path) -> None:
-    """Not seen: an environment failure (the shard ends infra-error; --retry-infra runs it elsewhere)."""
+def test_a_blind_engine_is_said_blind(tmp_path: Path) -> None:
+    """Not seen: False (the run's folders are then shipped there)."""
     LookingEngine.sees_it = False
-    with pytest.raises(EnvironmentFailedError, match=f"engine e3 does not see this machine's {tmp_path} "):
-        visibility.refuse_a_blind_engine(environment(tmp_path, "unix:///run/e3/docker.sock", "e3"), "r")
+    assert visibility.sees_project(environment(tmp_path, "unix:///run/e3/docker.sock", "e3"), "r") is False
+
+
+def test_a_project_that_takes_no_file_cannot_be_told(tmp_path: Path) -> None:
+    """No .envctl can be made (a read-only checkout): None, nothing asked."""
+    (tmp_path / ".envctl").write_text("a file where the folder would be")
+    assert visibility.sees_project(environment(tmp_path, "unix:///run/e3/docker.sock", "e3"), "r") is None
+    assert LookingEngine.asked == []
 
 
 def test_this_processs_engine_is_never_asked(tmp_path: Path) -> None:
     """No engine placed (one engine, as always): nothing asked."""
-    visibility.refuse_a_blind_engine(environment(tmp_path, None, None), "r")
-    visibility.refuse_a_blind_engine(environment(tmp_path, "unix:///var/run/docker.sock", None), "r")
+    assert visibility.sees_project(environment(tmp_path, None, None), "r") is None
+    assert visibility.sees_project(environment(tmp_path, "unix:///var/run/docker.sock", None), "r") is None
     assert LookingEngine.asked == []

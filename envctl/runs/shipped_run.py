@@ -1,0 +1,39 @@
+"""The start of a run whose engine cannot see this machine's folders: the engine is asked
+(runs/visibility.py) and, when it does not see the project, the test container's folders are
+shipped there (runs/shipping.py) and the run records how much and how long."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from envctl.docker import labels
+from envctl.runs import lifecycle
+from envctl.runs.collector_log import say
+from envctl.runs.container import IN_CONTAINER_INPUT, IN_CONTAINER_PLUGIN, PLUGIN_DIR
+from envctl.runs.exchange import INPUT_DIR
+from envctl.runs.shipping import Shipment, Shipped, ship, shipments
+from envctl.runs.state import RunRecord
+from envctl.runs.visibility import sees_project
+
+if TYPE_CHECKING:
+    from envctl.docker.models import ServiceSpec
+    from envctl.env.environment import Environment
+
+
+def ship_if_blind(env: Environment, record: RunRecord, run_dir: Path,
+                  spec: ServiceSpec | None) -> Shipped | None:
+    """None when the run's engine sees the project (or the run is on this process's engine);
+    else what was shipped there, recorded in the run."""
+    if spec is None or sees_project(env, record.id) is not False:
+        return None
+    settings = env.settings
+    wanted = shipments(settings.project_dir, settings.resolved_log_dir, spec.binds, spec.writable_binds,
+                       extra=[Shipment(PLUGIN_DIR, IN_CONTAINER_PLUGIN, read_only=True),
+                              Shipment(run_dir / INPUT_DIR, IN_CONTAINER_INPUT, read_only=True)])
+    shipped = ship(wanted, host=env.engine, image=env.image_for(record.service),
+                   run_labels=labels.run_labels(env.project, record.id), run_id=record.id, scratch=run_dir)
+    say(f"collector {record.id}: shipped {len(wanted)} folders ({shipped.bytes} bytes) to engine "
+        f"{env.engine_name}, which does not see this machine's, in {shipped.seconds:.2f}s")
+    lifecycle.mark_shipped(run_dir, shipped.bytes, shipped.seconds)
+    return shipped
