@@ -11,6 +11,7 @@ save | docker load`) are there the next time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,6 +22,18 @@ from pathlib import Path
 
 START_WAIT = 60.0  # seconds for a daemon to answer
 STOP_WAIT = 30.0  # seconds for a daemon to exit after SIGTERM
+
+
+SSH_ADDRESS = "127.0.0.3"  # a loopback address of its own: the client's settings for it touch nothing else
+SSH_KEY = Path("/root/.ssh/envctl_test")
+
+
+def can_serve_ssh() -> str | None:
+    """Why an engine cannot be reached as ssh:// here (None: it can)."""
+    for tool in ("/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen"):
+        if not Path(tool).exists():
+            return f"no {tool} (scripts/setup-ssh installs it)"
+    return None
 
 
 def can_start_engines() -> str | None:
@@ -79,7 +92,8 @@ class ExtraEngine:
 
     def stop(self) -> None:
         """Stop the daemon by the pid in its pidfile (never by name: the main engine is a dockerd
-        too), and wait for it to exit."""
+        too), and wait for it to exit; its sshd too."""
+        self.stop_ssh()
         try:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
@@ -95,6 +109,52 @@ class ExtraEngine:
         deadline = time.monotonic() + STOP_WAIT  # a daemon an earlier session left
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
+
+    def serve_ssh(self, port: int = 2222) -> str:
+        """An sshd on SSH_ADDRESS:``port`` whose sessions talk to this engine (sshd sets their
+        DOCKER_HOST): the engine reached as a remote one is, by the docker CLI's `ssh` and
+        `docker system dial-stdio` on the far side; its ssh:// address. Root's key and its
+        client settings for SSH_ADDRESS are made once (~/.ssh/config: one block, that address)."""
+        folder = self.root / "ssh"
+        folder.mkdir(parents=True, exist_ok=True)
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+        for key in (folder / "host_key", SSH_KEY):
+            if not key.exists():
+                key.parent.mkdir(mode=0o700, exist_ok=True)
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        public = SSH_KEY.with_suffix(".pub").read_text()
+        authorized = SSH_KEY.parent / "authorized_keys"
+        if public not in (authorized.read_text() if authorized.exists() else ""):
+            with authorized.open("a") as handle:
+                handle.write(public)
+        config = SSH_KEY.parent / "config"
+        block = (f"# envctl's tests: engines reached over SSH (bench/extra_engine.py)\nHost {SSH_ADDRESS}\n"
+                 f"    User root\n    IdentityFile {SSH_KEY}\n    IdentitiesOnly yes\n"
+                 "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n"
+                 # One connection shared by the many short ones the docker CLI and SDK open.
+                 "    ControlMaster auto\n    ControlPath /run/envctl-test-ssh-%C\n    ControlPersist 60\n")
+        if f"Host {SSH_ADDRESS}\n" not in (config.read_text() if config.exists() else ""):
+            with config.open("a") as handle:
+                handle.write(("\n" if config.exists() else "") + block)
+        (folder / "sshd_config").write_text(
+            f"Port {port}\nListenAddress {SSH_ADDRESS}\nHostKey {folder / 'host_key'}\n"
+            f"PidFile {folder / 'sshd.pid'}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+            f"KbdInteractiveAuthentication no\nUsePAM no\nSetEnv DOCKER_HOST={self.host}\n")
+        self.stop_ssh()
+        subprocess.run(["/usr/sbin/sshd", "-f", str(folder / "sshd_config"), "-E", str(self.log)], check=True)
+        address = f"ssh://root@{SSH_ADDRESS}:{port}"
+        deadline = time.monotonic() + START_WAIT
+        while subprocess.run(["docker", "-H", address, "version"], capture_output=True, timeout=60,
+                             check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"engine {self.name} did not answer over SSH; see {self.log}")
+            time.sleep(0.2)
+        return address
+
+    def stop_ssh(self) -> None:
+        """Stop its sshd, if one runs (by the pid in its pidfile)."""
+        with contextlib.suppress(OSError, ValueError):  # none runs
+            os.kill(int((self.root / "ssh" / "sshd.pid").read_text().strip()), signal.SIGTERM)
 
     def docker(self, *args: str, check: bool = True, stdin: bytes | None = None,
                timeout: float = 120) -> subprocess.CompletedProcess[bytes]:

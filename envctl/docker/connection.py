@@ -41,6 +41,9 @@ def connect(timeout: float, *, host: str | None = None,
             **kwargs,
             timeout=timeouts.socket_seconds(timeout),
             version=version,
+            # An ssh:// engine through the `ssh` program, as the docker CLI reaches it (its
+            # config, keys and known hosts), not through paramiko.
+            use_ssh_client=address.startswith("ssh://"),
         )
     if version == "auto":
         _API_VERSIONS[address] = (str(client.api.api_version), clock())

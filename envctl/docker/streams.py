@@ -47,7 +47,22 @@ class EventStream(Iterator[Any]):
         try:  # the SDK's own close: a shutdown of the socket under the response
             CancellableStream(self.items, self.response).close()
         except Exception:  # a transport it does not know: closing the response ends it too
+            ssh = _ssh_process(self.response)
+            if ssh is not None:
+                # ssh:// through the `ssh` program: closing the response would wait on the
+                # read blocked in another thread; ending the process ends that read first.
+                ssh.terminate()
             self.response.close()
+
+
+def _ssh_process(response: Any) -> Any:
+    """The `ssh` process carrying ``response`` (the SDK's ssh:// transport through the `ssh`
+    program reads the process's stdout, which it tags with a ``channel``), or None."""
+    try:
+        channel = response.raw._fp.fp.channel
+    except AttributeError:
+        return None
+    return getattr(channel, "proc", None)
 
 
 def open_events(api: APIClient, params: dict[str, Any]) -> EventStream:

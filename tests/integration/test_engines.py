@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import leftovers
 from tests.integration.conftest import Project, Result, write_suite
-from tests.integration.engines import ExtraEngine, can_start_engines
+from tests.integration.engines import ExtraEngine, can_serve_ssh, can_start_engines
 
 pytestmark = pytest.mark.skipif(can_start_engines() is not None, reason=str(can_start_engines()))
 
@@ -145,8 +145,9 @@ def test_a_shard_lost_with_its_engine_is_infra_error_and_runs_again_elsewhere(ru
 
 
 def test_an_engine_that_cannot_see_the_project_gets_its_sources_shipped(runs_project: Project) -> None:
-    """e3 runs in a mount namespace where the project folder is an empty tmpfs (a remote engine
-    in all but its address, which is a local socket). Asked, not guessed, it is found not to see
+    """e3 runs in a mount namespace where the project folder is an empty tmpfs, reached as
+    ssh://root@127.0.0.3:2222 through an sshd of its own (a faithful remote; its socket when
+    this machine has no sshd: scripts/setup-ssh). Asked, not guessed, it is found not to see
     the project: its shard's folders (the suite, envctl's plugin, the shard's input) are shipped
     there and it runs there, with the counts of one engine; status says what was shipped and how
     long it took; nothing is left on e3."""
@@ -154,18 +155,20 @@ def test_an_engine_that_cannot_see_the_project_gets_its_sources_shipped(runs_pro
     e3.start()
     try:
         e3.hand_over(*IMAGES)
+        # Reached as a remote engine is: ssh://, `docker system dial-stdio` on the far side.
+        address = e3.serve_ssh() if can_serve_ssh() is None else e3.host
         write_suite(runs_project, SUITE)
-        result = runs_project.envctl("test", "--shards", "2", "--engines", f"default,{e3.host}")
+        result = runs_project.envctl("test", "--shards", "2", "--engines", f"default,{address}")
         assert result.returncode == 1, result.output  # the planted failure, nothing else
         assert "11 passed, 1 failed, 0 errors, 1 skipped" in result.output, result.output
         parent = next(r for r in records(runs_project) if r.get("children"))
         children = {r["shard"]: r for r in records(runs_project) if r.get("parent") == parent["id"]}
         assert (children["1/2"]["engine_name"], children["1/2"]["shipped_bytes"]) == ("default", None)
-        assert children["2/2"]["engine_name"] == e3.host
+        assert children["2/2"]["engine_name"] == address
         assert isinstance(children["2/2"]["shipped_bytes"], int)
         assert children["2/2"]["state"] in ("passed", "failed")
         status = runs_project.envctl("status", str(parent["id"]))
-        assert f"on {e3.host} (shipped " in status.output, status.output
+        assert f"on {address} (shipped " in status.output, status.output
         assert e3.leftovers(runs_project.name) == []
         assert e3.docker("ps", "-aq").stdout == b""  # nor the look's nor the shipping's helpers
         assert e3.docker("volume", "ls", "-q").stdout == b""

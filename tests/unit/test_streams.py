@@ -158,3 +158,20 @@ def test_an_opened_attach_is_read_without_a_deadline(engine: StandInEngine) -> N
         assert socket_timeout(api, response) is None
         stream.close()
         response.close()
+
+
+def test_an_ssh_event_stream_is_closed_by_ending_its_ssh_process() -> None:
+    """ssh:// through the `ssh` program: the SDK's own close does not know that transport, and
+    closing the response would wait on the read blocked in the pump thread: the `ssh` process
+    is ended first (its pipes close, the read ends), then the response is closed."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from envctl.docker.streams import EventStream  # noqa: PLC0415
+
+    done: list[str] = []
+    proc = SimpleNamespace(terminate=lambda: done.append("ssh ended"))
+    reader = SimpleNamespace(channel=SimpleNamespace(proc=proc))  # the SDK tags ssh's stdout so
+    response = SimpleNamespace(raw=SimpleNamespace(_fp=SimpleNamespace(fp=reader), closed=False),
+                               close=lambda: done.append("response closed"))
+    EventStream(iter(()), response).close()
+    assert done == ["ssh ended", "response closed"]
