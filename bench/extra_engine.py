@@ -131,6 +131,9 @@ class ExtraEngine:
         block = (f"# envctl's tests: engines reached over SSH (bench/extra_engine.py)\nHost {SSH_ADDRESS}\n"
                  f"    User root\n    IdentityFile {SSH_KEY}\n    IdentitiesOnly yes\n"
                  "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n"
+                 # A lost link is noticed (the SDK's reads through `ssh` have no deadline of their own).
+                 "    BatchMode yes\n    ConnectTimeout 10\n"
+                 "    ServerAliveInterval 5\n    ServerAliveCountMax 3\n"
                  # One connection shared by the many short ones the docker CLI and SDK open.
                  "    ControlMaster auto\n    ControlPath /run/envctl-test-ssh-%C\n    ControlPersist 60\n")
         if f"Host {SSH_ADDRESS}\n" not in (config.read_text() if config.exists() else ""):

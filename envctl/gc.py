@@ -8,6 +8,7 @@ carries the label, so gc never touches a user's long-lived environment, nor anyt
 
 from __future__ import annotations
 
+import re
 import time
 
 from envctl.docker import labels
@@ -36,10 +37,11 @@ def remove_idle_isolated(base: str, *, timeout: float = 60.0, host: str | None =
     after it) on the engine at ``host`` that run no test: what `down` leaves on no engine."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
+    ours_pattern = re.compile(rf"{re.escape(base)}-(s[0-9]+|iso)-[0-9a-f]{{6}}")
     removed: list[str] = []
     with Engine(timeout=timeout, host=host) as engine:
         for project, info in sorted(engine.isolated_projects(labels.ISOLATED, labels.PROJECT).items()):
-            ours = project.startswith((f"{base}-s", f"{base}-iso-"))
+            ours = ours_pattern.fullmatch(project) is not None
             if ours and not info.running_tests:
                 engine.remove_labelled(f"{labels.PROJECT}={project}", f"{labels.ISOLATED}=true")
                 removed.append(project)

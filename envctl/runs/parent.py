@@ -19,7 +19,7 @@ from envctl.runs.collector_log import say
 from envctl.runs.exchange import JUNIT_FILE, open_result
 from envctl.runs.outcome import EndFacts
 from envctl.runs.state import Counts, RunRecord, RunState, load_shard
-from envctl.runs.store import collector_lock
+from envctl.runs.store import CANCEL_FILE, collector_lock
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
 CLEANUP_WAIT = 60.0  # how long a parent waits for its shards' projects to go
@@ -104,16 +104,23 @@ def _children_when(parent_dir: Path, done: Callable[[RunRecord], bool], deadline
         sleep(PARENT_POLL)
 
 
-RETRIED_STATES = (RunState.INFRA_ERROR, RunState.LOST)  # the infrastructure's ends, never the tests'
+def lost_with_its_engine(child: RunRecord) -> bool:
+    """Whether a shard ended infra-error on one of several engines that does not answer now: an
+    end its engine made, which --retry-infra runs again. A crash of the tests' own (a segfault,
+    an exit 137) on an engine that answers is no such end."""
+    return child.state is RunState.INFRA_ERROR and child.engine is not None and \
+        child.engine_name is not None and child.shard is not None and not reachable.answers(child.engine)
 
 
 def _retried_one(parent_dir: Path, parent: RunRecord, records: list[RunRecord],
                  retry: Callable[[Path, RunRecord], Path | None]) -> bool:
-    """Run again the first shard the infrastructure ended that was not run again already (each
-    shard once); whether one was."""
+    """Run again the first shard lost with its engine that was not run again already (each
+    shard once; none once a stop was asked); whether one was."""
+    if (parent_dir / CANCEL_FILE).exists() or any(c.state is RunState.CANCELLED for c in records):
+        return False
     again = {record.shard for record in _retried_records(parent_dir, parent)}
     for child in records:
-        if child.state in RETRIED_STATES and child.shard not in again:
+        if child.shard not in again and lost_with_its_engine(child):
             if retry(parent_dir, child) is not None:
                 say(f"collector {parent_dir.name}: shard {child.shard} ended {child.state.value}: run again")
                 return True

@@ -56,7 +56,10 @@ def retry_shard(parent_dir: Path, child: RunRecord) -> Path | None:
     target = pick_engine(engines, child.engine, reachable.answers) if engines else None
     if engines and target is None:
         return None
-    env, request = environment_from_file(parent_dir.parent / child.id)
+    try:
+        env, request = environment_from_file(parent_dir.parent / child.id)
+    except (OSError, ValueError, KeyError, TypeError):  # its start file is gone or damaged
+        return None
     k = (child.shard or "1/1").split("/", 1)[0]
     token = secrets.token_hex(3)
     again = Environment(env.settings, project=f"{env.base_project}-s{k}-{token}", isolated_for=token,

@@ -21,8 +21,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from envctl.errors import ComposeFileError, EnvironmentFailedError
+from envctl.runs.collector_log import say
 
 SHIP_CAP = 2 << 30  # bytes of one folder's tar: a checkout's sources, not its build output
 
@@ -73,29 +75,36 @@ def shipments(project_dir: Path, log_dir: Path, binds: Iterable[tuple[str, str]]
     return [*found, *extra]
 
 
-def pack(shipment: Shipment, into: Path, cap: int = SHIP_CAP) -> int:
-    """Write ``shipment``'s tar (its content at the tar's top; links kept as links, never
-    followed) to ``into``; its size. EnvironmentFailedError past ``cap``."""
-    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        if shipment.exclude is not None:
-            path = shipment.source / info.name
-            if path == shipment.exclude or path.is_relative_to(shipment.exclude):
-                return None
-        return info
+def pack(shipment: Shipment, into: IO[bytes], cap: int = SHIP_CAP) -> tuple[int, list[str]]:
+    """Write ``shipment``'s tar to ``into`` (its content at the tar's top; links kept as links,
+    never followed; the excluded folder and every `.envctl` folder left out; a file that cannot
+    be read or vanished while packed is skipped): (its size, the paths skipped).
+    EnvironmentFailedError as soon as it passes ``cap``."""
+    skipped: list[str] = []
+    root = shipment.source
+    with tarfile.open(fileobj=into, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for folder, dirs, files in os.walk(root, onerror=lambda exc: skipped.append(str(exc.filename))):
+            here = Path(folder)
+            dirs[:] = sorted(d for d in dirs if d != ".envctl" and not _excluded(here / d, shipment.exclude))
+            for name in [*dirs, *sorted(files)]:
+                path = here / name
+                try:
+                    tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+                except OSError:
+                    skipped.append(str(path))
+                if into.tell() > cap:
+                    raise EnvironmentFailedError(
+                        f"{root} passes {cap >> 20} MiB as a tar, what envctl ships at most to an engine "
+                        "that cannot see it", hint="bind a smaller folder into the test service")
+    return into.tell(), skipped
 
-    with tarfile.open(into, "w", format=tarfile.PAX_FORMAT) as tar:
-        for child in sorted(shipment.source.iterdir()):
-            tar.add(child, arcname=child.name, filter=keep)
-    size = into.stat().st_size
-    if size > cap:
-        raise EnvironmentFailedError(f"{shipment.source} is {size >> 20} MiB as a tar, over the "
-                                     f"{cap >> 20} MiB envctl ships to an engine that cannot see it",
-                                     hint="bind a smaller folder into the test service")
-    return size
+
+def _excluded(path: Path, exclude: Path | None) -> bool:
+    return exclude is not None and (path == exclude or path.is_relative_to(exclude))
 
 
 def ship(shipping: list[Shipment], *, host: str | None, image: str, run_labels: dict[str, str],
-         run_id: str, scratch: Path) -> Shipped:
+         run_id: str) -> Shipped:
     """Ship each of ``shipping`` to the engine at ``host`` into a volume named after the run,
     labelled as the run's container is (removed with it); the binds' replacements."""
     from envctl.docker import timeouts  # noqa: PLC0415
@@ -108,8 +117,13 @@ def ship(shipping: list[Shipment], *, host: str | None, image: str, run_labels: 
     with Engine(timeout=timeouts.CALL, host=host) as engine:
         for index, shipment in enumerate(shipping):
             name = f"envctl-ship-{run_id}-{index}"
-            with tempfile.NamedTemporaryFile(dir=scratch, prefix=".ship-", suffix=".tar") as handle:
-                total += pack(shipment, Path(handle.name))
+            # Outside the log dir (a folder CI may upload): the tar holds the project's files.
+            with tempfile.TemporaryFile(prefix="envctl-ship-") as handle:
+                size, skipped = pack(shipment, handle)
+                if skipped:
+                    say(f"collector {run_id}: not shipped (unreadable, or gone while packed): "
+                        f"{', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}")
+                total += size
                 handle.seek(0)
                 engine.fill_volume(name, image, handle, labels=run_labels)
             names.append(name)

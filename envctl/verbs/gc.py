@@ -82,7 +82,10 @@ def other_engines(settings: Settings) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for entry in settings.engines:
         name, _cpus = engine_entry(entry)
-        host = engine_address(name)
+        try:
+            host = engine_address(name)
+        except EnvctlError:  # a context that is gone: nothing of envctl's can be reached there
+            continue
         if host != own:
             found.append((name, host))
     return found

@@ -48,23 +48,28 @@ def test_what_cannot_be_shipped_is_named(project: Path, source: str, message: st
         shipments(project, project / ".envctl" / "runs", [(str(project / source), "/x")], [])
 
 
-def test_a_pack_holds_the_folder_without_the_log_dir_and_keeps_links(project: Path, tmp_path: Path) -> None:
-    """The folder's content at the tar's top; the log dir not in it; a link stays a link."""
+def test_a_pack_holds_the_folder_without_envctls_folders(project: Path, tmp_path: Path) -> None:
+    """The folder's content at the tar's top; the log dir and every .envctl not in it; a link
+    stays a link (a linked folder is not walked into)."""
     (project / "suite" / "host").symlink_to("/etc/passwd")
-    into = tmp_path / "p.tar"
-    size = pack(Shipment(project, "/app", False, project / ".envctl" / "runs"), into)
-    assert size == into.stat().st_size
-    with tarfile.open(into) as tar:
+    (project / "suite" / "up").symlink_to("..")
+    (project / "logs").mkdir()
+    (project / "logs" / "x").write_text("log")
+    with (tmp_path / "p.tar").open("w+b") as into:
+        size, skipped = pack(Shipment(project, "/app", False, project / "logs"), into)
+        assert (size, skipped) == (into.tell(), [])
+    with tarfile.open(tmp_path / "p.tar") as tar:
         names = sorted(tar.getnames())
         link = tar.getmember("suite/host")
-    assert names == [".envctl", "conf.ini", "suite", "suite/host", "suite/test_a.py"]
+    assert names == ["conf.ini", "suite", "suite/host", "suite/test_a.py", "suite/up"]
     assert (link.issym(), link.linkname) == (True, "/etc/passwd")
 
 
 def test_a_pack_over_its_cap_is_refused(project: Path, tmp_path: Path) -> None:
     """Past the cap: an environment failure saying the size and the cap, not a silent cut."""
-    with pytest.raises(EnvironmentFailedError, match=r"over the 0 MiB envctl ships"):
-        pack(Shipment(project / "suite", "/suite", True), tmp_path / "p.tar", cap=100)
+    with (tmp_path / "p.tar").open("w+b") as into, \
+            pytest.raises(EnvironmentFailedError, match=r"passes 0 MiB as a tar, what envctl ships at most"):
+        pack(Shipment(project / "suite", "/suite", True), into, cap=100)
 
 
 def test_shipped_volumes_take_the_binds_places_and_the_exchange_stays_inside(tmp_path: Path) -> None:
