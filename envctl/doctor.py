@@ -8,13 +8,16 @@ import tempfile
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envctl.docker import timeouts
 from envctl.errors import EnvctlError
 from envctl.files import private_dir
 from envctl.settings import Settings
 from envctl.units import format_size
+
+if TYPE_CHECKING:
+    from envctl.docker.models import ComposeProject
 
 ENGINE_DEADLINE = timeouts.CHECK  # a dead DOCKER_HOST must be reported within this
 MIN_FREE_DISK = 1 << 30
@@ -62,6 +65,12 @@ def check_engines(settings: Settings) -> list[Check]:
     from envctl.docker.context import engine_address  # noqa: PLC0415
     from envctl.setting_values import engine_entry  # noqa: PLC0415
 
+    if not settings.engines:
+        return []
+    try:
+        project: ComposeProject | None = _compose_project(settings)[0]
+    except EnvctlError:
+        project = None  # the compose files' own check says why
     checks: list[Check] = []
     for entry in settings.engines:
         name, _cpus = engine_entry(entry)
@@ -73,7 +82,9 @@ def check_engines(settings: Settings) -> list[Check]:
         check, answered = check_engine(host, f"engine {name}")
         if not answered:
             check = Check(check.name, check.status, check.detail, "start it, or leave it out of engines")
-        checks += [check, *check_images(settings, answered, host=host, name=f"images on {name}")[2:]]
+        checks.append(check)
+        if project is not None:
+            checks.append(images_on(project, answered, host=host, name=f"images on {name}"))
     return checks
 
 
@@ -131,25 +142,37 @@ def check_test_service(settings: Settings, project: Any) -> Check:
     return Check("test service", CheckStatus.WARN if allowed else CheckStatus.OK, detail)
 
 
-def check_images(settings: Settings, engine_ok: bool, *, host: str | None = None,
-                 name: str = "images") -> list[Check]:
-    """The compose files, the test service, then the images on the engine at ``host``."""
+def _compose_project(settings: Settings) -> tuple[ComposeProject, list[Path]]:
+    """The project as compose reads its files (every profile), and the files; EnvctlError when
+    compose rejects them."""
     from envctl.docker.compose import Compose  # noqa: PLC0415
-    from envctl.docker.engine import Engine  # noqa: PLC0415
     from envctl.env.project import compose_files  # noqa: PLC0415
 
+    files = compose_files(settings)
+    return Compose(files, None, timeout=settings.docker_timeout, env_files=settings.resolved_env_files,
+                   profiles=["*"]).config(), files
+
+
+def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
+    """The compose files, the test service, then the images on this process's engine."""
     try:
-        files = compose_files(settings)
-        project = Compose(files, None, timeout=settings.docker_timeout,
-                          env_files=settings.resolved_env_files, profiles=["*"]).config()
+        project, files = _compose_project(settings)
     except EnvctlError as exc:
         return [Check("compose files", CheckStatus.FAIL, exc.message, exc.hint or "")]
-    checks = [Check("compose files", CheckStatus.OK,
-                    f"{', '.join(_short(f, settings.project_dir) for f in files)}: "
-                    f"{len(project.services)} services"), check_test_service(settings, project)]
+    return [Check("compose files", CheckStatus.OK,
+                  f"{', '.join(_short(f, settings.project_dir) for f in files)}: "
+                  f"{len(project.services)} services"), check_test_service(settings, project),
+            images_on(project, engine_ok)]
+
+
+def images_on(project: ComposeProject, engine_ok: bool, *, host: str | None = None,
+              name: str = "images") -> Check:
+    """The images ``project``'s services need, on the engine at ``host`` (None: this process's)."""
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
     if not engine_ok:
-        return [*checks, Check(name, CheckStatus.FAIL, "not checked: the engine does not answer",
-                               "fix the engine first")]
+        return Check(name, CheckStatus.FAIL, "not checked: the engine does not answer",
+                     "fix the engine first")
     missing: list[str] = []
     to_pull: list[str] = []
     detail: list[str] = []
@@ -171,12 +194,12 @@ def check_images(settings: Settings, engine_ok: bool, *, host: str | None = None
                 to_pull.append(built_name)
                 detail.append(f"{service.name}: {built_name} will be pulled")
     if missing:
-        return [*checks, Check(name, CheckStatus.FAIL, "; ".join(detail),
-                               f"base images absent: {', '.join(sorted(set(missing)))}; "
-                               "run scripts/setup-docker (pulls, or builds them offline)")]
+        return Check(name, CheckStatus.FAIL, "; ".join(detail),
+                     f"base images absent: {', '.join(sorted(set(missing)))}; "
+                     "run scripts/setup-docker (pulls, or builds them offline)")
     status = CheckStatus.WARN if to_pull else CheckStatus.OK
     hint = f"docker pull {' '.join(to_pull)}" if to_pull else ""
-    return [*checks, Check(name, status, "; ".join(detail), hint)]
+    return Check(name, status, "; ".join(detail), hint)
 
 
 def _short(path: Path, root: Path) -> str:

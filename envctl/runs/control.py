@@ -151,15 +151,14 @@ def _cleanup_over(run_dir: Path, record: RunRecord, cleanup: Deadline, deadline:
 def _left_on_lost_engines(run_dir: Path, parent: RunRecord) -> bool:
     """Whether every shard of ``parent`` not yet cleaned ended on an engine that does not
     answer (one of several): nothing can be removed there until it is back."""
-    from envctl.runs.reachable import answers  # noqa: PLC0415
+    from envctl.runs.reachable import on_a_lost_engine  # noqa: PLC0415
 
     try:
         left = [c for c in (load_shard(run_dir.parent / child, parent) for child in parent.children)
                 if not c.cleaned]
     except DamagedRunError:
         return False
-    return bool(left) and all(c.state.terminal and c.engine_name is not None and c.engine is not None
-                              and not answers(c.engine) for c in left)
+    return bool(left) and all(c.state.terminal and on_a_lost_engine(c) for c in left)
 
 
 def _cannot_record(run_dir: Path, record: RunRecord, attempts: int) -> EnvctlError:

@@ -85,8 +85,7 @@ def _children_when(parent_dir: Path, done: Callable[[RunRecord], bool], deadline
         for child_dir, child in zip(children, records, strict=True):
             if done(child) or child.id in unreachable:
                 continue
-            if child.state.terminal and child.engine is not None and child.engine_name is not None \
-                    and not reachable.answers(child.engine):
+            if child.state.terminal and reachable.on_a_lost_engine(child):
                 # Ended on an engine that is gone: nothing to clean there now (`down` and `gc`
                 # remove it once the engine answers again), and nothing to hold the parent for.
                 unreachable.add(child.id)
@@ -108,8 +107,8 @@ def lost_with_its_engine(child: RunRecord) -> bool:
     """Whether a shard ended infra-error on one of several engines that does not answer now: an
     end its engine made, which --retry-infra runs again. A crash of the tests' own (a segfault,
     an exit 137) on an engine that answers is no such end."""
-    return child.state is RunState.INFRA_ERROR and child.engine is not None and \
-        child.engine_name is not None and child.shard is not None and not reachable.answers(child.engine)
+    return child.state is RunState.INFRA_ERROR and child.shard is not None and \
+        reachable.on_a_lost_engine(child)
 
 
 def _retried_one(parent_dir: Path, parent: RunRecord, records: list[RunRecord],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from envctl.errors import EnvctlError
+from envctl.runs.state import RunRecord
 
 
 def _answers(host: str) -> bool:
@@ -22,3 +23,8 @@ def _answers(host: str) -> bool:
 
 # Looked up at each call: a unit test says which engines answer.
 answers: Callable[[str], bool] = _answers
+
+
+def on_a_lost_engine(record: RunRecord) -> bool:
+    """Whether ``record`` was placed on one of several engines and that engine does not answer now."""
+    return record.engine is not None and record.engine_name is not None and not answers(record.engine)

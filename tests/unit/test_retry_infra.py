@@ -16,6 +16,7 @@ from envctl.runs.retry_infra import pick_engine, retry_shard, start_settings
 from envctl.runs.state import Limits, RunRecord, RunState
 from envctl.runs.store import CANCEL_FILE, START_FILE
 from tests.unit.fake_engine import FakeClock
+from tests.unit.test_parent import _run
 
 PARENT, S1, S2, S3 = ("20260101-000000-aaa0", "20260101-000000-aaa1", "20260101-000000-aaa2",
                       "20260101-000000-aaa3")
@@ -28,14 +29,6 @@ def test_a_shard_runs_again_on_another_engine_that_answers_first() -> None:
     assert pick_engine([E2, HERE], E2.host, lambda _host: True) == HERE
     assert pick_engine([HERE, E2], E2.host, lambda host: host == E2.host) == E2  # back by now
     assert pick_engine([HERE, E2], E2.host, lambda _host: False) is None
-
-
-def _run(root: Path, run_id: str, **fields: object) -> Path:
-    run_dir = root / run_id
-    run_dir.mkdir(parents=True)
-    lifecycle.create(run_dir, RunRecord(id=run_id, project="p", service="test", command=["pytest"],
-                                        limits=Limits(1, 1.0, 1), **fields))  # type: ignore[arg-type]
-    return run_dir
 
 
 def test_only_a_shard_lost_with_its_engine_runs_again(monkeypatch: pytest.MonkeyPatch) -> None:
