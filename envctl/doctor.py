@@ -85,6 +85,8 @@ def check_engines(settings: Settings) -> list[Check]:
         checks.append(check)
         if project is not None:
             checks.append(images_on(project, answered, host=host, name=f"images on {name}"))
+            checks.append(disk_on(project, settings.test_service, answered, host=host,
+                                  name=f"disk on {name}"))
     return checks
 
 
@@ -154,7 +156,7 @@ def _compose_project(settings: Settings) -> tuple[ComposeProject, list[Path]]:
 
 
 def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
-    """The compose files, the test service, then the images on this process's engine."""
+    """The compose files, the test service, then the images and the disk of this process's engine."""
     try:
         project, files = _compose_project(settings)
     except EnvctlError as exc:
@@ -162,7 +164,7 @@ def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
     return [Check("compose files", CheckStatus.OK,
                   f"{', '.join(_short(f, settings.project_dir) for f in files)}: "
                   f"{len(project.services)} services"), check_test_service(settings, project),
-            images_on(project, engine_ok)]
+            images_on(project, engine_ok), disk_on(project, settings.test_service, engine_ok)]
 
 
 def images_on(project: ComposeProject, engine_ok: bool, *, host: str | None = None,
@@ -200,6 +202,38 @@ def images_on(project: ComposeProject, engine_ok: bool, *, host: str | None = No
     status = CheckStatus.WARN if to_pull else CheckStatus.OK
     hint = f"docker pull {' '.join(to_pull)}" if to_pull else ""
     return Check(name, status, "; ".join(detail), hint)
+
+
+def disk_on(project: ComposeProject, test_service: str, engine_ok: bool, *, host: str | None = None,
+            name: str = "engine disk") -> Check:
+    """Free space where the engine at ``host`` keeps its containers, images and volumes, as a
+    container of one of the project's images sees it (the test service's first): on a remote
+    engine it is that machine's disk, which the log dir's check here says nothing of."""
+    from envctl.docker import labels  # noqa: PLC0415
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    if not engine_ok:
+        return Check(name, CheckStatus.FAIL, "not checked: the engine does not answer",
+                     "fix the engine first")
+    services = sorted(project.services.values(), key=lambda service: service.name != test_service)
+    with Engine(timeout=ENGINE_DEADLINE, host=host) as engine:
+        image = next((i for i in (s.image or f"{project.name}-{s.name}" for s in services)
+                      if engine.image_exists(i)), None)
+        if image is None:
+            return Check(name, CheckStatus.WARN,
+                         "not checked: none of the project's images is on the engine yet",
+                         "run `envctl up` once, then `envctl doctor` again")
+        try:
+            free = engine.free_disk(image, labels={**labels.project_labels(project.name),
+                                                   labels.ROLE: labels.DISK_ROLE})
+        except EnvctlError as exc:
+            return Check(name, CheckStatus.WARN, f"not checked: {exc.message}")
+    if free is None:
+        return Check(name, CheckStatus.WARN, f"not checked: `df -Pk /` did not answer in {image}")
+    if free < MIN_FREE_DISK:
+        return Check(name, CheckStatus.FAIL, f"{format_size(free)} free for the engine's containers",
+                     "free some of the engine's disk (`docker system prune` there)")
+    return Check(name, CheckStatus.OK, f"{format_size(free)} free for the engine's containers")
 
 
 def _short(path: Path, root: Path) -> str:

@@ -197,30 +197,47 @@ class Containers:
         most ``seconds`` (+ a start's grace); (exited 0, what it printed last). It is removed
         whatever happens (``on_created`` learns its id, to remove it sooner); its labels let
         `down` find it if this process dies first."""
-        with translate_errors("starting a probe container", self.docker_host):
+        return self.run_once(image, argv, labels=labels, seconds=seconds, on_created=on_created,
+                             network_mode=f"container:{target}", what="the probe")
+
+    def run_once(self, image: str, argv: list[str], *, labels: dict[str, str], seconds: float,
+                 on_created: Callable[[str], None] = lambda _id: None, network_mode: str | None = None,
+                 what: str = "a helper") -> tuple[bool, str]:
+        """Run ``argv`` in a container of ``image`` to its end, at most ``seconds`` (+ a start's
+        grace); (exited 0, the last line it printed, 300 characters at most). Removed whatever
+        happens; labelled, so `down` and `gc` find it if this process dies first."""
+        with translate_errors(f"starting {what}'s container", self.docker_host):
             created = self.api.create_container(
                 image, command=argv[1:], entrypoint=argv[:1], labels=labels,
-                host_config=self.api.create_host_config(network_mode=f"container:{target}"))
-        probe = str(created["Id"])
+                host_config=self.api.create_host_config(network_mode=network_mode))
+        container = str(created["Id"])
         limit = seconds + timeouts.PROBE_START
         try:
-            on_created(probe)
-            with translate_errors("starting a probe container", self.docker_host):
-                self.api.start(probe)
+            on_created(container)
+            with translate_errors(f"starting {what}'s container", self.docker_host):
+                self.api.start(container)
             try:
-                code = self.wait_exit(probe, timeout=limit)
+                code = self.wait_exit(container, timeout=limit)
             except ContainerGoneError:
-                return False, "the probe was stopped"
+                return False, f"{what} was stopped"
             if code is None:
-                return False, f"the probe did not end within {limit:.0f}s"
-            with translate_errors("reading a probe container's output", self.docker_host):
-                raw = self.api.logs(probe, stdout=True, stderr=True, tail=5)
+                return False, f"{what} did not end within {limit:.0f}s"
+            with translate_errors(f"reading {what}'s output", self.docker_host):
+                raw = self.api.logs(container, stdout=True, stderr=True, tail=5)
             text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
             said = text.strip().splitlines()
-            return code == 0, (said[-1][:300] if said else f"the probe exited {code}")
+            return code == 0, (said[-1][:300] if said else f"{what} exited {code}")
         finally:
             with contextlib.suppress(DockerError):
-                self.remove(probe)
+                self.remove(container)
+
+    def free_disk(self, image: str, *, labels: dict[str, str]) -> int | None:
+        """Bytes free where the engine keeps containers, as a container of ``image`` sees its own
+        root (`df -Pk /`: the filesystem under the engine's data root); None when it cannot be
+        told (no df in the image, an answer not in df's shape)."""
+        ok, line = self.run_once(image, ["df", "-Pk", "/"], labels=labels, seconds=timeouts.CHECK,
+                                 what="a disk look")
+        return parse_df_free(line) if ok else None
 
     def sees(self, path: str, image: str, *, labels: dict[str, str]) -> bool:
         """Whether the engine sees this machine's file ``path`` (one just made, named for this
@@ -251,3 +268,12 @@ class Containers:
                 self.api.remove_container(container_id, force=True, v=True)
         except ContainerGoneError:
             pass
+
+
+def parse_df_free(line: str) -> int | None:
+    """The bytes available in a POSIX `df -Pk` data line (filesystem, 1024-blocks, used,
+    available, capacity, mount); None for anything else."""
+    fields = line.split()
+    if len(fields) < 6 or not fields[3].isdigit() or not fields[1].isdigit():
+        return None
+    return int(fields[3]) * 1024

@@ -109,6 +109,9 @@ class Engine:
     def sees(self, path: str, image: str, *, labels: dict[str, str]) -> bool:
         return self._containers.sees(path, image, labels=labels)
 
+    def free_disk(self, image: str, *, labels: dict[str, str]) -> int | None:
+        return self._containers.free_disk(image, labels=labels)
+
     def fill_volume(self, volume: str, image: str, tar: IO[bytes], *, labels: dict[str, str]) -> None:
         ship.fill_volume(self.client.api, image, volume, tar, labels=labels, host=self.host)
 

@@ -15,6 +15,7 @@ COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 TEST_RUN_ROLE = "test-run"  # the container that runs the tests
 PROBE_ROLE = "wait-probe"  # a container that tries a wait from a service's network
 VISIBILITY_ROLE = "visibility-probe"  # a container created (never started) to see if an engine sees a folder
+DISK_ROLE = "disk-look"  # a one-shot container saying the free space of an engine's disk (doctor)
 PURGE_ROLE = "exchange-purge"  # a one-shot root helper emptying an exchange folder (docker/purge.py)
 
 

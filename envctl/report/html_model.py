@@ -38,6 +38,7 @@ class HtmlShard:
     exit_code: int | None
     counts: Mapping[str, int | None]
     duration: float | None
+    engine: str | None = None  # the engine it ran on, as named in `engines` (None: the one default)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class HtmlEnv:
 
     project: str = ""
     service: str = ""
-    engine: str = ""  # e.g. "Docker 27.3.1"
+    engine: str = ""  # the engine it ran on, as the user named it (a context or an address)
     services: tuple[tuple[str, str], ...] = ()  # (service, image)
 
 

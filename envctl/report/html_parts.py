@@ -92,14 +92,19 @@ def overview_html(run: HtmlRun) -> str:
 def _shards_html(run: HtmlRun) -> str:
     if not run.shards:
         return ""
+    # The engine column only when shards were placed on engines (--engines): one engine is the
+    # run's own, said once above.
+    engines = any(s.engine for s in run.shards)
     rows = "".join(
         f"<tr><td>{esc_line(s.label, 20)}</td><td><code>{esc_line(s.run_id, 100)}</code></td>"
+        + (f"<td><code>{esc_line(s.engine or '-', 200)}</code></td>" if engines else "") +
         f'<td class="s-{esc_line(s.state, 40)}">{esc_line(s.state, 40)}</td>'
         f"<td>{esc_line(s.exit_code if s.exit_code is not None else '-')}</td>"
         f"<td>{_count(s.counts, 'passed')}</td><td>{_count(s.counts, 'failed')}</td>"
         f"<td>{_count(s.counts, 'errors')}</td><td>{_count(s.counts, 'skipped')}</td>"
         f"<td>{_seconds(s.duration)}</td></tr>" for s in run.shards)
-    return ('<h3>Shards</h3><table class="grid" id="shards"><tr><th>shard</th><th>run</th><th>state</th>'
+    return ('<h3>Shards</h3><table class="grid" id="shards"><tr><th>shard</th><th>run</th>'
+            + ("<th>engine</th>" if engines else "") + "<th>state</th>"
             "<th>exit</th><th>passed</th><th>failed</th><th>errors</th><th>skipped</th><th>duration</th>"
             f"</tr>{rows}</table>")
 

@@ -128,6 +128,26 @@ def growth_lines(growth: list[dict[str, Any]] | None) -> list[str]:
     return [*lines, ""]
 
 
+def shards_lines(shards: list[dict[str, Any]] | None) -> list[str]:
+    """A parent's shards as a table: the engine column only when the shards were placed on
+    engines, and a shard run again by --retry-infra says where it ran first and how that ended."""
+    if not shards:
+        return []
+    engines = any(row.get("engine") for row in shards)
+    column = (" engine |", "---|") if engines else ("", "")
+    lines = ["### Shards", "", f"| shard | run |{column[0]} state | exit | results |",
+             f"|---|---|{column[1]}---|---|---|"]
+    for row in shards:
+        engine = f" {code_span(row.get('engine') or '-')} |" if engines else ""
+        again = "".join(f"; first ran as {code_span(e['run'])}"
+                        + (f" on {code_span(e['engine'])}" if e.get("engine") else "") + f": {e['state']}"
+                        for e in row.get("earlier") or [])
+        exit_code = row["exit_code"] if row["exit_code"] is not None else "-"
+        lines.append(f"| {row['shard'] or '?'} | {code_span(row['run'])} |{engine} {row['state']} | "
+                     f"{exit_code} | {counts_text(row['counts'])}{again} |")
+    return [*lines, ""]
+
+
 def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
     counts = data["counts"]
     duration = format_duration(data["duration"]) if data["duration"] else "-"
@@ -152,6 +172,9 @@ def markdown(data: dict[str, Any], *, max_failures: int = 50) -> str:
         lines.append("")
     lines += [f"Limits: memory {format_size(limits['memory'])}, cpus {limits['cpus']:g}, "
               f"pids {limits['pids']}", ""]
+    if data.get("engine"):
+        lines += [f"Engine: {code_span(data['engine'])}", ""]
+    lines += shards_lines(data.get("shards"))
     lines += resources_lines(data.get("resources"))
     if data["failures"]:
         lines += ["### Failures", ""]

@@ -82,12 +82,18 @@ def html_run_from(run_dir: Path, record: RunRecord, *, history: History | None =
         run_id=record.id, state=record.state.value, exit_code=record.exit_code, counts=counts,
         duration=record.duration, started_at=record.started_at, message=record.message,
         limits=asdict(record.limits),
-        environment=environment or HtmlEnv(project=record.project, service=record.service),
+        environment=environment or HtmlEnv(project=record.project, service=record.service,
+                                           engine=record.engine_name or engines_of(children)),
         command=tuple(record.command),
-        shards=tuple(HtmlShard(c.id, c.shard or "?", c.state.value, c.exit_code, asdict(c.counts), c.duration)
-                     for c in children),
+        shards=tuple(HtmlShard(c.id, c.shard or "?", c.state.value, c.exit_code, asdict(c.counts), c.duration,
+                               c.engine_name) for c in children),
         cases=tuple(cases), flaky=flaky, log=tuple(log), history=views, flaky_history=flaky_history,
         new_failures=new, problem="; ".join(problems) or None, resources=html_resources(run_dir))
+
+
+def engines_of(children: Sequence[RunRecord]) -> str:
+    """The engines a parent's shards ran on, in shard order, each once ("" when none was named)."""
+    return ", ".join(dict.fromkeys(c.engine_name for c in children if c.engine_name))
 
 
 def outcomes(cases: Iterable[HtmlCase | TestCase], flaky: frozenset[str] = frozenset()) -> list[Outcome]:

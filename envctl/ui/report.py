@@ -48,6 +48,8 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
         "flaky": [{"test": f.nodeid, "file": f.file} for f in flaky],
         "slowest": [{"test": c.nodeid, "duration": round(c.duration, 3)} for c in results.slowest(10)],
         "running_test": record.running_test,
+        "engine": record.engine_name,
+        "shards": shard_rows(run_dir, record),
         "dependency_events": [asdict(e) for e in record.dependency_events],
         "log": str(run_dir / "output.log"),
         "junit": str(junit) if junit.exists() else None,
@@ -56,6 +58,24 @@ def summary_data(run_dir: Path, record: RunRecord, results: Results | None = Non
     from envctl.runs.history import report_verdict  # noqa: PLC0415  # only reports read the history
 
     return with_history(data, report_verdict(run_dir, record, results, (f.nodeid for f in flaky)))
+
+
+def shard_rows(run_dir: Path, record: RunRecord) -> list[dict[str, Any]]:
+    """A --shards parent's shards, in shard order: where each ran and how it ended, with the
+    earlier tries of a shard run again by --retry-infra ([] for a run that is not a parent)."""
+    earlier: dict[str | None, list[dict[str, Any]]] = {}
+    for old_id in record.retried:
+        old = load_shard(run_dir.parent / old_id, record)
+        earlier.setdefault(old.shard, []).append(
+            {"run": old.id, "engine": old.engine_name, "state": old.state.value, "message": old.message})
+    rows = []
+    for child_id in record.children:
+        child = load_shard(run_dir.parent / child_id, record)
+        rows.append({"shard": child.shard, "run": child.id, "engine": child.engine_name,
+                     "state": child.state.value, "exit_code": child.exit_code,
+                     "counts": asdict(child.counts), "duration": child.duration,
+                     "earlier": earlier.get(child.shard, [])})
+    return rows
 
 
 def _live_counts(run_dir: Path, record: RunRecord) -> Counts:

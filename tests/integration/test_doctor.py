@@ -22,8 +22,8 @@ def test_doctor_passes_on_a_set_up_machine(make_project) -> None:  # type: ignor
     report = json.loads(result.stdout)
     assert report["ok"] is True
     names = {c["name"]: c for c in report["checks"]}
-    assert set(names) == {"engine", "compose", "compose files", "test service", "images", "disk", "log dir",
-                          "host limits"}
+    assert set(names) == {"engine", "compose", "compose files", "test service", "images", "engine disk",
+                          "disk", "log dir", "host limits"}
     if os.geteuid() == 0:  # root makes the cgroup; a user without a delegated one gets a warning
         assert names["host limits"]["status"] == "ok", names["host limits"]
     assert names["test service"]["status"] == "ok"
@@ -31,6 +31,8 @@ def test_doctor_passes_on_a_set_up_machine(make_project) -> None:  # type: ignor
     assert "API" in names["engine"]["detail"]
     assert names["compose"]["status"] == "ok"
     assert names["images"]["status"] == "ok", names["images"]
+    assert names["engine disk"]["status"] == "ok", names["engine disk"]
+    assert names["engine disk"]["detail"].endswith(" free for the engine's containers")
 
 
 def test_doctor_table_is_readable(make_project) -> None:  # type: ignore[no-untyped-def]

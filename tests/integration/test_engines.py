@@ -52,7 +52,7 @@ def test_shards_go_to_each_engine_by_its_cpus_with_the_counts_of_one(runs_projec
                                                                      e2: ExtraEngine) -> None:
     """`--shards 3 --engines default,E2=4`: one shard here (2 CPUs) and two on e2 (weighed 4),
     the same counts and exit code as the whole suite on one engine, each shard naming its
-    engine in `status`; nothing is left on either engine."""
+    engine in `status` and `report`; nothing is left on either engine."""
     e2.hand_over(*IMAGES)
     write_suite(runs_project, SUITE)
     one = runs_project.envctl("test")
@@ -69,12 +69,16 @@ def test_shards_go_to_each_engine_by_its_cpus_with_the_counts_of_one(runs_projec
         "3/3": (e2.host, e2.host)}
     status = runs_project.envctl("status", str(parent["id"]))
     assert f"shard 3/3 {children['3/3']['id']} on {e2.host}: " in status.output, status.output
+    report = json.loads(runs_project.envctl("report", str(parent["id"]), "--format", "json").stdout)
+    assert [(s["shard"], s["engine"]) for s in report["shards"]] == [
+        ("1/3", "default"), ("2/3", e2.host), ("3/3", e2.host)]
+    assert sum(s["counts"]["passed"] for s in report["shards"]) == 11
     assert e2.leftovers(runs_project.name) == []
     assert leftovers(f"{runs_project.name}-s") == {}  # the shards' projects here
 
 
 def test_doctor_checks_every_engine(runs_project: Project, e2: ExtraEngine) -> None:
-    """Each engine is asked: e2 answers with its CPUs and has the images; one that does not
+    """Each engine is asked: e2 answers with its CPUs, has the images and disk; one that does not
     answer fails the doctor, named with its address and what to do."""
     result = runs_project.envctl("doctor", "--json", extra_env={
         "ENVCTL_ENGINES": f"{e2.host},unix:///run/envctl-test-none/docker.sock"})
@@ -83,6 +87,7 @@ def test_doctor_checks_every_engine(runs_project: Project, e2: ExtraEngine) -> N
     assert checks[f"engine {e2.host}"]["status"] == "ok"
     assert "2 CPUs" in checks[f"engine {e2.host}"]["detail"]
     assert checks[f"images on {e2.host}"]["status"] == "ok"
+    assert checks[f"disk on {e2.host}"]["status"] == "ok", checks[f"disk on {e2.host}"]
     gone = checks["engine unix:///run/envctl-test-none/docker.sock"]
     assert (gone["status"], gone["hint"]) == ("fail", "start it, or leave it out of engines")
 

@@ -1,15 +1,17 @@
 """`envctl doctor`'s check of the test service: every way it would hand its container the host,
-with its compose key, refused or allowed (no engine: the configuration is given); and whether
-`test --host` can apply the limits (the cgroup's making faked)."""
+with its compose key, refused or allowed (no engine: the configuration is given); whether
+`test --host` can apply the limits (the cgroup's making faked); an engine's disk (a fake engine)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
+from envctl.docker import engine as engine_module
 from envctl.docker.models import ComposeProject
-from envctl.doctor import CheckStatus, check_host_limits, check_test_service
+from envctl.doctor import CheckStatus, check_host_limits, check_test_service, disk_on
 from envctl.runs import host_limits
 from envctl.settings import load_settings
 
@@ -64,3 +66,68 @@ def test_host_limits_warn_with_the_reason_or_pass_with_the_version(tmp_path: Pat
     check = check_host_limits(settings)
     assert (check.status, check.detail, removed) == (
         CheckStatus.OK, "`test --host` runs under the limits (a cgroup v2 of its own)", [made])
+
+
+class DiskEngine:
+    """An engine with some images and some free disk; it records which images were asked for."""
+
+    images: tuple[str, ...] = ()
+    free: int | None = None
+    asked: ClassVar[list[str]] = []
+    looked_with: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> DiskEngine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+    def image_exists(self, name: str) -> bool:
+        self.asked.append(name)
+        return name in self.images
+
+    def free_disk(self, image: str, *, labels: dict[str, str]) -> int | None:
+        self.looked_with.append((image, labels))
+        return self.free
+
+
+@pytest.fixture
+def disk_engine(monkeypatch: pytest.MonkeyPatch) -> type[DiskEngine]:
+    monkeypatch.setattr(engine_module, "Engine", DiskEngine)
+    DiskEngine.asked, DiskEngine.looked_with = [], []
+    return DiskEngine
+
+
+def test_an_engines_disk_is_looked_at_with_the_test_image_first(project: ComposeProject,
+                                                                disk_engine: type[DiskEngine]) -> None:
+    """The test service's image is tried first; the helper carries the project's labels; 5 GiB
+    free is ok, 512 MiB fails with what to do."""
+    disk_engine.images, disk_engine.free = ("x", "postgres"), 5 << 30
+    check = disk_on(project, "test", True, host="ssh://ci@build-1", name="disk on build-1")
+    assert (check.name, check.status, check.detail) == (
+        "disk on build-1", CheckStatus.OK, "5g free for the engine's containers")
+    assert disk_engine.asked == ["x"]
+    assert disk_engine.looked_with == [("x", {"io.envctl.managed": "true", "io.envctl.project": project.name,
+                                              "io.envctl.role": "disk-look"})]
+    disk_engine.free = 512 << 20
+    low = disk_on(project, "test", True)
+    assert (low.status, low.hint) == (CheckStatus.FAIL,
+                                      "free some of the engine's disk (`docker system prune` there)")
+
+
+def test_an_engines_disk_not_told_is_a_warning_or_a_failure_with_the_engine(
+        project: ComposeProject, disk_engine: type[DiskEngine]) -> None:
+    """No image there yet, or no df in it: a warning saying so; an engine that does not answer
+    fails, pointing at the engine."""
+    disk_engine.images = ()
+    none = disk_on(project, "test", True)
+    assert (none.status, none.detail) == (CheckStatus.WARN,
+                                          "not checked: none of the project's images is on the engine yet")
+    disk_engine.images, disk_engine.free = ("postgres",), None
+    odd = disk_on(project, "test", True)
+    assert (odd.status, odd.detail) == (CheckStatus.WARN,
+                                        "not checked: `df -Pk /` did not answer in postgres")
+    assert disk_on(project, "test", False).status == CheckStatus.FAIL

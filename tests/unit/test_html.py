@@ -246,3 +246,22 @@ def test_lanes_past_their_cap_share_the_last() -> None:
     lanes, lane_of = lanes_of(cases)
     assert (len(lanes), lanes[:2], lanes[198:]) == (200, ["gw0", "gw1"], ["gw198", "51 more lanes"])
     assert (lane_of[0], lane_of[198], lane_of[199], lane_of[249]) == (0, 198, 199, 199)
+
+
+def test_shards_on_engines_name_each_engine_and_the_parent_names_them_all(tmp_path: Path) -> None:
+    """A parent whose shards ran on two engines: the shards table has an engine column, the
+    facts table lists both engines once each; shards on the one engine have no such column."""
+    parent = _record()
+    children = [RunRecord(id=f"20260101-000000-abc{k}", project="p", service="test", command=["pytest"],
+                          limits=Limits(1, 1.0, 1), state=RunState.PASSED, pytest_exit=0, shard=f"{k}/3",
+                          engine_name=name) for k, name in ((1, "default"), (2, "e2"), (3, "e2"))]
+    run_dir = tmp_path / parent.id
+    run_dir.mkdir()
+    run = html_run_from(run_dir, parent, children=children)
+    assert [s.engine for s in run.shards] == ["default", "e2", "e2"]
+    page = render_html(run, generated_at=0.0)
+    assert "<tr><th>Engine</th><td>default, e2</td></tr>" in page
+    assert "<th>run</th><th>engine</th><th>state</th>" in page
+    assert "<td><code>20260101-000000-abc2</code></td><td><code>e2</code></td>" in page
+    page = render_html(_run(), generated_at=0.0)
+    assert "<th>engine</th>" not in page

@@ -7,12 +7,16 @@ import io
 import tracemalloc
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from envctl.report.summary import markdown
 from envctl.runs import exchange
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
+from envctl.schemas import load as load_schema
 from envctl.ui import report
 from envctl.ui.report import JUNIT_CHUNK, render, stream_junit
+from tests.unit.test_parent import _run
 
 RECORD = RunRecord(id="20260101-000000-abcd", project="p", service="test", command=["pytest"],
                    limits=Limits(1, 1.0, 1), state=RunState.PASSED)
@@ -134,3 +138,43 @@ def test_the_summary_carries_the_resources_and_the_memory_growth(run_dir: Path) 
     assert data["resources"]["warnings"] == [
         "the test container's memory peaked at 9 B, 90% of its 10 B limit"]
     assert data["memory_growth"] == [{"test": "t.py::a", "grew": 9, "before": 1, "after": 4, "peak": 10}]
+
+
+def test_a_parents_report_names_each_shards_engine_and_its_earlier_try(tmp_path: Path) -> None:
+    """`report` of a --shards parent over two engines: each shard's engine, state and counts; the
+    shard run again by --retry-infra says where it ran first and how that ended; the markdown
+    table has an engine column; the JSON keeps to the schema."""
+    ids = ["20260101-000000-aaa0", "20260101-000000-aaa1", "20260101-000000-aaa2", "20260101-000000-aaa3"]
+    parent_dir = _run(tmp_path, ids[0], state=RunState.PASSED, pytest_exit=0, children=[ids[1], ids[3]],
+                      retried=[ids[2]])
+    _run(tmp_path, ids[1], shard="1/2", state=RunState.PASSED, engine="unix:///a.sock", engine_name="default",
+         pytest_exit=0, counts=Counts(total=2, done=2, passed=2))
+    _run(tmp_path, ids[2], shard="2/2", state=RunState.INFRA_ERROR, engine="unix:///b.sock", engine_name="e2",
+         message="its engine e2 stopped answering")
+    _run(tmp_path, ids[3], shard="2/2", state=RunState.PASSED, engine="unix:///a.sock", engine_name="default",
+         pytest_exit=0, counts=Counts(total=1, done=1, passed=1))
+    data = report.summary_data(parent_dir, RunRecord.load(parent_dir))
+    assert data["engine"] is None
+    rows = data["shards"]
+    assert [(s["shard"], s["run"], s["engine"], s["state"], s["counts"]["passed"]) for s in rows] == [
+        ("1/2", ids[1], "default", "passed", 2), ("2/2", ids[3], "default", "passed", 1)]
+    assert data["shards"][0]["earlier"] == []
+    assert data["shards"][1]["earlier"] == [{"run": ids[2], "engine": "e2", "state": "infra-error",
+                                             "message": "its engine e2 stopped answering"}]
+    jsonschema.validate(data, load_schema("report"))
+    lines = markdown(data).splitlines()
+    assert "| shard | run | engine | state | exit | results |" in lines
+    assert (f"| 2/2 | `{ids[3]}` | `default` | passed | 0 | 1 passed, 0 failed, 0 errors, 0 skipped; "
+            f"first ran as `{ids[2]}` on `e2`: infra-error |") in lines
+
+
+def test_a_run_on_a_named_engine_says_it_and_has_no_shards(run_dir: Path) -> None:
+    """A single run records its engine by name: the report says it, and lists no shards."""
+    record = RunRecord(id=RECORD.id, project="p", service="test", command=["pytest"],
+                       limits=Limits(1, 1.0, 1), state=RunState.PASSED,
+                       engine="ssh://ci@build-1", engine_name="build-1")
+    data = report.summary_data(run_dir, record)
+    assert (data["engine"], data["shards"]) == ("build-1", [])
+    text = markdown(data)
+    assert "Engine: `build-1`\n" in text
+    assert "### Shards" not in text
