@@ -15,7 +15,10 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,3 +185,91 @@ class ExtraEngine:
             found += [f"{kind} {line.split()[-1]}" for line in listed.splitlines()
                       if line.startswith(project_prefix)]
         return found
+
+
+@dataclass
+class TlsFront:
+    """A TCP address that speaks TLS for an engine's unix socket, as a remote engine over
+    `tcp://` with certificates does: it accepts only clients with a certificate of its CA.
+    Started by ``serve``; it lives in a thread of this process until ``close``."""
+
+    socket_path: str
+    folder: Path
+
+    def serve(self) -> str:
+        """Make the CA, the server's and a client's certificates (in ``folder``), listen on a
+        free port of 127.0.0.1; its tcp:// address."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        make_certificates(self.folder)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.folder / "ca.pem"))
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_cert_chain(self.folder / "server-cert.pem", self.folder / "server-key.pem")
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._context = context
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+        return f"tcp://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def client_files(self) -> dict[str, Path]:
+        """What `docker context create --docker ca=,cert=,key=` takes."""
+        return {name: self.folder / f"{name}.pem" for name in ("ca", "cert", "key")}
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                raw, _address = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve_one, args=(raw,), daemon=True).start()
+
+    def _serve_one(self, raw: socket.socket) -> None:
+        try:
+            client = self._context.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            raw.close()  # no certificate of our CA: refused, as dockerd --tlsverify refuses it
+            return
+        engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            engine.connect(self.socket_path)
+        except OSError:
+            client.close()
+            return
+        threading.Thread(target=_pump, args=(engine, client), daemon=True).start()
+        _pump(client, engine)
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    """Bytes from ``source`` to ``sink`` until either ends; then both are closed (TLS has no
+    half-close: the engine's end of a stream ends the client's too)."""
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.close()
+
+
+def make_certificates(folder: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, by openssl(1): named
+    as the docker CLI names them (ca.pem, cert.pem, key.pem for the client)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=envctl test CA")
+    for name, subject, extension in (("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\n"),
+                                     ("client", "/CN=envctl", "extendedKeyUsage=clientAuth\n")):
+        (folder / f"{name}.ext").write_text(extension)
+        openssl("req", *key, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr", "-subj", subject)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                "-CAcreateserial", "-out", f"{name}-cert.pem", "-days", "2", "-extfile", f"{name}.ext")
+    (folder / "client-cert.pem").rename(folder / "cert.pem")
+    (folder / "client-key.pem").rename(folder / "key.pem")

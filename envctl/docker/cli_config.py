@@ -14,21 +14,30 @@ DEFAULT_SOCKET = "/var/run/docker.sock"
 
 
 def engine_environment(host: str | None) -> Mapping[str, str] | None:
-    """The environment a docker process for the engine ``host`` sees (None: ours, as it is)."""
+    """The environment a docker process for the engine ``host`` sees (None: ours, as it is):
+    DOCKER_HOST set, DOCKER_CONTEXT (which would win over it) dropped, and for a tcp:// engine
+    of a docker context, that context's TLS settings (``context_tls``)."""
+    from envctl.docker.context_tls import with_tls  # noqa: PLC0415  # only for another engine
+
     if host is None:
         return None
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_CONTEXT"}
     env["DOCKER_HOST"] = host
-    return env
+    return with_tls(env, host, config_dir(env))
 
 
 def engine_prefix(host: str | None) -> list[str]:
     """What goes before a docker command so that it talks to ``host`` (nothing for this
-    process's own engine): env(1) setting DOCKER_HOST and dropping DOCKER_CONTEXT, which would
-    win over it."""
-    if host is None:
+    process's own engine): env(1) giving it ``engine_environment``'s changes."""
+    from envctl.docker.context_tls import TLS_VARIABLES  # noqa: PLC0415
+
+    env = engine_environment(host)
+    if env is None:
         return []
-    return ["env", "-u", "DOCKER_CONTEXT", f"DOCKER_HOST={host}"]
+    ours = os.environ
+    unset = [part for name in TLS_VARIABLES if name in ours and name not in env for part in ("-u", name)]
+    tls = [f"{name}={env[name]}" for name in TLS_VARIABLES if name in env and ours.get(name) != env[name]]
+    return ["env", "-u", "DOCKER_CONTEXT", *unset, f"DOCKER_HOST={host}", *tls]
 
 
 def config_dir(env: Mapping[str, str]) -> Path | None:

@@ -140,7 +140,7 @@ class Compose:
 
     def config(self) -> ComposeProject:
         """The resolved configuration; ComposeFileError when compose rejects the files."""
-        return ComposeProject.from_config(self.config_json())
+        return ComposeProject.from_config(self.config_json(), docker_host=self.host)
 
     def config_json(self) -> dict[str, Any]:
         """``docker compose config`` as JSON (what ``config`` parses)."""

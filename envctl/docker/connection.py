@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from envctl.docker import timeouts
 from envctl.docker.translate import translate_errors
+from envctl.errors import EngineUnavailableError
 
 if TYPE_CHECKING:
     import docker
@@ -35,6 +36,13 @@ def connect(timeout: float, *, host: str | None = None,
         # "auto" negotiates the API version with one bounded call, so a dead DOCKER_HOST
         # fails here, inside the deadline, and newer engines that dropped old APIs work.
         address = str(kwargs["base_url"])
+        if address.startswith("ssh://"):
+            try:
+                from envctl.docker import ssh_pipe  # noqa: PLC0415  # paramiko comes with it: ssh only
+            except ImportError as exc:  # the SDK's ssh module imports paramiko, even to run `ssh`
+                raise EngineUnavailableError(f"reaching {address} needs {exc.name or 'paramiko'}",
+                                             hint="pip install 'envctl[ssh]'") from None
+            ssh_pipe.install()  # its reads keep the deadline, as a socket's do
         cached = _API_VERSIONS.get(address)
         version = cached[0] if cached and clock() - cached[1] < API_VERSION_REUSE else "auto"
         client = docker.DockerClient(
@@ -51,10 +59,13 @@ def connect(timeout: float, *, host: str | None = None,
 
 
 def client_kwargs(host: str | None = None) -> dict[str, Any]:
-    """Connection parameters from DOCKER_HOST (or ``host``) / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH."""
+    """Connection parameters from DOCKER_HOST (or ``host``) / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH
+    (for ``host``, as ``engine_environment`` gives them: its context's TLS settings)."""
     from docker.utils import kwargs_from_env  # noqa: PLC0415
 
-    environment = dict(os.environ) if host is None else {**os.environ, "DOCKER_HOST": host}
+    from envctl.docker.cli_config import engine_environment  # noqa: PLC0415
+
+    environment = dict(os.environ) if host is None else dict(engine_environment(host) or {})
     kwargs: dict[str, Any] = dict(kwargs_from_env(environment=environment))
     kwargs.setdefault("base_url", "unix:///var/run/docker.sock")
     return kwargs

@@ -270,11 +270,16 @@ def _variable_names(environment: object) -> frozenset[str]:
     return frozenset()
 
 
-def engine_sockets() -> tuple[str, ...]:
-    """The engine sockets a bind mount of the test service must not reach, from DOCKER_HOST and
-    XDG_RUNTIME_DIR as they are now (not cached: the cache key does not cover them all)."""
-    return unsafe_ways.engine_sockets(os.environ.get("DOCKER_HOST", ""),
-                                      os.environ.get("XDG_RUNTIME_DIR", ""))
+def engine_sockets(docker_host: str | None = None) -> tuple[str, ...]:
+    """The engine sockets a bind mount of the test service must not reach: the run's engine's
+    (``docker_host``: the engine a run was placed on; None: DOCKER_HOST as it is now) and this
+    process's DOCKER_HOST's, with XDG_RUNTIME_DIR's (not cached: the cache key does not cover
+    them all)."""
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
+    here = unsafe_ways.engine_sockets(os.environ.get("DOCKER_HOST", ""), runtime_dir)
+    if docker_host is None:
+        return here
+    return tuple(dict.fromkeys([*unsafe_ways.engine_sockets(docker_host, runtime_dir), *here]))
 
 
 # The keys of a service that envctl reads. The configuration is cached on disk with these only:
@@ -361,9 +366,12 @@ class ComposeProject:
     volumes: dict[str, ResourceSpec] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, data: dict[str, Any]) -> ComposeProject:
+    def from_config(cls, data: dict[str, Any], *, docker_host: str | None = None) -> ComposeProject:
+        """The configuration, each service judged for the ways it hands the host over; an engine
+        socket is looked for at ``docker_host``'s too (the engine the project runs on, when it is
+        not this process's)."""
         raw = {str(name): _dict(spec) for name, spec in _dict(data.get("services")).items()}
-        unsafe = unsafe_ways.project_findings(raw, sockets=engine_sockets(),
+        unsafe = unsafe_ways.project_findings(raw, sockets=engine_sockets(docker_host),
                                               volumes=_dict(data.get("volumes")),
                                               secrets=_dict(data.get("secrets")),
                                               configs=_dict(data.get("configs")))

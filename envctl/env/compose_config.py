@@ -63,7 +63,8 @@ def config_key(files: list[Path]) -> str | None:
     return digest.hexdigest()[:20]
 
 
-def cached_config(files: list[Path], folder: Path, read: Callable[[], Any]) -> ComposeProject:
+def cached_config(files: list[Path], folder: Path, read: Callable[[], Any], *,
+                  docker_host: str | None = None) -> ComposeProject:
     """The configuration of ``files`` (compose files, then env files), from ``folder``'s cache
     when it has this key, else ``read()`` (`compose config`'s JSON) reduced and cached.
 
@@ -76,10 +77,11 @@ def cached_config(files: list[Path], folder: Path, read: Callable[[], Any]) -> C
     refusal of unsafe test services never judges a stale configuration.
 
     Not keyed by project: envctl reads only service, network and volume keys, which the project
-    name does not change, so shard and isolated projects share one entry."""
+    name does not change, so shard and isolated projects share one entry. Nor by engine: the
+    unsafe ways are judged as it is parsed, against ``docker_host``'s socket too."""
     key = config_key(files)
     if key is None:
-        return ComposeProject.from_config(reduce_config(read()))
+        return ComposeProject.from_config(reduce_config(read()), docker_host=docker_host)
     # "reduced-": the entries of earlier versions held the whole configuration, secrets and
     # all; they are never read, and the sweep below removes them.
     cache = folder / f"reduced-config-{key}.json"
@@ -94,7 +96,7 @@ def cached_config(files: list[Path], folder: Path, read: Callable[[], Any]) -> C
             stale.unlink(missing_ok=True)
         if not holds_a_secret(data):  # an image or a command may interpolate a secret:
             write_private(cache, json.dumps(data))  # then it is read again each time
-    return ComposeProject.from_config(data)
+    return ComposeProject.from_config(data, docker_host=docker_host)
 
 
 def label_override(config: ComposeProject, tags: dict[str, str], *, isolated: bool,

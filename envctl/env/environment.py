@@ -126,7 +126,7 @@ class Environment:
             base = self._base_compose()
             self._config = compose_config.cached_config(
                 [*base.files, *base.env_files], self._state_dir(),
-                lambda: DOCKER_CALL.call(base.config_json))
+                lambda: DOCKER_CALL.call(base.config_json), docker_host=self.engine)
         return self._config
 
     def compose(self, extra_files: Iterable[Path] = ()) -> Compose:

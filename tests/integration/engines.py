@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bench.extra_engine import ExtraEngine, can_serve_ssh, can_start_engines
+from bench.extra_engine import ExtraEngine, TlsFront, can_serve_ssh, can_start_engines
 
-__all__ = ["ExtraEngine", "can_serve_ssh", "can_start_engines"]
+__all__ = ["ExtraEngine", "TlsFront", "can_serve_ssh", "can_start_engines"]

@@ -5,6 +5,9 @@ doctor and clean-up on every engine."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +16,7 @@ import pytest
 
 from tests.conftest import leftovers
 from tests.integration.conftest import Project, Result, write_suite
-from tests.integration.engines import ExtraEngine, can_serve_ssh, can_start_engines
+from tests.integration.engines import ExtraEngine, TlsFront, can_serve_ssh, can_start_engines
 
 pytestmark = pytest.mark.skipif(can_start_engines() is not None, reason=str(can_start_engines()))
 
@@ -48,31 +51,47 @@ def records(project: Project) -> list[dict[str, object]]:
     return sorted(found, key=lambda r: str(r["id"]))
 
 
-def test_shards_go_to_each_engine_by_its_cpus_with_the_counts_of_one(runs_project: Project,
-                                                                     e2: ExtraEngine) -> None:
-    """`--shards 3 --engines default,E2=4`: one shard here (2 CPUs) and two on e2 (weighed 4),
-    the same counts and exit code as the whole suite on one engine, each shard naming its
-    engine in `status` and `report`; nothing is left on either engine."""
+def test_shards_go_to_each_engine_by_its_cpus_with_the_counts_of_one(runs_project: Project, e2: ExtraEngine,
+                                                                     tmp_path: Path) -> None:
+    """`--shards 3 --engines default,e2tls=4`, e2tls a docker context reaching e2 over tcp://
+    with TLS (client certificates required, as `dockerd --tlsverify`): one shard here (2 CPUs)
+    and two on e2 (weighed 4), the same counts and exit code as the whole suite on one engine,
+    each shard naming its engine in `status` and `report`; e2's shards went through the
+    context's certificates (a client without them is refused); nothing is left on either."""
     e2.hand_over(*IMAGES)
+    front = TlsFront(e2.host.removeprefix("unix://"), tmp_path / "tls")
+    address = front.serve()
+    config = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    files = front.client_files()
+    subprocess.run(["docker", "context", "create", "e2tls", "--docker",
+                    f"host={address},ca={files['ca']},cert={files['cert']},key={files['key']}"],
+                   env={**os.environ, **config}, check=True, capture_output=True, timeout=30)
     write_suite(runs_project, SUITE)
     one = runs_project.envctl("test")
     assert one.returncode == 1, one.output
     assert "11 passed, 1 failed, 0 errors, 1 skipped" in one.output, one.output
-
-    spread = runs_project.envctl("test", "--shards", "3", "--engines", f"default,{e2.host}=4")
-    assert spread.returncode == 1, spread.output
-    assert "11 passed, 1 failed, 0 errors, 1 skipped" in spread.output, spread.output
-    parent = next(r for r in records(runs_project) if r.get("children"))
-    children = {r["shard"]: r for r in records(runs_project) if r.get("parent") == parent["id"]}
-    assert {k: (c["engine_name"], c["engine"]) for k, c in children.items()} == {
-        "1/3": ("default", "unix:///var/run/docker.sock"), "2/3": (e2.host, e2.host),
-        "3/3": (e2.host, e2.host)}
-    status = runs_project.envctl("status", str(parent["id"]))
-    assert f"shard 3/3 {children['3/3']['id']} on {e2.host}: " in status.output, status.output
-    report = json.loads(runs_project.envctl("report", str(parent["id"]), "--format", "json").stdout)
-    assert [(s["shard"], s["engine"]) for s in report["shards"]] == [
-        ("1/3", "default"), ("2/3", e2.host), ("3/3", e2.host)]
-    assert sum(s["counts"]["passed"] for s in report["shards"]) == 11
+    try:
+        spread = runs_project.envctl("test", "--shards", "3", "--engines", "default,e2tls=4",
+                                     extra_env=config)
+        assert spread.returncode == 1, spread.output
+        assert "11 passed, 1 failed, 0 errors, 1 skipped" in spread.output, spread.output
+        parent = next(r for r in records(runs_project) if r.get("children"))
+        children = {r["shard"]: r for r in records(runs_project) if r.get("parent") == parent["id"]}
+        assert {k: (c["engine_name"], c["engine"]) for k, c in children.items()} == {
+            "1/3": ("default", "unix:///var/run/docker.sock"), "2/3": ("e2tls", address),
+            "3/3": ("e2tls", address)}
+        status = runs_project.envctl("status", str(parent["id"]), extra_env=config)
+        assert f"shard 3/3 {children['3/3']['id']} on e2tls: " in status.output, status.output
+        report = json.loads(runs_project.envctl("report", str(parent["id"]), "--format", "json").stdout)
+        assert [(s["shard"], s["engine"]) for s in report["shards"]] == [
+            ("1/3", "default"), ("2/3", "e2tls"), ("3/3", "e2tls")]
+        assert sum(s["counts"]["passed"] for s in report["shards"]) == 11
+        # The only way in is with the context's certificates: the shards on e2tls used them.
+        plain = subprocess.run(["docker", "-H", address, "version"], capture_output=True, timeout=30,
+                               check=False)
+        assert plain.returncode == 1, plain.stderr
+    finally:
+        front.close()
     assert e2.leftovers(runs_project.name) == []
     assert leftovers(f"{runs_project.name}-s") == {}  # the shards' projects here
 
@@ -155,7 +174,7 @@ def test_an_engine_that_cannot_see_the_project_gets_its_sources_shipped(runs_pro
     this machine has no sshd: scripts/setup-ssh). Asked, not guessed, it is found not to see
     the project: its shard's folders (the suite, envctl's plugin, the shard's input) are shipped
     there and it runs there, with the counts of one engine; status says what was shipped and how
-    long it took; nothing is left on e3."""
+    long it took; nothing is left on e3. Frozen, e3 fails doctor within its deadline."""
     e3 = ExtraEngine("e3", blind=runs_project.path)
     e3.start()
     try:
@@ -177,5 +196,19 @@ def test_an_engine_that_cannot_see_the_project_gets_its_sources_shipped(runs_pro
         assert e3.leftovers(runs_project.name) == []
         assert e3.docker("ps", "-aq").stdout == b""  # nor the look's nor the shipping's helpers
         assert e3.docker("volume", "ls", "-q").stdout == b""
+        # Frozen behind a live link (its daemon stopped, its sshd answering): a call to it
+        # keeps its deadline; doctor says so within its 5 s (the SDK's reads through `ssh`
+        # have none of their own: envctl's docker/ssh_pipe.py bounds them).
+        daemon = int(e3.pidfile.read_text().strip())
+        os.kill(daemon, signal.SIGSTOP)
+        try:
+            frozen = runs_project.envctl("doctor", "--json", extra_env={"ENVCTL_ENGINES": address},
+                                         timeout=60)
+        finally:
+            os.kill(daemon, signal.SIGCONT)
+        assert frozen.returncode == 16, frozen.output
+        check = next(c for c in json.loads(frozen.stdout)["checks"] if c["name"] == f"engine {address}")
+        assert check["status"] == "fail", check
+        assert frozen.seconds < 30, frozen.seconds
     finally:
         e3.stop()

@@ -73,6 +73,20 @@ def test_the_refusal_sees_a_change_made_in_an_included_file(project: Path) -> No
     assert read.calls == 2
 
 
+def test_one_cached_configuration_is_judged_against_each_engines_socket(project: Path) -> None:
+    """A bind of e2's socket is nothing to this process's engine, and the handover of e2 to a
+    shard placed on e2: the same cache entry, judged for the engine asked about."""
+    (project / "compose.yaml").write_text("services:\n  test:\n    image: python\n")
+    read = Reader()
+    read.answer = {"name": "p", "services": {"test": {"image": "python", "volumes": [
+        {"type": "bind", "source": "/run/envctl-e2", "target": "/e2"}]}}}
+    files, state = [project / "compose.yaml"], project / "state"
+    assert cached_config(files, state, read).services["test"].unsafe == ()
+    on_e2 = cached_config(files, state, read, docker_host="unix:///run/envctl-e2/docker.sock")
+    assert on_e2.services["test"].unsafe == (("docker-socket", "volumes: /run/envctl-e2"),)
+    assert read.calls == 1
+
+
 def test_an_unfollowable_reference_is_never_cached(project: Path) -> None:
     """An interpolated env_file path: no key, compose read every time, nothing written."""
     (project / "compose.yaml").write_text("services:\n  test:\n    image: python\n"
