@@ -32,9 +32,12 @@ def remove_stale_projects(older_than: float, *, timeout: float = 60.0, now: floa
     return removed
 
 
-def remove_idle_isolated(base: str, *, timeout: float = 60.0, host: str | None = None) -> list[str]:
+def remove_idle_isolated(base: str, *, timeout: float = 60.0, host: str | None = None,
+                         keep: frozenset[str] = frozenset()) -> list[str]:
     """Remove the isolated projects of the user's project ``base`` (shards, --isolated: named
-    after it) on the engine at ``host`` that run no test: what `down` leaves on no engine."""
+    after it) on the engine at ``host`` that run no test: what `down` leaves on no engine.
+    ``keep``: projects of runs not yet ended, whose exited test container may still hold the
+    reports its collector copies out (a shard shipped to an engine that cannot see here)."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     ours_pattern = re.compile(rf"{re.escape(base)}-(s[0-9]+|iso)-[0-9a-f]{{6}}")
@@ -42,7 +45,7 @@ def remove_idle_isolated(base: str, *, timeout: float = 60.0, host: str | None =
     with Engine(timeout=timeout, host=host) as engine:
         for project, info in sorted(engine.isolated_projects(labels.ISOLATED, labels.PROJECT).items()):
             ours = ours_pattern.fullmatch(project) is not None
-            if ours and not info.running_tests:
+            if ours and not info.running_tests and project not in keep:
                 engine.remove_labelled(f"{labels.PROJECT}={project}", f"{labels.ISOLATED}=true")
                 removed.append(project)
     return removed

@@ -128,6 +128,9 @@ FIELDS: tuple[FieldSpec, ...] = (
               "docker context names or addresses (unix://, tcp://, ssh://), each optionally =CPUS to "
               "weigh it otherwise (e.g. [\"default\", \"ssh://ci@build-box=16\"]). Empty: the one "
               "engine envctl talks to."),
+    FieldSpec("engine_loss_grace", 30.0, values.positive_duration,
+              "How long a shard's engine (one of several `engines`) may not answer before the shard "
+              "ends infra-error: a daemon restart or a dropped SSH link back within it is a blip."),
     FieldSpec("secrets", (), values.variables,
               "Environment variables whose values envctl never writes anywhere, besides those whose "
               "names hold TOKEN, SECRET, PASSWORD, PASSWD, KEY or CREDENTIAL (and every .env value)."),
@@ -170,6 +173,7 @@ class Settings:
     on_finish_timeout: float = 60.0
     resource_interval: float = 2.0
     engines: tuple[str, ...] = ()
+    engine_loss_grace: float = 30.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -8,6 +8,8 @@ case at a time, never a shard's report (up to a million cases each, at the JUnit
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,13 +20,15 @@ from envctl.runs import lifecycle, reachable
 from envctl.runs.collector_log import say
 from envctl.runs.exchange import JUNIT_FILE, open_result
 from envctl.runs.outcome import EndFacts
+from envctl.runs.retry_infra import GRACE_KEY
 from envctl.runs.state import Counts, RunRecord, RunState, load_shard
-from envctl.runs.store import CANCEL_FILE, collector_lock
+from envctl.runs.store import CANCEL_FILE, START_FILE, collector_lock
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
 CLEANUP_WAIT = 60.0  # how long a parent waits for its shards' projects to go
 # How long a shard's engine (one of several) may not answer before the shard is ended
 # infra-error: a daemon restart or a dropped SSH connection that comes back within it is a blip.
+# The `engine_loss_grace` setting, kept in the parent's start.json; this when it says none.
 ENGINE_LOSS_GRACE = 30.0
 
 # The clock and the pause between looks, looked up at each call: a unit test fakes them.
@@ -67,6 +71,7 @@ def _children_when(parent_dir: Path, done: Callable[[RunRecord], bool], deadline
     naming it (with one engine, the run waits for it to come back: a later `wait` takes over).
     With ``retry``, a shard the infrastructure ended is run once more (it takes that shard's
     place among the parent's children)."""
+    grace = engine_loss_grace(parent_dir)
     unanswered: dict[Path, float] = {}  # shard -> since when its engine has not answered
     unreachable: set[str] = set()  # ended shards whose engine does not answer: not waited on
     while True:
@@ -96,8 +101,8 @@ def _children_when(parent_dir: Path, done: Callable[[RunRecord], bool], deadline
                 if child.engine_name is None:
                     raise
                 since = unanswered.setdefault(child_dir, monotonic())
-                if monotonic() - since >= ENGINE_LOSS_GRACE and not child.state.terminal:
-                    _engine_lost(child_dir, child, exc.message)
+                if monotonic() - since >= grace and not child.state.terminal:
+                    _engine_lost(child_dir, child, exc.message, grace)
             else:
                 unanswered.pop(child_dir, None)
         sleep(PARENT_POLL)
@@ -143,16 +148,25 @@ def retry_notes(parent_dir: Path, parent: RunRecord, children: list[RunRecord]) 
     return notes
 
 
-def _engine_lost(child_dir: Path, child: RunRecord, why: str) -> None:
+def engine_loss_grace(parent_dir: Path) -> float:
+    """The seconds a shard's engine may not answer, as the parent's starter's settings said."""
+    try:
+        value = json.loads((parent_dir / START_FILE).read_text(encoding="utf-8")).get(GRACE_KEY)
+    except (OSError, ValueError, AttributeError):
+        return ENGINE_LOSS_GRACE
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf:
+        return float(value)
+    return ENGINE_LOSS_GRACE
+
+
+def _engine_lost(child_dir: Path, child: RunRecord, why: str, grace: float) -> None:
     """End a shard whose engine is gone: infra-error, never a test result (its container and
     results are on that engine; once it answers again, the clean-up removes them)."""
     with collector_lock(child_dir) as mine:
         if mine:
-            say(f"collector {child_dir.name}: engine {child.engine_name} lost for "
-                f"{ENGINE_LOSS_GRACE:.0f}s: {why}")
+            say(f"collector {child_dir.name}: engine {child.engine_name} lost for {grace:g}s: {why}")
             lifecycle.finish(child_dir, EndFacts(
-                infra_error=f"its engine {child.engine_name} stopped answering "
-                            f"for {ENGINE_LOSS_GRACE:.0f}s ({why})"))
+                infra_error=f"its engine {child.engine_name} stopped answering for {grace:g}s ({why})"))
 
 
 def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:

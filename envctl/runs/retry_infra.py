@@ -20,9 +20,14 @@ RETRY_KEY = "retry_infra"  # in the parent's start.json: whether its shards may 
 ENGINES_KEY = "engines"  # in the parent's start.json: where its shards may go, [name, host, cpus]
 
 
-def start_settings(retry: bool, engines: list[EnginePlace] | None) -> dict[str, object]:
-    """What the parent's start.json keeps for a retry."""
-    return {RETRY_KEY: retry, ENGINES_KEY: [[e.name, e.host, e.cpus] for e in engines or []]}
+GRACE_KEY = "engine_loss_grace"  # in the parent's start.json: the setting, for its collector
+
+
+def start_settings(retry: bool, engines: list[EnginePlace] | None, grace: float) -> dict[str, object]:
+    """What the parent's start.json keeps for its collector: whether and where a shard lost
+    with its engine runs again, and how long an engine may not answer (``parent``)."""
+    return {RETRY_KEY: retry, ENGINES_KEY: [[e.name, e.host, e.cpus] for e in engines or []],
+            GRACE_KEY: grace}
 
 
 def _parent_start(parent_dir: Path) -> tuple[bool, list[EnginePlace]]:

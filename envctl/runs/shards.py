@@ -57,7 +57,7 @@ def start_shards(settings: Settings, request: RunRequest, shards: int, *,
         {"durations_file": str(settings.resolved_durations_file),
          "history_file": str(settings.resolved_history_file),
          "pytest_args": list(request.pytest_args),
-         **start_settings(retry_infra, list(engines) if engines else None)}))
+         **start_settings(retry_infra, list(engines) if engines else None, settings.engine_loss_grace)}))
     child_dirs: list[Path] = []
     try:
         for k in range(1, shards + 1):

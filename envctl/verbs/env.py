@@ -57,13 +57,23 @@ def down(settings: Settings, *, volumes: bool = False) -> str:
         from envctl.log import get_logger  # noqa: PLC0415
         from envctl.verbs.gc import other_engines  # noqa: PLC0415
 
+        keep = unended_projects(settings)
         for name, host in other_engines(settings):
             try:
-                remove_idle_isolated(env.project, timeout=settings.docker_timeout, host=host)
+                remove_idle_isolated(env.project, timeout=settings.docker_timeout, host=host, keep=keep)
             except EnvctlError as exc:  # one engine gone: the others are still cleaned
                 get_logger("envctl.down").warning("an engine was not cleaned", engine=name,
                                                   error=exc.message)
     return env.project
+
+
+def unended_projects(settings: Settings) -> frozenset[str]:
+    """The projects of this checkout's runs that have not ended: their collectors still need
+    them (an exited shard's container holds its reports until they are copied out)."""
+    from envctl.runs.store import RunStore  # noqa: PLC0415
+
+    records, _damaged = RunStore(settings.resolved_log_dir).scan()
+    return frozenset(record.project for _path, record in records if not record.state.terminal)
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ def settings_at(project: Path) -> Settings:
 
 
 def make_run(project: Path, run_id: str = RUN_ID, *, exit_code: int | None = None,
-             container: str | None = "c", log: bytes = b"") -> Path:
+             container: str | None = "c", log: bytes = b"", compose_project: str = "p") -> Path:
     """A run in the project's log dir: running, or ended with ``exit_code`` (and cleaned)."""
     path = project / "runs" / run_id
     path.mkdir(parents=True)
     exchange.create_dirs(path)
-    lifecycle.create(path, RunRecord(id=run_id, project="p", service="test", command=["pytest"],
+    lifecycle.create(path, RunRecord(id=run_id, project=compose_project, service="test", command=["pytest"],
                                      limits=Limits(1 << 30, 1.0, 100), created_at=1.0e9))
     if container is not None:
         lifecycle.assign_container(path, container)

@@ -18,6 +18,7 @@ from envctl.report import merge as merging
 from envctl.report.junit import read_junit
 from envctl.runs import lifecycle, parent, reachable, shards
 from envctl.runs.outcome import EndFacts
+from envctl.runs.retry_infra import start_settings
 from envctl.runs.state import Counts, Limits, RunRecord, RunState
 from envctl.runs.store import START_FILE, take_collector_lock
 from tests.unit.fake_engine import FakeClock
@@ -117,6 +118,27 @@ def test_a_shard_whose_engine_stops_answering_ends_infra_error_naming_it(
         f"shard 2/2 on engine e2: infra-error its engine e2 stopped answering for 30s (connecting to "
         f"Docker: the Docker engine at {E2} does not answer)")
     assert clock.now == parent.ENGINE_LOSS_GRACE + 2 * parent.PARENT_POLL  # ended at the grace, not held
+
+
+def test_the_grace_is_the_starters_setting(tmp_path: Path, clock: FakeClock,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """engine_loss_grace = 5s, as the parent's start.json keeps it: the shard ends after 5 s and
+    says so; a start.json without it, or a damaged value, gives the default 30 s."""
+    parent_dir = _run(tmp_path, PARENT, state=RunState.RUNNING, children=[S1])
+    (parent_dir / START_FILE).write_text(json.dumps(start_settings(False, None, 5.0)))
+    _run(tmp_path, S1, shard="1/1", state=RunState.RUNNING, engine=E2, engine_name="e2")
+    monkeypatch.setattr(reachable, "answers", lambda host: host != E2)
+
+    def collect(run_dir: Path) -> None:
+        raise EngineUnavailableError("gone")
+
+    record = parent.collect_parent(parent_dir, None, collect)
+    assert record is not None
+    assert "its engine e2 stopped answering for 5s (gone)" in record.message
+    assert clock.now == 5.0 + 2 * parent.PARENT_POLL
+    for text in ("{}", '{"engine_loss_grace": -1}', '{"engine_loss_grace": true}', "[]", "not json"):
+        (parent_dir / START_FILE).write_text(text)
+        assert parent.engine_loss_grace(parent_dir) == parent.ENGINE_LOSS_GRACE
 
 
 def test_a_shard_on_the_one_engine_waits_for_it_to_come_back(tmp_path: Path, clock: FakeClock) -> None:

@@ -70,7 +70,7 @@ def test_a_parent_that_does_not_retry_runs_nothing_again(tmp_path: Path) -> None
     parent_dir = _run(tmp_path, PARENT, state=RunState.RUNNING, children=[S1])
     child = RunRecord.load(_run(tmp_path, S1, shard="1/1", state=RunState.INFRA_ERROR))
     assert retry_shard(parent_dir, child) is None
-    (parent_dir / START_FILE).write_text(json.dumps(start_settings(False, [HERE, E2])))
+    (parent_dir / START_FILE).write_text(json.dumps(start_settings(False, [HERE, E2], 30.0)))
     assert retry_shard(parent_dir, child) is None
     assert RunRecord.load(parent_dir).children == [S1]
 

@@ -110,7 +110,8 @@ def test_gc_removes_stale_projects_with_the_docker_timeout(tmp_path: Path,
 def test_gc_and_down_clean_every_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With engines, gc removes stale projects on each (named after its project; one that does
     not answer is said, the others still cleaned) and down removes the project's idle shards
-    there; this process's own engine is not asked twice."""
+    there, except those of runs not yet ended (their collectors still copy out of them); this
+    process's own engine is not asked twice."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     hosts = {"default": "unix:///var/run/docker.sock", "e2": "unix:///run/e2/docker.sock",
              "gone": "unix:///run/gone.sock"}
@@ -130,16 +131,20 @@ def test_gc_and_down_clean_every_engine(tmp_path: Path, monkeypatch: pytest.Monk
         "(engine gone)": "not reached: the Docker engine at unix:///run/gone.sock does not answer"}
     assert asked == [None, hosts["e2"], hosts["gone"]]
 
-    idle: list[tuple[str, str | None]] = []
+    idle: list[tuple[str, str | None, frozenset[str]]] = []
 
-    def remove_idle(base: str, *, timeout: float, host: str | None = None) -> list[str]:
-        idle.append((base, host))
+    def remove_idle(base: str, *, timeout: float, host: str | None = None,
+                    keep: frozenset[str] = frozenset()) -> list[str]:
+        idle.append((base, host, keep))
         return []
 
     monkeypatch.setattr(envctl.gc, "remove_idle_isolated", remove_idle)
     monkeypatch.setattr(envctl.env.environment, "Environment", FakeEnvironment)
     assert env.down(dataclasses.replace(settings, engines=("default", "e2")), volumes=False) == "p"
-    assert idle == [("p", hosts["e2"])]
+    make_run(tmp_path, RUN_ID, compose_project="p-s2-abc123")  # still running: kept
+    make_run(tmp_path, OTHER_ID, exit_code=0, compose_project="p-s1-abc123")  # ended: removable
+    assert env.down(dataclasses.replace(settings, engines=("default", "e2")), volumes=False) == "p"
+    assert idle == [("p", hosts["e2"], frozenset()), ("p", hosts["e2"], frozenset({"p-s2-abc123"}))]
 
 
 def test_doctor_fails_when_a_check_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
