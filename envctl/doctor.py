@@ -85,7 +85,7 @@ def check_engines(settings: Settings) -> list[Check]:
         checks.append(check)
         if project is not None:
             checks.append(images_on(project, answered, host=host, name=f"images on {name}"))
-            checks.append(disk_on(project, settings.test_service, answered, host=host,
+            checks.append(disk_on(project, settings, answered, host=host,
                                   name=f"disk on {name}"))
     return checks
 
@@ -164,7 +164,7 @@ def check_images(settings: Settings, engine_ok: bool) -> list[Check]:
     return [Check("compose files", CheckStatus.OK,
                   f"{', '.join(_short(f, settings.project_dir) for f in files)}: "
                   f"{len(project.services)} services"), check_test_service(settings, project),
-            images_on(project, engine_ok), disk_on(project, settings.test_service, engine_ok)]
+            images_on(project, engine_ok), disk_on(project, settings, engine_ok)]
 
 
 def images_on(project: ComposeProject, engine_ok: bool, *, host: str | None = None,
@@ -204,7 +204,7 @@ def images_on(project: ComposeProject, engine_ok: bool, *, host: str | None = No
     return Check(name, status, "; ".join(detail), hint)
 
 
-def disk_on(project: ComposeProject, test_service: str, engine_ok: bool, *, host: str | None = None,
+def disk_on(project: ComposeProject, settings: Settings, engine_ok: bool, *, host: str | None = None,
             name: str = "engine disk") -> Check:
     """Free space where the engine at ``host`` keeps its containers, images and volumes, as a
     container of one of the project's images sees it (the test service's first): on a remote
@@ -215,7 +215,7 @@ def disk_on(project: ComposeProject, test_service: str, engine_ok: bool, *, host
     if not engine_ok:
         return Check(name, CheckStatus.FAIL, "not checked: the engine does not answer",
                      "fix the engine first")
-    services = sorted(project.services.values(), key=lambda service: service.name != test_service)
+    services = sorted(project.services.values(), key=lambda service: service.name != settings.test_service)
     with Engine(timeout=ENGINE_DEADLINE, host=host) as engine:
         image = next((i for i in (s.image or f"{project.name}-{s.name}" for s in services)
                       if engine.image_exists(i)), None)
@@ -224,7 +224,9 @@ def disk_on(project: ComposeProject, test_service: str, engine_ok: bool, *, host
                          "not checked: none of the project's images is on the engine yet",
                          "run `envctl up` once, then `envctl doctor` again")
         try:
-            free = engine.free_disk(image, labels={**labels.project_labels(project.name),
+            # The project's labels, as envctl names it: `down` removes one left by a killed doctor.
+            owner = settings.project_name or project.name
+            free = engine.free_disk(image, labels={**labels.project_labels(owner),
                                                    labels.ROLE: labels.DISK_ROLE})
         except EnvctlError as exc:
             return Check(name, CheckStatus.WARN, f"not checked: {exc.message}")

@@ -45,7 +45,13 @@ def remove_idle_isolated(base: str, *, timeout: float = 60.0, host: str | None =
     with Engine(timeout=timeout, host=host) as engine:
         for project, info in sorted(engine.isolated_projects(labels.ISOLATED, labels.PROJECT).items()):
             ours = ours_pattern.fullmatch(project) is not None
-            if ours and not info.running_tests and project not in keep:
+            if ours and not info.running_tests and project in keep:
+                from envctl.log import get_logger  # noqa: PLC0415  # only when one is kept
+
+                get_logger("envctl.down").warning(
+                    "kept a shard's project: its run has not ended (`envctl wait` ends it, then "
+                    "`down` removes it)", project=project, engine=host or "default")
+            elif ours and not info.running_tests:
                 engine.remove_labelled(f"{labels.PROJECT}={project}", f"{labels.ISOLATED}=true")
                 removed.append(project)
     return removed

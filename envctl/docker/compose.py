@@ -69,9 +69,11 @@ class Compose:
     def _client(self, deadline: float | None) -> Any:
         from python_on_whales import DockerClient  # noqa: PLC0415  # lazy: ~260 ms to import
 
-        call = ["docker"]
+        # Another engine is named by env(1) as for `command`'s processes (DOCKER_HOST, and a
+        # context's TLS settings in place of the user's), never by --host alone.
+        call = [*engine_prefix(self.host), "docker"]
         if deadline is not None and shutil.which("timeout"):
-            call = ["timeout", KILL_AFTER, f"{deadline:.0f}", "docker"]
+            call = ["timeout", KILL_AFTER, f"{deadline:.0f}", *call]
         return DockerClient(
             client_call=call,
             compose_files=self.files,
@@ -79,7 +81,6 @@ class Compose:
             compose_env_files=self.env_files,
             compose_profiles=self.profiles,
             context=self.context,
-            host=self.host,
         )
 
     def command(self, *args: str) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from envctl.docker import timeouts
 from envctl.docker.translate import translate_errors
@@ -30,6 +30,7 @@ def connect(timeout: float, *, host: str | None = None,
     engine at ``host`` (a DOCKER_HOST value; None: DOCKER_HOST's); ``clock`` dates the API
     version agreed."""
     import docker  # noqa: PLC0415  # lazy: the SDK costs ~150 ms to import
+    from docker.constants import DEFAULT_DOCKER_API_VERSION  # noqa: PLC0415
 
     with translate_errors("connecting to Docker", host):
         kwargs = client_kwargs(host)  # a bad DOCKER_CERT_PATH fails here: a DockerError too
@@ -45,17 +46,39 @@ def connect(timeout: float, *, host: str | None = None,
             ssh_pipe.install()  # its reads keep the deadline, as a socket's do
         cached = _API_VERSIONS.get(address)
         version = cached[0] if cached and clock() - cached[1] < API_VERSION_REUSE else "auto"
+        tls = kwargs.get("tls") is not None
         client = docker.DockerClient(
             **kwargs,
             timeout=timeouts.socket_seconds(timeout),
-            version=version,
+            # With TLS, the version is asked once the session verifies as the CLI does (below).
+            version=DEFAULT_DOCKER_API_VERSION if tls and version == "auto" else version,
             # An ssh:// engine through the `ssh` program, as the docker CLI reaches it (its
             # config, keys and known hosts), not through paramiko.
             use_ssh_client=address.startswith("ssh://"),
         )
+        if tls:
+            verify_as_the_cli(client.api)
+            if version == "auto":
+                sdk = cast("Any", client.api)  # the SDK's stubs omit its private helpers
+                sdk._version = sdk._retrieve_server_version()
     if version == "auto":
         _API_VERSIONS[address] = (str(client.api.api_version), clock())
     return client
+
+
+def verify_as_the_cli(session: Any) -> None:
+    """Make a TLS engine's session verify with the certificates it was given (the context's
+    ca.pem, DOCKER_CERT_PATH's), as the docker CLI does: requests would put REQUESTS_CA_BUNDLE
+    or CURL_CA_BUNDLE in their place on every request (a machine's public CAs, which never
+    signed an engine's certificate). Proxies from the environment still apply."""
+    merge = session.merge_environment_settings
+
+    def merged(url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = merge(url, proxies, stream, verify, cert)
+        settings["verify"] = session.verify
+        return settings
+
+    session.merge_environment_settings = merged
 
 
 def client_kwargs(host: str | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 # cap the exchange copies a result under, so a file cut here is still seen there as too large,
 # and the run's record says so.
 COPY_CAP = (512 << 20) + 1
+HELPER_MEMORY = 64 << 20  # a confined one-shot helper's memory (df needs a few MiB)
+HELPER_PIDS = 16  # and its processes
 ARCHIVE_CHUNK = 1 << 20  # bytes of the engine's archive read at a time
 ARCHIVE_SLACK = 1 << 20  # archive bytes beyond the file's own: its tar headers (a long name, xattrs)
 
@@ -202,14 +205,20 @@ class Containers:
 
     def run_once(self, image: str, argv: list[str], *, labels: dict[str, str], seconds: float,
                  on_created: Callable[[str], None] = lambda _id: None, network_mode: str | None = None,
-                 what: str = "a helper") -> tuple[bool, str]:
+                 confined: bool = False, what: str = "a helper") -> tuple[bool, str]:
         """Run ``argv`` in a container of ``image`` to its end, at most ``seconds`` (+ a start's
         grace); (exited 0, the last line it printed, 300 characters at most). Removed whatever
-        happens; labelled, so `down` and `gc` find it if this process dies first."""
+        happens; labelled, so `down` finds it if this process dies first. ``confined``: no
+        network, no capabilities, a read-only root and little memory and processes (the image
+        may be the untrusted test image; what it runs needs none of them)."""
+        limits: dict[str, Any] = {"network_mode": "none", "cap_drop": ["ALL"],
+                                  "security_opt": ["no-new-privileges"], "read_only": True,
+                                  "mem_limit": HELPER_MEMORY, "pids_limit": HELPER_PIDS} if confined \
+            else {"network_mode": network_mode}
         with translate_errors(f"starting {what}'s container", self.docker_host):
             created = self.api.create_container(
                 image, command=argv[1:], entrypoint=argv[:1], labels=labels,
-                host_config=self.api.create_host_config(network_mode=network_mode))
+                host_config=self.api.create_host_config(**limits))
         container = str(created["Id"])
         limit = seconds + timeouts.PROBE_START
         try:
@@ -236,7 +245,7 @@ class Containers:
         root (`df -Pk /`: the filesystem under the engine's data root); None when it cannot be
         told (no df in the image, an answer not in df's shape)."""
         ok, line = self.run_once(image, ["df", "-Pk", "/"], labels=labels, seconds=timeouts.CHECK,
-                                 what="a disk look")
+                                 confined=True, what="a disk look")
         return parse_df_free(line) if ok else None
 
     def sees(self, path: str, image: str, *, labels: dict[str, str]) -> bool:
@@ -274,6 +283,6 @@ def parse_df_free(line: str) -> int | None:
     """The bytes available in a POSIX `df -Pk` data line (filesystem, 1024-blocks, used,
     available, capacity, mount); None for anything else."""
     fields = line.split()
-    if len(fields) < 6 or not fields[3].isdigit() or not fields[1].isdigit():
-        return None
+    if len(fields) < 6 or not all(re.fullmatch(r"[0-9]{1,20}", fields[i]) for i in (1, 3)):
+        return None  # only ASCII digits: str.isdigit takes "²", which int() refuses
     return int(fields[3]) * 1024

@@ -44,9 +44,18 @@ def use_context(name: str) -> str:
     """Point this process (and every process it starts) at docker context ``name``.
 
     The context's endpoint becomes DOCKER_HOST, which the docker CLI (and so python-on-whales
-    and compose) and the SDK both honour, as do collectors started later.
+    and compose) and the SDK both honour, as do collectors started later; a tcp:// context's
+    certificates come with it (``context_tls``), in place of the user's TLS variables.
     """
+    from envctl.docker.cli_config import config_dir  # noqa: PLC0415
+    from envctl.docker.context_tls import TLS_VARIABLES, context_tls  # noqa: PLC0415
+
     host = context_host(name)
+    tls = context_tls(host, config_dir(os.environ), name)
     os.environ["DOCKER_HOST"] = host
     os.environ.pop("DOCKER_CONTEXT", None)
+    if tls is not None:
+        for variable in TLS_VARIABLES:
+            os.environ.pop(variable, None)
+        os.environ.update(tls)
     return host

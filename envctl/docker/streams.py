@@ -44,14 +44,17 @@ class EventStream(Iterator[Any]):
     def close(self) -> None:
         from docker.types import CancellableStream  # noqa: PLC0415  # lazy: the SDK is heavy
 
+        ssh = _ssh_process(self.response)
+        if ssh is not None:
+            # ssh:// through the `ssh` program: closing the response would wait on the read
+            # blocked in another thread; ending the process ends that read first (the SDK's
+            # own close knows no such transport).
+            ssh.terminate()
+            self.response.close()
+            return
         try:  # the SDK's own close: a shutdown of the socket under the response
             CancellableStream(self.items, self.response).close()
         except Exception:  # a transport it does not know: closing the response ends it too
-            ssh = _ssh_process(self.response)
-            if ssh is not None:
-                # ssh:// through the `ssh` program: closing the response would wait on the
-                # read blocked in another thread; ending the process ends that read first.
-                ssh.terminate()
             self.response.close()
 
 

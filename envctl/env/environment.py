@@ -195,7 +195,7 @@ class Environment:
                 buildable = [s for s in buildable if self.image_for(s) in missing]
             if not buildable:
                 return
-            self.log.info("building images", services=buildable)
+            self.log.info("building images", services=buildable, engine=self.engine_name or "default")
             try:
                 DOCKER_CALL.call(lambda: self.compose().build(buildable, deadline=BUILD_DEADLINE,
                                                               cancelled=cancelled))
@@ -337,7 +337,9 @@ class Environment:
         with Engine(timeout=self.settings.docker_timeout, host=self.engine) as engine, \
                 contextlib.suppress(DockerError):
             # First: they use the services' networks. A failure here must not keep `down` from running.
-            engine.remove_labelled(f"{labels.PROJECT}={self.project}", f"{labels.ROLE}={labels.PROBE_ROLE}")
+            # A disk look of a doctor killed meanwhile goes too.
+            for role in (labels.PROBE_ROLE, labels.DISK_ROLE):
+                engine.remove_labelled(f"{labels.PROJECT}={self.project}", f"{labels.ROLE}={role}")
         DOCKER_CALL.call(lambda: compose.down(volumes=volumes))
 
     def ps(self) -> list[ServiceStatus]:

@@ -23,6 +23,7 @@ from envctl.runs.outcome import EndFacts
 from envctl.runs.retry_infra import GRACE_KEY
 from envctl.runs.state import Counts, RunRecord, RunState, load_shard
 from envctl.runs.store import CANCEL_FILE, START_FILE, collector_lock
+from envctl.units import format_duration
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
 CLEANUP_WAIT = 60.0  # how long a parent waits for its shards' projects to go
@@ -164,9 +165,10 @@ def _engine_lost(child_dir: Path, child: RunRecord, why: str, grace: float) -> N
     results are on that engine; once it answers again, the clean-up removes them)."""
     with collector_lock(child_dir) as mine:
         if mine:
-            say(f"collector {child_dir.name}: engine {child.engine_name} lost for {grace:g}s: {why}")
+            for_ = format_duration(grace)
+            say(f"collector {child_dir.name}: engine {child.engine_name} lost for {for_}: {why}")
             lifecycle.finish(child_dir, EndFacts(
-                infra_error=f"its engine {child.engine_name} stopped answering for {grace:g}s ({why})"))
+                infra_error=f"its engine {child.engine_name} stopped answering for {for_} ({why})"))
 
 
 def finalize(parent_dir: Path, children: list[RunRecord]) -> RunRecord:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,8 +58,14 @@ def test_shards_go_to_each_engine_by_its_cpus_with_the_counts_of_one(runs_projec
     with TLS (client certificates required, as `dockerd --tlsverify`): one shard here (2 CPUs)
     and two on e2 (weighed 4), the same counts and exit code as the whole suite on one engine,
     each shard naming its engine in `status` and `report`; e2's shards went through the
-    context's certificates (a client without them is refused); nothing is left on either."""
+    context's certificates (a client without them is refused); the test image, built from the
+    project's Dockerfile, is built once on e2 for its two shards; nothing is left on either."""
     e2.hand_over(*IMAGES)
+    # A test image of the project's own (built, not pulled: e2 has no network), absent from e2.
+    compose = runs_project.path / "compose.yaml"
+    compose.write_text(compose.read_text().replace("    image: envctltest-pytest:1\n", ""))
+    (runs_project.path / "Dockerfile").write_text("FROM envctltest-pytest:1\nRUN echo built > /built\n")
+    image = f"{runs_project.name}-test"
     front = TlsFront(e2.host.removeprefix("unix://"), tmp_path / "tls")
     address = front.serve()
     config = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
@@ -86,12 +93,20 @@ def test_shards_go_to_each_engine_by_its_cpus_with_the_counts_of_one(runs_projec
         assert [(s["shard"], s["engine"]) for s in report["shards"]] == [
             ("1/3", "default"), ("2/3", "e2tls"), ("3/3", "e2tls")]
         assert sum(s["counts"]["passed"] for s in report["shards"]) == 11
+        logs = Path(runs_project.env["ENVCTL_LOG_DIR"])
+        built = [json.loads(line) for run in [parent["id"], *(c["id"] for c in children.values())]
+                 if (logs / str(run) / "collector.log").exists()
+                 for line in (logs / str(run) / "collector.log").read_text().splitlines()
+                 if '"building images"' in line]
+        assert [(b["engine"], b["services"]) for b in built] == [("e2tls", ["test"])]  # once, for 2 shards
         # The only way in is with the context's certificates: the shards on e2tls used them.
         plain = subprocess.run(["docker", "-H", address, "version"], capture_output=True, timeout=30,
                                check=False)
         assert plain.returncode == 1, plain.stderr
     finally:
         front.close()
+        e2.docker("image", "rm", "-f", image, check=False)
+        subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, timeout=60, check=False)
     assert e2.leftovers(runs_project.name) == []
     assert leftovers(f"{runs_project.name}-s") == {}  # the shards' projects here
 
@@ -168,6 +183,48 @@ def test_a_shard_lost_with_its_engine_is_infra_error_and_runs_again_elsewhere(ru
     down = runs_project.envctl("down", extra_env={"ENVCTL_ENGINES": f"default,{e2.host}"})
     assert down.returncode == 0, down.output
     assert e2.leftovers(runs_project.name) == []
+
+
+def test_logs_follow_and_stop_reach_the_shards_on_every_engine(runs_project: Project,
+                                                               e2: ExtraEngine) -> None:
+    """A shard here and one on e2, both holding after saying so: `logs -f` of the parent
+    follows both (each line under its shard) until `stop` ends them all; each shard and the
+    parent end cancelled, and nothing is left on either engine."""
+    e2.hand_over(*IMAGES)
+    write_suite(runs_project, {"test_held.py": HELD["test_held.py"].replace(
+        "    end = ", "    print(f'holding {i}', flush=True)\n    end = ")})
+    started = runs_project.envctl("test", "--shards", "2", "--engines", f"default,{e2.host}", "--detach",
+                                  "--json", "--", "-s")
+    assert started.returncode == 0, started.output
+    parent_id = str(json.loads(started.stdout)["id"])
+    logs = Path(runs_project.env["ENVCTL_LOG_DIR"])
+    outputs = [logs / str(r["id"]) / "output.log" for r in records(runs_project)
+               if r.get("parent") == parent_id]
+    assert len(outputs) == 2
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until both shards have said they hold
+        if all(out.exists() and b"holding" in out.read_bytes() for out in outputs):
+            break
+        time.sleep(0.2)
+    follow = subprocess.Popen([sys.executable, "-m", "envctl", "logs", "-f", parent_id],
+                              cwd=runs_project.path, env=runs_project.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        stopped = runs_project.envctl("stop", parent_id)
+        assert stopped.returncode == 0, stopped.output
+        followed, _ = follow.communicate(timeout=120)  # it ends with the shards
+    finally:
+        follow.kill()
+    lines = followed.splitlines()
+    for shard in ("1/2", "2/2"):
+        assert any(line.startswith(f"[{shard}] ") and "holding" in line for line in lines), followed
+    waited = runs_project.envctl("wait", parent_id, timeout=240)
+    assert waited.returncode == 22, waited.output  # cancelled
+    shards = {r["shard"]: r for r in records(runs_project) if r.get("parent") == parent_id}
+    assert {k: (r["state"], r["engine_name"]) for k, r in shards.items()} == {
+        "1/2": ("cancelled", "default"), "2/2": ("cancelled", e2.host)}
+    assert e2.leftovers(runs_project.name) == []
+    assert leftovers(f"{runs_project.name}-s") == {}
 
 
 def test_an_engine_that_cannot_see_the_project_gets_its_sources_shipped(runs_project: Project) -> None:

@@ -343,8 +343,13 @@ def test_a_projects_engine_is_handed_to_compose_in_its_environment(
     assert os.environ["DOCKER_CONTEXT"] == "elsewhere"
 
 
-def test_a_projects_engine_reaches_the_python_on_whales_client() -> None:
-    """The short calls (config, down) go to the same engine, by the docker CLI's --host."""
+def test_a_projects_engine_reaches_the_python_on_whales_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The short calls (config, down) go to the same engine, named by env(1) as the process
+    calls' are (so a context's TLS settings come with it), under the deadline's timeout."""
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    monkeypatch.delenv("DOCKER_CERT_PATH", raising=False)
+    monkeypatch.delenv("DOCKER_TLS", raising=False)
     config = Compose([Path("/p/c.yaml")], "proj", host="ssh://ci@box")._client(30).client_config
-    assert config.host == "ssh://ci@box"
-    assert Compose([Path("/p/c.yaml")], "proj")._client(30).client_config.host is None
+    assert config.host is None
+    assert config.client_call[-5:] == ["env", "-u", "DOCKER_CONTEXT", "DOCKER_HOST=ssh://ci@box", "docker"]
+    assert Compose([Path("/p/c.yaml")], "proj")._client(30).client_config.client_call[-1:] == ["docker"]

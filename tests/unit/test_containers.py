@@ -223,12 +223,14 @@ def test_a_probe_removed_meanwhile_was_stopped() -> None:
 
 
 def test_free_disk_is_dfs_available_column_from_a_helper_that_is_removed() -> None:
-    """`df -Pk /` in a container of the image: its available 1024-blocks, in bytes; in the
-    engine's own network (no network mode), removed after."""
+    """`df -Pk /` in a container of the image: its available 1024-blocks, in bytes; confined (no
+    network, no capabilities, read-only, little memory), removed after."""
     calls, api = probe_api(logs=b"Filesystem 1024-blocks Used Available Capacity Mounted on\n"
                                 b"overlay 102687672 52342420 45086996 54% /\n")
     assert calls.free_disk("python:3.11-slim", labels={"k": "v"}) == 45086996 * 1024
-    assert api.called("create_host_config") == [((), {"network_mode": None})]
+    assert api.called("create_host_config") == [((), {
+        "network_mode": "none", "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "read_only": True,
+        "mem_limit": 64 << 20, "pids_limit": 16})]
     assert api.called("create_container")[0][1]["entrypoint"] == ["df"]
     assert len(api.called("remove_container")) == 1
 
@@ -237,8 +239,9 @@ def test_free_disk_cannot_be_told_from_a_failed_or_odd_df() -> None:
     """No df in the image (exit 127), or an answer not in df's shape: None, never a guess."""
     calls, _api = probe_api(wait={"StatusCode": 127}, logs=b"exec: df: not found\n")
     assert calls.free_disk("scratch-ish", labels={}) is None
-    assert [parse_df_free(line) for line in ("", "overlay 10 5 x 50% /", "a b c d", "fs 10 5 4 50% /")] == [
-        None, None, None, 4096]
+    lines = ("", "overlay 10 5 x 50% /", "a b c d", "fs 10 5 4 50% /", "fs 10 5 \u00b2 50% /",
+             "fs 1 2 -3 4% /")
+    assert [parse_df_free(line) for line in lines] == [None, None, None, 4096, None, None]
 
 
 def test_remove_of_a_gone_container_is_quiet() -> None:

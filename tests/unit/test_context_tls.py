@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
+import requests
 
+from envctl.docker import context
 from envctl.docker.cli_config import engine_environment, engine_prefix
-from envctl.docker.connection import client_kwargs
+from envctl.docker.connection import client_kwargs, verify_as_the_cli
 from envctl.docker.context_tls import context_tls
 
 
@@ -81,3 +84,65 @@ def test_without_a_context_with_certificates_the_users_settings_stay(config: Pat
         env = engine_environment(host)
         assert env is not None
         assert (env["DOCKER_CERT_PATH"], env["DOCKER_TLS_VERIFY"]) == ("/home/u/.docker/theirs", "1")
+
+
+def test_the_context_named_wins_over_others_on_the_same_address(config: Path) -> None:
+    """Two contexts on one address (an admin's and a restricted identity): the one named is
+    taken; unnamed, the first by name."""
+    admin = make_context(config, "admin", "tcp://10.0.0.5:2376")
+    limited = make_context(config, "limited", "tcp://10.0.0.5:2376")
+    assert context_tls("tcp://10.0.0.5:2376", config, "limited") == {
+        "DOCKER_CERT_PATH": str(limited), "DOCKER_TLS_VERIFY": "1"}
+    assert context_tls("tcp://10.0.0.5:2376", config) == {
+        "DOCKER_CERT_PATH": str(admin), "DOCKER_TLS_VERIFY": "1"}
+
+
+@pytest.mark.parametrize("damage", ["deep", "large", "fifo", "link"])
+def test_a_damaged_store_entry_is_passed_over(config: Path, tmp_path: Path, damage: str) -> None:
+    """JSON nested past the recursion limit, a file past the cap, a FIFO (never waited on) or
+    a link in place of meta.json: that entry is not a context; the others still are."""
+    good = make_context(config, "good", "tcp://10.0.0.5:2376")
+    make_context(config, "bad", "tcp://10.0.0.5:2376")
+    meta = config / "contexts" / "meta" / hashlib.sha256(b"bad").hexdigest() / "meta.json"
+    meta.unlink()
+    if damage == "deep":
+        meta.write_text("[" * 60_000)  # under the cap: the parser gives up
+    elif damage == "large":
+        meta.write_text(json.dumps({"Name": "bad", "Endpoints": {"docker": {"Host": "tcp://10.0.0.5:2376"}}})
+                        + " " * (200 << 10))
+    elif damage == "fifo":
+        os.mkfifo(meta)
+    else:
+        target = tmp_path / "elsewhere.json"
+        target.write_text(json.dumps({"Name": "bad", "Endpoints": {"docker": {"Host": "tcp://10.0.0.5:2376"}}}))
+        meta.symlink_to(target)
+    assert context_tls("tcp://10.0.0.5:2376", config, "bad") == {
+        "DOCKER_CERT_PATH": str(good), "DOCKER_TLS_VERIFY": "1"}
+
+
+def test_using_a_tls_context_brings_its_certificates(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--context build-box` (a tcp:// context with certificates): this process's TLS variables
+    become the context's, for every call and process after."""
+    certs = make_context(config, "build-box", "tcp://10.0.0.5:2376")
+    monkeypatch.setattr(context, "context_host", {"build-box": "tcp://10.0.0.5:2376"}.__getitem__)
+    monkeypatch.setenv("DOCKER_TLS", "1")
+    assert context.use_context("build-box") == "tcp://10.0.0.5:2376"
+    assert (os.environ["DOCKER_CERT_PATH"], os.environ["DOCKER_TLS_VERIFY"], "DOCKER_TLS" in os.environ) == (
+        str(certs), "1", False)
+
+
+def test_a_tls_engine_is_verified_with_its_own_ca_whatever_requests_bundle_says(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """REQUESTS_CA_BUNDLE (a machine's public CAs) would replace the engine's ca.pem on every
+    request; the session verifies with its own, as the CLI does; proxies still come from the
+    environment."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    session = requests.Session()
+    session.verify = "/home/u/.docker/contexts/tls/x/docker/ca.pem"
+    assert session.merge_environment_settings("https://10.0.0.5:2376/version", {}, None, None, None)[
+        "verify"] == "/etc/ssl/certs/ca-certificates.crt"  # what requests alone would do
+    verify_as_the_cli(session)
+    settings = session.merge_environment_settings("https://10.0.0.5:2376/version", {}, None, None, None)
+    assert (settings["verify"], settings["proxies"]["https"]) == (
+        "/home/u/.docker/contexts/tls/x/docker/ca.pem", "http://proxy:3128")

@@ -13,7 +13,7 @@ from envctl.docker import engine as engine_module
 from envctl.docker.models import ComposeProject
 from envctl.doctor import CheckStatus, check_host_limits, check_test_service, disk_on
 from envctl.runs import host_limits
-from envctl.settings import load_settings
+from envctl.settings import Settings, load_settings
 
 CONFIG = {"services": {"test": {"image": "x", "privileged": True, "cap_add": ["MKNOD"], "pid": "host",
                                 "volumes": [{"type": "bind", "source": "/", "target": "/host"}]},
@@ -95,39 +95,45 @@ class DiskEngine:
 
 
 @pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A project envctl names "named" (ENVCTL_PROJECT_NAME), whatever compose calls it."""
+    return load_settings(tmp_path, environ={"ENVCTL_PROJECT_NAME": "named"})
+
+
+@pytest.fixture
 def disk_engine(monkeypatch: pytest.MonkeyPatch) -> type[DiskEngine]:
     monkeypatch.setattr(engine_module, "Engine", DiskEngine)
     DiskEngine.asked, DiskEngine.looked_with = [], []
     return DiskEngine
 
 
-def test_an_engines_disk_is_looked_at_with_the_test_image_first(project: ComposeProject,
+def test_an_engines_disk_is_looked_at_with_the_test_image_first(project: ComposeProject, settings: Settings,
                                                                 disk_engine: type[DiskEngine]) -> None:
     """The test service's image is tried first; the helper carries the project's labels; 5 GiB
     free is ok, 512 MiB fails with what to do."""
     disk_engine.images, disk_engine.free = ("x", "postgres"), 5 << 30
-    check = disk_on(project, "test", True, host="ssh://ci@build-1", name="disk on build-1")
+    check = disk_on(project, settings, True, host="ssh://ci@build-1", name="disk on build-1")
     assert (check.name, check.status, check.detail) == (
         "disk on build-1", CheckStatus.OK, "5g free for the engine's containers")
     assert disk_engine.asked == ["x"]
-    assert disk_engine.looked_with == [("x", {"io.envctl.managed": "true", "io.envctl.project": project.name,
+    assert disk_engine.looked_with == [("x", {"io.envctl.managed": "true", "io.envctl.project": "named",
                                               "io.envctl.role": "disk-look"})]
     disk_engine.free = 512 << 20
-    low = disk_on(project, "test", True)
+    low = disk_on(project, settings, True)
     assert (low.status, low.hint) == (CheckStatus.FAIL,
                                       "free some of the engine's disk (`docker system prune` there)")
 
 
 def test_an_engines_disk_not_told_is_a_warning_or_a_failure_with_the_engine(
-        project: ComposeProject, disk_engine: type[DiskEngine]) -> None:
+        project: ComposeProject, settings: Settings, disk_engine: type[DiskEngine]) -> None:
     """No image there yet, or no df in it: a warning saying so; an engine that does not answer
     fails, pointing at the engine."""
     disk_engine.images = ()
-    none = disk_on(project, "test", True)
+    none = disk_on(project, settings, True)
     assert (none.status, none.detail) == (CheckStatus.WARN,
                                           "not checked: none of the project's images is on the engine yet")
     disk_engine.images, disk_engine.free = ("postgres",), None
-    odd = disk_on(project, "test", True)
+    odd = disk_on(project, settings, True)
     assert (odd.status, odd.detail) == (CheckStatus.WARN,
                                         "not checked: `df -Pk /` did not answer in postgres")
-    assert disk_on(project, "test", False).status == CheckStatus.FAIL
+    assert disk_on(project, settings, False).status == CheckStatus.FAIL

@@ -268,9 +268,11 @@ def test_ensure_up_brings_up_what_is_not_ready(shop: Project) -> None:
 
 
 def test_down_removes_probe_containers_first_then_the_project(shop: Project) -> None:
-    """Probe containers (envctl's labels) go first; then compose down, with volumes if asked."""
+    """Probe containers and a killed doctor's disk look (envctl's labels) go first; then compose
+    down, with volumes if asked."""
     Environment(shop.settings()).down(volumes=True)
-    assert shop.engine.removed_labelled == [(f"{labels.PROJECT}=shop", f"{labels.ROLE}={labels.PROBE_ROLE}")]
+    assert shop.engine.removed_labelled == [(f"{labels.PROJECT}=shop", f"{labels.ROLE}={labels.PROBE_ROLE}"),
+                                            (f"{labels.PROJECT}=shop", f"{labels.ROLE}={labels.DISK_ROLE}")]
     assert shop.compose_calls == [("down", True)]
 
 

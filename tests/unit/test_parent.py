@@ -134,7 +134,7 @@ def test_the_grace_is_the_starters_setting(tmp_path: Path, clock: FakeClock,
 
     record = parent.collect_parent(parent_dir, None, collect)
     assert record is not None
-    assert "its engine e2 stopped answering for 5s (gone)" in record.message
+    assert "its engine e2 stopped answering for 5.0s (gone)" in record.message
     assert clock.now == 5.0 + 2 * parent.PARENT_POLL
     for text in ("{}", '{"engine_loss_grace": -1}', '{"engine_loss_grace": true}', "[]", "not json"):
         (parent_dir / START_FILE).write_text(text)

@@ -4,8 +4,10 @@ is given up after it, data is read as it comes, no timeout waits as long as it t
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -24,15 +26,11 @@ from envctl.errors import EngineUnavailableError
 def sock() -> Iterator[BoundedSSHSocket]:
     """A socket whose `ssh` process is `cat`: silent until written to, and then an echo."""
     made = BoundedSSHSocket("ci@build-1:22")
-    made.proc = process = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    made.proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         yield made
     finally:
         made.close()
-        process.wait()
-        for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 def test_a_silent_engine_is_given_up_after_the_timeout(sock: BoundedSSHSocket) -> None:
@@ -82,3 +80,50 @@ def test_without_paramiko_an_ssh_engine_says_what_to_install(monkeypatch: pytest
         connect(5, host="ssh://ci@build-1")
     assert (caught.value.message, caught.value.hint) == (
         "reaching ssh://ci@build-1 needs paramiko", "pip install 'envctl[ssh]'")
+
+
+def test_a_write_to_an_engine_that_takes_nothing_is_given_up() -> None:
+    """A peer that never reads (its pipe fills): the write raises TimeoutError after the
+    timeout, and close ends the program at once instead of blocking on a courtesy write."""
+    made = BoundedSSHSocket("ci@build-1")
+    made.proc = process = subprocess.Popen(["sleep", "600"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    made.settimeout(0.3)
+    with pytest.raises(TimeoutError):
+        made.sendall(b"x" * (4 << 20))  # far more than a pipe holds
+    made.close()
+    assert process.returncode == -signal.SIGTERM
+    assert made.proc is None
+
+
+def test_what_is_written_arrives_whole(sock: BoundedSSHSocket) -> None:
+    """A megabyte written in pipe-sized slices comes back whole through the echo."""
+    sock.settimeout(5)
+    payload = bytes(range(256)) * 4096
+    received = bytearray()
+    sender = threading.Thread(target=sock.sendall, args=(payload,))
+    sender.start()
+    while len(received) < len(payload):
+        received += sock.recv(65536)
+    sender.join()
+    assert bytes(received) == payload
+
+
+def test_the_ssh_program_gets_no_stderr_and_a_session_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-py's argv, but stderr not envctl's (a ControlPersist master would hold it open
+    for whoever reads envctl's output) and its own session (Ctrl-C is envctl's)."""
+    started: list[tuple[list[str], dict[str, object]]] = []
+
+    def popen(argv: list[str], **kwargs: object) -> object:
+        started.append((argv, kwargs))
+        return object()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/lib")
+    made = BoundedSSHSocket("ci@build-1:2222")
+    made.connect()
+    made.proc = None  # a stand-in: nothing to end
+    made.close()
+    argv, kwargs = started[0]
+    assert argv == ["ssh", "-l", "ci", "-p", "2222", "--", "build-1", "docker system dial-stdio"]
+    assert (kwargs["stderr"], kwargs["start_new_session"]) == (subprocess.DEVNULL, True)
+    assert "LD_LIBRARY_PATH" not in kwargs["env"]  # type: ignore[operator]
