@@ -33,18 +33,22 @@ def remove_stale_projects(older_than: float, *, timeout: float = 60.0, now: floa
 
 
 def remove_idle_isolated(base: str, *, timeout: float = 60.0, host: str | None = None,
-                         keep: frozenset[str] = frozenset()) -> list[str]:
+                         keep: frozenset[str] = frozenset(), checkout: str | None = None) -> list[str]:
     """Remove the isolated projects of the user's project ``base`` (shards, --isolated: named
     after it) on the engine at ``host`` that run no test: what `down` leaves on no engine.
     ``keep``: projects of runs not yet ended, whose exited test container may still hold the
-    reports its collector copies out (a shard shipped to an engine that cannot see here)."""
+    reports its collector copies out (a shard shipped to an engine that cannot see here).
+    ``checkout``: only projects of this checkout (labels.CHECKOUT; one without the label, made
+    before it was, counts as this checkout's): another machine's shards of the same project on a
+    shared engine are its own to remove."""
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
     ours_pattern = re.compile(rf"{re.escape(base)}-(s[0-9]+|iso)-[0-9a-f]{{6}}")
     removed: list[str] = []
     with Engine(timeout=timeout, host=host) as engine:
         for project, info in sorted(engine.isolated_projects(labels.ISOLATED, labels.PROJECT).items()):
-            ours = ours_pattern.fullmatch(project) is not None
+            ours = ours_pattern.fullmatch(project) is not None and \
+                (checkout is None or not info.checkouts or checkout in info.checkouts)
             if ours and not info.running_tests and project in keep:
                 from envctl.log import get_logger  # noqa: PLC0415  # only when one is kept
 

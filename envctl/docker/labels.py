@@ -8,6 +8,9 @@ PROJECT = LABEL_PREFIX + "project"
 RUN = LABEL_PREFIX + "run"
 ROLE = LABEL_PREFIX + "role"
 ISOLATED = LABEL_PREFIX + "isolated"  # a throwaway project of one run (--isolated, shards); gc may remove it
+# The checkout a project's objects belong to (host:path): on an engine several machines share, one
+# machine's `down` removes only its own shards' projects, not another's of the same name.
+CHECKOUT = LABEL_PREFIX + "checkout"
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
@@ -27,6 +30,13 @@ def project_labels(project: str, isolated_for: str | None = None) -> dict[str, s
     if isolated_for:
         tags |= {ISOLATED: "true", RUN: isolated_for}
     return tags
+
+
+def checkout_of(project_dir: str) -> str:
+    """This machine's name and the project folder: what CHECKOUT says."""
+    import socket  # noqa: PLC0415  # only where a label is made
+
+    return f"{socket.gethostname()}:{project_dir}"
 
 
 def run_labels(project: str, run_id: str) -> dict[str, str]:

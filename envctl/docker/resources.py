@@ -4,7 +4,7 @@ found and removed by label."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from envctl.docker import labels as label_names
@@ -20,6 +20,7 @@ class ProjectAge:
 
     newest_created: float = 0.0
     running_tests: bool = False
+    checkouts: set[str] = field(default_factory=set)  # the checkouts its objects say they belong to
 
 
 def isolated_projects(api: APIClient, isolated_label: str, project_label: str) -> dict[str, ProjectAge]:
@@ -38,9 +39,13 @@ def isolated_projects(api: APIClient, isolated_label: str, project_label: str) -
         info.newest_created = max(info.newest_created, float(summary.get("Created") or 0))
         if tags.get(label_names.ROLE) == label_names.TEST_RUN_ROLE and summary.get("State") == "running":
             info.running_tests = True
+        if isinstance(tags.get(label_names.CHECKOUT), str):
+            info.checkouts.add(tags[label_names.CHECKOUT])
     for other in [*networks, *volumes]:
         tags = other.get("Labels") or {}
-        projects.setdefault(str(tags.get(project_label, "")), ProjectAge())
+        info = projects.setdefault(str(tags.get(project_label, "")), ProjectAge())
+        if isinstance(tags.get(label_names.CHECKOUT), str):
+            info.checkouts.add(tags[label_names.CHECKOUT])
     projects.pop("", None)
     return projects
 

@@ -150,10 +150,16 @@ class Environment:
         if self._label_override is not None:
             return self._label_override
         text = compose_config.label_override(
-            self.config(), labels.project_labels(self.project, self.isolated_for),
+            self.config(), self.tags(),
             isolated=bool(self.isolated_for), image_for=self.image_for)
         self._label_override = write_private(self._state_dir() / f"{self.project}.labels.json", text)
         return self._label_override
+
+    def tags(self) -> dict[str, str]:
+        """The labels of everything this project creates: envctl's, the project's, a throwaway
+        project's run, and the checkout it belongs to."""
+        return {**labels.project_labels(self.project, self.isolated_for),
+                labels.CHECKOUT: labels.checkout_of(str(self.settings.project_dir))}
 
     def image_for(self, service: str) -> str:
         """The image a service runs. A throwaway project builds under the base project's name
@@ -294,7 +300,7 @@ class Environment:
         """A service's `wait` probe on this project's engine (readiness's ``probe``)."""
         # envctl's labels only: with compose's, `up` would take a probe container for one of the
         # service's containers. `down` removes any left by a process that died while it ran.
-        tags = {**labels.project_labels(self.project, self.isolated_for), labels.ROLE: labels.PROBE_ROLE}
+        tags = {**self.tags(), labels.ROLE: labels.PROBE_ROLE}
         return probe_service(spec, container_id, deadline=deadline, stop=stop,
                              docker_timeout=self.settings.docker_timeout, where=self.settings.wait_probe,
                              image=lambda: self.image_for(self.settings.test_service), labels=tags,

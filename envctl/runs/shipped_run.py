@@ -47,7 +47,7 @@ def ship_if_blind(env: Environment, record: RunRecord, run_dir: Path,
                               Shipment(run_dir / INPUT_DIR, IN_CONTAINER_INPUT, read_only=True)])
     # The project's labels (an isolated shard's: removed with it, by down and gc too) and the
     # run's, as its container has: whatever happens after, something that cleans finds them.
-    tags = {**labels.project_labels(env.project, env.isolated_for), labels.RUN: record.id,
+    tags = {**env.tags(), labels.RUN: record.id,
             labels.ROLE: labels.TEST_RUN_ROLE}
     refuse_other_binds(env, record.service)
     shipped = ship(wanted, host=env.engine, image=env.image_for(record.service), run_labels=tags,

@@ -45,7 +45,7 @@ def _engine_sees(env: Environment, run_id: str) -> bool | None:
     try:
         with Engine(timeout=timeouts.CALL, host=env.engine) as engine:
             return engine.sees(str(marker), env.image_for(env.settings.test_service), labels={
-                **labels.project_labels(env.project, env.isolated_for), labels.RUN: run_id,
+                **env.tags(), labels.RUN: run_id,
                 labels.ROLE: labels.VISIBILITY_ROLE})
     finally:
         marker.unlink(missing_ok=True)

@@ -52,6 +52,7 @@ def down(settings: Settings, *, volumes: bool = False) -> str:
     env = environment(settings)
     env.down(volumes=volumes)
     if settings.engines:  # shards' projects on the other engines, of runs that are over
+        from envctl.docker import labels  # noqa: PLC0415
         from envctl.errors import EnvctlError  # noqa: PLC0415
         from envctl.gc import remove_idle_isolated  # noqa: PLC0415
         from envctl.log import get_logger  # noqa: PLC0415
@@ -60,7 +61,8 @@ def down(settings: Settings, *, volumes: bool = False) -> str:
         keep = unended_projects(settings)
         for name, host in other_engines(settings):
             try:
-                remove_idle_isolated(env.project, timeout=settings.docker_timeout, host=host, keep=keep)
+                remove_idle_isolated(env.project, timeout=settings.docker_timeout, host=host, keep=keep,
+                                     checkout=env.tags()[labels.CHECKOUT])
             except EnvctlError as exc:  # one engine gone: the others are still cleaned
                 get_logger("envctl.down").warning("an engine was not cleaned", engine=name,
                                                   error=exc.message)

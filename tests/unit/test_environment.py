@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -163,14 +164,16 @@ def test_a_configuration_holding_a_secret_is_not_cached(shop: Project) -> None:
 
 
 def test_the_label_override_tags_everything_the_project_creates(shop: Project) -> None:
-    """Every service, and the networks and volumes compose creates (not external ones)."""
+    """Every service, and the networks and volumes compose creates (not external ones), with
+    the checkout they belong to (this machine and folder)."""
     env = Environment(shop.settings())
     compose = env.compose([Path("/extra.yml")])
     assert compose.project == "shop"
     assert compose.files[0] == shop.root / "compose.yaml"
     assert compose.files[2] == Path("/extra.yml")
     override = json.loads(compose.files[1].read_text())
-    tags = {labels.MANAGED: "true", labels.PROJECT: "shop"}
+    tags = {labels.MANAGED: "true", labels.PROJECT: "shop",
+            labels.CHECKOUT: f"{socket.gethostname()}:{shop.settings().project_dir}"}
     assert override == {"services": {name: {"labels": tags} for name in CONFIG["services"]},
                         "networks": {"default": {"labels": tags}}, "volumes": {"data": {"labels": tags}}}
     assert env.compose().files[1] == compose.files[1]  # written once
@@ -304,6 +307,7 @@ def test_a_wait_probe_runs_with_envctls_labels_and_the_test_image(
     assert seen == {"deadline": 5.0, "stop": stop, "docker_timeout": 60.0, "where": "auto",
                     "image": "shop-test", "on_created": created, "host": None,
                     "labels": {labels.MANAGED: "true", labels.PROJECT: "shop",
+                               labels.CHECKOUT: f"{socket.gethostname()}:{shop.settings().project_dir}",
                                labels.ROLE: labels.PROBE_ROLE}}
 
 

@@ -27,9 +27,10 @@ class IsolatedEngine:
         pass
 
     def isolated_projects(self, _isolated: str, _project: str) -> dict[str, ProjectAge]:
-        idle, busy = ProjectAge(running_tests=False), ProjectAge(running_tests=True)
-        return {"p-s1-aaaaaa": idle, "p-s2-bbbbbb": busy, "p-s3-cccccc": idle, "p-iso-dddddd": idle,
-                "p-other-s1-eeeeee": idle, "q-s1-ffffff": idle}
+        idle, busy = ProjectAge(checkouts={"me:/src/p"}), ProjectAge(running_tests=True)
+        return {"p-s1-aaaaaa": idle, "p-s2-bbbbbb": busy, "p-s3-cccccc": idle, "p-iso-dddddd": ProjectAge(),
+                "p-other-s1-eeeeee": idle, "q-s1-ffffff": idle,
+                "p-s4-999999": ProjectAge(checkouts={"them:/src/p"})}
 
     def remove_labelled(self, *filters: str) -> dict[str, int]:
         self.removed.append(filters)
@@ -38,11 +39,12 @@ class IsolatedEngine:
 
 def test_only_idle_ended_shards_of_this_project_are_removed(monkeypatch: pytest.MonkeyPatch) -> None:
     """s2 runs tests, s3's run has not ended (its reports may still be in its container),
-    another project's and a look-alike name are not this project's: s1 and iso go."""
+    another project's and a look-alike name are not this project's, s4 is another machine's
+    checkout's: s1 and iso (made before the checkout label: counted as ours) go."""
     monkeypatch.setattr(envctl.docker.engine, "Engine", IsolatedEngine)
     IsolatedEngine.removed = []
-    assert remove_idle_isolated("p", host="unix:///run/e2/docker.sock", keep=frozenset({"p-s3-cccccc"})) == [
-        "p-iso-dddddd", "p-s1-aaaaaa"]
+    assert remove_idle_isolated("p", host="unix:///run/e2/docker.sock", keep=frozenset({"p-s3-cccccc"}),
+                                checkout="me:/src/p") == ["p-iso-dddddd", "p-s1-aaaaaa"]
     assert IsolatedEngine.removed == [
         ("io.envctl.project=p-iso-dddddd", "io.envctl.isolated=true"),
         ("io.envctl.project=p-s1-aaaaaa", "io.envctl.isolated=true")]

@@ -4,6 +4,7 @@ on a tmp project with its work faked where it would reach an engine."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -131,11 +132,11 @@ def test_gc_and_down_clean_every_engine(tmp_path: Path, monkeypatch: pytest.Monk
         "(engine gone)": "not reached: the Docker engine at unix:///run/gone.sock does not answer"}
     assert asked == [None, hosts["e2"], hosts["gone"]]
 
-    idle: list[tuple[str, str | None, frozenset[str]]] = []
+    idle: list[tuple[str, str | None, frozenset[str], str | None]] = []
 
     def remove_idle(base: str, *, timeout: float, host: str | None = None,
-                    keep: frozenset[str] = frozenset()) -> list[str]:
-        idle.append((base, host, keep))
+                    keep: frozenset[str] = frozenset(), checkout: str | None = None) -> list[str]:
+        idle.append((base, host, keep, checkout))
         return []
 
     monkeypatch.setattr(envctl.gc, "remove_idle_isolated", remove_idle)
@@ -144,7 +145,9 @@ def test_gc_and_down_clean_every_engine(tmp_path: Path, monkeypatch: pytest.Monk
     make_run(tmp_path, RUN_ID, compose_project="p-s2-abc123")  # still running: kept
     make_run(tmp_path, OTHER_ID, exit_code=0, compose_project="p-s1-abc123")  # ended: removable
     assert env.down(dataclasses.replace(settings, engines=("default", "e2")), volumes=False) == "p"
-    assert idle == [("p", hosts["e2"], frozenset()), ("p", hosts["e2"], frozenset({"p-s2-abc123"}))]
+    ours = f"{socket.gethostname()}:{tmp_path}"  # this checkout: another's shards are its own
+    assert idle == [("p", hosts["e2"], frozenset(), ours),
+                    ("p", hosts["e2"], frozenset({"p-s2-abc123"}), ours)]
 
 
 def test_doctor_fails_when_a_check_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,7 +176,11 @@ class FakeEnvironment:
 
     def __init__(self, settings: Settings, *, project: str = "p") -> None:
         self.project = project
+        self.settings = settings
         self.on_progress: Any = None
+
+    def tags(self) -> dict[str, str]:
+        return {"io.envctl.checkout": f"{socket.gethostname()}:{self.settings.project_dir}"}
 
     @classmethod
     def isolated(cls, settings: Settings) -> FakeEnvironment:

@@ -36,7 +36,10 @@ class LookingEngine:
 def environment(tmp_path: Path, engine: str | None, name: str | None) -> Any:
     settings = SimpleNamespace(project_dir=tmp_path, test_service="test")
     return SimpleNamespace(engine=engine, engine_name=name, settings=settings, project="p-s1-abcdef",
-                           isolated_for="abcdef", image_for=lambda service: f"img-{service}")
+                           isolated_for="abcdef", image_for=lambda service: f"img-{service}",
+                           tags=lambda: {"io.envctl.managed": "true", "io.envctl.project": "p-s1-abcdef",
+                                         "io.envctl.isolated": "true", "io.envctl.run": "abcdef",
+                                         "io.envctl.checkout": "me:/src/p"})
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +56,8 @@ def test_an_engine_that_sees_the_project_is_asked_once(tmp_path: Path) -> None:
     assert visibility.sees_project(env, "20260101-000000-abce") is True
     assert LookingEngine.asked == [("unix:///run/e2/docker.sock", True, "img-test", {
         "io.envctl.managed": "true", "io.envctl.project": "p-s1-abcdef", "io.envctl.isolated": "true",
-        "io.envctl.run": "20260101-000000-abcd", "io.envctl.role": "visibility-probe"})]
+        "io.envctl.run": "20260101-000000-abcd", "io.envctl.checkout": "me:/src/p",
+        "io.envctl.role": "visibility-probe"})]
     assert list((tmp_path / ".envctl").iterdir()) == []
 
 
