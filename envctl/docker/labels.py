@@ -8,8 +8,8 @@ PROJECT = LABEL_PREFIX + "project"
 RUN = LABEL_PREFIX + "run"
 ROLE = LABEL_PREFIX + "role"
 ISOLATED = LABEL_PREFIX + "isolated"  # a throwaway project of one run (--isolated, shards); gc may remove it
-# The checkout a project's objects belong to (host:path): on an engine several machines share, one
-# machine's `down` removes only its own shards' projects, not another's of the same name.
+# The checkout a throwaway project belongs to (host:path): on an engine several machines share,
+# one machine's `down` removes only its own shards' projects, not another's of the same name.
 CHECKOUT = LABEL_PREFIX + "checkout"
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"

@@ -156,10 +156,14 @@ class Environment:
         return self._label_override
 
     def tags(self) -> dict[str, str]:
-        """The labels of everything this project creates: envctl's, the project's, a throwaway
-        project's run, and the checkout it belongs to."""
-        return {**labels.project_labels(self.project, self.isolated_for),
-                labels.CHECKOUT: labels.checkout_of(str(self.settings.project_dir))}
+        """The labels of everything this project creates: envctl's, the project's; a throwaway
+        project's run and the checkout it belongs to. Not on a user's project: two checkouts of
+        one project share its containers and networks, and a label that differs between them
+        would have compose make them again under the other's running tests."""
+        tags = labels.project_labels(self.project, self.isolated_for)
+        if self.isolated_for:
+            tags[labels.CHECKOUT] = labels.checkout_of(str(self.settings.project_dir))
+        return tags
 
     def image_for(self, service: str) -> str:
         """The image a service runs. A throwaway project builds under the base project's name

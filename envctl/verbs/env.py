@@ -62,7 +62,7 @@ def down(settings: Settings, *, volumes: bool = False) -> str:
         for name, host in other_engines(settings):
             try:
                 remove_idle_isolated(env.project, timeout=settings.docker_timeout, host=host, keep=keep,
-                                     checkout=env.tags()[labels.CHECKOUT])
+                                     checkout=labels.checkout_of(str(settings.project_dir)))
             except EnvctlError as exc:  # one engine gone: the others are still cleaned
                 get_logger("envctl.down").warning("an engine was not cleaned", engine=name,
                                                   error=exc.message)

@@ -164,16 +164,15 @@ def test_a_configuration_holding_a_secret_is_not_cached(shop: Project) -> None:
 
 
 def test_the_label_override_tags_everything_the_project_creates(shop: Project) -> None:
-    """Every service, and the networks and volumes compose creates (not external ones), with
-    the checkout they belong to (this machine and folder)."""
+    """Every service, and the networks and volumes compose creates (not external ones); not the
+    checkout (two checkouts of one project share it)."""
     env = Environment(shop.settings())
     compose = env.compose([Path("/extra.yml")])
     assert compose.project == "shop"
     assert compose.files[0] == shop.root / "compose.yaml"
     assert compose.files[2] == Path("/extra.yml")
     override = json.loads(compose.files[1].read_text())
-    tags = {labels.MANAGED: "true", labels.PROJECT: "shop",
-            labels.CHECKOUT: f"{socket.gethostname()}:{shop.settings().project_dir}"}
+    tags = {labels.MANAGED: "true", labels.PROJECT: "shop"}  # no checkout: two may share it
     assert override == {"services": {name: {"labels": tags} for name in CONFIG["services"]},
                         "networks": {"default": {"labels": tags}}, "volumes": {"data": {"labels": tags}}}
     assert env.compose().files[1] == compose.files[1]  # written once
@@ -189,10 +188,13 @@ def test_the_projects_compose_names_every_profile_one_by_one(shop: Project) -> N
 
 
 def test_an_isolated_override_drops_published_ports_and_names_built_images(shop: Project) -> None:
-    """`!reset []` for every service's ports; built images under the base project's name."""
+    """`!reset []` for every service's ports; built images under the base project's name; the
+    checkout it belongs to (this machine and folder: `down` elsewhere leaves it alone)."""
     env = Environment.isolated(shop.settings())
     text = env.compose().files[1].read_text()
     assert text.count('"ports": !reset []') == len(CONFIG["services"])
+    checkout = json.dumps({labels.CHECKOUT: f"{socket.gethostname()}:{shop.settings().project_dir}"})[1:-1]
+    assert text.count(checkout) == len(CONFIG["services"]) + 2  # the services, the network and volume
     assert '"image": "shop-api"' in text
     assert '"image": "shop-migrate"' in text
 
@@ -307,7 +309,6 @@ def test_a_wait_probe_runs_with_envctls_labels_and_the_test_image(
     assert seen == {"deadline": 5.0, "stop": stop, "docker_timeout": 60.0, "where": "auto",
                     "image": "shop-test", "on_created": created, "host": None,
                     "labels": {labels.MANAGED: "true", labels.PROJECT: "shop",
-                               labels.CHECKOUT: f"{socket.gethostname()}:{shop.settings().project_dir}",
                                labels.ROLE: labels.PROBE_ROLE}}
 
 

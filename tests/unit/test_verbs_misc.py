@@ -176,11 +176,7 @@ class FakeEnvironment:
 
     def __init__(self, settings: Settings, *, project: str = "p") -> None:
         self.project = project
-        self.settings = settings
         self.on_progress: Any = None
-
-    def tags(self) -> dict[str, str]:
-        return {"io.envctl.checkout": f"{socket.gethostname()}:{self.settings.project_dir}"}
 
     @classmethod
     def isolated(cls, settings: Settings) -> FakeEnvironment:
