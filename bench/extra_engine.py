@@ -157,6 +157,21 @@ class ExtraEngine:
             time.sleep(0.2)
         return address
 
+    def drop_ssh(self, port: int = 2222) -> None:
+        """Cut the link as a network would: its sshd and every session it serves killed, and
+        the client's shared connection ended; new connections are refused until serve_ssh."""
+        try:
+            sshd = int((self.root / "ssh" / "sshd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return
+        sessions = subprocess.run(["pgrep", "-P", str(sshd)], capture_output=True, text=True,
+                                  timeout=30, check=False).stdout.split()
+        for pid in [sshd, *map(int, sessions)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["ssh", "-O", "exit", "-p", str(port), f"root@{SSH_ADDRESS}"], capture_output=True,
+                       timeout=30, check=False)
+
     def stop_ssh(self) -> None:
         """Stop its sshd, if one runs (by the pid in its pidfile)."""
         with contextlib.suppress(OSError, ValueError):  # none runs

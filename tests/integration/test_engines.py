@@ -233,7 +233,8 @@ def test_an_engine_that_cannot_see_the_project_gets_its_sources_shipped(runs_pro
     this machine has no sshd: scripts/setup-ssh). Asked, not guessed, it is found not to see
     the project: its shard's folders (the suite, envctl's plugin, the shard's input) are shipped
     there and it runs there, with the counts of one engine; status says what was shipped and how
-    long it took; nothing is left on e3. Frozen, e3 fails doctor within its deadline."""
+    long it took; nothing is left on e3. Frozen, e3 fails doctor within its deadline; its SSH
+    link cut mid-run, its shard ends infra-error."""
     e3 = ExtraEngine("e3", blind=runs_project.path)
     e3.start()
     try:
@@ -269,5 +270,39 @@ def test_an_engine_that_cannot_see_the_project_gets_its_sources_shipped(runs_pro
         check = next(c for c in json.loads(frozen.stdout)["checks"] if c["name"] == f"engine {address}")
         assert check["status"] == "fail", check
         assert frozen.seconds < 30, frozen.seconds
+        if address != e3.host:
+            link_dropped_mid_run(runs_project, e3, address)
     finally:
         e3.stop()
+
+
+def link_dropped_mid_run(project: Project, e3: ExtraEngine, address: str) -> None:
+    """The SSH link to e3 cut while a shard runs there (its sshd and sessions killed, the shared
+    connection ended): that shard ends infra-error naming the engine once the grace is out,
+    never failed or passed; the parent is no better; the shard here passes."""
+    write_suite(project, {f"test_hold_{k}.py": f"import time\ndef test_hold_{k}():\n    time.sleep(12)\n"
+                          for k in (1, 2)})
+    started = project.envctl("test", "--shards", "2", "--engines", f"default,{address}", "--detach",
+                             "--json", extra_env={"ENVCTL_ENGINE_LOSS_GRACE": "3s"})
+    assert started.returncode == 0, started.output
+    parent_id = str(json.loads(started.stdout)["id"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until both shards run
+        shards = [r for r in records(project) if r.get("parent") == parent_id]
+        if [r["state"] for r in shards] == ["running", "running"]:
+            break
+        time.sleep(0.2)
+    e3.drop_ssh()
+    try:
+        waited = project.envctl("wait", parent_id, timeout=240)
+    finally:
+        e3.serve_ssh()
+        for kind, listing in (("container", ["ps", "-aq"]), ("volume", ["volume", "ls", "-q"])):
+            for found in e3.docker(*listing).stdout.decode().split():  # what the lost shard left
+                e3.docker(kind, "rm", "-f", found, check=False)
+    assert waited.returncode == 23, waited.output  # infra-error
+    ended = {r["shard"]: r for r in records(project) if r.get("parent") == parent_id}
+    assert (ended["1/2"]["state"], ended["2/2"]["state"]) == ("passed", "infra-error")
+    parent = next(r for r in records(project) if r["id"] == parent_id)
+    assert (parent["state"], f"shard 2/2 on engine {address}: infra-error" in str(parent["message"])) == (
+        "infra-error", True), parent["message"]
