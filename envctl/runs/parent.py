@@ -23,14 +23,15 @@ from envctl.runs.outcome import EndFacts
 from envctl.runs.retry_infra import GRACE_KEY
 from envctl.runs.state import Counts, RunRecord, RunState, load_shard
 from envctl.runs.store import CANCEL_FILE, START_FILE, collector_lock
+from envctl.settings import Settings
 from envctl.units import format_duration
 
 PARENT_POLL = 0.5  # seconds between looks at the shards' records
 CLEANUP_WAIT = 60.0  # how long a parent waits for its shards' projects to go
 # How long a shard's engine (one of several) may not answer before the shard is ended
 # infra-error: a daemon restart or a dropped SSH connection that comes back within it is a blip.
-# The `engine_loss_grace` setting, kept in the parent's start.json; this when it says none.
-ENGINE_LOSS_GRACE = 30.0
+# The `engine_loss_grace` setting, kept in the parent's start.json; its default when it says none.
+ENGINE_LOSS_GRACE = Settings.engine_loss_grace
 
 # The clock and the pause between looks, looked up at each call: a unit test fakes them.
 monotonic: Callable[[], float] = time.monotonic

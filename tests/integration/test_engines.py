@@ -134,6 +134,16 @@ HELD = {"test_held.py": "import os, time, pytest\n"
                         "        time.sleep(0.1)\n"}
 
 
+def until_both_shards_run(project: Project, parent_id: str) -> None:
+    """Wait (at most 2 minutes) until both shards of the parent run."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shards = [r for r in records(project) if r.get("parent") == parent_id]
+        if [r["state"] for r in shards] == ["running", "running"]:
+            return
+        time.sleep(0.2)
+
+
 def stop_e2_mid_run(project: Project, e2: ExtraEngine, *flags: str) -> tuple[str, Result]:
     """Start 2 shards (here, on e2) whose tests hold until the suite folder has `release`; once
     both run, stop e2, release the tests, and wait: (the parent's id, the wait). e2 is started
@@ -147,12 +157,7 @@ def stop_e2_mid_run(project: Project, e2: ExtraEngine, *flags: str) -> tuple[str
     assert started.returncode == 0, started.output
     parent_id = str(json.loads(started.stdout)["id"])
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # until both shards run
-            shards = [r for r in records(project) if r.get("parent") == parent_id]
-            if [r["state"] for r in shards] == ["running", "running"]:
-                break
-            time.sleep(0.2)
+        until_both_shards_run(project, parent_id)
         e2.stop()
         (project.path / "suite" / "release").touch()
         waited = project.envctl("wait", parent_id, timeout=240)
@@ -286,12 +291,7 @@ def link_dropped_mid_run(project: Project, e3: ExtraEngine, address: str) -> Non
                              "--json", extra_env={"ENVCTL_ENGINE_LOSS_GRACE": "3s"})
     assert started.returncode == 0, started.output
     parent_id = str(json.loads(started.stdout)["id"])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until both shards run
-        shards = [r for r in records(project) if r.get("parent") == parent_id]
-        if [r["state"] for r in shards] == ["running", "running"]:
-            break
-        time.sleep(0.2)
+    until_both_shards_run(project, parent_id)
     e3.drop_ssh()
     try:
         waited = project.envctl("wait", parent_id, timeout=240)
