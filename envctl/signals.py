@@ -41,8 +41,38 @@ def name(exc: BaseException) -> str:
     return NAMES.get(signal.Signals(signum_of(exc)), f"signal {signum_of(exc)}")
 
 
-def _raise(signum: int, _frame: FrameType | None) -> None:
+# The import machinery's own modules (frozen or not): a frame of theirs means an import is under way.
+_IMPORT_MACHINERY = frozenset({"importlib._bootstrap", "importlib._bootstrap_external"})
+REDELIVER_AFTER = 0.02  # seconds; an import takes milliseconds, the docker SDK's ~150 ms at most
+
+
+def importing(frame: FrameType | None) -> bool:
+    """Whether the code at `frame` runs inside an import (a module's top level, or the machinery)."""
+    while frame is not None:
+        if frame.f_globals.get("__name__") in _IMPORT_MACHINERY:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    if importing(frame):
+        # An exception raised in the middle of an import leaves the package's half-run modules in
+        # sys.modules, and every later import of it fails (CI saw `import docker` during the stop
+        # that Ctrl-C asked for fail with asyncio's NameError, a crash instead of exit 130). So the
+        # signal waits for the import to end: it is sent again, to the main thread, shortly.
+        main = threading.main_thread().ident
+        if main is not None:
+            later = threading.Timer(REDELIVER_AFTER, _redeliver, (main, signum))
+            later.daemon = True
+            later.start()
+            return
     raise Signalled(signum)
+
+
+def _redeliver(thread_id: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the process ended meanwhile
+        signal.pthread_kill(thread_id, signum)
 
 
 @contextlib.contextmanager

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +24,26 @@ def test_each_signal_raises_with_its_code(signum: int, code: int, name: str) -> 
         os.kill(os.getpid(), signum)
     assert (signals.exit_code(raised.value), signals.name(raised.value)) == (code, name)
     assert signal.getsignal(signum) is before
+
+
+def test_a_signal_during_an_import_is_raised_once_the_import_is_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal mid-import comes after it: the module is whole in sys.modules, not half-run."""
+    (tmp_path / "halfway.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nDONE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "halfway", raising=False)
+    with pytest.raises(signals.Signalled) as raised, signals.as_interrupts():
+        module = importlib.import_module("halfway")
+        assert module.DONE is True
+        threading.Event().wait(10)  # the signal comes back here, REDELIVER_AFTER later
+    assert raised.value.signum == signal.SIGTERM
+    assert sys.modules["halfway"].DONE is True
+
+
+def test_importing_is_false_outside_an_import() -> None:
+    """Plain code is not an import: a signal there is raised at once."""
+    assert signals.importing(sys._getframe()) is False
 
 
 def test_a_plain_keyboard_interrupt_is_ctrl_c() -> None:
