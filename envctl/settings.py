@@ -9,7 +9,6 @@ never at import.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -248,6 +247,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def nearest_setting(name: str) -> str:
     """A hint naming the known setting closest to a misspelt ``name``, or where the list is."""
+    import difflib  # noqa: PLC0415  # only a misspelt name pays for it
+
     close = difflib.get_close_matches(name.replace("-", "_").lower(), FIELDS_BY_NAME, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else "`envctl config` lists every setting"
 
@@ -304,6 +305,8 @@ def load_settings(project_dir: Path | None = None, *, flags: Mapping[str, object
             continue  # what envctl hands its hooks and `envctl env` prints, not settings
         name = key[len(ENV_PREFIX):].lower()
         if name not in FIELDS_BY_NAME:
+            import difflib  # noqa: PLC0415  # see nearest_setting
+
             close = difflib.get_close_matches(name, FIELDS_BY_NAME, n=1, cutoff=0.6)
             raise ConfigError(f"environment: unknown variable {key}",
                               hint=f"did you mean {FIELDS_BY_NAME[close[0]].env}?" if close

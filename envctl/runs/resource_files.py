@@ -15,7 +15,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +37,8 @@ SERIES_READ_CAP = SERIES_CAP * SERIES_LINE_CAP
 def write_resources(run_dir: Path, resources: Resources) -> None:
     """``resources.json``, replaced atomically (no fsync: it is a view that the next sample
     rewrites; a reader that finds it damaged shows no figures)."""
+    import tempfile  # noqa: PLC0415  # with shutil and random ~4 ms: `status` only reads
+
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{RESOURCES_FILE}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -96,6 +97,8 @@ class Series:
         kept = read_series(self.path.parent, points=None)[::2]
         text = "".join(json.dumps({"t": p.at, "m": p.memory, "w": p.working_set}, separators=(",", ":"))
                        + "\n" for p in kept)
+        import tempfile  # noqa: PLC0415  # see write_resources
+
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{SERIES_FILE}.")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

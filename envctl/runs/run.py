@@ -10,6 +10,7 @@ died (``control.take_over``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from envctl.runs.logfile import tail_lines
 from envctl.runs.progress import Progress, read_progress
 from envctl.runs.state import RunRecord
-from envctl.runs.store import OUTPUT_LOG, RunStore, collector_alive
+from envctl.runs.store import HOOK_FILE, OUTPUT_LOG, RunStore, collector_alive
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class RunStatus:
     def hook_problem(self) -> str | None:
         """One line when the on_finish hook did not succeed (hook.json beside the log); nothing
         while it runs under a live collector."""
+        if not os.path.lexists(self.log_path.parent / HOOK_FILE):  # no hook: its reader is not loaded
+            return None
         from envctl.runs.hook_outcome import read_outcome  # noqa: PLC0415
 
         outcome = read_outcome(self.log_path.parent)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from envctl.errors import DamagedRunError, RunNotFoundError
-from envctl.files import private_dir
+from envctl.files import private_dir, read_regular
 from envctl.runs.ids import LATEST, RUN_ID_PATTERN, complete_run_id, validate_run_id
 from envctl.runs.state import RECORD_FILE, RunRecord
 
@@ -22,6 +22,7 @@ TIMES_FILE = "output.times"  # when each part of the output arrived: `logs --tim
 CANCEL_FILE = "cancel-requested"
 COLLECTOR_LOG = "collector.log"
 START_FILE = "start.json"  # settings, project and request, for whoever starts or tears down
+HOOK_FILE = "hook.json"  # the on_finish hook's outcome (envctl.runs.hook_outcome)
 DETACHED_FILE = "detached"  # the container is started by the background process, not the caller
 UNMOUNTED_RUN_DIR = "/tmp/envctl-run"  # noqa: S108  # the runner's folder in a container without mounts
 
@@ -103,9 +104,40 @@ def collector_lock(run_dir: Path, *, held_fd: int | None = None) -> Iterator[boo
             except BlockingIOError:
                 yield False
                 return
+        _name_holder(fd)
         yield True
     finally:
         os.close(fd)
+
+
+HOLDER_CAP = 64  # bytes of the lock file read: "PID FD"
+
+
+def _name_holder(fd: int) -> None:
+    """Write this process's pid and the lock's fd into the lock file, so that a reader asks
+    that process's fdinfo whether it holds the lock (``collector_alive``)."""
+    with contextlib.suppress(OSError):  # only a shortcut for readers: they look it up otherwise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {fd}\n".encode(), 0)
+
+
+def _named_holder_holds(run_dir: Path, lock_id: str) -> bool:
+    """Whether the process the lock file names holds the lock through the fd it names, as its
+    fdinfo shows: a lock line for this very file (``lock_id``, "MAJ:MIN:INODE"). False when it
+    cannot tell (no name, the process gone, another pid namespace): the caller asks the kernel's
+    whole table then."""
+    try:
+        pid_text, fd_text = read_regular(run_dir / LOCK_FILE, HOLDER_CAP).decode("ascii").split()
+        pid, fd = int(pid_text), int(fd_text)
+        if pid <= 0 or fd < 0:
+            return False
+        with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as info:  # noqa: PTH123  # a kernel file
+            lines = info.read(1 << 16).splitlines()
+    except (OSError, ValueError):
+        return False
+    # "lock:\t1: FLOCK  ADVISORY  WRITE 4364 fe:00:2146385 0 EOF"
+    return any(parts[:1] == [b"lock:"] and parts[2:3] == [b"FLOCK"] and lock_id.encode() in parts
+               for parts in map(bytes.split, lines))
 
 
 def take_collector_lock(run_dir: Path) -> int | None:
@@ -126,6 +158,7 @@ def take_collector_lock(run_dir: Path) -> int | None:
                 return None
             time.sleep(0.01)
         else:
+            _name_holder(fd)  # this process until the collector it hands the lock to names itself
             return fd
 
 
@@ -135,17 +168,31 @@ TAKE_RETRY = 0.1
 def collector_alive(run_dir: Path) -> bool:
     """Whether some process holds the run's collector lock right now.
 
-    Read from the kernel's lock table (/proc/locks), so looking neither takes the lock (which
-    would make a spawner at that instant think a collector exists) nor creates the file."""
+    Looking never takes the lock (which would make a spawner at that instant think a collector
+    exists) nor creates the file. First the holder the lock file names is asked (its fdinfo);
+    failing that, the kernel's lock table (/proc/locks), whose every read waits ~10 ms for the
+    kernel (it takes a lock that waits for an RCU grace period): most of a `status`."""
     try:
         info = (run_dir / LOCK_FILE).lstat()
     except OSError:
         return False  # never locked: no collector has ever run, or the run is gone
+    lock_id = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    if _named_holder_holds(run_dir, lock_id):
+        return True
     holders = _flock_holders()
     if holders is not None:
-        return f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}" in holders
-    with collector_lock(run_dir) as got:
-        return not got
+        return lock_id in holders
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False  # removed since
+    try:  # a probe: it names no holder
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _flock_holders() -> set[str] | None:

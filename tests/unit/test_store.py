@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from envctl.runs import store
 from envctl.runs.collector import parse_args
 from envctl.runs.store import RunStore, collector_alive, collector_lock, take_collector_lock
 
@@ -109,3 +110,52 @@ def test_a_crash_log_is_created_exclusively(tmp_path: Path, monkeypatch: pytest.
     assert path.stat().st_mode & 0o777 == 0o600
     assert "RuntimeError: boom" in path.read_text()
     assert not target.exists()
+
+
+def test_the_holder_names_itself_and_a_reader_asks_it_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock file names the holder's pid and fd; its fdinfo answers, the lock table is not read."""
+    def no_table() -> set[str]:
+        raise AssertionError("/proc/locks read")
+
+    fd = take_collector_lock(tmp_path)
+    assert fd is not None
+    try:
+        assert (tmp_path / "collector.lock").read_text() == f"{os.getpid()} {fd}\n"
+        monkeypatch.setattr(store, "_flock_holders", no_table)
+        assert collector_alive(tmp_path) is True
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("named", ["", "garbage\n", "1 0\n", "999999999 3\n", "-5 3\n", "9" * 100])
+def test_a_wrong_or_stale_name_falls_back_to_the_lock_table(tmp_path: Path, named: str) -> None:
+    """A name that does not hold the lock (empty, damaged, another process, gone) is not
+    believed either way: the kernel's table says held while held, and free once free."""
+    fd = take_collector_lock(tmp_path)
+    assert fd is not None
+    try:
+        (tmp_path / "collector.lock").write_text(named)
+        assert collector_alive(tmp_path) is True
+    finally:
+        os.close(fd)
+    assert collector_alive(tmp_path) is False
+
+
+def test_without_the_lock_table_a_probe_answers_and_names_no_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /proc/locks: a probe takes and drops the lock; it writes no name, and a removed
+    lock file reads as no collector."""
+    monkeypatch.setattr(store, "_flock_holders", lambda: None)
+    fd = take_collector_lock(tmp_path)
+    assert fd is not None
+    try:
+        (tmp_path / "collector.lock").write_text("")
+        assert collector_alive(tmp_path) is True
+    finally:
+        os.close(fd)
+    assert collector_alive(tmp_path) is False
+    assert (tmp_path / "collector.lock").read_text() == ""
+    (tmp_path / "collector.lock").unlink()
+    (tmp_path / "collector.lock").symlink_to(tmp_path / "elsewhere")  # lstat sees it; open refuses
+    assert collector_alive(tmp_path) is False
