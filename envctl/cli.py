@@ -17,6 +17,7 @@ import typer
 from envctl.boundary import dispatch, guarded
 from envctl.ui.cli_state import GLOBALS, print_json, print_stopped, version
 from envctl.ui.cli_state import settings as resolve_settings
+from envctl.ui.quick import command_named
 
 app = typer.Typer(
     name="envctl",
@@ -438,4 +439,6 @@ def gc(
 
 def main(argv: list[str] | None = None) -> int:
     """The command line, parsed and answered (envctl.entry calls it for all but a plain `status`)."""
-    return guarded(lambda: dispatch(app, sys.argv[1:] if argv is None else argv))
+    args = sys.argv[1:] if argv is None else argv
+    return guarded(lambda: dispatch(app, args, command=command_named(args)))
+

@@ -27,17 +27,10 @@ from typing import TYPE_CHECKING
 from envctl.errors import CancelRequestedError, ContainerGoneError, EngineUnavailableError, EnvctlError
 from envctl.runs import exchange, lifecycle
 from envctl.runs.cancel import CANCEL_SLACK, CancelWatch
-from envctl.runs.capture import capture_output, nothing_written_yet
-from envctl.runs.cleanup import clean_up
 from envctl.runs.collector_log import say
-from envctl.runs.deadline import DeadlineWatch, host_deadline, refined_deadline
-from envctl.runs.dependency_watch import DependencyWatch
-from envctl.runs.hook import run_end_hook
 from envctl.runs.logfile import tail_lines
 from envctl.runs.outcome import EndFacts
-from envctl.runs.parent import collect_parent
 from envctl.runs.progress import counts_from_output, read_progress
-from envctl.runs.resource_watch import ResourceWatch, engine_at, sampling_interval
 from envctl.runs.state import Counts, DependencyEvent, RunRecord, RunState
 from envctl.runs.store import DETACHED_FILE, UNMOUNTED_RUN_DIR, collector_lock
 
@@ -52,6 +45,10 @@ ENGINE_STOP_BEFORE = 30.0  # seconds: a daemon stops its containers before its A
 ENGINE_BACK_WITHIN = 300.0  # seconds: a restarted daemon stamps their end when it is back
 RECHECK_DELAY = 0.5  # seconds between two looks for a container nobody seems to be creating
 AWAIT_POLL = 0.1  # seconds between two inspects while waiting for compose to create or start it
+# What only following the container, and the end, need: imported while `compose run` starts it
+# (``_import_the_rest``), not before, where it would hold back the start (~30 ms).
+LATER = ("envctl.runs.capture", "envctl.runs.cleanup", "envctl.runs.deadline",
+         "envctl.runs.dependency_watch", "envctl.runs.hook", "envctl.runs.resource_watch")
 
 
 def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
@@ -88,6 +85,9 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
         # a run that `wait` takes over, and the next one runs the hook (hook.json: once) and
         # records the history (a run is recorded once, by its id), so that once `wait` returns
         # the history holds the run.
+        from envctl.runs.cleanup import clean_up  # noqa: PLC0415  # see LATER
+        from envctl.runs.hook import run_end_hook  # noqa: PLC0415
+
         run_end_hook(run_dir)
         _record_history(run_dir)
         clean_up(run_dir, record)
@@ -143,16 +143,30 @@ def _start(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
     if not (run_dir / DETACHED_FILE).exists():
         return lifecycle.finish(run_dir, EndFacts(infra_error="the run never got a test container"))
     try:
-        return start_container(run_dir, record, cancel)
+        return start_container(run_dir, record, cancel, while_compose_runs=_import_the_rest)
     except CancelRequestedError:
         return lifecycle.finish(run_dir, EndFacts(cancel_requested=True))
     except EnvctlError as exc:
         return lifecycle.finish(run_dir, EndFacts(infra_error=exc.message, cancel_requested=cancel()))
 
 
+def _import_the_rest() -> None:
+    """Import LATER in a thread: `compose run` is starting the container, and this process only
+    waits for it meanwhile."""
+    import importlib  # noqa: PLC0415
+
+    def load() -> None:
+        for name in LATER:
+            with contextlib.suppress(ImportError):  # the caller's own import says what is wrong
+                importlib.import_module(name)
+
+    threading.Thread(target=load, daemon=True, name="import-collecting").start()
+
+
 def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) -> RunRecord:
     from envctl.docker import timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415  # lazy: the SDK is heavy
+    from envctl.runs import capture, deadline, dependency_watch, resource_watch  # noqa: PLC0415  # see LATER
 
     name = str(record.container)
     host = record.engine
@@ -177,14 +191,15 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             why = state.error or f"not started within {START_WAIT:.0f}s"
             return lifecycle.finish(run_dir, EndFacts(
                 cancel_requested=cancel(), infra_error=f"the test container was created but {why}"))
-        watch = DependencyWatch(record.project, name, run_dir, host=host)
+        watch = dependency_watch.DependencyWatch(record.project, name, run_dir, host=host)
         running: list[RunRecord] = []
         # With the exchange mounted, the runner says when its clock started: a tighter deadline.
-        overtime = DeadlineWatch(None, lambda: _stop_container(name, host), refine=(
-            lambda: refined_deadline(running[0], exchange.runner_clock(run_dir)))
+        overtime = deadline.DeadlineWatch(None, lambda: _stop_container(name, host), refine=(
+            lambda: deadline.refined_deadline(running[0], exchange.runner_clock(run_dir)))
             if record.injected else None)
-        usage = ResourceWatch(run_dir, record.project, name, interval=sampling_interval(run_dir),
-                              open_engine=lambda: engine_at(host))
+        usage = resource_watch.ResourceWatch(run_dir, record.project, name,
+                                             interval=resource_watch.sampling_interval(run_dir),
+                                             open_engine=lambda: resource_watch.engine_at(host))
 
         started_at = state.started_at
 
@@ -197,7 +212,7 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             running.append(lifecycle.mark_running(run_dir, started_at))
             cancel.on_cancel = lambda: _stop_container(name, host)
             watch.start(since=started_at)
-            overtime.deadline = host_deadline(running[0])
+            overtime.deadline = deadline.host_deadline(running[0])
             overtime.start()
             usage.start()
             if cancel():
@@ -205,8 +220,8 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
                 return False
             return True
 
-        log = capture_output(run_dir, record, streaming, name, follow=not state.ended,
-                             pristine=nothing_written_yet(run_dir, record, state), on_capturing=begin)
+        log = capture.capture_output(run_dir, record, streaming, name, follow=not state.ended,
+                             pristine=capture.nothing_written_yet(run_dir, record, state), on_capturing=begin)
         begin()  # the capture ended before it could (the container went away at once)
         record = running[0]
         exit_seen = time.time()
@@ -370,7 +385,9 @@ def main(argv: list[str]) -> int:
         thread.join()
     if parent is not None:
         parent_dir, parent_fd = parent
-        from envctl.runs.retry_infra import retry_shard  # noqa: PLC0415  # a parent's only
+        from envctl.runs.hook import run_end_hook  # noqa: PLC0415
+        from envctl.runs.parent import collect_parent  # noqa: PLC0415  # a parent's only
+        from envctl.runs.retry_infra import retry_shard  # noqa: PLC0415
 
         codes.append(_reporting(lambda: collect_parent(parent_dir, parent_fd, collect, _record_history,
                                                        run_end_hook, retry=retry_shard),

@@ -16,13 +16,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from envctl.docker import labels
 from envctl.errors import ConfigError
 from envctl.runs.exchange import ATTACHED_FILE, DURATIONS_FILE, INPUT_DIR, JUNIT_FILE, box
-from envctl.runs.shipping import Shipped
 from envctl.runs.state import Limits
 from envctl.runs.store import UNMOUNTED_RUN_DIR
+
+if TYPE_CHECKING:
+    from envctl.runs.shipping import Shipped  # a start that ships imports it (tarfile, tempfile)
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugin"
 IN_CONTAINER_PLUGIN = "/envctl"

@@ -180,8 +180,10 @@ def start_detached(env: Environment, request: RunRequest, *,
     return run_dir, record
 
 
-def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bool]) -> RunRecord:
+def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bool], *,
+                    while_compose_runs: Callable[[], None] = lambda: None) -> RunRecord:
     """Bring the environment up, then create and start the test container (no --rm).
+    ``while_compose_runs``: called as `compose run` is started (work that must not hold it back).
 
     Raises the EnvctlError that stopped it (CancelRequestedError when ``cancelled`` turned
     true); a container half-made by then is removed."""
@@ -214,6 +216,7 @@ def start_container(run_dir: Path, record: RunRecord, cancelled: Callable[[], bo
             # The SDK is first needed to attach, once compose has made the container: import it
             # while compose works, not before (it would slow what comes first).
             preload_sdk_in_background()
+            while_compose_runs()
             compose.run_detached(service, test_argv(settings.test_command, request.pytest_args,
                                                     request.timeout, mounted=record.injected,
                                                     shipped=shipped is not None),

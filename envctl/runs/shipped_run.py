@@ -13,13 +13,13 @@ from envctl.runs import lifecycle
 from envctl.runs.collector_log import say
 from envctl.runs.container import IN_CONTAINER_INPUT, IN_CONTAINER_PLUGIN, PLUGIN_DIR
 from envctl.runs.exchange import INPUT_DIR
-from envctl.runs.shipping import Shipment, Shipped, ship, shipments
 from envctl.runs.state import RunRecord
 from envctl.runs.visibility import sees_project
 
 if TYPE_CHECKING:
     from envctl.docker.models import ServiceSpec
     from envctl.env.environment import Environment
+    from envctl.runs.shipping import Shipped
 
 
 def refuse_other_binds(env: Environment, test_service: str) -> None:
@@ -41,6 +41,9 @@ def ship_if_blind(env: Environment, record: RunRecord, run_dir: Path,
     else what was shipped there, recorded in the run."""
     if spec is None or sees_project(env, record.id) is not False:
         return None
+    # Only a blind engine's run needs it (tarfile, tempfile, random: ~7 ms of every start before).
+    from envctl.runs.shipping import Shipment, ship, shipments  # noqa: PLC0415
+
     settings = env.settings
     wanted = shipments(settings.project_dir, settings.resolved_log_dir, spec.binds, spec.writable_binds,
                        extra=[Shipment(PLUGIN_DIR, IN_CONTAINER_PLUGIN, read_only=True),

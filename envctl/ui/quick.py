@@ -8,6 +8,24 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_LINES = 10
+# The global options (the root callback's, envctl/cli.py) that take a value: what follows them is
+# not a command's name. tests/unit/test_quick.py checks this against the CLI's own definition.
+GLOBAL_VALUE_OPTIONS = frozenset({"-C", "--project-dir", "--log-format", "--context"})
+
+
+def command_named(args: list[str]) -> str | None:
+    """The command ``args`` name: the first word that is neither a global option nor its value.
+    None when help is asked of the whole program first, or there is no word (the CLI answers)."""
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("-h", "--help", "--"):
+            return None
+        if arg in GLOBAL_VALUE_OPTIONS or (
+                len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and f"-{arg[-1]}" in GLOBAL_VALUE_OPTIONS):
+            next(rest, None)  # its value (`-C DIR`, and `-vC DIR`: a cluster ending in one)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def quick_status(args: list[str]) -> Callable[[], int] | None:

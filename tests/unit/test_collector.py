@@ -13,7 +13,7 @@ import pytest
 from envctl import log as log_module
 from envctl.docker import engine as engine_module
 from envctl.errors import CancelRequestedError, EngineUnavailableError, EnvctlError
-from envctl.runs import collector, exchange, launch, lifecycle
+from envctl.runs import collector, exchange, hook, launch, lifecycle, parent
 from envctl.runs.cancel import CancelWatch
 from envctl.runs.hook import run_end_hook
 from envctl.runs.retry_infra import retry_shard
@@ -66,7 +66,7 @@ def test_main_collects_each_run_then_the_parent(run_dir: Path, monkeypatch: pyte
                                                          retry_shard)
 
     monkeypatch.setattr(collector, "collect", collect)
-    monkeypatch.setattr(collector, "collect_parent", collect_parent)
+    monkeypatch.setattr(parent, "collect_parent", collect_parent)
     assert collector.main(["--fd", "5", "/r/a", "--parent-fd", "6", "--parent", "/r/p"]) == 0
     assert seen == [("a", 5), ("parent p", 6)]
 
@@ -101,7 +101,7 @@ def test_a_run_held_by_another_collector_is_left_alone(run_dir: Path) -> None:
 def test_the_collector_starts_the_container_and_collects_it(run_dir: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A fresh run: started through launch.start_container, then followed to its end and removed."""
-    def start_container(path: Path, _record: RunRecord, _cancel: object) -> RunRecord:
+    def start_container(path: Path, _record: RunRecord, _cancel: object, **_kw: object) -> RunRecord:
         return lifecycle.assign_container(path, "c")
 
     monkeypatch.setattr(launch, "start_container", start_container)
@@ -124,9 +124,9 @@ def test_the_hook_runs_once_the_end_is_recorded_and_before_the_clean_up(
             seen.append((name, record.state, record.cleaned))
         return seen_by
 
-    monkeypatch.setattr(launch, "start_container", lambda path, _record, _cancel:
+    monkeypatch.setattr(launch, "start_container", lambda path, _record, _cancel, **_kw:
                         lifecycle.assign_container(path, "c"))
-    monkeypatch.setattr(collector, "run_end_hook", step("hook"))
+    monkeypatch.setattr(hook, "run_end_hook", step("hook"))
     monkeypatch.setattr(collector, "_record_history", step("history"))
     FakeEngine.reset([state(), ended(exit_code=0)], output=b"1 passed\n")
     collector.collect(run_dir)
@@ -140,7 +140,7 @@ def test_the_hook_runs_once_the_end_is_recorded_and_before_the_clean_up(
 def test_a_start_that_fails_ends_the_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                          error: EnvctlError, end: RunState, message: str) -> None:
     """A stop while starting: cancelled; an envctl error while starting: infra-error saying it."""
-    def start_container(_path: Path, _record: RunRecord, _cancel: object) -> RunRecord:
+    def start_container(_path: Path, _record: RunRecord, _cancel: object, **_kw: object) -> RunRecord:
         raise error
 
     monkeypatch.setattr(launch, "start_container", start_container)
@@ -152,7 +152,7 @@ def test_a_start_that_fails_ends_the_run(run_dir: Path, monkeypatch: pytest.Monk
 def test_a_stop_before_the_start_starts_nothing(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The stop came first: cancelled, and no container is started."""
     (run_dir / CANCEL_FILE).touch()
-    monkeypatch.setattr(launch, "start_container", lambda *_a: pytest.fail("started"))
+    monkeypatch.setattr(launch, "start_container", lambda *_a, **_k: pytest.fail("started"))
     record = collector.collect(run_dir)
     assert record is not None
     assert record.state is RunState.CANCELLED

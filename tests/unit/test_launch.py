@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 from envctl.docker import engine as engine_module
+from envctl.docker import preload
 from envctl.docker.models import ServiceSpec
 from envctl.env import environment as environment_module
 from envctl.errors import CancelRequestedError, ComposeFileError, EnvctlError, UsageError
@@ -161,12 +162,15 @@ def test_an_unsafe_test_service_is_refused_unless_allowed() -> None:
 
 
 def test_start_container_brings_the_environment_up_then_runs_the_tests(settings: Settings) -> None:
-    """Locked: up, build, the override, the container named in the record, then `compose run`."""
+    """Locked: up, build, the override, the container named in the record, then `compose run`
+    (the caller's work for meanwhile just before it)."""
     run_dir, record = prepare_run(_env(settings), RunRequest(timeout=5.0))
     env = FakeEnvironment(settings)
-    started = start_container_with(env, run_dir, record)
+    started = start_container_with(env, run_dir, record,
+                                   while_compose_runs=lambda: env.calls.append(("meanwhile",)))
     name = f"p-test-run-{record.id}"
-    assert env.calls == [("lock",), ("up",), ("build", "test"), ("compose",), ("run", "test", name)]
+    assert env.calls == [("lock",), ("up",), ("build", "test"), ("compose",), ("meanwhile",),
+                         ("run", "test", name)]
     assert started.container == name == RunRecord.load(run_dir).container
     assert env.argv == ["python3", "/envctl/envctl_runner.py", "5", "/envctl-run", "--", "pytest"]
     assert env.extra_files == [run_dir / RUN_OVERRIDE]
@@ -269,12 +273,15 @@ def test_remove_container_ignores_engine_errors(monkeypatch: pytest.MonkeyPatch)
 
 
 def start_container_with(env: FakeEnvironment, run_dir: Path, record: RunRecord,
-                         cancelled: Callable[[], bool] = lambda: False) -> RunRecord:
+                         cancelled: Callable[[], bool] = lambda: False,
+                         while_compose_runs: Callable[[], None] = lambda: None) -> RunRecord:
     """start_container with ``env`` as the run's environment (start.json's request kept)."""
     _env_again, request = environment_from_file(run_dir)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(launch, "environment_from_file", lambda _run_dir: (cast("Environment", env), request))
-        return launch.start_container(run_dir, record, cancelled)
+        # The SDK's import in a thread would outlive the test (and reach for an engine): none here.
+        patch.setattr(preload, "preload_sdk_in_background", lambda: None)
+        return launch.start_container(run_dir, record, cancelled, while_compose_runs=while_compose_runs)
 
 
 # ---- what the test container looks like ----

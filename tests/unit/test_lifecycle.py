@@ -287,7 +287,7 @@ def test_a_start_cut_short_before_compose_ran_is_done_again(run_dir: Path,
     monkeypatch.setattr(collector, "RECHECK_DELAY", 0.0)
     started: list[str] = []
 
-    def start_container(path: Path, record: RunRecord, _cancel: object) -> RunRecord:
+    def start_container(path: Path, record: RunRecord, _cancel: object, **_kw: object) -> RunRecord:
         started.append(path.name)
         return record
 
@@ -303,7 +303,7 @@ def test_a_start_whose_compose_is_at_work_is_waited_for(run_dir: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """compose run still alive: the container is awaited, not started a second time."""
     monkeypatch.setattr(launch, "creation_under_way", lambda _name: True)
-    monkeypatch.setattr(launch, "start_container", lambda *_a: pytest.fail("started twice"))
+    monkeypatch.setattr(launch, "start_container", lambda *_a, **_k: pytest.fail("started twice"))
     FakeEngine.reset([None, state(), ended()], output=b"ok\n")
     record = collector.collect(run_dir)
     assert record is not None

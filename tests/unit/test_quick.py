@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from envctl.ui.quick import quick_status
+from envctl.ui.quick import GLOBAL_VALUE_OPTIONS, command_named, quick_status
 from tests.unit.run_dirs import RUN_ID, make_run
 
 
@@ -43,3 +43,44 @@ def test_a_plain_status_never_loads_the_command_line_framework(tmp_path: Path) -
     answer, loaded = done.stdout.rsplit("\n", 2)[0], done.stdout.rsplit("\n", 2)[1]
     assert json.loads(answer)["run"] == RUN_ID
     assert json.loads(loaded) == [False, False]
+
+
+@pytest.mark.parametrize(("args", "name"), [
+    (["test", "--", "-x"], "test"), (["-C", "test", "status"], "status"),
+    (["--project-dir", "up", "down"], "down"),
+    (["--project-dir=up", "down"], "down"), (["-vC", "logs", "wait"], "wait"), (["-Cdir", "ps"], "ps"),
+    (["-v", "-q", "--log-format", "json", "--context", "e2", "gc"], "gc"), (["--help", "test"], None),
+    (["-h"], None), ([], None), (["-v"], None), (["--", "test"], None), (["tset"], "tset")])
+def test_the_command_named_is_the_first_word_past_the_global_options(
+        args: list[str], name: str | None) -> None:
+    """A global option's value is never the command; help asked first, or no word: None."""
+    assert command_named(args) == name
+
+
+def test_the_global_options_that_take_a_value_are_the_clis() -> None:
+    """GLOBAL_VALUE_OPTIONS names exactly the root callback's options that take a value."""
+    from typer.main import get_command  # noqa: PLC0415
+
+    from envctl.cli import app  # noqa: PLC0415
+
+    root = get_command(app)
+    taking = {opt for param in root.params if not getattr(param, "is_flag", False)
+              and not getattr(param, "count", False) for opt in param.opts}
+    assert taking == GLOBAL_VALUE_OPTIONS
+
+
+@pytest.mark.parametrize("name", ["test", "env", "status", "gc"])
+def test_only_the_command_named_is_built(name: str) -> None:
+    """The app given to click has that one command (the root's options kept); any other name,
+    or none, leaves the whole app."""
+    from typer.main import get_command  # noqa: PLC0415
+
+    from envctl.boundary import only_the_command  # noqa: PLC0415
+    from envctl.cli import app  # noqa: PLC0415
+
+    narrowed = get_command(only_the_command(app, name))
+    assert list(getattr(narrowed, "commands", {})) == [name]
+    assert [p.name for p in narrowed.params] == [p.name for p in get_command(app).params]
+    assert only_the_command(app, "nope") is app
+    assert only_the_command(app, None) is app
+    assert len(app.registered_commands) == 17  # the app itself is left whole
