@@ -6,6 +6,8 @@ even that fails, rotation tries again once the run is gone."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from envctl.errors import EnvctlError
@@ -14,38 +16,57 @@ from envctl.runs.collector_log import say
 from envctl.runs.state import RunRecord
 
 
-def clean_up(run_dir: Path, record: RunRecord) -> None:
+def clean_up(run_dir: Path, record: RunRecord, *, meanwhile: Callable[[], None] = lambda: None) -> None:
     """Once the record is final: remove the test container (the --rm of `compose run --rm`) and
-    an isolated run's project, remove the exchange folder, then say so in the record."""
+    an isolated run's project, remove the exchange folder, then say so in the record.
+
+    ``meanwhile`` (the history) is done while the engine removes them, and always before the
+    record says `cleaned`: a collector killed before that leaves the run to be taken over, and
+    the next one does both again (each once)."""
+    if not record.state.terminal or record.cleaned or record.host or \
+            (record.container is None and not record.isolated):
+        meanwhile()  # nothing of the engine's to wait for (a host run's clean-up is on this machine)
     if not record.state.terminal or record.cleaned:
         return
-    from envctl.docker import labels  # noqa: PLC0415
-
     if record.host:
         from envctl.runs.host_run import clean_host  # noqa: PLC0415
 
         clean_host(run_dir, record)
     if record.container is not None or record.isolated:
-        from envctl.docker import timeouts  # noqa: PLC0415
-        from envctl.docker.engine import Engine  # noqa: PLC0415
-
+        failed: list[EnvctlError] = []
+        removing = threading.Thread(target=_remove_from_engine, args=(record, failed), daemon=True,
+                                    name="remove-test-container")
+        removing.start()
         try:
-            with Engine(timeout=timeouts.CALL, host=record.engine) as engine:
-                if record.container is not None:
-                    engine.remove(record.container)
-                    # One a killed starter's `compose run` created after the run was recorded.
-                    engine.remove_labelled(f"{labels.RUN}={record.id}",
-                                           f"{labels.ROLE}={labels.TEST_RUN_ROLE}")
-                if record.isolated:
-                    # Everything of it carries the project and isolated labels, so it goes through
-                    # the API by label (~50 ms): a throwaway project needs no graceful stop.
-                    engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
-        except EnvctlError as exc:
-            say(f"collector {run_dir.name}: could not clean up: {exc}")
+            if not record.host:
+                meanwhile()
+        finally:
+            removing.join()  # bounded: every engine call has its deadline
+        if failed:
+            say(f"collector {run_dir.name}: could not clean up: {failed[0]}")
             return
     if not exchange.remove_box(run_dir):
         _purge_box(run_dir)
     lifecycle.mark_cleaned(run_dir)
+
+
+def _remove_from_engine(record: RunRecord, failed: list[EnvctlError]) -> None:
+    from envctl.docker import labels, timeouts  # noqa: PLC0415
+    from envctl.docker.engine import Engine  # noqa: PLC0415
+
+    try:
+        with Engine(timeout=timeouts.CALL, host=record.engine) as engine:
+            if record.container is not None:
+                engine.remove(record.container)
+                # One a killed starter's `compose run` created after the run was recorded.
+                engine.remove_labelled(f"{labels.RUN}={record.id}",
+                                       f"{labels.ROLE}={labels.TEST_RUN_ROLE}")
+            if record.isolated:
+                # Everything of it carries the project and isolated labels, so it goes through
+                # the API by label (~50 ms): a throwaway project needs no graceful stop.
+                engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
+    except EnvctlError as exc:
+        failed.append(exc)
 
 
 def _purge_box(run_dir: Path) -> None:

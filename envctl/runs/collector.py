@@ -89,8 +89,7 @@ def collect(run_dir: Path, *, held_fd: int | None = None) -> RunRecord | None:
         from envctl.runs.hook import run_end_hook  # noqa: PLC0415
 
         run_end_hook(run_dir)
-        _record_history(run_dir)
-        clean_up(run_dir, record)
+        clean_up(run_dir, record, meanwhile=lambda: _record_history(run_dir))  # beside the removal
         return RunRecord.load(run_dir)
 
 

@@ -4,6 +4,7 @@ uncleaned for the next collector (fake engine)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,41 @@ def test_a_folder_no_helper_could_purge_is_said_and_left_to_rotation(
         f"collector {RUN_ID}: its exchange folder holds what the host user cannot remove ({stuck}); "
         "rotation tries again once the run is gone\n")
     assert (stuck.exists(), RunRecord.load(run_dir).cleaned) == (True, True)
+
+
+def test_the_history_is_recorded_while_the_engine_removes_the_container(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``meanwhile`` runs beside the removal (the removal waits for it to begin), and the record
+    says `cleaned` only once both are over; it runs once, whatever there is to clean."""
+    history_begun = threading.Event()
+    seen: list[str] = []
+
+    def remove(_self: FakeEngine, name: str) -> None:
+        seen.append(f"removal waited: {history_begun.wait(10)}")  # True only if they overlap
+        FakeEngine.removed.append(name)
+
+    def history() -> None:
+        history_begun.set()
+        seen.append(f"history, cleaned={RunRecord.load(run_dir).cleaned}")
+
+    monkeypatch.setattr(_Labelled, "remove", remove)
+    record = lifecycle.finish(run_dir, EndFacts(exit_code=0))
+    clean_up(run_dir, record, meanwhile=history)
+    assert sorted(seen) == ["history, cleaned=False", "removal waited: True"]
+    assert RunRecord.load(run_dir).cleaned is True
+    calls: list[str] = []
+    clean_up(run_dir, RunRecord.load(run_dir), meanwhile=lambda: calls.append("again"))  # cleaned already
+    assert calls == ["again"]
+
+
+def test_a_failed_removal_still_records_the_history_and_leaves_the_run_uncleaned(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine refuses: the history is recorded all the same, and `cleaned` stays false."""
+    def refuse(_self: FakeEngine, _name: str) -> None:
+        raise EnvctlError("engine gone")
+
+    monkeypatch.setattr(_Labelled, "remove", refuse)
+    calls: list[str] = []
+    clean_up(run_dir, lifecycle.finish(run_dir, EndFacts(exit_code=0)),
+             meanwhile=lambda: calls.append("history"))
+    assert (calls, RunRecord.load(run_dir).cleaned) == (["history"], False)
