@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
@@ -41,9 +42,22 @@ def name(exc: BaseException) -> str:
     return NAMES.get(signal.Signals(signum_of(exc)), f"signal {signum_of(exc)}")
 
 
-# The import machinery's own modules (frozen or not): a frame of theirs means an import is under way.
-_IMPORT_MACHINERY = frozenset({"importlib._bootstrap", "importlib._bootstrap_external"})
+# The import machinery's modules, by the names their frames carry: frozen (before anything
+# imports `importlib`, which renames them) or not. A frame of theirs means an import is under way.
+_IMPORT_MACHINERY = frozenset({"importlib._bootstrap", "importlib._bootstrap_external",
+                               "_frozen_importlib", "_frozen_importlib_external"})
 REDELIVER_AFTER = 0.02  # seconds; an import takes milliseconds, the docker SDK's ~150 ms at most
+DEFER_AT_MOST = 0.5  # seconds a signal waits for imports; past it, it is raised where it lands
+
+
+class _Owed:
+    """A signal that came during an import and is still to be raised (one at a time)."""
+
+    signum: int | None = None
+    since = 0.0
+
+
+_OWED = _Owed()
 
 
 def importing(frame: FrameType | None) -> bool:
@@ -56,28 +70,38 @@ def importing(frame: FrameType | None) -> bool:
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
-    if importing(frame):
+    owed = _OWED.signum
+    first = owed is None
+    if owed is not None:
+        signum = owed  # the first of them is the one raised
+    main = threading.main_thread().ident
+    if importing(frame) and main is not None and (first or time.monotonic() - _OWED.since < DEFER_AT_MOST):
         # An exception raised in the middle of an import leaves the package's half-run modules in
         # sys.modules, and every later import of it fails (CI saw `import docker` during the stop
         # that Ctrl-C asked for fail with asyncio's NameError, a crash instead of exit 130). So the
-        # signal waits for the import to end: it is sent again, to the main thread, shortly.
-        main = threading.main_thread().ident
-        if main is not None:
-            later = threading.Timer(REDELIVER_AFTER, _redeliver, (main, signum))
-            later.daemon = True
-            later.start()
-            return
+        # signal waits for the import to end: it is sent again, to the main thread, shortly, and
+        # if the command ends first, as_interrupts raises it on the way out.
+        if first:
+            _OWED.signum, _OWED.since = signum, time.monotonic()
+        later = threading.Timer(REDELIVER_AFTER, _redeliver, (main, signum))
+        later.daemon = True
+        later.start()
+        return
+    _OWED.signum = None
     raise Signalled(signum)
 
 
 def _redeliver(thread_id: int, signum: int) -> None:
+    if _OWED.signum != signum:
+        return  # raised meanwhile (by another delivery, or on the way out)
     with contextlib.suppress(ProcessLookupError):  # the process ended meanwhile
         signal.pthread_kill(thread_id, signum)
 
 
 @contextlib.contextmanager
 def as_interrupts() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP raise `Signalled` while this lasts (main thread only)."""
+    """SIGINT, SIGTERM and SIGHUP raise `Signalled` while this lasts (main thread only); one
+    that came during an import and is still owed is raised on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -88,9 +112,15 @@ def as_interrupts() -> Iterator[None]:
         previous[signum] = signal.signal(signum, _raise)
     try:
         yield
+    except BaseException:
+        _OWED.signum = None  # something (maybe that very signal) is on its way out already
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    owed, _OWED.signum = _OWED.signum, None
+    if owed is not None:
+        raise Signalled(owed)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ def clean_up(run_dir: Path, record: RunRecord, *, meanwhile: Callable[[], None] 
 
         clean_host(run_dir, record)
     if record.container is not None or record.isolated:
-        failed: list[EnvctlError] = []
+        failed: list[BaseException] = []
         removing = threading.Thread(target=_remove_from_engine, args=(record, failed), daemon=True,
                                     name="remove-test-container")
         removing.start()
@@ -43,6 +43,8 @@ def clean_up(run_dir: Path, record: RunRecord, *, meanwhile: Callable[[], None] 
         finally:
             removing.join()  # bounded: every engine call has its deadline
         if failed:
+            if not isinstance(failed[0], EnvctlError):
+                raise failed[0]  # a bug: the collector's boundary says it, and the run stays uncleaned
             say(f"collector {run_dir.name}: could not clean up: {failed[0]}")
             return
     if not exchange.remove_box(run_dir):
@@ -50,7 +52,7 @@ def clean_up(run_dir: Path, record: RunRecord, *, meanwhile: Callable[[], None] 
     lifecycle.mark_cleaned(run_dir)
 
 
-def _remove_from_engine(record: RunRecord, failed: list[EnvctlError]) -> None:
+def _remove_from_engine(record: RunRecord, failed: list[BaseException]) -> None:
     from envctl.docker import labels, timeouts  # noqa: PLC0415
     from envctl.docker.engine import Engine  # noqa: PLC0415
 
@@ -65,7 +67,7 @@ def _remove_from_engine(record: RunRecord, failed: list[EnvctlError]) -> None:
                 # Everything of it carries the project and isolated labels, so it goes through
                 # the API by label (~50 ms): a throwaway project needs no graceful stop.
                 engine.remove_labelled(f"{labels.PROJECT}={record.project}", f"{labels.ISOLATED}=true")
-    except EnvctlError as exc:
+    except BaseException as exc:  # handed to the caller's thread, which decides
         failed.append(exc)
 
 

@@ -179,17 +179,19 @@ def _fork(args: list[str], kept: list[int], log: int) -> int | None:
     # every object it was handed (gc.freeze, as Python's docs advise around a fork). Collecting
     # it all here instead cost ~5-10 ms of every run's start.
     collecting = gc.isenabled()
-    gc.disable()
     # Blocked across the fork: until the child has its own session and handlers, a Ctrl-C or a
     # closed terminal would reach it with the caller's handlers.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     try:
+        gc.disable()
         pid = os.fork()
-    except OSError:  # no memory or process slot for a copy: a fresh process may still fit
+    except BaseException as exc:  # this process goes on as it was, whatever came
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if collecting:
             gc.enable()
-        return None
+        if isinstance(exc, OSError):  # no memory or process slot for a copy: a fresh process may fit
+            return None
+        raise
     if pid:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if collecting:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,8 @@ def collector_lock(run_dir: Path, *, held_fd: int | None = None) -> Iterator[boo
     blocks the process that takes over. ``held_fd``: a lock already taken for this process by
     the one that spawned it (``take_collector_lock``), adopted and released on the way out.
     """
-    fd = held_fd if held_fd is not None else os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = held_fd if held_fd is not None else os.open(
+        run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         if held_fd is None:
             try:
@@ -117,6 +119,9 @@ def _name_holder(fd: int) -> None:
     """Write this process's pid and the lock's fd into the lock file, so that a reader asks
     that process's fdinfo whether it holds the lock (``collector_alive``)."""
     with contextlib.suppress(OSError):  # only a shortcut for readers: they look it up otherwise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return  # written only where it cannot be another file's content
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {fd}\n".encode(), 0)
 

@@ -18,12 +18,20 @@ def command_named(args: list[str]) -> str | None:
     None when help is asked of the whole program first, or there is no word (the CLI answers)."""
     rest = iter(args)
     for arg in rest:
-        if arg in ("-h", "--help", "--"):
+        if arg in ("--help", "--"):
             return None
-        if arg in GLOBAL_VALUE_OPTIONS or (
-                len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and f"-{arg[-1]}" in GLOBAL_VALUE_OPTIONS):
-            next(rest, None)  # its value (`-C DIR`, and `-vC DIR`: a cluster ending in one)
-        elif not arg.startswith("-"):
+        if arg.startswith("--"):
+            if arg in GLOBAL_VALUE_OPTIONS:
+                next(rest, None)  # its value (`--context NAME`; `--context=NAME` is one word)
+        elif arg.startswith("-") and len(arg) > 1:  # short options, clustered as click reads them
+            for at, letter in enumerate(arg[1:], start=1):
+                if letter == "h":
+                    return None
+                if f"-{letter}" in GLOBAL_VALUE_OPTIONS:
+                    if at == len(arg) - 1:
+                        next(rest, None)  # `-C DIR`, `-vC DIR`; in `-Cdir` the rest is the value
+                    break
+        else:
             return arg
     return None
 

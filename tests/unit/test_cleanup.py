@@ -156,3 +156,17 @@ def test_a_failed_removal_still_records_the_history_and_leaves_the_run_uncleaned
     clean_up(run_dir, lifecycle.finish(run_dir, EndFacts(exit_code=0)),
              meanwhile=lambda: calls.append("history"))
     assert (calls, RunRecord.load(run_dir).cleaned) == (["history"], False)
+
+
+def test_a_bug_in_the_removal_is_raised_and_the_run_stays_uncleaned(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not an engine error (a bug): raised in the collector's thread, history recorded, not `cleaned`."""
+    def broken(_self: FakeEngine, _name: str) -> None:
+        raise KeyError("odd engine JSON")
+
+    monkeypatch.setattr(_Labelled, "remove", broken)
+    calls: list[str] = []
+    with pytest.raises(KeyError):
+        clean_up(run_dir, lifecycle.finish(run_dir, EndFacts(exit_code=0)),
+                 meanwhile=lambda: calls.append("history"))
+    assert (calls, RunRecord.load(run_dir).cleaned) == (["history"], False)

@@ -247,3 +247,13 @@ def test_a_shipped_runs_reports_are_copied_out_of_its_container(tmp_path: Path) 
     collector._copy_out(Copying(), "c1", tmp_path, RunRecord(  # type: ignore[arg-type]  # copies only
         id=RUN_ID, project="p", service="test", command=[], limits=Limits(1, 1.0, 1)))
     assert copied == []
+
+
+def test_the_rest_is_imported_in_a_thread_and_waited_for() -> None:
+    """_import_the_rest loads LATER beside the start; _imported waits for it to be over."""
+    import sys  # noqa: PLC0415
+
+    collector._import_the_rest()
+    collector._imported()
+    assert collector._IMPORTING == []
+    assert all(name in sys.modules for name in collector.LATER)

@@ -50,7 +50,9 @@ def test_a_plain_status_never_loads_the_command_line_framework(tmp_path: Path) -
     (["--project-dir", "up", "down"], "down"),
     (["--project-dir=up", "down"], "down"), (["-vC", "logs", "wait"], "wait"), (["-Cdir", "ps"], "ps"),
     (["-v", "-q", "--log-format", "json", "--context", "e2", "gc"], "gc"), (["--help", "test"], None),
-    (["-h"], None), ([], None), (["-v"], None), (["--", "test"], None), (["tset"], "tset")])
+    (["-h"], None), ([], None), (["-v"], None), (["--", "test"], None), (["tset"], "tset"),
+    (["-C/srv/appC", "up", "test"], "up"), (["-vCq", "down"], "down"), (["-vh", "test"], None),
+    (["-qv", "ps"], "ps"), (["--context=e2", "env"], "env"), (["-", "logs"], "-")])
 def test_the_command_named_is_the_first_word_past_the_global_options(
         args: list[str], name: str | None) -> None:
     """A global option's value is never the command; help asked first, or no word: None."""

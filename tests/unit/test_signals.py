@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -39,6 +40,35 @@ def test_a_signal_during_an_import_is_raised_once_the_import_is_over(
         threading.Event().wait(10)  # the signal comes back here, REDELIVER_AFTER later
     assert raised.value.signum == signal.SIGTERM
     assert sys.modules["halfway"].DONE is True
+
+
+def test_a_signal_owed_when_the_block_ends_is_raised_on_the_way_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import was the block's last step: the signal is raised as it ends, and never again."""
+    (tmp_path / "lastly.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lastly", raising=False)
+    with pytest.raises(signals.Signalled) as raised, signals.as_interrupts():
+        importlib.import_module("lastly")
+    assert raised.value.signum == signal.SIGINT
+    threading.Event().wait(5 * signals.REDELIVER_AFTER)  # a late second delivery would raise here
+
+
+def test_the_frozen_import_machinery_counts_as_an_import(tmp_path: Path) -> None:
+    """Before anything imports `importlib`, its frames carry the frozen names: still an import."""
+    (tmp_path / "halfway.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n"
+                                         "DONE = True\n")
+    script = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+              "from envctl import signals\n"
+              "print('importlib' in sys.modules)\n"
+              "try:\n"
+              "    with signals.as_interrupts():\n"
+              "        import halfway\n"
+              "except signals.Signalled as exc:\n"
+              "    print(exc.signum, sys.modules['halfway'].DONE)\n")
+    done = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.split() == ["False", str(int(signal.SIGTERM)), "True"], done.stderr
 
 
 def test_importing_is_false_outside_an_import() -> None:

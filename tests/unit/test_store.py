@@ -159,3 +159,19 @@ def test_without_the_lock_table_a_probe_answers_and_names_no_one(
     (tmp_path / "collector.lock").unlink()
     (tmp_path / "collector.lock").symlink_to(tmp_path / "elsewhere")  # lstat sees it; open refuses
     assert collector_alive(tmp_path) is False
+
+
+def test_a_lock_file_that_is_a_link_is_neither_followed_nor_written(tmp_path: Path) -> None:
+    """A symlinked collector.lock is refused; a hard-linked one is locked but its content kept."""
+    precious = tmp_path / "precious"
+    precious.write_text("keep me\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "collector.lock").symlink_to(precious)
+    with pytest.raises(OSError), collector_lock(run_dir):
+        pass
+    (run_dir / "collector.lock").unlink()
+    os.link(precious, run_dir / "collector.lock")
+    with collector_lock(run_dir) as mine:
+        assert mine is True
+    assert precious.read_text() == "keep me\n"
