@@ -9,6 +9,8 @@ have been replaced).
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -22,6 +24,31 @@ if TYPE_CHECKING:
 
 _API_VERSIONS: dict[str, tuple[str, float]] = {}  # engine address -> (API version agreed, when)
 API_VERSION_REUSE = 10.0  # seconds an agreed API version is reused without asking again
+_SDK_IMPORT = threading.Lock()
+
+
+def import_sdk(host: str | None = None) -> None:
+    """Import the docker SDK for reaching ``host`` (None: DOCKER_HOST's engine).
+
+    The SDK's transport imports paramiko whenever it is installed (with cryptography: ~200 ms
+    and ~19 MB in every process that reaches an engine), for its ssh:// adapter alone. So the
+    SDK is imported with paramiko hidden unless the engine is an ssh:// one, and the adapter is
+    added when an ssh:// engine comes later in the same process (a --shards parent's)."""
+    ssh = (host if host is not None else os.environ.get("DOCKER_HOST", "")).startswith("ssh://")
+    with _SDK_IMPORT:
+        if "docker" not in sys.modules and "paramiko" not in sys.modules and not ssh:
+            sys.modules["paramiko"] = cast("Any", None)  # `import paramiko` raises ImportError now
+            try:
+                import docker  # noqa: PLC0415  # lazy: ~120 ms
+            finally:
+                del sys.modules["paramiko"]
+        import docker  # noqa: F401, PLC0415
+        import docker.api.client as api_client  # noqa: PLC0415
+
+        if ssh and not hasattr(api_client, "SSHHTTPAdapter"):
+            from docker.transport import sshconn  # noqa: PLC0415  # paramiko (ImportError without it)
+
+            cast("Any", api_client).SSHHTTPAdapter = sshconn.SSHHTTPAdapter
 
 
 def connect(timeout: float, *, host: str | None = None,
@@ -29,7 +56,12 @@ def connect(timeout: float, *, host: str | None = None,
     """A client whose every HTTP call is bounded by ``timeout`` (see :mod:`timeouts`), to the
     engine at ``host`` (a DOCKER_HOST value; None: DOCKER_HOST's); ``clock`` dates the API
     version agreed."""
-    import docker  # noqa: PLC0415  # lazy: the SDK costs ~150 ms to import
+    try:
+        import_sdk(host)
+    except ImportError as exc:  # an ssh:// engine's adapter: paramiko is missing
+        raise EngineUnavailableError(f"reaching {host} needs {exc.name or 'paramiko'}",
+                                     hint="pip install 'envctl[ssh]'") from None
+    import docker  # noqa: PLC0415
     from docker.constants import DEFAULT_DOCKER_API_VERSION  # noqa: PLC0415
 
     with translate_errors("connecting to Docker", host):

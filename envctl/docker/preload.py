@@ -7,7 +7,7 @@ import sys
 import threading
 
 from envctl.docker import timeouts
-from envctl.docker.connection import connect
+from envctl.docker.connection import connect, import_sdk
 from envctl.errors import EnvctlError
 
 _preloading = threading.Lock()
@@ -17,9 +17,8 @@ _preload_started = [False]
 def preload_sdk() -> None:
     """Import the docker SDK and agree on the API version now (in a spare thread), so the first
     Engine() does not wait for either."""
-    import docker  # noqa: PLC0415
-    import docker.errors  # noqa: F401, PLC0415
-
+    with contextlib.suppress(ImportError):  # the caller's own Engine() will say what is missing
+        import_sdk()
     with contextlib.suppress(EnvctlError):  # the caller's own Engine() will say what is wrong
         connect(timeouts.PRELOAD).close()
 

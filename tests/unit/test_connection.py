@@ -4,6 +4,8 @@ reused for a few seconds."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -95,3 +97,19 @@ def test_a_bad_tls_setting_is_a_docker_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("DOCKER_CERT_PATH", "/nonexistent/certs")
     with pytest.raises(DockerError, match=r"^connecting to Docker: "):
         connection.connect(5)
+
+
+def test_the_sdk_is_imported_without_paramiko_until_an_ssh_engine_comes() -> None:
+    """A fresh process: the SDK without paramiko (it is installed here: envctl[ssh]); an ssh://
+    engine later gets the SDK's ssh adapter, and paramiko imports as usual."""
+    script = ("import sys\n"
+              "from envctl.docker.connection import import_sdk\n"
+              "import_sdk('unix:///nonexistent.sock')\n"
+              "print('docker' in sys.modules, 'paramiko' in sys.modules)\n"
+              "import docker.api.client as api\n"
+              "print(hasattr(api, 'SSHHTTPAdapter'))\n"
+              "import_sdk('ssh://user@example.invalid')\n"
+              "print(hasattr(api, 'SSHHTTPAdapter'), 'paramiko' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          check=False, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert done.stdout.split() == ["True", "False", "False", "True", "True"], done.stderr
