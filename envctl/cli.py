@@ -441,4 +441,3 @@ def main(argv: list[str] | None = None) -> int:
     """The command line, parsed and answered (envctl.entry calls it for all but a plain `status`)."""
     args = sys.argv[1:] if argv is None else argv
     return guarded(lambda: dispatch(app, args, command=command_named(args)))
-

@@ -32,23 +32,17 @@ def import_sdk(host: str | None = None) -> None:
 
     The SDK's transport imports paramiko whenever it is installed (with cryptography: ~200 ms
     and ~19 MB in every process that reaches an engine), for its ssh:// adapter alone. So the
-    SDK is imported with paramiko hidden unless the engine is an ssh:// one, and the adapter is
-    added when an ssh:// engine comes later in the same process (a --shards parent's)."""
+    SDK is imported with paramiko hidden unless the engine is an ssh:// one; an ssh:// engine
+    that comes later in the same process (a --shards parent's) gets the adapter from
+    ``ssh_pipe.install``."""
     ssh = (host if host is not None else os.environ.get("DOCKER_HOST", "")).startswith("ssh://")
     with _SDK_IMPORT:
         if "docker" not in sys.modules and "paramiko" not in sys.modules and not ssh:
             sys.modules["paramiko"] = cast("Any", None)  # `import paramiko` raises ImportError now
             try:
-                import docker  # noqa: PLC0415  # lazy: ~120 ms
+                import docker  # noqa: F401, PLC0415  # lazy: ~120 ms
             finally:
                 del sys.modules["paramiko"]
-        import docker  # noqa: F401, PLC0415
-        import docker.api.client as api_client  # noqa: PLC0415
-
-        if ssh and not hasattr(api_client, "SSHHTTPAdapter"):
-            from docker.transport import sshconn  # noqa: PLC0415  # paramiko (ImportError without it)
-
-            cast("Any", api_client).SSHHTTPAdapter = sshconn.SSHHTTPAdapter
 
 
 def connect(timeout: float, *, host: str | None = None,
@@ -56,11 +50,7 @@ def connect(timeout: float, *, host: str | None = None,
     """A client whose every HTTP call is bounded by ``timeout`` (see :mod:`timeouts`), to the
     engine at ``host`` (a DOCKER_HOST value; None: DOCKER_HOST's); ``clock`` dates the API
     version agreed."""
-    try:
-        import_sdk(host)
-    except ImportError as exc:  # an ssh:// engine's adapter: paramiko is missing
-        raise EngineUnavailableError(f"reaching {host} needs {exc.name or 'paramiko'}",
-                                     hint="pip install 'envctl[ssh]'") from None
+    import_sdk(host)
     import docker  # noqa: PLC0415
     from docker.constants import DEFAULT_DOCKER_API_VERSION  # noqa: PLC0415
 

@@ -17,8 +17,7 @@ _preload_started = [False]
 def preload_sdk() -> None:
     """Import the docker SDK and agree on the API version now (in a spare thread), so the first
     Engine() does not wait for either."""
-    with contextlib.suppress(ImportError):  # the caller's own Engine() will say what is missing
-        import_sdk()
+    import_sdk()
     with contextlib.suppress(EnvctlError):  # the caller's own Engine() will say what is wrong
         connect(timeouts.PRELOAD).close()
 

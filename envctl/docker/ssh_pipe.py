@@ -133,3 +133,9 @@ def install() -> None:
     """Make docker-py's ssh:// connections through the `ssh` program use BoundedSSHSocket (it
     looks the class up in its module each time it connects); idempotent."""
     sshconn.SSHSocket = BoundedSSHSocket  # type: ignore[misc]  # a class in its module, replaced
+    # The SDK's client takes its ssh adapter from its transport, which left it out when the SDK
+    # was imported with paramiko hidden (connection.import_sdk: an engine that is not ssh://).
+    import docker.api.client as api_client  # noqa: PLC0415
+
+    if not hasattr(api_client, "SSHHTTPAdapter"):
+        api_client.SSHHTTPAdapter = sshconn.SSHHTTPAdapter  # type: ignore[attr-defined]  # see above

@@ -23,8 +23,9 @@ def clean_up(run_dir: Path, record: RunRecord, *, meanwhile: Callable[[], None] 
     ``meanwhile`` (the history) is done while the engine removes them, and always before the
     record says `cleaned`: a collector killed before that leaves the run to be taken over, and
     the next one does both again (each once)."""
-    if not record.state.terminal or record.cleaned or record.host or \
-            (record.container is None and not record.isolated):
+    beside_removal = record.state.terminal and not record.cleaned and not record.host and \
+        (record.container is not None or record.isolated)
+    if not beside_removal:
         meanwhile()  # nothing of the engine's to wait for (a host run's clean-up is on this machine)
     if not record.state.terminal or record.cleaned:
         return
@@ -38,7 +39,7 @@ def clean_up(run_dir: Path, record: RunRecord, *, meanwhile: Callable[[], None] 
                                     name="remove-test-container")
         removing.start()
         try:
-            if not record.host:
+            if beside_removal:
                 meanwhile()
         finally:
             removing.join()  # bounded: every engine call has its deadline

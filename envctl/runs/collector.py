@@ -235,7 +235,8 @@ def _collect_container(run_dir: Path, record: RunRecord, cancel: CancelWatch) ->
             return True
 
         log = capture.capture_output(run_dir, record, streaming, name, follow=not state.ended,
-                             pristine=capture.nothing_written_yet(run_dir, record, state), on_capturing=begin)
+                                     pristine=capture.nothing_written_yet(run_dir, record, state),
+                                     on_capturing=begin)
         begin()  # the capture ended before it could (the container went away at once)
         record = running[0]
         exit_seen = time.time()

@@ -37,9 +37,9 @@ from envctl.log import redact
 from envctl.runs import hook_process
 from envctl.runs.collector_log import say
 from envctl.runs.hook_guard import hook_path
-from envctl.runs.hook_outcome import HOOK_FILE, HOOK_LOG, HookOutcome
+from envctl.runs.hook_outcome import HOOK_LOG, HookOutcome
 from envctl.runs.state import RunRecord
-from envctl.runs.store import START_FILE
+from envctl.runs.store import HOOK_FILE, START_FILE
 from envctl.settings import FIELDS_BY_NAME
 from envctl.units import format_duration
 

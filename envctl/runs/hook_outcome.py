@@ -11,8 +11,6 @@ from envctl.files import read_regular
 from envctl.runs.store import HOOK_FILE
 from envctl.units import format_duration
 
-__all__ = ["HOOK_FILE", "HOOK_LOG", "Ended", "HookOutcome", "read_outcome"]
-
 HOOK_LOG = "hook.log"
 OUTCOME_CAP = 64 << 10  # bytes of a hook.json read
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from envctl.runs.hook_outcome import HOOK_FILE, read_outcome
+from envctl.runs.hook_outcome import read_outcome
+from envctl.runs.store import HOOK_FILE
 from tests.faults.conftest import Project, answer_of, kill_all_envctl, start_detached, write_suite
 from tests.faults.test_kill9 import SUITE, after_the_exit
 

@@ -109,6 +109,8 @@ def test_the_sdk_is_imported_without_paramiko_until_an_ssh_engine_comes() -> Non
               "import docker.api.client as api\n"
               "print(hasattr(api, 'SSHHTTPAdapter'))\n"
               "import_sdk('ssh://user@example.invalid')\n"
+              "from envctl.docker import ssh_pipe\n"
+              "ssh_pipe.install()\n"
               "print(hasattr(api, 'SSHHTTPAdapter'), 'paramiko' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           check=False, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"})

@@ -14,9 +14,9 @@ import pytest
 from envctl import log
 from envctl.runs import lifecycle
 from envctl.runs.hook import run_end_hook, run_hook, summary
-from envctl.runs.hook_outcome import HOOK_FILE, HookOutcome, read_outcome
+from envctl.runs.hook_outcome import HookOutcome, read_outcome
 from envctl.runs.state import RECORD_FILE, Counts, Limits, RunRecord, RunState
-from envctl.runs.store import START_FILE
+from envctl.runs.store import HOOK_FILE, START_FILE
 
 RUN_ID = "20260101-000000-abcd"
 CHILD_ID = "20260101-000001-abce"
