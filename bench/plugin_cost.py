@@ -62,9 +62,16 @@ def main() -> None:
                     results["raw --junitxml"].append(
                         timed([*compose, *raw, *workers, "--junitxml=/tmp/j.xml"], project_dir, env))
                 base = median(results["raw"])
+                junit = median(results["raw --junitxml"])
                 label = f"{args.tests} tests" + (" with -n 2" if workers else "")
                 for name, times in results.items():
-                    print(f"{label}: {name:<18} {median(times):6.2f} s  ({median(times) / base:.3f}x raw)")
+                    rounds = " ".join(f"{t:.2f}" for t in times)
+                    print(f"{label}: {name:<18} {median(times):6.2f} s  ({median(times) / base:.3f}x raw, "
+                          f"{median(times) / junit:.3f}x --junitxml)  rounds: {rounds}")
+                # The target's figure, round by round: envctl over the raw --junitxml run beside it.
+                pairs = [e / j for e, j in zip(results["envctl"], results["raw --junitxml"], strict=True)]
+                print(f"{label}: envctl / raw --junitxml, median of the rounds' ratios: {median(pairs):.3f}x "
+                      f"({' '.join(f'{r:.3f}' for r in pairs)})")
         finally:
             compose_down(project)
 

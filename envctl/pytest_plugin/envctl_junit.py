@@ -98,7 +98,12 @@ class JUnitWriter:
     # pytest's hooks: a write that fails (a full disk) ends the report, never the run -----------
 
     def pytest_runtest_logreport(self, report: Any) -> None:
-        self._guarded(self._logreport, report)
+        if self.broken:  # _guarded, inline: this runs thrice a test
+            return
+        try:
+            self._logreport(report)
+        except Exception:  # the plugin must never break a run: the report is left unfinished
+            self.broken = True
 
     def pytest_collectreport(self, report: Any) -> None:
         self._guarded(self._collectreport, report)

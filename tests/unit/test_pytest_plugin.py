@@ -226,6 +226,45 @@ def test_each_result_names_the_xdist_worker_that_ran_it(tmp_path: Path,
     assert plugin._progress.state["done"] == 4  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("nodeid", ["t.py::test_a[1]", 't.py::test_\u00e9["quote" \\ tab\t]',
+                                    "t.py::\U0001f600"])
+@pytest.mark.parametrize("worker", [None, "gw1"])
+def test_the_ready_made_lines_are_what_json_dumps_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         nodeid: str, worker: str | None) -> None:
+    """The start and plain result lines every test writes are put together by hand: byte for byte
+    the lines emit (json.dumps) writes, odd characters in the node id included."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+
+    monkeypatch.setattr(time, "time", lambda: 1796685342.5604999)  # the plugin's clock
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    fast.mkdir()
+    slow.mkdir()
+    made, dumped = plugin._Progress(str(fast)), plugin._Progress(str(slow))
+    made.emit_start(nodeid)
+    made.emit_result(nodeid, "passed", "call", 0.0123, worker)
+    dumped.emit("start", flush=True, nodeid=nodeid)
+    if worker:
+        dumped.emit("result", nodeid=nodeid, outcome="passed", when="call", duration=0.0123, worker=worker)
+    else:
+        dumped.emit("result", nodeid=nodeid, outcome="passed", when="call", duration=0.0123)
+    made.flush_events()
+    dumped.flush_events()
+    assert (fast / "events.jsonl").read_bytes() == (slow / "events.jsonl").read_bytes()
+    assert json.loads((fast / "events.jsonl").read_text().splitlines()[0]) == {
+        "t": 1796685342.56, "kind": "start", "nodeid": nodeid}
+
+
+def test_a_result_with_an_odd_duration_is_still_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A duration json would write as NaN or Infinity takes json.dumps' way, never a repr."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+
+    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    plugin.pytest_runtest_logreport(_Report("passed", duration=float("inf")))
+    plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
+    line = (tmp_path / "events.jsonl").read_text()
+    assert '"duration": Infinity' in line
+
+
 def test_a_failure_records_the_end_of_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The last non-blank lines of the failure's text go with its result, each cut to a width."""
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
