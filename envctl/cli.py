@@ -233,16 +233,12 @@ def test(
         "--json", help="With --detach: print the started run as JSON (envctl/started/1).")] = False,
 ) -> int:
     """Run the test service's test command (pytest) with limits; --detach survives the shell."""
-    from envctl.ui.testing import run_tests  # noqa: PLC0415
-    from envctl.verbs.test import TestOptions, check_options  # noqa: PLC0415
+    from envctl.ui.testing import test_command  # noqa: PLC0415  # the quick path's too
 
-    options = TestOptions(pytest_args=tuple(pytest_args or ()), detach=detach, no_up=no_up, shard=shard,
-                          isolated=isolated, shards=shards, rerun_failed=rerun_failed, resume=resume,
-                          force=force, host=host, cwd=str(Path.cwd()), as_json=as_json,
-                          engines_given=engines is not None, retry_infra=retry_infra)
-    check_options(options)  # before the settings are read: a usage error is the first answer
-    return run_tests(resolve_settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids,
-                                      engines=engines), options)
+    return test_command(tuple(pytest_args or ()), detach=detach, no_up=no_up, as_json=as_json,
+                        timeout=timeout, memory=memory, cpus=cpus, pids=pids, shard=shard,
+                        isolated=isolated, shards=shards, engines=engines, retry_infra=retry_infra,
+                        rerun_failed=rerun_failed, resume=resume, force=force, host=host)
 
 
 @app.command()

@@ -1,6 +1,8 @@
-"""`envctl status` in its plain forms (``status [RUN] [--json] [--lines N]``), parsed by hand so
-the command-line framework is never loaded for it; any other form (a global option, --watch,
---help, a typo) is left to ``envctl.cli``, which parses and answers it as before."""
+"""`envctl status` and `envctl test` in their plain forms (``status [RUN] [--json] [--lines N]``,
+``test [--detach|-d] [--json] [--no-up] [-- PYTEST_ARGS...]``), parsed by hand so the
+command-line framework (~40 ms of a run's start) is never loaded for them; any other form (a
+global option, another option, --help, a typo) is left to ``envctl.cli``, which parses and
+answers it as before."""
 
 from __future__ import annotations
 
@@ -34,6 +36,47 @@ def command_named(args: list[str]) -> str | None:
         else:
             return arg
     return None
+
+
+def quick_call(args: list[str]) -> Callable[[], int] | None:
+    """The call that answers ``args`` when they are a plain `status` or `test`; None otherwise."""
+    return quick_status(args) or quick_test(args)
+
+
+# `test`'s flags the quick path takes (cli.py's names for them); any other option goes to the CLI.
+TEST_FLAGS = {"--detach": "detach", "-d": "detach", "--json": "as_json", "--no-up": "no_up"}
+
+
+def quick_test(args: list[str]) -> Callable[[], int] | None:
+    """The call that answers ``args`` when they are a plain `test`: its flags, then `--` and
+    pytest's arguments; None for anything else (a word before `--` included: the CLI knows how
+    it reads one)."""
+    if not args or args[0] != "test":
+        return None
+    flags: set[str] = set()
+    pytest_args: tuple[str, ...] = ()
+    for at, arg in enumerate(args[1:], start=1):
+        if arg == "--":
+            pytest_args = tuple(args[at + 1:])
+            break
+        name = TEST_FLAGS.get(arg)
+        if name is None:
+            return None
+        flags.add(name)
+    return lambda: plain_test(pytest_args, detach="detach" in flags, as_json="as_json" in flags,
+                              no_up="no_up" in flags)
+
+
+def plain_test(pytest_args: tuple[str, ...], *, detach: bool, as_json: bool, no_up: bool) -> int:
+    """What the CLI does for a plain `test`: the root's context (no global option was given),
+    then the command."""
+    import os  # noqa: PLC0415
+
+    from envctl.ui.testing import test_command  # noqa: PLC0415
+    from envctl.verbs.engine import use_context  # noqa: PLC0415
+
+    use_context(os.environ.get("DOCKER_CONTEXT"))
+    return test_command(pytest_args, detach=detach, as_json=as_json, no_up=no_up)
 
 
 def quick_status(args: list[str]) -> Callable[[], int] | None:

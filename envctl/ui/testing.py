@@ -5,11 +5,32 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from envctl.settings import Settings
 from envctl.verbs.test import Started, TestOptions, start_run
 
 __all__ = ["Started", "TestOptions", "run_tests"]
+
+
+def test_command(pytest_args: tuple[str, ...], *, detach: bool = False, no_up: bool = False,
+                 as_json: bool = False, timeout: str | None = None, memory: str | None = None,
+                 cpus: str | None = None, pids: str | None = None, shard: str | None = None,
+                 isolated: bool = False, shards: int | None = None, engines: str | None = None,
+                 retry_infra: bool = False, rerun_failed: str | None = None, resume: str | None = None,
+                 force: bool = False, host: bool = False) -> int:
+    """`envctl test` from its options, as the command line (cli.py) or the quick path
+    (ui/quick.py) parsed them: the options checked, then the settings read, then the run."""
+    from envctl.ui.cli_state import settings  # noqa: PLC0415
+    from envctl.verbs.test import check_options  # noqa: PLC0415
+
+    options = TestOptions(pytest_args=pytest_args, detach=detach, no_up=no_up, shard=shard,
+                          isolated=isolated, shards=shards, rerun_failed=rerun_failed, resume=resume,
+                          force=force, host=host, cwd=str(Path.cwd()), as_json=as_json,
+                          engines_given=engines is not None, retry_infra=retry_infra)
+    check_options(options)  # before the settings are read: a usage error is the first answer
+    return run_tests(settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids, engines=engines),
+                     options)
 
 
 def run_tests(settings: Settings, options: TestOptions) -> int:

@@ -1,17 +1,19 @@
-"""A plain `envctl status` is parsed by hand and answered without Typer or Click; every other
-form is left to the full command line."""
+"""A plain `envctl status` or `envctl test` is parsed by hand and answered without Typer or Click;
+every other form is left to the full command line."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from envctl.ui.quick import GLOBAL_VALUE_OPTIONS, command_named, quick_status
+from envctl.ui.quick import GLOBAL_VALUE_OPTIONS, command_named, quick_call, quick_status, quick_test
 from tests.unit.run_dirs import RUN_ID, make_run
 
 
@@ -86,3 +88,55 @@ def test_only_the_command_named_is_built(name: str) -> None:
     assert only_the_command(app, "nope") is app
     assert only_the_command(app, None) is app
     assert len(app.registered_commands) == 17  # the app itself is left whole
+
+
+PLAIN_TESTS = [["test"], ["test", "--"], ["test", "--", "-x", "-k", "a and not b"], ["test", "-d", "--json"],
+               ["test", "--detach", "--no-up", "--", "--help"], ["test", "--json", "--", "--", "tests/"],
+               ["test", "-d", "-d", "--", "-n", "2"]]
+
+
+@pytest.mark.parametrize("args", PLAIN_TESTS)
+def test_a_plain_test_calls_what_the_command_line_calls(args: list[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """test [--detach|-d] [--json] [--no-up] [-- PYTEST_ARGS]: the quick path hands the command's
+    work exactly the arguments the full command line hands it."""
+    from envctl import cli  # noqa: PLC0415
+    from envctl.ui import testing  # noqa: PLC0415
+
+    real = testing.test_command
+    calls: list[dict[str, Any]] = []
+
+    def record(*positional: Any, **named: Any) -> int:
+        bound = inspect.signature(real).bind(*positional, **named)
+        bound.apply_defaults()
+        calls.append(dict(bound.arguments))
+        return 0
+
+    monkeypatch.setattr(testing, "test_command", record)
+    call = quick_call(args)
+    assert call is not None
+    assert call() == 0
+    assert cli.main(args) == 0
+    quick, full = calls
+    assert quick == full
+
+
+@pytest.mark.parametrize("args", [["test", "-x"], ["test", "tests/a.py"], ["test", "--shards", "2"],
+                                  ["test", "--help"], ["test", "-dh"], ["-C", "x", "test"],
+                                  ["test", "--timeout=5m", "--"], ["test", "--detach", "-k", "a"],
+                                  ["test", "--detahc"], ["tests"]])
+def test_every_other_test_goes_to_the_command_line(args: list[str]) -> None:
+    """Another option, a word before `--`, --help, a global option, a typo: None (the CLI answers)."""
+    assert quick_test(args) is None
+    assert quick_call(args) is None
+
+
+def test_a_plain_test_never_loads_the_command_line_framework() -> None:
+    """What the quick path imports to start a run (the command's work, the settings, the engine's
+    context) brings neither typer nor click."""
+    script = ("import sys\nfrom envctl.ui.quick import quick_test\nassert quick_test(['test', '--', '-x'])\n"
+              "import envctl.ui.testing, envctl.verbs.engine, envctl.ui.cli_state, envctl.settings\n"
+              "print(json.dumps(['typer' in sys.modules, 'click' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", "import json\n" + script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert json.loads(done.stdout) == [False, False]
