@@ -81,13 +81,24 @@ class _Progress:
     def emit_start(self, nodeid: str) -> None:
         """emit("start", flush=True, nodeid=nodeid): the same line, without json.dumps."""
         now = round(time.time(), 3)
+        if type(now) is not float or not math.isfinite(now):  # a test replaced the clock
+            self.emit("start", flush=True, nodeid=nodeid)
+            return
         self.write(f'{{"t": {now!r}, "kind": "start", "nodeid": {_quoted(nodeid)}}}\n', True)
 
     def emit_result(self, nodeid: str, outcome: str, when: str, duration: float, worker: str | None) -> None:
         """emit("result", nodeid=..., outcome=..., when=..., duration=...[, worker=...]) for a
         result with nothing more to say (no message, not flaky): the same line, without json.dumps."""
+        now = round(time.time(), 3)
+        if type(now) is not float or not math.isfinite(now):  # a test replaced the clock
+            if worker:
+                self.emit("result", nodeid=nodeid, outcome=outcome, when=when, duration=duration,
+                          worker=worker)
+            else:
+                self.emit("result", nodeid=nodeid, outcome=outcome, when=when, duration=duration)
+            return
         tail = f', "worker": {_quoted(worker)}}}\n' if worker else "}\n"
-        self.write(f'{{"t": {round(time.time(), 3)!r}, "kind": "result", "nodeid": {_quoted(nodeid)}, '
+        self.write(f'{{"t": {now!r}, "kind": "result", "nodeid": {_quoted(nodeid)}, '
                    f'"outcome": {_quoted(outcome)}, "when": {_quoted(when)}, "duration": {duration!r}{tail}',
                    False)
 

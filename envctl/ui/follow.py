@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -97,10 +98,16 @@ def follow(run_dir: Path) -> int:
 
     try:
         record = control.wait_for(run_dir, until=_started)
-        copied, complete = (0, False) if record.state.terminal else _stream_live(run_dir, record)
-        record = control.wait_for(run_dir)
-        if not complete:  # the live copy missed the end: the rest is in the recorded log
-            _print_file(run_dir / OUTPUT_LOG, offset=copied)
+        try:
+            copied, complete = (0, False) if record.state.terminal else _stream_live(run_dir, record)
+            record = control.wait_for(run_dir)
+            if not complete:  # the live copy missed the end: the rest is in the recorded log
+                _print_file(run_dir / OUTPUT_LOG, offset=copied)
+        except BrokenPipeError:
+            # Whoever read the output left (`envctl test | head`). The run goes on, and its end is
+            # still this command's answer: never a success made up from a closed pipe.
+            silence_stdout()
+            record = control.wait_for(run_dir)
     except signals.INTERRUPTS as exc:
         with signals.shielded():  # the request itself is never cut short
             print(f"\nenvctl: {signals.name(exc)}: stopping the run (interrupt, then terminate, "
@@ -116,6 +123,16 @@ def follow(run_dir: Path) -> int:
         return signals.exit_code(exc)
     print(final_summary(run_dir, record), file=sys.stderr)
     return record.exit_code
+
+
+def silence_stdout() -> None:
+    """Standard output to /dev/null from now on (its reader left): what is still buffered for it,
+    and anything printed later, goes nowhere instead of failing again."""
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
 
 
 def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[bytes], None] = _write,

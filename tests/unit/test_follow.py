@@ -3,6 +3,8 @@ control and the container's output faked; interleaved shard logs, whole lines on
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from envctl.runs.outcome import EndFacts
 from envctl.runs.run import Run
 from envctl.runs.state import RunRecord
 from envctl.runs.store import RunStore
+from envctl.ui import follow as follow_module
 from envctl.ui.follow import PrefixedLines, follow, print_log
 from envctl.verbs import logs
 from tests.unit.run_dirs import OTHER_ID, RUN_ID, make_run
@@ -80,6 +83,25 @@ def test_follow_streams_the_container_and_ends_with_its_code(
     assert calls == ["until started", "stream c None", "to the end"]
 
 
+def test_a_reader_that_leaves_never_turns_the_run_into_a_success(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """`envctl test | head`: the pipe closes under the output; the output goes nowhere from then
+    on, the run is waited for all the same, and its exit code (1: a test failed) is the answer."""
+    run_dir = make_run(tmp_path)
+    calls = fake_run(monkeypatch, run_dir, chunks=[b"collected 1 item\n", b"F\n"], exit_code=1)
+    silenced: list[bool] = []
+
+    def closed(_run_dir: Path, _record: RunRecord, **_kwargs: Any) -> tuple[int, bool]:
+        raise BrokenPipeError(32, "Broken pipe")  # as the first write to the closed pipe says
+
+    monkeypatch.setattr(follow_module, "_stream_live", closed)
+    monkeypatch.setattr(follow_module, "silence_stdout", lambda: silenced.append(True))
+    assert follow(run_dir) == 1
+    assert silenced == [True]
+    assert calls == ["until started", "to the end"]
+    assert capsysbinary.readouterr().err.startswith(f"envctl: run {RUN_ID} failed in".encode())
+
+
 def test_ctrl_c_in_the_foreground_stops_the_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Ctrl-C: the stop is asked for, the run stopped, its summary printed, exit 130."""
@@ -133,3 +155,12 @@ def test_a_shards_parent_prints_each_shard_under_a_header(
     lifecycle.add_child(parent, OTHER_ID)
     print_log(Run(RunStore(parent.parent), RUN_ID), follow=False, tail=None)
     assert capsysbinary.readouterr().out == f"==> shard None ({OTHER_ID}) <==\ndots...".encode()
+
+
+def test_silenced_output_goes_nowhere() -> None:
+    """After silence_stdout, printing still works and nothing more reaches the old stdout."""
+    script = ("from envctl.ui.follow import silence_stdout\nprint('before', flush=True)\n"
+              "silence_stdout()\nprint('after', flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert done.stdout == "before\n"

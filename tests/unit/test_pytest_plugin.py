@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,6 +253,33 @@ def test_the_ready_made_lines_are_what_json_dumps_writes(tmp_path: Path, monkeyp
     assert (fast / "events.jsonl").read_bytes() == (slow / "events.jsonl").read_bytes()
     assert json.loads((fast / "events.jsonl").read_text().splitlines()[0]) == {
         "t": 1796685342.56, "kind": "start", "nodeid": nodeid}
+
+
+class _OddFloat(float):
+    """A float whose repr is no JSON number (as numpy's float64 prints itself)."""
+
+    def __round__(self, ndigits: Any = None) -> Any:  # keeps its type, as numpy does
+        return _OddFloat(float(self))
+
+    def __repr__(self) -> str:
+        return f"odd({float(self)})"
+
+
+@pytest.mark.parametrize("clock", [float("nan"), float("inf"), _OddFloat(1796685342.5)])
+def test_a_clock_a_test_replaced_still_gives_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  clock: float) -> None:
+    """A test that replaced time.time (the plugin runs in its process) leaves lines that parse:
+    json.dumps' way, never a repr of what the clock gave."""
+    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
+
+    made = plugin._Progress(str(tmp_path))
+    monkeypatch.setattr(time, "time", lambda: clock)
+    made.emit_start("t.py::x")
+    made.emit_result("t.py::x", "passed", "call", 0.5, "gw0")
+    monkeypatch.undo()
+    made.flush_events()
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == ["start", "result"]
 
 
 def test_a_result_with_an_odd_duration_is_still_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

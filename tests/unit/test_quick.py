@@ -99,9 +99,14 @@ PLAIN_TESTS = [["test"], ["test", "--"], ["test", "--", "-x", "-k", "a and not b
 def test_a_plain_test_calls_what_the_command_line_calls(args: list[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """test [--detach|-d] [--json] [--no-up] [-- PYTEST_ARGS]: the quick path hands the command's
-    work exactly the arguments the full command line hands it."""
+    work exactly the arguments the full command line hands it, after the same engine context."""
     from envctl import cli  # noqa: PLC0415
     from envctl.ui import testing  # noqa: PLC0415
+    from envctl.verbs import engine  # noqa: PLC0415
+
+    contexts: list[str | None] = []
+    monkeypatch.setenv("DOCKER_CONTEXT", "ctx-of-the-shell")
+    monkeypatch.setattr(engine, "use_context", contexts.append)
 
     real = testing.test_command
     calls: list[dict[str, Any]] = []
@@ -119,6 +124,34 @@ def test_a_plain_test_calls_what_the_command_line_calls(args: list[str],
     assert cli.main(args) == 0
     quick, full = calls
     assert quick == full
+    assert contexts == ["ctx-of-the-shell", "ctx-of-the-shell"]
+
+
+def test_a_plain_test_with_a_usage_error_exits_as_the_command_line_does(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`test --json` without --detach: the same usage error (exit 10) and message on both paths,
+    and no run started."""
+    from envctl import cli  # noqa: PLC0415
+    from envctl.boundary import guarded  # noqa: PLC0415
+    from envctl.ui import testing  # noqa: PLC0415
+    from envctl.verbs import engine  # noqa: PLC0415
+
+    started: list[object] = []
+
+    def run_tests(*args: object) -> int:
+        started.append(args)
+        return 0
+
+    monkeypatch.setattr(testing, "run_tests", run_tests)
+    monkeypatch.setattr(engine, "use_context", lambda _context: None)
+    call = quick_call(["test", "--json"])
+    assert call is not None
+    assert guarded(call) == 10
+    quick_err = capsys.readouterr().err
+    assert cli.main(["test", "--json"]) == 10
+    assert capsys.readouterr().err == quick_err
+    assert "--detach" in quick_err
+    assert started == []
 
 
 @pytest.mark.parametrize("args", [["test", "-x"], ["test", "tests/a.py"], ["test", "--shards", "2"],
