@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from envctl import signals
 from envctl.runs import control
@@ -106,7 +107,7 @@ def follow(run_dir: Path) -> int:
         except BrokenPipeError:
             # Whoever read the output left (`envctl test | head`). The run goes on, and its end is
             # still this command's answer: never a success made up from a closed pipe.
-            silence_stdout()
+            silence(sys.stdout)
             record = control.wait_for(run_dir)
     except signals.INTERRUPTS as exc:
         with signals.shielded():  # the request itself is never cut short
@@ -121,16 +122,19 @@ def follow(run_dir: Path) -> int:
             return signals.exit_code(exc)
         print(final_summary(run_dir, record), file=sys.stderr)
         return signals.exit_code(exc)
-    print(final_summary(run_dir, record), file=sys.stderr)
+    try:
+        print(final_summary(run_dir, record), file=sys.stderr)
+    except BrokenPipeError:  # `envctl test 2>&1 | head`: the summary has no reader either
+        silence(sys.stderr)
     return record.exit_code
 
 
-def silence_stdout() -> None:
-    """Standard output to /dev/null from now on (its reader left): what is still buffered for it,
-    and anything printed later, goes nowhere instead of failing again."""
+def silence(stream: TextIO) -> None:
+    """``stream`` to /dev/null from now on (its reader left): what is still buffered for it, and
+    anything printed later, goes nowhere instead of failing again."""
     null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     try:
-        os.dup2(null, sys.stdout.fileno())
+        os.dup2(null, stream.fileno())
     finally:
         os.close(null)
 

@@ -89,17 +89,39 @@ def test_a_reader_that_leaves_never_turns_the_run_into_a_success(
     on, the run is waited for all the same, and its exit code (1: a test failed) is the answer."""
     run_dir = make_run(tmp_path)
     calls = fake_run(monkeypatch, run_dir, chunks=[b"collected 1 item\n", b"F\n"], exit_code=1)
-    silenced: list[bool] = []
+    silenced: list[object] = []
 
     def closed(_run_dir: Path, _record: RunRecord, **_kwargs: Any) -> tuple[int, bool]:
         raise BrokenPipeError(32, "Broken pipe")  # as the first write to the closed pipe says
 
     monkeypatch.setattr(follow_module, "_stream_live", closed)
-    monkeypatch.setattr(follow_module, "silence_stdout", lambda: silenced.append(True))
+    monkeypatch.setattr(follow_module, "silence", silenced.append)
     assert follow(run_dir) == 1
-    assert silenced == [True]
+    assert silenced == [sys.stdout]
     assert calls == ["until started", "to the end"]
     assert capsysbinary.readouterr().err.startswith(f"envctl: run {RUN_ID} failed in".encode())
+
+
+def test_a_summary_without_a_reader_still_leaves_the_runs_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`envctl test 2>&1 | head`: stderr's pipe is closed too when the summary comes; it is
+    silenced and the exit code is still the run's."""
+    run_dir = make_run(tmp_path)
+    fake_run(monkeypatch, run_dir, chunks=[], exit_code=1)
+
+    class Closed:
+        def write(self, _text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    closed = Closed()
+    silenced: list[object] = []
+    monkeypatch.setattr(sys, "stderr", closed)
+    monkeypatch.setattr(follow_module, "silence", silenced.append)
+    assert follow(run_dir) == 1
+    assert silenced == [closed]
 
 
 def test_ctrl_c_in_the_foreground_stops_the_run(
@@ -158,9 +180,9 @@ def test_a_shards_parent_prints_each_shard_under_a_header(
 
 
 def test_silenced_output_goes_nowhere() -> None:
-    """After silence_stdout, printing still works and nothing more reaches the old stdout."""
-    script = ("from envctl.ui.follow import silence_stdout\nprint('before', flush=True)\n"
-              "silence_stdout()\nprint('after', flush=True)\n")
+    """After silence, printing still works and nothing more reaches the old stdout."""
+    script = ("import sys\nfrom envctl.ui.follow import silence\nprint('before', flush=True)\n"
+              "silence(sys.stdout)\nprint('after', flush=True)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           check=True)
     assert done.stdout == "before\n"
