@@ -64,11 +64,17 @@ def run_tests(settings: Settings, options: TestOptions) -> int:
         print(record.id)
         return 0
     if options.shards is not None or record.children:  # a --shards run, or its resume
+        from envctl.runs import control  # noqa: PLC0415
+        from envctl.ui.follow import silence  # noqa: PLC0415
         from envctl.ui.render import final_summary  # noqa: PLC0415
         from envctl.ui.shards import follow_shards  # noqa: PLC0415
 
-        ended = follow_shards(run_dir)
-        print(final_summary(run_dir, ended), file=sys.stderr)
+        try:
+            ended = follow_shards(run_dir)
+            print(final_summary(run_dir, ended), file=sys.stderr)
+        except BrokenPipeError:  # `envctl test --shards 2 2>&1 | head`: as ui.follow.follow does
+            silence(sys.stderr)
+            ended = control.wait_for(run_dir, cleaned=True)
         return ended.exit_code
     from envctl.ui.follow import follow  # noqa: PLC0415
 
