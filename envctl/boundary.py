@@ -63,7 +63,10 @@ def guarded(call: Callable[[], int]) -> int:
         return signals.exit_code(exc)
     except BrokenPipeError:
         # stdout closed early (e.g. `envctl logs | head`): not an error of ours
-        sys.stderr.close()
+        import contextlib  # noqa: PLC0415
+
+        with contextlib.suppress(OSError, ValueError):  # stderr may be the same closed pipe
+            sys.stderr.close()
         return int(ExitCode.OK)
     except Exception as exc:  # the boundary: every bug ends here, not in a traceback
         path = _write_crash(exc)

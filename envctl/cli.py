@@ -306,12 +306,14 @@ def wait(
 ) -> int:
     """Block until the run ends; print its summary; exit with pytest's code (or envctl's)."""
     from envctl.ui import environ  # noqa: PLC0415
+    from envctl.ui.pipes import outlive_readers  # noqa: PLC0415
     from envctl.ui.waiting import bounded_wait  # noqa: PLC0415
     from envctl.verbs import runs as run_verbs  # noqa: PLC0415
     from envctl.verbs import wait as wait_verb  # noqa: PLC0415
 
     options = wait_verb.WaitOptions(timeout=timeout, as_json=as_json, ci=ci)
     limit = wait_verb.time_limit(options)  # flags first: a bad value never waits on a lookup
+    outlive_readers()  # `envctl wait --ci | head`: the answer is still the run's (ui/pipes.py)
     on_ci = wait_verb.ci_mode(options, on_ci=environ.on_ci())
     settings = resolve_settings()
     handle = run_verbs.open_run(settings, run)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 from envctl import signals
 from envctl.runs import control
@@ -99,16 +97,12 @@ def follow(run_dir: Path) -> int:
 
     try:
         record = control.wait_for(run_dir, until=_started)
-        try:
-            copied, complete = (0, False) if record.state.terminal else _stream_live(run_dir, record)
-            record = control.wait_for(run_dir)
-            if not complete:  # the live copy missed the end: the rest is in the recorded log
-                _print_file(run_dir / OUTPUT_LOG, offset=copied)
-        except BrokenPipeError:
-            # Whoever read the output left (`envctl test | head`). The run goes on, and its end is
-            # still this command's answer: never a success made up from a closed pipe.
-            silence(sys.stdout)
-            record = control.wait_for(run_dir)
+        # A reader that leaves (`envctl test | head`) ends nothing here: `test` writes through
+        # ui.pipes, and the run's end is still the answer.
+        copied, complete = (0, False) if record.state.terminal else _stream_live(run_dir, record)
+        record = control.wait_for(run_dir)
+        if not complete:  # the live copy missed the end: the rest is in the recorded log
+            _print_file(run_dir / OUTPUT_LOG, offset=copied)
     except signals.INTERRUPTS as exc:
         with signals.shielded():  # the request itself is never cut short
             print(f"\nenvctl: {signals.name(exc)}: stopping the run (interrupt, then terminate, "
@@ -122,21 +116,8 @@ def follow(run_dir: Path) -> int:
             return signals.exit_code(exc)
         print(final_summary(run_dir, record), file=sys.stderr)
         return signals.exit_code(exc)
-    try:
-        print(final_summary(run_dir, record), file=sys.stderr)
-    except BrokenPipeError:  # `envctl test 2>&1 | head`: the summary has no reader either
-        silence(sys.stderr)
+    print(final_summary(run_dir, record), file=sys.stderr)
     return record.exit_code
-
-
-def silence(stream: TextIO) -> None:
-    """``stream`` to /dev/null from now on (its reader left): what is still buffered for it, and
-    anything printed later, goes nowhere instead of failing again."""
-    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.dup2(null, stream.fileno())
-    finally:
-        os.close(null)
 
 
 def print_log(run: Run, *, follow: bool, tail: int | None, write: Callable[[bytes], None] = _write,

@@ -22,6 +22,7 @@ def test_command(pytest_args: tuple[str, ...], *, detach: bool = False, no_up: b
     """`envctl test` from its options, as the command line (cli.py) or the quick path
     (ui/quick.py) parsed them: the options checked, then the settings read, then the run."""
     from envctl.ui.cli_state import settings  # noqa: PLC0415
+    from envctl.ui.pipes import outlive_readers  # noqa: PLC0415
     from envctl.verbs.test import check_options  # noqa: PLC0415
 
     options = TestOptions(pytest_args=pytest_args, detach=detach, no_up=no_up, shard=shard,
@@ -29,6 +30,7 @@ def test_command(pytest_args: tuple[str, ...], *, detach: bool = False, no_up: b
                           force=force, host=host, cwd=str(Path.cwd()), as_json=as_json,
                           engines_given=engines is not None, retry_infra=retry_infra)
     check_options(options)  # before the settings are read: a usage error is the first answer
+    outlive_readers()  # `envctl test | head`: the answer is still the run's (ui/pipes.py)
     return run_tests(settings(run_timeout=timeout, memory=memory, cpus=cpus, pids=pids, engines=engines),
                      options)
 
@@ -64,17 +66,11 @@ def run_tests(settings: Settings, options: TestOptions) -> int:
         print(record.id)
         return 0
     if options.shards is not None or record.children:  # a --shards run, or its resume
-        from envctl.runs import control  # noqa: PLC0415
-        from envctl.ui.follow import silence  # noqa: PLC0415
         from envctl.ui.render import final_summary  # noqa: PLC0415
         from envctl.ui.shards import follow_shards  # noqa: PLC0415
 
-        try:
-            ended = follow_shards(run_dir)
-            print(final_summary(run_dir, ended), file=sys.stderr)
-        except BrokenPipeError:  # `envctl test --shards 2 2>&1 | head`: as ui.follow.follow does
-            silence(sys.stderr)
-            ended = control.wait_for(run_dir, cleaned=True)
+        ended = follow_shards(run_dir)
+        print(final_summary(run_dir, ended), file=sys.stderr)
         return ended.exit_code
     from envctl.ui.follow import follow  # noqa: PLC0415
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import envctl.env.environment
-import envctl.runs.control
 import envctl.ui.follow
 import envctl.ui.shards
 from envctl.errors import EnvironmentFailedError
@@ -66,32 +64,6 @@ def test_foreground_and_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     parent = dataclasses.replace(record, children=["20260101-000001-abce"])
     started_with(monkeypatch, Started(run_dir, parent))
     assert testing.run_tests(settings_at(tmp_path), TestOptions(resume=RUN_ID)) == 1
-
-
-def test_shards_whose_reader_left_still_answer_with_the_parents_code(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`envctl test --shards 2 2>&1 | head`: the progress lines hit a closed pipe; stderr is
-    silenced, the parent is waited for, and its code (1) is the answer, never 0."""
-    run_dir = make_run(tmp_path, exit_code=1)
-    record = RunRecord.load(run_dir)
-    started_with(monkeypatch, Started(run_dir, record))
-
-    def closed(_path: Path) -> RunRecord:
-        raise BrokenPipeError(32, "Broken pipe")
-
-    waited: list[dict[str, Any]] = []
-
-    def wait_for(_path: Path, **kwargs: Any) -> RunRecord:
-        waited.append(kwargs)
-        return record
-
-    silenced: list[object] = []
-    monkeypatch.setattr(envctl.ui.shards, "follow_shards", closed)
-    monkeypatch.setattr(envctl.runs.control, "wait_for", wait_for)
-    monkeypatch.setattr(envctl.ui.follow, "silence", silenced.append)
-    assert testing.run_tests(settings_at(tmp_path), TestOptions(shards=2)) == 1
-    assert waited == [{"cleaned": True}]
-    assert silenced == [sys.stderr]
 
 
 def test_up_on_a_terminal_shows_the_services_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
