@@ -104,11 +104,8 @@ def test_a_reader_that_leaves_never_turns_the_run_into_a_success(
             stream.flush()
 
 
-def test_ctrl_c_with_no_reader_left_still_stops_the_run(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C ends `| tee` first: the message meets a closed pipe, the stop is still asked for
-    and made, and the answer is 130."""
-    run_dir = make_run(tmp_path)
+def ctrl_c_while_following(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """control faked: Ctrl-C comes while the run is followed; what was asked of the run, in order."""
     asked: list[str] = []
 
     def interrupted(_path: Path, **_kwargs: Any) -> RunRecord:
@@ -122,6 +119,15 @@ def test_ctrl_c_with_no_reader_left_still_stops_the_run(
     monkeypatch.setattr(control, "wait_for", interrupted)
     monkeypatch.setattr(control, "request_stop", lambda _path: asked.append("request"))
     monkeypatch.setattr(control, "stop", stop)
+    return asked
+
+
+def test_ctrl_c_with_no_reader_left_still_stops_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C ends `| tee` first: the message meets a closed pipe, the stop is still asked for
+    and made, and the answer is 130."""
+    run_dir = make_run(tmp_path)
+    asked = ctrl_c_while_following(monkeypatch)
     with closed_pipe() as err:
         monkeypatch.setattr(sys, "stderr", Outliving(err))
         assert follow(run_dir) == 130
@@ -133,19 +139,7 @@ def test_ctrl_c_in_the_foreground_stops_the_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Ctrl-C: the stop is asked for, the run stopped, its summary printed, exit 130."""
     run_dir = make_run(tmp_path)
-    asked: list[str] = []
-
-    def interrupted(_path: Path, **_kwargs: Any) -> RunRecord:
-        raise KeyboardInterrupt
-
-    def stop(path: Path) -> RunRecord:
-        asked.append("stop")
-        lifecycle.finish(path, EndFacts(exit_code=2, cancel_requested=True))
-        return RunRecord.load(path)
-
-    monkeypatch.setattr(control, "wait_for", interrupted)
-    monkeypatch.setattr(control, "request_stop", lambda _path: asked.append("request"))
-    monkeypatch.setattr(control, "stop", stop)
+    asked = ctrl_c_while_following(monkeypatch)
     assert follow(run_dir) == 130
     assert asked == ["request", "stop"]
     assert "stopping the run (interrupt, then terminate, then kill" in capsys.readouterr().err
