@@ -88,8 +88,9 @@ def dispatch(app: Any, argv: list[str], *, command: str | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort as exc:
-        # click turns every KeyboardInterrupt into Abort: give back the one that was raised (a
-        # SIGTERM or SIGHUP carries its signal, for the exit code).
+        # Typer 0.28 turns an EOFError into Abort and a bare KeyboardInterrupt into Exit(130);
+        # signals come as Signalled, which it lets through. An Abort caused by an interrupt gives
+        # that one back (a SIGTERM or SIGHUP carries its signal, for the exit code).
         cause = exc.__cause__ or exc.__context__
         raise (cause if isinstance(cause, KeyboardInterrupt) else KeyboardInterrupt()) from None
     except typer.TyperException as exc:
