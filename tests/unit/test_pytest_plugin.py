@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from envctl.pytest_plugin.envctl_events import Progress
 from envctl.pytest_plugin.envctl_shards import SHARD_TESTS, split, split_properties
 from envctl.report.junit import read_junit
 from envctl.runs.container import GATE_WAIT, PLUGIN_DIR
@@ -92,7 +93,7 @@ def test_the_controller_counts_from_its_workers(tmp_path: Path, monkeypatch: pyt
     running now, and a crashed worker's test named."""
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
 
-    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_progress", Progress(str(tmp_path)))
     monkeypatch.setattr(plugin, "_running", {})
     plugin.pytest_xdist_node_collection_finished(None, ["a", "b", "c"])
     plugin.pytest_xdist_node_collection_finished(None, ["a", "b", "c"])
@@ -191,7 +192,7 @@ def test_a_plugins_own_outcome_never_breaks_the_run(tmp_path: Path, monkeypatch:
     counted; a report with a broken attribute is skipped; the real result is counted once."""
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
 
-    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_progress", Progress(str(tmp_path)))
     plugin.pytest_runtest_logreport(_Report("rerun"))
     plugin.pytest_runtest_logreport(_Report("failed", duration="not a number"))
     plugin.pytest_runtest_logreport(_Report("passed"))
@@ -216,7 +217,7 @@ def test_each_result_names_the_xdist_worker_that_ran_it(tmp_path: Path,
     class Node:
         gateway = Gateway()
 
-    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_progress", Progress(str(tmp_path)))
     plugin.pytest_runtest_logreport(_Report("passed", worker_id="gw1"))
     plugin.pytest_runtest_logreport(_Report("failed", node=Node()))
     plugin.pytest_runtest_logreport(_Report("passed"))
@@ -234,13 +235,12 @@ def test_the_ready_made_lines_are_what_json_dumps_writes(tmp_path: Path, monkeyp
                                                          nodeid: str, worker: str | None) -> None:
     """The start and plain result lines every test writes are put together by hand: byte for byte
     the lines emit (json.dumps) writes, odd characters in the node id included."""
-    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
 
     monkeypatch.setattr(time, "time", lambda: 1796685342.5604999)  # the plugin's clock
     fast, slow = tmp_path / "fast", tmp_path / "slow"
     fast.mkdir()
     slow.mkdir()
-    made, dumped = plugin._Progress(str(fast)), plugin._Progress(str(slow))
+    made, dumped = Progress(str(fast)), Progress(str(slow))
     made.emit_start(nodeid)
     made.emit_result(nodeid, "passed", "call", 0.0123, worker)
     dumped.emit("start", flush=True, nodeid=nodeid)
@@ -270,9 +270,8 @@ def test_a_clock_a_test_replaced_still_gives_json(tmp_path: Path, monkeypatch: p
                                                   clock: float) -> None:
     """A test that replaced time.time (the plugin runs in its process) leaves lines that parse:
     json.dumps' way, never a repr of what the clock gave."""
-    from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
 
-    made = plugin._Progress(str(tmp_path))
+    made = Progress(str(tmp_path))
     monkeypatch.setattr(time, "time", lambda: clock)
     made.emit_start("t.py::x")
     made.emit_result("t.py::x", "passed", "call", 0.5, "gw0")
@@ -286,7 +285,7 @@ def test_a_result_with_an_odd_duration_is_still_json(tmp_path: Path, monkeypatch
     """A duration json would write as NaN or Infinity takes json.dumps' way, never a repr."""
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
 
-    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_progress", Progress(str(tmp_path)))
     plugin.pytest_runtest_logreport(_Report("passed", duration=float("inf")))
     plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
     line = (tmp_path / "events.jsonl").read_text()
@@ -297,7 +296,7 @@ def test_a_failure_records_the_end_of_its_traceback(tmp_path: Path, monkeypatch:
     """The last non-blank lines of the failure's text go with its result, each cut to a width."""
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
 
-    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_progress", Progress(str(tmp_path)))
     longrepr = "\n".join(f"line {i}" for i in range(40)) + "\n\nE   " + "x" * 500 + "\n"
     plugin.pytest_runtest_logreport(_Report("failed", longrepr=longrepr))
     plugin._progress.flush_events()  # type: ignore[union-attr]  # buffered, flushed every 0.1 s
@@ -458,7 +457,7 @@ def test_an_xdist_controller_writes_its_workers_split(tmp_path: Path,
     from envctl.pytest_plugin import envctl_progress as plugin  # noqa: PLC0415
     from envctl.pytest_plugin.envctl_junit import JUnitWriter  # noqa: PLC0415
 
-    monkeypatch.setattr(plugin, "_progress", plugin._Progress(str(tmp_path)))
+    monkeypatch.setattr(plugin, "_progress", Progress(str(tmp_path)))
     monkeypatch.setattr(plugin, "_SHARD", "1/2")
     xml = JUnitWriter(str(tmp_path / "junit.xml"))
     monkeypatch.setattr(plugin, "_junit", {"xml": xml})
